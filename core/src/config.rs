@@ -1,0 +1,38 @@
+//! The one configuration struct of the core, with its documented defaults.
+//! Code paths read limits from here; they never hard-code them.
+
+use std::path::PathBuf;
+
+/// How a device's core is set up. `Config::new(data_dir)` gives the defaults.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Directory holding the encrypted database (`tillkit.db`) and its sidecar files.
+    pub data_dir: PathBuf,
+    /// Keychain service name the database key is stored under. Default `app.tillkit`.
+    pub keychain_service: String,
+    /// Keychain account of the database key; one per data directory. Default `database-key`.
+    pub keychain_account: String,
+    /// Most lines one cart may hold. Default 10,000.
+    pub max_cart_lines: usize,
+    /// Most search results returned. Default 50.
+    pub search_limit: usize,
+    /// Longest accepted product name or free-text field, in characters. Default 500.
+    pub max_text_len: usize,
+    /// `PRAGMA max_page_count` (pages of 4 KiB) to bound the database; `None` = unbounded.
+    pub max_page_count: Option<u64>,
+}
+
+impl Config {
+    /// Defaults for a data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Config {
+            data_dir: data_dir.into(),
+            keychain_service: "app.tillkit".into(),
+            keychain_account: "database-key".into(),
+            max_cart_lines: 10_000,
+            search_limit: 50,
+            max_text_len: 500,
+            max_page_count: None,
+        }
+    }
+}

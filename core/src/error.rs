@@ -1,0 +1,97 @@
+//! The core's one error type, with the detail a cashier-facing app can act on.
+//! It never carries key material, tokens or card references in its messages.
+
+use rust_decimal::Decimal;
+use std::path::PathBuf;
+
+use crate::tax::TaxError;
+
+/// Result alias used across the core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the core, each variant actionable by the app.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database exists but the keychain holds no key for it; the file is kept.
+    #[error("the database key is missing from the keychain; the database file was kept")]
+    KeyMissing,
+    /// The keychain key does not open this database; the file is kept.
+    #[error("the keychain key does not match the database; the database file was kept")]
+    KeyMismatch,
+    /// The keychain could not be read or written.
+    #[error("keychain error: {0}")]
+    Keychain(String),
+    /// The database file is damaged; it was moved aside (never deleted).
+    #[error("the database file is corrupt; it was moved to {moved_to}")]
+    Corrupt { moved_to: PathBuf },
+    /// The device is out of storage; nothing was written.
+    #[error("the device storage is full; nothing was written")]
+    StorageFull,
+    /// Any other storage failure; nothing was written.
+    #[error("storage error: {0}")]
+    Storage(String),
+    /// The input was refused; nothing was written.
+    #[error("invalid input: {reason}")]
+    InvalidInput { reason: String },
+    /// A product, barcode, sale or discount that does not exist.
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// The product exists but is not for sale.
+    #[error("product {product_id} is inactive and cannot be sold")]
+    ProductInactive { product_id: String },
+    /// A sale needs at least one line.
+    #[error("the cart is empty")]
+    EmptyCart,
+    /// Payments do not cover the amount due.
+    #[error("payments of {paid} do not cover {due}")]
+    Underpaid { due: Decimal, paid: Decimal },
+    /// This operation cannot be done offline (e.g. gift cards, online-only discounts).
+    #[error("{what} needs a connection to the server")]
+    NeedsConnection { what: String },
+    /// A catalogue payload was refused whole; the previous catalogue stays.
+    #[error("catalogue rejected: {0}")]
+    InvalidCatalog(String),
+    /// No catalogue has been loaded for this store yet.
+    #[error("no catalogue loaded for store {store_id}")]
+    NoCatalog { store_id: String },
+    /// An operation that needs an open session was called without one.
+    #[error("no session is open")]
+    NoSession,
+    /// Tax settings or tax inputs were refused.
+    #[error("tax: {0}")]
+    Tax(#[from] TaxError),
+    /// Sync-side failures (network, server, auth) summarised for the app.
+    #[error("sync: {0}")]
+    Sync(String),
+}
+
+impl Error {
+    /// Shorthand for an `InvalidInput` error.
+    pub fn invalid(reason: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for a `NotFound` error.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Error::NotFound { what: what.into() }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        match e.sqlite_error_code() {
+            Some(ErrorCode::DiskFull) => Error::StorageFull,
+            Some(ErrorCode::NotADatabase) => Error::KeyMismatch,
+            _ => Error::Storage(e.to_string()),
+        }
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(e: serde_json::Error) -> Self {
+        Error::Storage(format!("stored JSON unreadable: {e}"))
+    }
+}

@@ -1,0 +1,19 @@
+//! Tillkit's offline point-of-sale core: everything that must be right on the device.
+//! It owns storage, tax, sale capture and sync; it never draws UI and has no FFI attributes.
+
+pub mod cart;
+pub mod catalog;
+pub mod config;
+pub mod error;
+pub mod money;
+pub mod outbox;
+pub mod sale;
+pub mod session;
+pub mod store;
+pub mod tax;
+mod till;
+pub mod time;
+
+pub use config::Config;
+pub use error::{Error, Result};
+pub use till::Till;

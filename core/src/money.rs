@@ -1,0 +1,121 @@
+//! Money primitives: currency minor units, rounding rules and the amount ceiling.
+//! It never uses floating point and never rounds without naming a strategy.
+
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{Deserialize, Serialize};
+
+/// Largest amount (price, line amount, total, payment) the till accepts: 10^12.
+// 10^12 = 0xE8_D4A5_1000, split into the low and middle 32-bit words of the mantissa.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0);
+
+/// Number of decimal places of a currency's minor unit, or `None` for a currency we do not know.
+pub fn minor_units(currency: &str) -> Option<u32> {
+    // Only currencies we have tested receipts for; guessing a minor unit would misprice sales.
+    match currency {
+        "EUR" | "USD" | "GBP" | "CAD" | "CHF" | "AUD" | "NZD" | "SEK" | "NOK" | "DKK" => Some(2),
+        "JPY" | "KRW" => Some(0),
+        "KWD" | "BHD" | "OMR" => Some(3),
+        _ => None,
+    }
+}
+
+/// How a value exactly halfway between two minor units is rounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoundingRule {
+    /// Half away from zero: 0.125 -> 0.13, -0.125 -> -0.13 (commercial rounding).
+    HalfUp,
+    /// Half to even (banker's rounding): 0.125 -> 0.12, 0.135 -> 0.14.
+    HalfEven,
+}
+
+impl RoundingRule {
+    /// The `rust_decimal` strategy implementing this rule.
+    pub fn strategy(self) -> RoundingStrategy {
+        match self {
+            RoundingRule::HalfUp => RoundingStrategy::MidpointAwayFromZero,
+            RoundingRule::HalfEven => RoundingStrategy::MidpointNearestEven,
+        }
+    }
+}
+
+/// Rounds `amount` to `dp` decimal places with `rule`.
+pub fn round_money(amount: Decimal, dp: u32, rule: RoundingRule) -> Decimal {
+    amount.round_dp_with_strategy(dp, rule.strategy())
+}
+
+/// Number of significant decimal places of `d` once trailing zeros are dropped (1.50 -> 1).
+pub fn decimals(d: Decimal) -> u32 {
+    d.normalize().scale()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::from_str(s).expect("test literal")
+    }
+
+    #[test]
+    fn max_amount_is_ten_to_the_twelfth() {
+        assert_eq!(MAX_AMOUNT, d("1000000000000"));
+    }
+
+    #[test]
+    fn half_up_rounds_midpoints_away_from_zero() {
+        let r = RoundingRule::HalfUp;
+        assert_eq!(round_money(d("0.125"), 2, r), d("0.13"));
+        assert_eq!(round_money(d("0.135"), 2, r), d("0.14"));
+        assert_eq!(round_money(d("-0.125"), 2, r), d("-0.13"));
+        assert_eq!(round_money(d("2.5"), 0, r), d("3"));
+        assert_eq!(round_money(d("0.0005"), 3, r), d("0.001"));
+    }
+
+    #[test]
+    fn half_even_rounds_midpoints_to_the_even_neighbour() {
+        let r = RoundingRule::HalfEven;
+        assert_eq!(round_money(d("0.125"), 2, r), d("0.12"));
+        assert_eq!(round_money(d("0.135"), 2, r), d("0.14"));
+        assert_eq!(round_money(d("-0.125"), 2, r), d("-0.12"));
+        assert_eq!(round_money(d("2.5"), 0, r), d("2"));
+        assert_eq!(round_money(d("3.5"), 0, r), d("4"));
+    }
+
+    #[test]
+    fn both_rules_agree_away_from_midpoints() {
+        for rule in [RoundingRule::HalfUp, RoundingRule::HalfEven] {
+            assert_eq!(round_money(d("0.1249999"), 2, rule), d("0.12"));
+            assert_eq!(round_money(d("0.1250001"), 2, rule), d("0.13"));
+            assert_eq!(round_money(d("1.994"), 2, rule), d("1.99"));
+            assert_eq!(round_money(d("1.996"), 2, rule), d("2.00"));
+            // Already at the precision: untouched.
+            assert_eq!(round_money(d("7.10"), 2, rule), d("7.10"));
+        }
+    }
+
+    #[test]
+    fn rounding_rules_serialise_in_snake_case() {
+        let json = serde_json::to_string(&[RoundingRule::HalfUp, RoundingRule::HalfEven])
+            .expect("serialise");
+        assert_eq!(json, r#"["half_up","half_even"]"#);
+    }
+
+    #[test]
+    fn minor_units_of_known_and_unknown_currencies() {
+        assert_eq!(minor_units("EUR"), Some(2));
+        assert_eq!(minor_units("JPY"), Some(0));
+        assert_eq!(minor_units("KWD"), Some(3));
+        assert_eq!(minor_units("eur"), None);
+        assert_eq!(minor_units("XXX"), None);
+    }
+
+    #[test]
+    fn decimals_ignores_trailing_zeros() {
+        assert_eq!(decimals(d("1.50")), 1);
+        assert_eq!(decimals(d("1.00")), 0);
+        assert_eq!(decimals(d("0.375")), 3);
+        assert_eq!(decimals(d("120")), 0);
+    }
+}

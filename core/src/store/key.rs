@@ -1,0 +1,205 @@
+//! The database key: a random 256-bit raw key kept in the OS keychain, never on disk.
+//! Key bytes live only in zeroizing buffers; they never reach logs, errors or `Debug`.
+
+use std::fmt;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+/// Length of the SQLCipher raw key in bytes.
+pub const KEY_LEN: usize = 32;
+
+/// A raw database key; its bytes are wiped when dropped and never printed.
+pub struct DbKey {
+    /// Random id stored next to the key and in a sidecar file, so a wrong key is told
+    /// apart from a damaged file without trying to decrypt anything.
+    pub id: String,
+    bytes: Zeroizing<[u8; KEY_LEN]>,
+}
+
+impl fmt::Debug for DbKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DbKey").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl DbKey {
+    /// A fresh random key with a fresh id.
+    pub fn generate() -> Result<Self> {
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+        getrandom::fill(&mut bytes[..]).map_err(|e| Error::Keychain(format!("no randomness: {e}")))?;
+        let mut id = [0u8; 8];
+        getrandom::fill(&mut id).map_err(|e| Error::Keychain(format!("no randomness: {e}")))?;
+        Ok(DbKey {
+            id: hex(&id).to_string(),
+            bytes,
+        })
+    }
+
+    /// The `PRAGMA key` statement for this raw key (SQLCipher's `x'..'` form: no KDF).
+    pub(crate) fn pragma(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", hex(&self.bytes[..]).as_str()))
+    }
+
+    /// Serialised form kept in the keychain: `id:hexkey`.
+    fn encode(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!("{}:{}", self.id, hex(&self.bytes[..]).as_str()))
+    }
+
+    fn decode(secret: &[u8]) -> Result<Self> {
+        let bad = || Error::Keychain("the stored database key is malformed".into());
+        let text = std::str::from_utf8(secret).map_err(|_| bad())?;
+        let (id, key_hex) = text.split_once(':').ok_or_else(bad)?;
+        if key_hex.len() != KEY_LEN * 2 || id.is_empty() {
+            return Err(bad());
+        }
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+        for (i, out) in bytes.iter_mut().enumerate() {
+            *out = u8::from_str_radix(key_hex.get(2 * i..2 * i + 2).ok_or_else(bad)?, 16)
+                .map_err(|_| bad())?;
+        }
+        Ok(DbKey {
+            id: id.to_string(),
+            bytes,
+        })
+    }
+}
+
+fn hex(bytes: &[u8]) -> Zeroizing<String> {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 0xf) as usize] as char);
+    }
+    Zeroizing::new(s)
+}
+
+/// Where the database key lives. The production implementation is [`Keychain`].
+pub trait KeyVault: Send + Sync {
+    /// The stored key, or `None` if the vault has no entry.
+    fn load(&self) -> Result<Option<DbKey>>;
+    /// Stores (or replaces) the key.
+    fn save(&self, key: &DbKey) -> Result<()>;
+}
+
+/// The OS keychain through keyring-core's default credential store.
+pub struct Keychain {
+    service: String,
+    account: String,
+}
+
+impl Keychain {
+    /// A keychain entry for `service`/`account`; installs the platform store if none is set.
+    pub fn new(service: &str, account: &str) -> Result<Self> {
+        install_platform_store()?;
+        Ok(Keychain {
+            service: service.into(),
+            account: account.into(),
+        })
+    }
+
+    fn entry(&self) -> Result<keyring_core::Entry> {
+        keyring_core::Entry::new(&self.service, &self.account).map_err(keychain_err)
+    }
+}
+
+impl KeyVault for Keychain {
+    fn load(&self) -> Result<Option<DbKey>> {
+        match self.entry()?.get_secret() {
+            Ok(secret) => {
+                let secret = Zeroizing::new(secret);
+                DbKey::decode(&secret).map(Some)
+            }
+            Err(keyring_core::Error::NoEntry) => Ok(None),
+            Err(e) => Err(keychain_err(e)),
+        }
+    }
+
+    fn save(&self, key: &DbKey) -> Result<()> {
+        self.entry()?
+            .set_secret(key.encode().as_bytes())
+            .map_err(keychain_err)
+    }
+}
+
+fn keychain_err(e: keyring_core::Error) -> Error {
+    // keyring-core errors describe the store, never the secret.
+    Error::Keychain(e.to_string())
+}
+
+/// Makes the platform's native store the default unless the app (or a test) set one.
+/// Android needs the app to have initialised the NDK context first (see bindings).
+fn install_platform_store() -> Result<()> {
+    if keyring_core::get_default_store().is_some() {
+        return Ok(());
+    }
+    #[cfg(target_os = "macos")]
+    let store = apple_native_keyring_store::keychain::Store::new();
+    // iOS has only the data-protection keychain.
+    #[cfg(target_os = "ios")]
+    let store = apple_native_keyring_store::protected::Store::new();
+    #[cfg(target_os = "android")]
+    let store = android_native_keyring_store::Store::new();
+    #[cfg(target_os = "linux")]
+    let store = linux_keyutils_keyring_store::Store::new();
+    #[cfg(any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "android",
+        target_os = "linux"
+    ))]
+    {
+        keyring_core::set_default_store(store.map_err(keychain_err)?);
+        Ok(())
+    }
+    #[cfg(not(any(
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "android",
+        target_os = "linux"
+    )))]
+    Err(Error::Keychain("no keychain store for this platform".into()))
+}
+
+/// A vault held in memory, for tests and tools that manage the key themselves.
+#[derive(Default)]
+pub struct MemoryVault(std::sync::Mutex<Option<(String, Zeroizing<[u8; KEY_LEN]>)>>);
+
+impl KeyVault for MemoryVault {
+    fn load(&self) -> Result<Option<DbKey>> {
+        let guard = self.0.lock().map_err(|_| Error::Keychain("vault poisoned".into()))?;
+        Ok(guard.as_ref().map(|(id, bytes)| DbKey {
+            id: id.clone(),
+            bytes: bytes.clone(),
+        }))
+    }
+
+    fn save(&self, key: &DbKey) -> Result<()> {
+        let mut guard = self.0.lock().map_err(|_| Error::Keychain("vault poisoned".into()))?;
+        *guard = Some((key.id.clone(), key.bytes.clone()));
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_round_trips_and_debug_hides_bytes() {
+        let key = DbKey::generate().unwrap();
+        let decoded = DbKey::decode(key.encode().as_bytes()).unwrap();
+        assert_eq!(decoded.id, key.id);
+        assert_eq!(*decoded.bytes, *key.bytes);
+        let debug = format!("{key:?}");
+        assert!(!debug.contains(hex(&key.bytes[..]).as_str()));
+    }
+
+    #[test]
+    fn malformed_secret_is_a_typed_error() {
+        for bad in [&b""[..], b"nocolon", b"id:zz", b"id:00", b"\xff\xfe"] {
+            assert!(matches!(DbKey::decode(bad), Err(Error::Keychain(_))));
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! `Till`: the device's core as the app sees it, one per data directory.
+//! It serialises writes through one connection and reads through another; no network here.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::Connection;
+use rust_decimal::Decimal;
+
+use crate::cart::Cart;
+use crate::catalog::{self, CatalogPayload, ImportSummary, Product};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::outbox::{self, QueueCounts, QueueState, QueuedSale};
+use crate::sale::{self, CompletedSale, Payment, SaleRecord};
+use crate::session::Session;
+use crate::store::Db;
+use crate::store::key::{KeyVault, Keychain};
+use crate::tax::TaxSettings;
+
+/// The offline point-of-sale core for one data directory.
+pub struct Till {
+    config: Config,
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    session: Mutex<Option<Session>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave SQLite half-written (transactions roll
+    // back on drop), so the connection stays usable.
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Till {
+    /// Opens the store with its key from the OS keychain.
+    pub fn open(config: Config) -> Result<Till> {
+        let vault = Keychain::new(&config.keychain_service, &config.keychain_account)?;
+        Self::open_with_vault(config, &vault)
+    }
+
+    /// Opens the store with its key from `vault`.
+    pub fn open_with_vault(config: Config, vault: &dyn KeyVault) -> Result<Till> {
+        let db = Db::open(&config, vault)?;
+        Ok(Till {
+            config,
+            path: db.path,
+            writer: Mutex::new(db.writer),
+            reader: Mutex::new(db.reader),
+            session: Mutex::new(None),
+        })
+    }
+
+    /// The configuration this till was opened with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Path of the database file.
+    pub fn db_path(&self) -> &PathBuf {
+        &self.path
+    }
+
+    /// Runs `f` on the write connection (the sync engine and tests use this).
+    pub fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        f(&mut lock(&self.writer))
+    }
+
+    /// Runs `f` on the read connection.
+    pub fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        f(&lock(&self.reader))
+    }
+
+    /// Applies a catalogue payload atomically.
+    pub fn import_catalog(&self, payload: &CatalogPayload) -> Result<ImportSummary> {
+        let max = self.config.max_text_len;
+        self.with_writer(|c| catalog::import(c, payload, max))
+    }
+
+    /// Parses and applies a catalogue payload given as JSON.
+    pub fn import_catalog_json(&self, json: &str) -> Result<ImportSummary> {
+        let payload: CatalogPayload =
+            serde_json::from_str(json).map_err(|e| Error::InvalidCatalog(format!("malformed payload: {e}")))?;
+        self.import_catalog(&payload)
+    }
+
+    /// Opens a session; any previous session is closed (its queue stays).
+    pub fn login(&self, store_id: &str, register_id: &str, staff_id: &str) -> Result<Session> {
+        let session = Session::new(store_id, register_id, staff_id)?;
+        *lock(&self.session) = Some(session.clone());
+        tracing::info!(store = store_id, register = register_id, "session opened");
+        Ok(session)
+    }
+
+    /// Closes the session. The queue of unsent sales is never touched.
+    pub fn logout(&self) {
+        *lock(&self.session) = None;
+    }
+
+    /// The open session.
+    pub fn session(&self) -> Result<Session> {
+        lock(&self.session).clone().ok_or(Error::NoSession)
+    }
+
+    /// The current store's tax settings.
+    pub fn tax_settings(&self) -> Result<TaxSettings> {
+        let s = self.session()?;
+        self.with_reader(|c| catalog::store_settings(c, &s.store_id))?
+            .map(|(t, _)| t)
+            .ok_or(Error::NoCatalog { store_id: s.store_id })
+    }
+
+    /// The cursor of the last catalogue applied for the current store.
+    pub fn catalog_cursor(&self, store_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .with_reader(|c| catalog::store_settings(c, store_id))?
+            .and_then(|(_, cursor)| cursor))
+    }
+
+    /// Searches the current store's active products.
+    pub fn search(&self, query: &str) -> Result<Vec<Product>> {
+        let s = self.session()?;
+        let limit = self.config.search_limit;
+        self.with_reader(|c| catalog::search(c, &s.store_id, query, limit))
+    }
+
+    /// A product of the current store by id.
+    pub fn product(&self, product_id: &str) -> Result<Product> {
+        let s = self.session()?;
+        self.with_reader(|c| catalog::product(c, &s.store_id, product_id))?
+            .ok_or_else(|| Error::not_found(format!("product {product_id:?}")))
+    }
+
+    /// A product of the current store by barcode.
+    pub fn product_by_barcode(&self, code: &str) -> Result<Product> {
+        let s = self.session()?;
+        self.with_reader(|c| catalog::by_barcode(c, &s.store_id, code))?
+            .ok_or_else(|| Error::not_found(format!("barcode {code:?}")))
+    }
+
+    /// A new empty cart with the store's current prices and tax settings.
+    pub fn new_cart(&self) -> Result<Cart> {
+        let s = self.session()?;
+        Ok(Cart::new(&s.store_id, self.tax_settings()?, self.config.max_cart_lines))
+    }
+
+    /// Adds a product by id.
+    pub fn add_product(&self, cart: &mut Cart, product_id: &str, quantity: Decimal) -> Result<u64> {
+        cart.add(&self.product(product_id)?, quantity)
+    }
+
+    /// Adds a product by barcode.
+    pub fn add_barcode(&self, cart: &mut Cart, code: &str, quantity: Decimal) -> Result<u64> {
+        cart.add(&self.product_by_barcode(code)?, quantity)
+    }
+
+    /// Applies a catalogue discount to a line or (with `None`) the whole cart.
+    pub fn apply_discount(&self, cart: &mut Cart, discount_id: &str, line_id: Option<u64>, value: Option<Decimal>) -> Result<()> {
+        let s = self.session()?;
+        let rule = self
+            .with_reader(|c| catalog::discount(c, &s.store_id, discount_id))?
+            .ok_or_else(|| Error::not_found(format!("discount {discount_id:?}")))?;
+        cart.apply_discount(&rule, line_id, value)
+    }
+
+    /// Validates payments and writes the sale, its stock movements and its queue row in
+    /// one transaction. When this returns `Ok`, the sale is durable.
+    pub fn complete_sale(&self, cart: &Cart, payments: &[Payment]) -> Result<CompletedSale> {
+        let s = self.session()?;
+        self.with_writer(|c| sale::complete(c, &s, cart, payments))
+    }
+
+    /// A stored sale read back from its tables, with the tax settings it was computed with.
+    pub fn load_sale(&self, sale_id: &str) -> Result<Option<(SaleRecord, TaxSettings)>> {
+        self.with_reader(|c| sale::load(c, sale_id))
+    }
+
+    /// Queue counts for the current store.
+    pub fn queue_counts(&self) -> Result<QueueCounts> {
+        let s = self.session()?;
+        self.with_reader(|c| outbox::counts(c, &s.store_id))
+    }
+
+    /// Sales of the current store waiting for upload, oldest first.
+    pub fn pending_sales(&self, limit: usize) -> Result<Vec<QueuedSale>> {
+        let s = self.session()?;
+        self.with_reader(|c| outbox::list(c, &s.store_id, QueueState::Pending, limit))
+    }
+
+    /// Sales of the current store the server rejected, with its reasons.
+    pub fn attention_sales(&self, limit: usize) -> Result<Vec<QueuedSale>> {
+        let s = self.session()?;
+        self.with_reader(|c| outbox::list(c, &s.store_id, QueueState::Attention, limit))
+    }
+}
