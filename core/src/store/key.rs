@@ -42,11 +42,12 @@ impl DbKey {
     }
 
     /// Serialised form kept in the keychain: `id:hexkey`.
-    fn encode(&self) -> Zeroizing<String> {
+    pub fn encode(&self) -> Zeroizing<String> {
         Zeroizing::new(format!("{}:{}", self.id, hex(&self.bytes[..]).as_str()))
     }
 
-    fn decode(secret: &[u8]) -> Result<Self> {
+    /// Parses the keychain form written by [`DbKey::encode`].
+    pub fn decode(secret: &[u8]) -> Result<Self> {
         let bad = || Error::Keychain("the stored database key is malformed".into());
         let text = std::str::from_utf8(secret).map_err(|_| bad())?;
         let (id, key_hex) = text.split_once(':').ok_or_else(bad)?;

@@ -1,0 +1,193 @@
+//! The crash promise: a child process completes sales and prints each id as soon as
+//! `complete_sale` returns; we SIGKILL it at random moments (seeded, reproducible) and
+//! check after every kill that each printed sale is intact and nothing is half-written.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use tillkit_core::outbox;
+use tillkit_core::sale::{Payment, PaymentMethod};
+use tillkit_core::store::key::{DbKey, KeyVault};
+use tillkit_core::{Config, Result, Till};
+use zeroize::Zeroizing;
+
+const CHILD_ENV: &str = "TILLKIT_CRASH_CHILD_DIR";
+const SEED_ENV: &str = "TILLKIT_CRASH_SEED";
+
+/// A key vault in a file, so parent and child processes share the key (tests only).
+struct FileVault(PathBuf);
+
+impl KeyVault for FileVault {
+    fn load(&self) -> Result<Option<DbKey>> {
+        match std::fs::read(&self.0) {
+            Ok(bytes) => DbKey::decode(&Zeroizing::new(bytes)).map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+    fn save(&self, key: &DbKey) -> Result<()> {
+        std::fs::write(&self.0, key.encode().as_bytes()).map_err(|e| tillkit_core::Error::Keychain(e.to_string()))
+    }
+}
+
+fn open(dir: &Path) -> Till {
+    Till::open_with_vault(Config::new(dir.join("data")), &FileVault(dir.join("key"))).unwrap()
+}
+
+/// xorshift64*: small, seeded, reproducible.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// The child's body: ring sales forever, print each id after it is durable.
+#[test]
+fn crash_child_rings_sales_until_killed() {
+    let Ok(dir) = std::env::var(CHILD_ENV) else { return };
+    let seed: u64 = std::env::var(SEED_ENV).ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let till = open(Path::new(&dir));
+    till.login("uk-01", "R07", "crash").unwrap();
+    let mut rng = Rng(seed | 1);
+    let products = ["p-kettle", "p-seat", "p-bread", "p-cheese"];
+    let stdout = std::io::stdout();
+    for n in 0.. {
+        let mut cart = till.new_cart().unwrap();
+        for _ in 0..=rng.below(5) {
+            let p = products[rng.below(4) as usize];
+            let qty = if p == "p-cheese" { d("0.125") } else { d("1") };
+            till.add_product(&mut cart, p, qty).unwrap();
+        }
+        let total = cart.totals().unwrap().total;
+        let sale = till
+            .complete_sale(&cart, &[Payment { method: PaymentMethod::Cash, amount: total, reference: None }])
+            .unwrap();
+        let mut out = stdout.lock();
+        writeln!(out, "{}", sale.record.sale_id).unwrap();
+        out.flush().unwrap();
+        // Now and then the "server" acknowledges the oldest sales, as sync would.
+        if n % 7 == 6 {
+            till.with_writer(|c| {
+                let batch: Vec<String> = outbox::next_batch(c, "uk-01", 3)?.into_iter().map(|(id, _)| id).collect();
+                outbox::mark_synced(c, &batch)
+            })
+            .unwrap();
+        }
+    }
+}
+
+/// Everything that must hold after a kill.
+fn check_store(dir: &Path, printed: &HashSet<String>) -> usize {
+    let till = open(dir);
+    till.with_reader(|c| {
+        let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        assert_eq!(ok, "ok");
+        let fk: i64 = c.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+        assert_eq!(fk, 0);
+        // The queue holds exactly the unsent sales.
+        let mismatched: i64 = c.query_row(
+            "SELECT count(*) FROM sales s WHERE (s.synced_at IS NULL) != EXISTS (SELECT 1 FROM outbox o WHERE o.sale_id = s.sale_id)",
+            [],
+            |r| r.get(0),
+        )?;
+        assert_eq!(mismatched, 0, "outbox and unsent sales differ");
+        let orphans: i64 = c.query_row("SELECT count(*) FROM outbox WHERE sale_id NOT IN (SELECT sale_id FROM sales)", [], |r| r.get(0))?;
+        assert_eq!(orphans, 0);
+        // Receipt numbers are gapless.
+        let (n, max): (i64, i64) = c.query_row("SELECT count(*), COALESCE(max(seq), 0) FROM sales", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        assert_eq!(n, max, "receipt sequence has a gap");
+        // Stock equals the catalogue's figure minus every recorded movement.
+        let drift: i64 = c.query_row(
+            "SELECT count(*) FROM products p WHERE p.store_id = 'uk-01' AND p.stock_tracked = 1 AND p.stock_milli !=
+               (CASE p.product_id WHEN 'p-kettle' THEN 3000 WHEN 'p-seat' THEN 10000 WHEN 'p-cheese' THEN 5500 END)
+               + COALESCE((SELECT sum(delta_milli) FROM stock_movements m WHERE m.product_id = p.product_id), 0)",
+            [],
+            |r| r.get(0),
+        )?;
+        assert_eq!(drift, 0, "stock does not match its movements");
+        Ok(())
+    })
+    .unwrap();
+    let ids: Vec<String> = till
+        .with_reader(|c| {
+            let mut s = c.prepare("SELECT sale_id FROM sales")?;
+            let ids = s.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            Ok(ids)
+        })
+        .unwrap();
+    let stored: HashSet<&String> = ids.iter().collect();
+    for id in printed {
+        assert!(stored.contains(id), "sale {id} was reported completed but is gone");
+    }
+    // Every stored sale is whole: lines, payments, tax rows, and totals that recompute.
+    for id in &ids {
+        let (record, settings) = till.load_sale(id).unwrap().expect("sale row without its sale");
+        assert!(!record.lines.is_empty(), "sale {id} has no lines");
+        assert_eq!(record.payments.len(), 1, "sale {id} lost its payment");
+        assert!(record.totals_match(&record.recompute(&settings).unwrap()), "sale {id} totals do not recompute");
+    }
+    ids.len()
+}
+
+#[test]
+fn sale_survives_sigkill_at_any_point() {
+    let kills: u64 = std::env::var("TILLKIT_CRASH_KILLS").ok().and_then(|s| s.parse().ok()).unwrap_or(50);
+    let seed: u64 = std::env::var(SEED_ENV).ok().and_then(|s| s.parse().ok()).unwrap_or(20261121);
+    eprintln!("crash test: seed {seed}, {kills} kills (rerun with {SEED_ENV}={seed})");
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let till = open(dir.path());
+        till.import_catalog(&uk_catalog()).unwrap();
+    }
+    let exe = std::env::current_exe().unwrap();
+    let mut rng = Rng(seed);
+    let mut printed = HashSet::new();
+    for kill in 0..kills {
+        let mut child = Command::new(&exe)
+            .args(["crash_child_rings_sales_until_killed", "--exact", "--nocapture", "--test-threads=1"])
+            .env(CHILD_ENV, dir.path())
+            .env(SEED_ENV, rng.next().to_string())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut ids = Vec::new();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                // The test harness prints its own lines; sale ids are 36-char UUIDs.
+                if line.len() == 36 && line.chars().filter(|c| *c == '-').count() == 4 {
+                    ids.push(line);
+                }
+            }
+            ids
+        });
+        // Kill anywhere from during start-up to well into the sale loop.
+        let wait = Duration::from_micros(rng.below(150_000) + 2_000);
+        let start = Instant::now();
+        while start.elapsed() < wait {
+            std::thread::sleep(Duration::from_micros(500));
+        }
+        child.kill().unwrap(); // SIGKILL on Unix
+        child.wait().unwrap();
+        let ids = reader.join().unwrap();
+        printed.extend(ids);
+        let stored = check_store(dir.path(), &printed);
+        assert!(stored >= printed.len(), "kill {kill}: fewer stored sales than reported");
+    }
+    assert!(printed.len() > 100, "the kills should interrupt a good number of sales ({})", printed.len());
+    eprintln!("crash test: {} sales reported across {kills} kills, all intact", printed.len());
+}

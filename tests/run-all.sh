@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs Tillkit's whole test suite: every Rust crate (unit, integration, crash, fault and
+# end-to-end tests against the real server on loopback) and the Kotlin binding tests on the
+# host JVM. Installs what a fresh machine lacks. Usage: tests/run-all.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== Rust: all crates"
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
+# Doc tests are not run by nextest.
+cargo test --workspace --doc --quiet
+
+if [ -x tests/kotlin/run.sh ]; then
+  echo "== Kotlin bindings on the host JVM"
+  tests/kotlin/run.sh
+fi
