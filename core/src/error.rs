@@ -73,6 +73,15 @@ impl Error {
         }
     }
 
+    /// True for failures of the system (storage, needing the server), as opposed to a
+    /// cashier's input being refused; the outage success rate counts only these.
+    pub fn is_system_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::StorageFull | Error::Storage(_) | Error::NeedsConnection { .. } | Error::Corrupt { .. }
+        )
+    }
+
     /// Shorthand for a `NotFound` error.
     pub fn not_found(what: impl Into<String>) -> Self {
         Error::NotFound { what: what.into() }

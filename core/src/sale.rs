@@ -213,7 +213,14 @@ fn settle(settings: &TaxSettings, total: Decimal, payments: &[Payment]) -> Resul
 }
 
 /// Validates and writes a sale in one transaction; returns it only once committed.
-pub fn complete(conn: &mut Connection, session: &Session, cart: &Cart, payments: &[Payment]) -> Result<CompletedSale> {
+/// `offline` records the attempt for the outage success-rate metric, in the same commit.
+pub fn complete(
+    conn: &mut Connection,
+    session: &Session,
+    cart: &Cart,
+    payments: &[Payment],
+    offline: bool,
+) -> Result<CompletedSale> {
     if cart.lines.is_empty() {
         return Err(Error::EmptyCart);
     }
@@ -295,6 +302,9 @@ pub fn complete(conn: &mut Connection, session: &Session, cart: &Cart, payments:
         oversold,
     };
     write_record(&tx, &record, &cart.tax)?;
+    if offline {
+        crate::metrics::record_attempt(&tx, &session.store_id, true)?;
+    }
     tx.commit()?;
     tracing::info!(receipt = %record.receipt_no, oversold, "sale completed");
     Ok(CompletedSale { record })

@@ -261,7 +261,9 @@ impl TaxSettings {
         let mut rate_index = HashMap::new();
         for (index, rate) in self.rates.iter().enumerate() {
             if rate.id.is_empty() {
-                return Err(TaxError::InvalidSettings("a tax rate has an empty id".into()));
+                return Err(TaxError::InvalidSettings(
+                    "a tax rate has an empty id".into(),
+                ));
             }
             if rate_index.insert(rate.id.as_str(), index).is_some() {
                 return Err(TaxError::InvalidSettings(format!(
@@ -269,9 +271,15 @@ impl TaxSettings {
                     rate.id
                 )));
             }
-            let invalid = |reason: String| TaxError::InvalidRate { id: rate.id.clone(), reason };
+            let invalid = |reason: String| TaxError::InvalidRate {
+                id: rate.id.clone(),
+                reason,
+            };
             if rate.percent < Decimal::ZERO || rate.percent > Decimal::ONE_HUNDRED {
-                return Err(invalid(format!("percent {} is not between 0 and 100", rate.percent)));
+                return Err(invalid(format!(
+                    "percent {} is not between 0 and 100",
+                    rate.percent
+                )));
             }
             if decimals(rate.percent) > RATE_PERCENT_DECIMALS {
                 return Err(invalid(format!(
@@ -284,7 +292,9 @@ impl TaxSettings {
         let mut categories = Vec::with_capacity(self.categories.len());
         for (index, category) in self.categories.iter().enumerate() {
             if category.id.is_empty() {
-                return Err(TaxError::InvalidSettings("a tax category has an empty id".into()));
+                return Err(TaxError::InvalidSettings(
+                    "a tax category has an empty id".into(),
+                ));
             }
             if category_index.insert(category.id.as_str(), index).is_some() {
                 return Err(TaxError::InvalidSettings(format!(
@@ -310,7 +320,11 @@ impl TaxSettings {
             }
         }
 
-        Ok(Plan { dp, categories, category_index })
+        Ok(Plan {
+            dp,
+            categories,
+            category_index,
+        })
     }
 
     fn plan_category<'s>(
@@ -339,7 +353,10 @@ impl TaxSettings {
                 )));
             }
             let rate = &self.rates[index];
-            let fraction = rate.percent.checked_div(Decimal::ONE_HUNDRED).ok_or_else(too_large)?;
+            let fraction = rate
+                .percent
+                .checked_div(Decimal::ONE_HUNDRED)
+                .ok_or_else(too_large)?;
             let per_net = if rate.compound {
                 Decimal::ONE
                     .checked_add(earlier)
@@ -349,7 +366,12 @@ impl TaxSettings {
                 fraction
             };
             earlier = earlier.checked_add(per_net).ok_or_else(too_large)?;
-            rates.push(RatePlan { index, rate, fraction, per_net });
+            rates.push(RatePlan {
+                index,
+                rate,
+                fraction,
+                per_net,
+            });
         }
         let factor = Decimal::ONE.checked_add(earlier).ok_or_else(too_large)?;
         Ok(CategoryPlan { rates, factor })
@@ -437,7 +459,9 @@ pub fn compute(
         .iter()
         .zip(per_rate)
         .filter(|(_, (used, _, _))| *used)
-        .map(|(rate, (_, base, tax))| portion(rate, in_minor_units(base, dp), in_minor_units(tax, dp)))
+        .map(|(rate, (_, base, tax))| {
+            portion(rate, in_minor_units(base, dp), in_minor_units(tax, dp))
+        })
         .collect();
     Ok(totals)
 }
@@ -445,7 +469,10 @@ pub fn compute(
 /// What a cash payment of `total` comes to after cash rounding; tax is never affected.
 pub fn cash_due(settings: &TaxSettings, total: Decimal) -> CashDue {
     let dp = settings.minor_units();
-    let unrounded = CashDue { due: total, rounding: in_minor_units(Decimal::ZERO, dp) };
+    let unrounded = CashDue {
+        due: total,
+        rounding: in_minor_units(Decimal::ZERO, dp),
+    };
     let Some(cash) = &settings.cash_rounding else {
         return unrounded;
     };
@@ -463,7 +490,10 @@ pub fn cash_due(settings: &TaxSettings, total: Decimal) -> CashDue {
     let Some(rounding) = due.checked_sub(total) else {
         return unrounded;
     };
-    CashDue { due: in_minor_units(due, dp), rounding: in_minor_units(rounding, dp) }
+    CashDue {
+        due: in_minor_units(due, dp),
+        rounding: in_minor_units(rounding, dp),
+    }
 }
 
 fn price_line<'a>(
@@ -483,7 +513,10 @@ fn price_line<'a>(
         return Err(TaxError::AmountTooLarge);
     }
     if decimals(price) > dp {
-        return Err(TaxError::TooManyDecimals { what: format!("line {n} unit price"), max: dp });
+        return Err(TaxError::TooManyDecimals {
+            what: format!("line {n} unit price"),
+            max: dp,
+        });
     }
     let quantity = input.quantity;
     if quantity <= Decimal::ZERO || quantity > MAX_QUANTITY {
@@ -551,7 +584,10 @@ fn discount_value(
                 )));
             }
             if decimals(value) > dp {
-                return Err(TaxError::TooManyDecimals { what: format!("{whose} discount"), max: dp });
+                return Err(TaxError::TooManyDecimals {
+                    what: format!("{whose} discount"),
+                    max: dp,
+                });
             }
             if value > of {
                 return Err(TaxError::InvalidDiscount(format!(
@@ -593,11 +629,19 @@ fn spread_cart_discount(lines: &mut [Priced<'_>], total: Decimal, dp: u32) -> Re
     if weight_sum <= 0 {
         return Ok(());
     }
-    let mut shares: Vec<i128> = weights.iter().map(|w| total_units * w / weight_sum).collect();
-    let remainders: Vec<i128> = weights.iter().map(|w| total_units * w % weight_sum).collect();
+    let mut shares: Vec<i128> = weights
+        .iter()
+        .map(|w| total_units * w / weight_sum)
+        .collect();
+    let remainders: Vec<i128> = weights
+        .iter()
+        .map(|w| total_units * w % weight_sum)
+        .collect();
     let mut order: Vec<usize> = (0..lines.len()).collect();
     order.sort_by(|&a, &b| {
-        remainders[b].cmp(&remainders[a]).then_with(|| by_content(&lines[a], &lines[b]))
+        remainders[b]
+            .cmp(&remainders[a])
+            .then_with(|| by_content(&lines[a], &lines[b]))
     });
     // Floors leave fewer units than lines with a remainder, so one pass hands them all out.
     let missing = total_units - shares.iter().sum::<i128>();
@@ -606,7 +650,7 @@ fn spread_cart_discount(lines: &mut [Priced<'_>], total: Decimal, dp: u32) -> Re
     }
     for (line, share) in lines.iter_mut().zip(shares) {
         line.cart_discount = from_units(share, dp)?;
-        line.payable = line.payable - line.cart_discount;
+        line.payable -= line.cart_discount;
     }
     Ok(())
 }
@@ -621,8 +665,14 @@ fn category_rates<'p, 's>(plan: &'p Plan<'s>, line: &Priced<'_>) -> &'p [RatePla
 
 /// Unrounded tax of each of a line's rates when tax-inclusive: extracted from the gross.
 fn extracted_taxes(category: &CategoryPlan<'_>, gross: Decimal) -> Result<Vec<Decimal>, TaxError> {
-    let net = gross.checked_div(category.factor).ok_or(TaxError::AmountTooLarge)?;
-    category.rates.iter().map(|r| checked_total(net.checked_mul(r.per_net))).collect()
+    let net = gross
+        .checked_div(category.factor)
+        .ok_or(TaxError::AmountTooLarge)?;
+    category
+        .rates
+        .iter()
+        .map(|r| checked_total(net.checked_mul(r.per_net)))
+        .collect()
 }
 
 /// Taxes of one line with per-line rounding, in the category's rate order.
@@ -643,7 +693,11 @@ fn line_level_taxes(
             let mut earlier = Decimal::ZERO;
             let mut taxes = Vec::with_capacity(category.rates.len());
             for rate in &category.rates {
-                let base = if rate.rate.compound { line.payable + earlier } else { line.payable };
+                let base = if rate.rate.compound {
+                    line.payable + earlier
+                } else {
+                    line.payable
+                };
                 let tax = round_money(checked_total(base.checked_mul(rate.fraction))?, dp, rule);
                 earlier = checked_total(earlier.checked_add(tax))?;
                 taxes.push(tax);
@@ -652,15 +706,19 @@ fn line_level_taxes(
         }
         PriceMode::TaxInclusive => {
             let unrounded = extracted_taxes(category, line.payable)?;
-            let mut taxes: Vec<Decimal> =
-                unrounded.iter().map(|u| round_money(*u, dp, rule)).collect();
+            let mut taxes: Vec<Decimal> = unrounded
+                .iter()
+                .map(|u| round_money(*u, dp, rule))
+                .collect();
             // Only with several very high rates can rounding each up exceed the gross; take the
             // excess back from the rates rounded up most, so the net never goes negative.
             let mut order: Vec<usize> = (0..taxes.len()).collect();
             order.sort_by(|&a, &b| (taxes[b] - unrounded[b]).cmp(&(taxes[a] - unrounded[a])));
             let unit = Decimal::new(1, dp);
             while taxes.iter().sum::<Decimal>() > line.payable {
-                let Some(pos) = order.iter().position(|&k| taxes[k] >= unit) else { break };
+                let Some(pos) = order.iter().position(|&k| taxes[k] >= unit) else {
+                    break;
+                };
                 let k = order.remove(pos);
                 taxes[k] -= unit;
                 order.push(k);
@@ -707,7 +765,10 @@ fn invoice_level_taxes(
         let taxes = if inclusive {
             extracted_taxes(category, *sum)?
         } else {
-            let per_rate = category.rates.iter().map(|r| checked_total(sum.checked_mul(r.per_net)));
+            let per_rate = category
+                .rates
+                .iter()
+                .map(|r| checked_total(sum.checked_mul(r.per_net)));
             per_rate.collect::<Result<Vec<_>, _>>()?
         };
         for (rate, tax) in category.rates.iter().zip(taxes) {
@@ -716,8 +777,10 @@ fn invoice_level_taxes(
     }
 
     let floor = |u: &Decimal| u.round_dp_with_strategy(dp, RoundingStrategy::ToNegativeInfinity);
-    let mut taxes: Vec<Vec<Decimal>> =
-        unrounded.iter().map(|us| us.iter().map(floor).collect()).collect();
+    let mut taxes: Vec<Vec<Decimal>> = unrounded
+        .iter()
+        .map(|us| us.iter().map(floor).collect())
+        .collect();
     // Tax-inclusive lines cannot carry more tax than their gross.
     let mut room: Vec<Option<Decimal>> = lines
         .iter()
@@ -730,14 +793,20 @@ fn invoice_level_taxes(
         // (line, position of the rate in the line's category, remainder)
         let mut slots: Vec<(usize, usize, Decimal)> = Vec::new();
         for (l, line) in lines.iter().enumerate() {
-            if let Some(k) = category_rates(plan, line).iter().position(|r| r.index == rate_index) {
+            if let Some(k) = category_rates(plan, line)
+                .iter()
+                .position(|r| r.index == rate_index)
+            {
                 slots.push((l, k, unrounded[l][k] - taxes[l][k]));
             }
         }
         if slots.is_empty() {
             continue;
         }
-        slots.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| by_content(&lines[a.0], &lines[b.0])));
+        slots.sort_by(|a, b| {
+            b.2.cmp(&a.2)
+                .then_with(|| by_content(&lines[a.0], &lines[b.0]))
+        });
         let floors: Decimal = slots.iter().map(|&(l, k, _)| taxes[l][k]).sum();
         let mut missing = to_units(round_money(rate_total, dp, rule) - floors, dp);
         // Normally one pass hands out fewer units than there are slots; the loops only guard
@@ -788,8 +857,16 @@ fn line_totals(
     let mut earlier = Decimal::ZERO;
     let mut portions = Vec::with_capacity(taxes.len());
     for (rate, &rate_tax) in category_rates(plan, line).iter().zip(taxes) {
-        let base = if rate.rate.compound { net + earlier } else { net };
-        portions.push(portion(rate.rate, in_minor_units(base, dp), in_minor_units(rate_tax, dp)));
+        let base = if rate.rate.compound {
+            net + earlier
+        } else {
+            net
+        };
+        portions.push(portion(
+            rate.rate,
+            in_minor_units(base, dp),
+            in_minor_units(rate_tax, dp),
+        ));
         earlier += rate_tax;
     }
     Ok(LineTotals {

@@ -2,7 +2,8 @@
 //! It serialises writes through one connection and reads through another; no network here.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use rusqlite::Connection;
 use rust_decimal::Decimal;
@@ -25,6 +26,10 @@ pub struct Till {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
     session: Mutex<Option<Session>>,
+    /// Set by the sync engine while the server is unreachable (for the outage metric).
+    offline: AtomicBool,
+    /// Notified after every completed sale (the sync engine listens).
+    sale_signal: Arc<tokio::sync::Notify>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -49,6 +54,8 @@ impl Till {
             writer: Mutex::new(db.writer),
             reader: Mutex::new(db.reader),
             session: Mutex::new(None),
+            offline: AtomicBool::new(false),
+            sale_signal: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -168,7 +175,35 @@ impl Till {
     /// one transaction. When this returns `Ok`, the sale is durable.
     pub fn complete_sale(&self, cart: &Cart, payments: &[Payment]) -> Result<CompletedSale> {
         let s = self.session()?;
-        self.with_writer(|c| sale::complete(c, &s, cart, payments))
+        let offline = self.offline.load(Ordering::Relaxed);
+        let result = self.with_writer(|c| {
+            let result = sale::complete(c, &s, cart, payments, offline);
+            if offline && result.as_ref().is_err_and(Error::is_system_failure) {
+                // Best effort: the failure itself may be a full disk.
+                let _ = crate::metrics::record_attempt(c, &s.store_id, false);
+            }
+            result
+        });
+        if result.is_ok() {
+            self.sale_signal.notify_one();
+        }
+        result
+    }
+
+    /// Tells the till whether the server is unreachable (set by the sync engine).
+    pub fn set_offline(&self, offline: bool) {
+        self.offline.store(offline, Ordering::Relaxed);
+    }
+
+    /// Notified after every completed sale.
+    pub fn sale_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.sale_signal.clone()
+    }
+
+    /// Operator metrics for the current store.
+    pub fn metrics(&self) -> Result<crate::metrics::Metrics> {
+        let s = self.session()?;
+        self.with_reader(|c| crate::metrics::collect(c, &s.store_id, &self.path))
     }
 
     /// A stored sale read back from its tables, with the tax settings it was computed with.

@@ -16,15 +16,26 @@ fn d(s: &str) -> Decimal {
 }
 
 fn rate(id: &str, label: &str, percent: &str) -> TaxRate {
-    TaxRate { id: id.into(), label: label.into(), percent: d(percent), compound: false }
+    TaxRate {
+        id: id.into(),
+        label: label.into(),
+        percent: d(percent),
+        compound: false,
+    }
 }
 
 fn compound(id: &str, label: &str, percent: &str) -> TaxRate {
-    TaxRate { compound: true, ..rate(id, label, percent) }
+    TaxRate {
+        compound: true,
+        ..rate(id, label, percent)
+    }
 }
 
 fn category(id: &str, rate_ids: &[&str]) -> TaxCategory {
-    TaxCategory { id: id.into(), rate_ids: rate_ids.iter().map(|r| r.to_string()).collect() }
+    TaxCategory {
+        id: id.into(),
+        rate_ids: rate_ids.iter().map(|r| r.to_string()).collect(),
+    }
 }
 
 fn settings(
@@ -90,8 +101,12 @@ fn render(settings: &TaxSettings, items: &[Item], cart: Option<&Discount>, t: &T
     .ok();
     for (item, line) in items.iter().zip(&t.lines) {
         let cat = item.line.category_id.as_deref().unwrap_or("-");
-        writeln!(w, "{} x {} @ {} [{}]", item.line.quantity, item.name, item.line.unit_price, cat)
-            .ok();
+        writeln!(
+            w,
+            "{} x {} @ {} [{}]",
+            item.line.quantity, item.name, item.line.unit_price, cat
+        )
+        .ok();
         if let Some(disc) = &item.line.discount {
             writeln!(w, "    line discount {disc:?}").ok();
         }
@@ -102,7 +117,12 @@ fn render(settings: &TaxSettings, items: &[Item], cart: Option<&Discount>, t: &T
         )
         .ok();
         for p in &line.taxes {
-            writeln!(w, "      {} {}% on {} = {}", p.label, p.percent, p.taxable_base, p.tax).ok();
+            writeln!(
+                w,
+                "      {} {}% on {} = {}",
+                p.label, p.percent, p.taxable_base, p.tax
+            )
+            .ok();
         }
     }
     if let Some(disc) = cart {
@@ -112,7 +132,12 @@ fn render(settings: &TaxSettings, items: &[Item], cart: Option<&Discount>, t: &T
     writeln!(w, "discounts {}", t.discount_total).ok();
     writeln!(w, "net {}", t.net_total).ok();
     for p in &t.breakdown {
-        writeln!(w, "  {} {}% on {} = {}", p.label, p.percent, p.taxable_base, p.tax).ok();
+        writeln!(
+            w,
+            "  {} {}% on {} = {}",
+            p.label, p.percent, p.taxable_base, p.tax
+        )
+        .ok();
     }
     writeln!(w, "tax {}", t.tax_total).ok();
     writeln!(w, "total {}", t.total).ok();
@@ -130,8 +155,17 @@ fn assert_consistent(t: &Totals) {
         assert_eq!(line.taxes.iter().map(|p| p.tax).sum::<Decimal>(), line.tax);
     }
     assert_eq!(t.net_total + t.tax_total, t.total);
-    assert_eq!(t.breakdown.iter().map(|p| p.tax).sum::<Decimal>(), t.tax_total);
-    assert_eq!(t.subtotal - t.discount_total, t.lines.iter().map(|l| l.amount - l.line_discount - l.cart_discount).sum::<Decimal>());
+    assert_eq!(
+        t.breakdown.iter().map(|p| p.tax).sum::<Decimal>(),
+        t.tax_total
+    );
+    assert_eq!(
+        t.subtotal - t.discount_total,
+        t.lines
+            .iter()
+            .map(|l| l.amount - l.line_discount - l.cart_discount)
+            .sum::<Decimal>()
+    );
 }
 
 fn us_settings() -> TaxSettings {
@@ -145,7 +179,10 @@ fn us_settings() -> TaxSettings {
             rate("county", "County", "1"),
             rate("city", "City", "1.5"),
         ],
-        vec![category("general", &["state", "county", "city"]), category("food", &[])],
+        vec![
+            category("general", &["state", "county", "city"]),
+            category("food", &[]),
+        ],
     )
 }
 
@@ -173,7 +210,11 @@ fn uk_vat_inclusive_receipt_with_standard_reduced_and_zero_rates() {
         PriceMode::TaxInclusive,
         RoundingRule::HalfUp,
         RoundingLevel::Line,
-        vec![rate("vat20", "VAT", "20"), rate("vat5", "VAT", "5"), rate("vat0", "VAT", "0")],
+        vec![
+            rate("vat20", "VAT", "20"),
+            rate("vat5", "VAT", "5"),
+            rate("vat0", "VAT", "0"),
+        ],
         vec![
             category("standard", &["vat20"]),
             category("reduced", &["vat5"]),
@@ -194,7 +235,10 @@ fn uk_vat_inclusive_receipt_with_standard_reduced_and_zero_rates() {
 }
 
 fn canada_cash() -> Option<CashRounding> {
-    Some(CashRounding { increment: d("0.05"), rule: RoundingRule::HalfUp })
+    Some(CashRounding {
+        increment: d("0.05"),
+        rule: RoundingRule::HalfUp,
+    })
 }
 
 #[test]
@@ -205,7 +249,10 @@ fn canada_bc_gst_and_pst_are_added_on_top() {
         RoundingRule::HalfUp,
         RoundingLevel::Line,
         vec![rate("gst", "GST", "5"), rate("pst_bc", "PST", "7")],
-        vec![category("general", &["gst", "pst_bc"]), category("prepared_food", &["gst"])],
+        vec![
+            category("general", &["gst", "pst_bc"]),
+            category("prepared_food", &["gst"]),
+        ],
     );
     s.cash_rounding = canada_cash();
     let items = [
@@ -281,8 +328,14 @@ fn japan_reduced_and_standard_rates_rounded_once_per_invoice_in_yen() {
         PriceMode::TaxInclusive,
         RoundingRule::HalfUp,
         RoundingLevel::Invoice,
-        vec![rate("std10", "消費税", "10"), rate("red8", "消費税(軽減)", "8")],
-        vec![category("standard", &["std10"]), category("food", &["red8"])],
+        vec![
+            rate("std10", "消費税", "10"),
+            rate("red8", "消費税(軽減)", "8"),
+        ],
+        vec![
+            category("standard", &["std10"]),
+            category("food", &["red8"]),
+        ],
     );
     let items = [
         item("Onigiri", "150", "3", Some("food")),
@@ -312,7 +365,10 @@ fn yen_prices_with_decimals_are_refused() {
     let items = [item("Gum", "100.5", "1", None)];
     assert_eq!(
         compute(&s, &lines(&items), None),
-        Err(TaxError::TooManyDecimals { what: "line 1 unit price".into(), max: 0 })
+        Err(TaxError::TooManyDecimals {
+            what: "line 1 unit price".into(),
+            max: 0
+        })
     );
 }
 
@@ -323,9 +379,15 @@ fn swiss() -> TaxSettings {
         RoundingRule::HalfUp,
         RoundingLevel::Line,
         vec![rate("mwst81", "MWST", "8.1"), rate("mwst26", "MWST", "2.6")],
-        vec![category("standard", &["mwst81"]), category("food", &["mwst26"])],
+        vec![
+            category("standard", &["mwst81"]),
+            category("food", &["mwst26"]),
+        ],
     );
-    s.cash_rounding = Some(CashRounding { increment: d("0.05"), rule: RoundingRule::HalfUp });
+    s.cash_rounding = Some(CashRounding {
+        increment: d("0.05"),
+        rule: RoundingRule::HalfUp,
+    });
     s
 }
 
@@ -340,9 +402,17 @@ fn swiss_cash_is_rounded_to_five_rappen_and_tax_is_not() {
     let t = compute(&s, &lines(&items), None).unwrap();
     assert_consistent(&t);
     let cash = cash_due(&s, t.total);
-    assert_eq!((t.total, cash.due, cash.rounding), (d("66.66"), d("66.65"), d("-0.01")));
+    assert_eq!(
+        (t.total, cash.due, cash.rounding),
+        (d("66.66"), d("66.65"), d("-0.01"))
+    );
     assert_eq!(t.tax_total, d("3.81"));
-    for (total, due) in [("10.02", "10.00"), ("10.03", "10.05"), ("10.07", "10.05"), ("10.08", "10.10")] {
+    for (total, due) in [
+        ("10.02", "10.00"),
+        ("10.03", "10.05"),
+        ("10.07", "10.05"),
+        ("10.08", "10.10"),
+    ] {
         assert_eq!(cash_due(&s, d(total)).due, d(due), "cash due on {total}");
     }
     insta::assert_snapshot!(receipt(&s, &items, None));
@@ -350,7 +420,10 @@ fn swiss_cash_is_rounded_to_five_rappen_and_tax_is_not() {
 
 #[test]
 fn canada_cash_rounding_follows_the_penny_rule() {
-    let s = TaxSettings { cash_rounding: canada_cash(), ..quebec(false) };
+    let s = TaxSettings {
+        cash_rounding: canada_cash(),
+        ..quebec(false)
+    };
     let mut table = String::new();
     for cents in 0..=10 {
         let total = Decimal::new(1000 + cents, 2);
@@ -359,7 +432,10 @@ fn canada_cash_rounding_follows_the_penny_rule() {
         writeln!(table, "{total} -> {} ({})", cash.due, cash.rounding).ok();
     }
     // x.x1, x.x2 down to x.x0; x.x3, x.x4 up to x.x5; x.x6, x.x7 down to x.x5; x.x8, x.x9 up.
-    let expected = ["10.00", "10.00", "10.00", "10.05", "10.05", "10.05", "10.05", "10.05", "10.10", "10.10", "10.10"];
+    let expected = [
+        "10.00", "10.00", "10.00", "10.05", "10.05", "10.05", "10.05", "10.05", "10.10", "10.10",
+        "10.10",
+    ];
     for (cents, due) in expected.iter().enumerate() {
         let total = Decimal::new(1000 + cents as i64, 2);
         assert_eq!(cash_due(&s, total).due, d(due), "cash due on {total}");
@@ -416,9 +492,15 @@ fn cart_discount_is_spread_pro_rata_over_weighed_and_discounted_lines() {
     );
     let items = [
         item("Comté (kg)", "23.90", "0.375", Some("food")),
-        with_discount(item("Wine", "12.99", "2", Some("standard")), Discount::Amount(d("3.00"))),
+        with_discount(
+            item("Wine", "12.99", "2", Some("standard")),
+            Discount::Amount(d("3.00")),
+        ),
         item("Apples (kg)", "2.49", "1.234", Some("food")),
-        with_discount(item("Olive oil", "9.49", "1", Some("food")), Discount::Percent(d("15"))),
+        with_discount(
+            item("Olive oil", "9.49", "1", Some("food")),
+            Discount::Percent(d("15")),
+        ),
     ];
     let cart = Discount::Percent(d("10"));
     let t = compute(&s, &lines(&items), Some(&cart)).unwrap();
@@ -501,6 +583,42 @@ fn settings_and_discounts_round_trip_through_json() {
     assert_eq!(back, Discount::Amount(d("3.00")));
 }
 
+#[test]
+fn extreme_rates_never_make_a_net_negative() {
+    // Three 100% rates: 0.02 gross holds 0.005 of each tax, and rounding all three up to 0.01
+    // would exceed the gross. The excess is taken back so the net stays at zero or above.
+    let mut s = settings(
+        "USD",
+        PriceMode::TaxInclusive,
+        RoundingRule::HalfUp,
+        RoundingLevel::Line,
+        vec![
+            rate("x", "X", "100"),
+            rate("y", "Y", "100"),
+            rate("z", "Z", "100"),
+        ],
+        vec![category("all", &["x", "y", "z"])],
+    );
+    let t = compute(&s, &[item("Tiny", "0.02", "1", Some("all")).line], None).unwrap();
+    assert_consistent(&t);
+    assert_eq!((t.lines[0].net, t.lines[0].tax), (d("0.00"), d("0.02")));
+
+    // Per invoice, two 100% rates over three 0.01 lines: each rate's total is 0.01, and both
+    // must not land on the same line (it would carry 0.02 tax on a 0.01 gross).
+    s.rates.pop();
+    s.categories = vec![category("all", &["x", "y"])];
+    s.rounding_level = RoundingLevel::Invoice;
+    let tiny = item("Tiny", "0.01", "1", Some("all")).line;
+    let t = compute(&s, &[tiny.clone(), tiny.clone(), tiny], None).unwrap();
+    assert_consistent(&t);
+    assert_eq!((t.net_total, t.tax_total), (d("0.01"), d("0.02")));
+    assert!(
+        t.lines
+            .iter()
+            .all(|l| l.net >= Decimal::ZERO && l.tax <= d("0.01"))
+    );
+}
+
 // ---- every refusal ----
 
 fn line(price: &str, qty: &str) -> LineInput {
@@ -513,17 +631,26 @@ fn err(s: &TaxSettings, lines: &[LineInput], cart: Option<&Discount>) -> TaxErro
 
 #[test]
 fn unknown_currency_is_refused() {
-    let s = TaxSettings { currency: "XYZ".into(), ..us_settings() };
+    let s = TaxSettings {
+        currency: "XYZ".into(),
+        ..us_settings()
+    };
     assert_eq!(s.validate(), Err(TaxError::UnknownCurrency("XYZ".into())));
     assert_eq!(err(&s, &[], None), TaxError::UnknownCurrency("XYZ".into()));
-    assert_eq!(TaxError::UnknownCurrency("XYZ".into()).to_string(), r#"unknown currency "XYZ""#);
+    assert_eq!(
+        TaxError::UnknownCurrency("XYZ".into()).to_string(),
+        r#"unknown currency "XYZ""#
+    );
 }
 
 #[test]
 fn unknown_category_on_a_line_is_refused() {
     let mut l = line("1.00", "1");
     l.category_id = Some("nope".into());
-    assert_eq!(err(&us_settings(), &[l], None), TaxError::UnknownCategory("nope".into()));
+    assert_eq!(
+        err(&us_settings(), &[l], None),
+        TaxError::UnknownCategory("nope".into())
+    );
 }
 
 #[test]
@@ -545,7 +672,10 @@ fn rate_percent_outside_0_to_100_or_too_precise_is_refused() {
         s.rates[1].percent = d(percent);
         assert_eq!(
             s.validate(),
-            Err(TaxError::InvalidRate { id: "county".into(), reason: reason.into() })
+            Err(TaxError::InvalidRate {
+                id: "county".into(),
+                reason: reason.into()
+            })
         );
     }
     let mut s = us_settings();
@@ -557,45 +687,76 @@ fn rate_percent_outside_0_to_100_or_too_precise_is_refused() {
 #[test]
 fn inconsistent_settings_are_refused() {
     let cases: Vec<(TaxSettings, &str)> = vec![
-        ({
-            let mut s = us_settings();
-            s.rates.push(rate("state", "Again", "1"));
-            s
-        }, "tax rate id \"state\" is used twice"),
-        ({
-            let mut s = us_settings();
-            s.rates.push(rate("", "Nameless", "1"));
-            s
-        }, "a tax rate has an empty id"),
-        ({
-            let mut s = us_settings();
-            s.categories.push(category("food", &[]));
-            s
-        }, "tax category id \"food\" is used twice"),
-        ({
-            let mut s = us_settings();
-            s.categories.push(category("", &[]));
-            s
-        }, "a tax category has an empty id"),
-        ({
-            let mut s = us_settings();
-            s.categories.push(category("twice", &["city", "state", "city"]));
-            s
-        }, "tax category \"twice\" lists rate \"city\" twice"),
-        ({
-            let mut s = us_settings();
-            s.cash_rounding = Some(CashRounding { increment: d("0"), rule: RoundingRule::HalfUp });
-            s
-        }, "cash rounding increment 0 must be positive and at most 1000000000000"),
-        ({
-            let mut s = us_settings();
-            s.cash_rounding = Some(CashRounding { increment: d("0.005"), rule: RoundingRule::HalfUp });
-            s
-        }, "cash rounding increment 0.005 is not a multiple of the USD minor unit"),
+        (
+            {
+                let mut s = us_settings();
+                s.rates.push(rate("state", "Again", "1"));
+                s
+            },
+            "tax rate id \"state\" is used twice",
+        ),
+        (
+            {
+                let mut s = us_settings();
+                s.rates.push(rate("", "Nameless", "1"));
+                s
+            },
+            "a tax rate has an empty id",
+        ),
+        (
+            {
+                let mut s = us_settings();
+                s.categories.push(category("food", &[]));
+                s
+            },
+            "tax category id \"food\" is used twice",
+        ),
+        (
+            {
+                let mut s = us_settings();
+                s.categories.push(category("", &[]));
+                s
+            },
+            "a tax category has an empty id",
+        ),
+        (
+            {
+                let mut s = us_settings();
+                s.categories
+                    .push(category("twice", &["city", "state", "city"]));
+                s
+            },
+            "tax category \"twice\" lists rate \"city\" twice",
+        ),
+        (
+            {
+                let mut s = us_settings();
+                s.cash_rounding = Some(CashRounding {
+                    increment: d("0"),
+                    rule: RoundingRule::HalfUp,
+                });
+                s
+            },
+            "cash rounding increment 0 must be positive and at most 1000000000000",
+        ),
+        (
+            {
+                let mut s = us_settings();
+                s.cash_rounding = Some(CashRounding {
+                    increment: d("0.005"),
+                    rule: RoundingRule::HalfUp,
+                });
+                s
+            },
+            "cash rounding increment 0.005 is not a multiple of the USD minor unit",
+        ),
     ];
     for (s, message) in cases {
         assert_eq!(s.validate(), Err(TaxError::InvalidSettings(message.into())));
-        assert_eq!(err(&s, &[line("1.00", "1")], None), TaxError::InvalidSettings(message.into()));
+        assert_eq!(
+            err(&s, &[line("1.00", "1")], None),
+            TaxError::InvalidSettings(message.into())
+        );
     }
 }
 
@@ -610,7 +771,11 @@ fn negative_price_is_refused() {
 #[test]
 fn quantity_must_be_positive_and_at_most_100000() {
     for qty in ["0", "-1", "100000.001"] {
-        match err(&us_settings(), &[line("1.00", "1"), line("1.00", qty)], None) {
+        match err(
+            &us_settings(),
+            &[line("1.00", "1"), line("1.00", qty)],
+            None,
+        ) {
             TaxError::InvalidQuantity(msg) => assert!(msg.starts_with("line 2: quantity"), "{msg}"),
             other => panic!("expected InvalidQuantity for {qty}, got {other:?}"),
         }
@@ -621,17 +786,32 @@ fn quantity_must_be_positive_and_at_most_100000() {
 #[test]
 fn too_many_decimals_are_refused_everywhere() {
     let s = us_settings();
-    let tmd = |what: &str, max| TaxError::TooManyDecimals { what: what.into(), max };
-    assert_eq!(err(&s, &[line("1.001", "1")], None), tmd("line 1 unit price", 2));
-    assert_eq!(err(&s, &[line("1.00", "0.0005")], None), tmd("line 1 quantity", 3));
+    let tmd = |what: &str, max| TaxError::TooManyDecimals {
+        what: what.into(),
+        max,
+    };
+    assert_eq!(
+        err(&s, &[line("1.001", "1")], None),
+        tmd("line 1 unit price", 2)
+    );
+    assert_eq!(
+        err(&s, &[line("1.00", "0.0005")], None),
+        tmd("line 1 quantity", 3)
+    );
     let mut l = line("1.00", "1");
     l.discount = Some(Discount::Amount(d("0.005")));
     assert_eq!(err(&s, &[l], None), tmd("line 1 discount", 2));
     let cart = Discount::Amount(d("0.001"));
-    assert_eq!(err(&s, &[line("1.00", "1")], Some(&cart)), tmd("cart discount", 2));
+    assert_eq!(
+        err(&s, &[line("1.00", "1")], Some(&cart)),
+        tmd("cart discount", 2)
+    );
     // Trailing zeros are not decimals.
     assert!(compute(&s, &[line("1.000", "1.5000")], None).is_ok());
-    assert_eq!(tmd("line 1 unit price", 2).to_string(), "line 1 unit price has more than 2 decimal places");
+    assert_eq!(
+        tmd("line 1 unit price", 2).to_string(),
+        "line 1 unit price has more than 2 decimal places"
+    );
 }
 
 #[test]
@@ -643,9 +823,17 @@ fn invalid_discounts_are_refused() {
         l
     };
     let invalid = |e: TaxError| matches!(e, TaxError::InvalidDiscount(_));
-    assert!(invalid(err(&s, &[with(Discount::Percent(d("100.5")))], None)));
+    assert!(invalid(err(
+        &s,
+        &[with(Discount::Percent(d("100.5")))],
+        None
+    )));
     assert!(invalid(err(&s, &[with(Discount::Percent(d("-1")))], None)));
-    assert!(invalid(err(&s, &[with(Discount::Amount(d("-0.01")))], None)));
+    assert!(invalid(err(
+        &s,
+        &[with(Discount::Amount(d("-0.01")))],
+        None
+    )));
     assert_eq!(
         err(&s, &[with(Discount::Amount(d("5.01")))], None),
         TaxError::InvalidDiscount("line 1: amount 5.01 is more than the 5.00 it discounts".into())
@@ -656,7 +844,11 @@ fn invalid_discounts_are_refused() {
     assert!(invalid(err(&s, &lines, Some(&Discount::Percent(d("101"))))));
     let free = compute(&s, &lines, Some(&Discount::Amount(d("4.00")))).unwrap();
     assert_eq!((free.total, free.tax_total), (d("0.00"), d("0.00")));
-    let all = compute(&s, &[with(Discount::Percent(d("100")))], Some(&Discount::Percent(d("100"))));
+    let all = compute(
+        &s,
+        &[with(Discount::Percent(d("100")))],
+        Some(&Discount::Percent(d("100"))),
+    );
     assert_eq!(all.unwrap().total, d("0.00"));
 }
 
@@ -665,13 +857,30 @@ fn amounts_beyond_the_maximum_are_refused() {
     let s = us_settings();
     let max = MAX_AMOUNT.to_string();
     let above = (MAX_AMOUNT + d("0.01")).to_string();
-    assert_eq!(err(&s, &[line(&above, "1")], None), TaxError::AmountTooLarge);
+    assert_eq!(
+        err(&s, &[line(&above, "1")], None),
+        TaxError::AmountTooLarge
+    );
     assert_eq!(err(&s, &[line(&max, "2")], None), TaxError::AmountTooLarge);
-    assert_eq!(err(&s, &[line("600000000000", "1"), line("600000000000", "1")], None), TaxError::AmountTooLarge);
+    assert_eq!(
+        err(
+            &s,
+            &[line("600000000000", "1"), line("600000000000", "1")],
+            None
+        ),
+        TaxError::AmountTooLarge
+    );
     // Within the maximum before tax, beyond it after 8.75% tax.
-    assert_eq!(err(&s, &[line("999999999999", "1")], None), TaxError::AmountTooLarge);
+    assert_eq!(
+        err(&s, &[line("999999999999", "1")], None),
+        TaxError::AmountTooLarge
+    );
     let mut untaxed = line(&max, "1");
     untaxed.category_id = None;
     assert_eq!(compute(&s, &[untaxed], None).unwrap().total, MAX_AMOUNT);
-    assert!(TaxError::AmountTooLarge.to_string().contains("1000000000000"));
+    assert!(
+        TaxError::AmountTooLarge
+            .to_string()
+            .contains("1000000000000")
+    );
 }

@@ -1,1 +1,108 @@
-//! placeholder
+//! Tillkit's reference sync server: catalogue download, idempotent batched sale upload,
+//! stock ledger and audit. It never trusts a device's input and never logs a bearer token.
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod protocol;
+pub mod store;
+#[cfg(any(test, feature = "conformance"))]
+pub mod testkit;
+pub mod validate;
+
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::ServerConfig;
+pub use error::{ApiError, ServerError, StoreError};
+pub use store::{ServerStore, SqliteStore};
+
+/// Serves the protocol on `listener` with the default configuration until `shutdown` resolves.
+pub async fn serve(
+    store: Arc<dyn ServerStore>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    serve_with_config(store, listener, ServerConfig::default(), shutdown).await
+}
+
+/// Serves the protocol on `listener` with `config` until `shutdown` resolves; in-flight
+/// requests finish first.
+pub async fn serve_with_config(
+    store: Arc<dyn ServerStore>,
+    listener: TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let app = http::router(store, config);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}
+
+/// A server running in this process (tests, the demo). Dropping it stops the server too.
+#[derive(Debug)]
+pub struct ServerHandle {
+    addr: SocketAddr,
+    store: Arc<SqliteStore>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), ServerError>>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The server's store, for admin calls (`admin::*`) and inspection.
+    pub fn store(&self) -> Arc<SqliteStore> {
+        self.store.clone()
+    }
+
+    /// Stops accepting requests, lets in-flight ones finish, and waits for the server.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await.map_err(|e| ServerError::Task(e.to_string()))?
+    }
+}
+
+/// Starts a server on 127.0.0.1 (a free port) over the SQLite file `data`, created if missing.
+pub async fn spawn_local(data: &Path) -> Result<ServerHandle, ServerError> {
+    spawn_local_with_config(data, ServerConfig::default()).await
+}
+
+/// `spawn_local` with a non-default configuration.
+pub async fn spawn_local_with_config(data: &Path, config: ServerConfig) -> Result<ServerHandle, ServerError> {
+    let path = data.to_path_buf();
+    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+        .await
+        .map_err(|e| ServerError::Task(e.to_string()))??;
+    let store = Arc::new(store);
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel::<()>();
+    // A dropped handle drops the sender, which also ends the server.
+    let shutdown = async move {
+        let _ = rx.await;
+    };
+    let task = tokio::spawn(serve_with_config(store.clone(), listener, config, shutdown));
+    tracing::info!(%addr, "local server started");
+    Ok(ServerHandle { addr, store, shutdown: Some(tx), task })
+}

@@ -1,0 +1,41 @@
+//! The server's one configuration struct and the protocol limits, with documented defaults.
+//! Code paths read limits from here; they never hard-code them.
+
+use std::time::Duration;
+
+/// Longest accepted free-text field of a sale (ids, names, receipt number), in characters.
+/// Mirrors the device's default `max_text_len` so anything a till produced fits.
+pub const MAX_TEXT_CHARS: usize = 500;
+
+/// Longest store or register id, in characters (the device's session limit).
+pub const MAX_ID_CHARS: usize = 64;
+
+/// Longest card terminal reference, in characters (the device's limit).
+pub const MAX_REFERENCE_CHARS: usize = 128;
+
+/// How the HTTP side of the server behaves. `ServerConfig::default()` gives the defaults.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Largest request body accepted, in bytes. Default 8 MiB; larger is `413 payload_too_large`.
+    pub max_body_bytes: usize,
+    /// Most sales in one upload batch. Default 500; more is `413 batch_too_large`.
+    pub max_batch_sales: usize,
+    /// Failed authentications one peer IP may make per window before it gets `429`. Default 20.
+    pub auth_failures_per_window: u32,
+    /// The window those failures are counted in. Default one minute.
+    pub auth_failure_window: Duration,
+    /// Peers whose failures are remembered at most; older windows are dropped first. Default 10,000.
+    pub auth_tracked_peers: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_body_bytes: 8 * 1024 * 1024,
+            max_batch_sales: 500,
+            auth_failures_per_window: 20,
+            auth_failure_window: Duration::from_secs(60),
+            auth_tracked_peers: 10_000,
+        }
+    }
+}

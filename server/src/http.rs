@@ -1,0 +1,219 @@
+//! The HTTP routes of the sync protocol: authentication, bounds on input, JSON in and out.
+//! Handlers never touch SQL and never log a bearer token or a request body.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::Json;
+use serde::Deserialize;
+use tillkit_core::catalog::CatalogPayload;
+use tillkit_core::sale::SaleRecord;
+use tillkit_core::time::now_ms;
+use tracing::Instrument;
+
+use crate::auth::{self, FailureLimiter, Principal};
+use crate::config::ServerConfig;
+use crate::error::{ApiError, StoreError};
+use crate::protocol::{BatchRequest, BatchResponse, Health, SaleStatus, StockAudit, Summary};
+use crate::store::{ServerStore, UploadContext};
+
+#[derive(Clone)]
+struct AppState {
+    store: Arc<dyn ServerStore>,
+    config: Arc<ServerConfig>,
+    limiter: Arc<FailureLimiter>,
+}
+
+/// The protocol's routes over `store`. Serve it with `into_make_service_with_connect_info::<SocketAddr>()`
+/// so failed authentications can be counted per peer.
+pub fn router(store: Arc<dyn ServerStore>, config: ServerConfig) -> Router {
+    let state = AppState {
+        store,
+        limiter: Arc::new(FailureLimiter::new(&config)),
+        config: Arc::new(config.clone()),
+    };
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/stores/{store_id}/catalog", get(catalog))
+        .route(
+            "/v1/stores/{store_id}/sales/batch",
+            post(upload_batch).layer(DefaultBodyLimit::max(config.max_body_bytes)),
+        )
+        .route("/v1/stores/{store_id}/stock-audit", get(stock_audit))
+        .route("/v1/stores/{store_id}/summary", get(summary))
+        .fallback(|| async { ApiError::not_found("no such route") })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .with_state(state)
+}
+
+/// Runs a storage call off the async threads, inside the caller's span.
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&dyn ServerStore) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let store = state.store.clone();
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        f(store.as_ref())
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "storage task failed");
+        ApiError::internal()
+    })?
+    .map_err(ApiError::from)
+}
+
+fn store_path(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    path.map(|Path(id)| id).map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+/// Whole seconds to wait, rounded up so a client never retries early.
+fn retry_secs(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
+/// Checks the bearer token and that it is bound to `store_id`; counts failures per peer.
+async fn authorize(state: &AppState, headers: &HeaderMap, peer: IpAddr, store_id: &str) -> Result<Principal, ApiError> {
+    // Checked before the token so a guesser learns nothing while blocked.
+    if let Err(wait) = state.limiter.check(peer) {
+        return Err(ApiError::rate_limited(retry_secs(wait)));
+    }
+    let principal = match auth::bearer(headers) {
+        Some(token) => {
+            let hash = token.hash();
+            blocking(state, move |s| s.authenticate(&hash)).await?
+        }
+        None => None,
+    };
+    let Some(principal) = principal else {
+        state.limiter.record_failure(peer);
+        tracing::warn!(%peer, "authentication failed");
+        return Err(ApiError::unauthorized());
+    };
+    if principal.store_id != store_id {
+        tracing::warn!(%peer, register = %principal.register_id, "token used for another store");
+        return Err(ApiError::forbidden());
+    }
+    Ok(principal)
+}
+
+async fn health() -> Json<Health> {
+    Json(Health { status: "ok".into(), server_time: now_ms() })
+}
+
+#[derive(Debug, Deserialize)]
+struct CatalogQuery {
+    since: Option<String>,
+}
+
+async fn catalog(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<CatalogQuery>, QueryRejection>,
+) -> Result<Json<CatalogPayload>, ApiError> {
+    let store_id = store_path(path)?;
+    let span = tracing::info_span!("catalog", store = %store_id);
+    async move {
+        authorize(&state, &headers, peer.ip(), &store_id).await?;
+        let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let payload = blocking(&state, move |s| s.catalog(&store_id, query.since.as_deref())).await?;
+        tracing::info!(kind = ?payload.kind, cursor = %payload.cursor, products = payload.products.len(), "catalogue sent");
+        Ok(Json(payload))
+    }
+    .instrument(span)
+    .await
+}
+
+async fn upload_batch(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    path: Result<Path<String>, PathRejection>,
+    request: Request,
+) -> Result<Json<BatchResponse>, ApiError> {
+    let store_id = store_path(path)?;
+    let span = tracing::info_span!("upload_batch", store = %store_id, register = tracing::field::Empty);
+    async move {
+        let principal = authorize(&state, request.headers(), peer.ip(), &store_id).await?;
+        tracing::Span::current().record("register", principal.register_id.as_str());
+        // The body is read only once the caller is known, and never beyond the limit.
+        let bytes = Bytes::from_request(request, &state).await.map_err(|e: BytesRejection| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::payload_too_large(state.config.max_body_bytes)
+            } else {
+                ApiError::bad_request(e.body_text())
+            }
+        })?;
+        let sales = parse_batch(bytes).await?;
+        if sales.len() > state.config.max_batch_sales {
+            return Err(ApiError::batch_too_large(sales.len(), state.config.max_batch_sales));
+        }
+        let count = sales.len();
+        let ctx = UploadContext { store_id, uploaded_by: principal.register_id, received_at: now_ms() };
+        let results = blocking(&state, move |s| s.upload_batch(&ctx, &sales)).await?;
+        let tally = |status| results.iter().filter(|r| r.status == status).count();
+        tracing::info!(
+            sales = count,
+            accepted = tally(SaleStatus::Accepted),
+            duplicate = tally(SaleStatus::Duplicate),
+            conflict = tally(SaleStatus::Conflict),
+            rejected = tally(SaleStatus::Rejected),
+            "batch stored"
+        );
+        Ok(Json(BatchResponse { results }))
+    }
+    .instrument(span)
+    .await
+}
+
+/// Parses a batch off the async threads (up to 8 MiB of JSON). serde_json's recursion
+/// limit turns deeply nested input into an error instead of a stack overflow.
+async fn parse_batch(bytes: Bytes) -> Result<Vec<SaleRecord>, ApiError> {
+    tokio::task::spawn_blocking(move || serde_json::from_slice::<BatchRequest>(&bytes))
+        .await
+        .map_err(|_| ApiError::internal())?
+        .map(|b| b.sales)
+        .map_err(|e| ApiError::bad_request(format!("invalid batch: {e}")))
+}
+
+async fn stock_audit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<StockAudit>, ApiError> {
+    let store_id = store_path(path)?;
+    let span = tracing::info_span!("stock_audit", store = %store_id);
+    async move {
+        authorize(&state, &headers, peer.ip(), &store_id).await?;
+        Ok(Json(blocking(&state, move |s| s.stock_audit(&store_id)).await?))
+    }
+    .instrument(span)
+    .await
+}
+
+async fn summary(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Summary>, ApiError> {
+    let store_id = store_path(path)?;
+    let span = tracing::info_span!("summary", store = %store_id);
+    async move {
+        authorize(&state, &headers, peer.ip(), &store_id).await?;
+        Ok(Json(blocking(&state, move |s| s.summary(&store_id)).await?))
+    }
+    .instrument(span)
+    .await
+}

@@ -1,0 +1,168 @@
+//! The JSON shapes of the sync protocol that are the server's own (sales and catalogues
+//! reuse the core's types). It never does I/O and never validates: shapes only.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use tillkit_core::catalog::{DiscountRule, ProductRecord};
+use tillkit_core::sale::SaleRecord;
+use tillkit_core::tax::TaxSettings;
+use uuid::Uuid;
+
+/// `GET /v1/health` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Always `"ok"` when the server answers at all.
+    pub status: String,
+    /// The server's clock (Unix ms), so a device can tell how far off its own is.
+    pub server_time: i64,
+}
+
+/// Body of every error answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `unauthorized`.
+    pub error: String,
+    /// Human-readable detail; never contains a token.
+    pub message: String,
+}
+
+/// `POST /v1/stores/{store_id}/sales/batch` request body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRequest {
+    /// Sales in the order the device queued them.
+    pub sales: Vec<SaleRecord>,
+}
+
+/// `POST /v1/stores/{store_id}/sales/batch` answer: one result per sale, in request order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchResponse {
+    /// One entry per uploaded sale, same order.
+    pub results: Vec<SaleResult>,
+}
+
+/// What happened to one uploaded sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleResult {
+    /// The sale's id as uploaded.
+    pub sale_id: Uuid,
+    /// The outcome.
+    pub status: SaleStatus,
+    /// Why, for `rejected` and `conflict`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Outcome of one uploaded sale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaleStatus {
+    /// Stored by this request.
+    Accepted,
+    /// Already stored with identical content; the device treats it as synced.
+    Duplicate,
+    /// Another sale with this id and different content is stored; nothing changed.
+    Conflict,
+    /// Failed validation; nothing stored. A person must look at it.
+    Rejected,
+}
+
+/// A catalogue as an operator loads it: a `CatalogPayload` without `kind`, `cursor` and
+/// the removed-id lists (a load is always the whole catalogue).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogFile {
+    /// When present it must name the store it is loaded into.
+    #[serde(default)]
+    pub store_id: Option<String>,
+    /// Renames the store when present.
+    #[serde(default)]
+    pub store_name: Option<String>,
+    /// The store's tax settings; their currency is the store's currency.
+    pub tax: TaxSettings,
+    /// Every product; products missing from the file are removed from the catalogue.
+    /// `stock` is a stock count: when it differs from the last load it resets the product's stock.
+    #[serde(default)]
+    pub products: Vec<ProductRecord>,
+    /// Every discount; discounts missing from the file are removed.
+    #[serde(default)]
+    pub discounts: Vec<DiscountRule>,
+}
+
+/// `GET /v1/stores/{store_id}/summary` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// The store summarised.
+    pub store_id: String,
+    /// The store's currency, once a catalogue was loaded.
+    pub currency: Option<String>,
+    /// Sales stored.
+    pub sale_count: u64,
+    /// Sum of the sales' `total` as recorded by the devices.
+    pub total: Decimal,
+    /// Sum of the sales' `tax_total` as recorded by the devices.
+    pub tax_total: Decimal,
+    /// Sales whose device tax differs from the server's recomputation (or could not be recomputed).
+    pub sales_with_tax_difference: u64,
+    /// Sum of `device tax_total - server tax_total` over the sales that could be recomputed.
+    pub tax_difference_total: Decimal,
+}
+
+/// `GET /v1/stores/{store_id}/stock-audit` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StockAudit {
+    /// The store audited.
+    pub store_id: String,
+    /// Stock-tracked catalogue products and any product that has movements, by product id.
+    pub products: Vec<ProductAudit>,
+}
+
+/// The stock story of one product.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProductAudit {
+    /// The product's id.
+    pub product_id: String,
+    /// Its catalogue name; `None` when sales moved a product the catalogue does not have.
+    pub name: Option<String>,
+    /// Whether the product is in the current catalogue.
+    pub in_catalog: bool,
+    /// Stock of the last catalogue load that counted it (0 when not in the catalogue).
+    pub starting_stock: Decimal,
+    /// Starting stock plus every movement since.
+    pub current_stock: Decimal,
+    /// Movements since the starting stock, per register, by register id.
+    pub registers: Vec<RegisterMovements>,
+    /// Every movement after which the running stock was below zero, in the order the
+    /// server received them (then device time): where an oversell happened.
+    pub below_zero: Vec<BelowZero>,
+}
+
+/// Movements of one product by one register.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterMovements {
+    /// The register that made the sales.
+    pub register_id: String,
+    /// Number of movements.
+    pub movements: u64,
+    /// Sum of their deltas (negative for sales).
+    pub total: Decimal,
+}
+
+/// One movement that left the running stock below zero.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BelowZero {
+    /// The sale that moved the stock.
+    pub sale_id: Uuid,
+    /// The register that made it.
+    pub register_id: String,
+    /// Its receipt number.
+    pub receipt_no: String,
+    /// The movement (negative for a sale).
+    pub delta: Decimal,
+    /// Running stock right after it.
+    pub stock_after: Decimal,
+    /// Device clock at the sale (Unix ms); may be wrong.
+    pub created_at: i64,
+    /// Server clock when the sale arrived (Unix ms).
+    pub received_at: i64,
+}

@@ -1,0 +1,131 @@
+//! Fixtures for the conformance suite and the tests: a sample catalogue and valid sales
+//! built with the core's own tax engine. Compiled only for tests; it never touches storage.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use tillkit_core::catalog::ProductRecord;
+use tillkit_core::sale::{Payment, PaymentMethod, SaleLine, SaleRecord};
+use tillkit_core::tax::{self, LineInput, TaxSettings};
+use uuid::Uuid;
+
+use crate::protocol::CatalogFile;
+
+/// A decimal literal; panics on a typo, which is a bug in the test itself.
+pub fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).expect("decimal literal in a test")
+}
+
+/// UK-style settings: VAT-inclusive prices at 20%, 5% and 0%, rounded per line.
+pub fn uk_tax() -> TaxSettings {
+    serde_json::from_value(serde_json::json!({
+        "currency": "GBP", "price_mode": "tax_inclusive", "rounding_rule": "half_up",
+        "rounding_level": "line",
+        "rates": [
+            {"id": "vat20", "label": "VAT 20%", "percent": "20"},
+            {"id": "vat5", "label": "VAT 5%", "percent": "5"},
+            {"id": "vat0", "label": "VAT 0%", "percent": "0"}
+        ],
+        "categories": [
+            {"id": "standard", "rate_ids": ["vat20"]},
+            {"id": "reduced", "rate_ids": ["vat5"]},
+            {"id": "zero", "rate_ids": ["vat0"]}
+        ]
+    }))
+    .expect("fixture tax settings")
+}
+
+/// A small catalogue: two stock-tracked products (3 kettles, 10 seats), bread untracked.
+pub fn uk_catalog() -> CatalogFile {
+    serde_json::from_value(serde_json::json!({
+        "store_name": "Camden High St",
+        "tax": uk_tax(),
+        "products": [
+            {"id": "p-kettle", "sku": "KET-001", "name": "Brass Kettle", "price": "34.99",
+             "tax_category": "standard", "barcodes": ["5012345678900"], "stock_tracked": true, "stock": "3"},
+            {"id": "p-seat", "sku": "CHS-002", "name": "Child Car Seat", "price": "89.00",
+             "tax_category": "reduced", "stock_tracked": true, "stock": "10"},
+            {"id": "p-bread", "sku": "BRD-003", "name": "Sourdough Loaf", "price": "3.20",
+             "tax_category": "zero"}
+        ],
+        "discounts": [
+            {"id": "staff10", "label": "Staff 10%", "kind": "percent", "scope": "cart", "value": "10",
+             "offline_allowed": true}
+        ]
+    }))
+    .expect("fixture catalogue")
+}
+
+/// The catalogue's product `id`.
+pub fn product<'c>(catalog: &'c CatalogFile, id: &str) -> &'c ProductRecord {
+    catalog.products.iter().find(|p| p.id == id).expect("fixture product")
+}
+
+/// A valid, internally consistent sale of `lines` (product, quantity) computed with
+/// `tax` (the device's settings), paid exactly in cash. Fields are public: tests may
+/// tamper with the result.
+pub fn sale(
+    tax: &TaxSettings,
+    store_id: &str,
+    register_id: &str,
+    seq: u64,
+    lines: &[(&ProductRecord, Decimal)],
+) -> SaleRecord {
+    let inputs: Vec<LineInput> = lines
+        .iter()
+        .map(|(p, q)| LineInput {
+            unit_price: p.price,
+            quantity: *q,
+            category_id: p.tax_category.clone(),
+            discount: None,
+        })
+        .collect();
+    let totals = tax::compute(tax, &inputs, None).expect("fixture lines compute");
+    let due = tax::cash_due(tax, totals.total);
+    let sale_lines = lines
+        .iter()
+        .zip(&totals.lines)
+        .enumerate()
+        .map(|(i, ((p, q), t))| SaleLine {
+            line_no: i as u32 + 1,
+            product_id: p.id.clone(),
+            sku: p.sku.clone(),
+            name: p.name.clone(),
+            unit_price: p.price,
+            quantity: *q,
+            tax_category: p.tax_category.clone(),
+            discount: None,
+            amount: t.amount,
+            line_discount: t.line_discount,
+            cart_discount: t.cart_discount,
+            net: t.net,
+            tax: t.tax,
+            gross: t.gross,
+            stock_tracked: p.stock_tracked,
+        })
+        .collect();
+    SaleRecord {
+        sale_id: Uuid::now_v7(),
+        store_id: store_id.into(),
+        register_id: register_id.into(),
+        staff_id: "staff-1".into(),
+        receipt_no: format!("{register_id}-{seq:06}"),
+        seq,
+        created_at: 1_700_000_000_000 + seq as i64,
+        currency: tax.currency.clone(),
+        lines: sale_lines,
+        cart_discount: None,
+        subtotal: totals.subtotal,
+        discount_total: totals.discount_total,
+        net_total: totals.net_total,
+        tax_total: totals.tax_total,
+        total: totals.total,
+        taxes: totals.breakdown,
+        cash_rounding: due.rounding,
+        amount_due: due.due,
+        tendered: due.due,
+        change_due: Decimal::ZERO,
+        payments: vec![Payment { method: PaymentMethod::Cash, amount: due.due, reference: None }],
+        oversold: false,
+    }
+}

@@ -1,0 +1,383 @@
+//! What the server accepts: the per-sale decision (reject, duplicate, conflict, accept with
+//! its tax check and stock movements) and catalogue checks. Pure: it never does I/O, so
+//! every storage backend decides exactly alike.
+
+use std::collections::HashSet;
+
+use rust_decimal::Decimal;
+use tillkit_core::catalog::DiscountKind;
+use tillkit_core::money::{MAX_AMOUNT, decimals};
+use tillkit_core::sale::{PaymentMethod, SaleRecord};
+use tillkit_core::tax::{Discount, MAX_QUANTITY, QUANTITY_DECIMALS, TaxSettings, Totals};
+
+use crate::config::{MAX_ID_CHARS, MAX_REFERENCE_CHARS, MAX_TEXT_CHARS};
+use crate::error::StoreError;
+use crate::protocol::CatalogFile;
+
+/// What to do with one uploaded sale.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Store it now, with these extras.
+    Accept(Accepted),
+    /// Identical to the stored sale with the same id: nothing to do.
+    Duplicate,
+    /// A different sale with the same id is stored: change nothing.
+    Conflict(String),
+    /// Fails validation: store nothing.
+    Rejected(String),
+}
+
+/// A sale that passed validation, ready to be written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Accepted {
+    /// The canonical JSON stored and compared on retries.
+    pub canonical: String,
+    /// The server's own tax computation for it.
+    pub tax_check: TaxCheck,
+    /// One stock movement per stock-tracked line.
+    pub movements: Vec<Movement>,
+}
+
+/// The server's recomputation of a sale's tax with the store's current settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaxCheck {
+    /// The server's totals, when the lines could be recomputed.
+    pub server_totals: Option<Totals>,
+    /// Device `tax_total` minus the server's, when recomputed.
+    pub tax_difference: Option<Decimal>,
+    /// Whether every recorded figure equals the server's.
+    pub totals_match: bool,
+    /// Why the lines could not be recomputed (e.g. a category the store no longer has).
+    pub error: Option<String>,
+}
+
+/// One stock movement of an accepted sale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Movement {
+    /// The product moved.
+    pub product_id: String,
+    /// Change in thousandths of a unit (negative for a sale).
+    pub delta_milli: i64,
+}
+
+/// The canonical serialisation of a sale: the comparison key for duplicate vs conflict.
+pub fn canonical(sale: &SaleRecord) -> Result<String, StoreError> {
+    serde_json::to_string(sale).map_err(|e| StoreError::Backend(format!("cannot serialise a sale: {e}")))
+}
+
+/// Decides one sale of a batch uploaded to `store_id`, whose tax settings are `settings`.
+/// `existing` is the canonical JSON already stored under the sale's id, in any store.
+pub fn decide(
+    sale: &SaleRecord,
+    store_id: &str,
+    settings: &TaxSettings,
+    existing: Option<&str>,
+) -> Result<Decision, StoreError> {
+    // Checked before the id lookup so a sale never learns about another store's sales.
+    if sale.store_id != store_id {
+        return Ok(Decision::Rejected(format!(
+            "the sale belongs to store {:?}, not to {store_id:?}",
+            sale.store_id
+        )));
+    }
+    let canonical = canonical(sale)?;
+    if let Some(stored) = existing {
+        return Ok(if stored == canonical {
+            Decision::Duplicate
+        } else {
+            Decision::Conflict("a different sale with this id is already stored; nothing was changed".into())
+        });
+    }
+    let movements = match check_sale(sale, settings) {
+        Ok(m) => m,
+        Err(reason) => return Ok(Decision::Rejected(reason)),
+    };
+    Ok(Decision::Accept(Accepted { canonical, tax_check: tax_check(sale, settings), movements }))
+}
+
+/// Recomputes the sale with the store's settings; a difference is recorded, never refused,
+/// because the customer's receipt stays as it was printed.
+fn tax_check(sale: &SaleRecord, settings: &TaxSettings) -> TaxCheck {
+    match sale.recompute(settings) {
+        Ok(totals) => TaxCheck {
+            tax_difference: Some(sale.tax_total - totals.tax_total),
+            totals_match: sale.totals_match(&totals),
+            server_totals: Some(totals),
+            error: None,
+        },
+        Err(e) => TaxCheck { server_totals: None, tax_difference: None, totals_match: false, error: Some(e.to_string()) },
+    }
+}
+
+/// Checks a sale against itself and the store's currency; returns its stock movements.
+fn check_sale(sale: &SaleRecord, settings: &TaxSettings) -> Result<Vec<Movement>, String> {
+    if sale.currency != settings.currency {
+        return Err(format!("currency {:?} differs from the store's {:?}", sale.currency, settings.currency));
+    }
+    if sale.lines.is_empty() {
+        return Err("the sale has no lines".into());
+    }
+    let dp = settings.minor_units();
+    text("register_id", &sale.register_id, MAX_ID_CHARS)?;
+    text("staff_id", &sale.staff_id, MAX_ID_CHARS)?;
+    text("receipt_no", &sale.receipt_no, MAX_TEXT_CHARS)?;
+    if i64::try_from(sale.seq).is_err() {
+        return Err(format!("seq {} is out of range", sale.seq));
+    }
+
+    let mut movements = Vec::new();
+    let (mut subtotal, mut discounts, mut net, mut tax, mut gross) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+    for (i, l) in sale.lines.iter().enumerate() {
+        let n = i + 1;
+        text(&format!("line {n} product_id"), &l.product_id, MAX_TEXT_CHARS)?;
+        optional_text(&format!("line {n} sku"), &l.sku)?;
+        optional_text(&format!("line {n} name"), &l.name)?;
+        if let Some(c) = &l.tax_category {
+            optional_text(&format!("line {n} tax_category"), c)?;
+        }
+        if l.quantity <= Decimal::ZERO || l.quantity > MAX_QUANTITY || decimals(l.quantity) > QUANTITY_DECIMALS {
+            return Err(format!(
+                "line {n}: quantity {} must be above 0, at most {MAX_QUANTITY}, with at most {QUANTITY_DECIMALS} decimals",
+                l.quantity
+            ));
+        }
+        for (what, v) in [
+            ("unit_price", l.unit_price),
+            ("amount", l.amount),
+            ("line_discount", l.line_discount),
+            ("cart_discount", l.cart_discount),
+            ("net", l.net),
+            ("tax", l.tax),
+            ("gross", l.gross),
+        ] {
+            money(&format!("line {n} {what}"), v, dp)?;
+        }
+        if let Some(d) = &l.discount {
+            discount(&format!("line {n} discount"), d, dp)?;
+        }
+        if l.gross != l.net + l.tax {
+            return Err(format!("line {n}: gross {} is not net {} plus tax {}", l.gross, l.net, l.tax));
+        }
+        // Tax-exclusive lines pay the net, tax-inclusive lines the gross; either way the
+        // amount less its discounts must be one of them.
+        let payable = l.amount - l.line_discount - l.cart_discount;
+        if payable != l.net && payable != l.gross {
+            return Err(format!("line {n}: amount less discounts ({payable}) is neither its net nor its gross"));
+        }
+        subtotal += l.amount;
+        discounts += l.line_discount + l.cart_discount;
+        net += l.net;
+        tax += l.tax;
+        gross += l.gross;
+        if l.stock_tracked {
+            let delta_milli = to_milli(l.quantity).ok_or_else(|| format!("line {n}: quantity out of range"))?;
+            movements.push(Movement { product_id: l.product_id.clone(), delta_milli: -delta_milli });
+        }
+    }
+    if let Some(d) = &sale.cart_discount {
+        discount("cart discount", d, dp)?;
+    }
+    for (what, v) in [
+        ("subtotal", sale.subtotal),
+        ("discount_total", sale.discount_total),
+        ("net_total", sale.net_total),
+        ("tax_total", sale.tax_total),
+        ("total", sale.total),
+        ("amount_due", sale.amount_due),
+        ("tendered", sale.tendered),
+        ("change_due", sale.change_due),
+    ] {
+        money(what, v, dp)?;
+    }
+    money("cash_rounding (magnitude)", sale.cash_rounding.abs(), dp)?;
+
+    let sums = [
+        ("subtotal", sale.subtotal, subtotal, "sum of line amounts"),
+        ("discount_total", sale.discount_total, discounts, "sum of line discounts"),
+        ("net_total", sale.net_total, net, "sum of line nets"),
+        ("tax_total", sale.tax_total, tax, "sum of line taxes"),
+        ("total", sale.total, gross, "sum of line grosses"),
+        ("total", sale.total, sale.net_total + sale.tax_total, "net_total plus tax_total"),
+    ];
+    for (what, recorded, expected, how) in sums {
+        if recorded != expected {
+            return Err(format!("{what} {recorded} is not the {how} ({expected})"));
+        }
+    }
+    let mut breakdown = Decimal::ZERO;
+    let mut rates = HashSet::new();
+    for p in &sale.taxes {
+        text("tax rate_id", &p.rate_id, MAX_TEXT_CHARS)?;
+        optional_text("tax label", &p.label)?;
+        if !rates.insert(p.rate_id.as_str()) {
+            return Err(format!("tax rate {:?} appears twice in the breakdown", p.rate_id));
+        }
+        if p.percent < Decimal::ZERO || p.percent > Decimal::ONE_HUNDRED {
+            return Err(format!("tax rate {:?}: percent {} is not between 0 and 100", p.rate_id, p.percent));
+        }
+        money(&format!("tax rate {:?} taxable_base", p.rate_id), p.taxable_base, dp)?;
+        money(&format!("tax rate {:?} tax", p.rate_id), p.tax, dp)?;
+        breakdown += p.tax;
+    }
+    if breakdown != sale.tax_total {
+        return Err(format!("the tax breakdown sums to {breakdown}, not to tax_total {}", sale.tax_total));
+    }
+
+    if sale.amount_due != sale.total + sale.cash_rounding {
+        return Err(format!(
+            "amount_due {} is not total {} plus cash_rounding {}",
+            sale.amount_due, sale.total, sale.cash_rounding
+        ));
+    }
+    let mut paid = Decimal::ZERO;
+    for (i, p) in sale.payments.iter().enumerate() {
+        let n = i + 1;
+        if p.amount <= Decimal::ZERO {
+            return Err(format!("payment {n}: amount {} is not positive", p.amount));
+        }
+        money(&format!("payment {n} amount"), p.amount, dp)?;
+        if let Some(r) = &p.reference {
+            if r.chars().count() > MAX_REFERENCE_CHARS {
+                return Err(format!("payment {n}: reference longer than {MAX_REFERENCE_CHARS} characters"));
+            }
+        }
+        if matches!(p.method, PaymentMethod::StoreCredit | PaymentMethod::GiftCard | PaymentMethod::Loyalty) {
+            // This server keeps no balances, so it cannot honour such a tender.
+            return Err(format!("payment {n}: {:?} tenders are not supported by this server", p.method));
+        }
+        paid += p.amount;
+    }
+    if paid != sale.tendered {
+        return Err(format!("payments sum to {paid}, not to tendered {}", sale.tendered));
+    }
+    if sale.tendered < sale.amount_due {
+        return Err(format!("tendered {} does not cover amount_due {}", sale.tendered, sale.amount_due));
+    }
+    if sale.change_due != sale.tendered - sale.amount_due {
+        return Err(format!(
+            "change_due {} is not tendered {} less amount_due {}",
+            sale.change_due, sale.tendered, sale.amount_due
+        ));
+    }
+    Ok(movements)
+}
+
+fn text(what: &str, v: &str, max: usize) -> Result<(), String> {
+    if v.trim().is_empty() || v.chars().count() > max {
+        return Err(format!("{what} must be 1 to {max} characters"));
+    }
+    Ok(())
+}
+
+fn optional_text(what: &str, v: &str) -> Result<(), String> {
+    if v.chars().count() > MAX_TEXT_CHARS {
+        return Err(format!("{what} is longer than {MAX_TEXT_CHARS} characters"));
+    }
+    Ok(())
+}
+
+fn money(what: &str, v: Decimal, dp: u32) -> Result<(), String> {
+    if v.is_sign_negative() && !v.is_zero() {
+        return Err(format!("{what} {v} is negative"));
+    }
+    if v > MAX_AMOUNT {
+        return Err(format!("{what} {v} exceeds the maximum of {MAX_AMOUNT}"));
+    }
+    if decimals(v) > dp {
+        return Err(format!("{what} {v} has more than the currency's {dp} decimals"));
+    }
+    Ok(())
+}
+
+fn discount(what: &str, d: &Discount, dp: u32) -> Result<(), String> {
+    match *d {
+        Discount::Percent(p) if p < Decimal::ZERO || p > Decimal::ONE_HUNDRED => {
+            Err(format!("{what}: percent {p} is not between 0 and 100"))
+        }
+        Discount::Percent(_) => Ok(()),
+        Discount::Amount(a) => money(what, a, dp),
+    }
+}
+
+/// Thousandths of a unit, the exact integer form stock is kept in.
+pub fn to_milli(q: Decimal) -> Option<i64> {
+    let scaled = q.checked_mul(Decimal::from(1000))?;
+    if !scaled.fract().is_zero() {
+        return None;
+    }
+    i64::try_from(scaled).ok()
+}
+
+/// The decimal form of thousandths (1500 -> 1.5).
+pub fn from_milli(m: i64) -> Decimal {
+    Decimal::new(m, 3).normalize()
+}
+
+/// Checks a catalogue before it is loaded; devices refuse a bad payload whole, so a bad
+/// one must never be served.
+pub fn check_catalog(store_id: &str, c: &CatalogFile) -> Result<(), StoreError> {
+    let bad = |m: String| Err(StoreError::Invalid(m));
+    if let Some(id) = &c.store_id {
+        if id != store_id {
+            return bad(format!("the file is for store {id:?}, not {store_id:?}"));
+        }
+    }
+    if let Some(name) = &c.store_name {
+        if name.trim().is_empty() || name.chars().count() > MAX_TEXT_CHARS {
+            return bad(format!("store_name must be 1 to {MAX_TEXT_CHARS} characters"));
+        }
+    }
+    c.tax.validate().map_err(|e| StoreError::Invalid(format!("tax settings: {e}")))?;
+    let dp = c.tax.minor_units();
+    let categories: HashSet<&str> = c.tax.categories.iter().map(|c| c.id.as_str()).collect();
+    let (mut ids, mut skus, mut codes) = (HashSet::new(), HashSet::new(), HashSet::new());
+    for p in &c.products {
+        for (what, v) in [("id", &p.id), ("sku", &p.sku), ("name", &p.name)] {
+            if v.trim().is_empty() || v.chars().count() > MAX_TEXT_CHARS {
+                return bad(format!("product {:?}: {what} must be 1 to {MAX_TEXT_CHARS} characters", p.id));
+            }
+        }
+        if !ids.insert(p.id.as_str()) {
+            return bad(format!("duplicate product id {:?}", p.id));
+        }
+        if !skus.insert(p.sku.as_str()) {
+            return bad(format!("duplicate sku {:?}", p.sku));
+        }
+        money(&format!("product {:?} price", p.id), p.price, dp).or_else(bad)?;
+        if let Some(cat) = &p.tax_category {
+            if !categories.contains(cat.as_str()) {
+                return bad(format!("product {:?}: unknown tax category {cat:?}", p.id));
+            }
+        }
+        if to_milli(p.stock).is_none() || p.stock.abs() > MAX_AMOUNT {
+            return bad(format!("product {:?}: stock {} must have at most 3 decimals", p.id, p.stock));
+        }
+        for code in &p.barcodes {
+            if code.trim().is_empty() || code.len() > 64 || code.contains(char::is_whitespace) {
+                return bad(format!("product {:?}: invalid barcode {code:?}", p.id));
+            }
+            if !codes.insert(code.as_str()) {
+                return bad(format!("duplicate barcode {code:?}"));
+            }
+        }
+    }
+    let mut discount_ids = HashSet::new();
+    for d in &c.discounts {
+        if d.id.trim().is_empty() || d.id.chars().count() > MAX_TEXT_CHARS || !discount_ids.insert(d.id.as_str()) {
+            return bad(format!("discount id {:?} empty, too long or duplicated", d.id));
+        }
+        if d.value.is_none() && d.max.is_none() {
+            return bad(format!("discount {:?}: needs a value or a max", d.id));
+        }
+        for v in [d.value, d.max].into_iter().flatten() {
+            let ok = match d.kind {
+                DiscountKind::Percent => v >= Decimal::ZERO && v <= Decimal::ONE_HUNDRED,
+                DiscountKind::Amount => money("", v, dp).is_ok(),
+            };
+            if !ok {
+                return bad(format!("discount {:?}: value {v} out of range", d.id));
+            }
+        }
+    }
+    Ok(())
+}
