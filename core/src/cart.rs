@@ -37,6 +37,8 @@ pub struct CartLine {
 pub struct Cart {
     pub(crate) store_id: String,
     pub(crate) tax: TaxSettings,
+    /// Row id of `tax` in the store's settings history; sales point at it.
+    pub(crate) tax_settings_id: i64,
     pub(crate) lines: Vec<CartLine>,
     pub(crate) cart_discount: Option<AppliedDiscount>,
     max_lines: usize,
@@ -58,10 +60,11 @@ pub fn check_quantity(q: Decimal) -> Result<()> {
 }
 
 impl Cart {
-    pub(crate) fn new(store_id: &str, tax: TaxSettings, max_lines: usize) -> Self {
+    pub(crate) fn new(store_id: &str, (tax_settings_id, tax): (i64, TaxSettings), max_lines: usize) -> Self {
         Cart {
             store_id: store_id.into(),
             tax,
+            tax_settings_id,
             lines: Vec::new(),
             cart_discount: None,
             max_lines,

@@ -201,16 +201,10 @@ fn validate(p: &CatalogPayload, tax: &TaxSettings, max_text: usize) -> Result<()
 /// Applies a catalogue payload in one transaction; on any error nothing changes.
 pub fn import(conn: &mut Connection, p: &CatalogPayload, max_text: usize) -> Result<ImportSummary> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let existing_tax: Option<String> = tx
-        .query_row(
-            "SELECT tax_settings FROM stores WHERE store_id = ?1",
-            [&p.store_id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let tax = match (&p.tax, p.kind, existing_tax) {
+    let existing = store_settings(&tx, &p.store_id)?;
+    let tax = match (&p.tax, p.kind, existing) {
         (Some(tax), _, _) => tax.clone(),
-        (None, PayloadKind::Delta, Some(json)) => serde_json::from_str::<TaxSettings>(&json)?,
+        (None, PayloadKind::Delta, Some((_, tax, _))) => tax,
         (None, _, _) => {
             return Err(Error::InvalidCatalog(
                 "tax settings are required in a snapshot or a first delta".into(),
@@ -222,14 +216,29 @@ pub fn import(conn: &mut Connection, p: &CatalogPayload, max_text: usize) -> Res
 
     let now = crate::time::now_ms();
     let name = p.store_name.clone().unwrap_or_else(|| p.store_id.clone());
+    let settings_json = serde_json::to_string(&tax)?;
     tx.execute(
-        "INSERT INTO stores (store_id, name, tax_settings, catalog_cursor, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (store_id) DO UPDATE SET name = excluded.name,
-           tax_settings = excluded.tax_settings, catalog_cursor = excluded.catalog_cursor,
-           updated_at = excluded.updated_at",
-        params![p.store_id, name, serde_json::to_string(&tax)?, p.cursor, now],
+        "INSERT INTO tax_settings (store_id, settings) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+        params![p.store_id, settings_json],
     )?;
+    tx.execute(
+        "INSERT INTO stores (store_id, name, tax_settings_id, catalog_cursor, updated_at)
+         VALUES (?1, ?2, (SELECT id FROM tax_settings WHERE store_id = ?1 AND settings = ?3), ?4, ?5)
+         ON CONFLICT (store_id) DO UPDATE SET name = excluded.name,
+           tax_settings_id = excluded.tax_settings_id, catalog_cursor = excluded.catalog_cursor,
+           updated_at = excluded.updated_at",
+        params![p.store_id, name, settings_json, p.cursor, now],
+    )?;
+    // Local sales the server has not acknowledged are not in its stock figures yet:
+    // re-apply their movements on top of what the server sends.
+    let unsynced: std::collections::HashMap<String, i64> = {
+        let mut stmt = tx.prepare(
+            "SELECT m.product_id, SUM(m.delta_milli) FROM stock_movements m
+             JOIN outbox o ON o.sale_ref = m.sale_ref WHERE m.store_id = ?1 GROUP BY m.product_id",
+        )?;
+        let rows = stmt.query_map([&p.store_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
     if p.kind == PayloadKind::Snapshot {
         tx.execute("DELETE FROM products WHERE store_id = ?1", [&p.store_id])?;
         tx.execute("DELETE FROM barcodes WHERE store_id = ?1", [&p.store_id])?;
@@ -245,12 +254,7 @@ pub fn import(conn: &mut Connection, p: &CatalogPayload, max_text: usize) -> Res
         let mut upsert = tx.prepare(
             "INSERT INTO products (store_id, product_id, sku, name, price, tax_category,
                                    stock_tracked, stock_milli, active, barcodes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
-                     ?8 + COALESCE((SELECT SUM(m.delta_milli) FROM stock_movements m
-                                    JOIN sales s ON s.sale_id = m.sale_id
-                                    WHERE m.store_id = ?1 AND m.product_id = ?2
-                                      AND s.synced_at IS NULL), 0),
-                     ?9, ?10)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (store_id, product_id) DO UPDATE SET sku = excluded.sku,
                name = excluded.name, price = excluded.price, tax_category = excluded.tax_category,
                stock_tracked = excluded.stock_tracked, stock_milli = excluded.stock_milli,
@@ -259,8 +263,7 @@ pub fn import(conn: &mut Connection, p: &CatalogPayload, max_text: usize) -> Res
         let mut insert_code =
             tx.prepare("INSERT INTO barcodes (store_id, barcode, product_id) VALUES (?1, ?2, ?3)")?;
         for pr in &p.products {
-            // Local sales not yet acknowledged are not in the server's stock figure yet.
-            let milli = to_milli(pr.stock).unwrap_or_default();
+            let milli = to_milli(pr.stock).unwrap_or_default() + unsynced.get(&pr.id).copied().unwrap_or(0);
             del_codes.execute(params![p.store_id, pr.id])?;
             upsert
                 .execute(params![
@@ -362,14 +365,18 @@ fn product_from_row(r: &Row<'_>) -> rusqlite::Result<Product> {
     })
 }
 
-/// The store's tax settings and catalogue cursor, if a catalogue was imported.
-pub fn store_settings(conn: &Connection, store_id: &str) -> Result<Option<(TaxSettings, Option<String>)>> {
-    let row: Option<(String, Option<String>)> = conn
-        .prepare_cached("SELECT tax_settings, catalog_cursor FROM stores WHERE store_id = ?1")?
-        .query_row([store_id], |r| Ok((r.get(0)?, r.get(1)?)))
+/// The store's current tax settings (with their row id) and catalogue cursor, if a
+/// catalogue was imported.
+pub fn store_settings(conn: &Connection, store_id: &str) -> Result<Option<(i64, TaxSettings, Option<String>)>> {
+    let row: Option<(i64, String, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT t.id, t.settings, s.catalog_cursor FROM stores s
+             JOIN tax_settings t ON t.id = s.tax_settings_id WHERE s.store_id = ?1",
+        )?
+        .query_row([store_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
     match row {
-        Some((json, cursor)) => Ok(Some((serde_json::from_str(&json)?, cursor))),
+        Some((id, json, cursor)) => Ok(Some((id, serde_json::from_str(&json)?, cursor))),
         None => Ok(None),
     }
 }

@@ -1,11 +1,10 @@
 //! The store-scoped queue of sales the server has not acknowledged yet.
 //! A row leaves the queue only when the server acknowledged its sale; logout never clears it.
 
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
-use crate::sale::SaleRecord;
 
 /// Where a queued sale stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,20 +43,17 @@ pub struct QueueCounts {
 }
 
 /// Adds a sale to the queue, inside the transaction that writes the sale.
-pub(crate) fn enqueue(tx: &Transaction<'_>, r: &SaleRecord) -> Result<()> {
-    let payload = serde_json::to_string(r)?;
-    tx.prepare_cached(
-        "INSERT INTO outbox (sale_id, store_id, payload, enqueued_at) VALUES (?1, ?2, ?3, ?4)",
-    )?
-    .execute(params![r.sale_id.to_string(), r.store_id, payload, r.created_at])?;
+pub(crate) fn enqueue(tx: &Transaction<'_>, sale_ref: i64, store_id: &str, at: i64) -> Result<()> {
+    tx.prepare_cached("INSERT INTO outbox (sale_ref, store_id, enqueued_at) VALUES (?1, ?2, ?3)")?
+        .execute(params![sale_ref, store_id, at])?;
     Ok(())
 }
 
 /// The oldest pending sales of a store, as (sale id, exact payload to send).
 pub fn next_batch(conn: &Connection, store_id: &str, limit: usize) -> Result<Vec<(String, String)>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT sale_id, payload FROM outbox WHERE store_id = ?1 AND state = 'pending'
-         ORDER BY enqueued_at, rowid LIMIT ?2",
+        "SELECT s.sale_id, s.record FROM outbox o JOIN sales s ON s.id = o.sale_ref
+         WHERE o.store_id = ?1 AND o.state = 'pending' ORDER BY o.sale_ref LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![store_id, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -68,11 +64,13 @@ pub fn mark_synced(conn: &mut Connection, sale_ids: &[String]) -> Result<()> {
     let now = crate::time::now_ms();
     let tx = conn.transaction()?;
     {
-        let mut stamp = tx.prepare_cached("UPDATE sales SET synced_at = ?2 WHERE sale_id = ?1 AND synced_at IS NULL")?;
-        let mut drop = tx.prepare_cached("DELETE FROM outbox WHERE sale_id = ?1")?;
+        let mut stamp = tx.prepare_cached("UPDATE sales SET synced_at = ?2 WHERE sale_id = ?1 RETURNING id")?;
+        let mut drop = tx.prepare_cached("DELETE FROM outbox WHERE sale_ref = ?1")?;
         for id in sale_ids {
-            stamp.execute(params![id, now])?;
-            drop.execute([id])?;
+            let sale_ref: Option<i64> = stamp.query_row(params![id, now], |r| r.get(0)).optional()?;
+            if let Some(sale_ref) = sale_ref {
+                drop.execute([sale_ref])?;
+            }
         }
     }
     tx.commit()?;
@@ -82,7 +80,8 @@ pub fn mark_synced(conn: &mut Connection, sale_ids: &[String]) -> Result<()> {
 /// Sets a sale aside with the server's reason; the rest of the queue carries on.
 pub fn set_aside(conn: &Connection, sale_id: &str, reason: &str) -> Result<()> {
     conn.prepare_cached(
-        "UPDATE outbox SET state = 'attention', reason = ?2, attempts = attempts + 1 WHERE sale_id = ?1",
+        "UPDATE outbox SET state = 'attention', reason = ?2, attempts = attempts + 1
+         WHERE sale_ref = (SELECT id FROM sales WHERE sale_id = ?1)",
     )?
     .execute(params![sale_id, reason])?;
     Ok(())
@@ -91,7 +90,10 @@ pub fn set_aside(conn: &Connection, sale_id: &str, reason: &str) -> Result<()> {
 /// Puts a set-aside sale back in line (after someone fixed the cause).
 pub fn retry(conn: &Connection, sale_id: &str) -> Result<bool> {
     Ok(conn
-        .prepare_cached("UPDATE outbox SET state = 'pending', reason = NULL WHERE sale_id = ?1 AND state = 'attention'")?
+        .prepare_cached(
+            "UPDATE outbox SET state = 'pending', reason = NULL
+             WHERE sale_ref = (SELECT id FROM sales WHERE sale_id = ?1) AND state = 'attention'",
+        )?
         .execute([sale_id])?
         > 0)
 }
@@ -101,7 +103,10 @@ pub fn record_failure(conn: &mut Connection, sale_ids: &[String], error: &str) -
     let tx = conn.transaction()?;
     {
         let mut stmt =
-            tx.prepare_cached("UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE sale_id = ?1")?;
+            tx.prepare_cached(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2
+                 WHERE sale_ref = (SELECT id FROM sales WHERE sale_id = ?1)",
+            )?;
         for id in sale_ids {
             stmt.execute(params![id, error])?;
         }
@@ -114,9 +119,10 @@ pub fn record_failure(conn: &mut Connection, sale_ids: &[String], error: &str) -
 pub fn counts(conn: &Connection, store_id: &str) -> Result<QueueCounts> {
     let row = conn
         .prepare_cached(
-            "SELECT COALESCE(SUM(state = 'pending'), 0), COALESCE(SUM(state = 'attention'), 0),
-                    MIN(CASE WHEN state = 'pending' THEN enqueued_at END), COALESCE(SUM(length(payload)), 0)
-             FROM outbox WHERE store_id = ?1",
+            "SELECT COALESCE(SUM(o.state = 'pending'), 0), COALESCE(SUM(o.state = 'attention'), 0),
+                    MIN(CASE WHEN o.state = 'pending' THEN o.enqueued_at END),
+                    COALESCE(SUM(length(s.record)), 0)
+             FROM outbox o JOIN sales s ON s.id = o.sale_ref WHERE o.store_id = ?1",
         )?
         .query_row([store_id], |r| {
             Ok(QueueCounts {
@@ -136,9 +142,9 @@ pub fn list(conn: &Connection, store_id: &str, state: QueueState, limit: usize) 
         QueueState::Attention => "attention",
     };
     let mut stmt = conn.prepare_cached(
-        "SELECT o.sale_id, s.receipt_no, s.total, s.currency, o.enqueued_at, o.attempts, o.last_error, o.reason
-         FROM outbox o JOIN sales s ON s.sale_id = o.sale_id
-         WHERE o.store_id = ?1 AND o.state = ?2 ORDER BY o.enqueued_at, o.rowid LIMIT ?3",
+        "SELECT s.sale_id, s.receipt_no, s.total, s.currency, o.enqueued_at, o.attempts, o.last_error, o.reason
+         FROM outbox o JOIN sales s ON s.id = o.sale_ref
+         WHERE o.store_id = ?1 AND o.state = ?2 ORDER BY o.sale_ref LIMIT ?3",
     )?;
     let rows = stmt.query_map(params![store_id, state_name, limit as i64], |r| {
         Ok(QueuedSale {

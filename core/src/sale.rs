@@ -244,6 +244,7 @@ pub fn complete(
         .query_row(params![session.store_id, session.register_id], |r| r.get(0))?;
 
     let mut lines = Vec::with_capacity(cart.lines.len());
+    // Stock may go negative: overselling is allowed offline and flagged on the sale.
     let mut oversold = false;
     {
         let mut stock = tx.prepare_cached(
@@ -301,7 +302,7 @@ pub fn complete(
         payments: payments.to_vec(),
         oversold,
     };
-    write_record(&tx, &record, &cart.tax)?;
+    write_record(&tx, &record, cart.tax_settings_id)?;
     if offline {
         crate::metrics::record_attempt(&tx, &session.store_id, true)?;
     }
@@ -310,196 +311,55 @@ pub fn complete(
     Ok(CompletedSale { record })
 }
 
-/// Inserts every row of a sale (called inside the sale's transaction).
-fn write_record(tx: &rusqlite::Transaction<'_>, r: &SaleRecord, settings: &TaxSettings) -> Result<()> {
-    let id = r.sale_id.to_string();
-    let dec = |d: Decimal| d.to_string();
-    tx.prepare_cached(
-        "INSERT INTO sales (sale_id, store_id, register_id, staff_id, receipt_no, seq, created_at,
-           currency, subtotal, discount_total, net_total, tax_total, total, cash_rounding,
-           amount_due, tendered, change_due, oversold, cart_discount, tax_settings)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
-    )?
-    .execute(params![
-        id,
-        r.store_id,
-        r.register_id,
-        r.staff_id,
-        r.receipt_no,
-        r.seq as i64,
-        r.created_at,
-        r.currency,
-        dec(r.subtotal),
-        dec(r.discount_total),
-        dec(r.net_total),
-        dec(r.tax_total),
-        dec(r.total),
-        dec(r.cash_rounding),
-        dec(r.amount_due),
-        dec(r.tendered),
-        dec(r.change_due),
-        r.oversold,
-        r.cart_discount.as_ref().map(serde_json::to_string).transpose()?,
-        serde_json::to_string(settings)?,
-    ])?;
-    let mut line_stmt = tx.prepare_cached(
-        "INSERT INTO sale_lines (sale_id, line_no, product_id, sku, name, unit_price, quantity,
-           tax_category, discount, amount, line_discount, cart_discount, net, tax, gross)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-    )?;
+/// Inserts the sale, its stock movements and its queue row (inside the sale's transaction).
+fn write_record(tx: &rusqlite::Transaction<'_>, r: &SaleRecord, tax_settings_id: i64) -> Result<()> {
+    let record = serde_json::to_string(r)?;
+    let sale_ref: i64 = tx
+        .prepare_cached(
+            "INSERT INTO sales (sale_id, store_id, register_id, receipt_no, seq, created_at, currency,
+               total, oversold, tax_settings_id, record)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+        )?
+        .query_row(
+            params![
+                r.sale_id.to_string(),
+                r.store_id,
+                r.register_id,
+                r.receipt_no,
+                r.seq as i64,
+                r.created_at,
+                r.currency,
+                r.total.to_string(),
+                r.oversold,
+                tax_settings_id,
+                record,
+            ],
+            |row| row.get(0),
+        )?;
     let mut move_stmt = tx.prepare_cached(
-        "INSERT INTO stock_movements (store_id, product_id, sale_id, delta_milli, created_at)
+        "INSERT INTO stock_movements (sale_ref, store_id, product_id, delta_milli, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    for l in &r.lines {
-        line_stmt.execute(params![
-            id,
-            l.line_no,
-            l.product_id,
-            l.sku,
-            l.name,
-            dec(l.unit_price),
-            dec(l.quantity),
-            l.tax_category,
-            l.discount.as_ref().map(serde_json::to_string).transpose()?,
-            dec(l.amount),
-            dec(l.line_discount),
-            dec(l.cart_discount),
-            dec(l.net),
-            dec(l.tax),
-            dec(l.gross),
-        ])?;
-        if l.stock_tracked {
-            let milli = to_milli(l.quantity).ok_or_else(|| Error::invalid("quantity has more than 3 decimals"))?;
-            move_stmt.execute(params![r.store_id, l.product_id, id, -milli, r.created_at])?;
-        }
+    for l in r.lines.iter().filter(|l| l.stock_tracked) {
+        let milli = to_milli(l.quantity).ok_or_else(|| Error::invalid("quantity has more than 3 decimals"))?;
+        move_stmt.execute(params![sale_ref, r.store_id, l.product_id, -milli, r.created_at])?;
     }
-    let mut pay_stmt = tx.prepare_cached(
-        "INSERT INTO sale_payments (sale_id, idx, method, amount, reference) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?;
-    for (i, p) in r.payments.iter().enumerate() {
-        let method = serde_json::to_value(p.method)?;
-        pay_stmt.execute(params![id, i as i64, method.as_str(), dec(p.amount), p.reference])?;
-    }
-    let mut tax_stmt = tx.prepare_cached(
-        "INSERT INTO sale_taxes (sale_id, rate_id, label, percent, taxable_base, tax) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    for t in &r.taxes {
-        tax_stmt.execute(params![id, t.rate_id, t.label, dec(t.percent), dec(t.taxable_base), dec(t.tax)])?;
-    }
-    crate::outbox::enqueue(tx, r)?;
+    crate::outbox::enqueue(tx, sale_ref, &r.store_id, r.created_at)?;
     Ok(())
 }
 
-fn parse_dec(s: &str) -> Result<Decimal> {
-    s.parse()
-        .map_err(|_| Error::Storage(format!("stored amount {s:?} is not a decimal")))
-}
-
-/// Reads a stored sale back from its tables (not from the queue), with the tax settings
-/// its totals were computed with; `None` if no such sale exists.
+/// Reads a stored sale back, with the tax settings its totals were computed with;
+/// `None` if no such sale exists.
 pub fn load(conn: &Connection, sale_id: &str) -> Result<Option<(SaleRecord, TaxSettings)>> {
-    type Head = (Vec<String>, i64, i64, bool, Option<String>, String);
-    let head: Option<Head> = conn
+    let row: Option<(String, String)> = conn
         .prepare_cached(
-            "SELECT store_id, register_id, staff_id, receipt_no, currency, subtotal, discount_total,
-                    net_total, tax_total, total, cash_rounding, amount_due, tendered, change_due,
-                    seq, created_at, oversold, cart_discount, tax_settings
-             FROM sales WHERE sale_id = ?1",
+            "SELECT s.record, t.settings FROM sales s JOIN tax_settings t ON t.id = s.tax_settings_id
+             WHERE s.sale_id = ?1",
         )?
-        .query_row([sale_id], |r| {
-            let mut texts = Vec::with_capacity(14);
-            for i in 0..14 {
-                texts.push(r.get::<_, String>(i)?);
-            }
-            Ok((texts, r.get(14)?, r.get(15)?, r.get(16)?, r.get(17)?, r.get(18)?))
-        })
+        .query_row([sale_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    let Some((t, seq, created_at, oversold, cart_discount, settings)) = head else {
-        return Ok(None);
-    };
-    let mut lines = Vec::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT l.line_no, l.product_id, l.sku, l.name, l.unit_price, l.quantity, l.tax_category,
-                l.discount, l.amount, l.line_discount, l.cart_discount, l.net, l.tax, l.gross,
-                EXISTS (SELECT 1 FROM stock_movements m WHERE m.sale_id = l.sale_id AND m.product_id = l.product_id)
-         FROM sale_lines l WHERE l.sale_id = ?1 ORDER BY l.line_no",
-    )?;
-    let mut rows = stmt.query([sale_id])?;
-    while let Some(r) = rows.next()? {
-        let d = |i: usize| -> Result<Decimal> { parse_dec(&r.get::<_, String>(i)?) };
-        let discount: Option<String> = r.get(7)?;
-        lines.push(SaleLine {
-            line_no: r.get(0)?,
-            product_id: r.get(1)?,
-            sku: r.get(2)?,
-            name: r.get(3)?,
-            unit_price: d(4)?,
-            quantity: d(5)?,
-            tax_category: r.get(6)?,
-            discount: discount.map(|j| serde_json::from_str(&j)).transpose()?,
-            amount: d(8)?,
-            line_discount: d(9)?,
-            cart_discount: d(10)?,
-            net: d(11)?,
-            tax: d(12)?,
-            gross: d(13)?,
-            stock_tracked: r.get(14)?,
-        });
+    match row {
+        Some((record, settings)) => Ok(Some((serde_json::from_str(&record)?, serde_json::from_str(&settings)?))),
+        None => Ok(None),
     }
-    let mut payments = Vec::new();
-    let mut stmt =
-        conn.prepare_cached("SELECT method, amount, reference FROM sale_payments WHERE sale_id = ?1 ORDER BY idx")?;
-    let mut rows = stmt.query([sale_id])?;
-    while let Some(r) = rows.next()? {
-        payments.push(Payment {
-            method: serde_json::from_value(serde_json::Value::String(r.get(0)?))?,
-            amount: parse_dec(&r.get::<_, String>(1)?)?,
-            reference: r.get(2)?,
-        });
-    }
-    let mut taxes = Vec::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT rate_id, label, percent, taxable_base, tax FROM sale_taxes WHERE sale_id = ?1",
-    )?;
-    let mut rows = stmt.query([sale_id])?;
-    while let Some(r) = rows.next()? {
-        taxes.push(TaxPortion {
-            rate_id: r.get(0)?,
-            label: r.get(1)?,
-            percent: parse_dec(&r.get::<_, String>(2)?)?,
-            taxable_base: parse_dec(&r.get::<_, String>(3)?)?,
-            tax: parse_dec(&r.get::<_, String>(4)?)?,
-        });
-    }
-    let settings: TaxSettings = serde_json::from_str(&settings)?;
-    // The breakdown is stored keyed by rate; put it back in the settings' rate order.
-    taxes.sort_by_key(|p| settings.rates.iter().position(|r| r.id == p.rate_id));
-    let record = SaleRecord {
-        sale_id: sale_id
-            .parse()
-            .map_err(|_| Error::Storage(format!("stored sale id {sale_id:?} is not a UUID")))?,
-        store_id: t[0].clone(),
-        register_id: t[1].clone(),
-        staff_id: t[2].clone(),
-        receipt_no: t[3].clone(),
-        currency: t[4].clone(),
-        subtotal: parse_dec(&t[5])?,
-        discount_total: parse_dec(&t[6])?,
-        net_total: parse_dec(&t[7])?,
-        tax_total: parse_dec(&t[8])?,
-        total: parse_dec(&t[9])?,
-        cash_rounding: parse_dec(&t[10])?,
-        amount_due: parse_dec(&t[11])?,
-        tendered: parse_dec(&t[12])?,
-        change_due: parse_dec(&t[13])?,
-        seq: seq as u64,
-        created_at,
-        oversold,
-        cart_discount: cart_discount.map(|j| serde_json::from_str(&j)).transpose()?,
-        lines,
-        taxes,
-        payments,
-    };
-    Ok(Some((record, settings)))
 }

@@ -112,9 +112,13 @@ impl Till {
 
     /// The current store's tax settings.
     pub fn tax_settings(&self) -> Result<TaxSettings> {
+        Ok(self.current_tax()?.1)
+    }
+
+    fn current_tax(&self) -> Result<(i64, TaxSettings)> {
         let s = self.session()?;
         self.with_reader(|c| catalog::store_settings(c, &s.store_id))?
-            .map(|(t, _)| t)
+            .map(|(id, t, _)| (id, t))
             .ok_or(Error::NoCatalog { store_id: s.store_id })
     }
 
@@ -122,7 +126,7 @@ impl Till {
     pub fn catalog_cursor(&self, store_id: &str) -> Result<Option<String>> {
         Ok(self
             .with_reader(|c| catalog::store_settings(c, store_id))?
-            .and_then(|(_, cursor)| cursor))
+            .and_then(|(_, _, cursor)| cursor))
     }
 
     /// Searches the current store's active products.
@@ -149,7 +153,7 @@ impl Till {
     /// A new empty cart with the store's current prices and tax settings.
     pub fn new_cart(&self) -> Result<Cart> {
         let s = self.session()?;
-        Ok(Cart::new(&s.store_id, self.tax_settings()?, self.config.max_cart_lines))
+        Ok(Cart::new(&s.store_id, self.current_tax()?, self.config.max_cart_lines))
     }
 
     /// Adds a product by id.

@@ -16,7 +16,7 @@ fn written(t: &TestTill) -> (i64, i64, i64, i64) {
     t.till
         .with_reader(|c| {
             Ok(c.query_row(
-                "SELECT (SELECT count(*) FROM sales), (SELECT count(*) FROM sale_lines),
+                "SELECT (SELECT count(*) FROM sales), (SELECT count(*) FROM register_seq),
                         (SELECT count(*) FROM outbox), (SELECT count(*) FROM stock_movements)",
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),

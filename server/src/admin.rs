@@ -9,8 +9,11 @@ use crate::store::ServerStore;
 
 /// Refuses ids a device session would refuse: 1 to 64 printable characters.
 fn check_id(what: &str, id: &str) -> Result<(), StoreError> {
-    if id.trim().is_empty() || id.chars().count() > MAX_ID_CHARS || id.chars().any(char::is_control) {
-        return Err(StoreError::Invalid(format!("{what} must be 1 to {MAX_ID_CHARS} printable characters")));
+    if id.trim().is_empty() || id.chars().count() > MAX_ID_CHARS || id.chars().any(char::is_control)
+    {
+        return Err(StoreError::Invalid(format!(
+            "{what} must be 1 to {MAX_ID_CHARS} printable characters"
+        )));
     }
     Ok(())
 }
@@ -19,7 +22,9 @@ fn check_id(what: &str, id: &str) -> Result<(), StoreError> {
 pub fn create_store(store: &dyn ServerStore, store_id: &str, name: &str) -> Result<(), StoreError> {
     check_id("store id", store_id)?;
     if name.trim().is_empty() || name.chars().count() > crate::config::MAX_TEXT_CHARS {
-        return Err(StoreError::Invalid("store name must not be empty or too long".into()));
+        return Err(StoreError::Invalid(
+            "store name must not be empty or too long".into(),
+        ));
     }
     store.create_store(store_id, name)?;
     tracing::info!(store = %store_id, "store created");
@@ -28,7 +33,11 @@ pub fn create_store(store: &dyn ServerStore, store_id: &str, name: &str) -> Resu
 
 /// Creates the register if new and issues a new bearer token for it. Calling it again for
 /// the same register issues another token (e.g. for a replaced device); revoke the old one.
-pub fn create_register(store: &dyn ServerStore, store_id: &str, register_id: &str) -> Result<Token, StoreError> {
+pub fn create_register(
+    store: &dyn ServerStore,
+    store_id: &str,
+    register_id: &str,
+) -> Result<Token, StoreError> {
     check_id("register id", register_id)?;
     let token = Token::generate()?;
     store.add_register_token(store_id, register_id, &token.hash())?;
@@ -47,13 +56,21 @@ pub fn revoke_token(store: &dyn ServerStore, token: &str) -> Result<bool, StoreE
 }
 
 /// Loads a whole catalogue into a store; returns the new cursor.
-pub fn load_catalog(store: &dyn ServerStore, store_id: &str, catalog: &CatalogFile) -> Result<String, StoreError> {
+pub fn load_catalog(
+    store: &dyn ServerStore,
+    store_id: &str,
+    catalog: &CatalogFile,
+) -> Result<String, StoreError> {
     store.load_catalog(store_id, catalog)
 }
 
 /// Loads a catalogue given as JSON (the `load-catalog` file format); returns the new cursor.
-pub fn load_catalog_json(store: &dyn ServerStore, store_id: &str, value: serde_json::Value) -> Result<String, StoreError> {
-    let catalog: CatalogFile =
-        serde_json::from_value(value).map_err(|e| StoreError::Invalid(format!("catalogue file: {e}")))?;
+pub fn load_catalog_json(
+    store: &dyn ServerStore,
+    store_id: &str,
+    value: serde_json::Value,
+) -> Result<String, StoreError> {
+    let catalog: CatalogFile = serde_json::from_value(value)
+        .map_err(|e| StoreError::Invalid(format!("catalogue file: {e}")))?;
     load_catalog(store, store_id, &catalog)
 }

@@ -26,13 +26,15 @@ impl Token {
     /// A new random token.
     pub fn generate() -> Result<Token, StoreError> {
         let mut bytes = [0u8; TOKEN_BYTES];
-        getrandom::fill(&mut bytes).map_err(|e| StoreError::Backend(format!("no randomness: {e}")))?;
+        getrandom::fill(&mut bytes)
+            .map_err(|e| StoreError::Backend(format!("no randomness: {e}")))?;
         Ok(Token(hex(&bytes)))
     }
 
     /// Parses a token as a client presented it; `None` when it cannot be one of ours.
     pub fn parse(s: &str) -> Option<Token> {
-        let ok = s.len() == TOKEN_BYTES * 2 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let ok =
+            s.len() == TOKEN_BYTES * 2 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         ok.then(|| Token(s.to_string()))
     }
 
@@ -135,14 +137,24 @@ impl FailureLimiter {
             peers.retain(|_, w| now.duration_since(w.started) < self.window);
             if peers.len() >= self.max_peers {
                 // Still full of live windows: forget the oldest so memory stays bounded.
-                if let Some(oldest) = peers.iter().min_by_key(|(_, w)| w.started).map(|(ip, _)| *ip) {
+                if let Some(oldest) = peers
+                    .iter()
+                    .min_by_key(|(_, w)| w.started)
+                    .map(|(ip, _)| *ip)
+                {
                     peers.remove(&oldest);
                 }
             }
         }
-        let w = peers.entry(peer).or_insert(Window { started: now, failures: 0 });
+        let w = peers.entry(peer).or_insert(Window {
+            started: now,
+            failures: 0,
+        });
         if now.duration_since(w.started) >= self.window {
-            *w = Window { started: now, failures: 0 };
+            *w = Window {
+                started: now,
+                failures: 0,
+            };
         }
         w.failures = w.failures.saturating_add(1);
     }
@@ -200,7 +212,10 @@ mod tests {
 
     #[test]
     fn limiter_memory_stays_bounded() {
-        let config = ServerConfig { auth_tracked_peers: 4, ..ServerConfig::default() };
+        let config = ServerConfig {
+            auth_tracked_peers: 4,
+            ..ServerConfig::default()
+        };
         let limiter = FailureLimiter::new(&config);
         for i in 0..100u8 {
             limiter.record_failure([10, 0, 1, i].into());

@@ -71,7 +71,12 @@ impl ApiError {
         if message.chars().count() > MAX_MESSAGE_CHARS {
             message = message.chars().take(MAX_MESSAGE_CHARS).collect::<String>() + "...";
         }
-        ApiError { status, code, message, retry_after: None }
+        ApiError {
+            status,
+            code,
+            message,
+            retry_after: None,
+        }
     }
 
     /// 400: the request could not be understood; nothing was stored.
@@ -81,12 +86,20 @@ impl ApiError {
 
     /// 401: missing, unknown or revoked token.
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "missing, unknown or revoked bearer token")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing, unknown or revoked bearer token",
+        )
     }
 
     /// 403: a valid token used for another store.
     pub fn forbidden() -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", "this token is not allowed for this store")
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this token is not allowed for this store",
+        )
     }
 
     /// 404: no such route or resource.
@@ -96,7 +109,11 @@ impl ApiError {
 
     /// 405: the route exists but not with this method.
     pub fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "method not allowed on this route",
+        )
     }
 
     /// 413: the body is larger than the server accepts.
@@ -147,7 +164,9 @@ impl From<StoreError> for ApiError {
                 "no_catalog",
                 format!("no catalogue has been loaded for store {id:?} yet"),
             ),
-            StoreError::StoreExists(_) | StoreError::Invalid(_) => ApiError::bad_request(e.to_string()),
+            StoreError::StoreExists(_) | StoreError::Invalid(_) => {
+                ApiError::bad_request(e.to_string())
+            }
             StoreError::Backend(_) | StoreError::Corrupt(_) => {
                 // The detail stays in the server log; clients only learn to retry.
                 tracing::error!(error = %e, "storage failure");
@@ -159,10 +178,15 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: self.code.to_string(), message: self.message };
+        let body = ErrorBody {
+            error: self.code.to_string(),
+            message: self.message,
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(secs) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response
     }

@@ -5,13 +5,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
-use axum::Json;
 use serde::Deserialize;
 use tillkit_core::catalog::CatalogPayload;
 use tillkit_core::sale::SaleRecord;
@@ -73,7 +73,8 @@ async fn blocking<T: Send + 'static>(
 }
 
 fn store_path(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
-    path.map(|Path(id)| id).map_err(|e| ApiError::bad_request(e.body_text()))
+    path.map(|Path(id)| id)
+        .map_err(|e| ApiError::bad_request(e.body_text()))
 }
 
 /// Whole seconds to wait, rounded up so a client never retries early.
@@ -82,7 +83,12 @@ fn retry_secs(wait: Duration) -> u64 {
 }
 
 /// Checks the bearer token and that it is bound to `store_id`; counts failures per peer.
-async fn authorize(state: &AppState, headers: &HeaderMap, peer: IpAddr, store_id: &str) -> Result<Principal, ApiError> {
+async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    peer: IpAddr,
+    store_id: &str,
+) -> Result<Principal, ApiError> {
     // Checked before the token so a guesser learns nothing while blocked.
     if let Err(wait) = state.limiter.check(peer) {
         return Err(ApiError::rate_limited(retry_secs(wait)));
@@ -107,7 +113,10 @@ async fn authorize(state: &AppState, headers: &HeaderMap, peer: IpAddr, store_id
 }
 
 async fn health() -> Json<Health> {
-    Json(Health { status: "ok".into(), server_time: now_ms() })
+    Json(Health {
+        status: "ok".into(),
+        server_time: now_ms(),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,24 +151,34 @@ async fn upload_batch(
     request: Request,
 ) -> Result<Json<BatchResponse>, ApiError> {
     let store_id = store_path(path)?;
-    let span = tracing::info_span!("upload_batch", store = %store_id, register = tracing::field::Empty);
+    let span =
+        tracing::info_span!("upload_batch", store = %store_id, register = tracing::field::Empty);
     async move {
         let principal = authorize(&state, request.headers(), peer.ip(), &store_id).await?;
         tracing::Span::current().record("register", principal.register_id.as_str());
         // The body is read only once the caller is known, and never beyond the limit.
-        let bytes = Bytes::from_request(request, &state).await.map_err(|e: BytesRejection| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::payload_too_large(state.config.max_body_bytes)
-            } else {
-                ApiError::bad_request(e.body_text())
-            }
-        })?;
+        let bytes = Bytes::from_request(request, &state)
+            .await
+            .map_err(|e: BytesRejection| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::payload_too_large(state.config.max_body_bytes)
+                } else {
+                    ApiError::bad_request(e.body_text())
+                }
+            })?;
         let sales = parse_batch(bytes).await?;
         if sales.len() > state.config.max_batch_sales {
-            return Err(ApiError::batch_too_large(sales.len(), state.config.max_batch_sales));
+            return Err(ApiError::batch_too_large(
+                sales.len(),
+                state.config.max_batch_sales,
+            ));
         }
         let count = sales.len();
-        let ctx = UploadContext { store_id, uploaded_by: principal.register_id, received_at: now_ms() };
+        let ctx = UploadContext {
+            store_id,
+            uploaded_by: principal.register_id,
+            received_at: now_ms(),
+        };
         let results = blocking(&state, move |s| s.upload_batch(&ctx, &sales)).await?;
         let tally = |status| results.iter().filter(|r| r.status == status).count();
         tracing::info!(
@@ -196,7 +215,9 @@ async fn stock_audit(
     let span = tracing::info_span!("stock_audit", store = %store_id);
     async move {
         authorize(&state, &headers, peer.ip(), &store_id).await?;
-        Ok(Json(blocking(&state, move |s| s.stock_audit(&store_id)).await?))
+        Ok(Json(
+            blocking(&state, move |s| s.stock_audit(&store_id)).await?,
+        ))
     }
     .instrument(span)
     .await

@@ -43,9 +43,12 @@ pub async fn serve_with_config(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let app = http::router(store, config);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }
 
@@ -79,7 +82,9 @@ impl ServerHandle {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        (&mut self.task).await.map_err(|e| ServerError::Task(e.to_string()))?
+        (&mut self.task)
+            .await
+            .map_err(|e| ServerError::Task(e.to_string()))?
     }
 }
 
@@ -89,7 +94,10 @@ pub async fn spawn_local(data: &Path) -> Result<ServerHandle, ServerError> {
 }
 
 /// `spawn_local` with a non-default configuration.
-pub async fn spawn_local_with_config(data: &Path, config: ServerConfig) -> Result<ServerHandle, ServerError> {
+pub async fn spawn_local_with_config(
+    data: &Path,
+    config: ServerConfig,
+) -> Result<ServerHandle, ServerError> {
     let path = data.to_path_buf();
     let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
         .await
@@ -104,5 +112,10 @@ pub async fn spawn_local_with_config(data: &Path, config: ServerConfig) -> Resul
     };
     let task = tokio::spawn(serve_with_config(store.clone(), listener, config, shutdown));
     tracing::info!(%addr, "local server started");
-    Ok(ServerHandle { addr, store, shutdown: Some(tx), task })
+    Ok(ServerHandle {
+        addr,
+        store,
+        shutdown: Some(tx),
+        task,
+    })
 }

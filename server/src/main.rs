@@ -2,6 +2,7 @@
 //! database file. It prints a new token once, to stdout, and never logs one.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,16 +52,24 @@ impl Options {
                 found.push(key.to_string());
                 continue;
             }
-            let value = it.next().ok_or_else(|| CliError(format!("--{key} needs a value")))?;
+            let value = it
+                .next()
+                .ok_or_else(|| CliError(format!("--{key} needs a value")))?;
             if values.insert(key.to_string(), value.clone()).is_some() {
                 return Err(CliError(format!("--{key} given twice")));
             }
         }
-        Ok(Options { values, flags: found })
+        Ok(Options {
+            values,
+            flags: found,
+        })
     }
 
     fn get(&self, key: &str) -> Result<&str, CliError> {
-        self.values.get(key).map(String::as_str).ok_or_else(|| CliError(format!("--{key} is required")))
+        self.values
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| CliError(format!("--{key} is required")))
     }
 
     fn flag(&self, key: &str) -> bool {
@@ -85,6 +94,8 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only help a person at a terminal; they garble log files.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
@@ -110,7 +121,11 @@ fn run(args: &[String]) -> Result<(), CliError> {
 
 fn serve(o: &Options) -> Result<(), CliError> {
     o.only(&["data", "listen"])?;
-    let listen: SocketAddr = o.values.get("listen").map_or(DEFAULT_LISTEN, String::as_str).parse()?;
+    let listen: SocketAddr = o
+        .values
+        .get("listen")
+        .map_or(DEFAULT_LISTEN, String::as_str)
+        .parse()?;
     let store = Arc::new(o.store()?);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
@@ -198,15 +213,28 @@ fn print_audit(audit: &StockAudit) {
             p.product_id,
             p.starting_stock,
             p.current_stock,
-            if p.below_zero.is_empty() { "" } else { "  << OVERSOLD" }
+            if p.below_zero.is_empty() {
+                ""
+            } else {
+                "  << OVERSOLD"
+            }
         );
         for r in &p.registers {
-            println!("  register {}: {} movements, total {}", r.register_id, r.movements, r.total);
+            println!(
+                "  register {}: {} movements, total {}",
+                r.register_id, r.movements, r.total
+            );
         }
         for b in &p.below_zero {
             println!(
                 "  below zero: sale {} ({}) on register {}: {} -> stock {} (received {}, device time {})",
-                b.sale_id, b.receipt_no, b.register_id, b.delta, b.stock_after, b.received_at, b.created_at
+                b.sale_id,
+                b.receipt_no,
+                b.register_id,
+                b.delta,
+                b.stock_after,
+                b.received_at,
+                b.created_at
             );
         }
     }

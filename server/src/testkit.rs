@@ -58,7 +58,11 @@ pub fn uk_catalog() -> CatalogFile {
 
 /// The catalogue's product `id`.
 pub fn product<'c>(catalog: &'c CatalogFile, id: &str) -> &'c ProductRecord {
-    catalog.products.iter().find(|p| p.id == id).expect("fixture product")
+    catalog
+        .products
+        .iter()
+        .find(|p| p.id == id)
+        .expect("fixture product")
 }
 
 /// A valid, internally consistent sale of `lines` (product, quantity) computed with
@@ -125,7 +129,11 @@ pub fn sale(
         amount_due: due.due,
         tendered: due.due,
         change_due: Decimal::ZERO,
-        payments: vec![Payment { method: PaymentMethod::Cash, amount: due.due, reference: None }],
+        payments: vec![Payment {
+            method: PaymentMethod::Cash,
+            amount: due.due,
+            reference: None,
+        }],
         oversold: false,
     }
 }

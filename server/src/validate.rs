@@ -62,7 +62,8 @@ pub struct Movement {
 
 /// The canonical serialisation of a sale: the comparison key for duplicate vs conflict.
 pub fn canonical(sale: &SaleRecord) -> Result<String, StoreError> {
-    serde_json::to_string(sale).map_err(|e| StoreError::Backend(format!("cannot serialise a sale: {e}")))
+    serde_json::to_string(sale)
+        .map_err(|e| StoreError::Backend(format!("cannot serialise a sale: {e}")))
 }
 
 /// Decides one sale of a batch uploaded to `store_id`, whose tax settings are `settings`.
@@ -85,14 +86,20 @@ pub fn decide(
         return Ok(if stored == canonical {
             Decision::Duplicate
         } else {
-            Decision::Conflict("a different sale with this id is already stored; nothing was changed".into())
+            Decision::Conflict(
+                "a different sale with this id is already stored; nothing was changed".into(),
+            )
         });
     }
     let movements = match check_sale(sale, settings) {
         Ok(m) => m,
         Err(reason) => return Ok(Decision::Rejected(reason)),
     };
-    Ok(Decision::Accept(Accepted { canonical, tax_check: tax_check(sale, settings), movements }))
+    Ok(Decision::Accept(Accepted {
+        canonical,
+        tax_check: tax_check(sale, settings),
+        movements,
+    }))
 }
 
 /// Recomputes the sale with the store's settings; a difference is recorded, never refused,
@@ -105,14 +112,22 @@ fn tax_check(sale: &SaleRecord, settings: &TaxSettings) -> TaxCheck {
             server_totals: Some(totals),
             error: None,
         },
-        Err(e) => TaxCheck { server_totals: None, tax_difference: None, totals_match: false, error: Some(e.to_string()) },
+        Err(e) => TaxCheck {
+            server_totals: None,
+            tax_difference: None,
+            totals_match: false,
+            error: Some(e.to_string()),
+        },
     }
 }
 
 /// Checks a sale against itself and the store's currency; returns its stock movements.
 fn check_sale(sale: &SaleRecord, settings: &TaxSettings) -> Result<Vec<Movement>, String> {
     if sale.currency != settings.currency {
-        return Err(format!("currency {:?} differs from the store's {:?}", sale.currency, settings.currency));
+        return Err(format!(
+            "currency {:?} differs from the store's {:?}",
+            sale.currency, settings.currency
+        ));
     }
     if sale.lines.is_empty() {
         return Err("the sale has no lines".into());
@@ -126,16 +141,29 @@ fn check_sale(sale: &SaleRecord, settings: &TaxSettings) -> Result<Vec<Movement>
     }
 
     let mut movements = Vec::new();
-    let (mut subtotal, mut discounts, mut net, mut tax, mut gross) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+    let (mut subtotal, mut discounts, mut net, mut tax, mut gross) = (
+        Decimal::ZERO,
+        Decimal::ZERO,
+        Decimal::ZERO,
+        Decimal::ZERO,
+        Decimal::ZERO,
+    );
     for (i, l) in sale.lines.iter().enumerate() {
         let n = i + 1;
-        text(&format!("line {n} product_id"), &l.product_id, MAX_TEXT_CHARS)?;
+        text(
+            &format!("line {n} product_id"),
+            &l.product_id,
+            MAX_TEXT_CHARS,
+        )?;
         optional_text(&format!("line {n} sku"), &l.sku)?;
         optional_text(&format!("line {n} name"), &l.name)?;
         if let Some(c) = &l.tax_category {
             optional_text(&format!("line {n} tax_category"), c)?;
         }
-        if l.quantity <= Decimal::ZERO || l.quantity > MAX_QUANTITY || decimals(l.quantity) > QUANTITY_DECIMALS {
+        if l.quantity <= Decimal::ZERO
+            || l.quantity > MAX_QUANTITY
+            || decimals(l.quantity) > QUANTITY_DECIMALS
+        {
             return Err(format!(
                 "line {n}: quantity {} must be above 0, at most {MAX_QUANTITY}, with at most {QUANTITY_DECIMALS} decimals",
                 l.quantity
@@ -156,13 +184,18 @@ fn check_sale(sale: &SaleRecord, settings: &TaxSettings) -> Result<Vec<Movement>
             discount(&format!("line {n} discount"), d, dp)?;
         }
         if l.gross != l.net + l.tax {
-            return Err(format!("line {n}: gross {} is not net {} plus tax {}", l.gross, l.net, l.tax));
+            return Err(format!(
+                "line {n}: gross {} is not net {} plus tax {}",
+                l.gross, l.net, l.tax
+            ));
         }
         // Tax-exclusive lines pay the net, tax-inclusive lines the gross; either way the
         // amount less its discounts must be one of them.
         let payable = l.amount - l.line_discount - l.cart_discount;
         if payable != l.net && payable != l.gross {
-            return Err(format!("line {n}: amount less discounts ({payable}) is neither its net nor its gross"));
+            return Err(format!(
+                "line {n}: amount less discounts ({payable}) is neither its net nor its gross"
+            ));
         }
         subtotal += l.amount;
         discounts += l.line_discount + l.cart_discount;
@@ -170,8 +203,12 @@ fn check_sale(sale: &SaleRecord, settings: &TaxSettings) -> Result<Vec<Movement>
         tax += l.tax;
         gross += l.gross;
         if l.stock_tracked {
-            let delta_milli = to_milli(l.quantity).ok_or_else(|| format!("line {n}: quantity out of range"))?;
-            movements.push(Movement { product_id: l.product_id.clone(), delta_milli: -delta_milli });
+            let delta_milli =
+                to_milli(l.quantity).ok_or_else(|| format!("line {n}: quantity out of range"))?;
+            movements.push(Movement {
+                product_id: l.product_id.clone(),
+                delta_milli: -delta_milli,
+            });
         }
     }
     if let Some(d) = &sale.cart_discount {
@@ -193,11 +230,21 @@ fn check_sale(sale: &SaleRecord, settings: &TaxSettings) -> Result<Vec<Movement>
 
     let sums = [
         ("subtotal", sale.subtotal, subtotal, "sum of line amounts"),
-        ("discount_total", sale.discount_total, discounts, "sum of line discounts"),
+        (
+            "discount_total",
+            sale.discount_total,
+            discounts,
+            "sum of line discounts",
+        ),
         ("net_total", sale.net_total, net, "sum of line nets"),
         ("tax_total", sale.tax_total, tax, "sum of line taxes"),
         ("total", sale.total, gross, "sum of line grosses"),
-        ("total", sale.total, sale.net_total + sale.tax_total, "net_total plus tax_total"),
+        (
+            "total",
+            sale.total,
+            sale.net_total + sale.tax_total,
+            "net_total plus tax_total",
+        ),
     ];
     for (what, recorded, expected, how) in sums {
         if recorded != expected {
@@ -210,17 +257,30 @@ fn check_sale(sale: &SaleRecord, settings: &TaxSettings) -> Result<Vec<Movement>
         text("tax rate_id", &p.rate_id, MAX_TEXT_CHARS)?;
         optional_text("tax label", &p.label)?;
         if !rates.insert(p.rate_id.as_str()) {
-            return Err(format!("tax rate {:?} appears twice in the breakdown", p.rate_id));
+            return Err(format!(
+                "tax rate {:?} appears twice in the breakdown",
+                p.rate_id
+            ));
         }
         if p.percent < Decimal::ZERO || p.percent > Decimal::ONE_HUNDRED {
-            return Err(format!("tax rate {:?}: percent {} is not between 0 and 100", p.rate_id, p.percent));
+            return Err(format!(
+                "tax rate {:?}: percent {} is not between 0 and 100",
+                p.rate_id, p.percent
+            ));
         }
-        money(&format!("tax rate {:?} taxable_base", p.rate_id), p.taxable_base, dp)?;
+        money(
+            &format!("tax rate {:?} taxable_base", p.rate_id),
+            p.taxable_base,
+            dp,
+        )?;
         money(&format!("tax rate {:?} tax", p.rate_id), p.tax, dp)?;
         breakdown += p.tax;
     }
     if breakdown != sale.tax_total {
-        return Err(format!("the tax breakdown sums to {breakdown}, not to tax_total {}", sale.tax_total));
+        return Err(format!(
+            "the tax breakdown sums to {breakdown}, not to tax_total {}",
+            sale.tax_total
+        ));
     }
 
     if sale.amount_due != sale.total + sale.cash_rounding {
@@ -236,22 +296,37 @@ fn check_sale(sale: &SaleRecord, settings: &TaxSettings) -> Result<Vec<Movement>
             return Err(format!("payment {n}: amount {} is not positive", p.amount));
         }
         money(&format!("payment {n} amount"), p.amount, dp)?;
-        if let Some(r) = &p.reference {
-            if r.chars().count() > MAX_REFERENCE_CHARS {
-                return Err(format!("payment {n}: reference longer than {MAX_REFERENCE_CHARS} characters"));
-            }
+        if p.reference
+            .as_ref()
+            .is_some_and(|r| r.chars().count() > MAX_REFERENCE_CHARS)
+        {
+            return Err(format!(
+                "payment {n}: reference longer than {MAX_REFERENCE_CHARS} characters"
+            ));
         }
-        if matches!(p.method, PaymentMethod::StoreCredit | PaymentMethod::GiftCard | PaymentMethod::Loyalty) {
+        if matches!(
+            p.method,
+            PaymentMethod::StoreCredit | PaymentMethod::GiftCard | PaymentMethod::Loyalty
+        ) {
             // This server keeps no balances, so it cannot honour such a tender.
-            return Err(format!("payment {n}: {:?} tenders are not supported by this server", p.method));
+            return Err(format!(
+                "payment {n}: {:?} tenders are not supported by this server",
+                p.method
+            ));
         }
         paid += p.amount;
     }
     if paid != sale.tendered {
-        return Err(format!("payments sum to {paid}, not to tendered {}", sale.tendered));
+        return Err(format!(
+            "payments sum to {paid}, not to tendered {}",
+            sale.tendered
+        ));
     }
     if sale.tendered < sale.amount_due {
-        return Err(format!("tendered {} does not cover amount_due {}", sale.tendered, sale.amount_due));
+        return Err(format!(
+            "tendered {} does not cover amount_due {}",
+            sale.tendered, sale.amount_due
+        ));
     }
     if sale.change_due != sale.tendered - sale.amount_due {
         return Err(format!(
@@ -284,7 +359,9 @@ fn money(what: &str, v: Decimal, dp: u32) -> Result<(), String> {
         return Err(format!("{what} {v} exceeds the maximum of {MAX_AMOUNT}"));
     }
     if decimals(v) > dp {
-        return Err(format!("{what} {v} has more than the currency's {dp} decimals"));
+        return Err(format!(
+            "{what} {v} has more than the currency's {dp} decimals"
+        ));
     }
     Ok(())
 }
@@ -317,24 +394,30 @@ pub fn from_milli(m: i64) -> Decimal {
 /// one must never be served.
 pub fn check_catalog(store_id: &str, c: &CatalogFile) -> Result<(), StoreError> {
     let bad = |m: String| Err(StoreError::Invalid(m));
-    if let Some(id) = &c.store_id {
-        if id != store_id {
-            return bad(format!("the file is for store {id:?}, not {store_id:?}"));
-        }
+    if let Some(id) = c.store_id.as_ref().filter(|id| *id != store_id) {
+        return bad(format!("the file is for store {id:?}, not {store_id:?}"));
     }
-    if let Some(name) = &c.store_name {
-        if name.trim().is_empty() || name.chars().count() > MAX_TEXT_CHARS {
-            return bad(format!("store_name must be 1 to {MAX_TEXT_CHARS} characters"));
-        }
+    if c.store_name
+        .as_ref()
+        .is_some_and(|n| n.trim().is_empty() || n.chars().count() > MAX_TEXT_CHARS)
+    {
+        return bad(format!(
+            "store_name must be 1 to {MAX_TEXT_CHARS} characters"
+        ));
     }
-    c.tax.validate().map_err(|e| StoreError::Invalid(format!("tax settings: {e}")))?;
+    c.tax
+        .validate()
+        .map_err(|e| StoreError::Invalid(format!("tax settings: {e}")))?;
     let dp = c.tax.minor_units();
     let categories: HashSet<&str> = c.tax.categories.iter().map(|c| c.id.as_str()).collect();
     let (mut ids, mut skus, mut codes) = (HashSet::new(), HashSet::new(), HashSet::new());
     for p in &c.products {
         for (what, v) in [("id", &p.id), ("sku", &p.sku), ("name", &p.name)] {
             if v.trim().is_empty() || v.chars().count() > MAX_TEXT_CHARS {
-                return bad(format!("product {:?}: {what} must be 1 to {MAX_TEXT_CHARS} characters", p.id));
+                return bad(format!(
+                    "product {:?}: {what} must be 1 to {MAX_TEXT_CHARS} characters",
+                    p.id
+                ));
             }
         }
         if !ids.insert(p.id.as_str()) {
@@ -344,13 +427,18 @@ pub fn check_catalog(store_id: &str, c: &CatalogFile) -> Result<(), StoreError> 
             return bad(format!("duplicate sku {:?}", p.sku));
         }
         money(&format!("product {:?} price", p.id), p.price, dp).or_else(bad)?;
-        if let Some(cat) = &p.tax_category {
-            if !categories.contains(cat.as_str()) {
-                return bad(format!("product {:?}: unknown tax category {cat:?}", p.id));
-            }
+        if let Some(cat) = p
+            .tax_category
+            .as_ref()
+            .filter(|c| !categories.contains(c.as_str()))
+        {
+            return bad(format!("product {:?}: unknown tax category {cat:?}", p.id));
         }
         if to_milli(p.stock).is_none() || p.stock.abs() > MAX_AMOUNT {
-            return bad(format!("product {:?}: stock {} must have at most 3 decimals", p.id, p.stock));
+            return bad(format!(
+                "product {:?}: stock {} must have at most 3 decimals",
+                p.id, p.stock
+            ));
         }
         for code in &p.barcodes {
             if code.trim().is_empty() || code.len() > 64 || code.contains(char::is_whitespace) {
@@ -363,8 +451,14 @@ pub fn check_catalog(store_id: &str, c: &CatalogFile) -> Result<(), StoreError> 
     }
     let mut discount_ids = HashSet::new();
     for d in &c.discounts {
-        if d.id.trim().is_empty() || d.id.chars().count() > MAX_TEXT_CHARS || !discount_ids.insert(d.id.as_str()) {
-            return bad(format!("discount id {:?} empty, too long or duplicated", d.id));
+        if d.id.trim().is_empty()
+            || d.id.chars().count() > MAX_TEXT_CHARS
+            || !discount_ids.insert(d.id.as_str())
+        {
+            return bad(format!(
+                "discount id {:?} empty, too long or duplicated",
+                d.id
+            ));
         }
         if d.value.is_none() && d.max.is_none() {
             return bad(format!("discount {:?}: needs a value or a max", d.id));
@@ -380,4 +474,117 @@ pub fn check_catalog(store_id: &str, c: &CatalogFile) -> Result<(), StoreError> 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testkit::{d, product, sale, uk_catalog, uk_tax};
+
+    #[test]
+    fn a_till_made_sale_is_accepted_with_one_movement_per_tracked_line() {
+        let c = uk_catalog();
+        let s = sale(
+            &uk_tax(),
+            "s",
+            "R1",
+            1,
+            &[
+                (product(&c, "p-kettle"), d("2")),
+                (product(&c, "p-bread"), d("1")),
+            ],
+        );
+        let Decision::Accept(a) = decide(&s, "s", &uk_tax(), None).expect("decide") else {
+            panic!("a consistent sale must be accepted");
+        };
+        assert_eq!(
+            a.movements,
+            [Movement {
+                product_id: "p-kettle".into(),
+                delta_milli: -2000
+            }]
+        );
+        assert!(a.tax_check.totals_match);
+        assert_eq!(a.tax_check.tax_difference, Some(Decimal::ZERO));
+        assert_eq!(
+            decide(&s, "s", &uk_tax(), Some(&a.canonical)).expect("decide"),
+            Decision::Duplicate
+        );
+    }
+
+    #[test]
+    fn a_sale_for_another_store_is_rejected_before_any_lookup() {
+        let c = uk_catalog();
+        let s = sale(
+            &uk_tax(),
+            "other",
+            "R1",
+            1,
+            &[(product(&c, "p-kettle"), d("1"))],
+        );
+        let stored = canonical(&s).expect("json");
+        // Even when the id exists, another store's sale is never compared with it.
+        assert!(matches!(
+            decide(&s, "s", &uk_tax(), Some(&stored)),
+            Ok(Decision::Rejected(_))
+        ));
+    }
+
+    #[test]
+    fn an_unrecomputable_sale_is_accepted_with_the_reason_recorded() {
+        let c = uk_catalog();
+        let s = sale(
+            &uk_tax(),
+            "s",
+            "R1",
+            1,
+            &[(product(&c, "p-kettle"), d("1"))],
+        );
+        let mut store_tax = uk_tax();
+        store_tax.categories.retain(|c| c.id != "standard");
+        let Decision::Accept(a) = decide(&s, "s", &store_tax, None).expect("decide") else {
+            panic!("the receipt stands even if the store dropped its category");
+        };
+        assert!(a.tax_check.server_totals.is_none() && a.tax_check.tax_difference.is_none());
+        assert!(a.tax_check.error.expect("reason").contains("standard"));
+    }
+
+    #[test]
+    fn milli_conversion_is_exact_or_refused() {
+        assert_eq!(to_milli(d("5.125")), Some(5125));
+        assert_eq!(to_milli(d("-2")), Some(-2000));
+        assert_eq!(to_milli(d("0.0001")), None);
+        assert_eq!(from_milli(5125), d("5.125"));
+        assert_eq!(from_milli(-1000).to_string(), "-1");
+    }
+
+    #[test]
+    fn bad_catalogues_are_refused_whole() {
+        type Tamper = fn(&mut CatalogFile);
+        let cases: [(&str, Tamper); 8] = [
+            ("for store", |c| c.store_id = Some("elsewhere".into())),
+            ("duplicate product id", |c| {
+                c.products[1].id = c.products[0].id.clone()
+            }),
+            ("duplicate sku", |c| {
+                c.products[1].sku = c.products[0].sku.clone()
+            }),
+            ("decimals", |c| c.products[0].price = d("1.001")),
+            ("negative", |c| c.products[0].price = d("-1")),
+            ("unknown tax category", |c| {
+                c.products[0].tax_category = Some("nope".into())
+            }),
+            ("stock", |c| c.products[0].stock = d("1.0001")),
+            ("tax settings", |c| c.tax.currency = "XXX".into()),
+        ];
+        assert!(check_catalog("s", &uk_catalog()).is_ok());
+        for (why, tamper) in cases {
+            let mut c = uk_catalog();
+            tamper(&mut c);
+            match check_catalog("s", &c) {
+                Err(StoreError::Invalid(m)) => assert!(m.contains(why), "{why:?} not in {m:?}"),
+                other => panic!("{why}: {other:?}"),
+            }
+        }
+    }
 }

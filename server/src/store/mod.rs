@@ -54,7 +54,12 @@ pub trait ServerStore: Send + Sync {
     fn create_store(&self, store_id: &str, name: &str) -> Result<(), StoreError>;
 
     /// Registers `register_id` in the store if new and binds a token digest to it.
-    fn add_register_token(&self, store_id: &str, register_id: &str, token: &TokenHash) -> Result<(), StoreError>;
+    fn add_register_token(
+        &self,
+        store_id: &str,
+        register_id: &str,
+        token: &TokenHash,
+    ) -> Result<(), StoreError>;
 
     /// Revokes a token; `false` when it was unknown or already revoked.
     fn revoke_token(&self, token: &TokenHash) -> Result<bool, StoreError>;
@@ -70,7 +75,11 @@ pub trait ServerStore: Send + Sync {
     fn catalog(&self, store_id: &str, since: Option<&str>) -> Result<CatalogPayload, StoreError>;
 
     /// Decides and stores a batch in one transaction; one result per sale, same order.
-    fn upload_batch(&self, ctx: &UploadContext, sales: &[SaleRecord]) -> Result<Vec<SaleResult>, StoreError>;
+    fn upload_batch(
+        &self,
+        ctx: &UploadContext,
+        sales: &[SaleRecord],
+    ) -> Result<Vec<SaleResult>, StoreError>;
 
     /// A stored sale by id.
     fn stored_sale(&self, sale_id: &str) -> Result<Option<StoredSale>, StoreError>;

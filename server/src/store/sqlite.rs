@@ -17,7 +17,8 @@ use super::{ServerStore, StoredSale, UploadContext, schema};
 use crate::auth::{Principal, TokenHash};
 use crate::error::StoreError;
 use crate::protocol::{
-    BelowZero, CatalogFile, ProductAudit, RegisterMovements, SaleResult, SaleStatus, StockAudit, Summary,
+    BelowZero, CatalogFile, ProductAudit, RegisterMovements, SaleResult, SaleStatus, StockAudit,
+    Summary,
 };
 use crate::validate::{self, Decision, from_milli, to_milli};
 
@@ -40,12 +41,17 @@ impl SqliteStore {
         // durable before a batch is answered.
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Backend(format!("cannot enable WAL (journal mode is {mode})")));
+            return Err(StoreError::Backend(format!(
+                "cannot enable WAL (journal mode is {mode})"
+            )));
         }
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
         schema::migrate(&mut conn)?;
-        Ok(SqliteStore { conn: Mutex::new(conn), path: path.to_path_buf() })
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
     }
 
     /// The database file.
@@ -53,7 +59,10 @@ impl SqliteStore {
         &self.path
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         // A panic mid-call dropped its transaction, which rolled back: the connection is clean.
         let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut conn)
@@ -61,7 +70,8 @@ impl SqliteStore {
 }
 
 fn dec(s: &str) -> Result<Decimal, StoreError> {
-    s.parse().map_err(|_| StoreError::Corrupt(format!("stored amount {s:?} is not a decimal")))
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("stored amount {s:?} is not a decimal")))
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
@@ -77,12 +87,18 @@ fn is_constraint(e: &rusqlite::Error) -> bool {
 }
 
 /// The store's tax settings (if a catalogue was loaded) and catalogue version.
-fn store_row(conn: &Connection, store_id: &str) -> Result<(Option<TaxSettings>, i64, String), StoreError> {
+fn store_row(
+    conn: &Connection,
+    store_id: &str,
+) -> Result<(Option<TaxSettings>, i64, String), StoreError> {
     let row: Option<(Option<String>, i64, String)> = conn
-        .prepare_cached("SELECT tax_settings, catalog_version, name FROM stores WHERE store_id = ?1")?
+        .prepare_cached(
+            "SELECT tax_settings, catalog_version, name FROM stores WHERE store_id = ?1",
+        )?
         .query_row([store_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()?;
-    let (tax, version, name) = row.ok_or_else(|| StoreError::StoreNotFound(store_id.to_string()))?;
+    let (tax, version, name) =
+        row.ok_or_else(|| StoreError::StoreNotFound(store_id.to_string()))?;
     let tax = tax.map(|t| parse("tax settings", &t)).transpose()?;
     Ok((tax, version, name))
 }
@@ -94,12 +110,23 @@ impl ServerStore for SqliteStore {
                 "INSERT INTO stores (store_id, name, created_at) VALUES (?1, ?2, ?3)",
                 params![store_id, name, now_ms()],
             )
-            .map_err(|e| if is_constraint(&e) { StoreError::StoreExists(store_id.to_string()) } else { e.into() })?;
+            .map_err(|e| {
+                if is_constraint(&e) {
+                    StoreError::StoreExists(store_id.to_string())
+                } else {
+                    e.into()
+                }
+            })?;
             Ok(())
         })
     }
 
-    fn add_register_token(&self, store_id: &str, register_id: &str, token: &TokenHash) -> Result<(), StoreError> {
+    fn add_register_token(
+        &self,
+        store_id: &str,
+        register_id: &str,
+        token: &TokenHash,
+    ) -> Result<(), StoreError> {
         self.with(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             store_row(&tx, store_id)?;
@@ -311,7 +338,11 @@ impl ServerStore for SqliteStore {
         })
     }
 
-    fn upload_batch(&self, ctx: &UploadContext, sales: &[SaleRecord]) -> Result<Vec<SaleResult>, StoreError> {
+    fn upload_batch(
+        &self,
+        ctx: &UploadContext,
+        sales: &[SaleRecord],
+    ) -> Result<Vec<SaleResult>, StoreError> {
         self.with(|conn| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let (tax, version, _) = store_row(&tx, &ctx.store_id)?;
@@ -569,7 +600,9 @@ impl ServerStore for SqliteStore {
                 sales_with_tax_difference: 0,
                 tax_difference_total: Decimal::ZERO,
             };
-            let mut stmt = tx.prepare("SELECT total, tax_total, tax_difference FROM sales WHERE store_id = ?1")?;
+            let mut stmt = tx.prepare(
+                "SELECT total, tax_total, tax_difference FROM sales WHERE store_id = ?1",
+            )?;
             let mut rows = stmt.query([store_id])?;
             // Summed in Rust: SQLite would add the TEXT amounts as floating point.
             while let Some(r) = rows.next()? {
@@ -589,5 +622,137 @@ impl ServerStore for SqliteStore {
             }
             Ok(summary)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+    use crate::admin;
+    use crate::store::conformance;
+    use crate::testkit::{d, product, sale, uk_catalog, uk_tax};
+
+    #[test]
+    fn sqlite_backend_passes_the_conformance_suite() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let n = AtomicUsize::new(0);
+        conformance::conformance_suite(|| {
+            let i = n.fetch_add(1, Ordering::SeqCst);
+            SqliteStore::open(&dir.path().join(format!("server-{i}.db"))).expect("open")
+        });
+    }
+
+    #[test]
+    fn a_batch_failing_midway_leaves_nothing_and_the_store_keeps_working() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("server.db");
+        let store = SqliteStore::open(&path).expect("open");
+        admin::create_store(&store, "s", "S").expect("store");
+        let c = uk_catalog();
+        admin::load_catalog(&store, "s", &c).expect("catalogue");
+        let batch: Vec<SaleRecord> = (1..=3)
+            .map(|i| {
+                sale(
+                    &uk_tax(),
+                    "s",
+                    "R1",
+                    i,
+                    &[(product(&c, "p-kettle"), d("1"))],
+                )
+            })
+            .collect();
+        // Make the storage itself fail on the third sale's stock movement, after the first
+        // two sales and movements were already written inside the transaction.
+        let poison = batch[2].sale_id.to_string();
+        Connection::open(&path)
+            .expect("second connection")
+            .execute_batch(&format!(
+                "CREATE TRIGGER poison BEFORE INSERT ON stock_movements WHEN NEW.sale_id = '{poison}'
+                 BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
+            ))
+            .expect("trigger");
+        let ctx = UploadContext {
+            store_id: "s".into(),
+            uploaded_by: "R1".into(),
+            received_at: 1,
+        };
+        assert!(matches!(
+            store.upload_batch(&ctx, &batch),
+            Err(StoreError::Backend(_))
+        ));
+        assert_eq!(store.summary("s").expect("summary").sale_count, 0);
+        assert!(
+            store
+                .stored_sale(&batch[0].sale_id.to_string())
+                .expect("read")
+                .is_none()
+        );
+        assert!(
+            store
+                .stock_audit("s")
+                .expect("audit")
+                .products
+                .iter()
+                .all(|p| p.registers.is_empty())
+        );
+        let cursor = store.catalog("s", None).expect("catalog").cursor;
+        assert_eq!(cursor, "1", "the catalogue version did not move either");
+
+        Connection::open(&path)
+            .expect("conn")
+            .execute_batch("DROP TRIGGER poison")
+            .expect("drop");
+        let results = store.upload_batch(&ctx, &batch).expect("retry");
+        assert!(
+            results
+                .iter()
+                .all(|r| r.status == crate::protocol::SaleStatus::Accepted)
+        );
+        assert_eq!(store.summary("s").expect("summary").sale_count, 3);
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_does_not_migrate_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("server.db");
+        {
+            let store = SqliteStore::open(&path).expect("open");
+            admin::create_store(&store, "s", "S").expect("store");
+        }
+        let store = SqliteStore::open(&path).expect("reopen");
+        assert!(matches!(
+            admin::create_store(&store, "s", "S"),
+            Err(StoreError::StoreExists(_))
+        ));
+        let conn = Connection::open(&path).expect("conn");
+        let version: u32 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .expect("version");
+        assert_eq!(version, schema::latest_version());
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .expect("mode");
+        assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn tokens_are_stored_only_as_digests() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("server.db");
+        let store = SqliteStore::open(&path).expect("open");
+        admin::create_store(&store, "s", "S").expect("store");
+        let token = admin::create_register(&store, "s", "R1").expect("token");
+        drop(store);
+        let bytes = std::fs::read(&path).expect("db");
+        let wal = std::fs::read(path.with_extension("db-wal")).unwrap_or_default();
+        let needle = token.expose().as_bytes();
+        for content in [&bytes, &wal] {
+            assert!(
+                !content.windows(needle.len()).any(|w| w == needle),
+                "raw token found on disk"
+            );
+        }
     }
 }

@@ -6,13 +6,21 @@ CREATE TABLE meta (
     value TEXT NOT NULL
 ) STRICT;
 
+-- Every tax configuration a store has had; sales point at the one they were rung with.
+CREATE TABLE tax_settings (
+    id         INTEGER PRIMARY KEY,
+    store_id   TEXT NOT NULL,
+    settings   TEXT NOT NULL,              -- JSON TaxSettings
+    UNIQUE (store_id, settings)
+) STRICT;
+
 -- One row per store whose catalogue this device holds.
 CREATE TABLE stores (
-    store_id       TEXT PRIMARY KEY,
-    name           TEXT NOT NULL,
-    tax_settings   TEXT NOT NULL,          -- JSON TaxSettings
-    catalog_cursor TEXT,
-    updated_at     INTEGER NOT NULL
+    store_id        TEXT PRIMARY KEY,
+    name            TEXT NOT NULL,
+    tax_settings_id INTEGER NOT NULL REFERENCES tax_settings (id),
+    catalog_cursor  TEXT,
+    updated_at      INTEGER NOT NULL
 ) STRICT;
 
 CREATE TABLE products (
@@ -71,91 +79,44 @@ CREATE TABLE register_seq (
     PRIMARY KEY (store_id, register_id)
 ) STRICT, WITHOUT ROWID;
 
+-- A completed sale is an immutable document: `record` is the JSON SaleRecord with its
+-- lines (name, unit price and tax as sold), payments and tax breakdown, byte for byte what
+-- is uploaded. The columns beside it are copies for listing without parsing. Keeping the
+-- sale in one row is what makes completing a sale cost few page writes.
 CREATE TABLE sales (
-    sale_id        TEXT PRIMARY KEY,       -- UUIDv7, sent on every retry
-    store_id       TEXT NOT NULL,
-    register_id    TEXT NOT NULL,
-    staff_id       TEXT NOT NULL,
-    receipt_no     TEXT NOT NULL,
-    seq            INTEGER NOT NULL,
-    created_at     INTEGER NOT NULL,
-    currency       TEXT NOT NULL,
-    subtotal       TEXT NOT NULL,
-    discount_total TEXT NOT NULL,
-    net_total      TEXT NOT NULL,
-    tax_total      TEXT NOT NULL,
-    total          TEXT NOT NULL,
-    cash_rounding  TEXT NOT NULL,
-    amount_due     TEXT NOT NULL,
-    tendered       TEXT NOT NULL,
-    change_due     TEXT NOT NULL,
-    oversold       INTEGER NOT NULL,
-    cart_discount  TEXT,                   -- JSON applied cart discount, if any
-    tax_settings   TEXT NOT NULL,          -- JSON TaxSettings the totals were computed with
-    synced_at      INTEGER,                -- set when the server acknowledged the sale
-    UNIQUE (store_id, register_id, seq)
+    id              INTEGER PRIMARY KEY,   -- local order; queue and movements refer to it
+    sale_id         TEXT NOT NULL UNIQUE,  -- UUIDv7, sent on every retry
+    store_id        TEXT NOT NULL,
+    register_id     TEXT NOT NULL,
+    receipt_no      TEXT NOT NULL,
+    seq             INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL,
+    currency        TEXT NOT NULL,
+    total           TEXT NOT NULL,
+    oversold        INTEGER NOT NULL,
+    tax_settings_id INTEGER NOT NULL REFERENCES tax_settings (id),
+    record          TEXT NOT NULL,
+    synced_at       INTEGER                -- set when the server acknowledged the sale
 ) STRICT;
-CREATE INDEX sales_store_created ON sales (store_id, created_at);
-
-CREATE TABLE sale_lines (
-    sale_id       TEXT NOT NULL REFERENCES sales (sale_id),
-    line_no       INTEGER NOT NULL,
-    product_id    TEXT NOT NULL,
-    sku           TEXT NOT NULL,
-    name          TEXT NOT NULL,
-    unit_price    TEXT NOT NULL,
-    quantity      TEXT NOT NULL,
-    tax_category  TEXT,
-    discount      TEXT,                    -- JSON applied line discount, if any
-    amount        TEXT NOT NULL,
-    line_discount TEXT NOT NULL,
-    cart_discount TEXT NOT NULL,
-    net           TEXT NOT NULL,
-    tax           TEXT NOT NULL,
-    gross         TEXT NOT NULL,
-    PRIMARY KEY (sale_id, line_no)
-) STRICT, WITHOUT ROWID;
-
-CREATE TABLE sale_payments (
-    sale_id   TEXT NOT NULL REFERENCES sales (sale_id),
-    idx       INTEGER NOT NULL,
-    method    TEXT NOT NULL,
-    amount    TEXT NOT NULL,
-    reference TEXT,
-    PRIMARY KEY (sale_id, idx)
-) STRICT, WITHOUT ROWID;
-
-CREATE TABLE sale_taxes (
-    sale_id      TEXT NOT NULL REFERENCES sales (sale_id),
-    rate_id      TEXT NOT NULL,
-    label        TEXT NOT NULL,
-    percent      TEXT NOT NULL,
-    taxable_base TEXT NOT NULL,
-    tax          TEXT NOT NULL,
-    PRIMARY KEY (sale_id, rate_id)
-) STRICT, WITHOUT ROWID;
 
 CREATE TABLE stock_movements (
     id          INTEGER PRIMARY KEY,
+    sale_ref    INTEGER NOT NULL REFERENCES sales (id),
     store_id    TEXT NOT NULL,
     product_id  TEXT NOT NULL,
-    sale_id     TEXT NOT NULL REFERENCES sales (sale_id),
     delta_milli INTEGER NOT NULL,
     created_at  INTEGER NOT NULL
 ) STRICT;
-CREATE INDEX stock_movements_sale ON stock_movements (sale_id);
-CREATE INDEX stock_movements_product ON stock_movements (store_id, product_id);
 
--- The upload queue: one row per sale the server has not acknowledged yet.
--- A row leaves only when the server acknowledged its sale; no migration may delete rows.
+-- The upload queue: one row per sale the server has not acknowledged yet, in the order
+-- the sales were made. A row leaves only when the server acknowledged its sale; no
+-- migration may delete rows.
 CREATE TABLE outbox (
-    sale_id     TEXT PRIMARY KEY REFERENCES sales (sale_id),
+    sale_ref    INTEGER PRIMARY KEY REFERENCES sales (id),
     store_id    TEXT NOT NULL,
     state       TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'attention')),
-    payload     TEXT NOT NULL,             -- the exact JSON sent on every retry
     enqueued_at INTEGER NOT NULL,
     attempts    INTEGER NOT NULL DEFAULT 0,
     last_error  TEXT,
     reason      TEXT                       -- the server's reason, for sales set aside
 ) STRICT;
-CREATE INDEX outbox_store_state ON outbox (store_id, state, enqueued_at);

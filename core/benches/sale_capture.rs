@@ -1,0 +1,64 @@
+//! Sale capture cost: a 5-line sale (tax, stock, outbox, encryption, synchronous=FULL)
+//! against a bare one-row INSERT + COMMIT into unencrypted SQLite with the same
+//! durability, interleaved sample by sample on the same disk.
+//! Run: cargo bench -p tillkit-core --bench sale_capture
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use rusqlite::Connection;
+
+fn main() {
+    let samples: usize = std::env::var("SAMPLES").ok().and_then(|s| s.parse().ok()).unwrap_or(2000);
+    let dir = bench_dir("sale-capture");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let till = open(&dir);
+    till.import_catalog(&big_catalog(1_000)).unwrap();
+    till.login("bench", "R01", "bench").unwrap();
+
+    let bare = Connection::open(dir.join("bare.db")).unwrap();
+    bare.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+         CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL);",
+    )
+    .unwrap();
+    let mut insert = bare.prepare("INSERT INTO t (v) VALUES (?1)").unwrap();
+
+    // Warm up both paths (statement caches, WAL files created).
+    for i in 0..50 {
+        ring_five_lines(&till, i, 1_000);
+        bare.execute_batch("BEGIN").unwrap();
+        insert.execute(["warm"]).unwrap();
+        bare.execute_batch("COMMIT").unwrap();
+    }
+
+    let mut sale = Vec::with_capacity(samples);
+    let mut base = Vec::with_capacity(samples);
+    for i in 0..samples {
+        // The cart is built while the cashier scans; completing it is what is measured.
+        let (cart, payments) = five_line_cart(&till, i + 50, 1_000);
+        let t = Instant::now();
+        till.complete_sale(&cart, &payments).unwrap();
+        sale.push(t.elapsed());
+
+        let t = Instant::now();
+        bare.execute_batch("BEGIN").unwrap();
+        insert.execute(["a sale-sized row would be bigger, this is the floor"]).unwrap();
+        bare.execute_batch("COMMIT").unwrap();
+        base.push(t.elapsed());
+    }
+    sale.sort();
+    base.sort();
+    let show = |name: &str, v: &[Duration]| {
+        println!("{name:<32} p50 {:>7.3} ms   p99 {:>7.3} ms", ms(pct(v, 50.0)), ms(pct(v, 99.0)));
+    };
+    println!("samples: {samples} each, interleaved, same disk ({})", dir.display());
+    show("complete_sale (5 lines, SQLCipher)", &sale);
+    show("bare INSERT + COMMIT (plain)", &base);
+    println!("p99 ratio: {:.2}", pct(&sale, 99.0).as_secs_f64() / pct(&base, 99.0).as_secs_f64());
+    println!("sale_capture_p50_ratio: {:.2}", pct(&sale, 50.0).as_secs_f64() / pct(&base, 50.0).as_secs_f64());
+}

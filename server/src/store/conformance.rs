@@ -1,0 +1,629 @@
+//! The storage conformance suite: the promises every `ServerStore` backend must keep, run
+//! against a fresh store per test. It only uses the trait, never a backend's internals.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rust_decimal::Decimal;
+use tillkit_core::catalog::PayloadKind;
+use tillkit_core::sale::SaleRecord;
+
+use super::{ServerStore, UploadContext};
+use crate::admin;
+use crate::error::StoreError;
+use crate::protocol::{CatalogFile, SaleStatus};
+use crate::testkit::{d, product, sale, uk_catalog, uk_tax};
+
+/// Runs every check of the suite, each on a store fresh from `make`.
+pub fn conformance_suite<S: ServerStore + 'static>(make: impl Fn() -> S) {
+    retried_batch_creates_nothing_new(&make());
+    same_id_same_content_is_duplicate_different_content_is_conflict(&make());
+    rejected_sales_are_stored_nowhere(&make());
+    batch_is_all_or_nothing_for_readers(Arc::new(make()));
+    tokens_are_bound_to_one_store_and_revocable(&make());
+    catalogue_snapshot_then_delta_by_cursor(&make());
+    oversell_from_two_registers_shows_in_the_audit(&make());
+    stock_count_in_a_new_catalogue_resets_the_starting_stock(&make());
+    tax_difference_is_recorded_and_the_sale_still_accepted(&make());
+    text_fields_are_stored_verbatim(&make());
+    unknown_store_or_missing_catalogue_fails_whole(&make());
+}
+
+const STORE: &str = "uk-01";
+
+fn ctx(store_id: &str, register: &str, received_at: i64) -> UploadContext {
+    UploadContext {
+        store_id: store_id.into(),
+        uploaded_by: register.into(),
+        received_at,
+    }
+}
+
+/// A store with the sample catalogue; returns the catalogue.
+fn setup(store: &dyn ServerStore, store_id: &str) -> CatalogFile {
+    admin::create_store(store, store_id, "Test store").expect("create store");
+    let catalog = uk_catalog();
+    admin::load_catalog(store, store_id, &catalog).expect("load catalogue");
+    catalog
+}
+
+fn statuses(results: &[crate::protocol::SaleResult]) -> Vec<SaleStatus> {
+    results.iter().map(|r| r.status).collect()
+}
+
+fn kettle_sale(c: &CatalogFile, register: &str, seq: u64, qty: &str) -> SaleRecord {
+    sale(
+        &uk_tax(),
+        STORE,
+        register,
+        seq,
+        &[(product(c, "p-kettle"), d(qty))],
+    )
+}
+
+/// A batch retried after a lost response is answered `duplicate` and stores nothing new.
+pub fn retried_batch_creates_nothing_new(store: &dyn ServerStore) {
+    let c = setup(store, STORE);
+    let batch: Vec<SaleRecord> = (1..=3)
+        .map(|i| {
+            sale(
+                &uk_tax(),
+                STORE,
+                "R1",
+                i,
+                &[
+                    (product(&c, "p-seat"), d("1")),
+                    (product(&c, "p-bread"), d("2")),
+                ],
+            )
+        })
+        .collect();
+    let first = store
+        .upload_batch(&ctx(STORE, "R1", 1_000), &batch)
+        .expect("upload");
+    assert_eq!(statuses(&first), vec![SaleStatus::Accepted; 3]);
+    let summary = store.summary(STORE).expect("summary");
+    let audit = store.stock_audit(STORE).expect("audit");
+    let cursor = store.catalog(STORE, None).expect("catalog").cursor;
+
+    let again = store
+        .upload_batch(&ctx(STORE, "R1", 2_000), &batch)
+        .expect("retry");
+    assert_eq!(statuses(&again), vec![SaleStatus::Duplicate; 3]);
+    for (r, s) in again.iter().zip(&batch) {
+        assert_eq!(r.sale_id, s.sale_id, "results are in request order");
+    }
+    assert_eq!(store.summary(STORE).expect("summary"), summary);
+    assert_eq!(store.stock_audit(STORE).expect("audit"), audit);
+    assert_eq!(store.catalog(STORE, None).expect("catalog").cursor, cursor);
+    assert_eq!(summary.sale_count, 3);
+    let seat = audit
+        .products
+        .iter()
+        .find(|p| p.product_id == "p-seat")
+        .expect("seat audited");
+    assert_eq!(seat.current_stock, d("7"));
+    assert!(
+        audit.products.iter().all(|p| p.product_id != "p-bread"),
+        "untracked lines move no stock"
+    );
+    let stored = store
+        .stored_sale(&batch[0].sale_id.to_string())
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.received_at, 1_000, "the first receive time is kept");
+}
+
+/// Same id and content is `duplicate`; same id with other content is `conflict` and the
+/// stored sale stays as it was.
+pub fn same_id_same_content_is_duplicate_different_content_is_conflict(store: &dyn ServerStore) {
+    let c = setup(store, STORE);
+    let original = kettle_sale(&c, "R1", 1, "1");
+    let mut changed = kettle_sale(&c, "R1", 1, "2");
+    changed.sale_id = original.sale_id;
+    let r = store
+        .upload_batch(&ctx(STORE, "R1", 1), std::slice::from_ref(&original))
+        .expect("upload");
+    assert_eq!(statuses(&r), [SaleStatus::Accepted]);
+    let r = store
+        .upload_batch(&ctx(STORE, "R1", 2), &[original.clone(), changed.clone()])
+        .expect("upload");
+    assert_eq!(statuses(&r), [SaleStatus::Duplicate, SaleStatus::Conflict]);
+    assert!(r[1].reason.is_some(), "a conflict says why");
+    let stored = store
+        .stored_sale(&original.sale_id.to_string())
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.record, original);
+    assert_eq!(store.summary(STORE).expect("summary").sale_count, 1);
+    let kettle = store
+        .stock_audit(STORE)
+        .expect("audit")
+        .products
+        .into_iter()
+        .find(|p| p.product_id == "p-kettle");
+    assert_eq!(
+        kettle.expect("kettle").current_stock,
+        d("2"),
+        "the conflicting sale moved no stock"
+    );
+
+    // Within one batch too: the second copy of an id is judged against the first.
+    let twin = kettle_sale(&c, "R1", 2, "1");
+    let mut twin_changed = twin.clone();
+    twin_changed.receipt_no = "R1-other".into();
+    let r = store
+        .upload_batch(
+            &ctx(STORE, "R1", 3),
+            &[twin.clone(), twin.clone(), twin_changed],
+        )
+        .expect("upload");
+    assert_eq!(
+        statuses(&r),
+        [
+            SaleStatus::Accepted,
+            SaleStatus::Duplicate,
+            SaleStatus::Conflict
+        ]
+    );
+}
+
+/// Every kind of invalid sale is rejected with a reason, and nothing of it is stored.
+pub fn rejected_sales_are_stored_nowhere(store: &dyn ServerStore) {
+    let c = setup(store, STORE);
+    let good = || kettle_sale(&c, "R1", 1, "1");
+    type Tamper = Box<dyn Fn(&mut SaleRecord)>;
+    let cases: Vec<(&str, Tamper)> = vec![
+        (
+            "belongs to store",
+            Box::new(|s| s.store_id = "other-store".into()),
+        ),
+        ("currency", Box::new(|s| s.currency = "EUR".into())),
+        ("no lines", Box::new(|s| s.lines.clear())),
+        (
+            "quantity",
+            Box::new(|s| s.lines[0].quantity = Decimal::ZERO),
+        ),
+        ("quantity", Box::new(|s| s.lines[0].quantity = d("-1"))),
+        (
+            "negative",
+            Box::new(|s| s.lines[0].unit_price = d("-34.99")),
+        ),
+        (
+            "maximum",
+            Box::new(|s| s.tendered = d("1000000000000.01") + Decimal::ONE),
+        ),
+        (
+            "decimals",
+            Box::new(|s| s.lines[0].unit_price = d("34.991")),
+        ),
+        ("sum of line grosses", Box::new(|s| s.total += Decimal::ONE)),
+        ("sum of line taxes", Box::new(|s| s.tax_total += d("0.01"))),
+        ("breakdown", Box::new(|s| s.taxes[0].tax += d("0.01"))),
+        ("amount_due", Box::new(|s| s.amount_due += d("0.01"))),
+        (
+            "does not cover",
+            Box::new(|s| {
+                s.payments[0].amount -= d("0.01");
+                s.tendered -= d("0.01");
+            }),
+        ),
+        (
+            "change_due",
+            Box::new(|s| {
+                s.payments[0].amount += d("5");
+                s.tendered += d("5");
+            }),
+        ),
+        ("gross", Box::new(|s| s.lines[0].gross += d("0.01"))),
+        ("register_id", Box::new(|s| s.register_id = String::new())),
+        (
+            "not supported",
+            Box::new(|s| s.payments[0].method = tillkit_core::sale::PaymentMethod::GiftCard),
+        ),
+    ];
+    let mut batch = Vec::new();
+    for (_, tamper) in &cases {
+        let mut s = good();
+        tamper(&mut s);
+        batch.push(s);
+    }
+    let results = store
+        .upload_batch(&ctx(STORE, "R1", 1), &batch)
+        .expect("upload");
+    for ((why, _), r) in cases.iter().zip(&results) {
+        assert_eq!(r.status, SaleStatus::Rejected, "{why}: {r:?}");
+        let reason = r.reason.as_deref().unwrap_or_default();
+        assert!(reason.contains(why), "expected {why:?} in {reason:?}");
+        assert!(
+            store
+                .stored_sale(&r.sale_id.to_string())
+                .expect("read")
+                .is_none(),
+            "{why}"
+        );
+    }
+    assert_eq!(store.summary(STORE).expect("summary").sale_count, 0);
+    let audit = store.stock_audit(STORE).expect("audit");
+    assert!(
+        audit.products.iter().all(|p| p.registers.is_empty()),
+        "no movement from rejected sales"
+    );
+    // The untampered sale still goes through afterwards.
+    let ok = store
+        .upload_batch(&ctx(STORE, "R1", 2), &[good()])
+        .expect("upload");
+    assert_eq!(statuses(&ok), [SaleStatus::Accepted]);
+}
+
+/// A reader sees a batch whole or not at all, however batches and reads interleave.
+pub fn batch_is_all_or_nothing_for_readers<S: ServerStore + 'static>(store: Arc<S>) {
+    const BATCHES: u64 = 10;
+    const SIZE: u64 = 40;
+    let c = setup(store.as_ref(), STORE);
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for b in 0..BATCHES {
+                let batch: Vec<SaleRecord> = (0..SIZE)
+                    .map(|i| {
+                        sale(
+                            &uk_tax(),
+                            STORE,
+                            "R1",
+                            b * SIZE + i + 1,
+                            &[(product(&c, "p-seat"), d("1"))],
+                        )
+                    })
+                    .collect();
+                let r = store
+                    .upload_batch(&ctx(STORE, "R1", b as i64), &batch)
+                    .expect("upload");
+                assert!(r.iter().all(|r| r.status == SaleStatus::Accepted));
+            }
+            done.store(true, Ordering::SeqCst);
+        });
+        scope.spawn(|| {
+            while !done.load(Ordering::SeqCst) {
+                let n = store.summary(STORE).expect("summary").sale_count;
+                assert_eq!(n % SIZE, 0, "a reader saw part of a batch ({n} sales)");
+                let audit = store.stock_audit(STORE).expect("audit");
+                if let Some(seat) = audit.products.iter().find(|p| p.product_id == "p-seat") {
+                    let moved: u64 = seat.registers.iter().map(|r| r.movements).sum();
+                    assert_eq!(moved % SIZE, 0, "a reader saw part of a batch's movements");
+                }
+            }
+        });
+    });
+    assert_eq!(
+        store.summary(STORE).expect("summary").sale_count,
+        BATCHES * SIZE
+    );
+}
+
+/// A token authenticates only its own register and store, and stops at once when revoked.
+pub fn tokens_are_bound_to_one_store_and_revocable(store: &dyn ServerStore) {
+    setup(store, "s-a");
+    setup(store, "s-b");
+    let a = admin::create_register(store, "s-a", "R1").expect("register");
+    let b = admin::create_register(store, "s-b", "R1").expect("register");
+    let a2 =
+        admin::create_register(store, "s-a", "R1").expect("second token for the same register");
+    let who = |t: &crate::auth::Token| store.authenticate(&t.hash()).expect("authenticate");
+    assert_eq!(
+        who(&a).map(|p| (p.store_id, p.register_id)),
+        Some(("s-a".into(), "R1".into()))
+    );
+    assert_eq!(who(&b).map(|p| p.store_id), Some("s-b".into()));
+    let stranger = crate::auth::Token::generate().expect("token");
+    assert_eq!(who(&stranger), None);
+
+    assert!(admin::revoke_token(store, a.expose()).expect("revoke"));
+    assert_eq!(who(&a), None);
+    assert!(
+        who(&a2).is_some(),
+        "revoking one token leaves the register's others"
+    );
+    assert!(!admin::revoke_token(store, a.expose()).expect("revoke again"));
+    assert!(!admin::revoke_token(store, "not a token").expect("garbage"));
+    assert!(matches!(
+        admin::create_register(store, "no-such-store", "R1"),
+        Err(StoreError::StoreNotFound(_))
+    ));
+    assert!(matches!(
+        admin::create_store(store, "s-a", "again"),
+        Err(StoreError::StoreExists(_))
+    ));
+}
+
+/// No cursor or an unknown one gives a snapshot; a known cursor gives what changed since.
+pub fn catalogue_snapshot_then_delta_by_cursor(store: &dyn ServerStore) {
+    let c = setup(store, STORE);
+    let snap = store.catalog(STORE, None).expect("snapshot");
+    assert_eq!(snap.kind, PayloadKind::Snapshot);
+    assert_eq!(snap.store_name.as_deref(), Some("Camden High St"));
+    assert_eq!(snap.tax.as_ref(), Some(&c.tax));
+    assert_eq!(snap.products.len(), 3);
+    assert_eq!(snap.discounts.len(), 1);
+    let c1 = snap.cursor.clone();
+
+    let none = store.catalog(STORE, Some(&c1)).expect("delta");
+    assert_eq!(none.kind, PayloadKind::Delta);
+    assert!(none.products.is_empty() && none.removed_product_ids.is_empty());
+    assert_eq!(none.cursor, c1);
+
+    let mut next = c.clone();
+    next.products.retain(|p| p.id != "p-seat");
+    next.products
+        .iter_mut()
+        .filter(|p| p.id == "p-bread")
+        .for_each(|p| p.price = d("3.50"));
+    let mut mug = product(&c, "p-bread").clone();
+    mug.id = "p-mug".into();
+    mug.sku = "MUG-9".into();
+    mug.name = "Mug".into();
+    next.products.push(mug);
+    next.discounts.clear();
+    let c2 = admin::load_catalog(store, STORE, &next).expect("reload");
+    assert_ne!(c2, c1);
+
+    let delta = store.catalog(STORE, Some(&c1)).expect("delta");
+    assert_eq!(delta.kind, PayloadKind::Delta);
+    assert_eq!(delta.cursor, c2);
+    let ids: Vec<&str> = delta.products.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["p-bread", "p-mug"], "only changed and new products");
+    assert_eq!(delta.products[0].price, d("3.50"));
+    assert_eq!(delta.removed_product_ids, ["p-seat"]);
+    assert_eq!(delta.removed_discount_ids, ["staff10"]);
+    assert!(delta.tax.is_some(), "tax settings travel in every delta");
+
+    for unknown in ["", "garbage", "0", "-1", "99999"] {
+        let p = store.catalog(STORE, Some(unknown)).expect("catalog");
+        assert_eq!(p.kind, PayloadKind::Snapshot, "cursor {unknown:?}");
+        assert!(p.removed_product_ids.is_empty());
+        assert_eq!(p.products.len(), 3);
+    }
+
+    // A sale moves stock: the next delta carries the kettle's new figure.
+    let s = kettle_sale(&c, "R1", 1, "1");
+    store
+        .upload_batch(&ctx(STORE, "R1", 1), &[s])
+        .expect("upload");
+    let delta = store.catalog(STORE, Some(&c2)).expect("delta");
+    assert_eq!(delta.kind, PayloadKind::Delta);
+    assert_eq!(delta.products.len(), 1);
+    assert_eq!(
+        (delta.products[0].id.as_str(), delta.products[0].stock),
+        ("p-kettle", d("2"))
+    );
+}
+
+/// Two registers sold the last kettles offline at the same time: the audit shows both
+/// registers' movements and the sale that took stock below zero.
+pub fn oversell_from_two_registers_shows_in_the_audit(store: &dyn ServerStore) {
+    let c = setup(store, STORE);
+    let r1 = kettle_sale(&c, "R1", 1, "2");
+    let mut r2 = kettle_sale(&c, "R2", 1, "2");
+    // R2's clock is hours behind, yet its sale arrived last: the server's order counts.
+    r2.created_at = r1.created_at - 3 * 3_600_000;
+    let a = store
+        .upload_batch(&ctx(STORE, "R1", 10_000), std::slice::from_ref(&r1))
+        .expect("R1 upload");
+    let b = store
+        .upload_batch(&ctx(STORE, "R2", 20_000), &[r2.clone()])
+        .expect("R2 upload");
+    assert_eq!(statuses(&a), [SaleStatus::Accepted]);
+    assert_eq!(
+        statuses(&b),
+        [SaleStatus::Accepted],
+        "an oversell is still the customer's sale"
+    );
+
+    let audit = store.stock_audit(STORE).expect("audit");
+    let kettle = audit
+        .products
+        .iter()
+        .find(|p| p.product_id == "p-kettle")
+        .expect("kettle");
+    assert_eq!(kettle.name.as_deref(), Some("Brass Kettle"));
+    assert!(kettle.in_catalog);
+    assert_eq!(kettle.starting_stock, d("3"));
+    assert_eq!(kettle.current_stock, d("-1"));
+    let regs: Vec<(&str, u64, Decimal)> = kettle
+        .registers
+        .iter()
+        .map(|r| (r.register_id.as_str(), r.movements, r.total))
+        .collect();
+    assert_eq!(regs, [("R1", 1, d("-2")), ("R2", 1, d("-2"))]);
+    assert_eq!(kettle.below_zero.len(), 1);
+    let dip = &kettle.below_zero[0];
+    assert_eq!((dip.sale_id, dip.register_id.as_str()), (r2.sale_id, "R2"));
+    assert_eq!((dip.delta, dip.stock_after), (d("-2"), d("-1")));
+    assert_eq!((dip.received_at, dip.created_at), (20_000, r2.created_at));
+    assert_eq!(dip.receipt_no, r2.receipt_no);
+
+    let seat = audit
+        .products
+        .iter()
+        .find(|p| p.product_id == "p-seat")
+        .expect("tracked products all listed");
+    assert!(seat.below_zero.is_empty() && seat.registers.is_empty());
+    assert_eq!(seat.current_stock, d("10"));
+}
+
+/// A new stock figure in a catalogue load is a stock count: earlier movements stop counting.
+pub fn stock_count_in_a_new_catalogue_resets_the_starting_stock(store: &dyn ServerStore) {
+    let c = setup(store, STORE);
+    store
+        .upload_batch(&ctx(STORE, "R1", 1), &[kettle_sale(&c, "R1", 1, "1")])
+        .expect("upload");
+    // Reloading the same figures changes nothing.
+    admin::load_catalog(store, STORE, &c).expect("reload");
+    let kettle = |s: &dyn ServerStore| {
+        s.stock_audit(STORE)
+            .expect("audit")
+            .products
+            .into_iter()
+            .find(|p| p.product_id == "p-kettle")
+            .expect("kettle")
+    };
+    assert_eq!(kettle(store).current_stock, d("2"));
+    let mut counted = c.clone();
+    counted
+        .products
+        .iter_mut()
+        .filter(|p| p.id == "p-kettle")
+        .for_each(|p| p.stock = d("12"));
+    admin::load_catalog(store, STORE, &counted).expect("stock count");
+    let k = kettle(store);
+    assert_eq!((k.starting_stock, k.current_stock), (d("12"), d("12")));
+    store
+        .upload_batch(&ctx(STORE, "R1", 2), &[kettle_sale(&c, "R1", 2, "1")])
+        .expect("upload");
+    assert_eq!(kettle(store).current_stock, d("11"));
+    let snap = store.catalog(STORE, None).expect("snapshot");
+    let k = snap
+        .products
+        .iter()
+        .find(|p| p.id == "p-kettle")
+        .expect("kettle");
+    assert_eq!(k.stock, d("11"), "devices are sent the current stock");
+}
+
+/// The server recomputes tax with the store's settings; a difference is recorded next to
+/// the sale, which is still accepted as the customer's receipt.
+pub fn tax_difference_is_recorded_and_the_sale_still_accepted(store: &dyn ServerStore) {
+    admin::create_store(store, STORE, "Test store").expect("create");
+    let mut server_side = uk_catalog();
+    server_side
+        .tax
+        .rates
+        .iter_mut()
+        .filter(|r| r.id == "vat20")
+        .for_each(|r| r.percent = d("17.5"));
+    admin::load_catalog(store, STORE, &server_side).expect("load");
+    let device = uk_catalog();
+    let s = sale(
+        &uk_tax(),
+        STORE,
+        "R1",
+        1,
+        &[(product(&device, "p-kettle"), d("1"))],
+    );
+    let same = sale(
+        &uk_tax(),
+        STORE,
+        "R1",
+        2,
+        &[(product(&device, "p-bread"), d("1"))],
+    );
+    let r = store
+        .upload_batch(&ctx(STORE, "R1", 1), &[s.clone(), same.clone()])
+        .expect("upload");
+    assert_eq!(statuses(&r), [SaleStatus::Accepted, SaleStatus::Accepted]);
+
+    let stored = store
+        .stored_sale(&s.sale_id.to_string())
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.record, s, "the receipt stays as recorded");
+    let server = stored.server_totals.expect("recomputed");
+    // 34.99 incl. 20% VAT = 5.83 tax; incl. 17.5% = 5.21.
+    assert_eq!((s.tax_total, server.tax_total), (d("5.83"), d("5.21")));
+    assert_eq!(stored.tax_difference, Some(d("0.62")));
+    assert!(!stored.totals_match);
+    let zero_rated = store
+        .stored_sale(&same.sale_id.to_string())
+        .expect("read")
+        .expect("stored");
+    assert_eq!(zero_rated.tax_difference, Some(Decimal::ZERO));
+    assert!(zero_rated.totals_match);
+    let summary = store.summary(STORE).expect("summary");
+    assert_eq!(
+        (
+            summary.sales_with_tax_difference,
+            summary.tax_difference_total
+        ),
+        (1, d("0.62"))
+    );
+    assert_eq!(summary.total, s.total + same.total);
+}
+
+/// Text that looks like SQL or markup is data: stored and returned byte for byte.
+pub fn text_fields_are_stored_verbatim(store: &dyn ServerStore) {
+    let c = setup(store, STORE);
+    let mut s = kettle_sale(&c, "R1", 1, "1");
+    s.staff_id = "'; DROP TABLE sales; --".into();
+    s.receipt_no = "R1-1' OR '1'='1".into();
+    s.lines[0].name = "Robert'); DELETE FROM stock_movements; -- <script>\u{0}".into();
+    s.lines[0].sku = "\"quoted\" \\ back\\slash ünïcødé 🧾".into();
+    let r = store
+        .upload_batch(&ctx(STORE, "R1", 1), &[s.clone()])
+        .expect("upload");
+    assert_eq!(statuses(&r), [SaleStatus::Accepted]);
+    let stored = store
+        .stored_sale(&s.sale_id.to_string())
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.record, s);
+    assert_eq!(store.summary(STORE).expect("summary").sale_count, 1);
+    let kettle = store
+        .stock_audit(STORE)
+        .expect("audit")
+        .products
+        .into_iter()
+        .find(|p| p.product_id == "p-kettle");
+    assert_eq!(kettle.expect("kettle").current_stock, d("2"));
+}
+
+/// Uploads to a store that does not exist or has no catalogue fail whole, storing nothing.
+pub fn unknown_store_or_missing_catalogue_fails_whole(store: &dyn ServerStore) {
+    let c = uk_catalog();
+    let s = sale(
+        &uk_tax(),
+        "bare",
+        "R1",
+        1,
+        &[(product(&c, "p-kettle"), d("1"))],
+    );
+    assert!(matches!(
+        store.upload_batch(&ctx("bare", "R1", 1), std::slice::from_ref(&s)),
+        Err(StoreError::StoreNotFound(_))
+    ));
+    admin::create_store(store, "bare", "No catalogue yet").expect("create");
+    assert!(matches!(
+        store.upload_batch(&ctx("bare", "R1", 1), std::slice::from_ref(&s)),
+        Err(StoreError::NoCatalog(_))
+    ));
+    assert!(matches!(
+        store.catalog("bare", None),
+        Err(StoreError::NoCatalog(_))
+    ));
+    assert!(
+        store
+            .stored_sale(&s.sale_id.to_string())
+            .expect("read")
+            .is_none()
+    );
+    let summary = store.summary("bare").expect("summary");
+    assert_eq!((summary.sale_count, summary.currency), (0, None));
+    assert!(matches!(
+        store.summary("nope"),
+        Err(StoreError::StoreNotFound(_))
+    ));
+    assert!(matches!(
+        store.stock_audit("nope"),
+        Err(StoreError::StoreNotFound(_))
+    ));
+
+    let mut bad = uk_catalog();
+    bad.products[0].tax_category = Some("no-such-category".into());
+    assert!(matches!(
+        admin::load_catalog(store, "bare", &bad),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(
+        matches!(store.catalog("bare", None), Err(StoreError::NoCatalog(_))),
+        "a refused load changes nothing"
+    );
+}

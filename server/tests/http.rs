@@ -1,0 +1,500 @@
+//! The sync protocol over real HTTP on 127.0.0.1, against a real SQLite file: each test is
+//! named after the promise it keeps.
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tillkit_core::catalog::{CatalogPayload, PayloadKind};
+use tillkit_server::protocol::{SaleStatus, StockAudit};
+use tillkit_server::{ServerStore, admin};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_without_a_token() {
+    let env = Env::start().await;
+    let r = env
+        .client
+        .get(env.url("/v1/health"))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(body["status"], "ok");
+    assert!(body["server_time"].as_i64().expect("server_time") > 1_600_000_000_000);
+    assert_error(
+        env.get("/v1/nope", "").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    env.server.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn catalogue_is_a_snapshot_then_a_delta_after_a_change() {
+    let env = Env::start().await;
+    let path = format!("/v1/stores/{STORE}/catalog");
+    let r = env.get(&path, &env.token).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let snap: CatalogPayload = r.json().await.expect("payload parses as the core's type");
+    assert_eq!(snap.kind, PayloadKind::Snapshot);
+    assert_eq!(snap.products.len(), 3);
+
+    let mut changed = env.catalog.clone();
+    changed
+        .products
+        .iter_mut()
+        .filter(|p| p.id == "p-bread")
+        .for_each(|p| p.price = d("3.40"));
+    changed.products.retain(|p| p.id != "p-seat");
+    admin::load_catalog(&*env.server.store(), STORE, &changed).expect("reload");
+
+    let delta: CatalogPayload = env
+        .get(&format!("{path}?since={}", snap.cursor), &env.token)
+        .await
+        .json()
+        .await
+        .expect("delta");
+    assert_eq!(delta.kind, PayloadKind::Delta);
+    assert_eq!(delta.products.len(), 1);
+    assert_eq!(
+        (delta.products[0].id.as_str(), delta.products[0].price),
+        ("p-bread", d("3.40"))
+    );
+    assert_eq!(delta.removed_product_ids, ["p-seat"]);
+    assert_ne!(delta.cursor, snap.cursor);
+
+    let unknown: CatalogPayload = env
+        .get(&format!("{path}?since=not-a-cursor"), &env.token)
+        .await
+        .json()
+        .await
+        .expect("snapshot");
+    assert_eq!(unknown.kind, PayloadKind::Snapshot);
+    assert_eq!(unknown.products.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_checked_scoped_to_their_store_and_revocable() {
+    let env = Env::start().await;
+    let store = env.server.store();
+    admin::create_store(&*store, "fr-01", "Paris").expect("store");
+    admin::load_catalog(&*store, "fr-01", &env.catalog).expect("catalogue");
+    let paris = admin::create_register(&*store, "fr-01", "R1")
+        .expect("token")
+        .expose()
+        .to_string();
+    let summary = format!("/v1/stores/{STORE}/summary");
+
+    let r = env
+        .client
+        .get(env.url(&summary))
+        .send()
+        .await
+        .expect("request");
+    assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(
+        env.get(&summary, &"0".repeat(64)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    assert_error(
+        env.get(&summary, "short").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    assert_error(
+        env.get(&summary, &paris).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let batch = "/v1/stores/fr-01/sales/batch";
+    let body = json!({"sales": [env.kettle_sale("R1", 1, "1")]}).to_string();
+    assert_error(
+        env.post_raw(batch, &env.token, body).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_eq!(
+        store
+            .summary("fr-01")
+            .map(|s| s.sale_count)
+            .expect("summary"),
+        0
+    );
+
+    assert_eq!(env.get(&summary, &env.token).await.status(), StatusCode::OK);
+    assert!(admin::revoke_token(&*store, &env.token).expect("revoke"));
+    assert_error(
+        env.get(&summary, &env.token).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_bad_tokens_from_one_peer_are_rate_limited() {
+    let env = Env::start().await;
+    let summary = format!("/v1/stores/{STORE}/summary");
+    for i in 0..20 {
+        let r = env.get(&summary, &format!("{i:064x}")).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    let r = env.get(&summary, &"f".repeat(64)).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_error(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Even a good token waits: a guesser must not learn which guess was right.
+    assert_eq!(
+        env.get(&summary, &env.token).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // Health needs no token and stays open.
+    env.assert_alive().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retried_batch_after_lost_response_creates_no_duplicate() {
+    let env = Env::start().await;
+    let batch: Vec<_> = (1..=5).map(|i| env.kettle_sale("R1", i, "0.5")).collect();
+    let first = env.upload(&env.token, &batch).await;
+    assert_eq!(statuses(&first), vec![SaleStatus::Accepted; 5]);
+    let summary = env.summary().await;
+    let again = env.upload(&env.token, &batch).await;
+    assert_eq!(statuses(&again), vec![SaleStatus::Duplicate; 5]);
+    let ids: Vec<_> = again.results.iter().map(|r| r.sale_id).collect();
+    assert_eq!(
+        ids,
+        batch.iter().map(|s| s.sale_id).collect::<Vec<_>>(),
+        "request order"
+    );
+    assert_eq!(env.summary().await, summary, "nothing new");
+    assert_eq!(summary["sale_count"], 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conflicting_sale_leaves_the_stored_one_unchanged() {
+    let env = Env::start().await;
+    let original = env.kettle_sale("R1", 1, "1");
+    env.upload(&env.token, std::slice::from_ref(&original))
+        .await;
+    let mut forged = env.kettle_sale("R1", 1, "2");
+    forged.sale_id = original.sale_id;
+    let r = env.upload(&env.token, std::slice::from_ref(&forged)).await;
+    assert_eq!(statuses(&r), [SaleStatus::Conflict]);
+    assert!(r.results[0].reason.is_some());
+    let stored = env
+        .server
+        .store()
+        .stored_sale(&original.sale_id.to_string())
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.record, original);
+    assert_eq!(env.summary().await["total"], original.total.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_batch_gives_each_sale_its_own_result() {
+    let env = Env::start().await;
+    let stored = env.kettle_sale("R1", 1, "1");
+    let dup_of = env.kettle_sale("R1", 2, "1");
+    env.upload(&env.token, &[stored.clone(), dup_of.clone()])
+        .await;
+    let fresh = env.kettle_sale("R1", 3, "1");
+    let mut conflicting = env.kettle_sale("R1", 4, "1");
+    conflicting.sale_id = stored.sale_id;
+    let mut invalid = env.kettle_sale("R1", 5, "1");
+    invalid.total += d("1");
+    let r = env
+        .upload(
+            &env.token,
+            &[fresh.clone(), dup_of, conflicting, invalid.clone()],
+        )
+        .await;
+    assert_eq!(
+        statuses(&r),
+        [
+            SaleStatus::Accepted,
+            SaleStatus::Duplicate,
+            SaleStatus::Conflict,
+            SaleStatus::Rejected
+        ]
+    );
+    assert!(r.results[0].reason.is_none() && r.results[1].reason.is_none());
+    assert!(
+        r.results[3]
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("total")
+    );
+    // The wire format omits `reason` when there is none.
+    let raw = serde_json::to_value(&r).expect("json");
+    assert!(raw["results"][0].get("reason").is_none());
+    assert_eq!(env.sale_count().await, 3);
+    let store = env.server.store();
+    assert!(
+        store
+            .stored_sale(&invalid.sale_id.to_string())
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        store
+            .stored_sale(&fresh.sale_id.to_string())
+            .expect("read")
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_body_is_refused_with_413() {
+    let env = Env::start().await;
+    let sale = serde_json::to_string(&env.kettle_sale("R1", 1, "1")).expect("json");
+    let mut body = String::from("{\"sales\":[");
+    while body.len() <= 8 * 1024 * 1024 {
+        body.push_str(&sale);
+        body.push(',');
+    }
+    body.push_str(&sale);
+    body.push_str("]}");
+    let r = env
+        .post_raw(&format!("/v1/stores/{STORE}/sales/batch"), &env.token, body)
+        .await;
+    assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    assert_eq!(env.sale_count().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_than_500_sales_in_a_batch_is_refused_with_413() {
+    let env = Env::start().await;
+    let batch: Vec<_> = (1..=501).map(|i| env.kettle_sale("R1", i, "1")).collect();
+    let body = json!({ "sales": batch }).to_string();
+    let r = env
+        .post_raw(&format!("/v1/stores/{STORE}/sales/batch"), &env.token, body)
+        .await;
+    assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "batch_too_large").await;
+    assert_eq!(env.sale_count().await, 0);
+    let ok = env.upload(&env.token, &batch[..500]).await;
+    assert_eq!(ok.results.len(), 500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_json_wrong_types_and_deep_nesting_are_400_and_store_nothing() {
+    let env = Env::start().await;
+    let good = serde_json::to_value(env.kettle_sale("R1", 1, "1")).expect("json");
+    let mut unknown_field = good.clone();
+    unknown_field["surprise"] = json!(1);
+    let mut wrong_type = good.clone();
+    wrong_type["lines"][0]["quantity"] = json!("lots");
+    let mut bad_id = good.clone();
+    bad_id["sale_id"] = json!("not-a-uuid");
+    let deep_array = format!(
+        "{{\"sales\":[{}{}]}}",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let deep_object = format!(
+        "{{\"sales\":{}1{}}}",
+        "{\"a\":".repeat(50_000),
+        "}".repeat(50_000)
+    );
+    let bodies = vec![
+        "".to_string(),
+        "{".to_string(),
+        "not json".to_string(),
+        "[]".to_string(),
+        "{\"sales\": \"nope\"}".to_string(),
+        "{\"sales\": [1, 2]}".to_string(),
+        "{\"sales\": [], \"extra\": true}".to_string(),
+        json!({"sales": [good.clone(), unknown_field]}).to_string(),
+        json!({"sales": [good.clone(), wrong_type]}).to_string(),
+        json!({"sales": [good.clone(), bad_id]}).to_string(),
+        deep_array,
+        deep_object,
+        String::from_utf8_lossy(b"{\"sales\": [\xff]}").into_owned(),
+    ];
+    let path = format!("/v1/stores/{STORE}/sales/batch");
+    for body in bodies {
+        let shown: String = body.chars().take(40).collect();
+        let r = env.post_raw(&path, &env.token, body).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{shown}");
+        assert_error(r, StatusCode::BAD_REQUEST, "bad_request").await;
+        env.assert_alive().await;
+    }
+    assert_eq!(
+        env.sale_count().await,
+        0,
+        "the valid sale in a malformed batch was not stored"
+    );
+    // Invalid UTF-8 bytes, sent raw.
+    let r = env
+        .post_raw(&path, &env.token, b"{\"sales\": [\"\xff\xfe\"]}".to_vec())
+        .await;
+    assert_error(r, StatusCode::BAD_REQUEST, "bad_request").await;
+    let r = env
+        .upload(&env.token, &[serde_json::from_value(good).expect("sale")])
+        .await;
+    assert_eq!(
+        statuses(&r),
+        [SaleStatus::Accepted],
+        "the server keeps serving"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sql_looking_text_is_stored_verbatim() {
+    let env = Env::start().await;
+    let mut s = env.kettle_sale("R1", 1, "1");
+    s.staff_id = "x'); DROP TABLE sales;--".into();
+    s.receipt_no = "R1-1\" OR 1=1 --".into();
+    s.lines[0].name = "Kettle'; UPDATE stock_movements SET delta_milli = 0; --".into();
+    let r = env.upload(&env.token, std::slice::from_ref(&s)).await;
+    assert_eq!(statuses(&r), [SaleStatus::Accepted]);
+    let stored = env
+        .server
+        .store()
+        .stored_sale(&s.sale_id.to_string())
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.record, s);
+    let again = env.upload(&env.token, std::slice::from_ref(&s)).await;
+    assert_eq!(statuses(&again), [SaleStatus::Duplicate]);
+    assert_eq!(env.sale_count().await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tax_difference_is_recorded_when_the_store_settings_differ() {
+    // The store charges 17.5% where the device still used 20%.
+    let mut server_side = tillkit_server::testkit::uk_catalog();
+    server_side
+        .tax
+        .rates
+        .iter_mut()
+        .filter(|r| r.id == "vat20")
+        .for_each(|r| r.percent = d("17.5"));
+    let env = Env::start_with(server_side).await;
+    let s = env.kettle_sale("R1", 1, "1");
+    let r = env.upload(&env.token, std::slice::from_ref(&s)).await;
+    assert_eq!(
+        statuses(&r),
+        [SaleStatus::Accepted],
+        "the receipt stands as printed"
+    );
+    let stored = env
+        .server
+        .store()
+        .stored_sale(&s.sale_id.to_string())
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.tax_difference, Some(d("0.62")));
+    assert_eq!(
+        stored.server_totals.expect("recomputed").tax_total,
+        d("5.21")
+    );
+    assert_eq!(stored.record.tax_total, d("5.83"));
+    let summary = env.summary().await;
+    assert_eq!(summary["sales_with_tax_difference"], 1);
+    assert_eq!(summary["tax_difference_total"], "0.62");
+    assert_eq!(summary["tax_total"], "5.83");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stock_audit_shows_an_oversell_by_two_registers() {
+    let env = Env::start().await;
+    let r2 = env.register("R2");
+    // Both registers were offline and each sold 2 of the last 3 kettles.
+    let a = env.kettle_sale("R1", 1, "2");
+    let mut b = env.kettle_sale("R2", 1, "2");
+    b.created_at = a.created_at - 7_200_000;
+    assert_eq!(
+        statuses(&env.upload(&env.token, std::slice::from_ref(&a)).await),
+        [SaleStatus::Accepted]
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(
+        statuses(&env.upload(&r2, &[b.clone()]).await),
+        [SaleStatus::Accepted]
+    );
+
+    let r = env
+        .get(&format!("/v1/stores/{STORE}/stock-audit"), &r2)
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let audit: StockAudit = r.json().await.expect("audit");
+    let kettle = audit
+        .products
+        .iter()
+        .find(|p| p.product_id == "p-kettle")
+        .expect("kettle");
+    assert_eq!(
+        (kettle.starting_stock, kettle.current_stock),
+        (d("3"), d("-1"))
+    );
+    let per_register: Vec<_> = kettle
+        .registers
+        .iter()
+        .map(|r| (r.register_id.as_str(), r.movements, r.total))
+        .collect();
+    assert_eq!(per_register, [("R1", 1, d("-2")), ("R2", 1, d("-2"))]);
+    assert_eq!(kettle.below_zero.len(), 1);
+    let dip = &kettle.below_zero[0];
+    assert_eq!(
+        (dip.sale_id, dip.register_id.as_str(), dip.stock_after),
+        (b.sale_id, "R2", d("-1"))
+    );
+    assert!(
+        dip.received_at >= 1_600_000_000_000,
+        "server time, not the device's"
+    );
+    let stored = env
+        .server
+        .store()
+        .stored_sale(&b.sale_id.to_string())
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.uploaded_by, "R2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_before_any_catalogue_is_a_409_and_stores_nothing() {
+    let env = Env::start().await;
+    let store = env.server.store();
+    admin::create_store(&*store, "new-01", "New").expect("store");
+    let token = admin::create_register(&*store, "new-01", "R1")
+        .expect("token")
+        .expose()
+        .to_string();
+    let mut s = env.kettle_sale("R1", 1, "1");
+    s.store_id = "new-01".into();
+    let body = json!({"sales": [s]}).to_string();
+    let r = env
+        .post_raw("/v1/stores/new-01/sales/batch", &token, body)
+        .await;
+    assert_error(r, StatusCode::CONFLICT, "no_catalog").await;
+    assert_error(
+        env.get("/v1/stores/new-01/catalog", &token).await,
+        StatusCode::CONFLICT,
+        "no_catalog",
+    )
+    .await;
+    let r = env
+        .client
+        .delete(env.url("/v1/health"))
+        .send()
+        .await
+        .expect("request");
+    assert_error(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+}
