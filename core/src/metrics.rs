@@ -96,8 +96,7 @@ pub fn collect(c: &Connection, store_id: &str, db_path: &std::path::Path) -> Res
         .collect();
     latencies.sort_unstable();
     let queued_bytes: i64 = c.query_row(
-        "SELECT COALESCE(sum(length(s.record)), 0) FROM outbox o JOIN sales s ON s.id = o.sale_ref
-         WHERE o.store_id = ?1",
+        "SELECT COALESCE(sum(bytes), 0) FROM outbox WHERE store_id = ?1",
         [store_id],
         |r| r.get(0),
     )?;

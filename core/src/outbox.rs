@@ -43,9 +43,9 @@ pub struct QueueCounts {
 }
 
 /// Adds a sale to the queue, inside the transaction that writes the sale.
-pub(crate) fn enqueue(tx: &Transaction<'_>, sale_ref: i64, store_id: &str, at: i64) -> Result<()> {
-    tx.prepare_cached("INSERT INTO outbox (sale_ref, store_id, enqueued_at) VALUES (?1, ?2, ?3)")?
-        .execute(params![sale_ref, store_id, at])?;
+pub(crate) fn enqueue(tx: &Transaction<'_>, sale_ref: i64, store_id: &str, at: i64, bytes: usize) -> Result<()> {
+    tx.prepare_cached("INSERT INTO outbox (sale_ref, store_id, enqueued_at, bytes) VALUES (?1, ?2, ?3, ?4)")?
+        .execute(params![sale_ref, store_id, at, bytes as i64])?;
     Ok(())
 }
 
@@ -120,9 +120,8 @@ pub fn counts(conn: &Connection, store_id: &str) -> Result<QueueCounts> {
     let row = conn
         .prepare_cached(
             "SELECT COALESCE(SUM(o.state = 'pending'), 0), COALESCE(SUM(o.state = 'attention'), 0),
-                    MIN(CASE WHEN o.state = 'pending' THEN o.enqueued_at END),
-                    COALESCE(SUM(length(s.record)), 0)
-             FROM outbox o JOIN sales s ON s.id = o.sale_ref WHERE o.store_id = ?1",
+                    MIN(CASE WHEN o.state = 'pending' THEN o.enqueued_at END), COALESCE(SUM(o.bytes), 0)
+             FROM outbox o WHERE o.store_id = ?1",
         )?
         .query_row([store_id], |r| {
             Ok(QueueCounts {

@@ -314,6 +314,7 @@ pub fn complete(
 /// Inserts the sale, its stock movements and its queue row (inside the sale's transaction).
 fn write_record(tx: &rusqlite::Transaction<'_>, r: &SaleRecord, tax_settings_id: i64) -> Result<()> {
     let record = serde_json::to_string(r)?;
+    let record_len = record.len();
     let sale_ref: i64 = tx
         .prepare_cached(
             "INSERT INTO sales (sale_id, store_id, register_id, receipt_no, seq, created_at, currency,
@@ -344,7 +345,7 @@ fn write_record(tx: &rusqlite::Transaction<'_>, r: &SaleRecord, tax_settings_id:
         let milli = to_milli(l.quantity).ok_or_else(|| Error::invalid("quantity has more than 3 decimals"))?;
         move_stmt.execute(params![sale_ref, r.store_id, l.product_id, -milli, r.created_at])?;
     }
-    crate::outbox::enqueue(tx, sale_ref, &r.store_id, r.created_at)?;
+    crate::outbox::enqueue(tx, sale_ref, &r.store_id, r.created_at, record_len)?;
     Ok(())
 }
 

@@ -116,6 +116,7 @@ CREATE TABLE outbox (
     store_id    TEXT NOT NULL,
     state       TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'attention')),
     enqueued_at INTEGER NOT NULL,
+    bytes       INTEGER NOT NULL,          -- size of the sale's record, for storage metrics
     attempts    INTEGER NOT NULL DEFAULT 0,
     last_error  TEXT,
     reason      TEXT                       -- the server's reason, for sales set aside

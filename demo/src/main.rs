@@ -1,0 +1,311 @@
+//! The Tillkit demo: a sync server and two registers of one store sell through an
+//! outage, then sync by themselves. It runs everything for real on loopback.
+//! Usage: tillkit-demo [--data-dir DIR] [--sales N]
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rust_decimal::Decimal;
+use tillkit_core::store::key::{DbKey, KeyVault, Keychain};
+use tillkit_core::sync::{Connectivity, StatusListener, SyncConfig, SyncEngine, SyncStatus};
+use tillkit_core::sale::{Payment, PaymentMethod};
+use tillkit_core::{Config, Error, Till};
+use tillkit_server::{ServerStore, admin};
+
+const STORE: &str = "corner-shop";
+const CATALOG: &str = include_str!("catalog.json");
+
+struct Args {
+    data_dir: Option<PathBuf>,
+    sales: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args { data_dir: None, sales: 25 };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--data-dir" => args.data_dir = Some(it.next().ok_or("--data-dir needs a directory")?.into()),
+            "--sales" => {
+                let n = it.next().ok_or("--sales needs a number")?;
+                args.sales = n.parse().map_err(|_| format!("--sales: {n:?} is not a number"))?;
+                if args.sales == 0 || args.sales > 100_000 {
+                    return Err("--sales must be between 1 and 100000".into());
+                }
+            }
+            "-h" | "--help" => {
+                println!("tillkit-demo [--data-dir DIR] [--sales N]\n  --data-dir DIR  keep all files in DIR (default: a temporary directory)\n  --sales N       sales per register during the outage (default 25)");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?} (try --help)")),
+        }
+    }
+    Ok(args)
+}
+
+/// The demo keeps each register's database key in the OS keychain. Where the machine has
+/// no usable keychain (e.g. a container without kernel keyrings), it keeps the key in a
+/// file next to the data instead and says so: fine for a demo, never for a till.
+enum DemoVault {
+    Os(Keychain),
+    File(PathBuf),
+}
+
+impl KeyVault for DemoVault {
+    fn load(&self) -> tillkit_core::Result<Option<DbKey>> {
+        match self {
+            DemoVault::Os(k) => k.load(),
+            DemoVault::File(p) => match std::fs::read(p) {
+                Ok(b) => DbKey::decode(&b).map(Some),
+                Err(_) => Ok(None),
+            },
+        }
+    }
+    fn save(&self, key: &DbKey) -> tillkit_core::Result<()> {
+        match self {
+            DemoVault::Os(k) => k.save(key),
+            DemoVault::File(p) => std::fs::write(p, key.encode().as_bytes()).map_err(|e| Error::Keychain(e.to_string())),
+        }
+    }
+}
+
+fn vault_for(dir: &Path, register: &str) -> DemoVault {
+    let account = format!("demo-{}-{register}", std::process::id());
+    let os = Keychain::new("app.tillkit.demo", &account);
+    if let Ok(k) = os {
+        let probe = DbKey::generate().and_then(|key| k.save(&key).and_then(|_| k.load()));
+        if matches!(probe, Ok(Some(_))) {
+            return DemoVault::Os(k);
+        }
+    }
+    println!("  (no usable OS keychain here: {register}'s key is kept in a file in the data directory)");
+    DemoVault::File(dir.join(format!("{register}.key")))
+}
+
+/// Prints progress as the status changes (called on a core thread).
+struct Progress {
+    name: &'static str,
+    last: Mutex<Option<u64>>,
+}
+
+impl StatusListener for Progress {
+    fn on_status(&self, s: SyncStatus) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if *last != Some(s.pending) {
+            *last = Some(s.pending);
+            println!("  {} {} | pending {:>4}{}", self.name, pill(&s), s.pending, if s.syncing { " | syncing" } else { "" });
+        }
+    }
+}
+
+fn pill(s: &SyncStatus) -> &'static str {
+    match s.connectivity {
+        Connectivity::Online => "[ONLINE  green]",
+        Connectivity::Offline => "[OFFLINE amber]",
+    }
+}
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap_or_default()
+}
+
+struct Register {
+    name: &'static str,
+    till: Arc<Till>,
+    engine: SyncEngine,
+}
+
+/// Rings `n` sales on a register; every third sale includes the limited mug so the two
+/// registers together sell more mugs than the store has.
+fn ring_sales(r: &Register, n: usize, seed: usize) -> Result<Decimal, Error> {
+    let mut takings = Decimal::ZERO;
+    let baskets: [&[(&str, &str)]; 5] = [
+        &[("flat-white", "1"), ("croissant", "2")],
+        &[("coffee", "1"), ("tote", "1")],
+        &[("bread", "1"), ("cheese", "0.350")],
+        &[("seat", "1")],
+        &[("flat-white", "2"), ("bread", "1"), ("croissant", "1")],
+    ];
+    for i in 0..n {
+        let mut cart = r.till.new_cart()?;
+        for (product, qty) in baskets[(i + seed) % baskets.len()] {
+            r.till.add_product(&mut cart, product, d(qty))?;
+        }
+        if i % 3 == 0 {
+            r.till.add_barcode(&mut cart, "5060000000017", d("1"))?;
+        }
+        if i % 7 == 3 {
+            r.till.apply_discount(&mut cart, "staff10", None, None)?;
+        }
+        let total = cart.totals()?.total;
+        let payments = if i % 2 == 0 {
+            vec![Payment { method: PaymentMethod::Card, amount: total, reference: Some(format!("TERM-{}-{i}", r.name)) }]
+        } else {
+            // Cash, rounded up to the next pound: change is given.
+            vec![Payment { method: PaymentMethod::Cash, amount: total.ceil(), reference: None }]
+        };
+        let sale = r.till.complete_sale(&cart, &payments)?;
+        takings += sale.record.total;
+        if i < 2 || i + 1 == n {
+            let rec = &sale.record;
+            println!(
+                "  {} sold {} | {} lines | total £{} (VAT £{}){}{}",
+                r.name,
+                rec.receipt_no,
+                rec.lines.len(),
+                rec.total,
+                rec.tax_total,
+                if rec.change_due > Decimal::ZERO { format!(" | change £{}", rec.change_due) } else { String::new() },
+                if rec.oversold { " | OVERSOLD" } else { "" },
+            );
+        } else if i == 2 {
+            println!("  {} ...", r.name);
+        }
+    }
+    Ok(takings)
+}
+
+fn main() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TILLKIT_LOG").unwrap_or_else(|_| "off".into()))
+        .try_init();
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("tillkit-demo: {e}");
+            std::process::exit(2);
+        }
+    };
+    if let Err(e) = run(args) {
+        eprintln!("tillkit-demo failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let _temp;
+    let root = match args.data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(&dir)?;
+            dir
+        }
+        None => {
+            _temp = tempfile::tempdir()?;
+            _temp.path().to_path_buf()
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+
+    println!("== 1. Sync server on loopback, embedded store at {}", root.join("server.db").display());
+    let server = rt.block_on(tillkit_server::spawn_local(&root.join("server.db")))?;
+    let store = server.store();
+    let catalog: serde_json::Value = serde_json::from_str(CATALOG)?;
+    if admin::create_store(store.as_ref(), STORE, "Tillkit Corner Shop").is_err() {
+        println!("  (store exists from an earlier run: reusing it)");
+    }
+    admin::load_catalog_json(store.as_ref(), STORE, catalog)?;
+    println!("  listening on {}; catalogue: 8 products, UK VAT 20/5/0%", server.base_url());
+
+    println!("\n== 2. Two registers, each with its own encrypted database and keychain key");
+    let mut registers = Vec::new();
+    for name in ["R01", "R02"] {
+        let token = admin::create_register(store.as_ref(), STORE, name)?;
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir)?;
+        let vault = vault_for(&root, name);
+        let till = Arc::new(Till::open_with_vault(Config::new(&dir), &vault)?);
+        till.login(STORE, name, "demo-cashier")?;
+        let mut cfg = SyncConfig::new(&server.base_url(), token.expose());
+        cfg.allow_http_loopback = true;
+        cfg.backoff_base = Duration::from_millis(100);
+        cfg.backoff_cap = Duration::from_secs(2);
+        let engine = SyncEngine::start(till.clone(), cfg)?;
+        registers.push(Register { name: if name == "R01" { "R01" } else { "R02" }, till, engine });
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while registers.iter().any(|r| r.till.catalog_cursor(STORE).ok().flatten().is_none()) {
+        if Instant::now() > deadline {
+            return Err("the registers did not receive the catalogue".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for r in &registers {
+        let s = r.engine.status();
+        println!("  {} {} | catalogue cursor {} | {} mugs in stock", r.name, pill(&s), r.till.catalog_cursor(STORE)?.unwrap_or_default(), r.till.product("mug-ltd")?.stock);
+    }
+
+    println!("\n== 3. The internet drops. Both registers keep selling ({} sales each)", args.sales);
+    for r in &registers {
+        r.engine.set_network_available(false);
+    }
+    let mut device_takings = Decimal::ZERO;
+    for (i, r) in registers.iter().enumerate() {
+        device_takings += ring_sales(r, args.sales, i)?;
+    }
+    for r in &registers {
+        let s = r.engine.status();
+        let age = s.oldest_pending_age().map(|a| format!("{:.1}s", a.as_secs_f64())).unwrap_or_default();
+        println!("  {} {} | pending {} | oldest {age} | server has none of them", r.name, pill(&s), s.pending);
+    }
+
+    println!("\n== 4. Connectivity returns: the queues drain by themselves");
+    let subscriptions: Vec<_> = registers
+        .iter()
+        .map(|r| r.engine.subscribe(Arc::new(Progress { name: r.name, last: Mutex::new(None) })))
+        .collect();
+    let started = Instant::now();
+    for r in &registers {
+        r.engine.set_network_available(true);
+    }
+    for r in &registers {
+        if !r.engine.wait_until_drained(Duration::from_secs(60)) {
+            return Err(format!("{} did not drain within a minute", r.name).into());
+        }
+    }
+    println!("  both queues empty {} ms after the network came back", started.elapsed().as_millis());
+    // Let the listeners print the final state before they are dropped.
+    std::thread::sleep(Duration::from_millis(100));
+    drop(subscriptions);
+
+    println!("\n== 5. What the server holds");
+    let summary = store.summary(STORE)?;
+    println!("  sales: {} (devices rang {}), takings £{} (devices: £{}), VAT £{}", summary.sale_count, 2 * args.sales, summary.total, device_takings, summary.tax_total);
+    if summary.sale_count as usize != 2 * args.sales || summary.total != device_takings {
+        return Err("the server's totals do not match the devices'".into());
+    }
+    println!("  sales whose tax the server computed differently: {}", summary.sales_with_tax_difference);
+    let audit = store.stock_audit(STORE)?;
+    for p in audit.products.iter().filter(|p| !p.below_zero.is_empty()) {
+        let regs: Vec<String> = p.registers.iter().map(|m| format!("{} sold {}", m.register_id, -m.total)).collect();
+        println!("  OVERSOLD {}: started at {}, now {} ({})", p.name.as_deref().unwrap_or(&p.product_id), p.starting_stock, p.current_stock, regs.join(", "));
+        for b in p.below_zero.iter().take(3) {
+            println!("    {} on {} left stock at {}", b.receipt_no, b.register_id, b.stock_after);
+        }
+        if p.below_zero.len() > 3 {
+            println!("    ... {} more sales below zero", p.below_zero.len() - 3);
+        }
+    }
+
+    println!("\n== 6. Operator metrics");
+    for r in &registers {
+        let m = r.till.metrics()?;
+        println!(
+            "  {}: sales completed while offline {}/{} ({}), sync latency after reconnect p50 {} / p95 {}, database {} KiB, queued {} B, free space {} MiB",
+            r.name,
+            m.offline_completed,
+            m.offline_attempts,
+            m.offline_success_rate.map(|x| format!("{:.0}%", x * 100.0)).unwrap_or("-".into()),
+            m.sync_latency_p50_ms.map(|x| format!("{x} ms")).unwrap_or("-".into()),
+            m.sync_latency_p95_ms.map(|x| format!("{x} ms")).unwrap_or("-".into()),
+            m.database_bytes / 1024,
+            m.queued_bytes,
+            m.free_bytes.map(|b| (b / (1024 * 1024)).to_string()).unwrap_or("-".into()),
+        );
+    }
+    drop(registers);
+    rt.block_on(server.shutdown())?;
+    println!("\nDone: every sale made offline reached the server exactly once.");
+    Ok(())
+}

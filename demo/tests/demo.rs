@@ -1,0 +1,30 @@
+//! The README's first command must work: run the demo end to end and check its claims.
+
+use std::process::Command;
+
+#[test]
+fn demo_sells_through_an_outage_and_syncs_every_sale_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tillkit-demo"))
+        .args(["--sales", "30", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "demo failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("sales: 60 (devices rang 60)"), "{stdout}");
+    assert!(stdout.contains("OVERSOLD Limited Edition Mug"), "{stdout}");
+    assert!(stdout.contains("[OFFLINE amber] | pending 30"), "{stdout}");
+    assert!(stdout.contains("30/30 (100%)"), "{stdout}");
+    assert!(stdout.contains("exactly once"), "{stdout}");
+    // Everything was kept in the data directory asked for.
+    assert!(dir.path().join("server.db").exists());
+    assert!(dir.path().join("R01").join("tillkit.db").exists());
+}
+
+#[test]
+fn demo_refuses_bad_arguments_clearly() {
+    let out = Command::new(env!("CARGO_BIN_EXE_tillkit-demo")).args(["--sales", "lots"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a number"));
+}
