@@ -264,7 +264,9 @@ pub fn import(conn: &mut Connection, p: &CatalogPayload, max_text: usize) -> Res
             tx.prepare("INSERT INTO barcodes (store_id, barcode, product_id) VALUES (?1, ?2, ?3)")?;
         for pr in &p.products {
             let milli = to_milli(pr.stock).unwrap_or_default() + unsynced.get(&pr.id).copied().unwrap_or(0);
-            del_codes.execute(params![p.store_id, pr.id])?;
+            if p.kind == PayloadKind::Delta {
+                del_codes.execute(params![p.store_id, pr.id])?;
+            }
             upsert
                 .execute(params![
                     p.store_id,

@@ -24,6 +24,10 @@ pub enum Error {
     /// The database file is damaged; it was moved aside (never deleted).
     #[error("the database file is corrupt; it was moved to {moved_to}")]
     Corrupt { moved_to: PathBuf },
+    /// The database's write-ahead log was deleted while it held committed sales; the
+    /// files are kept as they are for recovery.
+    #[error("the database's write-ahead log is missing; committed sales would be lost, so nothing was opened")]
+    WalMissing,
     /// The device is out of storage; nothing was written.
     #[error("the device storage is full; nothing was written")]
     StorageFull,

@@ -59,6 +59,35 @@ impl Till {
         })
     }
 
+    /// Re-encrypts the database with a new key from `vault`, crash-safely (see
+    /// `Db::rotate_key`). Sales, queue and catalogue are untouched.
+    pub fn rotate_key(&self, vault: &dyn KeyVault) -> Result<()> {
+        let mut writer = lock(&self.writer);
+        let mut reader = lock(&self.reader);
+        // Swap placeholders in so the real connections can be closed and replaced.
+        let placeholder = || Connection::open_in_memory().map_err(Error::from);
+        let db = Db {
+            path: self.path.clone(),
+            writer: std::mem::replace(&mut *writer, placeholder()?),
+            reader: std::mem::replace(&mut *reader, placeholder()?),
+        };
+        let rotated = db.rotate_key(&self.config, vault);
+        match rotated {
+            Ok(db) => {
+                *writer = db.writer;
+                *reader = db.reader;
+                Ok(())
+            }
+            Err(e) => {
+                // Whatever happened, the file on disk opens with a key the vault holds.
+                let db = Db::open(&self.config, vault)?;
+                *writer = db.writer;
+                *reader = db.reader;
+                Err(e)
+            }
+        }
+    }
+
     /// The configuration this till was opened with.
     pub fn config(&self) -> &Config {
         &self.config

@@ -75,7 +75,7 @@ fn crash_child_rings_sales_until_killed() {
             .complete_sale(&cart, &[Payment { method: PaymentMethod::Cash, amount: total, reference: None }])
             .unwrap();
         let mut out = stdout.lock();
-        writeln!(out, "{}", sale.record.sale_id).unwrap();
+        writeln!(out, "id:{}", sale.record.sale_id).unwrap();
         out.flush().unwrap();
         // Now and then the "server" acknowledges the oldest sales, as sync would.
         if n % 7 == 6 {
@@ -168,9 +168,9 @@ fn sale_survives_sigkill_at_any_point() {
             let mut ids = Vec::new();
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                // The test harness prints its own lines; sale ids are 36-char UUIDs.
-                if line.len() == 36 && line.chars().filter(|c| *c == '-').count() == 4 {
-                    ids.push(line);
+                // The harness may print its own text before the first id on a line.
+                if let Some((_, id)) = line.split_once("id:") {
+                    ids.push(id.trim().to_string());
                 }
             }
             ids

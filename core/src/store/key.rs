@@ -38,7 +38,12 @@ impl DbKey {
 
     /// The `PRAGMA key` statement for this raw key (SQLCipher's `x'..'` form: no KDF).
     pub(crate) fn pragma(&self) -> Zeroizing<String> {
-        Zeroizing::new(format!("PRAGMA key = \"x'{}'\";", hex(&self.bytes[..]).as_str()))
+        Zeroizing::new(format!("PRAGMA key = \"{}\";", self.sql_literal().as_str()))
+    }
+
+    /// The key as SQLCipher's raw-key literal `x'..'`, for `PRAGMA key` and `ATTACH .. KEY`.
+    pub(crate) fn sql_literal(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!("x'{}'", hex(&self.bytes[..]).as_str()))
     }
 
     /// Serialised form kept in the keychain: `id:hexkey`.
@@ -77,11 +82,26 @@ fn hex(bytes: &[u8]) -> Zeroizing<String> {
 }
 
 /// Where the database key lives. The production implementation is [`Keychain`].
+///
+/// Key rotation stages the new key in a second slot before the database is re-encrypted,
+/// so a crash at any point leaves a key that opens the file (see `Till::rotate_key`).
 pub trait KeyVault: Send + Sync {
     /// The stored key, or `None` if the vault has no entry.
     fn load(&self) -> Result<Option<DbKey>>;
     /// Stores (or replaces) the key.
     fn save(&self, key: &DbKey) -> Result<()>;
+    /// The key staged by an unfinished rotation, if any.
+    fn load_next(&self) -> Result<Option<DbKey>> {
+        Ok(None)
+    }
+    /// Stages the key a rotation is about to re-encrypt with.
+    fn save_next(&self, _key: &DbKey) -> Result<()> {
+        Err(Error::Keychain("this key vault cannot rotate keys".into()))
+    }
+    /// Forgets the staged key.
+    fn clear_next(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// The OS keychain through keyring-core's default credential store.
@@ -100,14 +120,12 @@ impl Keychain {
         })
     }
 
-    fn entry(&self) -> Result<keyring_core::Entry> {
-        keyring_core::Entry::new(&self.service, &self.account).map_err(keychain_err)
+    fn entry(&self, slot: &str) -> Result<keyring_core::Entry> {
+        keyring_core::Entry::new(&self.service, &format!("{}{slot}", self.account)).map_err(keychain_err)
     }
-}
 
-impl KeyVault for Keychain {
-    fn load(&self) -> Result<Option<DbKey>> {
-        match self.entry()?.get_secret() {
+    fn load_slot(&self, slot: &str) -> Result<Option<DbKey>> {
+        match self.entry(slot)?.get_secret() {
             Ok(secret) => {
                 let secret = Zeroizing::new(secret);
                 DbKey::decode(&secret).map(Some)
@@ -117,10 +135,38 @@ impl KeyVault for Keychain {
         }
     }
 
-    fn save(&self, key: &DbKey) -> Result<()> {
-        self.entry()?
+    fn save_slot(&self, slot: &str, key: &DbKey) -> Result<()> {
+        self.entry(slot)?
             .set_secret(key.encode().as_bytes())
             .map_err(keychain_err)
+    }
+}
+
+/// Keychain account suffix of the key staged by a rotation.
+const NEXT_SLOT: &str = ".next";
+
+impl KeyVault for Keychain {
+    fn load(&self) -> Result<Option<DbKey>> {
+        self.load_slot("")
+    }
+
+    fn save(&self, key: &DbKey) -> Result<()> {
+        self.save_slot("", key)
+    }
+
+    fn load_next(&self) -> Result<Option<DbKey>> {
+        self.load_slot(NEXT_SLOT)
+    }
+
+    fn save_next(&self, key: &DbKey) -> Result<()> {
+        self.save_slot(NEXT_SLOT, key)
+    }
+
+    fn clear_next(&self) -> Result<()> {
+        match self.entry(NEXT_SLOT)?.delete_credential() {
+            Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
+            Err(e) => Err(keychain_err(e)),
+        }
     }
 }
 
@@ -163,23 +209,43 @@ fn install_platform_store() -> Result<()> {
     Err(Error::Keychain("no keychain store for this platform".into()))
 }
 
+type Slot = Option<(String, Zeroizing<[u8; KEY_LEN]>)>;
+
 /// A vault held in memory, for tests and tools that manage the key themselves.
 #[derive(Default)]
-pub struct MemoryVault(std::sync::Mutex<Option<(String, Zeroizing<[u8; KEY_LEN]>)>>);
+pub struct MemoryVault(std::sync::Mutex<[Slot; 2]>);
 
-impl KeyVault for MemoryVault {
-    fn load(&self) -> Result<Option<DbKey>> {
+impl MemoryVault {
+    fn get(&self, slot: usize) -> Result<Option<DbKey>> {
         let guard = self.0.lock().map_err(|_| Error::Keychain("vault poisoned".into()))?;
-        Ok(guard.as_ref().map(|(id, bytes)| DbKey {
+        Ok(guard[slot].as_ref().map(|(id, bytes)| DbKey {
             id: id.clone(),
             bytes: bytes.clone(),
         }))
     }
 
-    fn save(&self, key: &DbKey) -> Result<()> {
+    fn set(&self, slot: usize, key: Option<&DbKey>) -> Result<()> {
         let mut guard = self.0.lock().map_err(|_| Error::Keychain("vault poisoned".into()))?;
-        *guard = Some((key.id.clone(), key.bytes.clone()));
+        guard[slot] = key.map(|k| (k.id.clone(), k.bytes.clone()));
         Ok(())
+    }
+}
+
+impl KeyVault for MemoryVault {
+    fn load(&self) -> Result<Option<DbKey>> {
+        self.get(0)
+    }
+    fn save(&self, key: &DbKey) -> Result<()> {
+        self.set(0, Some(key))
+    }
+    fn load_next(&self) -> Result<Option<DbKey>> {
+        self.get(1)
+    }
+    fn save_next(&self, key: &DbKey) -> Result<()> {
+        self.set(1, Some(key))
+    }
+    fn clear_next(&self) -> Result<()> {
+        self.set(1, None)
     }
 }
 

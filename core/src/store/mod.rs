@@ -9,6 +9,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
+use zeroize::Zeroizing;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -29,54 +30,160 @@ pub struct Db {
     pub reader: Connection,
 }
 
+/// File name of the copy a key rotation writes before it replaces the database.
+const REKEY_FILE: &str = "tillkit.db.rekey";
+
 impl Db {
     /// Opens (or creates) the database in `config.data_dir` with the key from `vault`.
+    ///
+    /// Finishes a key rotation a crash interrupted: if the staged key is the one that
+    /// opens the file, it becomes the key.
     pub fn open(config: &Config, vault: &dyn KeyVault) -> Result<Db> {
         fs::create_dir_all(&config.data_dir)
             .map_err(|e| Error::Storage(format!("cannot create data directory: {e}")))?;
         let path = config.data_dir.join(DB_FILE);
         let id_path = config.data_dir.join(KEY_ID_FILE);
+        // A rotation that crashed before its rename left only this copy: the database
+        // itself was never touched, so the copy is garbage.
+        let _ = fs::remove_file(config.data_dir.join(REKEY_FILE));
         let exists = fs::metadata(&path).map(|m| m.len() > 0).unwrap_or(false);
+        check_wal_present(&path)?;
         let recorded_id = fs::read_to_string(&id_path).ok().map(|s| s.trim().to_string());
 
-        let key = match vault.load()? {
-            Some(key) => key,
+        let primary = vault.load()?;
+        let staged = vault.load_next()?;
+        let key = match (primary, exists) {
+            (Some(key), _) => key,
             // Making a new key here would orphan the existing file for good.
-            None if exists => return Err(Error::KeyMissing),
-            None => {
+            (None, true) => return Err(Error::KeyMissing),
+            (None, false) => {
                 let key = DbKey::generate()?;
                 vault.save(&key)?;
                 key
             }
         };
-        if exists {
-            if let Some(recorded) = &recorded_id {
-                if *recorded != key.id {
-                    return Err(Error::KeyMismatch);
+        if !exists {
+            vault.clear_next()?;
+            let writer = open_new(&path, &id_path, &key, config)?;
+            return Db::finish(path, writer, &key, config);
+        }
+        // Try the key the sidecar names first; a staged key may be the one that works.
+        let mut candidates: Vec<(DbKey, bool)> = vec![(key, false)];
+        if let Some(next) = staged {
+            candidates.push((next, true));
+        }
+        candidates.sort_by_key(|(k, _)| recorded_id.as_deref() != Some(k.id.as_str()));
+        if let Some(recorded) = &recorded_id {
+            if !candidates.iter().any(|(k, _)| k.id == *recorded) {
+                return Err(Error::KeyMismatch);
+            }
+        }
+        for (key, is_staged) in &candidates {
+            match open_keyed(&path, key, config) {
+                Ok(writer) => {
+                    if *is_staged {
+                        // The rotation got as far as replacing the file: finish it.
+                        vault.save(key)?;
+                        tracing::info!("key rotation completed on open");
+                    }
+                    if recorded_id.as_deref() != Some(key.id.as_str()) {
+                        write_durably(&id_path, key.id.as_bytes())?;
+                    }
+                    vault.clear_next()?;
+                    return Db::finish(path, writer, key, config);
                 }
+                Err(Error::KeyMismatch) => continue,
+                Err(e) => return Err(e),
             }
         }
+        // The key the file was made with does not open it: the file itself is damaged.
+        if recorded_id.is_some() {
+            return Err(Error::Corrupt {
+                moved_to: move_aside(&path)?,
+            });
+        }
+        Err(Error::KeyMismatch)
+    }
 
-        let mut writer = match open_keyed(&path, &key, config) {
-            Ok(conn) => conn,
-            // The key is the one this file was made with, so the file itself is damaged.
-            Err(Error::KeyMismatch) if exists && recorded_id.as_deref() == Some(key.id.as_str()) => {
-                return Err(Error::Corrupt {
-                    moved_to: move_aside(&path)?,
-                });
-            }
-            Err(e) => return Err(e),
-        };
-        if recorded_id.as_deref() != Some(key.id.as_str()) {
-            write_durably(&id_path, key.id.as_bytes())?;
-        }
+    fn finish(path: PathBuf, mut writer: Connection, key: &DbKey, config: &Config) -> Result<Db> {
         schema::migrate(&mut writer)?;
-        let reader = open_keyed(&path, &key, config)?;
-        Ok(Db {
-            path,
-            writer,
-            reader,
-        })
+        let reader = open_keyed(&path, key, config)?;
+        Ok(Db { path, writer, reader })
+    }
+
+    /// Re-encrypts the database with a new key, crash-safely. The caller holds every
+    /// connection to the file and passes them in; they are closed and reopened.
+    ///
+    /// Order: stage the new key; copy the database encrypted with it; close (which
+    /// checkpoints and removes the WAL); rename the copy over the file; record the new
+    /// key id; promote the staged key. `open` finishes whatever a crash interrupted.
+    pub fn rotate_key(self, config: &Config, vault: &dyn KeyVault) -> Result<Db> {
+        let Db { path, writer, reader } = self;
+        let new_key = DbKey::generate()?;
+        vault.save_next(&new_key)?;
+        let copy = config.data_dir.join(REKEY_FILE);
+        let _ = fs::remove_file(&copy);
+        let version = schema::version(&writer)?;
+        let attach = Zeroizing::new(format!(
+            "ATTACH DATABASE '{}' AS rekeyed KEY \"{}\";
+             PRAGMA rekeyed.cipher_hmac_algorithm = HMAC_SHA256;
+             SELECT sqlcipher_export('rekeyed');
+             PRAGMA rekeyed.user_version = {version};
+             DETACH DATABASE rekeyed;",
+            copy.display().to_string().replace('\'', "''"),
+            new_key.sql_literal().as_str()
+        ));
+        writer.execute_batch(&attach)?;
+        fs::File::open(&copy)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| Error::Storage(format!("cannot sync the re-keyed copy: {e}")))?;
+        writer.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+        drop(reader);
+        writer.close().map_err(|(_, e)| Error::from(e))?;
+        if Path::new(&format!("{}-wal", path.display())).exists() {
+            // Replaying this WAL onto the new file would corrupt it; leave everything as is.
+            let _ = fs::remove_file(&copy);
+            return Err(Error::Storage("the database is still in use; key not rotated".into()));
+        }
+        fs::rename(&copy, &path).map_err(|e| Error::Storage(format!("cannot replace the database: {e}")))?;
+        if let Some(dir) = path.parent() {
+            fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::Storage(e.to_string()))?;
+        }
+        write_durably(&config.data_dir.join(KEY_ID_FILE), new_key.id.as_bytes())?;
+        vault.save(&new_key)?;
+        vault.clear_next()?;
+        tracing::info!("database key rotated");
+        let writer = open_keyed(&path, &new_key, config)?;
+        Db::finish(path, writer, &new_key, config)
+    }
+}
+
+/// A new database: record the key id first, so that a crash right after creating the
+/// file never leaves a database whose key cannot be told from a wrong one.
+fn open_new(path: &Path, id_path: &Path, key: &DbKey, config: &Config) -> Result<Connection> {
+    write_durably(id_path, key.id.as_bytes())?;
+    open_keyed(path, key, config)
+}
+
+/// Refuses to open a database whose WAL was deleted while it held committed sales.
+///
+/// After a crash the WAL index (`-shm`) survives with the number of committed frames in
+/// its header. If that number is not zero and the WAL is gone, opening would silently
+/// return the database as it was before those commits, so we stop with a typed error and
+/// leave every file as it is.
+fn check_wal_present(path: &Path) -> Result<()> {
+    let shm = PathBuf::from(format!("{}-shm", path.display()));
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    if wal.exists() {
+        return Ok(());
+    }
+    let Ok(bytes) = fs::read(&shm) else { return Ok(()) };
+    // WAL-index header: u32 mxFrame at byte 16, native byte order; two copies of the
+    // header (at 0 and 48) agree when it is valid.
+    let frames = |at: usize| bytes.get(at..at + 4).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+    match (frames(16), frames(48 + 16)) {
+        (Some(a), Some(b)) if a == b && a > 0 => Err(Error::WalMissing),
+        _ => Ok(()),
     }
 }
 

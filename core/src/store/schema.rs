@@ -28,15 +28,20 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
 
 /// Applies migrations up to `target` (tests use this to build every old schema).
 pub fn migrate_to(conn: &mut Connection, target: u32) -> Result<()> {
+    migrate_with(conn, MIGRATIONS, target)
+}
+
+/// Applies `migrations` up to `target`; exposed so tests can inject a failing migration.
+pub fn migrate_with(conn: &mut Connection, migrations: &[(u32, &str)], target: u32) -> Result<()> {
+    let latest = migrations.last().map_or(0, |(v, _)| *v);
     let current = version(conn)?;
-    if current > latest_version() {
+    if current > latest {
         // A newer app wrote this file; touching it could lose what it added.
         return Err(Error::Storage(format!(
-            "database schema {current} is newer than this app supports ({})",
-            latest_version()
+            "database schema {current} is newer than this app supports ({latest})"
         )));
     }
-    for (number, sql) in MIGRATIONS.iter().filter(|(n, _)| *n > current && *n <= target) {
+    for (number, sql) in migrations.iter().filter(|(n, _)| *n > current && *n <= target) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", number)?;

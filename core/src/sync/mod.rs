@@ -341,6 +341,10 @@ async fn run(shared: Arc<Shared>) {
     let sale_signal = shared.till.sale_signal();
     loop {
         shared.refresh_status();
+        // `retrying`: the last round failed, so a new sale waits for the backoff like the
+        // rest of the queue. `not_before`: the server's Retry-After, which nothing cuts short.
+        let mut retrying = false;
+        let mut not_before = None;
         let wait = if !shared.network_up.load(Ordering::SeqCst) {
             None
         } else if shared.auth_failed.load(Ordering::SeqCst) {
@@ -352,7 +356,11 @@ async fn run(shared: Arc<Shared>) {
                     backoff.reset();
                     Some(shared.cfg.periodic_interval)
                 }
-                Round::RetryAfter(floor) => Some(backoff.next_delay(floor)),
+                Round::RetryAfter(floor) => {
+                    retrying = true;
+                    not_before = floor.map(|f| tokio::time::Instant::now() + f);
+                    Some(backoff.next_delay(floor))
+                }
                 Round::Blocked => Some(shared.cfg.periodic_interval),
             }
         };
@@ -365,14 +373,23 @@ async fn run(shared: Arc<Shared>) {
                     None => std::future::pending().await,
                 }
             };
+            let held = not_before.is_some_and(|t| tokio::time::Instant::now() < t);
             tokio::select! {
-                _ = shared.wake.notified() => break,
+                _ = shared.wake.notified() => {
+                    // "Sync now" and a network change retry at once, but never before the
+                    // server said it would take requests again.
+                    shared.refresh_status();
+                    if !held {
+                        break;
+                    }
+                }
                 _ = sleep => break,
                 _ = sale_signal.notified() => {
                     // Show the new sale in the pending count at once. Upload it now only
-                    // if the server is reachable; offline, keep to the backoff schedule.
+                    // if the server is reachable and the last attempt went through;
+                    // otherwise keep to the backoff schedule.
                     shared.refresh_status();
-                    if shared.reachable.load(Ordering::SeqCst) && !shared.auth_failed.load(Ordering::SeqCst) {
+                    if !retrying && shared.reachable.load(Ordering::SeqCst) && !shared.auth_failed.load(Ordering::SeqCst) {
                         break;
                     }
                 }

@@ -45,6 +45,7 @@ CREATE TABLE barcodes (
     product_id TEXT NOT NULL,
     PRIMARY KEY (store_id, barcode)
 ) STRICT, WITHOUT ROWID;
+CREATE INDEX barcodes_product ON barcodes (store_id, product_id);
 
 -- Search index over name, SKU and barcodes, kept in step with `products` by triggers.
 CREATE VIRTUAL TABLE product_fts USING fts5(
