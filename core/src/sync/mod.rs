@@ -373,13 +373,12 @@ async fn run(shared: Arc<Shared>) {
                     None => std::future::pending().await,
                 }
             };
-            let held = not_before.is_some_and(|t| tokio::time::Instant::now() < t);
             tokio::select! {
                 _ = shared.wake.notified() => {
                     // "Sync now" and a network change retry at once, but never before the
                     // server said it would take requests again.
                     shared.refresh_status();
-                    if !held {
+                    if not_before.is_none_or(|t| tokio::time::Instant::now() >= t) {
                         break;
                     }
                 }

@@ -1,0 +1,194 @@
+//! `TillkitCore`: one device's till and its sync engine as the apps see them.
+//! It converts arguments and forwards to tillkit-core; no sale, tax or sync logic lives here.
+
+use std::sync::{Arc, PoisonError, RwLock};
+
+use tillkit_core::sync::{SyncConfig, SyncEngine};
+use tillkit_core::{Config, Till};
+
+use crate::cart::CartHandle;
+use crate::error::TillkitError;
+use crate::records::{
+    CatalogImportRecord, MetricsRecord, PaymentRecord, ProductRecord, QueuedSaleRecord, SaleReceipt,
+    SyncStatusRecord,
+};
+use crate::status::{StatusObserver, StatusSubscription};
+
+/// How a device's core is set up. Optional fields fall back to the core's documented defaults.
+/// The register's token is not in here but an argument of `open`, because Kotlin data
+/// classes and Swift structs print every field and configs end up in logs.
+#[derive(uniffi::Record)]
+pub struct CoreConfig {
+    /// Directory of the encrypted database (created if missing); one per register.
+    pub data_dir: String,
+    /// Base URL of the sync server, e.g. `https://sync.example.com/`.
+    pub server_url: String,
+    /// Keychain service of the database key. Default `app.tillkit`.
+    #[uniffi(default = None)]
+    pub keychain_service: Option<String>,
+    /// Keychain account of the database key; one per data directory. Default `database-key`.
+    #[uniffi(default = None)]
+    pub keychain_account: Option<String>,
+    /// Allow plain HTTP to a loopback address (development and tests only). Default false.
+    #[uniffi(default = false)]
+    pub allow_http_loopback: bool,
+    /// PEM root certificates to trust instead of the platform's (private deployments).
+    #[uniffi(default = [])]
+    pub root_certificates_pem: Vec<String>,
+}
+
+/// The open till and its running sync engine.
+struct Running {
+    // Declared first so it is dropped first: sync stops before the database closes.
+    engine: SyncEngine,
+    till: Arc<Till>,
+}
+
+/// The offline point-of-sale core of one register: catalogue, carts, sales, sync.
+#[derive(uniffi::Object)]
+pub struct TillkitCore {
+    running: RwLock<Option<Arc<Running>>>,
+}
+
+impl TillkitCore {
+    fn running(&self) -> Result<Arc<Running>, TillkitError> {
+        self.running
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .ok_or(TillkitError::Closed)
+    }
+
+    /// The till, for carts made by this core.
+    pub(crate) fn till(&self) -> Result<Arc<Till>, TillkitError> {
+        Ok(self.running()?.till.clone())
+    }
+}
+
+#[uniffi::export]
+impl TillkitCore {
+    /// Opens the encrypted store with its key from the OS keychain (created on first run)
+    /// and starts background sync with the register's bearer `token`. The network is
+    /// assumed up until told otherwise.
+    #[uniffi::constructor]
+    pub fn open(config: CoreConfig, token: String) -> Result<Arc<Self>, TillkitError> {
+        let mut core_config = Config::new(&config.data_dir);
+        if let Some(service) = config.keychain_service {
+            core_config.keychain_service = service;
+        }
+        if let Some(account) = config.keychain_account {
+            core_config.keychain_account = account;
+        }
+        let mut sync = SyncConfig::new(&config.server_url, &token);
+        sync.allow_http_loopback = config.allow_http_loopback;
+        sync.root_certificates_pem = config.root_certificates_pem.into_iter().map(String::into_bytes).collect();
+        let till = Arc::new(Till::open(core_config)?);
+        let engine = SyncEngine::start(till.clone(), sync)?;
+        Ok(Arc::new(TillkitCore {
+            running: RwLock::new(Some(Arc::new(Running { engine, till }))),
+        }))
+    }
+
+    /// Stops sync and closes the database once calls in flight return. Later calls fail
+    /// with `Closed`. (Kotlin's `close()` only frees this handle; carts keep a core alive.)
+    pub fn shutdown(&self) {
+        let running = self.running.write().unwrap_or_else(PoisonError::into_inner).take();
+        drop(running);
+    }
+
+    /// Opens a cashier session; the engine starts syncing this store's queue at once.
+    pub fn login(&self, store_id: String, register_id: String, staff_id: String) -> Result<(), TillkitError> {
+        let r = self.running()?;
+        r.till.login(&store_id, &register_id, &staff_id)?;
+        r.engine.sync_now();
+        Ok(())
+    }
+
+    /// Closes the session. Unsent sales stay queued and are sent at the next login.
+    pub fn logout(&self) -> Result<(), TillkitError> {
+        self.running()?.till.logout();
+        Ok(())
+    }
+
+    /// Searches the current store's active products by name, SKU or barcode.
+    pub fn search(&self, query: String) -> Result<Vec<ProductRecord>, TillkitError> {
+        Ok(self.till()?.search(&query)?.into_iter().map(Into::into).collect())
+    }
+
+    /// A product of the current store by id.
+    pub fn product(&self, product_id: String) -> Result<ProductRecord, TillkitError> {
+        Ok(self.till()?.product(&product_id)?.into())
+    }
+
+    /// A product of the current store by barcode.
+    pub fn product_by_barcode(&self, code: String) -> Result<ProductRecord, TillkitError> {
+        Ok(self.till()?.product_by_barcode(&code)?.into())
+    }
+
+    /// A new empty cart with the store's current prices and tax settings.
+    pub fn new_cart(self: Arc<Self>) -> Result<Arc<CartHandle>, TillkitError> {
+        let cart = self.till()?.new_cart()?;
+        Ok(Arc::new(CartHandle::new(self, cart)))
+    }
+
+    /// Checks the payments and writes the sale durably (with its queue row) in one
+    /// transaction. Start a new cart for the next customer.
+    pub fn complete_sale(
+        &self,
+        cart: Arc<CartHandle>,
+        payments: Vec<PaymentRecord>,
+    ) -> Result<SaleReceipt, TillkitError> {
+        let payments = payments.into_iter().map(TryInto::try_into).collect::<Result<Vec<_>, _>>()?;
+        let till = self.till()?;
+        let sale = cart.with_cart(|c| till.complete_sale(c, &payments).map_err(Into::into))?;
+        Ok(sale.record.into())
+    }
+
+    /// Sales of the current store waiting for upload, oldest first.
+    pub fn pending_sales(&self, limit: u32) -> Result<Vec<QueuedSaleRecord>, TillkitError> {
+        Ok(self.till()?.pending_sales(limit as usize)?.into_iter().map(Into::into).collect())
+    }
+
+    /// Sales of the current store the server set aside, with its reasons.
+    pub fn attention_sales(&self, limit: u32) -> Result<Vec<QueuedSaleRecord>, TillkitError> {
+        Ok(self.till()?.attention_sales(limit as usize)?.into_iter().map(Into::into).collect())
+    }
+
+    /// The app reports the OS network state; going up triggers an immediate sync.
+    pub fn set_network_available(&self, available: bool) -> Result<(), TillkitError> {
+        self.running()?.engine.set_network_available(available);
+        Ok(())
+    }
+
+    /// Sync as soon as possible (a "sync now" button, or after a new token).
+    pub fn sync_now(&self) -> Result<(), TillkitError> {
+        self.running()?.engine.sync_now();
+        Ok(())
+    }
+
+    /// The current sync status.
+    pub fn status(&self) -> Result<SyncStatusRecord, TillkitError> {
+        Ok(self.running()?.engine.status().into())
+    }
+
+    /// Calls `observer` with the current status at once, then on every change, on a
+    /// background thread, until the returned subscription is cancelled or freed.
+    pub fn subscribe_status(
+        &self,
+        observer: Box<dyn StatusObserver>,
+    ) -> Result<Arc<StatusSubscription>, TillkitError> {
+        let running = self.running()?;
+        Ok(Arc::new(StatusSubscription::new(&running.engine, observer)))
+    }
+
+    /// Operator metrics for the current store.
+    pub fn metrics(&self) -> Result<MetricsRecord, TillkitError> {
+        Ok(self.till()?.metrics()?.into())
+    }
+
+    /// Applies a catalogue payload (the sync protocol's JSON) atomically; a bad one is
+    /// refused whole and the previous catalogue stays.
+    pub fn import_catalog_json(&self, json: String) -> Result<CatalogImportRecord, TillkitError> {
+        Ok(self.till()?.import_catalog_json(&json)?.into())
+    }
+}

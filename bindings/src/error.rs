@@ -1,0 +1,105 @@
+//! The one error the apps see, converted from the core's error in one place.
+//! It carries only what a cashier-facing app can act on; never keys, tokens or card references.
+
+use tillkit_core::Error;
+
+/// Everything a Tillkit call can fail with. Kotlin sees `TillkitException.<Variant>`,
+/// Swift `TillkitError.<variant>`.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum TillkitError {
+    /// The database exists but the keychain holds no key for it; the file was kept.
+    #[error("the database key is missing from the keychain; the database file was kept")]
+    KeyMissing,
+    /// The keychain key does not open this database; the file was kept.
+    #[error("the keychain key does not match the database; the database file was kept")]
+    KeyMismatch,
+    /// The database file was damaged and moved aside to `path` (never deleted).
+    #[error("the database file is corrupt; it was moved to {path}")]
+    Corrupt { path: String },
+    /// The database's write-ahead log was deleted while it held committed sales; nothing
+    /// was opened and the files were kept for recovery. Do not delete the data directory.
+    #[error("the database's write-ahead log is missing; nothing was opened and the files were kept")]
+    WalMissing,
+    /// The device is out of storage; nothing was written.
+    #[error("the device storage is full; nothing was written")]
+    StorageFull,
+    /// The input was refused (bad quantity, amount, identifier...); nothing was written.
+    #[error("invalid input: {reason}")]
+    InvalidInput { reason: String },
+    /// A product, barcode, cart line, sale or discount that does not exist.
+    #[error("{what} not found")]
+    NotFound { what: String },
+    /// The product exists but is not for sale.
+    #[error("product {product_id} is inactive and cannot be sold")]
+    ProductInactive { product_id: String },
+    /// A sale needs at least one line.
+    #[error("the cart is empty")]
+    EmptyCart,
+    /// Payments do not cover the amount due (decimal strings).
+    #[error("payments of {paid} do not cover {due}")]
+    Underpaid { due: String, paid: String },
+    /// This cannot be done offline (gift cards, online-only discounts...).
+    #[error("{what} needs a connection to the server")]
+    NeedsConnection { what: String },
+    /// A catalogue payload was refused whole; the previous catalogue stays.
+    #[error("catalogue rejected: {reason}")]
+    InvalidCatalog { reason: String },
+    /// No catalogue has reached this device for the store yet: wait for sync.
+    #[error("no catalogue loaded for store {store_id}")]
+    NoCatalog { store_id: String },
+    /// The call needs an open session (`login`).
+    #[error("no session is open")]
+    NoSession,
+    /// The keychain could not be read or written.
+    #[error("keychain error: {reason}")]
+    Keychain { reason: String },
+    /// Any other storage failure; nothing was written.
+    #[error("storage error: {reason}")]
+    Storage { reason: String },
+    /// Sync could not start or failed (network, server, token).
+    #[error("sync: {reason}")]
+    Sync { reason: String },
+    /// `TillkitCore.shutdown()` was called; open a new core to go on.
+    #[error("this core was shut down")]
+    Closed,
+}
+
+impl From<Error> for TillkitError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::KeyMissing => TillkitError::KeyMissing,
+            Error::KeyMismatch => TillkitError::KeyMismatch,
+            Error::Keychain(reason) => TillkitError::Keychain { reason },
+            Error::Corrupt { moved_to } => TillkitError::Corrupt {
+                path: moved_to.display().to_string(),
+            },
+            Error::WalMissing => TillkitError::WalMissing,
+            Error::StorageFull => TillkitError::StorageFull,
+            Error::Storage(reason) => TillkitError::Storage { reason },
+            Error::InvalidInput { reason } => TillkitError::InvalidInput { reason },
+            Error::NotFound { what } => TillkitError::NotFound { what },
+            Error::ProductInactive { product_id } => TillkitError::ProductInactive { product_id },
+            Error::EmptyCart => TillkitError::EmptyCart,
+            Error::Underpaid { due, paid } => TillkitError::Underpaid {
+                due: due.to_string(),
+                paid: paid.to_string(),
+            },
+            Error::NeedsConnection { what } => TillkitError::NeedsConnection { what },
+            Error::InvalidCatalog(reason) => TillkitError::InvalidCatalog { reason },
+            Error::NoCatalog { store_id } => TillkitError::NoCatalog { store_id },
+            Error::NoSession => TillkitError::NoSession,
+            // Tax refusals come from the cart's own figures (quantities, discounts).
+            Error::Tax(e) => TillkitError::InvalidInput { reason: e.to_string() },
+            Error::Sync(reason) => TillkitError::Sync { reason },
+        }
+    }
+}
+
+impl TillkitError {
+    /// Shorthand for an `InvalidInput` error.
+    pub(crate) fn invalid(reason: impl Into<String>) -> Self {
+        TillkitError::InvalidInput {
+            reason: reason.into(),
+        }
+    }
+}

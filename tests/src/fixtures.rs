@@ -1,0 +1,390 @@
+//! Fixtures built from the real pieces: a `tillkit-server` on 127.0.0.1 over a SQLite file
+//! in a temp dir, its stores and tokens, and devices (a real `Till` plus its `SyncEngine`).
+//! Nothing here fakes a server or a device; checks read the server's own store.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rust_decimal::Decimal;
+use tillkit_core::outbox;
+use tillkit_core::sale::{Payment, PaymentMethod, SaleRecord};
+use tillkit_core::store::key::{DbKey, KeyVault, MemoryVault};
+use tillkit_core::sync::{SyncConfig, SyncEngine};
+use tillkit_core::{Config, Till};
+pub use tillkit_server::ServerStore;
+use tillkit_server::{ServerHandle, SqliteStore, admin};
+use zeroize::Zeroizing;
+
+use crate::proxy::Proxy;
+
+/// The store most tests sell in.
+pub const STORE: &str = "uk-01";
+/// A second store, for scoping tests.
+pub const OTHER_STORE: &str = "uk-02";
+
+/// A decimal literal; panics on a typo in the test itself.
+pub fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).expect("decimal literal in a test")
+}
+
+/// UK tax settings: VAT-inclusive prices at 20%, 5% and 0%, rounded per line.
+pub fn uk_tax() -> serde_json::Value {
+    serde_json::json!({
+        "currency": "GBP", "price_mode": "tax_inclusive", "rounding_rule": "half_up",
+        "rounding_level": "line",
+        "rates": [
+            {"id": "vat20", "label": "VAT 20%", "percent": "20"},
+            {"id": "vat5", "label": "VAT 5%", "percent": "5"},
+            {"id": "vat0", "label": "VAT 0%", "percent": "0"}
+        ],
+        "categories": [
+            {"id": "standard", "rate_ids": ["vat20"]},
+            {"id": "reduced", "rate_ids": ["vat5"]},
+            {"id": "zero", "rate_ids": ["vat0"]}
+        ]
+    })
+}
+
+/// The server's catalogue file for a UK store: three kettles, ten seats, 5.5 kg of cheese
+/// (stock-tracked), untracked bread, and a cart discount. `kettle_price` varies per test.
+pub fn uk_catalog(kettle_price: &str) -> serde_json::Value {
+    serde_json::json!({
+        "tax": uk_tax(),
+        "products": [
+            {"id": "p-kettle", "sku": "KET-001", "name": "Brass Kettle", "price": kettle_price,
+             "tax_category": "standard", "barcodes": ["5012345678900"], "stock_tracked": true, "stock": "3"},
+            {"id": "p-seat", "sku": "CHS-002", "name": "Child Car Seat", "price": "89.00",
+             "tax_category": "reduced", "barcodes": ["5012345678917"], "stock_tracked": true, "stock": "10"},
+            {"id": "p-bread", "sku": "BRD-003", "name": "Sourdough Loaf", "price": "3.20",
+             "tax_category": "zero", "barcodes": ["5012345678924"]},
+            {"id": "p-cheese", "sku": "CHZ-004", "name": "Cheddar by weight", "price": "18.40",
+             "tax_category": "zero", "barcodes": ["2100000000001"], "stock_tracked": true, "stock": "5.5"}
+        ],
+        "discounts": [
+            {"id": "staff10", "label": "Staff 10%", "kind": "percent", "scope": "cart", "value": "10",
+             "offline_allowed": true}
+        ]
+    })
+}
+
+/// A real server on loopback, with its own runtime, over a SQLite file in a temp dir.
+/// Store `uk-01` has the UK catalogue.
+pub struct Server {
+    /// Runs the server and any proxies; dropped last.
+    pub rt: tokio::runtime::Runtime,
+    pub dir: tempfile::TempDir,
+    handle: Option<ServerHandle>,
+    store: Arc<SqliteStore>,
+}
+
+impl Server {
+    /// Starts a server with store `uk-01` and its catalogue.
+    pub fn start() -> Server {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("test runtime");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let handle = rt
+            .block_on(tillkit_server::spawn_local(&dir.path().join("server.db")))
+            .expect("server starts");
+        let store = handle.store();
+        admin::create_store(&*store, STORE, "Camden High St").expect("store");
+        admin::load_catalog_json(&*store, STORE, uk_catalog("34.99")).expect("catalogue");
+        Server { rt, dir, handle: Some(handle), store }
+    }
+
+    /// The running server's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.handle.as_ref().expect("server is running").addr()
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr())
+    }
+
+    /// The server's storage, for admin calls and checks.
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    /// Issues a token for `register` of `store_id`.
+    pub fn token(&self, store_id: &str, register: &str) -> String {
+        admin::create_register(&*self.store, store_id, register)
+            .expect("register token")
+            .expose()
+            .to_string()
+    }
+
+    /// Starts a fault proxy in front of this server.
+    pub fn proxy(&self) -> Proxy {
+        Proxy::start(self.rt.handle(), self.addr())
+    }
+
+    /// Stops the server (in-flight requests finish first). Its data stays.
+    pub fn stop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            self.rt.block_on(h.shutdown()).expect("server stops cleanly");
+        }
+    }
+
+    /// Starts the server again on the same data file (on a new port).
+    pub fn restart(&mut self) {
+        self.stop();
+        let handle = self
+            .rt
+            .block_on(tillkit_server::spawn_local(&self.dir.path().join("server.db")))
+            .expect("server restarts");
+        self.store = handle.store();
+        self.handle = Some(handle);
+    }
+
+    /// A plain HTTP client (for a test acting as another device or an operator).
+    pub fn http(&self) -> reqwest::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::Client::builder().no_proxy().build().expect("http client")
+    }
+
+    /// `POST` a batch body to `store_id` with `token`; returns (status, JSON answer).
+    pub fn post_batch(&self, store_id: &str, token: &str, body: String) -> (u16, serde_json::Value) {
+        let url = format!("{}/v1/stores/{store_id}/sales/batch", self.url());
+        let client = self.http();
+        self.rt.block_on(async {
+            let resp = client
+                .post(url)
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .expect("upload request");
+            let status = resp.status().as_u16();
+            (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+        })
+    }
+
+    /// `GET` a path with `token`; returns the JSON answer (panics unless 200).
+    pub fn get_json(&self, path: &str, token: &str) -> serde_json::Value {
+        let url = format!("{}{path}", self.url());
+        let client = self.http();
+        self.rt.block_on(async {
+            let resp = client.get(url).bearer_auth(token).send().await.expect("request");
+            assert_eq!(resp.status().as_u16(), 200, "GET {path}");
+            resp.json().await.expect("JSON answer")
+        })
+    }
+
+    /// Checks the promise every sync test ends with: the server holds exactly `sales` for
+    /// `store_id`, once each, as the devices recorded them, and one stock movement per
+    /// stock-tracked line (a re-sent sale must not move stock twice).
+    pub fn assert_holds_exactly(&self, store_id: &str, sales: &[SaleRecord]) {
+        let summary = self.store.summary(store_id).expect("summary");
+        assert_eq!(summary.sale_count, sales.len() as u64, "sales stored on the server");
+        let total: Decimal = sales.iter().map(|s| s.total).sum();
+        let tax: Decimal = sales.iter().map(|s| s.tax_total).sum();
+        assert_eq!(summary.total, total, "server total vs the devices' sales");
+        assert_eq!(summary.tax_total, tax, "server tax total vs the devices' sales");
+        for sale in sales {
+            let stored = self
+                .store
+                .stored_sale(&sale.sale_id.to_string())
+                .expect("stored_sale")
+                .unwrap_or_else(|| panic!("sale {} ({}) never reached the server", sale.sale_id, sale.receipt_no));
+            assert_eq!(&stored.record, sale, "the server's copy of {} differs", sale.receipt_no);
+            assert_eq!(stored.uploaded_by, sale.register_id, "uploader of {}", sale.receipt_no);
+        }
+        // (product, register) -> (movements, total) as the devices' sales imply.
+        let mut expected: BTreeMap<(String, String), (u64, Decimal)> = BTreeMap::new();
+        for sale in sales {
+            for line in sale.lines.iter().filter(|l| l.stock_tracked) {
+                let e = expected
+                    .entry((line.product_id.clone(), sale.register_id.clone()))
+                    .or_default();
+                e.0 += 1;
+                e.1 -= line.quantity;
+            }
+        }
+        let audit = self.store.stock_audit(store_id).expect("stock audit");
+        let mut actual = BTreeMap::new();
+        for p in &audit.products {
+            for r in &p.registers {
+                actual.insert((p.product_id.clone(), r.register_id.clone()), (r.movements, r.total));
+            }
+        }
+        assert_eq!(actual, expected, "stock movements on the server");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A key vault in a file, so a parent test and its child process share a device's key
+/// (tests only: a real till keeps its key in the OS keychain).
+pub struct FileVault(pub PathBuf);
+
+impl KeyVault for FileVault {
+    fn load(&self) -> tillkit_core::Result<Option<DbKey>> {
+        match std::fs::read(&self.0) {
+            Ok(bytes) => DbKey::decode(&Zeroizing::new(bytes)).map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+    fn save(&self, key: &DbKey) -> tillkit_core::Result<()> {
+        std::fs::write(&self.0, key.encode().as_bytes()).map_err(|e| tillkit_core::Error::Keychain(e.to_string()))
+    }
+}
+
+/// Sync settings for tests: plain HTTP to loopback and quick retries (20 ms base, 500 ms
+/// cap) so faults recover in well under a second. Timeouts stay at their defaults.
+pub fn sync_config(url: &str, token: &str) -> SyncConfig {
+    let mut cfg = SyncConfig::new(url, token);
+    cfg.allow_http_loopback = true;
+    cfg.backoff_base = Duration::from_millis(20);
+    cfg.backoff_cap = Duration::from_millis(500);
+    cfg
+}
+
+/// A device: a real till (its own data dir and key) and, while started, its sync engine.
+/// `sales` collects every sale it completed, as `complete_sale` returned it.
+pub struct Device {
+    pub dir: tempfile::TempDir,
+    pub till: Arc<Till>,
+    pub engine: Option<SyncEngine>,
+    pub sales: Vec<SaleRecord>,
+}
+
+impl Device {
+    /// Opens a fresh till with an in-memory key and a session for `store_id`/`register`.
+    pub fn new(store_id: &str, register: &str) -> Device {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let vault = MemoryVault::default();
+        let till = Till::open_with_vault(Config::new(dir.path()), &vault).expect("till opens");
+        till.login(store_id, register, "alice").expect("login");
+        Device { dir, till: Arc::new(till), engine: None, sales: Vec::new() }
+    }
+
+    /// Opens the till in `data_dir` with the key in `vault_file` (shared across processes).
+    pub fn open_shared(data_dir: &Path, vault_file: &Path, store_id: &str, register: &str) -> Arc<Till> {
+        let till = Till::open_with_vault(Config::new(data_dir), &FileVault(vault_file.to_path_buf()))
+            .expect("till opens");
+        till.login(store_id, register, "alice").expect("login");
+        Arc::new(till)
+    }
+
+    /// A device syncing with `url` using `cfg` (see `sync_config`); waits until it pulled
+    /// its store's catalogue.
+    pub fn online(store_id: &str, register: &str, cfg: SyncConfig) -> Device {
+        let mut dev = Device::new(store_id, register);
+        dev.start(cfg);
+        dev.wait_for_catalog(store_id);
+        dev
+    }
+
+    /// Starts (or restarts) the sync engine with `cfg`.
+    pub fn start(&mut self, cfg: SyncConfig) {
+        self.engine = None;
+        self.engine = Some(SyncEngine::start(self.till.clone(), cfg).expect("engine starts"));
+    }
+
+    /// The running engine.
+    pub fn engine(&self) -> &SyncEngine {
+        self.engine.as_ref().expect("the engine is started")
+    }
+
+    /// Waits until the till holds a catalogue for `store_id`.
+    pub fn wait_for_catalog(&self, store_id: &str) {
+        wait_until(Duration::from_secs(20), "the device to pull its catalogue", || {
+            self.till.catalog_cursor(store_id).expect("cursor").is_some()
+        });
+    }
+
+    /// The OS says the network is gone (or back).
+    pub fn set_network(&self, up: bool) {
+        self.engine().set_network_available(up);
+    }
+
+    /// Rings one sale of `(product, quantity)` lines, paid exactly in cash, and remembers it.
+    pub fn ring(&mut self, items: &[(&str, &str)]) -> SaleRecord {
+        let sale = ring(&self.till, items, false);
+        self.sales.push(sale.clone());
+        sale
+    }
+
+    /// Rings `n` varied sales (every product, weighed cheese, some with change).
+    pub fn ring_many(&mut self, n: usize) {
+        for i in 0..n {
+            let items: &[(&str, &str)] = match i % 4 {
+                0 => &[("p-bread", "2")],
+                1 => &[("p-cheese", "0.125"), ("p-bread", "1")],
+                2 => &[("p-seat", "1")],
+                _ => &[("p-kettle", "1"), ("p-bread", "3")],
+            };
+            let sale = ring(&self.till, items, i % 3 == 0);
+            self.sales.push(sale);
+        }
+    }
+
+    /// Waits until the engine has emptied the current store's queue.
+    pub fn wait_drained(&self, timeout: Duration) {
+        assert!(
+            self.engine().wait_until_drained(timeout),
+            "the queue did not drain in {timeout:?}: {:?}",
+            self.engine().status()
+        );
+    }
+
+    /// Pending sale ids of `store_id` on this device (any session), oldest first.
+    pub fn pending_ids(&self, store_id: &str) -> Vec<String> {
+        pending_ids(&self.till, store_id)
+    }
+}
+
+/// Rings one sale on `till`; cash exact or (with `change`) the next multiple of 10.
+pub fn ring(till: &Till, items: &[(&str, &str)], change: bool) -> SaleRecord {
+    let mut cart = till.new_cart().expect("cart");
+    for (product, qty) in items {
+        till.add_product(&mut cart, product, d(qty)).expect("add product");
+    }
+    let total = cart.totals().expect("totals").total;
+    let tendered = if change { ((total / d("10")).floor() + Decimal::ONE) * d("10") } else { total };
+    till.complete_sale(&cart, &[Payment { method: PaymentMethod::Cash, amount: tendered, reference: None }])
+        .expect("sale completes")
+        .record
+}
+
+/// Pending sale ids of `store_id` in `till`'s queue, oldest first.
+pub fn pending_ids(till: &Till, store_id: &str) -> Vec<String> {
+    till.with_reader(|c| outbox::next_batch(c, store_id, usize::MAX >> 1))
+        .expect("queue")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect()
+}
+
+/// Polls `done` every 10 ms until it holds; panics naming `what` after `timeout`.
+/// The timeout only guards against a hang; it asserts nothing about speed.
+pub fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Counts of each id in `ids`.
+pub fn tally(ids: impl IntoIterator<Item = String>) -> HashMap<String, usize> {
+    let mut m = HashMap::new();
+    for id in ids {
+        *m.entry(id).or_default() += 1;
+    }
+    m
+}

@@ -1,0 +1,5 @@
+//! Support for Tillkit's end-to-end sync tests: a real server on loopback, real tills, and
+//! a fault-injecting proxy between them. Test code only; nothing here ships.
+
+pub mod fixtures;
+pub mod proxy;

@@ -1,0 +1,523 @@
+//! A fault-injecting HTTP/1.1 proxy for loopback tests: it forwards each request to the
+//! server or, as scripted, loses, cuts, stalls or answers it itself, and logs every exchange.
+//! It parses only what it needs (request line, status line, body framing); it is no server.
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// What the proxy does with one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Pass it to the server and its answer back.
+    Forward,
+    /// Pass it to the server, wait for its whole answer (so the server has committed),
+    /// then close the client's connection without replying: the classic lost response.
+    DropResponse,
+    /// Pass the head and half the body to the server, then reset both connections.
+    ResetMidRequest,
+    /// Answer it without asking the server, with this status and optional `Retry-After` (s).
+    Answer { status: u16, retry_after: Option<u64> },
+    /// Hold it without answering for this long, or until the client gives up, then close.
+    Stall(Duration),
+}
+
+/// How an exchange ended, as the proxy saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The server's answer reached the client.
+    Forwarded,
+    /// The server answered; the client got nothing (`Fault::DropResponse`).
+    ResponseDropped,
+    /// Both connections were reset mid-request (`Fault::ResetMidRequest`).
+    Reset,
+    /// The proxy answered itself (`Fault::Answer`).
+    Answered,
+    /// The client closed the connection while the proxy stalled (its timeout fired).
+    ClientGaveUp,
+    /// The stall ran out before the client gave up; the connection was closed.
+    StallEnded,
+    /// The server could not be reached or its answer was cut.
+    UpstreamFailed,
+    /// The server answered but the client was gone before it could be passed on.
+    ClientGone,
+}
+
+/// One request through the proxy and what happened to it.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// When the request head arrived at the proxy.
+    pub started: Instant,
+    pub method: String,
+    /// Path and query, e.g. `/v1/stores/uk-01/catalog?since=3`.
+    pub path: String,
+    /// The request body (de-chunked).
+    pub request_body: Vec<u8>,
+    /// The fault applied.
+    pub fault: Fault,
+    /// The status the server (or the proxy itself) answered, if any.
+    pub status: Option<u16>,
+    /// The answer's body (de-chunked), if any.
+    pub response_body: Vec<u8>,
+    /// When the answer was fully written to the client, if it was.
+    pub replied_at: Option<Instant>,
+    pub outcome: Outcome,
+}
+
+impl Exchange {
+    /// A batch upload (`POST .../sales/batch`).
+    pub fn is_upload(&self) -> bool {
+        self.method == "POST" && self.path.ends_with("/sales/batch")
+    }
+
+    /// The request body as JSON (`Null` when empty or not JSON).
+    pub fn request_json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.request_body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The response body as JSON (`Null` when empty or not JSON).
+    pub fn response_json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.response_body).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The sale ids of an upload, in request order.
+    pub fn uploaded_ids(&self) -> Vec<String> {
+        let body = self.request_json();
+        body["sales"]
+            .as_array()
+            .map(|s| s.iter().filter_map(|s| s["sale_id"].as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    }
+
+    /// The `(sale_id, status, reason)` results of an upload's answer.
+    pub fn results(&self) -> Vec<(String, String, Option<String>)> {
+        let body = self.response_json();
+        body["results"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .map(|r| {
+                        (
+                            r["sale_id"].as_str().unwrap_or_default().to_string(),
+                            r["status"].as_str().unwrap_or_default().to_string(),
+                            r["reason"].as_str().map(String::from),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Called after the server answered a request and before the answer is passed on.
+pub type BeforeReply = Box<dyn Fn(&Exchange) + Send + Sync>;
+
+type Matcher = Box<dyn Fn(&str, &str) -> bool + Send + Sync>;
+
+struct Inner {
+    upstream: Mutex<SocketAddr>,
+    script: Mutex<Vec<(Matcher, VecDeque<Fault>)>>,
+    log: Mutex<Vec<Exchange>>,
+    before_reply: Mutex<Option<BeforeReply>>,
+    link: watch::Sender<bool>,
+    flapper: Mutex<Option<tokio::task::AbortHandle>>,
+    /// Connections closed because the link went down (idle or with a request in flight).
+    cut_connections: AtomicU64,
+    /// Requests in flight when the link went down.
+    cut_requests: AtomicU64,
+    /// Connections accepted and closed at once while the link was down.
+    refused: AtomicU64,
+}
+
+/// A running proxy. It stops when dropped.
+pub struct Proxy {
+    addr: SocketAddr,
+    inner: Arc<Inner>,
+    accept: tokio::task::AbortHandle,
+    runtime: tokio::runtime::Handle,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Proxy {
+    /// Starts a proxy on 127.0.0.1 (a free port) in front of `upstream`, on `runtime`.
+    pub fn start(runtime: &tokio::runtime::Handle, upstream: SocketAddr) -> Proxy {
+        let listener = runtime
+            .block_on(TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+            .expect("proxy binds a loopback port");
+        let addr = listener.local_addr().expect("proxy address");
+        let (link, _) = watch::channel(true);
+        let inner = Arc::new(Inner {
+            upstream: Mutex::new(upstream),
+            script: Mutex::new(Vec::new()),
+            log: Mutex::new(Vec::new()),
+            before_reply: Mutex::new(None),
+            link,
+            flapper: Mutex::new(None),
+            cut_connections: AtomicU64::new(0),
+            cut_requests: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+        });
+        let accept = runtime.spawn(accept_loop(listener, inner.clone())).abort_handle();
+        Proxy { addr, inner, accept, runtime: runtime.clone() }
+    }
+
+    /// `http://127.0.0.1:<port>`: give this to the device instead of the server's URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Points the proxy at another server address (e.g. a restarted server).
+    pub fn set_upstream(&self, upstream: SocketAddr) {
+        *lock(&self.inner.upstream) = upstream;
+    }
+
+    /// Applies `faults` to the next batch uploads, one each, in order; then forwards again.
+    pub fn on_uploads(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.script(|method, path| method == "POST" && path.ends_with("/sales/batch"), faults);
+    }
+
+    /// Applies `faults` to the next requests `matches(method, path)` accepts, one each.
+    pub fn script(
+        &self,
+        matches: impl Fn(&str, &str) -> bool + Send + Sync + 'static,
+        faults: impl IntoIterator<Item = Fault>,
+    ) {
+        lock(&self.inner.script).push((Box::new(matches), faults.into_iter().collect()));
+    }
+
+    /// Calls `hook` after the server answered each request and before the answer is passed
+    /// on (`None` removes it). It runs on the proxy's runtime: keep it short.
+    pub fn before_reply(&self, hook: Option<BeforeReply>) {
+        *lock(&self.inner.before_reply) = hook;
+    }
+
+    /// Every exchange so far, in the order the requests arrived.
+    pub fn exchanges(&self) -> Vec<Exchange> {
+        let mut log = lock(&self.inner.log).clone();
+        log.sort_by_key(|e| e.started);
+        log
+    }
+
+    /// The batch uploads so far, in order.
+    pub fn uploads(&self) -> Vec<Exchange> {
+        self.exchanges().into_iter().filter(Exchange::is_upload).collect()
+    }
+
+    /// Takes the link down (every connection is closed, new ones are closed at once) or up.
+    pub fn set_link(&self, up: bool) {
+        self.inner.link.send_replace(up);
+    }
+
+    /// Flips the link down and up every `period` until `stop_flapping`; the link starts down.
+    pub fn start_flapping(&self, period: Duration) {
+        let inner = self.inner.clone();
+        let task = self.runtime.spawn(async move {
+            let mut tick = tokio::time::interval(period);
+            tick.tick().await;
+            loop {
+                let up = *inner.link.borrow();
+                inner.link.send_replace(!up);
+                tick.tick().await;
+            }
+        });
+        if let Some(old) = lock(&self.inner.flapper).replace(task.abort_handle()) {
+            old.abort();
+        }
+    }
+
+    /// Stops flapping and leaves the link up.
+    pub fn stop_flapping(&self) {
+        if let Some(task) = lock(&self.inner.flapper).take() {
+            task.abort();
+        }
+        self.set_link(true);
+    }
+
+    /// (connections cut, requests cut in flight, connections refused) by a link going down.
+    pub fn link_damage(&self) -> (u64, u64, u64) {
+        (
+            self.inner.cut_connections.load(Ordering::SeqCst),
+            self.inner.cut_requests.load(Ordering::SeqCst),
+            self.inner.refused.load(Ordering::SeqCst),
+        )
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        if let Some(task) = lock(&self.inner.flapper).take() {
+            task.abort();
+        }
+        // Open connections end when the link "goes down" for good.
+        self.inner.link.send_replace(false);
+    }
+}
+
+async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
+    loop {
+        let Ok((client, _)) = listener.accept().await else { continue };
+        if !*inner.link.borrow() {
+            inner.refused.fetch_add(1, Ordering::SeqCst);
+            let _ = client.set_zero_linger();
+            drop(client);
+            continue;
+        }
+        let _ = client.set_nodelay(true);
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let mut link = inner.link.subscribe();
+            let in_flight = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            tokio::select! {
+                _ = serve_connection(client, &inner, &in_flight) => {}
+                _ = link.wait_for(|up| !*up) => {
+                    inner.cut_connections.fetch_add(1, Ordering::SeqCst);
+                    if in_flight.load(Ordering::SeqCst) {
+                        inner.cut_requests.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            }
+        });
+    }
+}
+
+impl Inner {
+    fn next_fault(&self, method: &str, path: &str) -> Fault {
+        let mut script = lock(&self.script);
+        for (matches, faults) in script.iter_mut() {
+            if matches(method, path)
+                && let Some(f) = faults.pop_front()
+            {
+                return f;
+            }
+        }
+        Fault::Forward
+    }
+}
+
+/// One HTTP message as read off the wire: raw bytes to pass on, and the decoded body.
+struct Message {
+    raw: Vec<u8>,
+    start_line: String,
+    body: Vec<u8>,
+    /// Bytes of `raw` that are the head (up to and including the blank line).
+    head_len: usize,
+}
+
+/// Serves one client connection: one request at a time, a fresh server connection each.
+async fn serve_connection(client: TcpStream, inner: &Inner, in_flight: &std::sync::atomic::AtomicBool) {
+    let mut client = BufReader::new(client);
+    loop {
+        let request = match read_message(&mut client, None).await {
+            Ok(Some(m)) => m,
+            _ => return,
+        };
+        let started = Instant::now();
+        in_flight.store(true, Ordering::SeqCst);
+        let mut parts = request.start_line.split(' ');
+        let method = parts.next().unwrap_or_default().to_string();
+        let path = parts.next().unwrap_or_default().to_string();
+        let fault = inner.next_fault(&method, &path);
+        let mut exchange = Exchange {
+            started,
+            method: method.clone(),
+            path,
+            request_body: request.body.clone(),
+            fault: fault.clone(),
+            status: None,
+            response_body: Vec::new(),
+            replied_at: None,
+            outcome: Outcome::Forwarded,
+        };
+        let keep_open = match fault {
+            Fault::Answer { status, retry_after } => {
+                let reply = own_answer(status, retry_after);
+                exchange.status = Some(status);
+                exchange.response_body = reply.body.clone();
+                exchange.outcome = Outcome::Answered;
+                let ok = client.get_mut().write_all(&reply.raw).await.is_ok();
+                exchange.replied_at = ok.then(Instant::now);
+                ok
+            }
+            Fault::Stall(how_long) => {
+                // Wait for the stall to end or the client to hang up (its timeout fired).
+                let gave_up = tokio::select! {
+                    _ = tokio::time::sleep(how_long) => false,
+                    _ = client.fill_buf() => true,
+                };
+                exchange.outcome = if gave_up { Outcome::ClientGaveUp } else { Outcome::StallEnded };
+                false
+            }
+            Fault::ResetMidRequest => {
+                let upstream = *lock(&inner.upstream);
+                if let Ok(server) = TcpStream::connect(upstream).await {
+                    let cut = request.head_len + (request.raw.len() - request.head_len) / 2;
+                    let mut server = server;
+                    let _ = server.write_all(&request.raw[..cut]).await;
+                    let _ = server.flush().await;
+                    // Let the server start reading the truncated body before the reset.
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    let _ = server.set_zero_linger();
+                }
+                let _ = client.get_ref().set_zero_linger();
+                exchange.outcome = Outcome::Reset;
+                false
+            }
+            Fault::Forward | Fault::DropResponse => {
+                let upstream = *lock(&inner.upstream);
+                match forward(upstream, &request, &method).await {
+                    None => {
+                        exchange.outcome = Outcome::UpstreamFailed;
+                        false
+                    }
+                    Some(response) => {
+                        exchange.status = response.start_line.split(' ').nth(1).and_then(|s| s.parse().ok());
+                        exchange.response_body = response.body.clone();
+                        if let Some(hook) = lock(&inner.before_reply).as_ref() {
+                            hook(&exchange);
+                        }
+                        if fault == Fault::DropResponse {
+                            exchange.outcome = Outcome::ResponseDropped;
+                            false
+                        } else if client.get_mut().write_all(&response.raw).await.is_ok() {
+                            exchange.replied_at = Some(Instant::now());
+                            true
+                        } else {
+                            exchange.outcome = Outcome::ClientGone;
+                            false
+                        }
+                    }
+                }
+            }
+        };
+        in_flight.store(false, Ordering::SeqCst);
+        lock(&inner.log).push(exchange);
+        if !keep_open {
+            return;
+        }
+    }
+}
+
+/// Sends `request` on a new connection to `upstream` and reads the whole answer.
+async fn forward(upstream: SocketAddr, request: &Message, method: &str) -> Option<Message> {
+    let mut server = TcpStream::connect(upstream).await.ok()?;
+    let _ = server.set_nodelay(true);
+    server.write_all(&request.raw).await.ok()?;
+    let mut server = BufReader::new(server);
+    read_message(&mut server, Some(method)).await.ok().flatten()
+}
+
+fn own_answer(status: u16, retry_after: Option<u64>) -> Message {
+    let (reason, code) = match status {
+        429 => ("Too Many Requests", "rate_limited"),
+        500 => ("Internal Server Error", "internal"),
+        502 => ("Bad Gateway", "internal"),
+        503 => ("Service Unavailable", "internal"),
+        _ => ("Injected", "injected"),
+    };
+    let body = format!(r#"{{"error":"{code}","message":"injected by the test proxy"}}"#).into_bytes();
+    let mut head = format!(
+        "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    if let Some(secs) = retry_after {
+        head.push_str(&format!("retry-after: {secs}\r\n"));
+    }
+    head.push_str("\r\n");
+    let head_len = head.len();
+    let mut raw = head.into_bytes();
+    raw.extend_from_slice(&body);
+    Message { raw, start_line: format!("HTTP/1.1 {status} {reason}"), body, head_len }
+}
+
+const MAX_HEAD: usize = 64 * 1024;
+
+/// Reads one request (`request_method: None`) or the response to `request_method`.
+/// `Ok(None)` on a clean end of stream before the first byte.
+async fn read_message<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    request_method: Option<&str>,
+) -> std::io::Result<Option<Message>> {
+    let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_string());
+    let mut raw = Vec::new();
+    let mut start_line = String::new();
+    let mut content_length: Option<usize> = None;
+    let mut chunked = false;
+    loop {
+        let before = raw.len();
+        let n = reader.read_until(b'\n', &mut raw).await?;
+        if n == 0 {
+            return if raw.is_empty() { Ok(None) } else { Err(bad("cut inside the head")) };
+        }
+        if raw.len() > MAX_HEAD {
+            return Err(bad("head too large"));
+        }
+        let line = String::from_utf8_lossy(&raw[before..]).trim_end().to_string();
+        if start_line.is_empty() {
+            if line.is_empty() {
+                continue; // tolerate a stray CRLF between messages
+            }
+            start_line = line;
+            continue;
+        }
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                content_length = Some(value.parse().map_err(|_| bad("bad content-length"))?);
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = value.to_ascii_lowercase().contains("chunked");
+            }
+        }
+    }
+    let head_len = raw.len();
+    let mut body = Vec::new();
+    let status: Option<u16> = request_method.and_then(|_| start_line.split(' ').nth(1)?.parse().ok());
+    let bodiless = request_method == Some("HEAD") || matches!(status, Some(100..=199 | 204 | 304));
+    if bodiless {
+    } else if chunked {
+        loop {
+            let before = raw.len();
+            reader.read_until(b'\n', &mut raw).await?;
+            let size_line = String::from_utf8_lossy(&raw[before..]).trim().to_string();
+            let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
+                .map_err(|_| bad("bad chunk size"))?;
+            if size == 0 {
+                // Trailers, then the blank line.
+                loop {
+                    let before = raw.len();
+                    let n = reader.read_until(b'\n', &mut raw).await?;
+                    if n == 0 || raw[before..].trim_ascii().is_empty() {
+                        break;
+                    }
+                }
+                break;
+            }
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk).await?;
+            body.extend_from_slice(&chunk[..size]);
+            raw.extend_from_slice(&chunk);
+        }
+    } else if let Some(len) = content_length {
+        let mut chunk = vec![0; len];
+        reader.read_exact(&mut chunk).await?;
+        body.extend_from_slice(&chunk);
+        raw.extend_from_slice(&chunk);
+    } else if request_method.is_some() {
+        // A response without framing runs to the end of the connection.
+        reader.read_to_end(&mut body).await?;
+        raw.extend_from_slice(&body);
+    }
+    Ok(Some(Message { raw, start_line, body, head_len }))
+}
