@@ -14,6 +14,9 @@ fi
 # Doc tests are not run by nextest.
 cargo test --workspace --doc --quiet
 
+echo "== Android view-state module (plain Kotlin) on the host JVM"
+android/ui-model/test.sh
+
 if [ -x tests/kotlin/run.sh ]; then
   echo "== Kotlin bindings on the host JVM"
   tests/kotlin/run.sh

@@ -1,0 +1,55 @@
+// The cashier app: Jetpack Compose screens over :tillkit, with view state from :ui-model.
+plugins {
+    alias(libs.plugins.android.application)
+    alias(libs.plugins.kotlin.compose)
+}
+
+// Development wiring from gradle.properties or -P (see README.md); a production build gets
+// its register token at provisioning, not at build time.
+fun tillkitProperty(name: String): String = "\"${providers.gradleProperty("tillkit.$name").getOrElse("")}\""
+
+android {
+    namespace = "app.tillkit.register"
+    compileSdk = 36
+
+    defaultConfig {
+        applicationId = "app.tillkit.register"
+        minSdk = 26
+        targetSdk = 36
+        versionCode = 1
+        versionName = "0.1.0"
+        buildConfigField("String", "TILLKIT_SERVER_URL", tillkitProperty("serverUrl"))
+        buildConfigField("String", "TILLKIT_TOKEN", tillkitProperty("token"))
+        buildConfigField("String", "TILLKIT_STORE_ID", tillkitProperty("storeId"))
+        buildConfigField("String", "TILLKIT_REGISTER_ID", tillkitProperty("registerId"))
+    }
+
+    buildTypes {
+        release {
+            isMinifyEnabled = true
+            proguardFiles(getDefaultProguardFile("proguard-android-optimize.txt"))
+        }
+    }
+
+    buildFeatures {
+        compose = true
+        buildConfig = true
+    }
+
+    compileOptions {
+        sourceCompatibility = JavaVersion.VERSION_17
+        targetCompatibility = JavaVersion.VERSION_17
+    }
+}
+
+dependencies {
+    implementation(project(":tillkit"))
+    implementation(libs.androidx.activity.compose)
+    implementation(libs.androidx.lifecycle.viewmodel.compose)
+    implementation(libs.androidx.lifecycle.runtime.compose)
+    implementation(platform(libs.compose.bom))
+    implementation(libs.compose.ui)
+    implementation(libs.compose.material3)
+    implementation(libs.compose.ui.tooling.preview)
+    debugImplementation(libs.compose.ui.tooling)
+}

@@ -1,0 +1,61 @@
+package app.tillkit.register
+
+import android.os.Bundle
+import androidx.activity.ComponentActivity
+import androidx.activity.compose.BackHandler
+import androidx.activity.compose.setContent
+import androidx.compose.foundation.layout.Box
+import androidx.compose.foundation.layout.fillMaxSize
+import androidx.compose.foundation.layout.padding
+import androidx.compose.material3.MaterialTheme
+import androidx.compose.material3.Surface
+import androidx.compose.material3.Text
+import androidx.compose.runtime.Composable
+import androidx.compose.runtime.getValue
+import androidx.compose.runtime.mutableStateOf
+import androidx.compose.runtime.saveable.rememberSaveable
+import androidx.compose.runtime.setValue
+import androidx.compose.ui.Alignment
+import androidx.compose.ui.Modifier
+import androidx.compose.ui.unit.dp
+import androidx.lifecycle.compose.collectAsStateWithLifecycle
+import androidx.lifecycle.viewmodel.compose.viewModel
+import app.tillkit.ffi.TillkitAndroid
+
+class MainActivity : ComponentActivity() {
+    override fun onCreate(savedInstanceState: Bundle?) {
+        super.onCreate(savedInstanceState)
+        val app = application as RegisterApplication
+        setContent {
+            MaterialTheme {
+                Surface(Modifier.fillMaxSize()) {
+                    val startup by app.startup.collectAsStateWithLifecycle()
+                    when (val s = startup) {
+                        Startup.Opening -> Centered("Opening the register…")
+                        is Startup.Failed -> Centered(s.message)
+                        is Startup.Ready -> Screens(s.till)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/** Two screens need no navigation library: the register, and the needs-attention list. */
+@Composable
+private fun Screens(till: TillkitAndroid) {
+    var attention by rememberSaveable { mutableStateOf(false) }
+    if (attention) {
+        BackHandler { attention = false }
+        AttentionScreen(viewModel { AttentionViewModel(till) }, onBack = { attention = false })
+    } else {
+        RegisterScreen(viewModel { RegisterViewModel(till) }, onOpenAttention = { attention = true })
+    }
+}
+
+@Composable
+private fun Centered(text: String) {
+    Box(Modifier.fillMaxSize().padding(24.dp), contentAlignment = Alignment.Center) {
+        Text(text, style = MaterialTheme.typography.titleMedium)
+    }
+}

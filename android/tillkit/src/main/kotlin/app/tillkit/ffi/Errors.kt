@@ -1,0 +1,22 @@
+// What the cashier reads when the core refuses something. Wording only: the core decided.
+package app.tillkit.ffi
+
+import app.tillkit.ui.MoneyFormat
+
+/** A short sentence for the cashier; `currency` formats amounts when known. */
+fun TillkitException.cashierMessage(money: MoneyFormat, currency: String?): String {
+    fun amount(a: String) = if (currency == null) a else money.format(a, currency)
+    return when (this) {
+        is TillkitException.Underpaid -> "Payments of ${amount(paid)} do not cover ${amount(due)}"
+        is TillkitException.NotFound -> "Not found: $what"
+        is TillkitException.ProductInactive -> "This product is not for sale"
+        is TillkitException.EmptyCart -> "The cart is empty"
+        is TillkitException.InvalidInput -> reason
+        is TillkitException.NeedsConnection -> "$what needs a connection to the server"
+        is TillkitException.NoCatalog -> "Waiting for the catalogue to arrive"
+        is TillkitException.NoSession -> "No cashier is signed in"
+        is TillkitException.StorageFull -> "The device storage is full: nothing was saved"
+        // Key, corruption, storage and keychain failures: the register cannot go on by itself.
+        else -> "The register needs attention (${this::class.simpleName}): call support"
+    }
+}

@@ -1,0 +1,64 @@
+// Converts the bindings' records to :ui-model's plain types and back, field by field.
+// The one place that knows both; no value is computed or rounded here.
+package app.tillkit.ffi
+
+import app.tillkit.ui.CartLine
+import app.tillkit.ui.CartTotals
+import app.tillkit.ui.CompletedSale
+import app.tillkit.ui.LineTotals
+import app.tillkit.ui.QueuedSale
+import app.tillkit.ui.RegisterStatus
+import app.tillkit.ui.TaxAmount
+import app.tillkit.ui.Tender
+
+/** A cart's lines and totals, read together. */
+data class CartSnapshot(val lines: List<CartLine>, val totals: CartTotals)
+
+fun SyncStatusRecord.toRegisterStatus() = RegisterStatus(
+    online = connectivity == Connectivity.ONLINE,
+    syncing = syncing,
+    pending = pending.toLong(),
+    oldestPendingAgeSecs = oldestPendingAgeSecs?.toLong(),
+    attention = attention.toLong(),
+    authFailed = authFailed,
+    lastError = lastError,
+)
+
+fun CartLineRecord.toCartLine() = CartLine(
+    lineId = lineId.toLong(),
+    name = name,
+    unitPrice = unitPrice,
+    quantity = quantity,
+    discountLabel = discount?.label,
+)
+
+fun TotalsRecord.toCartTotals() = CartTotals(
+    currency = currency,
+    lines = lines.map { line ->
+        LineTotals(line.lineId.toLong(), line.amount, line.lineDiscount, line.tax, line.taxes.map { it.toTaxAmount() })
+    },
+    subtotal = subtotal,
+    discountTotal = discountTotal,
+    taxTotal = taxTotal,
+    total = total,
+    taxes = breakdown.map { it.toTaxAmount() },
+)
+
+private fun TaxLineRecord.toTaxAmount() = TaxAmount(label, tax)
+
+fun QueuedSaleRecord.toQueuedSale() = QueuedSale(
+    saleId = saleId,
+    receiptNo = receiptNo,
+    total = total,
+    currency = currency,
+    enqueuedAtMs = enqueuedAtMs,
+    reason = reason,
+    lastError = lastError,
+)
+
+fun SaleReceipt.toCompletedSale() = CompletedSale(receiptNo, currency, amountDue, changeDue)
+
+fun Tender.toPaymentRecord(): PaymentRecord = when (this) {
+    is Tender.Cash -> PaymentRecord(PaymentMethod.CASH, amount, reference = null)
+    is Tender.Card -> PaymentRecord(PaymentMethod.CARD, amount, reference)
+}

@@ -1,0 +1,158 @@
+// The Android face of the Rust core: keychain context, network events, a status flow, and
+// the core's blocking calls moved to Dispatchers.IO. No sale, tax or sync rule lives here.
+package app.tillkit.ffi
+
+import android.content.Context
+import android.net.ConnectivityManager
+import android.net.Network
+import app.tillkit.ui.QueuedSale
+import app.tillkit.ui.RegisterStatus
+import app.tillkit.ui.Tender
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.StateFlow
+import kotlinx.coroutines.flow.asStateFlow
+import kotlinx.coroutines.withContext
+
+/** One register's open core. Open it once per process with [open]; [close] it on shutdown. */
+class TillkitAndroid private constructor(
+    /** The bindings' core, for calls this class does not wrap. Its calls block: not on the main thread. */
+    val core: TillkitCore,
+    private val connectivity: ConnectivityManager,
+) : AutoCloseable {
+
+    private val mutableStatus = MutableStateFlow(core.status().toRegisterStatus())
+
+    /** The core's sync status; updated from a core thread, collect it anywhere. */
+    val status: StateFlow<RegisterStatus> = mutableStatus.asStateFlow()
+
+    // Declared after mutableStatus: the core calls the observer at once with the current status.
+    private val subscription = core.subscribeStatus(object : StatusObserver {
+        override fun onStatus(status: SyncStatusRecord) {
+            mutableStatus.value = status.toRegisterStatus()
+        }
+    })
+
+    private val networkCallback = object : ConnectivityManager.NetworkCallback() {
+        override fun onAvailable(network: Network) = reportNetwork(true)
+        override fun onLost(network: Network) = reportNetwork(false)
+    }
+
+    private fun watchNetwork() {
+        // The default-network callback says nothing when there is no network at all.
+        reportNetwork(connectivity.activeNetwork != null)
+        connectivity.registerDefaultNetworkCallback(networkCallback)
+    }
+
+    private fun reportNetwork(available: Boolean) {
+        try {
+            core.setNetworkAvailable(available)
+        } catch (_: TillkitException) {
+            // Only `Closed`, for an event that raced close(): nothing is listening any more.
+        }
+    }
+
+    /** Opens a cashier session; sync of this store starts at once. */
+    suspend fun login(storeId: String, registerId: String, staffId: String) =
+        io { core.login(storeId, registerId, staffId) }
+
+    /** Closes the session; unsent sales stay queued. */
+    suspend fun logout() = io { core.logout() }
+
+    /** Active products of the store matching a name, SKU or barcode. */
+    suspend fun search(query: String): List<ProductRecord> = io { core.search(query) }
+
+    /** A new empty cart with the store's current prices and tax settings. */
+    suspend fun newCart(): RegisterCart = io { RegisterCart(core.newCart()) }
+
+    /** Writes the sale durably with its queue row; start a new cart for the next customer. */
+    suspend fun completeSale(cart: RegisterCart, tenders: List<Tender>): SaleReceipt =
+        io { core.completeSale(cart.handle, tenders.map { it.toPaymentRecord() }) }
+
+    /** Sales waiting for upload, oldest first. */
+    suspend fun pendingSales(limit: Int = 100): List<QueuedSale> =
+        io { core.pendingSales(limit.toUInt()).map { it.toQueuedSale() } }
+
+    /** Sales the server set aside, with its reasons. */
+    suspend fun attentionSales(limit: Int = 100): List<QueuedSale> =
+        io { core.attentionSales(limit.toUInt()).map { it.toQueuedSale() } }
+
+    /**
+     * Overrides what the network callback last reported (tests, a kiosk "offline" switch).
+     * The next network event reports the real state again.
+     */
+    suspend fun setNetworkAvailable(available: Boolean) = io { core.setNetworkAvailable(available) }
+
+    /** Sync as soon as possible. */
+    suspend fun syncNow() = io { core.syncNow() }
+
+    /** Operator metrics for the current store. */
+    suspend fun metrics(): MetricsRecord = io { core.metrics() }
+
+    /**
+     * Stops network events and status callbacks, stops sync and closes the database.
+     * Blocks until sync has stopped: not on the main thread.
+     */
+    override fun close() {
+        connectivity.unregisterNetworkCallback(networkCallback)
+        subscription.cancel()
+        subscription.close()
+        core.shutdown()
+        core.close()
+    }
+
+    companion object {
+        init {
+            // The same library JNA loads for the bindings; loaded here for the JNI entry point.
+            System.loadLibrary("tillkit_ffi")
+        }
+
+        /** Hands the application context to the Android keychain store (bindings/src/android.rs). */
+        @JvmStatic
+        private external fun initializeKeychain(context: Context)
+
+        /**
+         * Opens the encrypted store (its key lives in the Android keystore-backed keychain,
+         * created on first run), starts sync with the register's bearer `token` and starts
+         * forwarding network changes.
+         */
+        suspend fun open(context: Context, config: CoreConfig, token: String): TillkitAndroid = io {
+            val app = context.applicationContext
+            initializeKeychain(app)
+            val core = TillkitCore.open(config, token)
+            try {
+                TillkitAndroid(core, app.getSystemService(ConnectivityManager::class.java)).also { it.watchNetwork() }
+            } catch (e: Throwable) {
+                core.shutdown()
+                core.close()
+                throw e
+            }
+        }
+    }
+}
+
+/** A cart being rung up. Its calls reach the core's store (catalogue look-ups): IO dispatcher. */
+class RegisterCart internal constructor(internal val handle: CartHandle) : AutoCloseable {
+    /** Adds a product by id; returns its line id (the same product is merged into one line). */
+    suspend fun addProduct(productId: String, quantity: String = "1"): Long =
+        io { handle.addProduct(productId, quantity).toLong() }
+
+    /** Adds a product by barcode; returns its line id. */
+    suspend fun addBarcode(code: String, quantity: String = "1"): Long =
+        io { handle.addBarcode(code, quantity).toLong() }
+
+    /** Sets a line's quantity (decimal string). */
+    suspend fun setQuantity(lineId: Long, quantity: String) = io { handle.setQuantity(lineId.toULong(), quantity) }
+
+    /** Removes a line. */
+    suspend fun remove(lineId: Long) = io { handle.remove(lineId.toULong()) }
+
+    /** The lines and the core's live totals, read together. */
+    suspend fun snapshot(): CartSnapshot = io {
+        CartSnapshot(handle.lines().map { it.toCartLine() }, handle.totals().toCartTotals())
+    }
+
+    override fun close() = handle.close()
+}
+
+private suspend fun <T> io(block: () -> T): T = withContext(Dispatchers.IO) { block() }

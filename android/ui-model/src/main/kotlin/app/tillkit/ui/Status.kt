@@ -1,0 +1,61 @@
+// What the cashier sees of sync: the status pill, its detail line and the attention badge.
+// It only words the core's status; it never decides connectivity or counts sales itself.
+package app.tillkit.ui
+
+/** The core's sync status (mapped by `:tillkit` from `SyncStatusRecord`). */
+data class RegisterStatus(
+    /** The server answered recently. */
+    val online: Boolean,
+    /** An upload is in progress. */
+    val syncing: Boolean = false,
+    /** Sales waiting for upload. */
+    val pending: Long = 0,
+    /** Age of the oldest pending sale, whole seconds. */
+    val oldestPendingAgeSecs: Long? = null,
+    /** Sales the server set aside, plus 1 while the register's token is refused. */
+    val attention: Long = 0,
+    /** The server refuses this register's token. */
+    val authFailed: Boolean = false,
+    /** The last sync error, readable. */
+    val lastError: String? = null,
+)
+
+/** Pill colours, named for what they mean rather than their shade. */
+enum class PillColour { Green, Amber, Red }
+
+/** The status pill: colour and text, a detail line, and the needs-attention badge. */
+data class StatusPill(
+    val colour: PillColour,
+    val text: String,
+    /** e.g. "oldest 3 min ago"; null when nothing is waiting. */
+    val detail: String?,
+    /** Count shown on the needs-attention button; null when there is nothing to look at. */
+    val attentionBadge: String?,
+)
+
+/** Maps the core's status to the pill. */
+fun statusPill(status: RegisterStatus): StatusPill {
+    val pending = if (status.pending > 0) " · ${status.pending} pending" else ""
+    val (colour, text) = when {
+        // Sales keep being taken, but none will upload until a person enters a new token.
+        status.authFailed -> PillColour.Red to "Register not authorised$pending"
+        status.online -> PillColour.Green to "Online$pending"
+        else -> PillColour.Amber to "Offline$pending"
+    }
+    val detail = when {
+        status.authFailed -> "Ask a manager for a new register token"
+        status.pending > 0 && status.oldestPendingAgeSecs != null -> "oldest ${ago(status.oldestPendingAgeSecs)}"
+        else -> null
+    }
+    val badge = status.attention.takeIf { it > 0 }?.let { if (it > 99) "99+" else it.toString() }
+    return StatusPill(colour, text, detail, badge)
+}
+
+/** 42 -> "just now", 180 -> "3 min ago", 7200 -> "2 h ago", 172800 -> "2 days ago". */
+fun ago(seconds: Long): String = when {
+    seconds < 60 -> "just now"
+    seconds < 3_600 -> "${seconds / 60} min ago"
+    seconds < 86_400 -> "${seconds / 3_600} h ago"
+    seconds < 2 * 86_400 -> "1 day ago"
+    else -> "${seconds / 86_400} days ago"
+}

@@ -1,0 +1,32 @@
+// swift-tools-version:5.9
+// Tillkit for iOS: the Rust core as a static XCFramework (built by build-xcframework.sh), its
+// UniFFI-generated Swift, and TillkitStore, the thin SwiftUI-facing wrapper.
+import PackageDescription
+
+let package = Package(
+    name: "Tillkit",
+    // macOS only so that `swift test` runs on a Mac; the product is for iOS.
+    platforms: [.iOS(.v16), .macOS(.v13)],
+    products: [
+        .library(name: "Tillkit", targets: ["Tillkit"]),
+    ],
+    targets: [
+        // Static libtillkit_ffi for iOS, the simulators and macOS, with TillkitFFI.h and its module map.
+        .binaryTarget(name: "TillkitFFI", path: "TillkitFFI.xcframework"),
+        .target(
+            name: "Tillkit",
+            dependencies: ["TillkitFFI"],
+            path: "Sources/Tillkit",
+            linkerSettings: [
+                // SQLCipher's CommonCrypto and the keychain store.
+                .linkedFramework("Security"),
+                .linkedFramework("CoreFoundation"),
+            ]
+        ),
+        .testTarget(
+            name: "TillkitTests",
+            dependencies: ["Tillkit"],
+            path: "Tests/TillkitTests"
+        ),
+    ]
+)

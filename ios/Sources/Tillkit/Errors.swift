@@ -1,0 +1,22 @@
+// What the cashier reads when the core refuses something. Wording only: the core decided.
+import Foundation
+
+extension TillkitError {
+    /// A short sentence for the cashier; `currency` formats amounts when known.
+    public func cashierMessage(money: MoneyFormat, currency: String?) -> String {
+        func amount(_ a: String) -> String { currency.map { money.format(a, currency: $0) } ?? a }
+        switch self {
+        case let .Underpaid(due, paid): return "Payments of \(amount(paid)) do not cover \(amount(due))"
+        case let .NotFound(what): return "Not found: \(what)"
+        case .ProductInactive: return "This product is not for sale"
+        case .EmptyCart: return "The cart is empty"
+        case let .InvalidInput(reason): return reason
+        case let .NeedsConnection(what): return "\(what) needs a connection to the server"
+        case .NoCatalog: return "Waiting for the catalogue to arrive"
+        case .NoSession: return "No cashier is signed in"
+        case .StorageFull: return "The device storage is full: nothing was saved"
+        // Key, corruption, storage and keychain failures: the register cannot go on by itself.
+        default: return "The register needs attention (\(self)): call support"
+        }
+    }
+}

@@ -1,0 +1,100 @@
+// What the cashier sees of sync: the status pill, its detail line and the attention badge.
+// It only words the core's status; it never decides connectivity or counts sales itself.
+import Foundation
+
+/// The core's sync status, as the register screen uses it.
+public struct RegisterStatus: Equatable, Sendable {
+    /// The server answered recently.
+    public var online: Bool
+    /// An upload is in progress.
+    public var syncing: Bool
+    /// Sales waiting for upload.
+    public var pending: UInt64
+    /// Age of the oldest pending sale, whole seconds.
+    public var oldestPendingAgeSecs: UInt64?
+    /// Sales the server set aside, plus 1 while the register's token is refused.
+    public var attention: UInt64
+    /// The server refuses this register's token.
+    public var authFailed: Bool
+    /// The last sync error, readable.
+    public var lastError: String?
+
+    public init(
+        online: Bool,
+        syncing: Bool = false,
+        pending: UInt64 = 0,
+        oldestPendingAgeSecs: UInt64? = nil,
+        attention: UInt64 = 0,
+        authFailed: Bool = false,
+        lastError: String? = nil
+    ) {
+        self.online = online
+        self.syncing = syncing
+        self.pending = pending
+        self.oldestPendingAgeSecs = oldestPendingAgeSecs
+        self.attention = attention
+        self.authFailed = authFailed
+        self.lastError = lastError
+    }
+
+    /// Maps the bindings' record, field by field.
+    public init(_ record: SyncStatusRecord) {
+        self.init(
+            online: record.connectivity == .online,
+            syncing: record.syncing,
+            pending: record.pending,
+            oldestPendingAgeSecs: record.oldestPendingAgeSecs,
+            attention: record.attention,
+            authFailed: record.authFailed,
+            lastError: record.lastError
+        )
+    }
+}
+
+/// The status pill: colour and text, a detail line, and the needs-attention badge.
+public struct StatusPill: Equatable, Sendable {
+    /// Named for what they mean rather than their shade.
+    public enum Colour: Sendable { case green, amber, red }
+
+    public let colour: Colour
+    /// "Online", "Offline · 4 pending".
+    public let text: String
+    /// "oldest 3 min ago"; nil when nothing is waiting.
+    public let detail: String?
+    /// Count on the needs-attention button; nil when there is nothing to look at.
+    public let attentionBadge: String?
+
+    public init(_ status: RegisterStatus) {
+        let pending = status.pending > 0 ? " · \(status.pending) pending" : ""
+        if status.authFailed {
+            // Sales keep being taken, but none will upload until a person enters a new token.
+            colour = .red
+            text = "Register not authorised" + pending
+            detail = "Ask a manager for a new register token"
+        } else {
+            colour = status.online ? .green : .amber
+            text = (status.online ? "Online" : "Offline") + pending
+            if status.pending > 0, let age = status.oldestPendingAgeSecs {
+                detail = "oldest " + ago(seconds: age)
+            } else {
+                detail = nil
+            }
+        }
+        switch status.attention {
+        case 0: attentionBadge = nil
+        case 1...99: attentionBadge = String(status.attention)
+        default: attentionBadge = "99+"
+        }
+    }
+}
+
+/// 42 -> "just now", 180 -> "3 min ago", 7200 -> "2 h ago", 172800 -> "2 days ago".
+public func ago(seconds: UInt64) -> String {
+    switch seconds {
+    case ..<60: return "just now"
+    case ..<3_600: return "\(seconds / 60) min ago"
+    case ..<86_400: return "\(seconds / 3_600) h ago"
+    case ..<172_800: return "1 day ago"
+    default: return "\(seconds / 86_400) days ago"
+    }
+}

@@ -1,0 +1,63 @@
+import XCTest
+@testable import Tillkit
+
+final class StatusPillTests: XCTestCase {
+    func testOnlineWithAnEmptyQueueIsAPlainGreenPill() {
+        let pill = StatusPill(RegisterStatus(online: true))
+        XCTAssertEqual(pill.colour, .green)
+        XCTAssertEqual(pill.text, "Online")
+        XCTAssertNil(pill.detail)
+        XCTAssertNil(pill.attentionBadge)
+    }
+
+    func testOfflineWithPendingSalesIsAmberWithTheCountAndOldestAge() {
+        let pill = StatusPill(RegisterStatus(online: false, pending: 4, oldestPendingAgeSecs: 185))
+        XCTAssertEqual(pill.colour, .amber)
+        XCTAssertEqual(pill.text, "Offline · 4 pending")
+        XCTAssertEqual(pill.detail, "oldest 3 min ago")
+    }
+
+    func testARefusedTokenIsRedAndSaysWhatToDo() {
+        let pill = StatusPill(RegisterStatus(online: true, pending: 1, attention: 1, authFailed: true))
+        XCTAssertEqual(pill.colour, .red)
+        XCTAssertEqual(pill.text, "Register not authorised · 1 pending")
+        XCTAssertEqual(pill.detail, "Ask a manager for a new register token")
+        XCTAssertEqual(pill.attentionBadge, "1")
+    }
+
+    func testAttentionBadgeCapsAt99() {
+        XCTAssertEqual(StatusPill(RegisterStatus(online: true, attention: 3)).attentionBadge, "3")
+        XCTAssertEqual(StatusPill(RegisterStatus(online: true, attention: 120)).attentionBadge, "99+")
+    }
+
+    func testAgesAreWordedInTheLargestWholeUnit() {
+        XCTAssertEqual(ago(seconds: 59), "just now")
+        XCTAssertEqual(ago(seconds: 60), "1 min ago")
+        XCTAssertEqual(ago(seconds: 7_200), "2 h ago")
+        XCTAssertEqual(ago(seconds: 86_400), "1 day ago")
+        XCTAssertEqual(ago(seconds: 3 * 86_400), "3 days ago")
+    }
+
+    func testTheBindingsRecordMapsFieldByField() {
+        let record = SyncStatusRecord(
+            connectivity: .offline, syncing: false, pending: 2, oldestPendingAgeSecs: 30,
+            lastSuccessAtMs: nil, lastError: "connection refused", attention: 1, authFailed: false
+        )
+        XCTAssertEqual(
+            RegisterStatus(record),
+            RegisterStatus(online: false, pending: 2, oldestPendingAgeSecs: 30, attention: 1, lastError: "connection refused")
+        )
+    }
+}
+
+final class AttentionRowTests: XCTestCase {
+    func testRowsShowTheServersReasonAmountAndAge() {
+        let now: Int64 = 1_800_000_000_000
+        let sale = QueuedSaleRecord(
+            saleId: "s1", receiptNo: "R08-000042", total: "12.5", currency: "GBP", state: .attention,
+            enqueuedAtMs: now - 7_200_000, attempts: 3, lastError: nil, reason: "unknown product"
+        )
+        let rows = attentionRows([sale], nowMs: now, money: MoneyFormat(locale: Locale(identifier: "en_GB")))
+        XCTAssertEqual(rows, [AttentionRow(id: "s1", receiptNo: "R08-000042", total: "£12.50", reason: "unknown product", age: "rung up 2 h ago")])
+    }
+}

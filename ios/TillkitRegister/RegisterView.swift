@@ -1,0 +1,81 @@
+import SwiftUI
+import Tillkit
+
+/// Search and barcode entry, results, the cart, and the pay buttons; the status pill on top.
+struct RegisterView: View {
+    @ObservedObject private var store: TillkitStore
+    @StateObject private var model: RegisterModel
+    @State private var showAttention = false
+
+    @MainActor
+    init(store: TillkitStore) {
+        self.store = store
+        _model = StateObject(wrappedValue: RegisterModel(store: store))
+    }
+
+    var body: some View {
+        NavigationStack {
+            VStack(spacing: 8) {
+                if let banner = model.banner {
+                    HStack {
+                        Text(banner)
+                        Spacer()
+                        Button("OK") { model.banner = nil }
+                    }
+                    .padding(8)
+                    .background(.thinMaterial, in: RoundedRectangle(cornerRadius: 8))
+                }
+                HStack {
+                    TextField("Search products", text: $model.query)
+                    // Keyboard-wedge scanners type the code and Return.
+                    TextField("Barcode", text: $model.barcode)
+                        .onSubmit { model.barcodeEntered() }
+                }
+                .textFieldStyle(.roundedBorder)
+                .autocorrectionDisabled()
+                if !model.results.isEmpty {
+                    List(model.results) { product in
+                        Button { model.add(productId: product.id) } label: {
+                            VStack(alignment: .leading) {
+                                Text(product.name)
+                                Text(product.detail).font(.caption).foregroundStyle(.secondary)
+                            }
+                        }
+                    }
+                    .listStyle(.plain)
+                    .frame(maxHeight: 220)
+                }
+                CartView(
+                    cart: model.cart,
+                    onQuantity: { model.setQuantity(lineId: $0, quantity: $1) },
+                    onRemove: { model.remove(lineId: $0) }
+                )
+                HStack {
+                    Button("Cash") { model.startPayment(.cash) }.frame(maxWidth: .infinity)
+                    Button("Card") { model.startPayment(.card) }.frame(maxWidth: .infinity)
+                }
+                .buttonStyle(.borderedProminent)
+                .disabled(model.cart.isEmpty)
+            }
+            .padding()
+            .navigationTitle("Register")
+            .navigationBarTitleDisplayMode(.inline)
+            .toolbar {
+                ToolbarItem(placement: .principal) { StatusPillView(pill: store.pill) }
+                ToolbarItem(placement: .primaryAction) {
+                    Button { showAttention = true } label: {
+                        if let badge = store.pill.attentionBadge {
+                            Label("Attention \(badge)", systemImage: "exclamationmark.triangle.fill")
+                        } else {
+                            Label("Attention", systemImage: "exclamationmark.triangle")
+                        }
+                    }
+                }
+            }
+            .navigationDestination(isPresented: $showAttention) { AttentionList(store: store) }
+            .sheet(isPresented: Binding(get: { model.payment != nil }, set: { if !$0 { model.payment = nil } })) {
+                PaymentSheet(model: model)
+            }
+        }
+    }
+}
