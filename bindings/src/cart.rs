@@ -30,7 +30,10 @@ impl CartHandle {
     }
 
     /// Runs `f` on the cart, holding its lock.
-    pub(crate) fn with_cart<T>(&self, f: impl FnOnce(&mut Cart) -> Result<T, TillkitError>) -> Result<T, TillkitError> {
+    pub(crate) fn with_cart<T>(
+        &self,
+        f: impl FnOnce(&mut Cart) -> Result<T, TillkitError>,
+    ) -> Result<T, TillkitError> {
         f(&mut self.lock())
     }
 }
@@ -90,7 +93,11 @@ impl CartHandle {
     pub fn totals(&self) -> Result<TotalsRecord, TillkitError> {
         self.with_cart(|c| {
             let totals = c.totals()?;
-            Ok(TotalsRecord::new(&c.tax_settings().currency, c.lines(), &totals))
+            Ok(TotalsRecord::new(
+                &c.tax_settings().currency,
+                c.lines(),
+                &totals,
+            ))
         })
     }
 }

@@ -9,8 +9,8 @@ use tillkit_core::{Config, Till};
 use crate::cart::CartHandle;
 use crate::error::TillkitError;
 use crate::records::{
-    CatalogImportRecord, MetricsRecord, PaymentRecord, ProductRecord, QueuedSaleRecord, SaleReceipt,
-    SyncStatusRecord,
+    CatalogImportRecord, MetricsRecord, PaymentRecord, ProductRecord, QueuedSaleRecord,
+    SaleReceipt, SyncStatusRecord,
 };
 use crate::status::{StatusObserver, StatusSubscription};
 
@@ -81,7 +81,11 @@ impl TillkitCore {
         }
         let mut sync = SyncConfig::new(&config.server_url, &token);
         sync.allow_http_loopback = config.allow_http_loopback;
-        sync.root_certificates_pem = config.root_certificates_pem.into_iter().map(String::into_bytes).collect();
+        sync.root_certificates_pem = config
+            .root_certificates_pem
+            .into_iter()
+            .map(String::into_bytes)
+            .collect();
         let till = Arc::new(Till::open(core_config)?);
         let engine = SyncEngine::start(till.clone(), sync)?;
         Ok(Arc::new(TillkitCore {
@@ -92,12 +96,21 @@ impl TillkitCore {
     /// Stops sync and closes the database once calls in flight return. Later calls fail
     /// with `Closed`. (Kotlin's `close()` only frees this handle; carts keep a core alive.)
     pub fn shutdown(&self) {
-        let running = self.running.write().unwrap_or_else(PoisonError::into_inner).take();
+        let running = self
+            .running
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         drop(running);
     }
 
     /// Opens a cashier session; the engine starts syncing this store's queue at once.
-    pub fn login(&self, store_id: String, register_id: String, staff_id: String) -> Result<(), TillkitError> {
+    pub fn login(
+        &self,
+        store_id: String,
+        register_id: String,
+        staff_id: String,
+    ) -> Result<(), TillkitError> {
         let r = self.running()?;
         r.till.login(&store_id, &register_id, &staff_id)?;
         r.engine.sync_now();
@@ -112,7 +125,12 @@ impl TillkitCore {
 
     /// Searches the current store's active products by name, SKU or barcode.
     pub fn search(&self, query: String) -> Result<Vec<ProductRecord>, TillkitError> {
-        Ok(self.till()?.search(&query)?.into_iter().map(Into::into).collect())
+        Ok(self
+            .till()?
+            .search(&query)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// A product of the current store by id.
@@ -138,7 +156,10 @@ impl TillkitCore {
         cart: Arc<CartHandle>,
         payments: Vec<PaymentRecord>,
     ) -> Result<SaleReceipt, TillkitError> {
-        let payments = payments.into_iter().map(TryInto::try_into).collect::<Result<Vec<_>, _>>()?;
+        let payments = payments
+            .into_iter()
+            .map(TryInto::try_into)
+            .collect::<Result<Vec<_>, _>>()?;
         let till = self.till()?;
         let sale = cart.with_cart(|c| till.complete_sale(c, &payments).map_err(Into::into))?;
         Ok(sale.record.into())
@@ -146,12 +167,22 @@ impl TillkitCore {
 
     /// Sales of the current store waiting for upload, oldest first.
     pub fn pending_sales(&self, limit: u32) -> Result<Vec<QueuedSaleRecord>, TillkitError> {
-        Ok(self.till()?.pending_sales(limit as usize)?.into_iter().map(Into::into).collect())
+        Ok(self
+            .till()?
+            .pending_sales(limit as usize)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// Sales of the current store the server set aside, with its reasons.
     pub fn attention_sales(&self, limit: u32) -> Result<Vec<QueuedSaleRecord>, TillkitError> {
-        Ok(self.till()?.attention_sales(limit as usize)?.into_iter().map(Into::into).collect())
+        Ok(self
+            .till()?
+            .attention_sales(limit as usize)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// The app reports the OS network state; going up triggers an immediate sync.

@@ -18,7 +18,9 @@ pub enum TillkitError {
     Corrupt { path: String },
     /// The database's write-ahead log was deleted while it held committed sales; nothing
     /// was opened and the files were kept for recovery. Do not delete the data directory.
-    #[error("the database's write-ahead log is missing; nothing was opened and the files were kept")]
+    #[error(
+        "the database's write-ahead log is missing; nothing was opened and the files were kept"
+    )]
     WalMissing,
     /// The device is out of storage; nothing was written.
     #[error("the device storage is full; nothing was written")]
@@ -89,7 +91,9 @@ impl From<Error> for TillkitError {
             Error::NoCatalog { store_id } => TillkitError::NoCatalog { store_id },
             Error::NoSession => TillkitError::NoSession,
             // Tax refusals come from the cart's own figures (quantities, discounts).
-            Error::Tax(e) => TillkitError::InvalidInput { reason: e.to_string() },
+            Error::Tax(e) => TillkitError::InvalidInput {
+                reason: e.to_string(),
+            },
             Error::Sync(reason) => TillkitError::Sync { reason },
         }
     }

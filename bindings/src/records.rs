@@ -17,7 +17,11 @@ const MAX_DECIMAL_CHARS: usize = 40;
 
 /// Parses a decimal string the app sent (`"12"`, `"0.375"`, `"-1.5"`) exactly, or refuses it.
 pub(crate) fn parse_decimal(what: &str, text: &str) -> Result<Decimal, TillkitError> {
-    let refuse = || TillkitError::invalid(format!("{what} {text:?} is not a decimal number like \"12.50\""));
+    let refuse = || {
+        TillkitError::invalid(format!(
+            "{what} {text:?} is not a decimal number like \"12.50\""
+        ))
+    };
     let digits = text.strip_prefix('-').unwrap_or(text);
     let (int, frac) = digits.split_once('.').unwrap_or((digits, "0"));
     // Only plain notation: no exponents, separators, spaces or signs elsewhere.
@@ -565,13 +569,21 @@ mod tests {
 
     #[test]
     fn anything_but_plain_notation_is_invalid_input() {
-        for bad in ["", " 1", "1 ", "1e3", "1_000", "1,5", ".5", "5.", "+1", "--1", "NaN", "0x10", "١٢"] {
+        for bad in [
+            "", " 1", "1 ", "1e3", "1_000", "1,5", ".5", "5.", "+1", "--1", "NaN", "0x10", "١٢",
+        ] {
             assert!(
-                matches!(parse_decimal("quantity", bad), Err(TillkitError::InvalidInput { .. })),
+                matches!(
+                    parse_decimal("quantity", bad),
+                    Err(TillkitError::InvalidInput { .. })
+                ),
                 "{bad:?} should be refused"
             );
         }
         let too_precise = format!("0.{}", "1".repeat(30));
-        assert!(matches!(parse_decimal("x", &too_precise), Err(TillkitError::InvalidInput { .. })));
+        assert!(matches!(
+            parse_decimal("x", &too_precise),
+            Err(TillkitError::InvalidInput { .. })
+        ));
     }
 }

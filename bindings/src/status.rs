@@ -42,7 +42,11 @@ impl StatusSubscription {
 impl StatusSubscription {
     /// Stops the callbacks (a callback already running finishes). Idempotent.
     pub fn cancel(&self) {
-        let subscription = self.inner.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let subscription = self
+            .inner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         drop(subscription);
     }
 }
