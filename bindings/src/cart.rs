@@ -93,11 +93,7 @@ impl CartHandle {
     pub fn totals(&self) -> Result<TotalsRecord, TillkitError> {
         self.with_cart(|c| {
             let totals = c.totals()?;
-            Ok(TotalsRecord::new(
-                &c.tax_settings().currency,
-                c.lines(),
-                &totals,
-            ))
+            Ok(TotalsRecord::new(c.tax_settings(), c.lines(), &totals))
         })
     }
 }

@@ -8,7 +8,7 @@ use tillkit_core::metrics::Metrics;
 use tillkit_core::outbox::{QueueState as CoreQueueState, QueuedSale};
 use tillkit_core::sale::{Payment, PaymentMethod as CorePaymentMethod, SaleLine, SaleRecord};
 use tillkit_core::sync::{Connectivity as CoreConnectivity, SyncStatus};
-use tillkit_core::tax::{Discount, LineTotals, TaxPortion, Totals};
+use tillkit_core::tax::{Discount, LineTotals, TaxPortion, TaxSettings, Totals};
 
 use crate::error::TillkitError;
 
@@ -204,13 +204,16 @@ pub struct TotalsRecord {
     pub tax_total: String,
     /// What the customer pays before cash rounding.
     pub total: String,
+    /// What a customer paying all in cash owes: the total after the store's cash rounding
+    /// (equal to `total` where the store has none). Preview change against this.
+    pub cash_due: String,
     /// Tax per rate over the sale.
     pub breakdown: Vec<TaxLineRecord>,
 }
 
 impl TotalsRecord {
     /// Pairs the core's totals with the cart lines they were computed from (same order).
-    pub(crate) fn new(currency: &str, lines: &[CartLine], t: &Totals) -> Self {
+    pub(crate) fn new(settings: &TaxSettings, lines: &[CartLine], t: &Totals) -> Self {
         let line = |(l, lt): (&CartLine, &LineTotals)| LineTotalsRecord {
             line_id: l.line_id,
             amount: lt.amount.to_string(),
@@ -222,13 +225,14 @@ impl TotalsRecord {
             taxes: tax_lines(&lt.taxes),
         };
         TotalsRecord {
-            currency: currency.to_string(),
+            currency: settings.currency.clone(),
             lines: lines.iter().zip(&t.lines).map(line).collect(),
             subtotal: t.subtotal.to_string(),
             discount_total: t.discount_total.to_string(),
             net_total: t.net_total.to_string(),
             tax_total: t.tax_total.to_string(),
             total: t.total.to_string(),
+            cash_due: tillkit_core::tax::cash_due(settings, t.total).due.to_string(),
             breakdown: tax_lines(&t.breakdown),
         }
     }

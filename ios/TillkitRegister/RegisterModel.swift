@@ -107,7 +107,7 @@ final class RegisterModel: ObservableObject {
     private func evaluate(_ method: Method, _ input: String) -> PaymentState {
         guard let totals else { return .blocked("The total is not known yet") }
         switch method {
-        case .cash: return cashPayment(total: totals.total, currency: totals.currency, tendered: input, money: money)
+        case .cash: return cashPayment(total: totals.cashDue, currency: totals.currency, tendered: input, money: money)
         case .card: return cardPayment(total: totals.total, reference: input)
         }
     }

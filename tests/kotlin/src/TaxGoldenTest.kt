@@ -36,6 +36,7 @@ class TaxGoldenTest {
                 assertEquals("129.32", t.netTotal)
                 assertEquals("12.57", t.taxTotal)
                 assertEquals("141.89", t.total)
+                assertEquals("no cash rounding in GBP: cash owes the total", "141.89", t.cashDue)
                 val breakdown = listOf(
                     listOf("VAT 20%", "20", "41.66", "8.33"),
                     listOf("VAT 5%", "5", "84.76", "4.24"),

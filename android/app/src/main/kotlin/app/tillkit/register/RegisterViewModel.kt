@@ -138,7 +138,7 @@ class RegisterViewModel(
     private fun evaluate(method: Method, input: String): PaymentState {
         val t = totals ?: return PaymentState(tender = null, problem = "The total is not known yet", changeDue = null)
         return when (method) {
-            Method.Cash -> cashPayment(t.total, t.currency, input, money)
+            Method.Cash -> cashPayment(t.cashDue, t.currency, input, money)
             Method.Card -> cardPayment(t.total, input)
         }
     }

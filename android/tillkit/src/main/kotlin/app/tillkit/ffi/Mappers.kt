@@ -42,6 +42,7 @@ fun TotalsRecord.toCartTotals() = CartTotals(
     taxTotal = taxTotal,
     total = total,
     taxes = breakdown.map { it.toTaxAmount() },
+    cashDue = cashDue,
 )
 
 private fun TaxLineRecord.toTaxAmount() = TaxAmount(label, tax)

@@ -38,6 +38,8 @@ data class CartTotals(
     /** What the customer pays (before cash rounding). */
     val total: String,
     val taxes: List<TaxAmount> = emptyList(),
+    /** What a customer paying all in cash owes, after the store's cash rounding. */
+    val cashDue: String = total,
 )
 
 /** One line on screen. */

@@ -24,9 +24,9 @@ data class PaymentState(
 )
 
 /**
- * Cash: `tendered` as typed against the cart's total. Change is previewed as tendered minus
- * total. With cash rounding (e.g. CHF to 0.05) the core may ask less than the total and give
- * different change; the receipt it returns is what the cashier must hand back.
+ * Cash: `tendered` as typed against what cash must cover: pass the totals' `cashDue`, which
+ * already includes the store's cash rounding (e.g. CHF to 0.05). Change is previewed as
+ * tendered minus that; the receipt the core returns is what the cashier hands back.
  */
 fun cashPayment(total: String, currency: String, tendered: String, money: MoneyFormat): PaymentState {
     val due = parseDecimalOrNull(total) ?: return blocked("The total is not known yet")
