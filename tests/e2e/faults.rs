@@ -6,13 +6,17 @@ use std::time::Duration;
 
 use tillkit_core::sync::SyncConfig;
 use tillkit_e2e::fixtures::*;
-use tillkit_e2e::proxy::{Exchange, Fault, Outcome, Proxy};
+use tillkit_e2e::proxy::{Fault, Outcome, Proxy};
 
 const DRAIN: Duration = Duration::from_secs(30);
 
 /// A server, a proxy in front of it, and a device that pulled its catalogue through the
 /// proxy, went offline and rang `sales` sales. Uploads go `batch_size` sales at a time.
-fn offline_device_behind_proxy(sales: usize, batch_size: usize, tweak: impl FnOnce(&mut SyncConfig)) -> (Server, Proxy, Device) {
+fn offline_device_behind_proxy(
+    sales: usize,
+    batch_size: usize,
+    tweak: impl FnOnce(&mut SyncConfig),
+) -> (Server, Proxy, Device) {
     let server = Server::start();
     let proxy = server.proxy();
     let mut cfg = sync_config(&proxy.url(), &server.token(STORE, "R1"));
@@ -26,7 +30,11 @@ fn offline_device_behind_proxy(sales: usize, batch_size: usize, tweak: impl FnOn
 
 /// Uploads in order with their outcome and status.
 fn upload_story(proxy: &Proxy) -> Vec<(Outcome, Option<u16>)> {
-    proxy.uploads().iter().map(|e| (e.outcome.clone(), e.status)).collect()
+    proxy
+        .uploads()
+        .iter()
+        .map(|e| (e.outcome.clone(), e.status))
+        .collect()
 }
 
 #[test]
@@ -40,12 +48,27 @@ fn retried_batch_after_lost_response_creates_no_duplicate() {
     server.assert_holds_exactly(STORE, &dev.sales);
     let uploads = proxy.uploads();
     let lost = &uploads[1];
-    assert_eq!((lost.outcome.clone(), lost.status), (Outcome::ResponseDropped, Some(200)));
-    assert!(lost.results().iter().all(|(_, status, _)| status == "accepted"), "the server stored the lost batch");
+    assert_eq!(
+        (lost.outcome.clone(), lost.status),
+        (Outcome::ResponseDropped, Some(200))
+    );
+    assert!(
+        lost.results()
+            .iter()
+            .all(|(_, status, _)| status == "accepted"),
+        "the server stored the lost batch"
+    );
     // The device re-sent the very same sales and the server recognised every one.
     let retry = &uploads[2];
     assert_eq!(retry.uploaded_ids(), lost.uploaded_ids());
-    assert!(retry.results().iter().all(|(_, status, _)| status == "duplicate"), "{:?}", retry.results());
+    assert!(
+        retry
+            .results()
+            .iter()
+            .all(|(_, status, _)| status == "duplicate"),
+        "{:?}",
+        retry.results()
+    );
     assert_eq!(uploads.len(), 4, "{:?}", upload_story(&proxy));
 }
 
@@ -61,14 +84,29 @@ fn batch_cut_by_a_reset_mid_request_is_resent_and_stored_once() {
     assert_eq!(uploads[1].outcome, Outcome::Reset);
     // Half a request stores nothing: the re-sent batch is new to the server.
     assert_eq!(uploads[2].uploaded_ids(), uploads[1].uploaded_ids());
-    assert!(uploads[2].results().iter().all(|(_, status, _)| status == "accepted"), "{:?}", uploads[2].results());
+    assert!(
+        uploads[2]
+            .results()
+            .iter()
+            .all(|(_, status, _)| status == "accepted"),
+        "{:?}",
+        uploads[2].results()
+    );
 }
 
 #[test]
 fn server_errors_in_a_row_are_retried_until_the_server_recovers() {
     let (server, proxy, dev) = offline_device_behind_proxy(25, 10, |_| {});
-    let five_hundred = Fault::Answer { status: 500, retry_after: None };
-    proxy.on_uploads([Fault::Forward, five_hundred.clone(), five_hundred.clone(), five_hundred]);
+    let five_hundred = Fault::Answer {
+        status: 500,
+        retry_after: None,
+    };
+    proxy.on_uploads([
+        Fault::Forward,
+        five_hundred.clone(),
+        five_hundred.clone(),
+        five_hundred,
+    ]);
     dev.set_network(true);
     dev.wait_drained(DRAIN);
 
@@ -85,16 +123,26 @@ fn server_errors_in_a_row_are_retried_until_the_server_recovers() {
         ]
     );
     let uploads = proxy.uploads();
-    assert_eq!(uploads[4].uploaded_ids(), uploads[1].uploaded_ids(), "the refused batch is retried as it was");
+    assert_eq!(
+        uploads[4].uploaded_ids(),
+        uploads[1].uploaded_ids(),
+        "the refused batch is retried as it was"
+    );
 }
 
 #[test]
 fn rate_limited_upload_waits_at_least_retry_after_even_while_selling() {
     let (server, proxy, mut dev) = offline_device_behind_proxy(25, 10, |_| {});
-    proxy.on_uploads([Fault::Answer { status: 429, retry_after: Some(1) }]);
+    proxy.on_uploads([Fault::Answer {
+        status: 429,
+        retry_after: Some(1),
+    }]);
     dev.set_network(true);
     wait_until(DRAIN, "the first upload to be answered 429", || {
-        proxy.uploads().first().is_some_and(|e| e.replied_at.is_some())
+        proxy
+            .uploads()
+            .first()
+            .is_some_and(|e| e.replied_at.is_some())
     });
     // The cashier keeps selling during the wait; each sale must not bring the retry forward.
     for _ in 0..3 {
@@ -108,24 +156,36 @@ fn rate_limited_upload_waits_at_least_retry_after_even_while_selling() {
     let refused_at = uploads[0].replied_at.expect("429 was sent");
     let gap = uploads[1].started.duration_since(refused_at);
     // The one timing assertion allowed: a lower bound set by the server.
-    assert!(gap >= Duration::from_secs(1), "retried {gap:?} after a 429 with Retry-After: 1");
+    assert!(
+        gap >= Duration::from_secs(1),
+        "retried {gap:?} after a 429 with Retry-After: 1"
+    );
     assert_eq!(uploads[1].uploaded_ids(), uploads[0].uploaded_ids());
 }
 
 #[test]
 fn stalled_upload_times_out_and_is_retried() {
     // The request timeout is lowered to 2 s (default 10 s) so the 10 s stall outlasts it.
-    let (server, proxy, dev) = offline_device_behind_proxy(25, 10, |cfg| cfg.request_timeout = Duration::from_secs(2));
+    let (server, proxy, dev) =
+        offline_device_behind_proxy(25, 10, |cfg| cfg.request_timeout = Duration::from_secs(2));
     proxy.on_uploads([Fault::Stall(Duration::from_secs(10))]);
     dev.set_network(true);
     dev.wait_drained(DRAIN);
 
     server.assert_holds_exactly(STORE, &dev.sales);
     let uploads = proxy.uploads();
-    // The device hung up on the stalled request (its timeout fired) and sent it again.
+    // The device hung up on the stalled request (its timeout fired) and sent its sales
+    // again, oldest first, in a smaller batch (a timeout may mean a slow link).
     assert_eq!(uploads[0].outcome, Outcome::ClientGaveUp);
-    assert_eq!(uploads[1].uploaded_ids(), uploads[0].uploaded_ids());
-    assert!(uploads[1].results().iter().all(|(_, status, _)| status == "accepted"));
+    let (stalled, retried) = (uploads[0].uploaded_ids(), uploads[1].uploaded_ids());
+    assert_eq!(retried.len(), stalled.len() / 2);
+    assert!(stalled.starts_with(&retried));
+    assert!(
+        uploads[1]
+            .results()
+            .iter()
+            .all(|(_, status, _)| status == "accepted")
+    );
 }
 
 #[test]
@@ -136,11 +196,48 @@ fn five_thousand_sales_drain_exactly_once_over_a_link_flapping_every_100ms() {
     dev.set_network(true);
     dev.wait_drained(Duration::from_secs(90));
     proxy.stop_flapping();
-    eprintln!("drained 5,000 sales over a flapping link in {:?}; damage {:?}; uploads {:?}", started.elapsed(), proxy.link_damage(), upload_story(&proxy).len());
+    eprintln!(
+        "drained 5,000 sales over a flapping link in {:?}; damage {:?}; uploads {:?}",
+        started.elapsed(),
+        proxy.link_damage(),
+        upload_story(&proxy).len()
+    );
 
     server.assert_holds_exactly(STORE, &dev.sales);
     let (_, cut_requests, _) = proxy.link_damage();
-    assert!(cut_requests > 0, "the flapping link must have cut some requests in flight");
+    assert!(
+        cut_requests > 0,
+        "the flapping link must have cut some requests in flight"
+    );
     let uploaded: usize = proxy.uploads().iter().map(|e| e.uploaded_ids().len()).sum();
     assert!(uploaded >= 5_000);
+}
+
+#[test]
+fn a_link_too_slow_for_a_full_batch_still_drains_in_smaller_batches() {
+    // The request timeout is lowered to 1 s (default 10 s); the uplink carries a batch of
+    // 100 sales in about 1.6 s, so that batch can never make it in time.
+    let (server, proxy, dev) =
+        offline_device_behind_proxy(100, 100, |cfg| cfg.request_timeout = Duration::from_secs(1));
+    let queued = dev.till.queue_counts().expect("counts").queued_bytes;
+    proxy.set_uplink(Some(queued * 10 / 16));
+    dev.set_network(true);
+    dev.wait_drained(DRAIN);
+
+    server.assert_holds_exactly(STORE, &dev.sales);
+    let uploads = proxy.uploads();
+    assert_eq!(
+        uploads[0].outcome,
+        Outcome::ClientGaveUp,
+        "the full batch timed out"
+    );
+    assert_eq!(uploads[0].uploaded_ids().len(), 100);
+    let delivered = uploads
+        .iter()
+        .filter(|e| e.outcome == Outcome::Forwarded)
+        .map(|e| e.uploaded_ids().len());
+    assert!(
+        delivered.clone().all(|n| n < 100),
+        "only smaller batches got through"
+    );
 }

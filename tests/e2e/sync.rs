@@ -5,7 +5,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tillkit_core::outbox;
 use tillkit_core::sync::{Connectivity, StatusListener, SyncStatus};
 use tillkit_e2e::fixtures::*;
 use tillkit_e2e::proxy::Exchange;
@@ -15,8 +14,16 @@ const DRAIN: Duration = Duration::from_secs(30);
 #[test]
 fn offline_registers_overselling_one_product_sync_every_sale_exactly_once() {
     let server = Server::start();
-    let mut r1 = Device::online(STORE, "R1", sync_config(&server.url(), &server.token(STORE, "R1")));
-    let mut r2 = Device::online(STORE, "R2", sync_config(&server.url(), &server.token(STORE, "R2")));
+    let mut r1 = Device::online(
+        STORE,
+        "R1",
+        sync_config(&server.url(), &server.token(STORE, "R1")),
+    );
+    let mut r2 = Device::online(
+        STORE,
+        "R2",
+        sync_config(&server.url(), &server.token(STORE, "R2")),
+    );
     r1.set_network(false);
     r2.set_network(false);
 
@@ -32,7 +39,11 @@ fn offline_registers_overselling_one_product_sync_every_sale_exactly_once() {
         assert_eq!(dev.engine().status().pending, dev.sales.len() as u64);
         assert_eq!(dev.engine().status().connectivity, Connectivity::Offline);
     }
-    assert_eq!(server.store().summary(STORE).expect("summary").sale_count, 0, "nothing left the devices offline");
+    assert_eq!(
+        server.store().summary(STORE).expect("summary").sale_count,
+        0,
+        "nothing left the devices offline"
+    );
 
     r1.set_network(true);
     r2.set_network(true);
@@ -44,7 +55,11 @@ fn offline_registers_overselling_one_product_sync_every_sale_exactly_once() {
 
     // The oversell shows in the audit: both registers' movements, stock below zero.
     let audit = server.store().stock_audit(STORE).expect("audit");
-    let kettle = audit.products.iter().find(|p| p.product_id == "p-kettle").expect("kettle audited");
+    let kettle = audit
+        .products
+        .iter()
+        .find(|p| p.product_id == "p-kettle")
+        .expect("kettle audited");
     let kettles_sold = |regs: &str| {
         all.iter()
             .filter(|s| s.register_id == regs)
@@ -57,11 +72,408 @@ fn offline_registers_overselling_one_product_sync_every_sale_exactly_once() {
     assert!(sold > d("3"), "the test must oversell (sold {sold})");
     assert_eq!(kettle.starting_stock, d("3"));
     assert_eq!(kettle.current_stock, d("3") - sold);
-    let registers: Vec<_> = kettle.registers.iter().map(|r| (r.register_id.as_str(), r.total)).collect();
-    assert_eq!(registers, [("R1", -kettles_sold("R1")), ("R2", -kettles_sold("R2"))]);
-    let last = kettle.below_zero.last().expect("the oversell is listed below zero");
+    let registers: Vec<_> = kettle
+        .registers
+        .iter()
+        .map(|r| (r.register_id.as_str(), r.total))
+        .collect();
+    assert_eq!(
+        registers,
+        [("R1", -kettles_sold("R1")), ("R2", -kettles_sold("R2"))]
+    );
+    let last = kettle
+        .below_zero
+        .last()
+        .expect("the oversell is listed below zero");
     assert_eq!(last.stock_after, kettle.current_stock);
     for dip in &kettle.below_zero {
-        assert!(all.iter().any(|s| s.sale_id == dip.sale_id && s.register_id == dip.register_id));
+        assert!(
+            all.iter()
+                .any(|s| s.sale_id == dip.sale_id && s.register_id == dip.register_id)
+        );
     }
+}
+
+/// The exact record text a device stores and uploads for `sale_id`.
+fn stored_record(dev: &Device, sale_id: &str) -> String {
+    dev.till
+        .with_reader(|c| {
+            Ok(c.query_row(
+                "SELECT record FROM sales WHERE sale_id = ?1",
+                [sale_id],
+                |r| r.get(0),
+            )?)
+        })
+        .expect("stored record")
+}
+
+#[test]
+fn each_sale_of_a_mixed_batch_gets_its_own_result_and_bad_ones_are_set_aside() {
+    let server = Server::start();
+    let proxy = server.proxy();
+    let token = server.token(STORE, "R1");
+    let mut dev = Device::online(STORE, "R1", sync_config(&proxy.url(), &token));
+    dev.set_network(false);
+    let dup = dev.ring(&[("p-bread", "1")]);
+    let conflicting = dev.ring(&[("p-seat", "1")]);
+    let invalid = dev.ring(&[("p-kettle", "1")]);
+    let fine = [
+        dev.ring(&[("p-cheese", "0.5")]),
+        dev.ring(&[("p-bread", "4")]),
+    ];
+
+    // Duplicate: the very record already reached the server (e.g. through another path).
+    let (status, answer) = server.post_batch(
+        STORE,
+        &token,
+        format!(
+            r#"{{"sales":[{}]}}"#,
+            stored_record(&dev, &dup.sale_id.to_string())
+        ),
+    );
+    assert_eq!(
+        (status, answer["results"][0]["status"].as_str()),
+        (200, Some("accepted"))
+    );
+    // Conflict: the server holds a different sale under the same id.
+    let mut other = conflicting.clone();
+    other.staff_id = "bob".into();
+    let (status, answer) = server.post_batch(
+        STORE,
+        &token,
+        serde_json::json!({ "sales": [other] }).to_string(),
+    );
+    assert_eq!(
+        (status, answer["results"][0]["status"].as_str()),
+        (200, Some("accepted"))
+    );
+    // Invalid: the stored record's total no longer adds up.
+    let mut tampered: serde_json::Value =
+        serde_json::from_str(&stored_record(&dev, &invalid.sale_id.to_string()))
+            .expect("record JSON");
+    tampered["total"] = serde_json::json!((invalid.total + d("1.00")).to_string());
+    dev.till
+        .with_writer(|c| {
+            c.execute(
+                "UPDATE sales SET record = ?2 WHERE sale_id = ?1",
+                [invalid.sale_id.to_string(), tampered.to_string()],
+            )?;
+            Ok(())
+        })
+        .expect("tamper");
+
+    dev.set_network(true);
+    dev.wait_drained(DRAIN);
+
+    // One request, one result per sale, in order.
+    let uploads = proxy.uploads();
+    assert_eq!(uploads.len(), 1, "all five went in one batch");
+    let ids: Vec<String> = dev.sales.iter().map(|s| s.sale_id.to_string()).collect();
+    assert_eq!(uploads[0].uploaded_ids(), ids);
+    let results = uploads[0].results();
+    let statuses: Vec<&str> = results.iter().map(|(_, s, _)| s.as_str()).collect();
+    assert_eq!(
+        statuses,
+        ["duplicate", "conflict", "rejected", "accepted", "accepted"]
+    );
+
+    // The two the server would not take wait for a person, with the server's reasons.
+    let reason = |i: usize| results[i].2.clone().expect("the server gave a reason");
+    let aside = dev.till.attention_sales(10).expect("attention list");
+    let aside: Vec<(String, Option<String>)> =
+        aside.into_iter().map(|q| (q.sale_id, q.reason)).collect();
+    assert_eq!(
+        aside,
+        [
+            (
+                conflicting.sale_id.to_string(),
+                Some(format!("conflict: {}", reason(1)))
+            ),
+            (invalid.sale_id.to_string(), Some(reason(2))),
+        ]
+    );
+    let status = dev.engine().status();
+    assert_eq!((status.pending, status.attention), (0, 2));
+
+    // The queue goes on: a later sale syncs while the two stay set aside.
+    let later = dev.ring(&[("p-bread", "1")]);
+    dev.wait_drained(DRAIN);
+    assert_eq!(
+        dev.till.attention_sales(10).expect("attention list").len(),
+        2
+    );
+    server.assert_holds_exactly(
+        STORE,
+        &[dup, other, fine[0].clone(), fine[1].clone(), later],
+    );
+}
+
+#[test]
+fn a_store_session_uploads_only_its_own_queue_and_a_wrong_store_token_loses_nothing() {
+    let server = Server::start();
+    admin_second_store(&server);
+    let proxy = server.proxy();
+    let token_a = server.token(STORE, "R1");
+    let token_b = server.token(OTHER_STORE, "R1");
+
+    // Store A's sales, rung offline and still queued.
+    let mut dev = Device::online(STORE, "R1", sync_config(&proxy.url(), &token_a));
+    dev.set_network(false);
+    dev.ring_many(3);
+    let sales_a = std::mem::take(&mut dev.sales);
+    dev.engine = None;
+
+    // The same device now sells for store B, with B's catalogue (fetched with B's token).
+    dev.till.login(OTHER_STORE, "R1", "alice").expect("login");
+    let catalog_b = server.get_json(&format!("/v1/stores/{OTHER_STORE}/catalog"), &token_b);
+    dev.till
+        .import_catalog_json(&catalog_b.to_string())
+        .expect("store B catalogue");
+    dev.ring_many(2);
+    let sales_b = std::mem::take(&mut dev.sales);
+
+    // Store A's token for store B's session: refused, flagged, nothing sent or lost.
+    dev.start(sync_config(&proxy.url(), &token_a));
+    wait_until(DRAIN, "the token to be refused", || {
+        dev.engine().status().auth_failed
+    });
+    let status = dev.engine().status();
+    assert_eq!(
+        (status.pending, status.attention),
+        (2, 1),
+        "B's queue only, plus the refused token"
+    );
+    assert!(proxy.exchanges().iter().any(|e| {
+        e.path.starts_with(&format!("/v1/stores/{OTHER_STORE}/")) && e.status == Some(403)
+    }));
+    assert!(
+        proxy.uploads().is_empty(),
+        "nothing is uploaded with a refused token"
+    );
+    assert_eq!(dev.pending_ids(OTHER_STORE).len(), 2);
+    assert_eq!(dev.pending_ids(STORE).len(), 3);
+
+    // The right token: B's sales go up, A's stay queued on the device.
+    dev.start(sync_config(&proxy.url(), &token_b));
+    dev.wait_drained(DRAIN);
+    assert!(!dev.engine().status().auth_failed);
+    server.assert_holds_exactly(OTHER_STORE, &sales_b);
+    server.assert_holds_exactly(STORE, &[]);
+    let ids_b: Vec<String> = sales_b.iter().map(|s| s.sale_id.to_string()).collect();
+    for upload in proxy.uploads() {
+        assert!(
+            upload
+                .path
+                .starts_with(&format!("/v1/stores/{OTHER_STORE}/"))
+        );
+        assert!(
+            upload.uploaded_ids().iter().all(|id| ids_b.contains(id)),
+            "store B's session sent a sale of store A"
+        );
+    }
+    assert_eq!(
+        dev.pending_ids(STORE).len(),
+        3,
+        "store A's queue is untouched"
+    );
+
+    // Back in store A with its own token: its sales go up too. Nothing was lost.
+    dev.engine = None;
+    dev.till.login(STORE, "R1", "alice").expect("login");
+    dev.start(sync_config(&proxy.url(), &token_a));
+    dev.wait_drained(DRAIN);
+    server.assert_holds_exactly(STORE, &sales_a);
+    server.assert_holds_exactly(OTHER_STORE, &sales_b);
+}
+
+/// Store `uk-02` with the UK catalogue at another kettle price.
+fn admin_second_store(server: &Server) {
+    tillkit_server::admin::create_store(server.store(), OTHER_STORE, "Islington").expect("store");
+    tillkit_server::admin::load_catalog_json(server.store(), OTHER_STORE, uk_catalog("29.99"))
+        .expect("catalogue");
+}
+
+/// Remembers every status it is given.
+#[derive(Default)]
+struct Recorder(Mutex<Vec<SyncStatus>>);
+
+impl StatusListener for Recorder {
+    fn on_status(&self, status: SyncStatus) {
+        self.0.lock().unwrap().push(status);
+    }
+}
+
+impl Recorder {
+    fn seen(&self) -> Vec<SyncStatus> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Waits until a status after the first `from` ones matches; returns its index.
+    fn wait_for(&self, from: usize, what: &str, matches: impl Fn(&SyncStatus) -> bool) -> usize {
+        let mut at = None;
+        wait_until(DRAIN, what, || {
+            at = self
+                .seen()
+                .iter()
+                .skip(from)
+                .position(&matches)
+                .map(|i| i + from);
+            at.is_some()
+        });
+        at.expect("found")
+    }
+}
+
+#[test]
+fn status_listener_sees_amber_with_the_pending_count_offline_and_green_when_drained() {
+    let mut server = Server::start();
+    let proxy = server.proxy();
+    let mut dev = Device::online(
+        STORE,
+        "R1",
+        sync_config(&proxy.url(), &server.token(STORE, "R1")),
+    );
+    assert_eq!(dev.engine().status().connectivity, Connectivity::Online);
+
+    // The current status at once.
+    let current = dev.engine().status();
+    let recorder = Arc::new(Recorder::default());
+    let _subscription = dev.engine().subscribe(recorder.clone());
+    wait_until(DRAIN, "the first status", || !recorder.seen().is_empty());
+    assert_eq!(recorder.seen()[0], current);
+
+    // Offline: amber, and every sale counted as pending.
+    dev.set_network(false);
+    dev.ring_many(3);
+    let amber = recorder.wait_for(1, "amber with 3 pending", |s| {
+        s.connectivity == Connectivity::Offline && s.pending == 3
+    });
+    assert!(recorder.seen()[amber].oldest_pending_at.is_some());
+
+    // Back online: green, nothing pending.
+    dev.set_network(true);
+    let green = recorder.wait_for(amber, "green with 0 pending", |s| {
+        s.connectivity == Connectivity::Online && s.pending == 0 && !s.syncing
+    });
+    assert!(recorder.seen()[green].last_success_at.is_some());
+
+    // Wi-Fi up, server gone: amber too, with the new sale pending.
+    server.stop();
+    dev.ring(&[("p-bread", "1")]);
+    let unreachable = recorder.wait_for(green, "amber while the server is down", |s| {
+        s.connectivity == Connectivity::Offline && s.pending == 1
+    });
+    assert!(
+        recorder.seen()[unreachable].last_error.is_some(),
+        "the reason is shown"
+    );
+    assert_eq!(dev.engine().status().connectivity, Connectivity::Offline);
+
+    // The server comes back (same data, new port behind the same address): green again.
+    server.restart();
+    proxy.set_upstream(server.addr());
+    recorder.wait_for(unreachable, "green after the server came back", |s| {
+        s.connectivity == Connectivity::Online && s.pending == 0 && !s.syncing
+    });
+    server.assert_holds_exactly(STORE, &dev.sales);
+}
+
+#[test]
+fn price_change_arrives_by_delta_while_an_open_cart_keeps_the_old_price() {
+    let server = Server::start();
+    let proxy = server.proxy();
+    let mut cfg = sync_config(&proxy.url(), &server.token(STORE, "R1"));
+    cfg.catalog_interval = Duration::from_millis(100);
+    cfg.periodic_interval = Duration::from_millis(100);
+    let mut dev = Device::online(STORE, "R1", cfg);
+    let before = dev
+        .till
+        .catalog_cursor(STORE)
+        .expect("cursor")
+        .expect("a catalogue");
+
+    let mut open_cart = dev.till.new_cart().expect("cart");
+    dev.till
+        .add_product(&mut open_cart, "p-kettle", d("1"))
+        .expect("add");
+
+    let after =
+        tillkit_server::admin::load_catalog_json(server.store(), STORE, uk_catalog("36.50"))
+            .expect("new prices");
+    wait_until(DRAIN, "the new price on the device", || {
+        dev.till.catalog_cursor(STORE).expect("cursor").as_deref() == Some(after.as_str())
+    });
+    assert_eq!(
+        dev.till.product("p-kettle").expect("kettle").price,
+        d("36.50")
+    );
+
+    // It came as a delta from the device's cursor, carrying only what changed.
+    let delta: Vec<Exchange> = proxy
+        .exchanges()
+        .into_iter()
+        .filter(|e| {
+            e.path == format!("/v1/stores/{STORE}/catalog?since={before}")
+                && e.response_json()["cursor"] == after.as_str()
+        })
+        .collect();
+    assert_eq!(
+        delta.len(),
+        1,
+        "one delta moved the device from {before} to {after}"
+    );
+    let body = delta[0].response_json();
+    assert_eq!(body["kind"], "delta");
+    let changed: Vec<&str> = body["products"]
+        .as_array()
+        .expect("products")
+        .iter()
+        .filter_map(|p| p["id"].as_str())
+        .collect();
+    assert_eq!(changed, ["p-kettle"]);
+
+    // The open cart keeps the price the cashier saw; a new cart gets the new one.
+    assert_eq!(open_cart.lines()[0].unit_price, d("34.99"));
+    let old_price = dev
+        .till
+        .complete_sale(&open_cart, &[cash(d("34.99"))])
+        .expect("sale")
+        .record;
+    dev.sales.push(old_price.clone());
+    assert_eq!(
+        (old_price.lines[0].unit_price, old_price.total),
+        (d("34.99"), d("34.99"))
+    );
+    let new_price = dev.ring(&[("p-kettle", "1")]);
+    assert_eq!(new_price.total, d("36.50"));
+
+    // The server keeps the receipt as printed.
+    dev.wait_drained(DRAIN);
+    server.assert_holds_exactly(STORE, &dev.sales);
+}
+
+fn cash(amount: rust_decimal::Decimal) -> tillkit_core::sale::Payment {
+    tillkit_core::sale::Payment {
+        method: tillkit_core::sale::PaymentMethod::Cash,
+        amount,
+        reference: None,
+    }
+}
+
+#[test]
+fn a_store_id_that_needs_escaping_in_a_url_syncs_like_any_other() {
+    // Store ids are 1 to 64 printable characters on both sides: spaces and symbols included.
+    let server = Server::start();
+    let store = "Camden High St #2+";
+    tillkit_server::admin::create_store(server.store(), store, "Camden 2").expect("store");
+    tillkit_server::admin::load_catalog_json(server.store(), store, uk_catalog("34.99"))
+        .expect("catalogue");
+    let mut dev = Device::online(
+        store,
+        "R1",
+        sync_config(&server.url(), &server.token(store, "R1")),
+    );
+    dev.ring_many(3);
+    dev.wait_drained(DRAIN);
+    server.assert_holds_exactly(store, &dev.sales);
 }

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,10 @@ pub enum Fault {
     /// Pass the head and half the body to the server, then reset both connections.
     ResetMidRequest,
     /// Answer it without asking the server, with this status and optional `Retry-After` (s).
-    Answer { status: u16, retry_after: Option<u64> },
+    Answer {
+        status: u16,
+        retry_after: Option<u64>,
+    },
     /// Hold it without answering for this long, or until the client gives up, then close.
     Stall(Duration),
 }
@@ -91,7 +94,11 @@ impl Exchange {
         let body = self.request_json();
         body["sales"]
             .as_array()
-            .map(|s| s.iter().filter_map(|s| s["sale_id"].as_str().map(String::from)).collect())
+            .map(|s| {
+                s.iter()
+                    .filter_map(|s| s["sale_id"].as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -124,6 +131,9 @@ struct Inner {
     upstream: Mutex<SocketAddr>,
     script: Mutex<Vec<(Matcher, VecDeque<Fault>)>>,
     log: Mutex<Vec<Exchange>>,
+    /// Uplink speed in bytes per second: a request reaches the server only after its
+    /// size divided by this has passed. `None`: as fast as loopback.
+    uplink: Mutex<Option<u64>>,
     before_reply: Mutex<Option<BeforeReply>>,
     link: watch::Sender<bool>,
     flapper: Mutex<Option<tokio::task::AbortHandle>>,
@@ -159,6 +169,7 @@ impl Proxy {
             upstream: Mutex::new(upstream),
             script: Mutex::new(Vec::new()),
             log: Mutex::new(Vec::new()),
+            uplink: Mutex::new(None),
             before_reply: Mutex::new(None),
             link,
             flapper: Mutex::new(None),
@@ -166,8 +177,15 @@ impl Proxy {
             cut_requests: AtomicU64::new(0),
             refused: AtomicU64::new(0),
         });
-        let accept = runtime.spawn(accept_loop(listener, inner.clone())).abort_handle();
-        Proxy { addr, inner, accept, runtime: runtime.clone() }
+        let accept = runtime
+            .spawn(accept_loop(listener, inner.clone()))
+            .abort_handle();
+        Proxy {
+            addr,
+            inner,
+            accept,
+            runtime: runtime.clone(),
+        }
     }
 
     /// `http://127.0.0.1:<port>`: give this to the device instead of the server's URL.
@@ -182,7 +200,10 @@ impl Proxy {
 
     /// Applies `faults` to the next batch uploads, one each, in order; then forwards again.
     pub fn on_uploads(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.script(|method, path| method == "POST" && path.ends_with("/sales/batch"), faults);
+        self.script(
+            |method, path| method == "POST" && path.ends_with("/sales/batch"),
+            faults,
+        );
     }
 
     /// Applies `faults` to the next requests `matches(method, path)` accepts, one each.
@@ -192,6 +213,11 @@ impl Proxy {
         faults: impl IntoIterator<Item = Fault>,
     ) {
         lock(&self.inner.script).push((Box::new(matches), faults.into_iter().collect()));
+    }
+
+    /// Limits the client-to-server direction to `bytes_per_sec` (`None`: unlimited).
+    pub fn set_uplink(&self, bytes_per_sec: Option<u64>) {
+        *lock(&self.inner.uplink) = bytes_per_sec;
     }
 
     /// Calls `hook` after the server answered each request and before the answer is passed
@@ -209,7 +235,10 @@ impl Proxy {
 
     /// The batch uploads so far, in order.
     pub fn uploads(&self) -> Vec<Exchange> {
-        self.exchanges().into_iter().filter(Exchange::is_upload).collect()
+        self.exchanges()
+            .into_iter()
+            .filter(Exchange::is_upload)
+            .collect()
     }
 
     /// Takes the link down (every connection is closed, new ones are closed at once) or up.
@@ -265,7 +294,9 @@ impl Drop for Proxy {
 
 async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
     loop {
-        let Ok((client, _)) = listener.accept().await else { continue };
+        let Ok((client, _)) = listener.accept().await else {
+            continue;
+        };
         if !*inner.link.borrow() {
             inner.refused.fetch_add(1, Ordering::SeqCst);
             let _ = client.set_zero_linger();
@@ -276,7 +307,7 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
         let inner = inner.clone();
         tokio::spawn(async move {
             let mut link = inner.link.subscribe();
-            let in_flight = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let in_flight = Arc::new(AtomicBool::new(false));
             tokio::select! {
                 _ = serve_connection(client, &inner, &in_flight) => {}
                 _ = link.wait_for(|up| !*up) => {
@@ -314,7 +345,7 @@ struct Message {
 }
 
 /// Serves one client connection: one request at a time, a fresh server connection each.
-async fn serve_connection(client: TcpStream, inner: &Inner, in_flight: &std::sync::atomic::AtomicBool) {
+async fn serve_connection(client: TcpStream, inner: &Inner, in_flight: &AtomicBool) {
     let mut client = BufReader::new(client);
     loop {
         let request = match read_message(&mut client, None).await {
@@ -338,70 +369,108 @@ async fn serve_connection(client: TcpStream, inner: &Inner, in_flight: &std::syn
             replied_at: None,
             outcome: Outcome::Forwarded,
         };
-        let keep_open = match fault {
-            Fault::Answer { status, retry_after } => {
-                let reply = own_answer(status, retry_after);
-                exchange.status = Some(status);
-                exchange.response_body = reply.body.clone();
-                exchange.outcome = Outcome::Answered;
-                let ok = client.get_mut().write_all(&reply.raw).await.is_ok();
-                exchange.replied_at = ok.then(Instant::now);
-                ok
-            }
-            Fault::Stall(how_long) => {
-                // Wait for the stall to end or the client to hang up (its timeout fired).
-                let gave_up = tokio::select! {
-                    _ = tokio::time::sleep(how_long) => false,
-                    _ = client.fill_buf() => true,
-                };
-                exchange.outcome = if gave_up { Outcome::ClientGaveUp } else { Outcome::StallEnded };
-                false
-            }
-            Fault::ResetMidRequest => {
-                let upstream = *lock(&inner.upstream);
-                if let Ok(server) = TcpStream::connect(upstream).await {
-                    let cut = request.head_len + (request.raw.len() - request.head_len) / 2;
-                    let mut server = server;
-                    let _ = server.write_all(&request.raw[..cut]).await;
-                    let _ = server.flush().await;
-                    // Let the server start reading the truncated body before the reset.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                    let _ = server.set_zero_linger();
+        // A slow uplink: the request is still on its way until its bytes have trickled through.
+        let uplink = *lock(&inner.uplink);
+        let arrived = match uplink {
+            None => true,
+            Some(rate) => {
+                let transfer =
+                    Duration::from_secs_f64(request.raw.len() as f64 / rate.max(1) as f64);
+                tokio::select! {
+                    _ = tokio::time::sleep(transfer) => true,
+                    _ = client.fill_buf() => false,
                 }
-                let _ = client.get_ref().set_zero_linger();
-                exchange.outcome = Outcome::Reset;
-                false
             }
-            Fault::Forward | Fault::DropResponse => {
-                let upstream = *lock(&inner.upstream);
-                match forward(upstream, &request, &method).await {
-                    None => {
-                        exchange.outcome = Outcome::UpstreamFailed;
-                        false
+        };
+        // What to send the client, if anything; the connection stays open only after a reply.
+        let reply: Option<Vec<u8>> = if !arrived {
+            exchange.outcome = Outcome::ClientGaveUp;
+            None
+        } else {
+            match fault {
+                Fault::Answer {
+                    status,
+                    retry_after,
+                } => {
+                    let own = own_answer(status, retry_after);
+                    exchange.status = Some(status);
+                    exchange.response_body = own.body;
+                    exchange.outcome = Outcome::Answered;
+                    Some(own.raw)
+                }
+                Fault::Stall(how_long) => {
+                    // Wait for the stall to end or the client to hang up (its timeout fired).
+                    let gave_up = tokio::select! {
+                        _ = tokio::time::sleep(how_long) => false,
+                        _ = client.fill_buf() => true,
+                    };
+                    exchange.outcome = if gave_up {
+                        Outcome::ClientGaveUp
+                    } else {
+                        Outcome::StallEnded
+                    };
+                    None
+                }
+                Fault::ResetMidRequest => {
+                    let upstream = *lock(&inner.upstream);
+                    if let Ok(mut server) = TcpStream::connect(upstream).await {
+                        let cut = request.head_len + (request.raw.len() - request.head_len) / 2;
+                        let _ = server.write_all(&request.raw[..cut]).await;
+                        let _ = server.flush().await;
+                        // Let the server start reading the truncated body before the reset.
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        let _ = server.set_zero_linger();
                     }
-                    Some(response) => {
-                        exchange.status = response.start_line.split(' ').nth(1).and_then(|s| s.parse().ok());
-                        exchange.response_body = response.body.clone();
-                        if let Some(hook) = lock(&inner.before_reply).as_ref() {
-                            hook(&exchange);
+                    let _ = client.get_ref().set_zero_linger();
+                    exchange.outcome = Outcome::Reset;
+                    None
+                }
+                Fault::Forward | Fault::DropResponse => {
+                    let upstream = *lock(&inner.upstream);
+                    match forward(upstream, &request, &method).await {
+                        None => {
+                            exchange.outcome = Outcome::UpstreamFailed;
+                            None
                         }
-                        if fault == Fault::DropResponse {
-                            exchange.outcome = Outcome::ResponseDropped;
-                            false
-                        } else if client.get_mut().write_all(&response.raw).await.is_ok() {
-                            exchange.replied_at = Some(Instant::now());
-                            true
-                        } else {
-                            exchange.outcome = Outcome::ClientGone;
-                            false
+                        Some(response) => {
+                            exchange.status = response
+                                .start_line
+                                .split(' ')
+                                .nth(1)
+                                .and_then(|s| s.parse().ok());
+                            exchange.response_body = response.body;
+                            if let Some(hook) = lock(&inner.before_reply).as_ref() {
+                                hook(&exchange);
+                            }
+                            if fault == Fault::DropResponse {
+                                exchange.outcome = Outcome::ResponseDropped;
+                                None
+                            } else {
+                                Some(response.raw)
+                            }
                         }
                     }
                 }
             }
         };
+        // Logged before the client can see the reply, so a test that saw the device act
+        // on an answer always finds the exchange in the log.
+        let index = {
+            let mut log = lock(&inner.log);
+            log.push(exchange);
+            log.len() - 1
+        };
+        let Some(raw) = reply else {
+            in_flight.store(false, Ordering::SeqCst);
+            return;
+        };
+        let written = client.get_mut().write_all(&raw).await.is_ok();
         in_flight.store(false, Ordering::SeqCst);
-        lock(&inner.log).push(exchange);
-        if !keep_open {
+        let mut log = lock(&inner.log);
+        if written {
+            log[index].replied_at = Some(Instant::now());
+        } else {
+            log[index].outcome = Outcome::ClientGone;
             return;
         }
     }
@@ -424,7 +493,8 @@ fn own_answer(status: u16, retry_after: Option<u64>) -> Message {
         503 => ("Service Unavailable", "internal"),
         _ => ("Injected", "injected"),
     };
-    let body = format!(r#"{{"error":"{code}","message":"injected by the test proxy"}}"#).into_bytes();
+    let body =
+        format!(r#"{{"error":"{code}","message":"injected by the test proxy"}}"#).into_bytes();
     let mut head = format!(
         "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
         body.len()
@@ -436,7 +506,12 @@ fn own_answer(status: u16, retry_after: Option<u64>) -> Message {
     let head_len = head.len();
     let mut raw = head.into_bytes();
     raw.extend_from_slice(&body);
-    Message { raw, start_line: format!("HTTP/1.1 {status} {reason}"), body, head_len }
+    Message {
+        raw,
+        start_line: format!("HTTP/1.1 {status} {reason}"),
+        body,
+        head_len,
+    }
 }
 
 const MAX_HEAD: usize = 64 * 1024;
@@ -456,12 +531,18 @@ async fn read_message<R: AsyncBufRead + Unpin>(
         let before = raw.len();
         let n = reader.read_until(b'\n', &mut raw).await?;
         if n == 0 {
-            return if raw.is_empty() { Ok(None) } else { Err(bad("cut inside the head")) };
+            return if raw.is_empty() {
+                Ok(None)
+            } else {
+                Err(bad("cut inside the head"))
+            };
         }
         if raw.len() > MAX_HEAD {
             return Err(bad("head too large"));
         }
-        let line = String::from_utf8_lossy(&raw[before..]).trim_end().to_string();
+        let line = String::from_utf8_lossy(&raw[before..])
+            .trim_end()
+            .to_string();
         if start_line.is_empty() {
             if line.is_empty() {
                 continue; // tolerate a stray CRLF between messages
@@ -483,7 +564,8 @@ async fn read_message<R: AsyncBufRead + Unpin>(
     }
     let head_len = raw.len();
     let mut body = Vec::new();
-    let status: Option<u16> = request_method.and_then(|_| start_line.split(' ').nth(1)?.parse().ok());
+    let status: Option<u16> =
+        request_method.and_then(|_| start_line.split(' ').nth(1)?.parse().ok());
     let bodiless = request_method == Some("HEAD") || matches!(status, Some(100..=199 | 204 | 304));
     if bodiless {
     } else if chunked {
@@ -519,5 +601,10 @@ async fn read_message<R: AsyncBufRead + Unpin>(
         reader.read_to_end(&mut body).await?;
         raw.extend_from_slice(&body);
     }
-    Ok(Some(Message { raw, start_line, body, head_len }))
+    Ok(Some(Message {
+        raw,
+        start_line,
+        body,
+        head_len,
+    }))
 }

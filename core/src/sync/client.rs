@@ -18,8 +18,14 @@ use crate::error::Error;
 pub enum SyncError {
     /// No answer (connect refused, reset, timeout): the server is unreachable.
     Network(String),
+    /// The request went out but no answer came within the request timeout: the server is
+    /// slow or unreachable, or the link too slow for the request.
+    Timeout(String),
     /// The server answered 5xx or 429: try again later, not before `retry_after`.
-    Busy { status: u16, retry_after: Option<Duration> },
+    Busy {
+        status: u16,
+        retry_after: Option<Duration>,
+    },
     /// The server answered but the body made no sense (truncated, not JSON, wrong type).
     BadResponse(String),
     /// 401/403: the token is unknown, revoked or for another store. Needs a person.
@@ -32,10 +38,15 @@ impl std::fmt::Display for SyncError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SyncError::Network(m) => write!(f, "server unreachable: {m}"),
+            SyncError::Timeout(m) => write!(f, "no answer in time: {m}"),
             SyncError::Busy { status, .. } => write!(f, "server busy (HTTP {status})"),
             SyncError::BadResponse(m) => write!(f, "unreadable server response: {m}"),
-            SyncError::Auth { status, message } => write!(f, "not authorised (HTTP {status}): {message}"),
-            SyncError::Refused { status, message } => write!(f, "refused (HTTP {status}): {message}"),
+            SyncError::Auth { status, message } => {
+                write!(f, "not authorised (HTTP {status}): {message}")
+            }
+            SyncError::Refused { status, message } => {
+                write!(f, "refused (HTTP {status}): {message}")
+            }
         }
     }
 }
@@ -49,7 +60,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("base", &self.base.as_str()).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
     }
 }
 
@@ -107,10 +120,18 @@ impl Client {
         })
     }
 
-    fn url(&self, path: &str) -> Result<Url, SyncError> {
-        self.base
-            .join(path)
-            .map_err(|e| SyncError::Refused { status: 0, message: format!("bad path: {e}") })
+    /// The base URL plus `segments`, each escaped as one path segment (a store id may hold
+    /// spaces, `#`, `?` or `/`; form encoding would turn a space into a literal `+`).
+    fn url(&self, segments: &[&str]) -> Result<Url, SyncError> {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| SyncError::Refused {
+                status: 0,
+                message: "the server URL cannot take a path".into(),
+            })?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
     }
 
     fn bearer(&self) -> Zeroizing<String> {
@@ -119,13 +140,18 @@ impl Client {
 
     /// `GET /v1/health`: is the server there and answering?
     pub async fn health(&self) -> Result<(), SyncError> {
-        let resp = self.http.get(self.url("v1/health")?).send().await.map_err(network)?;
+        let resp = self
+            .http
+            .get(self.url(&["v1", "health"])?)
+            .send()
+            .await
+            .map_err(network)?;
         json_body::<serde_json::Value>(resp).await.map(drop)
     }
 
     /// `POST /v1/stores/{store}/sales/batch` with a pre-built body.
     pub async fn upload(&self, store_id: &str, body: String) -> Result<BatchResponse, SyncError> {
-        let url = self.url(&format!("v1/stores/{}/sales/batch", encode(store_id)))?;
+        let url = self.url(&["v1", "stores", store_id, "sales", "batch"])?;
         let resp = self
             .http
             .post(url)
@@ -139,8 +165,12 @@ impl Client {
     }
 
     /// `GET /v1/stores/{store}/catalog?since=cursor`.
-    pub async fn catalog(&self, store_id: &str, since: Option<&str>) -> Result<CatalogPayload, SyncError> {
-        let mut url = self.url(&format!("v1/stores/{}/catalog", encode(store_id)))?;
+    pub async fn catalog(
+        &self,
+        store_id: &str,
+        since: Option<&str>,
+    ) -> Result<CatalogPayload, SyncError> {
+        let mut url = self.url(&["v1", "stores", store_id, "catalog"])?;
         if let Some(cursor) = since {
             url.query_pairs_mut().append_pair("since", cursor);
         }
@@ -155,13 +185,15 @@ impl Client {
     }
 }
 
-fn encode(segment: &str) -> String {
-    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
-}
-
 fn network(e: reqwest::Error) -> SyncError {
     // Never include the URL's query or headers; reqwest's message has neither token nor body.
-    SyncError::Network(e.without_url().to_string())
+    let timeout = e.is_timeout();
+    let message = e.without_url().to_string();
+    if timeout {
+        SyncError::Timeout(message)
+    } else {
+        SyncError::Network(message)
+    }
 }
 
 fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
@@ -170,22 +202,33 @@ fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
 }
 
 /// Turns a response into its JSON body or the right `SyncError`.
-async fn json_body<T: serde::de::DeserializeOwned>(resp: reqwest::Response) -> Result<T, SyncError> {
+async fn json_body<T: serde::de::DeserializeOwned>(
+    resp: reqwest::Response,
+) -> Result<T, SyncError> {
     let status = resp.status();
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-        return Err(SyncError::Busy { status: status.as_u16(), retry_after: retry_after(&resp) });
+        return Err(SyncError::Busy {
+            status: status.as_u16(),
+            retry_after: retry_after(&resp),
+        });
     }
     let is_json = resp
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    let bytes = resp.bytes().await.map_err(|e| SyncError::Network(e.without_url().to_string()))?;
+    let bytes = resp.bytes().await.map_err(network)?;
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        return Err(SyncError::Auth { status: status.as_u16(), message: error_message(&bytes) });
+        return Err(SyncError::Auth {
+            status: status.as_u16(),
+            message: error_message(&bytes),
+        });
     }
     if !status.is_success() {
-        return Err(SyncError::Refused { status: status.as_u16(), message: error_message(&bytes) });
+        return Err(SyncError::Refused {
+            status: status.as_u16(),
+            message: error_message(&bytes),
+        });
     }
     if !is_json {
         return Err(SyncError::BadResponse("not application/json".into()));

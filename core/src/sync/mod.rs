@@ -6,7 +6,7 @@ pub mod backoff;
 pub mod client;
 pub mod protocol;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,7 +27,8 @@ pub struct SyncConfig {
     pub server_url: String,
     /// The register's bearer token (bound to one store on the server).
     pub token: String,
-    /// Sales per upload request. Default 200 (the server accepts up to 500).
+    /// Most sales per upload request. Default 200 (the server accepts up to 500). Each
+    /// upload that times out halves it (down to 1) until the queue has been drained.
     pub batch_size: usize,
     /// Whole-request timeout. Default 10 s.
     pub request_timeout: Duration,
@@ -60,7 +61,11 @@ impl SyncConfig {
     /// Defaults for a server and token.
     pub fn new(server_url: &str, token: &str) -> Self {
         SyncConfig {
-            server_url: if server_url.ends_with('/') { server_url.to_string() } else { format!("{server_url}/") },
+            server_url: if server_url.ends_with('/') {
+                server_url.to_string()
+            } else {
+                format!("{server_url}/")
+            },
             token: token.to_string(),
             batch_size: 200,
             request_timeout: Duration::from_secs(10),
@@ -149,6 +154,8 @@ struct Shared {
     reachable: AtomicBool,
     auth_failed: AtomicBool,
     syncing: AtomicBool,
+    /// Batches the server has answered, ever: a round that moved it made progress.
+    acknowledged: AtomicU64,
     wake: Notify,
     status: watch::Sender<SyncStatus>,
     last_error: Mutex<Option<String>>,
@@ -182,6 +189,7 @@ impl SyncEngine {
             reachable: AtomicBool::new(false),
             auth_failed: AtomicBool::new(false),
             syncing: AtomicBool::new(false),
+            acknowledged: AtomicU64::new(0),
             wake: Notify::new(),
             status,
             last_error: Mutex::new(None),
@@ -189,7 +197,11 @@ impl SyncEngine {
         });
         shared.till.set_offline(true);
         let task = runtime.spawn(run(shared.clone()));
-        Ok(SyncEngine { shared, runtime: Some(runtime), task })
+        Ok(SyncEngine {
+            shared,
+            runtime: Some(runtime),
+            task,
+        })
     }
 
     /// The app reports the OS network state. Going up triggers an immediate sync.
@@ -238,7 +250,9 @@ impl SyncEngine {
     pub fn wait_until_drained(&self, timeout: Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            if self.shared.pending().map(|p| p == 0).unwrap_or(false) && !self.shared.syncing.load(Ordering::SeqCst) {
+            if self.shared.pending().map(|p| p == 0).unwrap_or(false)
+                && !self.shared.syncing.load(Ordering::SeqCst)
+            {
                 return true;
             }
             if std::time::Instant::now() >= deadline {
@@ -290,13 +304,21 @@ impl Shared {
     /// Recomputes the status from the queue and flags; listeners hear only real changes.
     fn refresh_status(&self) {
         let counts = self.till.queue_counts().unwrap_or_default();
-        let last_success_at = self
-            .store_id()
-            .and_then(|s| self.till.with_reader(|c| crate::metrics::last_success(c, &s)).ok().flatten());
+        let last_success_at = self.store_id().and_then(|s| {
+            self.till
+                .with_reader(|c| crate::metrics::last_success(c, &s))
+                .ok()
+                .flatten()
+        });
         let auth_failed = self.auth_failed.load(Ordering::SeqCst);
-        let online = self.network_up.load(Ordering::SeqCst) && self.reachable.load(Ordering::SeqCst);
+        let online =
+            self.network_up.load(Ordering::SeqCst) && self.reachable.load(Ordering::SeqCst);
         let next = SyncStatus {
-            connectivity: if online { Connectivity::Online } else { Connectivity::Offline },
+            connectivity: if online {
+                Connectivity::Online
+            } else {
+                Connectivity::Offline
+            },
             syncing: self.syncing.load(Ordering::SeqCst),
             pending: counts.pending,
             oldest_pending_at: counts.oldest_pending_at,
@@ -338,6 +360,9 @@ enum Round {
 async fn run(shared: Arc<Shared>) {
     let mut backoff = Backoff::new(shared.cfg.backoff_base, shared.cfg.backoff_cap);
     let mut next_catalog = tokio::time::Instant::now();
+    let full_batch = shared.cfg.batch_size.max(1);
+    // Shrinks when a batch times out, so a slow link still drains; full again once drained.
+    let mut batch_size = full_batch;
     let sale_signal = shared.till.sale_signal();
     loop {
         shared.refresh_status();
@@ -351,12 +376,22 @@ async fn run(shared: Arc<Shared>) {
             Some(shared.cfg.periodic_interval)
         } else {
             let span = tracing::info_span!("sync_round", attempt = backoff.attempts());
-            match round(&shared, &mut next_catalog).instrument(span).await {
+            let acknowledged = shared.acknowledged.load(Ordering::SeqCst);
+            match round(&shared, &mut next_catalog, &mut batch_size)
+                .instrument(span)
+                .await
+            {
                 Round::Drained => {
                     backoff.reset();
+                    batch_size = full_batch;
                     Some(shared.cfg.periodic_interval)
                 }
                 Round::RetryAfter(floor) => {
+                    if shared.acknowledged.load(Ordering::SeqCst) != acknowledged {
+                        // Batches went through before this failure: the link works, so a
+                        // long drain does not carry the backoff of failures long past.
+                        backoff.reset();
+                    }
                     retrying = true;
                     not_before = floor.map(|f| tokio::time::Instant::now() + f);
                     Some(backoff.next_delay(floor))
@@ -398,7 +433,11 @@ async fn run(shared: Arc<Shared>) {
 }
 
 /// One round: probe if needed, pull the catalogue if due, drain the queue.
-async fn round(shared: &Shared, next_catalog: &mut tokio::time::Instant) -> Round {
+async fn round(
+    shared: &Shared,
+    next_catalog: &mut tokio::time::Instant,
+    batch_size: &mut usize,
+) -> Round {
     let Some(store_id) = shared.store_id() else {
         return Round::Blocked;
     };
@@ -418,7 +457,7 @@ async fn round(shared: &Shared, next_catalog: &mut tokio::time::Instant) -> Roun
             Err(e) => return failed(shared, e),
         }
     }
-    match drain(shared, &store_id).await {
+    match drain(shared, &store_id, batch_size).await {
         Ok(()) => {
             shared.set_error(None);
             let now = crate::time::now_ms();
@@ -440,7 +479,7 @@ fn failed(shared: &Shared, e: SyncError) -> Round {
     tracing::warn!(error = %e, "sync attempt failed");
     shared.set_error(Some(e.to_string()));
     match e {
-        SyncError::Network(_) => {
+        SyncError::Network(_) | SyncError::Timeout(_) => {
             shared.set_reachable(false);
             Round::RetryAfter(None)
         }
@@ -468,8 +507,10 @@ async fn pull_catalog(shared: &Shared, store_id: &str) -> Result<(), SyncError> 
 }
 
 /// Uploads the store's pending sales oldest first until none are left.
-async fn drain(shared: &Shared, store_id: &str) -> Result<(), SyncError> {
-    let mut batch_size = shared.cfg.batch_size.max(1);
+/// `size` is the batch size to use; halved when a batch times out (the link could not
+/// carry it in time), so the next attempt sends less.
+async fn drain(shared: &Shared, store_id: &str, size: &mut usize) -> Result<(), SyncError> {
+    let mut batch_size = *size;
     loop {
         let batch = shared
             .till
@@ -499,11 +540,20 @@ async fn drain(shared: &Shared, store_id: &str) -> Result<(), SyncError> {
                     continue;
                 }
                 let reason = format!("refused by the server (HTTP {status}): {message}");
-                shared.till.with_writer(|c| outbox::set_aside(c, &ids[0], &reason)).map_err(local)?;
+                shared
+                    .till
+                    .with_writer(|c| outbox::set_aside(c, &ids[0], &reason))
+                    .map_err(local)?;
                 continue;
             }
             Err(e) => {
-                let _ = shared.till.with_writer(|c| outbox::record_failure(c, &ids, &e.to_string()));
+                let _ = shared
+                    .till
+                    .with_writer(|c| outbox::record_failure(c, &ids, &e.to_string()));
+                if matches!(e, SyncError::Timeout(_)) {
+                    // Resending the same batch would time out the same way on a slow link.
+                    *size = (ids.len() / 2).max(1);
+                }
                 return Err(e);
             }
         };
@@ -518,7 +568,9 @@ async fn drain(shared: &Shared, store_id: &str) -> Result<(), SyncError> {
                     }
                     answered += 1;
                     match r.status {
-                        SaleStatus::Accepted | SaleStatus::Duplicate => synced.push(r.sale_id.clone()),
+                        SaleStatus::Accepted | SaleStatus::Duplicate => {
+                            synced.push(r.sale_id.clone())
+                        }
                         SaleStatus::Rejected => {
                             let reason = r.reason.as_deref().unwrap_or("rejected by the server");
                             outbox::set_aside(c, &r.sale_id, reason)?;
@@ -535,7 +587,12 @@ async fn drain(shared: &Shared, store_id: &str) -> Result<(), SyncError> {
                 outbox::mark_synced(c, &synced)
             })
             .map_err(local)?;
-        tracing::info!(sent = ids.len(), synced = synced.len(), "batch acknowledged");
+        shared.acknowledged.fetch_add(1, Ordering::SeqCst);
+        tracing::info!(
+            sent = ids.len(),
+            synced = synced.len(),
+            "batch acknowledged"
+        );
         shared.refresh_status();
         if answered < ids.len() {
             return Err(SyncError::BadResponse(format!(
@@ -543,7 +600,7 @@ async fn drain(shared: &Shared, store_id: &str) -> Result<(), SyncError> {
                 ids.len()
             )));
         }
-        batch_size = shared.cfg.batch_size.max(1);
+        batch_size = *size;
     }
 }
 

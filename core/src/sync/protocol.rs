@@ -55,3 +55,9 @@ pub fn batch_body(payloads: &[&str]) -> String {
     body.push_str("]}");
     body
 }
+
+/// Decodes a batch upload response body; the error is serde's message. The fuzz target
+/// `sync_response` and its regression test drive this with arbitrary bytes.
+pub fn decode_batch_response(bytes: &[u8]) -> Result<BatchResponse, String> {
+    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+}

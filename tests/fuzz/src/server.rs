@@ -1,0 +1,95 @@
+//! What the server-side fuzz target promises, as a plain function: the fuzz target calls it
+//! with libFuzzer's inputs and `server/tests/fuzz_regressions.rs` with the committed corpus.
+//! It panics only on a bug; it must use no dependency beyond the server's own.
+
+use tillkit_core::sale::SaleRecord;
+use tillkit_core::tax::TaxSettings;
+use tillkit_server::config::ServerConfig;
+use tillkit_server::http::decode_batch_request;
+use tillkit_server::testkit::uk_tax;
+use tillkit_server::validate::{self, Decision};
+
+/// The store in the path of every fuzzed upload.
+pub const STORE: &str = "uk-01";
+
+/// The store settings a sale is decided against, picked by its currency so the tax
+/// recomputation runs in every price mode, rounding level and with cash rounding.
+pub struct Settings(Vec<TaxSettings>);
+
+impl Settings {
+    /// GBP tax-inclusive per line, CHF with cash rounding, USD tax-exclusive per invoice
+    /// with a compound rate.
+    pub fn new() -> Settings {
+        let other = |v: serde_json::Value| serde_json::from_value(v).expect("fixture tax settings");
+        Settings(vec![
+            uk_tax(),
+            other(serde_json::json!({
+                "currency": "CHF", "price_mode": "tax_inclusive", "rounding_rule": "half_up",
+                "rounding_level": "line",
+                "rates": [{"id": "mwst", "label": "MWST 8.1%", "percent": "8.1"}],
+                "categories": [{"id": "normal", "rate_ids": ["mwst"]}],
+                "cash_rounding": {"increment": "0.05", "rule": "half_up"}
+            })),
+            other(serde_json::json!({
+                "currency": "USD", "price_mode": "tax_exclusive", "rounding_rule": "half_even",
+                "rounding_level": "invoice",
+                "rates": [
+                    {"id": "state", "label": "State 6.25%", "percent": "6.25"},
+                    {"id": "city", "label": "City 2.375%", "percent": "2.375", "compound": true}
+                ],
+                "categories": [
+                    {"id": "general", "rate_ids": ["state", "city"]},
+                    {"id": "food", "rate_ids": []}
+                ]
+            })),
+        ])
+    }
+
+    fn for_sale(&self, sale: &SaleRecord) -> &TaxSettings {
+        self.0.iter().find(|s| s.currency == sale.currency).unwrap_or(&self.0[0])
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings::new()
+    }
+}
+
+/// Bytes -> the upload handler's decoding and limits -> the per-sale decision every
+/// storage backend makes. A bad body is a 400/413 `ApiError`; a decoded sale is decided
+/// without error, and a retry of it is a duplicate.
+pub fn server_request(settings: &Settings, bytes: &[u8]) {
+    let config = ServerConfig::default();
+    let sales = match decode_batch_request(bytes, &config) {
+        Ok(sales) => sales,
+        Err(e) => {
+            assert!(
+                matches!((e.status.as_u16(), e.code), (400, "bad_request") | (413, "batch_too_large")),
+                "a bad body must be a 400 or 413, not {e:?}"
+            );
+            return;
+        }
+    };
+    assert!(sales.len() <= config.max_batch_sales);
+    for sale in &sales {
+        let canonical = validate::canonical(sale).expect("a decoded sale serialises");
+        // The canonical form is what a retry is compared with, so it must be a fixed point.
+        let reparsed: SaleRecord = serde_json::from_str(&canonical).expect("a canonical sale decodes");
+        assert_eq!(validate::canonical(&reparsed).expect("serialises"), canonical);
+
+        let tax = settings.for_sale(sale);
+        let decision = validate::decide(sale, STORE, tax, None).expect("deciding is pure");
+        if let Decision::Accept(a) = &decision {
+            assert_eq!(a.canonical, canonical);
+            let tracked = sale.lines.iter().filter(|l| l.stock_tracked).count();
+            assert_eq!(a.movements.len(), tracked);
+        }
+        let retry = validate::decide(sale, STORE, tax, Some(&canonical)).expect("deciding is pure");
+        if sale.store_id == STORE {
+            assert_eq!(retry, Decision::Duplicate, "a retried sale must be a duplicate");
+        } else {
+            assert!(matches!(retry, Decision::Rejected(_)), "another store's sale must be rejected");
+        }
+    }
+}
