@@ -166,13 +166,11 @@ async fn upload_batch(
                     ApiError::bad_request(e.body_text())
                 }
             })?;
-        let sales = parse_batch(bytes).await?;
-        if sales.len() > state.config.max_batch_sales {
-            return Err(ApiError::batch_too_large(
-                sales.len(),
-                state.config.max_batch_sales,
-            ));
-        }
+        let config = state.config.clone();
+        // Up to 8 MiB of JSON: parsed off the async threads.
+        let sales = tokio::task::spawn_blocking(move || decode_batch_request(&bytes, &config))
+            .await
+            .map_err(|_| ApiError::internal())??;
         let count = sales.len();
         let ctx = UploadContext {
             store_id,
@@ -195,14 +193,23 @@ async fn upload_batch(
     .await
 }
 
-/// Parses a batch off the async threads (up to 8 MiB of JSON). serde_json's recursion
-/// limit turns deeply nested input into an error instead of a stack overflow.
-async fn parse_batch(bytes: Bytes) -> Result<Vec<SaleRecord>, ApiError> {
-    tokio::task::spawn_blocking(move || serde_json::from_slice::<BatchRequest>(&bytes))
-        .await
-        .map_err(|_| ApiError::internal())?
-        .map(|b| b.sales)
-        .map_err(|e| ApiError::bad_request(format!("invalid batch: {e}")))
+/// Decodes an upload body and applies the request-wide limits, exactly as `upload_batch`
+/// does before any sale is looked at (the body size is bounded while it is read).
+/// serde_json's recursion limit turns deeply nested input into an error, not a stack overflow.
+pub fn decode_batch_request(
+    bytes: &[u8],
+    config: &ServerConfig,
+) -> Result<Vec<SaleRecord>, ApiError> {
+    let sales = serde_json::from_slice::<BatchRequest>(bytes)
+        .map_err(|e| ApiError::bad_request(format!("invalid batch: {e}")))?
+        .sales;
+    if sales.len() > config.max_batch_sales {
+        return Err(ApiError::batch_too_large(
+            sales.len(),
+            config.max_batch_sales,
+        ));
+    }
+    Ok(sales)
 }
 
 async fn stock_audit(
