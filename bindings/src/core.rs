@@ -185,6 +185,11 @@ impl TillkitCore {
             .collect())
     }
 
+    /// The sales the server set aside, with its reasons, as JSON for an operator to export.
+    pub fn export_attention_sales(&self) -> Result<String, TillkitError> {
+        Ok(self.till()?.export_attention_sales()?)
+    }
+
     /// The app reports the OS network state; going up triggers an immediate sync.
     pub fn set_network_available(&self, available: bool) -> Result<(), TillkitError> {
         self.running()?.engine.set_network_available(available);

@@ -160,3 +160,25 @@ pub fn list(conn: &Connection, store_id: &str, state: QueueState, limit: usize) 
     })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
+
+/// The sales a store's server set aside, with reasons, as a JSON array an operator can
+/// take elsewhere: `[{"reason", "attempts", "sale": <the exact record uploaded>}]`.
+pub fn export_attention(conn: &Connection, store_id: &str) -> Result<String> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT o.reason, o.attempts, s.record FROM outbox o JOIN sales s ON s.id = o.sale_ref
+         WHERE o.store_id = ?1 AND o.state = 'attention' ORDER BY o.sale_ref",
+    )?;
+    let rows = stmt.query_map([store_id], |r| {
+        Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (reason, attempts, record) = row?;
+        out.push(serde_json::json!({
+            "reason": reason,
+            "attempts": attempts,
+            "sale": serde_json::from_str::<serde_json::Value>(&record)?,
+        }));
+    }
+    Ok(serde_json::to_string_pretty(&out)?)
+}

@@ -256,6 +256,12 @@ impl Till {
         self.with_reader(|c| outbox::list(c, &s.store_id, QueueState::Pending, limit))
     }
 
+    /// The current store's set-aside sales with the server's reasons, as JSON to export.
+    pub fn export_attention_sales(&self) -> Result<String> {
+        let s = self.session()?;
+        self.with_reader(|c| outbox::export_attention(c, &s.store_id))
+    }
+
     /// Sales of the current store the server rejected, with its reasons.
     pub fn attention_sales(&self, limit: usize) -> Result<Vec<QueuedSale>> {
         let s = self.session()?;

@@ -241,3 +241,25 @@ fn server_backed_tenders_are_refused_offline() {
     }
     assert_eq!(count(&t, "SELECT count(*) FROM sales"), 0);
 }
+
+#[test]
+fn a_set_aside_sale_is_listed_with_its_reason_and_exportable() {
+    let t = uk_till();
+    let mut cart = t.till.new_cart().unwrap();
+    t.till.add_product(&mut cart, "p-bread", d("1")).unwrap();
+    let bad = t.till.complete_sale(&cart, &[cash("3.20")]).unwrap().record;
+    let good = t.till.complete_sale(&cart, &[cash("5")]).unwrap().record;
+    t.till
+        .with_writer(|c| tillkit_core::outbox::set_aside(c, &bad.sale_id.to_string(), "rejected: totals do not add up"))
+        .unwrap();
+    let attention = t.till.attention_sales(10).unwrap();
+    assert_eq!(attention.len(), 1);
+    assert_eq!(attention[0].reason.as_deref(), Some("rejected: totals do not add up"));
+    assert_eq!(t.till.pending_sales(10).unwrap()[0].sale_id, good.sale_id.to_string(), "the rest of the queue goes on");
+    let exported: serde_json::Value = serde_json::from_str(&t.till.export_attention_sales().unwrap()).unwrap();
+    assert_eq!(exported[0]["reason"], "rejected: totals do not add up");
+    assert_eq!(exported[0]["sale"]["receipt_no"], bad.receipt_no.as_str());
+    assert_eq!(exported[0]["sale"]["total"], "3.20");
+    // Set aside, not lost: the sale itself is still stored whole.
+    assert!(t.till.load_sale(&bad.sale_id.to_string()).unwrap().is_some());
+}
