@@ -11,8 +11,6 @@ if command -v cargo-nextest >/dev/null 2>&1; then
 else
   cargo test --workspace --no-fail-fast
 fi
-# Doc tests are not run by nextest.
-cargo test --workspace --doc --quiet
 
 echo "== Android view-state module (plain Kotlin) on the host JVM"
 android/ui-model/test.sh

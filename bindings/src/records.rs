@@ -232,7 +232,9 @@ impl TotalsRecord {
             net_total: t.net_total.to_string(),
             tax_total: t.tax_total.to_string(),
             total: t.total.to_string(),
-            cash_due: tillkit_core::tax::cash_due(settings, t.total).due.to_string(),
+            cash_due: tillkit_core::tax::cash_due(settings, t.total)
+                .due
+                .to_string(),
             breakdown: tax_lines(&t.breakdown),
         }
     }

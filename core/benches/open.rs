@@ -22,7 +22,10 @@ fn main() {
         drop(till);
     }
     times.sort();
-    println!("opens: {} of a store with 100,000 products and 10,000 sales", times.len());
+    println!(
+        "opens: {} of a store with 100,000 products and 10,000 sales",
+        times.len()
+    );
     println!("open p99: {:.2} ms", ms(pct(&times, 99.0)));
     println!("open_p50_ms: {:.2}", ms(pct(&times, 50.0)));
 }

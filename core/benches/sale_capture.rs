@@ -11,7 +11,10 @@ use common::*;
 use rusqlite::Connection;
 
 fn main() {
-    let samples: usize = std::env::var("SAMPLES").ok().and_then(|s| s.parse().ok()).unwrap_or(2000);
+    let samples: usize = std::env::var("SAMPLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2000);
     let dir = bench_dir("sale-capture");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -47,18 +50,33 @@ fn main() {
 
         let t = Instant::now();
         bare.execute_batch("BEGIN").unwrap();
-        insert.execute(["a sale-sized row would be bigger, this is the floor"]).unwrap();
+        insert
+            .execute(["a sale-sized row would be bigger, this is the floor"])
+            .unwrap();
         bare.execute_batch("COMMIT").unwrap();
         base.push(t.elapsed());
     }
     sale.sort();
     base.sort();
     let show = |name: &str, v: &[Duration]| {
-        println!("{name:<32} p50 {:>7.3} ms   p99 {:>7.3} ms", ms(pct(v, 50.0)), ms(pct(v, 99.0)));
+        println!(
+            "{name:<32} p50 {:>7.3} ms   p99 {:>7.3} ms",
+            ms(pct(v, 50.0)),
+            ms(pct(v, 99.0))
+        );
     };
-    println!("samples: {samples} each, interleaved, same disk ({})", dir.display());
+    println!(
+        "samples: {samples} each, interleaved, same disk ({})",
+        dir.display()
+    );
     show("complete_sale (5 lines, SQLCipher)", &sale);
     show("bare INSERT + COMMIT (plain)", &base);
-    println!("p99 ratio: {:.2}", pct(&sale, 99.0).as_secs_f64() / pct(&base, 99.0).as_secs_f64());
-    println!("sale_capture_p50_ratio: {:.2}", pct(&sale, 50.0).as_secs_f64() / pct(&base, 50.0).as_secs_f64());
+    println!(
+        "p99 ratio: {:.2}",
+        pct(&sale, 99.0).as_secs_f64() / pct(&base, 99.0).as_secs_f64()
+    );
+    println!(
+        "sale_capture_p50_ratio: {:.2}",
+        pct(&sale, 50.0).as_secs_f64() / pct(&base, 50.0).as_secs_f64()
+    );
 }

@@ -32,7 +32,10 @@ fn main() {
         times.push(t.elapsed());
     }
     times.sort();
-    println!("queries: {} over 100,000 products ({hits} results)", queries.len());
+    println!(
+        "queries: {} over 100,000 products ({hits} results)",
+        queries.len()
+    );
     println!("search p50: {:.3} ms", ms(pct(&times, 50.0)));
     println!("search max: {:.3} ms", ms(*times.last().unwrap()));
     println!("search_p99_ms: {:.3}", ms(pct(&times, 99.0)));

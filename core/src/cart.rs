@@ -51,16 +51,25 @@ pub fn check_quantity(q: Decimal) -> Result<()> {
         return Err(Error::invalid(format!("quantity {q} must be positive")));
     }
     if money::decimals(q) > 3 {
-        return Err(Error::invalid(format!("quantity {q} has more than 3 decimals")));
+        return Err(Error::invalid(format!(
+            "quantity {q} has more than 3 decimals"
+        )));
     }
     if q > tax::MAX_QUANTITY {
-        return Err(Error::invalid(format!("quantity {q} is above {}", tax::MAX_QUANTITY)));
+        return Err(Error::invalid(format!(
+            "quantity {q} is above {}",
+            tax::MAX_QUANTITY
+        )));
     }
     Ok(())
 }
 
 impl Cart {
-    pub(crate) fn new(store_id: &str, (tax_settings_id, tax): (i64, TaxSettings), max_lines: usize) -> Self {
+    pub(crate) fn new(
+        store_id: &str,
+        (tax_settings_id, tax): (i64, TaxSettings),
+        max_lines: usize,
+    ) -> Self {
         Cart {
             store_id: store_id.into(),
             tax,
@@ -100,18 +109,19 @@ impl Cart {
             });
         }
         check_quantity(quantity)?;
-        if let Some(line) = self
-            .lines
-            .iter_mut()
-            .find(|l| l.product_id == product.id && l.discount.is_none() && l.unit_price == product.price)
-        {
+        if let Some(line) = self.lines.iter_mut().find(|l| {
+            l.product_id == product.id && l.discount.is_none() && l.unit_price == product.price
+        }) {
             let merged = line.quantity + quantity;
             check_quantity(merged)?;
             line.quantity = merged;
             return Ok(line.line_id);
         }
         if self.lines.len() >= self.max_lines {
-            return Err(Error::invalid(format!("a cart holds at most {} lines", self.max_lines)));
+            return Err(Error::invalid(format!(
+                "a cart holds at most {} lines",
+                self.max_lines
+            )));
         }
         let line_id = self.next_line_id;
         self.next_line_id += 1;
@@ -155,7 +165,12 @@ impl Cart {
 
     /// Applies a catalogue discount to a line (`line_id`) or the cart (`None`).
     /// `value` is the cashier's figure for open discounts; fixed ones ignore it.
-    pub fn apply_discount(&mut self, rule: &DiscountRule, line_id: Option<u64>, value: Option<Decimal>) -> Result<()> {
+    pub fn apply_discount(
+        &mut self,
+        rule: &DiscountRule,
+        line_id: Option<u64>,
+        value: Option<Decimal>,
+    ) -> Result<()> {
         if !rule.offline_allowed {
             return Err(Error::NeedsConnection {
                 what: format!("discount {:?}", rule.label),
@@ -164,7 +179,12 @@ impl Cart {
         let value = match (rule.value, value) {
             (Some(fixed), _) => fixed,
             (None, Some(v)) => v,
-            (None, None) => return Err(Error::invalid(format!("discount {:?} needs a value", rule.label))),
+            (None, None) => {
+                return Err(Error::invalid(format!(
+                    "discount {:?} needs a value",
+                    rule.label
+                )));
+            }
         };
         if value < Decimal::ZERO || rule.max.is_some_and(|max| value > max) {
             return Err(Error::invalid(format!(
@@ -197,8 +217,12 @@ impl Cart {
                     return Err(e);
                 }
             }
-            (DiscountScope::Line, None) => return Err(Error::invalid("a line discount needs a line")),
-            (DiscountScope::Cart, Some(_)) => return Err(Error::invalid("a cart discount applies to no line")),
+            (DiscountScope::Line, None) => {
+                return Err(Error::invalid("a line discount needs a line"));
+            }
+            (DiscountScope::Cart, Some(_)) => {
+                return Err(Error::invalid("a cart discount applies to no line"));
+            }
         }
         Ok(())
     }

@@ -144,7 +144,10 @@ fn validate(p: &CatalogPayload, tax: &TaxSettings, max_text: usize) -> Result<()
     for pr in &p.products {
         let text_ok = |s: &str| !s.trim().is_empty() && s.chars().count() <= max_text;
         if !text_ok(&pr.id) || !text_ok(&pr.sku) || !text_ok(&pr.name) {
-            return bad(format!("product {:?}: id, sku and name must be 1..={max_text} characters", pr.id));
+            return bad(format!(
+                "product {:?}: id, sku and name must be 1..={max_text} characters",
+                pr.id
+            ));
         }
         if !ids.insert(pr.id.as_str()) {
             return bad(format!("duplicate product id {:?}", pr.id));
@@ -153,10 +156,16 @@ fn validate(p: &CatalogPayload, tax: &TaxSettings, max_text: usize) -> Result<()
             return bad(format!("duplicate sku {:?}", pr.sku));
         }
         if pr.price.is_sign_negative() || pr.price > MAX_AMOUNT {
-            return bad(format!("product {:?}: price {} out of range", pr.id, pr.price));
+            return bad(format!(
+                "product {:?}: price {} out of range",
+                pr.id, pr.price
+            ));
         }
         if money::decimals(pr.price) > minor {
-            return bad(format!("product {:?}: price {} has more than {minor} decimals", pr.id, pr.price));
+            return bad(format!(
+                "product {:?}: price {} has more than {minor} decimals",
+                pr.id, pr.price
+            ));
         }
         if let Some(cat) = &pr.tax_category {
             if !categories.contains(cat.as_str()) {
@@ -164,7 +173,10 @@ fn validate(p: &CatalogPayload, tax: &TaxSettings, max_text: usize) -> Result<()
             }
         }
         if to_milli(pr.stock).is_none() || pr.stock.abs() > MAX_AMOUNT {
-            return bad(format!("product {:?}: stock {} must have at most 3 decimals", pr.id, pr.stock));
+            return bad(format!(
+                "product {:?}: stock {} must have at most 3 decimals",
+                pr.id, pr.stock
+            ));
         }
         for code in &pr.barcodes {
             if code.trim().is_empty() || code.len() > 64 || code.contains(char::is_whitespace) {
@@ -245,8 +257,10 @@ pub fn import(conn: &mut Connection, p: &CatalogPayload, max_text: usize) -> Res
         tx.execute("DELETE FROM discounts WHERE store_id = ?1", [&p.store_id])?;
     }
     {
-        let mut del_product = tx.prepare("DELETE FROM products WHERE store_id = ?1 AND product_id = ?2")?;
-        let mut del_codes = tx.prepare("DELETE FROM barcodes WHERE store_id = ?1 AND product_id = ?2")?;
+        let mut del_product =
+            tx.prepare("DELETE FROM products WHERE store_id = ?1 AND product_id = ?2")?;
+        let mut del_codes =
+            tx.prepare("DELETE FROM barcodes WHERE store_id = ?1 AND product_id = ?2")?;
         for id in &p.removed_product_ids {
             del_product.execute(params![p.store_id, id])?;
             del_codes.execute(params![p.store_id, id])?;
@@ -263,7 +277,8 @@ pub fn import(conn: &mut Connection, p: &CatalogPayload, max_text: usize) -> Res
         let mut insert_code =
             tx.prepare("INSERT INTO barcodes (store_id, barcode, product_id) VALUES (?1, ?2, ?3)")?;
         for pr in &p.products {
-            let milli = to_milli(pr.stock).unwrap_or_default() + unsynced.get(&pr.id).copied().unwrap_or(0);
+            let milli =
+                to_milli(pr.stock).unwrap_or_default() + unsynced.get(&pr.id).copied().unwrap_or(0);
             if p.kind == PayloadKind::Delta {
                 del_codes.execute(params![p.store_id, pr.id])?;
             }
@@ -287,7 +302,8 @@ pub fn import(conn: &mut Connection, p: &CatalogPayload, max_text: usize) -> Res
                     .map_err(|e| conflict(e, &format!("barcode {code:?}")))?;
             }
         }
-        let mut del_discount = tx.prepare("DELETE FROM discounts WHERE store_id = ?1 AND discount_id = ?2")?;
+        let mut del_discount =
+            tx.prepare("DELETE FROM discounts WHERE store_id = ?1 AND discount_id = ?2")?;
         for id in &p.removed_discount_ids {
             del_discount.execute(params![p.store_id, id])?;
         }
@@ -317,10 +333,15 @@ pub fn import(conn: &mut Connection, p: &CatalogPayload, max_text: usize) -> Res
         found
     };
     if let Some(cat) = orphan {
-        return Err(Error::InvalidCatalog(format!("unknown tax category {cat:?}")));
+        return Err(Error::InvalidCatalog(format!(
+            "unknown tax category {cat:?}"
+        )));
     }
-    let products: i64 =
-        tx.query_row("SELECT count(*) FROM products WHERE store_id = ?1", [&p.store_id], |r| r.get(0))?;
+    let products: i64 = tx.query_row(
+        "SELECT count(*) FROM products WHERE store_id = ?1",
+        [&p.store_id],
+        |r| r.get(0),
+    )?;
     tx.commit()?;
     tracing::info!(store = %p.store_id, kind = ?p.kind, products, "catalogue imported");
     Ok(ImportSummary {
@@ -369,7 +390,10 @@ fn product_from_row(r: &Row<'_>) -> rusqlite::Result<Product> {
 
 /// The store's current tax settings (with their row id) and catalogue cursor, if a
 /// catalogue was imported.
-pub fn store_settings(conn: &Connection, store_id: &str) -> Result<Option<(i64, TaxSettings, Option<String>)>> {
+pub fn store_settings(
+    conn: &Connection,
+    store_id: &str,
+) -> Result<Option<(i64, TaxSettings, Option<String>)>> {
     let row: Option<(i64, String, Option<String>)> = conn
         .prepare_cached(
             "SELECT t.id, t.settings, s.catalog_cursor FROM stores s
@@ -385,7 +409,9 @@ pub fn store_settings(conn: &Connection, store_id: &str) -> Result<Option<(i64, 
 
 /// One product by id (active or not).
 pub fn product(conn: &Connection, store_id: &str, product_id: &str) -> Result<Option<Product>> {
-    let sql = format!("SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.store_id = ?1 AND p.product_id = ?2");
+    let sql = format!(
+        "SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.store_id = ?1 AND p.product_id = ?2"
+    );
     Ok(conn
         .prepare_cached(&sql)?
         .query_row([store_id, product_id], product_from_row)
@@ -406,9 +432,15 @@ pub fn by_barcode(conn: &Connection, store_id: &str, code: &str) -> Result<Optio
 }
 
 /// A discount rule by id.
-pub fn discount(conn: &Connection, store_id: &str, discount_id: &str) -> Result<Option<DiscountRule>> {
+pub fn discount(
+    conn: &Connection,
+    store_id: &str,
+    discount_id: &str,
+) -> Result<Option<DiscountRule>> {
     let json: Option<String> = conn
-        .prepare_cached("SELECT definition FROM discounts WHERE store_id = ?1 AND discount_id = ?2")?
+        .prepare_cached(
+            "SELECT definition FROM discounts WHERE store_id = ?1 AND discount_id = ?2",
+        )?
         .query_row([store_id, discount_id], |r| r.get(0))
         .optional()?;
     Ok(json.map(|j| serde_json::from_str(&j)).transpose()?)
@@ -427,7 +459,12 @@ fn fts_query(input: &str) -> Option<String> {
 
 /// Active products matching words or prefixes of the name, a SKU or a barcode.
 /// An exact barcode or SKU match comes first.
-pub fn search(conn: &Connection, store_id: &str, input: &str, limit: usize) -> Result<Vec<Product>> {
+pub fn search(
+    conn: &Connection,
+    store_id: &str,
+    input: &str,
+    limit: usize,
+) -> Result<Vec<Product>> {
     let input = input.trim();
     let mut out = Vec::new();
     if input.is_empty() || limit == 0 {
@@ -459,7 +496,10 @@ pub fn search(conn: &Connection, store_id: &str, input: &str, limit: usize) -> R
          LIMIT ?3"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![q, store_id, (limit + out.len()) as i64], product_from_row)?;
+    let rows = stmt.query_map(
+        params![q, store_id, (limit + out.len()) as i64],
+        product_from_row,
+    )?;
     for p in rows {
         let p = p?;
         if out.len() >= limit {

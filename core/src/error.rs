@@ -26,7 +26,9 @@ pub enum Error {
     Corrupt { moved_to: PathBuf },
     /// The database's write-ahead log was deleted while it held committed sales; the
     /// files are kept as they are for recovery.
-    #[error("the database's write-ahead log is missing; committed sales would be lost, so nothing was opened")]
+    #[error(
+        "the database's write-ahead log is missing; committed sales would be lost, so nothing was opened"
+    )]
     WalMissing,
     /// The device is out of storage; nothing was written.
     #[error("the device storage is full; nothing was written")]
@@ -82,7 +84,10 @@ impl Error {
     pub fn is_system_failure(&self) -> bool {
         matches!(
             self,
-            Error::StorageFull | Error::Storage(_) | Error::NeedsConnection { .. } | Error::Corrupt { .. }
+            Error::StorageFull
+                | Error::Storage(_)
+                | Error::NeedsConnection { .. }
+                | Error::Corrupt { .. }
         )
     }
 

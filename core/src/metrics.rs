@@ -30,8 +30,10 @@ pub struct Metrics {
 
 /// Records the outcome of a sale attempt made while offline.
 pub(crate) fn record_attempt(c: &Connection, store_id: &str, completed: bool) -> Result<()> {
-    c.prepare_cached("INSERT INTO sale_attempts (store_id, at, offline, completed) VALUES (?1, ?2, 1, ?3)")?
-        .execute(params![store_id, crate::time::now_ms(), completed])?;
+    c.prepare_cached(
+        "INSERT INTO sale_attempts (store_id, at, offline, completed) VALUES (?1, ?2, 1, ?3)",
+    )?
+    .execute(params![store_id, crate::time::now_ms(), completed])?;
     Ok(())
 }
 
@@ -47,17 +49,26 @@ pub(crate) fn record_success(c: &Connection, store_id: &str, now: i64) -> Result
 
 /// When the store's queue was last fully acknowledged.
 pub(crate) fn last_success(c: &Connection, store_id: &str) -> Result<Option<i64>> {
-    Ok(c
-        .prepare_cached("SELECT last_success_at FROM sync_state WHERE store_id = ?1")?
-        .query_row([store_id], |r| r.get(0))
-        .optional()?
-        .flatten())
+    Ok(
+        c.prepare_cached("SELECT last_success_at FROM sync_state WHERE store_id = ?1")?
+            .query_row([store_id], |r| r.get(0))
+            .optional()?
+            .flatten(),
+    )
 }
 
 /// Records one reconnect: network up at `up_at`, queue empty at `drained_at`.
-pub(crate) fn record_latency(c: &Connection, store_id: &str, up_at: i64, drained_at: i64, sales: u64) -> Result<()> {
-    c.prepare_cached("INSERT INTO sync_latency (store_id, network_up, drained_at, sales) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![store_id, up_at, drained_at, sales as i64])?;
+pub(crate) fn record_latency(
+    c: &Connection,
+    store_id: &str,
+    up_at: i64,
+    drained_at: i64,
+    sales: u64,
+) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO sync_latency (store_id, network_up, drained_at, sales) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![store_id, up_at, drained_at, sales as i64])?;
     Ok(())
 }
 
@@ -87,7 +98,8 @@ pub fn collect(c: &Connection, store_id: &str, db_path: &std::path::Path) -> Res
         [store_id],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let mut stmt = c.prepare_cached("SELECT drained_at - network_up FROM sync_latency WHERE store_id = ?1")?;
+    let mut stmt =
+        c.prepare_cached("SELECT drained_at - network_up FROM sync_latency WHERE store_id = ?1")?;
     let mut latencies: Vec<u64> = stmt
         .query_map([store_id], |r| r.get::<_, i64>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?

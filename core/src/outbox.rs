@@ -43,19 +43,33 @@ pub struct QueueCounts {
 }
 
 /// Adds a sale to the queue, inside the transaction that writes the sale.
-pub(crate) fn enqueue(tx: &Transaction<'_>, sale_ref: i64, store_id: &str, at: i64, bytes: usize) -> Result<()> {
-    tx.prepare_cached("INSERT INTO outbox (sale_ref, store_id, enqueued_at, bytes) VALUES (?1, ?2, ?3, ?4)")?
-        .execute(params![sale_ref, store_id, at, bytes as i64])?;
+pub(crate) fn enqueue(
+    tx: &Transaction<'_>,
+    sale_ref: i64,
+    store_id: &str,
+    at: i64,
+    bytes: usize,
+) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO outbox (sale_ref, store_id, enqueued_at, bytes) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![sale_ref, store_id, at, bytes as i64])?;
     Ok(())
 }
 
 /// The oldest pending sales of a store, as (sale id, exact payload to send).
-pub fn next_batch(conn: &Connection, store_id: &str, limit: usize) -> Result<Vec<(String, String)>> {
+pub fn next_batch(
+    conn: &Connection,
+    store_id: &str,
+    limit: usize,
+) -> Result<Vec<(String, String)>> {
     let mut stmt = conn.prepare_cached(
         "SELECT s.sale_id, s.record FROM outbox o JOIN sales s ON s.id = o.sale_ref
          WHERE o.store_id = ?1 AND o.state = 'pending' ORDER BY o.sale_ref LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![store_id, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let rows = stmt.query_map(params![store_id, limit as i64], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
@@ -64,10 +78,12 @@ pub fn mark_synced(conn: &mut Connection, sale_ids: &[String]) -> Result<()> {
     let now = crate::time::now_ms();
     let tx = conn.transaction()?;
     {
-        let mut stamp = tx.prepare_cached("UPDATE sales SET synced_at = ?2 WHERE sale_id = ?1 RETURNING id")?;
+        let mut stamp =
+            tx.prepare_cached("UPDATE sales SET synced_at = ?2 WHERE sale_id = ?1 RETURNING id")?;
         let mut drop = tx.prepare_cached("DELETE FROM outbox WHERE sale_ref = ?1")?;
         for id in sale_ids {
-            let sale_ref: Option<i64> = stamp.query_row(params![id, now], |r| r.get(0)).optional()?;
+            let sale_ref: Option<i64> =
+                stamp.query_row(params![id, now], |r| r.get(0)).optional()?;
             if let Some(sale_ref) = sale_ref {
                 drop.execute([sale_ref])?;
             }
@@ -102,11 +118,10 @@ pub fn retry(conn: &Connection, sale_id: &str) -> Result<bool> {
 pub fn record_failure(conn: &mut Connection, sale_ids: &[String], error: &str) -> Result<()> {
     let tx = conn.transaction()?;
     {
-        let mut stmt =
-            tx.prepare_cached(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2
+        let mut stmt = tx.prepare_cached(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2
                  WHERE sale_ref = (SELECT id FROM sales WHERE sale_id = ?1)",
-            )?;
+        )?;
         for id in sale_ids {
             stmt.execute(params![id, error])?;
         }
@@ -135,7 +150,12 @@ pub fn counts(conn: &Connection, store_id: &str) -> Result<QueueCounts> {
 }
 
 /// The queued sales of a store in one state, oldest first.
-pub fn list(conn: &Connection, store_id: &str, state: QueueState, limit: usize) -> Result<Vec<QueuedSale>> {
+pub fn list(
+    conn: &Connection,
+    store_id: &str,
+    state: QueueState,
+    limit: usize,
+) -> Result<Vec<QueuedSale>> {
     let state_name = match state {
         QueueState::Pending => "pending",
         QueueState::Attention => "attention",
@@ -169,7 +189,11 @@ pub fn export_attention(conn: &Connection, store_id: &str) -> Result<String> {
          WHERE o.store_id = ?1 AND o.state = 'attention' ORDER BY o.sale_ref",
     )?;
     let rows = stmt.query_map([store_id], |r| {
-        Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+        Ok((
+            r.get::<_, Option<String>>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+        ))
     })?;
     let mut out = Vec::new();
     for row in rows {

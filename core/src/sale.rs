@@ -106,7 +106,11 @@ impl SaleRecord {
                 discount: l.discount.clone(),
             })
             .collect();
-        Ok(tax::compute(settings, &inputs, self.cart_discount.as_ref())?)
+        Ok(tax::compute(
+            settings,
+            &inputs,
+            self.cart_discount.as_ref(),
+        )?)
     }
 
     /// True when the stored totals equal `totals` (used to check integrity and by the server).
@@ -169,7 +173,9 @@ fn settle(settings: &TaxSettings, total: Decimal, payments: &[Payment]) -> Resul
                     .as_deref()
                     .is_some_and(|r| !r.trim().is_empty() && r.chars().count() <= 128);
                 if !ok {
-                    return Err(Error::invalid("a card payment needs the terminal's reference (1 to 128 characters)"));
+                    return Err(Error::invalid(
+                        "a card payment needs the terminal's reference (1 to 128 characters)",
+                    ));
                 }
                 card += p.amount;
             }
@@ -181,7 +187,9 @@ fn settle(settings: &TaxSettings, total: Decimal, payments: &[Payment]) -> Resul
         }
     }
     if card > total {
-        return Err(Error::invalid(format!("card payments {card} exceed the total {total}")));
+        return Err(Error::invalid(format!(
+            "card payments {card} exceed the total {total}"
+        )));
     }
     let cash_part = total - card;
     let due = if cash > Decimal::ZERO || cash_part > Decimal::ZERO {
@@ -225,7 +233,9 @@ pub fn complete(
         return Err(Error::EmptyCart);
     }
     if cart.store_id != session.store_id {
-        return Err(Error::invalid("this cart belongs to another store's session"));
+        return Err(Error::invalid(
+            "this cart belongs to another store's session",
+        ));
     }
     let totals = cart.totals()?;
     let settlement = settle(&cart.tax, totals.total, payments)?;
@@ -253,9 +263,12 @@ pub fn complete(
         )?;
         for (i, (line, t)) in cart.lines.iter().zip(&totals.lines).enumerate() {
             if line.stock_tracked {
-                let milli = to_milli(line.quantity).ok_or_else(|| Error::invalid("quantity has more than 3 decimals"))?;
+                let milli = to_milli(line.quantity)
+                    .ok_or_else(|| Error::invalid("quantity has more than 3 decimals"))?;
                 let left: Option<i64> = stock
-                    .query_row(params![session.store_id, line.product_id, milli], |r| r.get(0))
+                    .query_row(params![session.store_id, line.product_id, milli], |r| {
+                        r.get(0)
+                    })
                     .optional()?;
                 oversold |= left.is_some_and(|l| l < 0);
             }
@@ -267,7 +280,10 @@ pub fn complete(
                 unit_price: line.unit_price,
                 quantity: line.quantity,
                 tax_category: line.tax_category.clone(),
-                discount: line.discount.as_ref().map(|d: &AppliedDiscount| d.discount.clone()),
+                discount: line
+                    .discount
+                    .as_ref()
+                    .map(|d: &AppliedDiscount| d.discount.clone()),
                 amount: t.amount,
                 line_discount: t.line_discount,
                 cart_discount: t.cart_discount,
@@ -312,7 +328,11 @@ pub fn complete(
 }
 
 /// Inserts the sale, its stock movements and its queue row (inside the sale's transaction).
-fn write_record(tx: &rusqlite::Transaction<'_>, r: &SaleRecord, tax_settings_id: i64) -> Result<()> {
+fn write_record(
+    tx: &rusqlite::Transaction<'_>,
+    r: &SaleRecord,
+    tax_settings_id: i64,
+) -> Result<()> {
     let record = serde_json::to_string(r)?;
     let record_len = record.len();
     let sale_ref: i64 = tx
@@ -342,8 +362,15 @@ fn write_record(tx: &rusqlite::Transaction<'_>, r: &SaleRecord, tax_settings_id:
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     for l in r.lines.iter().filter(|l| l.stock_tracked) {
-        let milli = to_milli(l.quantity).ok_or_else(|| Error::invalid("quantity has more than 3 decimals"))?;
-        move_stmt.execute(params![sale_ref, r.store_id, l.product_id, -milli, r.created_at])?;
+        let milli = to_milli(l.quantity)
+            .ok_or_else(|| Error::invalid("quantity has more than 3 decimals"))?;
+        move_stmt.execute(params![
+            sale_ref,
+            r.store_id,
+            l.product_id,
+            -milli,
+            r.created_at
+        ])?;
     }
     crate::outbox::enqueue(tx, sale_ref, &r.store_id, r.created_at, record_len)?;
     Ok(())
@@ -360,7 +387,10 @@ pub fn load(conn: &Connection, sale_id: &str) -> Result<Option<(SaleRecord, TaxS
         .query_row([sale_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match row {
-        Some((record, settings)) => Ok(Some((serde_json::from_str(&record)?, serde_json::from_str(&settings)?))),
+        Some((record, settings)) => Ok(Some((
+            serde_json::from_str(&record)?,
+            serde_json::from_str(&settings)?,
+        ))),
         None => Ok(None),
     }
 }

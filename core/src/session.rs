@@ -19,9 +19,15 @@ pub struct Session {
 impl Session {
     /// Validates the identifiers (short, printable, non-empty).
     pub fn new(store_id: &str, register_id: &str, staff_id: &str) -> Result<Self> {
-        for (what, v) in [("store id", store_id), ("register id", register_id), ("staff id", staff_id)] {
+        for (what, v) in [
+            ("store id", store_id),
+            ("register id", register_id),
+            ("staff id", staff_id),
+        ] {
             if v.trim().is_empty() || v.chars().count() > 64 || v.chars().any(char::is_control) {
-                return Err(Error::invalid(format!("{what} must be 1 to 64 printable characters")));
+                return Err(Error::invalid(format!(
+                    "{what} must be 1 to 64 printable characters"
+                )));
             }
         }
         Ok(Session {

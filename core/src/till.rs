@@ -116,8 +116,8 @@ impl Till {
 
     /// Parses and applies a catalogue payload given as JSON.
     pub fn import_catalog_json(&self, json: &str) -> Result<ImportSummary> {
-        let payload: CatalogPayload =
-            serde_json::from_str(json).map_err(|e| Error::InvalidCatalog(format!("malformed payload: {e}")))?;
+        let payload: CatalogPayload = serde_json::from_str(json)
+            .map_err(|e| Error::InvalidCatalog(format!("malformed payload: {e}")))?;
         self.import_catalog(&payload)
     }
 
@@ -148,7 +148,9 @@ impl Till {
         let s = self.session()?;
         self.with_reader(|c| catalog::store_settings(c, &s.store_id))?
             .map(|(id, t, _)| (id, t))
-            .ok_or(Error::NoCatalog { store_id: s.store_id })
+            .ok_or(Error::NoCatalog {
+                store_id: s.store_id,
+            })
     }
 
     /// The cursor of the last catalogue applied for the current store.
@@ -182,7 +184,11 @@ impl Till {
     /// A new empty cart with the store's current prices and tax settings.
     pub fn new_cart(&self) -> Result<Cart> {
         let s = self.session()?;
-        Ok(Cart::new(&s.store_id, self.current_tax()?, self.config.max_cart_lines))
+        Ok(Cart::new(
+            &s.store_id,
+            self.current_tax()?,
+            self.config.max_cart_lines,
+        ))
     }
 
     /// Adds a product by id.
@@ -196,7 +202,13 @@ impl Till {
     }
 
     /// Applies a catalogue discount to a line or (with `None`) the whole cart.
-    pub fn apply_discount(&self, cart: &mut Cart, discount_id: &str, line_id: Option<u64>, value: Option<Decimal>) -> Result<()> {
+    pub fn apply_discount(
+        &self,
+        cart: &mut Cart,
+        discount_id: &str,
+        line_id: Option<u64>,
+        value: Option<Decimal>,
+    ) -> Result<()> {
         let s = self.session()?;
         let rule = self
             .with_reader(|c| catalog::discount(c, &s.store_id, discount_id))?

@@ -4,36 +4,63 @@
 mod common;
 
 use common::*;
+use tillkit_core::Error;
 use tillkit_core::catalog::{CatalogPayload, PayloadKind, ProductRecord};
 use tillkit_core::sale::{Payment, PaymentMethod};
-use tillkit_core::Error;
 
 fn cash(amount: &str) -> Payment {
-    Payment { method: PaymentMethod::Cash, amount: d(amount), reference: None }
+    Payment {
+        method: PaymentMethod::Cash,
+        amount: d(amount),
+        reference: None,
+    }
 }
 
 fn card(amount: rust_decimal::Decimal, reference: &str) -> Payment {
-    Payment { method: PaymentMethod::Card, amount, reference: Some(reference.into()) }
+    Payment {
+        method: PaymentMethod::Card,
+        amount,
+        reference: Some(reference.into()),
+    }
 }
 
 fn count(t: &TestTill, sql: &str) -> i64 {
-    t.till.with_reader(|c| Ok(c.query_row(sql, [], |r| r.get(0))?)).unwrap()
+    t.till
+        .with_reader(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+        .unwrap()
 }
 
 #[test]
 fn search_finds_words_prefixes_sku_and_barcode_but_not_inactive() {
     let t = uk_till();
-    let names = |q: &str| t.till.search(q).unwrap().into_iter().map(|p| p.id).collect::<Vec<_>>();
+    let names = |q: &str| {
+        t.till
+            .search(q)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.id)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(names("kettle"), ["p-kettle"]);
     assert_eq!(names("ket"), ["p-kettle"], "prefix of a word");
-    assert_eq!(names("zanz bra"), ["p-kettle"], "prefixes of several words in any order");
+    assert_eq!(
+        names("zanz bra"),
+        ["p-kettle"],
+        "prefixes of several words in any order"
+    );
     assert_eq!(names("KET-001"), ["p-kettle"], "SKU");
     assert_eq!(names("5012345678917"), ["p-seat"], "barcode");
     assert_eq!(names("cheddar"), ["p-cheese"]);
     assert!(names("mug").is_empty(), "inactive products are not offered");
-    assert!(names("\"*)(").is_empty(), "FTS syntax in the input is harmless");
+    assert!(
+        names("\"*)(").is_empty(),
+        "FTS syntax in the input is harmless"
+    );
     assert!(names("").is_empty());
-    let err = t.till.add_product(&mut t.till.new_cart().unwrap(), "p-old", d("1")).unwrap_err();
+    let err = t
+        .till
+        .add_product(&mut t.till.new_cart().unwrap(), "p-old", d("1"))
+        .unwrap_err();
     assert!(matches!(err, Error::ProductInactive { .. }), "{err:?}");
 }
 
@@ -63,15 +90,35 @@ fn a_bad_catalogue_is_refused_whole_and_the_previous_one_stays() {
     let mut delta = uk_catalog();
     delta.kind = PayloadKind::Delta;
     delta.cursor = "2".into();
-    delta.products = vec![ProductRecord { id: "p-new".into(), sku: "NEW-1".into(), barcodes: vec!["5012345678900".into()], ..uk_catalog().products[2].clone() }];
+    delta.products = vec![ProductRecord {
+        id: "p-new".into(),
+        sku: "NEW-1".into(),
+        barcodes: vec!["5012345678900".into()],
+        ..uk_catalog().products[2].clone()
+    }];
     bad_cases.push(("delta barcode colliding with an existing product", delta));
 
     for (what, payload) in bad_cases {
         let err = t.till.import_catalog(&payload).unwrap_err();
-        assert!(matches!(err, Error::InvalidCatalog(_) | Error::Tax(_)), "{what}: {err:?}");
-        assert_eq!(t.till.search("kettle").unwrap().len(), 1, "{what}: previous catalogue must stay");
-        assert_eq!(t.till.catalog_cursor("uk-01").unwrap().as_deref(), Some("1"), "{what}");
-        assert_eq!(count(&t, "SELECT count(*) FROM products WHERE store_id = 'uk-01'"), 5, "{what}");
+        assert!(
+            matches!(err, Error::InvalidCatalog(_) | Error::Tax(_)),
+            "{what}: {err:?}"
+        );
+        assert_eq!(
+            t.till.search("kettle").unwrap().len(),
+            1,
+            "{what}: previous catalogue must stay"
+        );
+        assert_eq!(
+            t.till.catalog_cursor("uk-01").unwrap().as_deref(),
+            Some("1"),
+            "{what}"
+        );
+        assert_eq!(
+            count(&t, "SELECT count(*) FROM products WHERE store_id = 'uk-01'"),
+            5,
+            "{what}"
+        );
     }
     let err = t.till.import_catalog_json("{\"store_id\": 5}").unwrap_err();
     assert!(matches!(err, Error::InvalidCatalog(_)), "{err:?}");
@@ -92,17 +139,30 @@ fn a_delta_updates_adds_and_removes_products_and_keeps_local_stock_movements() {
     let mut seat = uk_catalog().products[1].clone();
     seat.price = d("79.00");
     seat.stock = d("20"); // the server has not seen the local sale yet
-    let fresh = ProductRecord { id: "p-tea".into(), sku: "TEA-9".into(), name: "Assam Tea".into(), barcodes: vec![], ..seat.clone() };
+    let fresh = ProductRecord {
+        id: "p-tea".into(),
+        sku: "TEA-9".into(),
+        name: "Assam Tea".into(),
+        barcodes: vec![],
+        ..seat.clone()
+    };
     delta.products = vec![seat, fresh];
     delta.removed_product_ids = vec!["p-bread".into()];
     t.till.import_catalog(&delta).unwrap();
 
     let seat = t.till.product("p-seat").unwrap();
     assert_eq!(seat.price, d("79.00"));
-    assert_eq!(seat.stock, d("18"), "unsynced local movements are re-applied on top of the server's stock");
+    assert_eq!(
+        seat.stock,
+        d("18"),
+        "unsynced local movements are re-applied on top of the server's stock"
+    );
     assert_eq!(t.till.search("assam").unwrap().len(), 1);
     assert!(t.till.search("sourdough").unwrap().is_empty());
-    assert_eq!(t.till.catalog_cursor("uk-01").unwrap().as_deref(), Some("2"));
+    assert_eq!(
+        t.till.catalog_cursor("uk-01").unwrap().as_deref(),
+        Some("2")
+    );
 }
 
 #[test]
@@ -123,24 +183,37 @@ fn an_open_cart_keeps_the_prices_it_showed() {
 fn completing_a_sale_writes_everything_in_one_transaction() {
     let t = uk_till();
     let mut cart = t.till.new_cart().unwrap();
-    t.till.add_barcode(&mut cart, "5012345678900", d("1")).unwrap();
+    t.till
+        .add_barcode(&mut cart, "5012345678900", d("1"))
+        .unwrap();
     t.till.add_product(&mut cart, "p-seat", d("1")).unwrap();
-    t.till.add_product(&mut cart, "p-cheese", d("0.375")).unwrap();
+    t.till
+        .add_product(&mut cart, "p-cheese", d("0.375"))
+        .unwrap();
     let totals = cart.totals().unwrap();
     // 34.99 + 89.00 + 18.40 * 0.375 (= 6.90)
     assert_eq!(totals.total, d("130.89"));
-    let sale = t.till.complete_sale(&cart, &[card(d("100.00"), "AUTH-1"), cash("40")]).unwrap();
+    let sale = t
+        .till
+        .complete_sale(&cart, &[card(d("100.00"), "AUTH-1"), cash("40")])
+        .unwrap();
     let r = &sale.record;
     assert_eq!(r.receipt_no, "R07-000001");
     assert_eq!(r.change_due, d("9.11"));
     assert_eq!(r.sale_id.get_version_num(), 7);
-    assert_eq!(r.taxes.iter().map(|t| t.tax).sum::<rust_decimal::Decimal>(), r.tax_total);
+    assert_eq!(
+        r.taxes.iter().map(|t| t.tax).sum::<rust_decimal::Decimal>(),
+        r.tax_total
+    );
     assert_eq!(count(&t, "SELECT count(*) FROM sales"), 1);
     assert_eq!(count(&t, "SELECT count(*) FROM stock_movements"), 3);
     assert_eq!(count(&t, "SELECT count(*) FROM outbox"), 1);
     assert_eq!(r.lines.len(), 3);
     assert_eq!(r.payments.len(), 2);
-    assert_eq!(r.lines[0].name, "Brass Kettle Zanzibar", "the line keeps the name as sold");
+    assert_eq!(
+        r.lines[0].name, "Brass Kettle Zanzibar",
+        "the line keeps the name as sold"
+    );
     assert_eq!(t.till.product("p-cheese").unwrap().stock, d("5.125"));
     let (stored, settings) = t.till.load_sale(&r.sale_id.to_string()).unwrap().unwrap();
     assert_eq!(&stored, r);
@@ -155,11 +228,29 @@ fn receipt_numbers_are_gapless_even_after_a_refused_sale() {
         let mut cart = t.till.new_cart().unwrap();
         t.till.add_product(&mut cart, "p-bread", d("1")).unwrap();
         if i == 2 {
-            assert!(matches!(t.till.complete_sale(&cart, &[cash("1.00")]), Err(Error::Underpaid { .. })));
+            assert!(matches!(
+                t.till.complete_sale(&cart, &[cash("1.00")]),
+                Err(Error::Underpaid { .. })
+            ));
         }
-        receipts.push(t.till.complete_sale(&cart, &[cash("3.20")]).unwrap().record.receipt_no);
+        receipts.push(
+            t.till
+                .complete_sale(&cart, &[cash("3.20")])
+                .unwrap()
+                .record
+                .receipt_no,
+        );
     }
-    assert_eq!(receipts, ["R07-000001", "R07-000002", "R07-000003", "R07-000004", "R07-000005"]);
+    assert_eq!(
+        receipts,
+        [
+            "R07-000001",
+            "R07-000002",
+            "R07-000003",
+            "R07-000004",
+            "R07-000005"
+        ]
+    );
 }
 
 #[test]
@@ -167,7 +258,13 @@ fn overselling_is_allowed_and_flagged() {
     let t = uk_till();
     let mut cart = t.till.new_cart().unwrap();
     t.till.add_product(&mut cart, "p-kettle", d("2")).unwrap();
-    assert!(!t.till.complete_sale(&cart, &[cash("69.98")]).unwrap().record.oversold);
+    assert!(
+        !t.till
+            .complete_sale(&cart, &[cash("69.98")])
+            .unwrap()
+            .record
+            .oversold
+    );
     let mut cart = t.till.new_cart().unwrap();
     t.till.add_product(&mut cart, "p-kettle", d("2")).unwrap();
     let sale = t.till.complete_sale(&cart, &[cash("69.98")]).unwrap();
@@ -183,10 +280,33 @@ fn swiss_cash_is_rounded_to_five_rappen_but_card_is_not() {
     let mut cart = t.till.new_cart().unwrap();
     t.till.add_product(&mut cart, "p-choc", d("1")).unwrap();
     let sale = t.till.complete_sale(&cart, &[cash("5")]).unwrap().record;
-    assert_eq!((sale.total, sale.cash_rounding, sale.amount_due, sale.change_due), (d("3.92"), d("-0.02"), d("3.90"), d("1.10")));
-    let sale = t.till.complete_sale(&cart, &[card(d("3.92"), "T-1")]).unwrap().record;
-    assert_eq!((sale.cash_rounding, sale.amount_due, sale.change_due), (d("0"), d("3.92"), d("0")));
-    assert_eq!(sale.tax_total, t.till.complete_sale(&cart, &[cash("3.90")]).unwrap().record.tax_total, "cash rounding never changes tax");
+    assert_eq!(
+        (
+            sale.total,
+            sale.cash_rounding,
+            sale.amount_due,
+            sale.change_due
+        ),
+        (d("3.92"), d("-0.02"), d("3.90"), d("1.10"))
+    );
+    let sale = t
+        .till
+        .complete_sale(&cart, &[card(d("3.92"), "T-1")])
+        .unwrap()
+        .record;
+    assert_eq!(
+        (sale.cash_rounding, sale.amount_due, sale.change_due),
+        (d("0"), d("3.92"), d("0"))
+    );
+    assert_eq!(
+        sale.tax_total,
+        t.till
+            .complete_sale(&cart, &[cash("3.90")])
+            .unwrap()
+            .record
+            .tax_total,
+        "cash rounding never changes tax"
+    );
 }
 
 #[test]
@@ -199,9 +319,19 @@ fn the_queue_is_scoped_to_the_store_and_survives_logout_and_restart() {
     t.till.logout();
     assert!(matches!(t.till.queue_counts(), Err(Error::NoSession)));
     t.till.login("ch-01", "K1", "urs").unwrap();
-    assert_eq!(t.till.queue_counts().unwrap().pending, 0, "store B does not see store A's queue");
+    assert_eq!(
+        t.till.queue_counts().unwrap().pending,
+        0,
+        "store B does not see store A's queue"
+    );
     assert!(t.till.pending_sales(10).unwrap().is_empty());
-    assert!(matches!(t.till.complete_sale(&cart, &[cash("3.20")]), Err(Error::InvalidInput { .. })), "a cart of store A cannot be sold in store B");
+    assert!(
+        matches!(
+            t.till.complete_sale(&cart, &[cash("3.20")]),
+            Err(Error::InvalidInput { .. })
+        ),
+        "a cart of store A cannot be sold in store B"
+    );
     let t = t.reopen();
     t.till.login("uk-01", "R07", "bob").unwrap();
     let pending = t.till.pending_sales(10).unwrap();
@@ -215,19 +345,35 @@ fn discounts_follow_the_catalogue_rules() {
     let mut cart = t.till.new_cart().unwrap();
     let line = t.till.add_product(&mut cart, "p-kettle", d("1")).unwrap();
     t.till.add_product(&mut cart, "p-seat", d("1")).unwrap();
-    let err = t.till.apply_discount(&mut cart, "manager", Some(line), Some(d("5"))).unwrap_err();
+    let err = t
+        .till
+        .apply_discount(&mut cart, "manager", Some(line), Some(d("5")))
+        .unwrap_err();
     assert!(matches!(err, Error::NeedsConnection { .. }), "{err:?}");
-    let err = t.till.apply_discount(&mut cart, "damaged", Some(line), Some(d("60"))).unwrap_err();
-    assert!(matches!(err, Error::InvalidInput { .. }), "above the limit: {err:?}");
-    t.till.apply_discount(&mut cart, "damaged", Some(line), Some(d("50"))).unwrap();
-    t.till.apply_discount(&mut cart, "staff10", None, None).unwrap();
+    let err = t
+        .till
+        .apply_discount(&mut cart, "damaged", Some(line), Some(d("60")))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::InvalidInput { .. }),
+        "above the limit: {err:?}"
+    );
+    t.till
+        .apply_discount(&mut cart, "damaged", Some(line), Some(d("50")))
+        .unwrap();
+    t.till
+        .apply_discount(&mut cart, "staff10", None, None)
+        .unwrap();
     let totals = cart.totals().unwrap();
     // Kettle 34.99 - 17.50 (50%, half-up) = 17.49; cart 10% of 106.49 = 10.65 spread pro rata.
     assert_eq!(totals.discount_total, d("28.15"));
     assert_eq!(totals.total, d("95.84"));
     let sale = t.till.complete_sale(&cart, &[cash("100")]).unwrap().record;
     assert_eq!(sale.total, d("95.84"));
-    assert!(matches!(t.till.apply_discount(&mut cart, "nope", None, None), Err(Error::NotFound { .. })));
+    assert!(matches!(
+        t.till.apply_discount(&mut cart, "nope", None, None),
+        Err(Error::NotFound { .. })
+    ));
 }
 
 #[test]
@@ -235,8 +381,22 @@ fn server_backed_tenders_are_refused_offline() {
     let t = uk_till();
     let mut cart = t.till.new_cart().unwrap();
     t.till.add_product(&mut cart, "p-bread", d("1")).unwrap();
-    for method in [PaymentMethod::GiftCard, PaymentMethod::StoreCredit, PaymentMethod::Loyalty] {
-        let err = t.till.complete_sale(&cart, &[Payment { method, amount: d("3.20"), reference: None }]).unwrap_err();
+    for method in [
+        PaymentMethod::GiftCard,
+        PaymentMethod::StoreCredit,
+        PaymentMethod::Loyalty,
+    ] {
+        let err = t
+            .till
+            .complete_sale(
+                &cart,
+                &[Payment {
+                    method,
+                    amount: d("3.20"),
+                    reference: None,
+                }],
+            )
+            .unwrap_err();
         assert!(matches!(err, Error::NeedsConnection { .. }), "{err:?}");
     }
     assert_eq!(count(&t, "SELECT count(*) FROM sales"), 0);
@@ -250,16 +410,35 @@ fn a_set_aside_sale_is_listed_with_its_reason_and_exportable() {
     let bad = t.till.complete_sale(&cart, &[cash("3.20")]).unwrap().record;
     let good = t.till.complete_sale(&cart, &[cash("5")]).unwrap().record;
     t.till
-        .with_writer(|c| tillkit_core::outbox::set_aside(c, &bad.sale_id.to_string(), "rejected: totals do not add up"))
+        .with_writer(|c| {
+            tillkit_core::outbox::set_aside(
+                c,
+                &bad.sale_id.to_string(),
+                "rejected: totals do not add up",
+            )
+        })
         .unwrap();
     let attention = t.till.attention_sales(10).unwrap();
     assert_eq!(attention.len(), 1);
-    assert_eq!(attention[0].reason.as_deref(), Some("rejected: totals do not add up"));
-    assert_eq!(t.till.pending_sales(10).unwrap()[0].sale_id, good.sale_id.to_string(), "the rest of the queue goes on");
-    let exported: serde_json::Value = serde_json::from_str(&t.till.export_attention_sales().unwrap()).unwrap();
+    assert_eq!(
+        attention[0].reason.as_deref(),
+        Some("rejected: totals do not add up")
+    );
+    assert_eq!(
+        t.till.pending_sales(10).unwrap()[0].sale_id,
+        good.sale_id.to_string(),
+        "the rest of the queue goes on"
+    );
+    let exported: serde_json::Value =
+        serde_json::from_str(&t.till.export_attention_sales().unwrap()).unwrap();
     assert_eq!(exported[0]["reason"], "rejected: totals do not add up");
     assert_eq!(exported[0]["sale"]["receipt_no"], bad.receipt_no.as_str());
     assert_eq!(exported[0]["sale"]["total"], "3.20");
     // Set aside, not lost: the sale itself is still stored whole.
-    assert!(t.till.load_sale(&bad.sale_id.to_string()).unwrap().is_some());
+    assert!(
+        t.till
+            .load_sale(&bad.sale_id.to_string())
+            .unwrap()
+            .is_some()
+    );
 }

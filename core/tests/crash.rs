@@ -31,7 +31,8 @@ impl KeyVault for FileVault {
         }
     }
     fn save(&self, key: &DbKey) -> Result<()> {
-        std::fs::write(&self.0, key.encode().as_bytes()).map_err(|e| tillkit_core::Error::Keychain(e.to_string()))
+        std::fs::write(&self.0, key.encode().as_bytes())
+            .map_err(|e| tillkit_core::Error::Keychain(e.to_string()))
     }
 }
 
@@ -56,8 +57,13 @@ impl Rng {
 /// The child's body: ring sales forever, print each id after it is durable.
 #[test]
 fn crash_child_rings_sales_until_killed() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else { return };
-    let seed: u64 = std::env::var(SEED_ENV).ok().and_then(|s| s.parse().ok()).unwrap_or(1);
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let seed: u64 = std::env::var(SEED_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1);
     let till = open(Path::new(&dir));
     till.login("uk-01", "R07", "crash").unwrap();
     let mut rng = Rng(seed | 1);
@@ -72,7 +78,14 @@ fn crash_child_rings_sales_until_killed() {
         }
         let total = cart.totals().unwrap().total;
         let sale = till
-            .complete_sale(&cart, &[Payment { method: PaymentMethod::Cash, amount: total, reference: None }])
+            .complete_sale(
+                &cart,
+                &[Payment {
+                    method: PaymentMethod::Cash,
+                    amount: total,
+                    reference: None,
+                }],
+            )
             .unwrap();
         let mut out = stdout.lock();
         writeln!(out, "id:{}", sale.record.sale_id).unwrap();
@@ -80,7 +93,10 @@ fn crash_child_rings_sales_until_killed() {
         // Now and then the "server" acknowledges the oldest sales, as sync would.
         if n % 7 == 6 {
             till.with_writer(|c| {
-                let batch: Vec<String> = outbox::next_batch(c, "uk-01", 3)?.into_iter().map(|(id, _)| id).collect();
+                let batch: Vec<String> = outbox::next_batch(c, "uk-01", 3)?
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect();
                 outbox::mark_synced(c, &batch)
             })
             .unwrap();
@@ -123,28 +139,45 @@ fn check_store(dir: &Path, printed: &HashSet<String>) -> usize {
     let ids: Vec<String> = till
         .with_reader(|c| {
             let mut s = c.prepare("SELECT sale_id FROM sales")?;
-            let ids = s.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            let ids = s
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
             Ok(ids)
         })
         .unwrap();
     let stored: HashSet<&String> = ids.iter().collect();
     for id in printed {
-        assert!(stored.contains(id), "sale {id} was reported completed but is gone");
+        assert!(
+            stored.contains(id),
+            "sale {id} was reported completed but is gone"
+        );
     }
     // Every stored sale is whole: lines, payment, and totals that recompute.
     for id in &ids {
-        let (record, settings) = till.load_sale(id).unwrap().expect("sale row without its sale");
+        let (record, settings) = till
+            .load_sale(id)
+            .unwrap()
+            .expect("sale row without its sale");
         assert!(!record.lines.is_empty(), "sale {id} has no lines");
         assert_eq!(record.payments.len(), 1, "sale {id} lost its payment");
-        assert!(record.totals_match(&record.recompute(&settings).unwrap()), "sale {id} totals do not recompute");
+        assert!(
+            record.totals_match(&record.recompute(&settings).unwrap()),
+            "sale {id} totals do not recompute"
+        );
     }
     ids.len()
 }
 
 #[test]
 fn sale_survives_sigkill_at_any_point() {
-    let kills: u64 = std::env::var("TILLKIT_CRASH_KILLS").ok().and_then(|s| s.parse().ok()).unwrap_or(50);
-    let seed: u64 = std::env::var(SEED_ENV).ok().and_then(|s| s.parse().ok()).unwrap_or(20261121);
+    let kills: u64 = std::env::var("TILLKIT_CRASH_KILLS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(50);
+    let seed: u64 = std::env::var(SEED_ENV)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261121);
     eprintln!("crash test: seed {seed}, {kills} kills (rerun with {SEED_ENV}={seed})");
     let dir = tempfile::tempdir().unwrap();
     {
@@ -156,7 +189,12 @@ fn sale_survives_sigkill_at_any_point() {
     let mut printed = HashSet::new();
     for kill in 0..kills {
         let mut child = Command::new(&exe)
-            .args(["crash_child_rings_sales_until_killed", "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                "crash_child_rings_sales_until_killed",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(CHILD_ENV, dir.path())
             .env(SEED_ENV, rng.next().to_string())
             .stdout(Stdio::piped())
@@ -186,8 +224,18 @@ fn sale_survives_sigkill_at_any_point() {
         let ids = reader.join().unwrap();
         printed.extend(ids);
         let stored = check_store(dir.path(), &printed);
-        assert!(stored >= printed.len(), "kill {kill}: fewer stored sales than reported");
+        assert!(
+            stored >= printed.len(),
+            "kill {kill}: fewer stored sales than reported"
+        );
     }
-    assert!(printed.len() > 100, "the kills should interrupt a good number of sales ({})", printed.len());
-    eprintln!("crash test: {} sales reported across {kills} kills, all intact", printed.len());
+    assert!(
+        printed.len() > 100,
+        "the kills should interrupt a good number of sales ({})",
+        printed.len()
+    );
+    eprintln!(
+        "crash test: {} sales reported across {kills} kills, all intact",
+        printed.len()
+    );
 }

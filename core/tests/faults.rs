@@ -25,12 +25,20 @@ fn cash_sale(till: &Till, product: &str) -> Result<String> {
     let mut cart = till.new_cart()?;
     till.add_product(&mut cart, product, d("1"))?;
     let total = cart.totals()?.total;
-    let sale = till.complete_sale(&cart, &[Payment { method: PaymentMethod::Cash, amount: total, reference: None }])?;
+    let sale = till.complete_sale(
+        &cart,
+        &[Payment {
+            method: PaymentMethod::Cash,
+            amount: total,
+            reference: None,
+        }],
+    )?;
     Ok(sale.record.sale_id.to_string())
 }
 
 fn count(till: &Till, sql: &str) -> i64 {
-    till.with_reader(|c| Ok(c.query_row(sql, [], |r| r.get(0))?)).unwrap()
+    till.with_reader(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+        .unwrap()
 }
 
 /// A key vault in files (both slots), durable enough to survive SIGKILL. Tests only.
@@ -137,15 +145,27 @@ fn disk_full_during_a_sale_is_a_typed_error_and_selling_resumes_when_space_is_fr
     assert!(matches!(err, Error::StorageFull), "{err:?}");
     assert!(err.is_system_failure());
     // Nothing half-written: every completed sale whole, the failed one nowhere.
-    assert_eq!(count(&till, "SELECT count(*) FROM sales") as usize, done.len());
-    assert_eq!(count(&till, "SELECT count(*) FROM outbox") as usize, done.len());
-    assert_eq!(count(&till, "SELECT max(last_seq) FROM register_seq") as usize, done.len());
+    assert_eq!(
+        count(&till, "SELECT count(*) FROM sales") as usize,
+        done.len()
+    );
+    assert_eq!(
+        count(&till, "SELECT count(*) FROM outbox") as usize,
+        done.len()
+    );
+    assert_eq!(
+        count(&till, "SELECT max(last_seq) FROM register_seq") as usize,
+        done.len()
+    );
     drop(till);
     // Space freed: the same store sells again and keeps every earlier sale.
     let till = Till::open_with_vault(Config::new(t.dir.path()), &t.vault).unwrap();
     till.login("uk-01", "R07", "alice").unwrap();
     cash_sale(&till, "p-bread").unwrap();
-    assert_eq!(till.queue_counts().unwrap().pending as usize, done.len() + 1);
+    assert_eq!(
+        till.queue_counts().unwrap().pending as usize,
+        done.len() + 1
+    );
     for id in &done {
         assert!(till.load_sale(id).unwrap().is_some());
     }
@@ -180,7 +200,9 @@ fn disk_full_during_a_catalogue_import_keeps_the_previous_catalogue_and_queue() 
     cfg.max_page_count = Some(pages + 20);
     let till = Till::open_with_vault(cfg, &t.vault).unwrap();
     till.login("uk-01", "R07", "alice").unwrap();
-    let err = till.import_catalog(&big_catalog(20_000, "2", "1.00")).unwrap_err();
+    let err = till
+        .import_catalog(&big_catalog(20_000, "2", "1.00"))
+        .unwrap_err();
     assert!(matches!(err, Error::StorageFull), "{err:?}");
     assert_eq!(till.catalog_cursor("uk-01").unwrap().as_deref(), Some("1"));
     assert_eq!(till.search("kettle").unwrap().len(), 1);
@@ -223,17 +245,22 @@ fn a_failing_migration_rolls_back_and_keeps_the_schema_and_queue() {
         .map(|r| r.unwrap())
         .collect();
     assert_eq!(before, after, "a failed migration leaves no trace");
-    let queued: i64 = c.query_row("SELECT count(*) FROM outbox", [], |r| r.get(0)).unwrap();
+    let queued: i64 = c
+        .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(queued, 1);
 }
 
 /// Child: applies a slow extra migration to its database until killed.
 #[test]
 fn child_migrates_until_killed() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else { return };
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let path = Path::new(&dir).join("plain.db");
     let mut c = Connection::open(&path).unwrap();
-    c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;").unwrap();
+    c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+        .unwrap();
     let v = schema::latest_version();
     let mut migrations: Vec<(u32, &str)> = schema::MIGRATIONS.to_vec();
     // Heavy enough to be interrupted: rewrite every queued row and build a big table.
@@ -274,12 +301,21 @@ fn sigkill_during_a_migration_leaves_the_old_or_the_new_schema_and_the_queue() {
         child.kill().unwrap();
         child.wait().unwrap();
         let c = Connection::open(&path).unwrap();
-        let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+        let ok: String = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
         assert_eq!(ok, "ok");
         let v = schema::version(&c).unwrap();
-        let has_audit: i64 =
-            c.query_row("SELECT count(*) FROM sqlite_master WHERE name = 'audit'", [], |r| r.get(0)).unwrap();
-        let attempts: i64 = c.query_row("SELECT attempts FROM outbox", [], |r| r.get(0)).unwrap();
+        let has_audit: i64 = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'audit'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let attempts: i64 = c
+            .query_row("SELECT attempts FROM outbox", [], |r| r.get(0))
+            .unwrap();
         // Old schema entirely, or new schema entirely: never a mix.
         if v == schema::latest_version() {
             assert_eq!((has_audit, attempts), (0, 0));
@@ -289,19 +325,25 @@ fn sigkill_during_a_migration_leaves_the_old_or_the_new_schema_and_the_queue() {
         }
         outcomes.insert(v);
     }
-    assert!(outcomes.contains(&schema::latest_version()), "no kill landed inside the migration");
+    assert!(
+        outcomes.contains(&schema::latest_version()),
+        "no kill landed inside the migration"
+    );
 }
 
 // ---------------------------------------------------------------- catalogue import killed
 
 #[test]
 fn child_imports_catalogues_until_killed() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else { return };
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let till = open_at(Path::new(&dir)).unwrap();
     println!("ready");
     for i in 2.. {
         let price = if i % 2 == 0 { "2.00" } else { "3.00" };
-        till.import_catalog(&big_catalog(4_000, &i.to_string(), price)).unwrap();
+        till.import_catalog(&big_catalog(4_000, &i.to_string(), price))
+            .unwrap();
         println!("imported {i}");
     }
 }
@@ -326,17 +368,39 @@ fn sigkill_during_a_catalogue_import_leaves_a_whole_catalogue_and_the_queue() {
         till.login("uk-01", "R07", "alice").unwrap();
         let cursor = till.catalog_cursor("uk-01").unwrap().unwrap();
         let (n, distinct_prices): (i64, i64) = till
-            .with_reader(|c| Ok(c.query_row("SELECT count(*), count(DISTINCT price) FROM products", [], |r| Ok((r.get(0)?, r.get(1)?)))?))
+            .with_reader(|c| {
+                Ok(c.query_row(
+                    "SELECT count(*), count(DISTINCT price) FROM products",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?)
+            })
             .unwrap();
         if cursor == "1" {
             assert_eq!(n, 5, "the original catalogue, whole");
         } else {
-            let expected = if cursor.parse::<u64>().unwrap() % 2 == 0 { "2.00" } else { "3.00" };
-            assert_eq!((n, distinct_prices), (4_000, 1), "catalogue {cursor} is whole");
-            assert_eq!(till.product("p0").unwrap().price, d(expected), "cursor and content agree");
+            let expected = if cursor.parse::<u64>().unwrap() % 2 == 0 {
+                "2.00"
+            } else {
+                "3.00"
+            };
+            assert_eq!(
+                (n, distinct_prices),
+                (4_000, 1),
+                "catalogue {cursor} is whole"
+            );
+            assert_eq!(
+                till.product("p0").unwrap().price,
+                d(expected),
+                "cursor and content agree"
+            );
         }
         seen.insert(cursor);
-        assert_eq!(till.queue_counts().unwrap().pending, 1, "the queue is untouched");
+        assert_eq!(
+            till.queue_counts().unwrap().pending,
+            1,
+            "the queue is untouched"
+        );
         assert!(till.load_sale(&sale).unwrap().is_some());
     }
     assert!(seen.len() > 1, "the kills should land at different points");
@@ -346,8 +410,12 @@ fn sigkill_during_a_catalogue_import_leaves_a_whole_catalogue_and_the_queue() {
 
 fn till_with_sales(n: usize) -> (TestTill, Vec<String>) {
     let t = uk_till();
-    let ids = (0..n).map(|_| cash_sale(&t.till, "p-bread").unwrap()).collect();
-    t.till.with_writer(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?)).unwrap();
+    let ids = (0..n)
+        .map(|_| cash_sale(&t.till, "p-bread").unwrap())
+        .collect();
+    t.till
+        .with_writer(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?))
+        .unwrap();
     (t, ids)
 }
 
@@ -378,8 +446,15 @@ fn a_flipped_byte_in_a_data_page_is_an_error_never_wrong_data() {
         tampered[page * 4096 + 1000] ^= 0x01;
         std::fs::write(&path, &tampered).unwrap();
         let err = read_everything(t.dir.path(), &t.vault).unwrap_err();
-        assert!(matches!(err, Error::Storage(_) | Error::Corrupt { .. }), "page {page}: {err:?}");
-        assert_eq!(std::fs::read(&path).unwrap(), tampered, "the file is kept for recovery");
+        assert!(
+            matches!(err, Error::Storage(_) | Error::Corrupt { .. }),
+            "page {page}: {err:?}"
+        );
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            tampered,
+            "the file is kept for recovery"
+        );
     }
     // The good bytes back: everything reads again.
     std::fs::write(&path, &good).unwrap();
@@ -396,24 +471,34 @@ fn a_changed_salt_or_a_truncated_file_is_a_typed_error_and_the_file_is_kept() {
     let mut salted = good.clone();
     salted[3] ^= 0xff; // the first 16 bytes are SQLCipher's salt
     std::fs::write(&path, &salted).unwrap();
-    let err = Till::open_with_vault(Config::new(t.dir.path()), &t.vault).err().unwrap();
-    let Error::Corrupt { moved_to } = err else { panic!("changed salt: {err:?}") };
+    let err = Till::open_with_vault(Config::new(t.dir.path()), &t.vault)
+        .err()
+        .unwrap();
+    let Error::Corrupt { moved_to } = err else {
+        panic!("changed salt: {err:?}")
+    };
     assert_eq!(std::fs::read(&moved_to).unwrap(), salted, "kept as it was");
     std::fs::remove_file(&moved_to).unwrap();
 
     std::fs::write(&path, &good[..good.len() / 2]).unwrap();
     let err = read_everything(t.dir.path(), &t.vault).unwrap_err();
-    assert!(matches!(err, Error::Storage(_) | Error::Corrupt { .. }), "truncated: {err:?}");
+    assert!(
+        matches!(err, Error::Storage(_) | Error::Corrupt { .. }),
+        "truncated: {err:?}"
+    );
     assert_eq!(std::fs::read(&path).unwrap().len(), good.len() / 2, "kept");
 }
 
 #[test]
 fn child_rings_sales_until_killed() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else { return };
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let till = open_at(Path::new(&dir)).unwrap();
     till.login("uk-01", "R07", "alice").unwrap();
     // Keep the sales in the WAL: no checkpoint until killed.
-    till.with_writer(|c| Ok(c.execute_batch("PRAGMA wal_autocheckpoint = 0")?)).unwrap();
+    till.with_writer(|c| Ok(c.execute_batch("PRAGMA wal_autocheckpoint = 0")?))
+        .unwrap();
     for _ in 0..5 {
         println!("id:{}", cash_sale(&till, "p-bread").unwrap());
     }
@@ -450,7 +535,11 @@ fn a_deleted_wal_holding_unsent_sales_is_refused_and_nothing_is_touched() {
     let db_before = std::fs::read(data.join("tillkit.db")).unwrap();
     let err = open_at(dir.path()).err().unwrap();
     assert!(matches!(err, Error::WalMissing), "{err:?}");
-    assert_eq!(std::fs::read(data.join("tillkit.db")).unwrap(), db_before, "nothing touched");
+    assert_eq!(
+        std::fs::read(data.join("tillkit.db")).unwrap(),
+        db_before,
+        "nothing touched"
+    );
     // Recovery: put the WAL back and every sale is there.
     std::fs::write(&wal, saved_wal).unwrap();
     let till = open_at(dir.path()).unwrap();
@@ -468,20 +557,25 @@ fn key_rotation_keeps_every_sale_and_the_old_key_no_longer_opens_the_file() {
     let till = Till::open_with_vault(Config::new(dir.path().join("data")), &vault).unwrap();
     till.import_catalog(&uk_catalog()).unwrap();
     till.login("uk-01", "R07", "alice").unwrap();
-    let ids: Vec<String> = (0..20).map(|_| cash_sale(&till, "p-seat").unwrap()).collect();
+    let ids: Vec<String> = (0..20)
+        .map(|_| cash_sale(&till, "p-seat").unwrap())
+        .collect();
     let old = vault.load().unwrap().unwrap();
     till.rotate_key(&vault).unwrap();
     let new = vault.load().unwrap().unwrap();
     assert_ne!(old.id, new.id);
     assert!(vault.load_next().unwrap().is_none());
     // The same till keeps working on the re-keyed file.
-    ids.iter().for_each(|id| assert!(till.load_sale(id).unwrap().is_some()));
+    ids.iter()
+        .for_each(|id| assert!(till.load_sale(id).unwrap().is_some()));
     cash_sale(&till, "p-seat").unwrap();
     assert_eq!(till.queue_counts().unwrap().pending, 21);
     drop(till);
     let old_vault = tillkit_core::store::key::MemoryVault::default();
     old_vault.save(&old).unwrap();
-    let err = Till::open_with_vault(Config::new(dir.path().join("data")), &old_vault).err().unwrap();
+    let err = Till::open_with_vault(Config::new(dir.path().join("data")), &old_vault)
+        .err()
+        .unwrap();
     assert!(matches!(err, Error::KeyMismatch), "{err:?}");
     let till = Till::open_with_vault(Config::new(dir.path().join("data")), &vault).unwrap();
     till.login("uk-01", "R07", "alice").unwrap();
@@ -490,7 +584,9 @@ fn key_rotation_keeps_every_sale_and_the_old_key_no_longer_opens_the_file() {
 
 #[test]
 fn child_rotates_keys_and_rings_sales_until_killed() {
-    let Ok(dir) = std::env::var(CHILD_ENV) else { return };
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return;
+    };
     let vault = FileVault(PathBuf::from(&dir));
     let till = open_at(Path::new(&dir)).unwrap();
     till.login("uk-01", "R07", "alice").unwrap();
@@ -512,20 +608,38 @@ fn key_rotation_survives_sigkill_at_any_point() {
     let mut printed: Vec<String> = Vec::new();
     let mut seed: u64 = 0x5eed;
     for _ in 0..25 {
-        let mut child = spawn_child("child_rotates_keys_and_rings_sales_until_killed", dir.path());
+        let mut child = spawn_child(
+            "child_rotates_keys_and_rings_sales_until_killed",
+            dir.path(),
+        );
         let reader = collect_ids(&mut child);
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         std::thread::sleep(Duration::from_millis(10 + (seed >> 33) % 120));
         child.kill().unwrap();
         child.wait().unwrap();
         printed.extend(reader.join().unwrap());
-        let till = open_at(dir.path()).expect("after a kill the file must open with a key the vault holds");
-        assert!(FileVault(dir.path().to_path_buf()).load_next().unwrap().is_none(), "an interrupted rotation is finished or undone on open");
+        let till = open_at(dir.path())
+            .expect("after a kill the file must open with a key the vault holds");
+        assert!(
+            FileVault(dir.path().to_path_buf())
+                .load_next()
+                .unwrap()
+                .is_none(),
+            "an interrupted rotation is finished or undone on open"
+        );
         for id in &printed {
             assert!(till.load_sale(id).unwrap().is_some(), "sale {id} lost");
         }
-        let ok: String = till.with_reader(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)).unwrap();
+        let ok: String = till
+            .with_reader(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?))
+            .unwrap();
         assert_eq!(ok, "ok");
     }
-    assert!(printed.len() > 30, "kills should interrupt many sales and rotations ({})", printed.len());
+    assert!(
+        printed.len() > 30,
+        "kills should interrupt many sales and rotations ({})",
+        printed.len()
+    );
 }

@@ -21,13 +21,23 @@ fn the_key_is_created_in_the_keychain_reused_rotated_and_required() {
     let mut cart = till.new_cart().unwrap();
     till.add_product(&mut cart, "p-bread", d("1")).unwrap();
     let sale = till
-        .complete_sale(&cart, &[Payment { method: PaymentMethod::Cash, amount: d("3.20"), reference: None }])
+        .complete_sale(
+            &cart,
+            &[Payment {
+                method: PaymentMethod::Cash,
+                amount: d("3.20"),
+                reference: None,
+            }],
+        )
         .unwrap()
         .record;
     drop(till);
 
     let keychain = Keychain::new(&config.keychain_service, &config.keychain_account).unwrap();
-    let first = keychain.load().unwrap().expect("the key was stored in the keychain");
+    let first = keychain
+        .load()
+        .unwrap()
+        .expect("the key was stored in the keychain");
     // Reopening reuses it.
     let till = Till::open(config.clone()).unwrap();
     assert!(till.load_sale(&sale.sale_id.to_string()).unwrap().is_some());

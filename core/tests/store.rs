@@ -15,15 +15,24 @@ fn ring_cash_sale(till: &Till, product: &str, qty: &str) -> String {
     let mut cart = till.new_cart().unwrap();
     till.add_product(&mut cart, product, d(qty)).unwrap();
     let total = cart.totals().unwrap().total;
-    till.complete_sale(&cart, &[Payment { method: PaymentMethod::Cash, amount: total, reference: None }])
-        .unwrap()
-        .record
-        .sale_id
-        .to_string()
+    till.complete_sale(
+        &cart,
+        &[Payment {
+            method: PaymentMethod::Cash,
+            amount: total,
+            reference: None,
+        }],
+    )
+    .unwrap()
+    .record
+    .sale_id
+    .to_string()
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle.as_bytes())
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 #[test]
@@ -35,17 +44,45 @@ fn sales_are_not_readable_in_the_database_or_its_wal() {
     let total = cart.totals().unwrap().total;
     let sale = t
         .till
-        .complete_sale(&cart, &[Payment { method: PaymentMethod::Card, amount: total, reference: Some("TERM-REF-99817".into()) }])
+        .complete_sale(
+            &cart,
+            &[Payment {
+                method: PaymentMethod::Card,
+                amount: total,
+                reference: Some("TERM-REF-99817".into()),
+            }],
+        )
         .unwrap();
     let db = std::fs::read(t.dir.path().join("tillkit.db")).unwrap();
     let wal = std::fs::read(t.dir.path().join("tillkit.db-wal")).unwrap();
-    assert!(wal.len() > 4096, "the sale should still be in the WAL for this test to mean anything");
-    for needle in ["Zanzibar", "Brass Kettle", "123.99", "TERM-REF-99817", &sale.record.receipt_no, "KET-001", "SQLite format 3"] {
-        assert!(!contains(&db, needle), "{needle:?} found in plaintext in the database");
-        assert!(!contains(&wal, needle), "{needle:?} found in plaintext in the WAL");
+    assert!(
+        wal.len() > 4096,
+        "the sale should still be in the WAL for this test to mean anything"
+    );
+    for needle in [
+        "Zanzibar",
+        "Brass Kettle",
+        "123.99",
+        "TERM-REF-99817",
+        &sale.record.receipt_no,
+        "KET-001",
+        "SQLite format 3",
+    ] {
+        assert!(
+            !contains(&db, needle),
+            "{needle:?} found in plaintext in the database"
+        );
+        assert!(
+            !contains(&wal, needle),
+            "{needle:?} found in plaintext in the WAL"
+        );
     }
     // And yet it is all there through the key.
-    let (stored, _) = t.till.load_sale(&sale.record.sale_id.to_string()).unwrap().unwrap();
+    let (stored, _) = t
+        .till
+        .load_sale(&sale.record.sale_id.to_string())
+        .unwrap()
+        .unwrap();
     assert_eq!(stored, sale.record);
 }
 
@@ -57,14 +94,24 @@ fn wrong_key_is_a_typed_error_and_the_file_is_kept() {
     let path = t.dir.path().join("tillkit.db");
     let before = std::fs::read(&path).unwrap();
     let other = MemoryVault::default();
-    other.save(&tillkit_core::store::key::DbKey::generate().unwrap()).unwrap();
-    let err = Till::open_with_vault(Config::new(t.dir.path()), &other).err().unwrap();
+    other
+        .save(&tillkit_core::store::key::DbKey::generate().unwrap())
+        .unwrap();
+    let err = Till::open_with_vault(Config::new(t.dir.path()), &other)
+        .err()
+        .unwrap();
     assert!(matches!(err, Error::KeyMismatch), "{err:?}");
     // Even without the key-id sidecar the wrong key is detected by SQLCipher and nothing is moved.
     std::fs::remove_file(t.dir.path().join("tillkit.keyid")).unwrap();
-    let err = Till::open_with_vault(Config::new(t.dir.path()), &other).err().unwrap();
+    let err = Till::open_with_vault(Config::new(t.dir.path()), &other)
+        .err()
+        .unwrap();
     assert!(matches!(err, Error::KeyMismatch), "{err:?}");
-    assert_eq!(std::fs::read(&path).unwrap(), before, "the database file must be untouched");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        before,
+        "the database file must be untouched"
+    );
     // The right key still opens it, and the sale is there.
     let till = Till::open_with_vault(Config::new(t.dir.path()), &t.vault).unwrap();
     till.login("uk-01", "R07", "alice").unwrap();
@@ -77,9 +124,14 @@ fn missing_key_is_a_typed_error_and_no_new_key_is_made() {
     ring_cash_sale(&t.till, "p-bread", "1");
     drop(t.till);
     let empty = MemoryVault::default();
-    let err = Till::open_with_vault(Config::new(t.dir.path()), &empty).err().unwrap();
+    let err = Till::open_with_vault(Config::new(t.dir.path()), &empty)
+        .err()
+        .unwrap();
     assert!(matches!(err, Error::KeyMissing), "{err:?}");
-    assert!(empty.load().unwrap().is_none(), "a new key would orphan the existing database");
+    assert!(
+        empty.load().unwrap().is_none(),
+        "a new key would orphan the existing database"
+    );
     assert!(t.dir.path().join("tillkit.db").exists());
 }
 
@@ -95,9 +147,17 @@ fn corrupt_file_is_moved_aside_never_deleted() {
     }
     std::fs::write(&path, &bytes).unwrap();
     let _ = std::fs::remove_file(t.dir.path().join("tillkit.db-wal"));
-    let err = Till::open_with_vault(Config::new(t.dir.path()), &t.vault).err().unwrap();
-    let Error::Corrupt { moved_to } = err else { panic!("expected Corrupt, got {err:?}") };
-    assert_eq!(std::fs::read(&moved_to).unwrap(), bytes, "the damaged file is kept as it was");
+    let err = Till::open_with_vault(Config::new(t.dir.path()), &t.vault)
+        .err()
+        .unwrap();
+    let Error::Corrupt { moved_to } = err else {
+        panic!("expected Corrupt, got {err:?}")
+    };
+    assert_eq!(
+        std::fs::read(&moved_to).unwrap(),
+        bytes,
+        "the damaged file is kept as it was"
+    );
     assert!(!path.exists());
     // The next open starts a fresh database with the same key.
     Till::open_with_vault(Config::new(t.dir.path()), &t.vault).unwrap();
@@ -125,7 +185,10 @@ fn schema_of(c: &Connection) -> Vec<(String, String, String)> {
     let mut stmt = c
         .prepare("SELECT type, name, COALESCE(sql, '') FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")
         .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 #[test]
@@ -149,9 +212,17 @@ fn every_old_schema_migrates_to_the_fresh_schema_keeping_unsent_sales() {
         )
         .unwrap();
         schema::migrate(&mut c).unwrap();
-        assert_eq!(schema_of(&c), expected, "migrating from version {start} differs from a fresh schema");
+        assert_eq!(
+            schema_of(&c),
+            expected,
+            "migrating from version {start} differs from a fresh schema"
+        );
         let queued: String = c
-            .query_row("SELECT s.record FROM outbox o JOIN sales s ON s.id = o.sale_ref WHERE s.sale_id = 's1'", [], |r| r.get(0))
+            .query_row(
+                "SELECT s.record FROM outbox o JOIN sales s ON s.id = o.sale_ref WHERE s.sale_id = 's1'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(queued, "{\"x\":1}");
     }
@@ -161,8 +232,17 @@ fn every_old_schema_migrates_to_the_fresh_schema_keeping_unsent_sales() {
 fn no_migration_deletes_or_drops_queued_sales() {
     for (n, sql) in schema::MIGRATIONS {
         let upper = sql.to_uppercase();
-        for forbidden in ["DELETE FROM OUTBOX", "DELETE FROM SALES", "DROP TABLE OUTBOX", "DROP TABLE SALES", "DELETE FROM STOCK_MOVEMENTS"] {
-            assert!(!upper.contains(forbidden), "migration {n} contains {forbidden}");
+        for forbidden in [
+            "DELETE FROM OUTBOX",
+            "DELETE FROM SALES",
+            "DROP TABLE OUTBOX",
+            "DROP TABLE SALES",
+            "DELETE FROM STOCK_MOVEMENTS",
+        ] {
+            assert!(
+                !upper.contains(forbidden),
+                "migration {n} contains {forbidden}"
+            );
         }
     }
 }
@@ -170,9 +250,16 @@ fn no_migration_deletes_or_drops_queued_sales() {
 #[test]
 fn a_database_from_a_newer_app_is_refused_untouched() {
     let t = open_till();
-    t.till.with_writer(|c| Ok(c.pragma_update(None, "user_version", 999)?)).unwrap();
+    t.till
+        .with_writer(|c| Ok(c.pragma_update(None, "user_version", 999)?))
+        .unwrap();
     drop(t.till);
-    let err = Till::open_with_vault(Config::new(t.dir.path()), &t.vault).err().unwrap();
-    assert!(matches!(err, Error::Storage(ref m) if m.contains("newer")), "{err:?}");
+    let err = Till::open_with_vault(Config::new(t.dir.path()), &t.vault)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, Error::Storage(ref m) if m.contains("newer")),
+        "{err:?}"
+    );
     let _ = PayloadKind::Snapshot;
 }

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
+use tillkit_core::sale::{Payment, PaymentMethod};
 use tillkit_core::store::key::{DbKey, KeyVault, Keychain};
 use tillkit_core::sync::{Connectivity, StatusListener, SyncConfig, SyncEngine, SyncStatus};
-use tillkit_core::sale::{Payment, PaymentMethod};
 use tillkit_core::{Config, Error, Till};
 use tillkit_server::{ServerStore, admin};
 
@@ -23,20 +23,29 @@ struct Args {
 }
 
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args { data_dir: None, sales: 25 };
+    let mut args = Args {
+        data_dir: None,
+        sales: 25,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--data-dir" => args.data_dir = Some(it.next().ok_or("--data-dir needs a directory")?.into()),
+            "--data-dir" => {
+                args.data_dir = Some(it.next().ok_or("--data-dir needs a directory")?.into())
+            }
             "--sales" => {
                 let n = it.next().ok_or("--sales needs a number")?;
-                args.sales = n.parse().map_err(|_| format!("--sales: {n:?} is not a number"))?;
+                args.sales = n
+                    .parse()
+                    .map_err(|_| format!("--sales: {n:?} is not a number"))?;
                 if args.sales == 0 || args.sales > 100_000 {
                     return Err("--sales must be between 1 and 100000".into());
                 }
             }
             "-h" | "--help" => {
-                println!("tillkit-demo [--data-dir DIR] [--sales N]\n  --data-dir DIR  keep all files in DIR (default: a temporary directory)\n  --sales N       sales per register during the outage (default 25)");
+                println!(
+                    "tillkit-demo [--data-dir DIR] [--sales N]\n  --data-dir DIR  keep all files in DIR (default: a temporary directory)\n  --sales N       sales per register during the outage (default 25)"
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
@@ -66,7 +75,8 @@ impl KeyVault for DemoVault {
     fn save(&self, key: &DbKey) -> tillkit_core::Result<()> {
         match self {
             DemoVault::Os(k) => k.save(key),
-            DemoVault::File(p) => std::fs::write(p, key.encode().as_bytes()).map_err(|e| Error::Keychain(e.to_string())),
+            DemoVault::File(p) => std::fs::write(p, key.encode().as_bytes())
+                .map_err(|e| Error::Keychain(e.to_string())),
         }
     }
 }
@@ -80,7 +90,9 @@ fn vault_for(dir: &Path, register: &str) -> DemoVault {
             return DemoVault::Os(k);
         }
     }
-    println!("  (no usable OS keychain here: {register}'s key is kept in a file in the data directory)");
+    println!(
+        "  (no usable OS keychain here: {register}'s key is kept in a file in the data directory)"
+    );
     DemoVault::File(dir.join(format!("{register}.key")))
 }
 
@@ -95,7 +107,13 @@ impl StatusListener for Progress {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         if *last != Some(s.pending) {
             *last = Some(s.pending);
-            println!("  {} {} | pending {:>4}{}", self.name, pill(&s), s.pending, if s.syncing { " | syncing" } else { "" });
+            println!(
+                "  {} {} | pending {:>4}{}",
+                self.name,
+                pill(&s),
+                s.pending,
+                if s.syncing { " | syncing" } else { "" }
+            );
         }
     }
 }
@@ -141,10 +159,18 @@ fn ring_sales(r: &Register, n: usize, seed: usize) -> Result<Decimal, Error> {
         }
         let total = cart.totals()?.total;
         let payments = if i % 2 == 0 {
-            vec![Payment { method: PaymentMethod::Card, amount: total, reference: Some(format!("TERM-{}-{i}", r.name)) }]
+            vec![Payment {
+                method: PaymentMethod::Card,
+                amount: total,
+                reference: Some(format!("TERM-{}-{i}", r.name)),
+            }]
         } else {
             // Cash, rounded up to the next pound: change is given.
-            vec![Payment { method: PaymentMethod::Cash, amount: total.ceil(), reference: None }]
+            vec![Payment {
+                method: PaymentMethod::Cash,
+                amount: total.ceil(),
+                reference: None,
+            }]
         };
         let sale = r.till.complete_sale(&cart, &payments)?;
         takings += sale.record.total;
@@ -157,7 +183,11 @@ fn ring_sales(r: &Register, n: usize, seed: usize) -> Result<Decimal, Error> {
                 rec.lines.len(),
                 rec.total,
                 rec.tax_total,
-                if rec.change_due > Decimal::ZERO { format!(" | change £{}", rec.change_due) } else { String::new() },
+                if rec.change_due > Decimal::ZERO {
+                    format!(" | change £{}", rec.change_due)
+                } else {
+                    String::new()
+                },
                 if rec.oversold { " | OVERSOLD" } else { "" },
             );
         } else if i == 2 {
@@ -169,7 +199,10 @@ fn ring_sales(r: &Register, n: usize, seed: usize) -> Result<Decimal, Error> {
 
 fn main() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("TILLKIT_LOG").unwrap_or_else(|_| "off".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TILLKIT_LOG")
+                .unwrap_or_else(|_| "off".into()),
+        )
         .try_init();
     let args = match parse_args() {
         Ok(a) => a,
@@ -196,9 +229,15 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             _temp.path().to_path_buf()
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
 
-    println!("== 1. Sync server on loopback, embedded store at {}", root.join("server.db").display());
+    println!(
+        "== 1. Sync server on loopback, embedded store at {}",
+        root.join("server.db").display()
+    );
     let server = rt.block_on(tillkit_server::spawn_local(&root.join("server.db")))?;
     let store = server.store();
     let catalog: serde_json::Value = serde_json::from_str(CATALOG)?;
@@ -206,7 +245,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         println!("  (store exists from an earlier run: reusing it)");
     }
     admin::load_catalog_json(store.as_ref(), STORE, catalog)?;
-    println!("  listening on {}; catalogue: 8 products, UK VAT 20/5/0%", server.base_url());
+    println!(
+        "  listening on {}; catalogue: 8 products, UK VAT 20/5/0%",
+        server.base_url()
+    );
 
     println!("\n== 2. Two registers, each with its own encrypted database and keychain key");
     let mut registers = Vec::new();
@@ -222,10 +264,17 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         cfg.backoff_base = Duration::from_millis(100);
         cfg.backoff_cap = Duration::from_secs(2);
         let engine = SyncEngine::start(till.clone(), cfg)?;
-        registers.push(Register { name: if name == "R01" { "R01" } else { "R02" }, till, engine });
+        registers.push(Register {
+            name: if name == "R01" { "R01" } else { "R02" },
+            till,
+            engine,
+        });
     }
     let deadline = Instant::now() + Duration::from_secs(20);
-    while registers.iter().any(|r| r.till.catalog_cursor(STORE).ok().flatten().is_none()) {
+    while registers
+        .iter()
+        .any(|r| r.till.catalog_cursor(STORE).ok().flatten().is_none())
+    {
         if Instant::now() > deadline {
             return Err("the registers did not receive the catalogue".into());
         }
@@ -233,10 +282,19 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     for r in &registers {
         let s = r.engine.status();
-        println!("  {} {} | catalogue cursor {} | {} mugs in stock", r.name, pill(&s), r.till.catalog_cursor(STORE)?.unwrap_or_default(), r.till.product("mug-ltd")?.stock);
+        println!(
+            "  {} {} | catalogue cursor {} | {} mugs in stock",
+            r.name,
+            pill(&s),
+            r.till.catalog_cursor(STORE)?.unwrap_or_default(),
+            r.till.product("mug-ltd")?.stock
+        );
     }
 
-    println!("\n== 3. The internet drops. Both registers keep selling ({} sales each)", args.sales);
+    println!(
+        "\n== 3. The internet drops. Both registers keep selling ({} sales each)",
+        args.sales
+    );
     for r in &registers {
         r.engine.set_network_available(false);
     }
@@ -246,14 +304,27 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     for r in &registers {
         let s = r.engine.status();
-        let age = s.oldest_pending_age().map(|a| format!("{:.1}s", a.as_secs_f64())).unwrap_or_default();
-        println!("  {} {} | pending {} | oldest {age} | server has none of them", r.name, pill(&s), s.pending);
+        let age = s
+            .oldest_pending_age()
+            .map(|a| format!("{:.1}s", a.as_secs_f64()))
+            .unwrap_or_default();
+        println!(
+            "  {} {} | pending {} | oldest {age} | server has none of them",
+            r.name,
+            pill(&s),
+            s.pending
+        );
     }
 
     println!("\n== 4. Connectivity returns: the queues drain by themselves");
     let subscriptions: Vec<_> = registers
         .iter()
-        .map(|r| r.engine.subscribe(Arc::new(Progress { name: r.name, last: Mutex::new(None) })))
+        .map(|r| {
+            r.engine.subscribe(Arc::new(Progress {
+                name: r.name,
+                last: Mutex::new(None),
+            }))
+        })
         .collect();
     let started = Instant::now();
     for r in &registers {
@@ -264,24 +335,50 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             return Err(format!("{} did not drain within a minute", r.name).into());
         }
     }
-    println!("  both queues empty {} ms after the network came back", started.elapsed().as_millis());
+    println!(
+        "  both queues empty {} ms after the network came back",
+        started.elapsed().as_millis()
+    );
     // Let the listeners print the final state before they are dropped.
     std::thread::sleep(Duration::from_millis(100));
     drop(subscriptions);
 
     println!("\n== 5. What the server holds");
     let summary = store.summary(STORE)?;
-    println!("  sales: {} (devices rang {}), takings £{} (devices: £{}), VAT £{}", summary.sale_count, 2 * args.sales, summary.total, device_takings, summary.tax_total);
+    println!(
+        "  sales: {} (devices rang {}), takings £{} (devices: £{}), VAT £{}",
+        summary.sale_count,
+        2 * args.sales,
+        summary.total,
+        device_takings,
+        summary.tax_total
+    );
     if summary.sale_count as usize != 2 * args.sales || summary.total != device_takings {
         return Err("the server's totals do not match the devices'".into());
     }
-    println!("  sales whose tax the server computed differently: {}", summary.sales_with_tax_difference);
+    println!(
+        "  sales whose tax the server computed differently: {}",
+        summary.sales_with_tax_difference
+    );
     let audit = store.stock_audit(STORE)?;
     for p in audit.products.iter().filter(|p| !p.below_zero.is_empty()) {
-        let regs: Vec<String> = p.registers.iter().map(|m| format!("{} sold {}", m.register_id, -m.total)).collect();
-        println!("  OVERSOLD {}: started at {}, now {} ({})", p.name.as_deref().unwrap_or(&p.product_id), p.starting_stock, p.current_stock, regs.join(", "));
+        let regs: Vec<String> = p
+            .registers
+            .iter()
+            .map(|m| format!("{} sold {}", m.register_id, -m.total))
+            .collect();
+        println!(
+            "  OVERSOLD {}: started at {}, now {} ({})",
+            p.name.as_deref().unwrap_or(&p.product_id),
+            p.starting_stock,
+            p.current_stock,
+            regs.join(", ")
+        );
         for b in p.below_zero.iter().take(3) {
-            println!("    {} on {} left stock at {}", b.receipt_no, b.register_id, b.stock_after);
+            println!(
+                "    {} on {} left stock at {}",
+                b.receipt_no, b.register_id, b.stock_after
+            );
         }
         if p.below_zero.len() > 3 {
             println!("    ... {} more sales below zero", p.below_zero.len() - 3);
@@ -296,12 +393,20 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             r.name,
             m.offline_completed,
             m.offline_attempts,
-            m.offline_success_rate.map(|x| format!("{:.0}%", x * 100.0)).unwrap_or("-".into()),
-            m.sync_latency_p50_ms.map(|x| format!("{x} ms")).unwrap_or("-".into()),
-            m.sync_latency_p95_ms.map(|x| format!("{x} ms")).unwrap_or("-".into()),
+            m.offline_success_rate
+                .map(|x| format!("{:.0}%", x * 100.0))
+                .unwrap_or("-".into()),
+            m.sync_latency_p50_ms
+                .map(|x| format!("{x} ms"))
+                .unwrap_or("-".into()),
+            m.sync_latency_p95_ms
+                .map(|x| format!("{x} ms"))
+                .unwrap_or("-".into()),
             m.database_bytes / 1024,
             m.queued_bytes,
-            m.free_bytes.map(|b| (b / (1024 * 1024)).to_string()).unwrap_or("-".into()),
+            m.free_bytes
+                .map(|b| (b / (1024 * 1024)).to_string())
+                .unwrap_or("-".into()),
         );
     }
     drop(registers);

@@ -11,7 +11,11 @@ fn demo_sells_through_an_outage_and_syncs_every_sale_once() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "demo failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("sales: 60 (devices rang 60)"), "{stdout}");
     assert!(stdout.contains("OVERSOLD Limited Edition Mug"), "{stdout}");
     assert!(stdout.contains("[OFFLINE amber] | pending 30"), "{stdout}");
@@ -24,7 +28,10 @@ fn demo_sells_through_an_outage_and_syncs_every_sale_once() {
 
 #[test]
 fn demo_refuses_bad_arguments_clearly() {
-    let out = Command::new(env!("CARGO_BIN_EXE_tillkit-demo")).args(["--sales", "lots"]).output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tillkit-demo"))
+        .args(["--sales", "lots"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a number"));
 }

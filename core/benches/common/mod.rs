@@ -17,7 +17,9 @@ pub fn d(s: &str) -> Decimal {
 
 /// Benchmarks keep their files under target/ so both sides of a comparison share a disk.
 pub fn bench_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-data").join(name);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/bench-data")
+        .join(name);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -41,11 +43,59 @@ pub fn open(dir: &Path) -> Till {
 }
 
 const WORDS: &[&str] = &[
-    "organic", "apple", "banana", "cherry", "dark", "chocolate", "milk", "whole", "wheat", "bread",
-    "sparkling", "water", "green", "tea", "coffee", "beans", "roast", "cheddar", "cheese", "butter",
-    "salted", "free", "range", "eggs", "large", "small", "pack", "family", "size", "tomato", "sauce",
-    "basil", "pasta", "penne", "rice", "basmati", "olive", "oil", "extra", "virgin", "yogurt", "greek",
-    "honey", "almond", "oat", "drink", "vanilla", "ice", "cream", "frozen", "peas", "carrot", "soup",
+    "organic",
+    "apple",
+    "banana",
+    "cherry",
+    "dark",
+    "chocolate",
+    "milk",
+    "whole",
+    "wheat",
+    "bread",
+    "sparkling",
+    "water",
+    "green",
+    "tea",
+    "coffee",
+    "beans",
+    "roast",
+    "cheddar",
+    "cheese",
+    "butter",
+    "salted",
+    "free",
+    "range",
+    "eggs",
+    "large",
+    "small",
+    "pack",
+    "family",
+    "size",
+    "tomato",
+    "sauce",
+    "basil",
+    "pasta",
+    "penne",
+    "rice",
+    "basmati",
+    "olive",
+    "oil",
+    "extra",
+    "virgin",
+    "yogurt",
+    "greek",
+    "honey",
+    "almond",
+    "oat",
+    "drink",
+    "vanilla",
+    "ice",
+    "cream",
+    "frozen",
+    "peas",
+    "carrot",
+    "soup",
 ];
 
 /// Deterministic catalogue of `n` products (names of 3-4 words, SKU, one EAN each).
@@ -59,7 +109,9 @@ pub fn big_catalog(n: usize) -> CatalogPayload {
     };
     let products = (0..n)
         .map(|i| {
-            let words: Vec<&str> = (0..3 + next() % 2).map(|_| WORDS[(next() % WORDS.len() as u64) as usize]).collect();
+            let words: Vec<&str> = (0..3 + next() % 2)
+                .map(|_| WORDS[(next() % WORDS.len() as u64) as usize])
+                .collect();
             ProductRecord {
                 id: format!("p{i}"),
                 sku: format!("SKU-{i:06}"),
@@ -97,17 +149,29 @@ pub fn ring_five_lines(till: &Till, seed: usize, n_products: usize) {
 }
 
 /// A 5-line cart and its cash payment, ready to complete.
-pub fn five_line_cart(till: &Till, seed: usize, n_products: usize) -> (tillkit_core::cart::Cart, Vec<Payment>) {
+pub fn five_line_cart(
+    till: &Till,
+    seed: usize,
+    n_products: usize,
+) -> (tillkit_core::cart::Cart, Vec<Payment>) {
     let mut cart = till.new_cart().unwrap();
     for k in 0..5 {
         let mut i = (seed * 7919 + k * 104_729) % n_products;
         if i % 50 == 0 {
             i += 1; // inactive ones are not sold
         }
-        till.add_product(&mut cart, &format!("p{i}"), d("1")).unwrap();
+        till.add_product(&mut cart, &format!("p{i}"), d("1"))
+            .unwrap();
     }
     let total = cart.totals().unwrap().total;
-    (cart, vec![Payment { method: PaymentMethod::Cash, amount: total, reference: None }])
+    (
+        cart,
+        vec![Payment {
+            method: PaymentMethod::Cash,
+            amount: total,
+            reference: None,
+        }],
+    )
 }
 
 /// The 100,000-product, 10,000-sale store, built on first use and then reused.
@@ -124,7 +188,8 @@ pub fn large_store() -> PathBuf {
         for s in 0..10_000 {
             ring_five_lines(&till, s, 100_000);
         }
-        till.with_writer(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?)).unwrap();
+        till.with_writer(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?))
+            .unwrap();
         std::fs::write(&marker, b"ok").unwrap();
     }
     dir

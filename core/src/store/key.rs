@@ -19,7 +19,9 @@ pub struct DbKey {
 
 impl fmt::Debug for DbKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DbKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("DbKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -27,7 +29,8 @@ impl DbKey {
     /// A fresh random key with a fresh id.
     pub fn generate() -> Result<Self> {
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
-        getrandom::fill(&mut bytes[..]).map_err(|e| Error::Keychain(format!("no randomness: {e}")))?;
+        getrandom::fill(&mut bytes[..])
+            .map_err(|e| Error::Keychain(format!("no randomness: {e}")))?;
         let mut id = [0u8; 8];
         getrandom::fill(&mut id).map_err(|e| Error::Keychain(format!("no randomness: {e}")))?;
         Ok(DbKey {
@@ -121,7 +124,8 @@ impl Keychain {
     }
 
     fn entry(&self, slot: &str) -> Result<keyring_core::Entry> {
-        keyring_core::Entry::new(&self.service, &format!("{}{slot}", self.account)).map_err(keychain_err)
+        keyring_core::Entry::new(&self.service, &format!("{}{slot}", self.account))
+            .map_err(keychain_err)
     }
 
     fn load_slot(&self, slot: &str) -> Result<Option<DbKey>> {
@@ -206,7 +210,9 @@ fn install_platform_store() -> Result<()> {
         target_os = "android",
         target_os = "linux"
     )))]
-    Err(Error::Keychain("no keychain store for this platform".into()))
+    Err(Error::Keychain(
+        "no keychain store for this platform".into(),
+    ))
 }
 
 type Slot = Option<(String, Zeroizing<[u8; KEY_LEN]>)>;
@@ -217,7 +223,10 @@ pub struct MemoryVault(std::sync::Mutex<[Slot; 2]>);
 
 impl MemoryVault {
     fn get(&self, slot: usize) -> Result<Option<DbKey>> {
-        let guard = self.0.lock().map_err(|_| Error::Keychain("vault poisoned".into()))?;
+        let guard = self
+            .0
+            .lock()
+            .map_err(|_| Error::Keychain("vault poisoned".into()))?;
         Ok(guard[slot].as_ref().map(|(id, bytes)| DbKey {
             id: id.clone(),
             bytes: bytes.clone(),
@@ -225,7 +234,10 @@ impl MemoryVault {
     }
 
     fn set(&self, slot: usize, key: Option<&DbKey>) -> Result<()> {
-        let mut guard = self.0.lock().map_err(|_| Error::Keychain("vault poisoned".into()))?;
+        let mut guard = self
+            .0
+            .lock()
+            .map_err(|_| Error::Keychain("vault poisoned".into()))?;
         guard[slot] = key.map(|k| (k.id.clone(), k.bytes.clone()));
         Ok(())
     }

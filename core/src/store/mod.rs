@@ -48,7 +48,9 @@ impl Db {
         let _ = fs::remove_file(config.data_dir.join(REKEY_FILE));
         let exists = fs::metadata(&path).map(|m| m.len() > 0).unwrap_or(false);
         check_wal_present(&path)?;
-        let recorded_id = fs::read_to_string(&id_path).ok().map(|s| s.trim().to_string());
+        let recorded_id = fs::read_to_string(&id_path)
+            .ok()
+            .map(|s| s.trim().to_string());
 
         let primary = vault.load()?;
         let staged = vault.load_next()?;
@@ -108,7 +110,11 @@ impl Db {
     fn finish(path: PathBuf, mut writer: Connection, key: &DbKey, config: &Config) -> Result<Db> {
         schema::migrate(&mut writer)?;
         let reader = open_keyed(&path, key, config)?;
-        Ok(Db { path, writer, reader })
+        Ok(Db {
+            path,
+            writer,
+            reader,
+        })
     }
 
     /// Re-encrypts the database with a new key, crash-safely. The caller holds every
@@ -118,7 +124,11 @@ impl Db {
     /// checkpoints and removes the WAL); rename the copy over the file; record the new
     /// key id; promote the staged key. `open` finishes whatever a crash interrupted.
     pub fn rotate_key(self, config: &Config, vault: &dyn KeyVault) -> Result<Db> {
-        let Db { path, writer, reader } = self;
+        let Db {
+            path,
+            writer,
+            reader,
+        } = self;
         let new_key = DbKey::generate()?;
         vault.save_next(&new_key)?;
         let copy = config.data_dir.join(REKEY_FILE);
@@ -143,11 +153,16 @@ impl Db {
         if Path::new(&format!("{}-wal", path.display())).exists() {
             // Replaying this WAL onto the new file would corrupt it; leave everything as is.
             let _ = fs::remove_file(&copy);
-            return Err(Error::Storage("the database is still in use; key not rotated".into()));
+            return Err(Error::Storage(
+                "the database is still in use; key not rotated".into(),
+            ));
         }
-        fs::rename(&copy, &path).map_err(|e| Error::Storage(format!("cannot replace the database: {e}")))?;
+        fs::rename(&copy, &path)
+            .map_err(|e| Error::Storage(format!("cannot replace the database: {e}")))?;
         if let Some(dir) = path.parent() {
-            fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| Error::Storage(e.to_string()))?;
+            fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::Storage(e.to_string()))?;
         }
         write_durably(&config.data_dir.join(KEY_ID_FILE), new_key.id.as_bytes())?;
         vault.save(&new_key)?;
@@ -177,10 +192,16 @@ fn check_wal_present(path: &Path) -> Result<()> {
     if wal.exists() {
         return Ok(());
     }
-    let Ok(bytes) = fs::read(&shm) else { return Ok(()) };
+    let Ok(bytes) = fs::read(&shm) else {
+        return Ok(());
+    };
     // WAL-index header: u32 mxFrame at byte 16, native byte order; two copies of the
     // header (at 0 and 48) agree when it is valid.
-    let frames = |at: usize| bytes.get(at..at + 4).map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+    let frames = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+    };
     match (frames(16), frames(48 + 16)) {
         (Some(a), Some(b)) if a == b && a > 0 => Err(Error::WalMissing),
         _ => Ok(()),
@@ -200,7 +221,9 @@ fn open_keyed(path: &Path, key: &DbKey, config: &Config) -> Result<Connection> {
     // sale's commit path, so this is most of the encryption cost of a sale.
     conn.execute_batch("PRAGMA cipher_hmac_algorithm = HMAC_SHA256;")?;
     // The first read decrypts page 1: a wrong key fails here with SQLITE_NOTADB.
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    })?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;

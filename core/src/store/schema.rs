@@ -41,7 +41,10 @@ pub fn migrate_with(conn: &mut Connection, migrations: &[(u32, &str)], target: u
             "database schema {current} is newer than this app supports ({latest})"
         )));
     }
-    for (number, sql) in migrations.iter().filter(|(n, _)| *n > current && *n <= target) {
+    for (number, sql) in migrations
+        .iter()
+        .filter(|(n, _)| *n > current && *n <= target)
+    {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", number)?;

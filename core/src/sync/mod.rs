@@ -28,7 +28,8 @@ pub struct SyncConfig {
     /// The register's bearer token (bound to one store on the server).
     pub token: String,
     /// Most sales per upload request. Default 200 (the server accepts up to 500). Each
-    /// upload that times out halves it (down to 1) until the queue has been drained.
+    /// upload that times out halves it (down to 1); each full batch acknowledged within
+    /// a quarter of `request_timeout` doubles it again (up to this value).
     pub batch_size: usize,
     /// Whole-request timeout. Default 10 s.
     pub request_timeout: Duration,
@@ -506,9 +507,14 @@ async fn pull_catalog(shared: &Shared, store_id: &str) -> Result<(), SyncError> 
     Ok(())
 }
 
+/// A full batch acknowledged within `request_timeout / QUICK_BATCH_FRACTION` shows the link
+/// carries twice as much in time: a batch size halved by a timeout doubles again.
+const QUICK_BATCH_FRACTION: u32 = 4;
+
 /// Uploads the store's pending sales oldest first until none are left.
 /// `size` is the batch size to use; halved when a batch times out (the link could not
-/// carry it in time), so the next attempt sends less.
+/// carry it in time), so the next attempt sends less, and doubled (up to the configured
+/// size) when a full batch goes through quickly, so one stall does not slow a whole drain.
 async fn drain(shared: &Shared, store_id: &str, size: &mut usize) -> Result<(), SyncError> {
     let mut batch_size = *size;
     loop {
@@ -524,6 +530,7 @@ async fn drain(shared: &Shared, store_id: &str, size: &mut usize) -> Result<(), 
         let ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
         let payloads: Vec<&str> = batch.iter().map(|(_, p)| p.as_str()).collect();
         let span = tracing::info_span!("upload_batch", store = store_id, sales = ids.len());
+        let sent_at = tokio::time::Instant::now();
         let result = shared
             .client
             .upload(store_id, protocol::batch_body(&payloads))
@@ -599,6 +606,9 @@ async fn drain(shared: &Shared, store_id: &str, size: &mut usize) -> Result<(), 
                 "the server answered for {answered} of {} sales",
                 ids.len()
             )));
+        }
+        if ids.len() >= *size && sent_at.elapsed() < shared.cfg.request_timeout / QUICK_BATCH_FRACTION {
+            *size = (*size * 2).min(shared.cfg.batch_size.max(1));
         }
         batch_size = *size;
     }
