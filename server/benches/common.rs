@@ -15,14 +15,18 @@ use tillkit_server::{ServerHandle, admin, testkit};
 pub const STORE: &str = "bench-store";
 
 pub fn bench_dir(name: &str) -> PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/bench-data").join(name);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/bench-data")
+        .join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
 pub fn start_server(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> ServerHandle {
-    let server = rt.block_on(tillkit_server::spawn_local(&dir.join("server.db"))).unwrap();
+    let server = rt
+        .block_on(tillkit_server::spawn_local(&dir.join("server.db")))
+        .unwrap();
     admin::create_store(server.store().as_ref(), STORE, "Bench").unwrap();
     admin::load_catalog(server.store().as_ref(), STORE, &testkit::uk_catalog()).unwrap();
     server
@@ -34,9 +38,16 @@ pub struct Device {
 }
 
 /// A register with its catalogue pulled from the server, then taken offline.
-pub fn offline_device(server: &ServerHandle, dir: &std::path::Path, register: &str, batch_size: usize) -> Device {
+pub fn offline_device(
+    server: &ServerHandle,
+    dir: &std::path::Path,
+    register: &str,
+    batch_size: usize,
+) -> Device {
     let token = admin::create_register(server.store().as_ref(), STORE, register).unwrap();
-    let till = Arc::new(Till::open_with_vault(Config::new(dir.join(register)), &MemoryVault::default()).unwrap());
+    let till = Arc::new(
+        Till::open_with_vault(Config::new(dir.join(register)), &MemoryVault::default()).unwrap(),
+    );
     till.login(STORE, register, "bench").unwrap();
     let mut cfg = SyncConfig::new(&server.base_url(), token.expose());
     cfg.allow_http_loopback = true;
@@ -57,11 +68,24 @@ pub fn offline_device(server: &ServerHandle, dir: &std::path::Path, register: &s
 pub fn ring(till: &Till, n: usize) {
     for i in 0..n {
         let mut cart = till.new_cart().unwrap();
-        till.add_product(&mut cart, "p-bread", testkit::d("2")).unwrap();
-        till.add_product(&mut cart, if i % 2 == 0 { "p-kettle" } else { "p-seat" }, testkit::d("1")).unwrap();
-        let total = cart.totals().unwrap().total;
-        till.complete_sale(&cart, &[Payment { method: PaymentMethod::Cash, amount: total, reference: None }])
+        till.add_product(&mut cart, "p-bread", testkit::d("2"))
             .unwrap();
+        till.add_product(
+            &mut cart,
+            if i % 2 == 0 { "p-kettle" } else { "p-seat" },
+            testkit::d("1"),
+        )
+        .unwrap();
+        let total = cart.totals().unwrap().total;
+        till.complete_sale(
+            &cart,
+            &[Payment {
+                method: PaymentMethod::Cash,
+                amount: total,
+                reference: None,
+            }],
+        )
+        .unwrap();
     }
 }
 
@@ -69,7 +93,10 @@ pub fn ring(till: &Till, n: usize) {
 pub fn drain(device: &Device) -> Duration {
     let t = Instant::now();
     device.engine.set_network_available(true);
-    assert!(device.engine.wait_until_drained(Duration::from_secs(600)), "queue did not drain");
+    assert!(
+        device.engine.wait_until_drained(Duration::from_secs(600)),
+        "queue did not drain"
+    );
     t.elapsed()
 }
 

@@ -7,9 +7,16 @@ mod common;
 use common::*;
 
 fn main() {
-    let runs: usize = std::env::var("RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(15);
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(15);
     let dir = bench_dir("sync-latency");
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let server = start_server(&rt, &dir);
     let device = offline_device(&server, &dir, "R01", 200);
     let mut times = Vec::with_capacity(runs);
@@ -22,7 +29,11 @@ fn main() {
     let m = device.till.metrics().unwrap();
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
     println!("{runs} outages of 1,000 sales each");
-    println!("as measured by the caller: p50 {:.0} ms, p95 {:.0} ms", ms(pct(&times, 50.0)), ms(pct(&times, 95.0)));
+    println!(
+        "as measured by the caller: p50 {:.0} ms, p95 {:.0} ms",
+        ms(pct(&times, 50.0)),
+        ms(pct(&times, 95.0))
+    );
     println!(
         "as the device's own metric records it: p50 {} ms, p95 {} ms ({} samples)",
         m.sync_latency_p50_ms.unwrap_or_default(),
