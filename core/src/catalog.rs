@@ -132,16 +132,29 @@ pub(crate) fn from_milli(m: i64) -> Decimal {
 
 /// Checks a payload against itself and the store's tax settings, before anything is written.
 fn validate(p: &CatalogPayload, tax: &TaxSettings, max_text: usize) -> Result<()> {
-    let bad = |msg: String| Err(Error::InvalidCatalog(msg));
     if p.store_id.trim().is_empty() || p.cursor.len() > max_text {
-        return bad("store id missing or cursor too long".into());
+        return Err(Error::InvalidCatalog(
+            "store id missing or cursor too long".into(),
+        ));
     }
+    check_contents(&p.products, &p.discounts, tax, max_text)
+}
+
+/// Checks products and discounts against each other and the tax settings. The server runs
+/// the same checks before it serves a catalogue, so a device never receives one it refuses.
+pub fn check_contents(
+    products: &[ProductRecord],
+    discounts: &[DiscountRule],
+    tax: &TaxSettings,
+    max_text: usize,
+) -> Result<()> {
+    let bad = |msg: String| Err(Error::InvalidCatalog(msg));
     let minor = tax.minor_units();
     let categories: HashSet<&str> = tax.categories.iter().map(|c| c.id.as_str()).collect();
     let mut ids = HashSet::new();
     let mut skus = HashSet::new();
     let mut codes = HashSet::new();
-    for pr in &p.products {
+    for pr in products {
         let text_ok = |s: &str| !s.trim().is_empty() && s.chars().count() <= max_text;
         if !text_ok(&pr.id) || !text_ok(&pr.sku) || !text_ok(&pr.name) {
             return bad(format!(
@@ -157,7 +170,7 @@ fn validate(p: &CatalogPayload, tax: &TaxSettings, max_text: usize) -> Result<()
         }
         if pr.price.is_sign_negative() || pr.price > MAX_AMOUNT {
             return bad(format!(
-                "product {:?}: price {} out of range",
+                "product {:?}: price {} is negative or beyond {MAX_AMOUNT}",
                 pr.id, pr.price
             ));
         }
@@ -188,7 +201,7 @@ fn validate(p: &CatalogPayload, tax: &TaxSettings, max_text: usize) -> Result<()
         }
     }
     let mut discount_ids = HashSet::new();
-    for d in &p.discounts {
+    for d in discounts {
         if d.id.trim().is_empty() || !discount_ids.insert(d.id.as_str()) {
             return bad(format!("discount id {:?} empty or duplicated", d.id));
         }

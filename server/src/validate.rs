@@ -5,7 +5,6 @@
 use std::collections::HashSet;
 
 use rust_decimal::Decimal;
-use tillkit_core::catalog::DiscountKind;
 use tillkit_core::money::{MAX_AMOUNT, decimals};
 use tillkit_core::sale::{PaymentMethod, SaleRecord};
 use tillkit_core::tax::{Discount, MAX_QUANTITY, QUANTITY_DECIMALS, TaxSettings, Totals};
@@ -408,72 +407,9 @@ pub fn check_catalog(store_id: &str, c: &CatalogFile) -> Result<(), StoreError> 
     c.tax
         .validate()
         .map_err(|e| StoreError::Invalid(format!("tax settings: {e}")))?;
-    let dp = c.tax.minor_units();
-    let categories: HashSet<&str> = c.tax.categories.iter().map(|c| c.id.as_str()).collect();
-    let (mut ids, mut skus, mut codes) = (HashSet::new(), HashSet::new(), HashSet::new());
-    for p in &c.products {
-        for (what, v) in [("id", &p.id), ("sku", &p.sku), ("name", &p.name)] {
-            if v.trim().is_empty() || v.chars().count() > MAX_TEXT_CHARS {
-                return bad(format!(
-                    "product {:?}: {what} must be 1 to {MAX_TEXT_CHARS} characters",
-                    p.id
-                ));
-            }
-        }
-        if !ids.insert(p.id.as_str()) {
-            return bad(format!("duplicate product id {:?}", p.id));
-        }
-        if !skus.insert(p.sku.as_str()) {
-            return bad(format!("duplicate sku {:?}", p.sku));
-        }
-        money(&format!("product {:?} price", p.id), p.price, dp).or_else(bad)?;
-        if let Some(cat) = p
-            .tax_category
-            .as_ref()
-            .filter(|c| !categories.contains(c.as_str()))
-        {
-            return bad(format!("product {:?}: unknown tax category {cat:?}", p.id));
-        }
-        if to_milli(p.stock).is_none() || p.stock.abs() > MAX_AMOUNT {
-            return bad(format!(
-                "product {:?}: stock {} must have at most 3 decimals",
-                p.id, p.stock
-            ));
-        }
-        for code in &p.barcodes {
-            if code.trim().is_empty() || code.len() > 64 || code.contains(char::is_whitespace) {
-                return bad(format!("product {:?}: invalid barcode {code:?}", p.id));
-            }
-            if !codes.insert(code.as_str()) {
-                return bad(format!("duplicate barcode {code:?}"));
-            }
-        }
-    }
-    let mut discount_ids = HashSet::new();
-    for d in &c.discounts {
-        if d.id.trim().is_empty()
-            || d.id.chars().count() > MAX_TEXT_CHARS
-            || !discount_ids.insert(d.id.as_str())
-        {
-            return bad(format!(
-                "discount id {:?} empty, too long or duplicated",
-                d.id
-            ));
-        }
-        if d.value.is_none() && d.max.is_none() {
-            return bad(format!("discount {:?}: needs a value or a max", d.id));
-        }
-        for v in [d.value, d.max].into_iter().flatten() {
-            let ok = match d.kind {
-                DiscountKind::Percent => v >= Decimal::ZERO && v <= Decimal::ONE_HUNDRED,
-                DiscountKind::Amount => money("", v, dp).is_ok(),
-            };
-            if !ok {
-                return bad(format!("discount {:?}: value {v} out of range", d.id));
-            }
-        }
-    }
-    Ok(())
+    // The device's own checks: a catalogue the server accepts is one every device accepts.
+    tillkit_core::catalog::check_contents(&c.products, &c.discounts, &c.tax, MAX_TEXT_CHARS)
+        .map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
 #[cfg(test)]
