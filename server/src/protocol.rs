@@ -8,6 +8,9 @@ use tillkit_core::sale::SaleRecord;
 use tillkit_core::tax::TaxSettings;
 use uuid::Uuid;
 
+// The shapes both sides read are defined once, in the core.
+pub use tillkit_core::sync::protocol::{ErrorBody, SaleStatus};
+
 /// `GET /v1/health` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
@@ -15,15 +18,6 @@ pub struct Health {
     pub status: String,
     /// The server's clock (Unix ms), so a device can tell how far off its own is.
     pub server_time: i64,
-}
-
-/// Body of every error answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorBody {
-    /// Stable machine-readable code, e.g. `unauthorized`.
-    pub error: String,
-    /// Human-readable detail; never contains a token.
-    pub message: String,
 }
 
 /// `POST /v1/stores/{store_id}/sales/batch` request body.
@@ -51,20 +45,6 @@ pub struct SaleResult {
     /// Why, for `rejected` and `conflict`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-}
-
-/// Outcome of one uploaded sale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SaleStatus {
-    /// Stored by this request.
-    Accepted,
-    /// Already stored with identical content; the device treats it as synced.
-    Duplicate,
-    /// Another sale with this id and different content is stored; nothing changed.
-    Conflict,
-    /// Failed validation; nothing stored. A person must look at it.
-    Rejected,
 }
 
 /// A catalogue as an operator loads it: a `CatalogPayload` without `kind`, `cursor` and

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// What the server decided for one uploaded sale.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SaleStatus {
     /// Stored now.
@@ -35,7 +35,9 @@ pub struct BatchResponse {
 /// The body of every error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
+    /// Stable machine-readable code, e.g. `unauthorized`.
     pub error: String,
+    /// Human-readable detail; never contains a token.
     #[serde(default)]
     pub message: String,
 }
