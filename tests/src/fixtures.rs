@@ -203,67 +203,72 @@ impl Server {
     }
 
     /// Checks the promise every sync test ends with: the server holds exactly `sales` for
-    /// `store_id`, once each, as the devices recorded them, and one stock movement per
-    /// stock-tracked line (a re-sent sale must not move stock twice).
+    /// `store_id`, once each (see `assert_store_holds_exactly`).
     pub fn assert_holds_exactly(&self, store_id: &str, sales: &[SaleRecord]) {
-        let summary = self.store.summary(store_id).expect("summary");
-        assert_eq!(
-            summary.sale_count,
-            sales.len() as u64,
-            "sales stored on the server"
-        );
-        let total: Decimal = sales.iter().map(|s| s.total).sum();
-        let tax: Decimal = sales.iter().map(|s| s.tax_total).sum();
-        assert_eq!(summary.total, total, "server total vs the devices' sales");
-        assert_eq!(
-            summary.tax_total, tax,
-            "server tax total vs the devices' sales"
-        );
-        for sale in sales {
-            let stored = self
-                .store
-                .stored_sale(&sale.sale_id.to_string())
-                .expect("stored_sale")
-                .unwrap_or_else(|| {
-                    panic!(
-                        "sale {} ({}) never reached the server",
-                        sale.sale_id, sale.receipt_no
-                    )
-                });
-            assert_eq!(
-                &stored.record, sale,
-                "the server's copy of {} differs",
-                sale.receipt_no
-            );
-            assert_eq!(
-                stored.uploaded_by, sale.register_id,
-                "uploader of {}",
-                sale.receipt_no
-            );
-        }
-        // (product, register) -> (movements, total) as the devices' sales imply.
-        let mut expected: BTreeMap<(String, String), (u64, Decimal)> = BTreeMap::new();
-        for sale in sales {
-            for line in sale.lines.iter().filter(|l| l.stock_tracked) {
-                let e = expected
-                    .entry((line.product_id.clone(), sale.register_id.clone()))
-                    .or_default();
-                e.0 += 1;
-                e.1 -= line.quantity;
-            }
-        }
-        let audit = self.store.stock_audit(store_id).expect("stock audit");
-        let mut actual = BTreeMap::new();
-        for p in &audit.products {
-            for r in &p.registers {
-                actual.insert(
-                    (p.product_id.clone(), r.register_id.clone()),
-                    (r.movements, r.total),
-                );
-            }
-        }
-        assert_eq!(actual, expected, "stock movements on the server");
+        assert_store_holds_exactly(&*self.store, store_id, sales);
     }
+}
+
+/// Checks the promise every sync test ends with: `store` holds exactly `sales` for
+/// `store_id`, once each, as the devices recorded them, and one stock movement per
+/// stock-tracked line (a re-sent sale must not move stock twice).
+pub fn assert_store_holds_exactly(store: &dyn ServerStore, store_id: &str, sales: &[SaleRecord]) {
+    let summary = store.summary(store_id).expect("summary");
+    assert_eq!(
+        summary.sale_count,
+        sales.len() as u64,
+        "sales stored on the server"
+    );
+    let total: Decimal = sales.iter().map(|s| s.total).sum();
+    let tax: Decimal = sales.iter().map(|s| s.tax_total).sum();
+    assert_eq!(summary.total, total, "server total vs the devices' sales");
+    assert_eq!(
+        summary.tax_total, tax,
+        "server tax total vs the devices' sales"
+    );
+    for sale in sales {
+        let stored = store
+            .stored_sale(&sale.sale_id.to_string())
+            .expect("stored_sale")
+            .unwrap_or_else(|| {
+                panic!(
+                    "sale {} ({}) never reached the server",
+                    sale.sale_id, sale.receipt_no
+                )
+            });
+        assert_eq!(
+            &stored.record, sale,
+            "the server's copy of {} differs",
+            sale.receipt_no
+        );
+        assert_eq!(
+            stored.uploaded_by, sale.register_id,
+            "uploader of {}",
+            sale.receipt_no
+        );
+    }
+    // (product, register) -> (movements, total) as the devices' sales imply.
+    let mut expected: BTreeMap<(String, String), (u64, Decimal)> = BTreeMap::new();
+    for sale in sales {
+        for line in sale.lines.iter().filter(|l| l.stock_tracked) {
+            let e = expected
+                .entry((line.product_id.clone(), sale.register_id.clone()))
+                .or_default();
+            e.0 += 1;
+            e.1 -= line.quantity;
+        }
+    }
+    let audit = store.stock_audit(store_id).expect("stock audit");
+    let mut actual = BTreeMap::new();
+    for p in &audit.products {
+        for r in &p.registers {
+            actual.insert(
+                (p.product_id.clone(), r.register_id.clone()),
+                (r.movements, r.total),
+            );
+        }
+    }
+    assert_eq!(actual, expected, "stock movements on the server");
 }
 
 impl Drop for Server {

@@ -29,6 +29,22 @@ pub enum Fault {
     },
     /// Hold it without answering for this long, or until the client gives up, then close.
     Stall(Duration),
+    /// Pass it to the server, wait for its whole answer (so the server has committed), and
+    /// send the client a damaged answer instead, as a broken middlebox would.
+    Mangle(Mangle),
+}
+
+/// How `Fault::Mangle` damages the server's answer. Each reply is well framed HTTP: only
+/// its body or type is wrong, so the client's JSON handling is what gets tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mangle {
+    /// The server's status, `application/json`, and the first half of its body.
+    TruncatedBody,
+    /// The server's status and body with its first `"` turned into `'`: it looks like
+    /// JSON but is not.
+    MalformedJson,
+    /// `200 OK` with `text/html`, like a captive portal's login page.
+    HtmlPage,
 }
 
 /// How an exchange ended, as the proxy saw it.
@@ -48,6 +64,8 @@ pub enum Outcome {
     StallEnded,
     /// The server could not be reached or its answer was cut.
     UpstreamFailed,
+    /// The server answered; the client got a damaged answer (`Fault::Mangle`).
+    Mangled,
     /// The server answered but the client was gone before it could be passed on.
     ClientGone,
 }
@@ -66,7 +84,8 @@ pub struct Exchange {
     pub fault: Fault,
     /// The status the server (or the proxy itself) answered, if any.
     pub status: Option<u16>,
-    /// The answer's body (de-chunked), if any.
+    /// The answer's body (de-chunked), if any. For `Fault::Mangle`, the server's body, not
+    /// the damaged one the client got.
     pub response_body: Vec<u8>,
     /// When the answer was fully written to the client, if it was.
     pub replied_at: Option<Instant>,
@@ -125,11 +144,15 @@ impl Exchange {
 /// Called after the server answered a request and before the answer is passed on.
 pub type BeforeReply = Box<dyn Fn(&Exchange) + Send + Sync>;
 
+/// Picks the fault for each request no script claimed, from its method and path.
+pub type Schedule = Box<dyn FnMut(&str, &str) -> Fault + Send>;
+
 type Matcher = Box<dyn Fn(&str, &str) -> bool + Send + Sync>;
 
 struct Inner {
     upstream: Mutex<SocketAddr>,
     script: Mutex<Vec<(Matcher, VecDeque<Fault>)>>,
+    schedule: Mutex<Option<Schedule>>,
     log: Mutex<Vec<Exchange>>,
     /// Uplink speed in bytes per second: a request reaches the server only after its
     /// size divided by this has passed. `None`: as fast as loopback.
@@ -168,6 +191,7 @@ impl Proxy {
         let inner = Arc::new(Inner {
             upstream: Mutex::new(upstream),
             script: Mutex::new(Vec::new()),
+            schedule: Mutex::new(None),
             log: Mutex::new(Vec::new()),
             uplink: Mutex::new(None),
             before_reply: Mutex::new(None),
@@ -213,6 +237,11 @@ impl Proxy {
         faults: impl IntoIterator<Item = Fault>,
     ) {
         lock(&self.inner.script).push((Box::new(matches), faults.into_iter().collect()));
+    }
+
+    /// Lets `schedule` pick the fault of every request no script claims (`None`: forward).
+    pub fn set_schedule(&self, schedule: Option<Schedule>) {
+        *lock(&self.inner.schedule) = schedule;
     }
 
     /// Limits the client-to-server direction to `bytes_per_sec` (`None`: unlimited).
@@ -331,7 +360,11 @@ impl Inner {
                 return f;
             }
         }
-        Fault::Forward
+        drop(script);
+        match lock(&self.schedule).as_mut() {
+            Some(schedule) => schedule(method, path),
+            None => Fault::Forward,
+        }
     }
 }
 
@@ -425,7 +458,7 @@ async fn serve_connection(client: TcpStream, inner: &Inner, in_flight: &AtomicBo
                     exchange.outcome = Outcome::Reset;
                     None
                 }
-                Fault::Forward | Fault::DropResponse => {
+                Fault::Forward | Fault::DropResponse | Fault::Mangle(_) => {
                     let upstream = *lock(&inner.upstream);
                     match forward(upstream, &request, &method).await {
                         None => {
@@ -442,11 +475,17 @@ async fn serve_connection(client: TcpStream, inner: &Inner, in_flight: &AtomicBo
                             if let Some(hook) = lock(&inner.before_reply).as_ref() {
                                 hook(&exchange);
                             }
-                            if fault == Fault::DropResponse {
-                                exchange.outcome = Outcome::ResponseDropped;
-                                None
-                            } else {
-                                Some(response.raw)
+                            match fault {
+                                Fault::DropResponse => {
+                                    exchange.outcome = Outcome::ResponseDropped;
+                                    None
+                                }
+                                Fault::Mangle(how) => {
+                                    exchange.outcome = Outcome::Mangled;
+                                    let status = exchange.status.unwrap_or(200);
+                                    Some(mangled(how, status, &exchange.response_body))
+                                }
+                                _ => Some(response.raw),
                             }
                         }
                     }
@@ -512,6 +551,32 @@ fn own_answer(status: u16, retry_after: Option<u64>) -> Message {
         body,
         head_len,
     }
+}
+
+/// The damaged answer `Fault::Mangle(how)` sends instead of the server's.
+fn mangled(how: Mangle, status: u16, body: &[u8]) -> Vec<u8> {
+    let (status, content_type, body) = match how {
+        Mangle::TruncatedBody => (status, "application/json", body[..body.len() / 2].to_vec()),
+        Mangle::MalformedJson => {
+            let mut body = body.to_vec();
+            if let Some(quote) = body.iter_mut().find(|b| **b == b'"') {
+                *quote = b'\'';
+            }
+            (status, "application/json", body)
+        }
+        Mangle::HtmlPage => (
+            200,
+            "text/html; charset=utf-8",
+            b"<!doctype html><html><body><h1>Sign in to Wi-Fi</h1></body></html>".to_vec(),
+        ),
+    };
+    let mut raw = format!(
+        "HTTP/1.1 {status} Mangled\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body);
+    raw
 }
 
 const MAX_HEAD: usize = 64 * 1024;

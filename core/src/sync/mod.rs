@@ -607,7 +607,9 @@ async fn drain(shared: &Shared, store_id: &str, size: &mut usize) -> Result<(), 
                 ids.len()
             )));
         }
-        if ids.len() >= *size && sent_at.elapsed() < shared.cfg.request_timeout / QUICK_BATCH_FRACTION {
+        if ids.len() >= *size
+            && sent_at.elapsed() < shared.cfg.request_timeout / QUICK_BATCH_FRACTION
+        {
             *size = (*size * 2).min(shared.cfg.batch_size.max(1));
         }
         batch_size = *size;

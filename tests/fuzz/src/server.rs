@@ -58,8 +58,8 @@ impl Default for Settings {
 
 /// Bytes -> the upload handler's decoding and limits -> the per-sale decision every
 /// storage backend makes. A bad body is a 400/413 `ApiError`; a decoded sale is decided
-/// without error, and a retry of it is a duplicate.
-pub fn server_request(settings: &Settings, bytes: &[u8]) {
+/// without error, and a retry of it is a duplicate. Returns how many sales were accepted.
+pub fn server_request(settings: &Settings, bytes: &[u8]) -> usize {
     let config = ServerConfig::default();
     let sales = match decode_batch_request(bytes, &config) {
         Ok(sales) => sales,
@@ -68,10 +68,11 @@ pub fn server_request(settings: &Settings, bytes: &[u8]) {
                 matches!((e.status.as_u16(), e.code), (400, "bad_request") | (413, "batch_too_large")),
                 "a bad body must be a 400 or 413, not {e:?}"
             );
-            return;
+            return 0;
         }
     };
     assert!(sales.len() <= config.max_batch_sales);
+    let mut accepted = 0;
     for sale in &sales {
         let canonical = validate::canonical(sale).expect("a decoded sale serialises");
         // The canonical form is what a retry is compared with, so it must be a fixed point.
@@ -81,6 +82,7 @@ pub fn server_request(settings: &Settings, bytes: &[u8]) {
         let tax = settings.for_sale(sale);
         let decision = validate::decide(sale, STORE, tax, None).expect("deciding is pure");
         if let Decision::Accept(a) = &decision {
+            accepted += 1;
             assert_eq!(a.canonical, canonical);
             let tracked = sale.lines.iter().filter(|l| l.stock_tracked).count();
             assert_eq!(a.movements.len(), tracked);
@@ -92,4 +94,5 @@ pub fn server_request(settings: &Settings, bytes: &[u8]) {
             assert!(matches!(retry, Decision::Rejected(_)), "another store's sale must be rejected");
         }
     }
+    accepted
 }
