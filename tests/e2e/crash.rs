@@ -18,7 +18,7 @@ const CHILD_URL: &str = "TILLKIT_E2E_CRASH_URL";
 const CHILD_TOKEN: &str = "TILLKIT_E2E_CRASH_TOKEN";
 const SEED: &str = "TILLKIT_E2E_CRASH_SEED";
 const REGISTER: &str = "R1";
-const SALES: usize = 800;
+const SALES: usize = 2_000;
 const BATCH: usize = 20;
 
 fn open(dir: &Path) -> Arc<tillkit_core::Till> {
@@ -156,8 +156,12 @@ fn sales_acknowledged_by_the_server_but_unmarked_at_a_crash_are_resent_and_store
     let mut rng = Rng(seed | 1);
     let (mut window_kills, mut random_kills, mut random_in_window) = (0, 0, 0);
     let mut unmarked = HashSet::new();
-    for round in 0..8 {
-        if pending_ids(&open(dir.path()), STORE).is_empty() {
+    // Alternate kills in the window and at random points until each kind happened four
+    // times; random kills let the device drain, so the queue is sized to outlast them.
+    for round in 0..16 {
+        if pending_ids(&open(dir.path()), STORE).is_empty()
+            || (window_kills >= 4 && random_kills >= 4)
+        {
             break;
         }
         child.set(spawn_child(dir.path(), &proxy.url(), &token));
@@ -190,7 +194,7 @@ fn sales_acknowledged_by_the_server_but_unmarked_at_a_crash_are_resent_and_store
             window_kills += 1;
         } else {
             // Kill at a random point: start-up, mid-upload, while marking, or idle.
-            std::thread::sleep(Duration::from_millis(20 + rng.below(150)));
+            std::thread::sleep(Duration::from_millis(10 + rng.below(80)));
             child.kill();
             random_kills += 1;
         }
@@ -226,7 +230,7 @@ fn sales_acknowledged_by_the_server_but_unmarked_at_a_crash_are_resent_and_store
          points, {random_in_window} of them between a 2xx and marking"
     );
     assert!(
-        window_kills >= 3,
+        window_kills >= 4,
         "the queue drained before the crash window was hit often enough"
     );
 
