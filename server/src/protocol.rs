@@ -113,7 +113,8 @@ pub struct ProductAudit {
     /// Movements since the starting stock, per register, by register id.
     pub registers: Vec<RegisterMovements>,
     /// Every movement after which the running stock was below zero, in the order the
-    /// server received them (then device time): where an oversell happened.
+    /// server received them (within a batch, the device's queue order; never the device
+    /// clock, which may be wrong): where an oversell happened.
     pub below_zero: Vec<BelowZero>,
 }
 

@@ -155,7 +155,6 @@ fn sales_from_a_clock_hours_wrong_and_going_backwards_upload_in_queue_order_once
 }
 
 #[test]
-#[ignore = "server bug: the stock audit orders one batch's movements by device clock"]
 fn stock_audit_blames_an_oversell_on_the_sales_rung_last_even_when_the_clock_went_backwards() {
     // Ten seats in stock; sixteen sold one by one, with a clock that jumps back and forth.
     // The device flags the last six as oversold; the server's audit must list the same six

@@ -512,7 +512,7 @@ impl ServerStore for SqliteStore {
                     "SELECT m.id, m.product_id, m.register_id, m.sale_id, s.receipt_no, m.delta_milli,
                             m.created_at, m.received_at
                      FROM stock_movements m JOIN sales s ON s.sale_id = m.sale_id
-                     WHERE m.store_id = ?1 ORDER BY m.received_at, m.created_at, m.id",
+                     WHERE m.store_id = ?1 ORDER BY m.id",
                 )?;
                 let rows = stmt.query_map([store_id], |r| {
                     Ok((
