@@ -137,6 +137,8 @@ impl SaleRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct CompletedSale {
     pub record: SaleRecord,
+    /// Bytes the stored record takes (what its upload will send).
+    pub stored_bytes: u64,
 }
 
 /// How the payments settle the total: what is due, tendered, rounded and given back.
@@ -318,21 +320,25 @@ pub fn complete(
         payments: payments.to_vec(),
         oversold,
     };
-    write_record(&tx, &record, cart.tax_settings_id)?;
+    let stored_bytes = write_record(&tx, &record, cart.tax_settings_id)?;
     if offline {
         crate::metrics::record_attempt(&tx, &session.store_id, true)?;
     }
     tx.commit()?;
     tracing::info!(receipt = %record.receipt_no, oversold, "sale completed");
-    Ok(CompletedSale { record })
+    Ok(CompletedSale {
+        record,
+        stored_bytes,
+    })
 }
 
-/// Inserts the sale, its stock movements and its queue row (inside the sale's transaction).
+/// Inserts the sale, its stock movements and its queue row (inside the sale's transaction);
+/// returns the size of the stored record.
 fn write_record(
     tx: &rusqlite::Transaction<'_>,
     r: &SaleRecord,
     tax_settings_id: i64,
-) -> Result<()> {
+) -> Result<u64> {
     let record = serde_json::to_string(r)?;
     let record_len = record.len();
     let sale_ref: i64 = tx
@@ -373,7 +379,7 @@ fn write_record(
         ])?;
     }
     crate::outbox::enqueue(tx, sale_ref, &r.store_id, r.created_at, record_len)?;
-    Ok(())
+    Ok(record_len as u64)
 }
 
 /// Reads a stored sale back, with the tax settings its totals were computed with;

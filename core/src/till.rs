@@ -30,6 +30,10 @@ pub struct Till {
     offline: AtomicBool,
     /// Notified after every completed sale (the sync engine listens).
     sale_signal: Arc<tokio::sync::Notify>,
+    /// The session store's queue counts. A completed sale updates them under this lock in
+    /// the same step as its commit; any other write drops them and they are recounted once.
+    /// Recounting a long queue costs milliseconds, too much for every sale of an outage.
+    counts: Mutex<Option<(String, QueueCounts)>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -56,6 +60,7 @@ impl Till {
             session: Mutex::new(None),
             offline: AtomicBool::new(false),
             sale_signal: Arc::new(tokio::sync::Notify::new()),
+            counts: Mutex::new(None),
         })
     }
 
@@ -100,7 +105,11 @@ impl Till {
 
     /// Runs `f` on the write connection (the sync engine and tests use this).
     pub fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        f(&mut lock(&self.writer))
+        let result = f(&mut lock(&self.writer));
+        // `f` may have changed the queue; the writer lock is released first (lock order:
+        // counts before writer).
+        *lock(&self.counts) = None;
+        result
     }
 
     /// Runs `f` on the read connection.
@@ -221,14 +230,24 @@ impl Till {
     pub fn complete_sale(&self, cart: &Cart, payments: &[Payment]) -> Result<CompletedSale> {
         let s = self.session()?;
         let offline = self.offline.load(Ordering::Relaxed);
-        let result = self.with_writer(|c| {
+        let mut counts = lock(&self.counts);
+        let result = {
+            let c = &mut *lock(&self.writer);
             let result = sale::complete(c, &s, cart, payments, offline);
             if offline && result.as_ref().is_err_and(Error::is_system_failure) {
                 // Best effort: the failure itself may be a full disk.
                 let _ = crate::metrics::record_attempt(c, &s.store_id, false);
             }
             result
-        });
+        };
+        if let (Ok(sale), Some((store, n))) = (&result, counts.as_mut()) {
+            if *store == s.store_id {
+                n.pending += 1;
+                n.queued_bytes += sale.stored_bytes;
+                n.oldest_pending_at = n.oldest_pending_at.or(Some(sale.record.created_at));
+            }
+        }
+        drop(counts);
         if result.is_ok() {
             self.sale_signal.notify_one();
         }
@@ -259,7 +278,15 @@ impl Till {
     /// Queue counts for the current store.
     pub fn queue_counts(&self) -> Result<QueueCounts> {
         let s = self.session()?;
-        self.with_reader(|c| outbox::counts(c, &s.store_id))
+        let mut cache = lock(&self.counts);
+        if let Some((store, counts)) = cache.as_ref() {
+            if *store == s.store_id {
+                return Ok(*counts);
+            }
+        }
+        let counts = self.with_reader(|c| outbox::counts(c, &s.store_id))?;
+        *cache = Some((s.store_id, counts));
+        Ok(counts)
     }
 
     /// Sales of the current store waiting for upload, oldest first.

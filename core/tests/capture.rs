@@ -442,3 +442,40 @@ fn a_set_aside_sale_is_listed_with_its_reason_and_exportable() {
             .is_some()
     );
 }
+
+#[test]
+fn queue_counts_stay_exact_through_sales_acks_and_set_asides() {
+    let t = uk_till();
+    let recount = |t: &TestTill| {
+        t.till
+            .with_reader(|c| tillkit_core::outbox::counts(c, "uk-01"))
+            .unwrap()
+    };
+    let sell = |t: &TestTill| {
+        let mut cart = t.till.new_cart().unwrap();
+        t.till.add_product(&mut cart, "p-bread", d("1")).unwrap();
+        t.till.complete_sale(&cart, &[cash("3.20")]).unwrap().record
+    };
+    assert_eq!(t.till.queue_counts().unwrap(), recount(&t));
+    let first = sell(&t);
+    let second = sell(&t);
+    sell(&t);
+    let counts = t.till.queue_counts().unwrap();
+    assert_eq!(counts, recount(&t));
+    assert_eq!(
+        (counts.pending, counts.oldest_pending_at),
+        (3, Some(first.created_at))
+    );
+    t.till
+        .with_writer(|c| tillkit_core::outbox::mark_synced(c, &[first.sale_id.to_string()]))
+        .unwrap();
+    assert_eq!(t.till.queue_counts().unwrap(), recount(&t));
+    assert_eq!(t.till.queue_counts().unwrap().pending, 2);
+    t.till
+        .with_writer(|c| tillkit_core::outbox::set_aside(c, &second.sale_id.to_string(), "no"))
+        .unwrap();
+    sell(&t);
+    let counts = t.till.queue_counts().unwrap();
+    assert_eq!(counts, recount(&t));
+    assert_eq!((counts.pending, counts.attention), (2, 1));
+}

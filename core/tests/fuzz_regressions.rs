@@ -78,6 +78,18 @@ fn every_catalogue_in_the_fuzz_corpus_is_imported_exactly_or_refused_whole() {
 }
 
 #[test]
+fn every_built_catalogue_in_the_fuzz_corpus_is_imported_exactly_or_refused_whole() {
+    let fx = device::Fixture::new();
+    let imported = replay("catalog_structured", |bytes| {
+        device::catalog_import(&fx, device::catalog_payload_from_bytes(bytes).as_bytes())
+    });
+    assert!(
+        imported.contains(&true) && imported.contains(&false),
+        "{imported:?}"
+    );
+}
+
+#[test]
 fn every_server_answer_in_the_fuzz_corpus_decodes_or_errors_without_panicking() {
     replay("sync_response", device::sync_response);
 }
