@@ -220,6 +220,8 @@ fn open_keyed(path: &Path, key: &DbKey, config: &Config) -> Result<Connection> {
     // x86 (SHA-NI); SHA-512, SQLCipher 4's default, does not. Page HMACs are on the
     // sale's commit path, so this is most of the encryption cost of a sale.
     conn.execute_batch("PRAGMA cipher_hmac_algorithm = HMAC_SHA256;")?;
+    // Before any read: the other connection of this till may hold a lock for a moment.
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // The first read decrypts page 1: a wrong key fails here with SQLITE_NOTADB.
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)
@@ -228,8 +230,7 @@ fn open_keyed(path: &Path, key: &DbKey, config: &Config) -> Result<Connection> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA temp_store = MEMORY;
-         PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = 5000;",
+         PRAGMA foreign_keys = ON;",
     )?;
     // Apple's fsync does not reach the platter; F_FULLFSYNC does.
     #[cfg(target_vendor = "apple")]
