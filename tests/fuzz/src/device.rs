@@ -215,7 +215,9 @@ impl Choices<'_> {
         self.byte() & 1 == 1
     }
     fn some<T: Copy>(&mut self, options: &[T], max: u8) -> Vec<T> {
-        (0..self.byte() % (max + 1)).map(|_| self.pick(options)).collect()
+        (0..self.byte() % (max + 1))
+            .map(|_| self.pick(options))
+            .collect()
     }
 }
 
@@ -225,15 +227,67 @@ impl Choices<'_> {
 /// conflicts, removals, orphaned tax categories) where a byte-level mutation rarely goes.
 pub fn catalog_payload_from_bytes(bytes: &[u8]) -> String {
     use serde_json::{Value, json};
-    const IDS: &[&str] = &["p-kettle", "p-seat", "p-bread", "p-cheese", "p-old", "p-new", "p-x", " "];
-    const SKUS: &[&str] = &["KET-001", "CHS-002", "BRD-003", "CHZ-004", "OLD-005", "NEW-006", "", "a b"];
-    const NAMES: &[&str] = &["Kettle", "Brass Kettle Zanzibar", "", "\"quoted\" NEAR(a b)* OR", "Ünïcödé 緑茶 café", "-_-"];
-    const PRICES: &[&str] = &["0", "3.20", "34.99", "1.001", "-1", "-0", "1000000000000", "1000000000000.01", "1e3"];
-    const STOCKS: &[&str] = &["0", "3", "5.5", "-2", "0.0001", "1000000000000", "1000000000000.001", "-0.001"];
-    const CATEGORIES: &[Option<&str>] = &[None, Some("standard"), Some("reduced"), Some("zero"), Some("nope")];
-    const CODES: &[&str] = &["5012345678900", "5012345678917", "2100000000001", "999", " ", "a b", ""];
+    const IDS: &[&str] = &[
+        "p-kettle", "p-seat", "p-bread", "p-cheese", "p-old", "p-new", "p-x", " ",
+    ];
+    const SKUS: &[&str] = &[
+        "KET-001", "CHS-002", "BRD-003", "CHZ-004", "OLD-005", "NEW-006", "", "a b",
+    ];
+    const NAMES: &[&str] = &[
+        "Kettle",
+        "Brass Kettle Zanzibar",
+        "",
+        "\"quoted\" NEAR(a b)* OR",
+        "Ünïcödé 緑茶 café",
+        "-_-",
+    ];
+    const PRICES: &[&str] = &[
+        "0",
+        "3.20",
+        "34.99",
+        "1.001",
+        "-1",
+        "-0",
+        "1000000000000",
+        "1000000000000.01",
+        "1e3",
+    ];
+    const STOCKS: &[&str] = &[
+        "0",
+        "3",
+        "5.5",
+        "-2",
+        "0.0001",
+        "1000000000000",
+        "1000000000000.001",
+        "-0.001",
+    ];
+    const CATEGORIES: &[Option<&str>] = &[
+        None,
+        Some("standard"),
+        Some("reduced"),
+        Some("zero"),
+        Some("nope"),
+    ];
+    const CODES: &[&str] = &[
+        "5012345678900",
+        "5012345678917",
+        "2100000000001",
+        "999",
+        " ",
+        "a b",
+        "",
+    ];
     const DISCOUNT_IDS: &[&str] = &["staff10", "manager", "damaged", "new", ""];
-    const VALUES: &[Option<&str>] = &[None, Some("0"), Some("10"), Some("100"), Some("100.5"), Some("20.001"), Some("-1")];
+    const VALUES: &[Option<&str>] = &[
+        None,
+        Some("0"),
+        Some("10"),
+        Some("100"),
+        Some("100.5"),
+        Some("20.001"),
+        Some("-1"),
+    ];
     let long = "x".repeat(501);
     let mut c = Choices(bytes);
 
