@@ -20,18 +20,37 @@ fn every_upload_body_in_the_fuzz_corpus_is_decided_or_refused_with_a_typed_error
         .map(|entry| entry.expect("corpus entry").path())
         .collect();
     files.sort();
-    assert!(!files.is_empty() && files.len() <= MAX_FILES, "{} corpus files", files.len());
+    assert!(
+        !files.is_empty() && files.len() <= MAX_FILES,
+        "{} corpus files",
+        files.len()
+    );
     let settings = server::Settings::new();
     let (mut failed, mut accepted) = (Vec::new(), 0);
     for path in &files {
         let bytes = std::fs::read(path).expect("corpus file");
-        assert!(bytes.len() <= MAX_FILE_BYTES, "{}: {} bytes; seeds stay small", path.display(), bytes.len());
-        match catch_unwind(AssertUnwindSafe(|| server::server_request(&settings, &bytes))) {
+        assert!(
+            bytes.len() <= MAX_FILE_BYTES,
+            "{}: {} bytes; seeds stay small",
+            path.display(),
+            bytes.len()
+        );
+        match catch_unwind(AssertUnwindSafe(|| {
+            server::server_request(&settings, &bytes)
+        })) {
             Ok(n) => accepted += n,
-            Err(_) => failed.push(path.file_name().expect("file name").to_string_lossy().into_owned()),
+            Err(_) => failed.push(
+                path.file_name()
+                    .expect("file name")
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
         }
     }
-    assert!(failed.is_empty(), "these corpus files break a promise: {failed:?}");
+    assert!(
+        failed.is_empty(),
+        "these corpus files break a promise: {failed:?}"
+    );
     // Valid seeds keep the fuzzer starting past validation, in the tax recomputation.
     assert!(accepted > 0, "no seed reaches an accepted sale");
 }

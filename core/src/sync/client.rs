@@ -161,7 +161,9 @@ impl Client {
             .send()
             .await
             .map_err(network)?;
-        json_body(resp).await
+        // The same decoder the fuzzer exercises.
+        let bytes = checked_body(resp).await?;
+        super::protocol::decode_batch_response(&bytes).map_err(SyncError::BadResponse)
     }
 
     /// `GET /v1/stores/{store}/catalog?since=cursor`.
@@ -205,6 +207,12 @@ fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
 async fn json_body<T: serde::de::DeserializeOwned>(
     resp: reqwest::Response,
 ) -> Result<T, SyncError> {
+    let bytes = checked_body(resp).await?;
+    serde_json::from_slice(&bytes).map_err(|e| SyncError::BadResponse(e.to_string()))
+}
+
+/// The body of a successful JSON response, or the right `SyncError` for any other.
+async fn checked_body(resp: reqwest::Response) -> Result<Vec<u8>, SyncError> {
     let status = resp.status();
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         return Err(SyncError::Busy {
@@ -233,7 +241,7 @@ async fn json_body<T: serde::de::DeserializeOwned>(
     if !is_json {
         return Err(SyncError::BadResponse("not application/json".into()));
     }
-    serde_json::from_slice(&bytes).map_err(|e| SyncError::BadResponse(e.to_string()))
+    Ok(bytes.to_vec())
 }
 
 fn error_message(bytes: &[u8]) -> String {

@@ -565,15 +565,16 @@ async fn drain(shared: &Shared, store_id: &str, size: &mut usize) -> Result<(), 
             }
         };
         let mut synced = Vec::with_capacity(ids.len());
-        let mut answered = 0;
+        // Distinct sales answered: a response naming one sale twice and another not at
+        // all must not pass for complete.
+        let mut answered = std::collections::HashSet::with_capacity(ids.len());
         shared
             .till
             .with_writer(|c| {
                 for r in &response.results {
-                    if !ids.contains(&r.sale_id) {
+                    if !ids.contains(&r.sale_id) || !answered.insert(r.sale_id.as_str()) {
                         continue;
                     }
-                    answered += 1;
                     match r.status {
                         SaleStatus::Accepted | SaleStatus::Duplicate => {
                             synced.push(r.sale_id.clone())
@@ -601,9 +602,10 @@ async fn drain(shared: &Shared, store_id: &str, size: &mut usize) -> Result<(), 
             "batch acknowledged"
         );
         shared.refresh_status();
-        if answered < ids.len() {
+        if answered.len() < ids.len() {
             return Err(SyncError::BadResponse(format!(
-                "the server answered for {answered} of {} sales",
+                "the server answered for {} of {} sales",
+                answered.len(),
                 ids.len()
             )));
         }

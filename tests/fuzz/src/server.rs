@@ -46,7 +46,10 @@ impl Settings {
     }
 
     fn for_sale(&self, sale: &SaleRecord) -> &TaxSettings {
-        self.0.iter().find(|s| s.currency == sale.currency).unwrap_or(&self.0[0])
+        self.0
+            .iter()
+            .find(|s| s.currency == sale.currency)
+            .unwrap_or(&self.0[0])
     }
 }
 
@@ -65,7 +68,10 @@ pub fn server_request(settings: &Settings, bytes: &[u8]) -> usize {
         Ok(sales) => sales,
         Err(e) => {
             assert!(
-                matches!((e.status.as_u16(), e.code), (400, "bad_request") | (413, "batch_too_large")),
+                matches!(
+                    (e.status.as_u16(), e.code),
+                    (400, "bad_request") | (413, "batch_too_large")
+                ),
                 "a bad body must be a 400 or 413, not {e:?}"
             );
             return 0;
@@ -76,8 +82,12 @@ pub fn server_request(settings: &Settings, bytes: &[u8]) -> usize {
     for sale in &sales {
         let canonical = validate::canonical(sale).expect("a decoded sale serialises");
         // The canonical form is what a retry is compared with, so it must be a fixed point.
-        let reparsed: SaleRecord = serde_json::from_str(&canonical).expect("a canonical sale decodes");
-        assert_eq!(validate::canonical(&reparsed).expect("serialises"), canonical);
+        let reparsed: SaleRecord =
+            serde_json::from_str(&canonical).expect("a canonical sale decodes");
+        assert_eq!(
+            validate::canonical(&reparsed).expect("serialises"),
+            canonical
+        );
 
         let tax = settings.for_sale(sale);
         let decision = validate::decide(sale, STORE, tax, None).expect("deciding is pure");
@@ -89,9 +99,16 @@ pub fn server_request(settings: &Settings, bytes: &[u8]) -> usize {
         }
         let retry = validate::decide(sale, STORE, tax, Some(&canonical)).expect("deciding is pure");
         if sale.store_id == STORE {
-            assert_eq!(retry, Decision::Duplicate, "a retried sale must be a duplicate");
+            assert_eq!(
+                retry,
+                Decision::Duplicate,
+                "a retried sale must be a duplicate"
+            );
         } else {
-            assert!(matches!(retry, Decision::Rejected(_)), "another store's sale must be rejected");
+            assert!(
+                matches!(retry, Decision::Rejected(_)),
+                "another store's sale must be rejected"
+            );
         }
     }
     accepted
