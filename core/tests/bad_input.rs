@@ -29,6 +29,13 @@ fn written(t: &TestTill) -> (i64, i64, i64, i64) {
         .unwrap()
 }
 
+/// Rings one loaf and pays with `payments`.
+fn pay_for_bread(t: &TestTill, payments: &[Payment]) -> Result<(), Error> {
+    let mut cart = t.till.new_cart()?;
+    t.till.add_product(&mut cart, "p-bread", d("1"))?;
+    t.till.complete_sale(&cart, payments).map(drop)
+}
+
 type Case = (
     &'static str,
     fn(&TestTill) -> Result<(), Error>,
@@ -139,84 +146,58 @@ fn bad_input_gives_a_typed_error_and_writes_nothing() {
         ),
         (
             "payment with more decimals than the currency",
-            |t| {
-                let mut c = t.till.new_cart()?;
-                t.till.add_product(&mut c, "p-bread", d("1"))?;
-                t.till.complete_sale(&c, &[cash("3.201")]).map(drop)
-            },
+            |t| pay_for_bread(t, &[cash("3.201")]),
             |e| matches!(e, Error::InvalidInput { .. }),
         ),
         (
             "payment beyond 10^12",
-            |t| {
-                let mut c = t.till.new_cart()?;
-                t.till.add_product(&mut c, "p-bread", d("1"))?;
-                t.till
-                    .complete_sale(&c, &[cash("1000000000000.01")])
-                    .map(drop)
-            },
+            |t| pay_for_bread(t, &[cash("1000000000000.01")]),
             |e| matches!(e, Error::InvalidInput { .. }),
         ),
         (
             "negative payment",
-            |t| {
-                let mut c = t.till.new_cart()?;
-                t.till.add_product(&mut c, "p-bread", d("1"))?;
-                t.till.complete_sale(&c, &[cash("5"), cash("-2")]).map(drop)
-            },
+            |t| pay_for_bread(t, &[cash("5"), cash("-2")]),
             |e| matches!(e, Error::InvalidInput { .. }),
         ),
         (
             "card without reference",
             |t| {
-                let mut c = t.till.new_cart()?;
-                t.till.add_product(&mut c, "p-bread", d("1"))?;
-                t.till
-                    .complete_sale(
-                        &c,
-                        &[Payment {
-                            method: PaymentMethod::Card,
-                            amount: d("3.20"),
-                            reference: None,
-                        }],
-                    )
-                    .map(drop)
+                pay_for_bread(
+                    t,
+                    &[Payment {
+                        method: PaymentMethod::Card,
+                        amount: d("3.20"),
+                        reference: None,
+                    }],
+                )
             },
             |e| matches!(e, Error::InvalidInput { .. }),
         ),
         (
             "card paying more than the total",
             |t| {
-                let mut c = t.till.new_cart()?;
-                t.till.add_product(&mut c, "p-bread", d("1"))?;
-                t.till
-                    .complete_sale(
-                        &c,
-                        &[Payment {
-                            method: PaymentMethod::Card,
-                            amount: d("50"),
-                            reference: Some("X".into()),
-                        }],
-                    )
-                    .map(drop)
+                pay_for_bread(
+                    t,
+                    &[Payment {
+                        method: PaymentMethod::Card,
+                        amount: d("50"),
+                        reference: Some("X".into()),
+                    }],
+                )
             },
             |e| matches!(e, Error::InvalidInput { .. }),
         ),
         (
             "gift card offline",
             |t| {
-                let mut c = t.till.new_cart()?;
-                t.till.add_product(&mut c, "p-bread", d("1"))?;
-                t.till
-                    .complete_sale(
-                        &c,
-                        &[Payment {
-                            method: PaymentMethod::GiftCard,
-                            amount: d("3.20"),
-                            reference: None,
-                        }],
-                    )
-                    .map(drop)
+                pay_for_bread(
+                    t,
+                    &[Payment {
+                        method: PaymentMethod::GiftCard,
+                        amount: d("3.20"),
+                        reference: None,
+                    }],
+                )
             },
             |e| matches!(e, Error::NeedsConnection { .. }),
         ),
