@@ -35,3 +35,39 @@ fn demo_refuses_bad_arguments_clearly() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a number"));
 }
+
+#[test]
+fn the_demo_at_trace_level_logs_no_key_and_no_bearer_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_tillkit-demo"))
+        .args(["--sales", "5", "--data-dir"])
+        .arg(dir.path())
+        .env("TILLKIT_LOG", "trace")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(logs.contains("TRACE"), "trace logging must actually be on");
+    assert!(logs.contains("upload_batch"), "sync spans are logged");
+    let lower = logs.to_lowercase();
+    assert!(
+        !lower.contains("bearer "),
+        "an authorization header reached the logs"
+    );
+    // Where this machine has no usable OS keychain the demo keeps keys in files: check
+    // that no key from them appears either.
+    for register in ["R01", "R02"] {
+        if let Ok(secret) = std::fs::read_to_string(dir.path().join(format!("{register}.key"))) {
+            let hex = secret.split_once(':').unwrap().1.trim().to_string();
+            assert_eq!(hex.len(), 64);
+            assert!(
+                !lower.contains(&hex[..16]),
+                "{register}'s key reached the logs"
+            );
+        }
+    }
+}
