@@ -128,6 +128,23 @@ async fn tokens_are_checked_scoped_to_their_store_and_revocable() {
             .expect("summary"),
         0
     );
+    // A store id that does not exist: a valid token reveals and writes nothing.
+    for path in [
+        "/v1/stores/no-such-store/sales/batch",
+        "/v1/stores/'%20OR%201=1--/sales/batch",
+    ] {
+        let body = json!({"sales": [env.kettle_sale("R1", 2, "1")]}).to_string();
+        assert_error(
+            env.post_raw(path, &env.token, body).await,
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        )
+        .await;
+    }
+    assert_eq!(
+        store.summary(STORE).map(|s| s.sale_count).expect("summary"),
+        0
+    );
 
     assert_eq!(env.get(&summary, &env.token).await.status(), StatusCode::OK);
     assert!(admin::revoke_token(&*store, &env.token).expect("revoke"));
