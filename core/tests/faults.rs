@@ -217,13 +217,7 @@ fn a_failing_migration_rolls_back_and_keeps_the_schema_and_queue() {
     let mut c = Connection::open_in_memory().unwrap();
     schema::migrate(&mut c).unwrap();
     let v = schema::latest_version();
-    c.execute_batch(
-        "INSERT INTO tax_settings (id, store_id, settings) VALUES (1, 'st', '{}');
-         INSERT INTO sales (id, sale_id, store_id, register_id, receipt_no, seq, created_at, currency, total, oversold, tax_settings_id, record)
-         VALUES (1, 's1', 'st', 'R1', 'R1-000001', 1, 0, 'GBP', '1', 0, 1, '{}');
-         INSERT INTO outbox (sale_ref, store_id, enqueued_at, bytes) VALUES (1, 'st', 0, 2);",
-    )
-    .unwrap();
+    insert_queued_sale(&c);
     let before: Vec<String> = c
         .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
         .unwrap()
@@ -286,13 +280,7 @@ fn sigkill_during_a_migration_leaves_the_old_or_the_new_schema_and_the_queue() {
             let mut c = Connection::open(&path).unwrap();
             c.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
             schema::migrate(&mut c).unwrap();
-            c.execute_batch(
-                "INSERT INTO tax_settings (id, store_id, settings) VALUES (1, 'st', '{}');
-                 INSERT INTO sales (id, sale_id, store_id, register_id, receipt_no, seq, created_at, currency, total, oversold, tax_settings_id, record)
-                 VALUES (1, 's1', 'st', 'R1', 'R1-000001', 1, 0, 'GBP', '1', 0, 1, '{}');
-                 INSERT INTO outbox (sale_ref, store_id, enqueued_at, bytes) VALUES (1, 'st', 0, 2);",
-            )
-            .unwrap();
+            insert_queued_sale(&c);
         }
         let mut child = spawn_child("child_migrates_until_killed", dir.path());
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();

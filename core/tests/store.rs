@@ -203,14 +203,7 @@ fn every_old_schema_migrates_to_the_fresh_schema_keeping_unsent_sales() {
         schema::migrate_to(&mut c, start).unwrap();
         assert_eq!(schema::version(&c).unwrap(), start);
         // An unsent sale as version 1 stores it (every later version must keep it).
-        c.execute_batch(
-            "INSERT INTO tax_settings (id, store_id, settings) VALUES (1, 'st', '{}');
-             INSERT INTO sales (id, sale_id, store_id, register_id, receipt_no, seq, created_at, currency,
-               total, oversold, tax_settings_id, record)
-             VALUES (1, 's1', 'st', 'R1', 'R1-000001', 1, 0, 'GBP', '1', 0, 1, '{\"x\":1}');
-             INSERT INTO outbox (sale_ref, store_id, enqueued_at, bytes) VALUES (1, 'st', 0, 7);",
-        )
-        .unwrap();
+        insert_queued_sale(&c);
         schema::migrate(&mut c).unwrap();
         assert_eq!(
             schema_of(&c),

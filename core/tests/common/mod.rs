@@ -106,3 +106,16 @@ pub fn uk_till() -> TestTill {
     t.till.login("uk-01", "R07", "alice").unwrap();
     t
 }
+
+/// Writes one queued sale (record `{"x":1}`) straight into a migrated schema, for tests of
+/// migrations that must keep it.
+pub fn insert_queued_sale(c: &rusqlite::Connection) {
+    c.execute_batch(
+        "INSERT INTO tax_settings (id, store_id, settings) VALUES (1, 'st', '{}');
+         INSERT INTO sales (id, sale_id, store_id, register_id, receipt_no, seq, created_at,
+           currency, total, oversold, tax_settings_id, record)
+         VALUES (1, 's1', 'st', 'R1', 'R1-000001', 1, 0, 'GBP', '1', 0, 1, '{\"x\":1}');
+         INSERT INTO outbox (sale_ref, store_id, enqueued_at, bytes) VALUES (1, 'st', 0, 7);",
+    )
+    .unwrap();
+}
