@@ -218,26 +218,14 @@ fn a_failing_migration_rolls_back_and_keeps_the_schema_and_queue() {
     schema::migrate(&mut c).unwrap();
     let v = schema::latest_version();
     insert_queued_sale(&c);
-    let before: Vec<String> = c
-        .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
+    let before = schema_of(&c);
     // A next migration that fails half-way (the I/O error stands in as a bad statement).
     let mut migrations: Vec<(u32, &str)> = schema::MIGRATIONS.to_vec();
     migrations.push((v + 1, "CREATE TABLE extra (x INTEGER); ALTER TABLE outbox ADD COLUMN y INTEGER; SELECT * FROM no_such_table;"));
     let err = schema::migrate_with(&mut c, &migrations, v + 1).unwrap_err();
     assert!(matches!(err, Error::Storage(_)), "{err:?}");
     assert_eq!(schema::version(&c).unwrap(), v);
-    let after: Vec<String> = c
-        .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(|r| r.unwrap())
-        .collect();
+    let after = schema_of(&c);
     assert_eq!(before, after, "a failed migration leaves no trace");
     let queued: i64 = c
         .query_row("SELECT count(*) FROM outbox", [], |r| r.get(0))

@@ -180,17 +180,6 @@ fn store_uses_wal_full_sync_and_foreign_keys() {
         .unwrap();
 }
 
-/// The schema as SQLite describes it, for comparing a migrated database with a fresh one.
-fn schema_of(c: &Connection) -> Vec<(String, String, String)> {
-    let mut stmt = c
-        .prepare("SELECT type, name, COALESCE(sql, '') FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name")
-        .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
-}
-
 #[test]
 fn every_old_schema_migrates_to_the_fresh_schema_keeping_unsent_sales() {
     let mut fresh = Connection::open_in_memory().unwrap();

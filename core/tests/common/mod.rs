@@ -119,3 +119,17 @@ pub fn insert_queued_sale(c: &rusqlite::Connection) {
     )
     .unwrap();
 }
+
+/// The schema as SQLite describes it (type, name, SQL), to compare two databases' schemas.
+pub fn schema_of(c: &rusqlite::Connection) -> Vec<(String, String, String)> {
+    let mut stmt = c
+        .prepare(
+            "SELECT type, name, COALESCE(sql, '') FROM sqlite_master
+             WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
