@@ -12,8 +12,8 @@ struct TillkitRegisterApp: App {
             switch startup.state {
             case .opening:
                 ProgressView("Opening the register…")
-            case .failed(let message):
-                Text(message).padding()
+            case .failed(let failure):
+                FailureView(failure: failure, retry: startup.retry)
             case .ready(let store):
                 RegisterView(store: store)
             }
@@ -26,50 +26,89 @@ final class Startup: ObservableObject {
     enum State {
         case opening
         case ready(TillkitStore)
-        case failed(String)
+        case failed(StartupFailure)
     }
 
     @Published private(set) var state: State = .opening
+    private let openRegister: @MainActor () async throws -> TillkitStore
 
+    /// Starts opening at once with `open` (the app's own by default; tests pass another).
     // Nonisolated: the App creates it outside the main actor; opening hops onto it.
-    nonisolated init() {
-        Task { await self.open() }
+    nonisolated init(open: @escaping @MainActor () async throws -> TillkitStore = Startup.openFromEnvironment) {
+        openRegister = open
+        Task { await self.run() }
     }
 
-    private func open() async {
+    /// "Try again" on the failure screen; does nothing unless opening failed.
+    func retry() {
+        guard case .failed = state else { return }
+        state = .opening
+        Task { await run() }
+    }
+
+    private func run() async {
+        do {
+            state = .ready(try await openRegister())
+        } catch {
+            // Typed refusals by kind; anything else (a crash inside the core arrives as an
+            // untyped error) as "could not start". The register shows it instead of crashing.
+            state = .failed(StartupFailure(error))
+        }
+    }
+
+    /// Development wiring: server, token and register from the scheme's environment.
+    static func openFromEnvironment() async throws -> TillkitStore {
         let env = ProcessInfo.processInfo.environment
         #if DEBUG
         let allowHttpLoopback = true
         #else
         let allowHttpLoopback = false
         #endif
-        do {
-            let dataDir = try FileManager.default
-                .url(for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
-                .appendingPathComponent("tillkit", isDirectory: true)
-            try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
-            // The key stays in this device's keychain, so a backup of the file could not be opened.
-            var values = URLResourceValues()
-            values.isExcludedFromBackup = true
-            var url = dataDir
-            try url.setResourceValues(values)
+        let dataDir = try FileManager.default
+            .url(for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
+            .appendingPathComponent("tillkit", isDirectory: true)
+        try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
+        // The key stays in this device's keychain, so a backup of the file could not be opened.
+        var values = URLResourceValues()
+        values.isExcludedFromBackup = true
+        var url = dataDir
+        try url.setResourceValues(values)
 
-            let config = CoreConfig(
-                dataDir: dataDir.path,
-                serverUrl: env["TILLKIT_SERVER_URL"] ?? "http://127.0.0.1:8787/",
-                allowHttpLoopback: allowHttpLoopback
-            )
-            let store = try await TillkitStore.open(config: config, token: env["TILLKIT_TOKEN"] ?? "")
+        let config = CoreConfig(
+            dataDir: dataDir.path,
+            serverUrl: env["TILLKIT_SERVER_URL"] ?? "http://127.0.0.1:8787/",
+            allowHttpLoopback: allowHttpLoopback
+        )
+        let store = try await TillkitStore.open(config: config, token: env["TILLKIT_TOKEN"] ?? "")
+        do {
             try await store.login(
                 storeId: env["TILLKIT_STORE_ID"] ?? "store-1",
                 registerId: env["TILLKIT_REGISTER_ID"] ?? "R08",
                 staffId: "cashier"
             )
-            state = .ready(store)
-        } catch let error as TillkitError {
-            state = .failed(error.cashierMessage(money: MoneyFormat(), currency: nil))
         } catch {
-            state = .failed(error.localizedDescription)
+            // A retry opens the store again: never leave this one open beside it.
+            store.shutdown()
+            throw error
         }
+        return store
+    }
+}
+
+/// Why the register could not open and what to do; the detail can be selected for support.
+struct FailureView: View {
+    let failure: StartupFailure
+    let retry: () -> Void
+
+    var body: some View {
+        VStack(alignment: .leading, spacing: 12) {
+            Text(failure.title).font(.title2).bold()
+            Text(failure.advice)
+            Text(failure.detail).font(.footnote).foregroundStyle(.secondary).textSelection(.enabled)
+            if failure.canRetry {
+                Button("Try again", action: retry).buttonStyle(.borderedProminent)
+            }
+        }
+        .padding()
     }
 }
