@@ -515,3 +515,37 @@ async fn an_upload_before_any_catalogue_is_a_409_and_stores_nothing() {
         .expect("request");
     assert_error(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_seq_answers_the_registers_highest_sequence_to_its_own_token_only() {
+    let env = Env::start().await;
+    let path = "/v1/stores/uk-01/registers/R1/last-seq";
+    let before: Value = env.get(path, &env.token).await.json().await.expect("json");
+    assert_eq!(
+        before,
+        json!({"store_id": "uk-01", "register_id": "R1", "last_seq": 0})
+    );
+    let batch: Vec<_> = [4, 9, 2]
+        .iter()
+        .map(|i| env.kettle_sale("R1", *i, "0.5"))
+        .collect();
+    env.upload(&env.token, &batch).await;
+    let r = env.get(path, &env.token).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let after: Value = r.json().await.expect("json");
+    assert_eq!(after["last_seq"], 9);
+    // Another register's token learns nothing about R1; no token is 401.
+    let other = env.register("R2");
+    assert_error(
+        env.get(path, &other).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_error(
+        env.get(path, "").await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+}

@@ -32,6 +32,16 @@ pub struct BatchResponse {
     pub results: Vec<SaleResult>,
 }
 
+/// The body of `GET /v1/stores/{store_id}/registers/{register_id}/last-seq`: the highest
+/// receipt sequence the server holds for the register (0 when none). A register asks for
+/// it after a recovery so its receipt numbers never restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastSeq {
+    pub store_id: String,
+    pub register_id: String,
+    pub last_seq: u64,
+}
+
 /// The body of every error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {

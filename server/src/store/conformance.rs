@@ -27,6 +27,7 @@ pub fn conformance_suite<S: ServerStore + 'static>(make: impl Fn() -> S) {
     tax_difference_is_recorded_and_the_sale_still_accepted(&make());
     text_fields_are_stored_verbatim(&make());
     unknown_store_or_missing_catalogue_fails_whole(&make());
+    last_seq_is_the_registers_highest_stored_sequence(&make());
 }
 
 const STORE: &str = "uk-01";
@@ -626,4 +627,25 @@ pub fn unknown_store_or_missing_catalogue_fails_whole(store: &dyn ServerStore) {
         matches!(store.catalog("bare", None), Err(StoreError::NoCatalog(_))),
         "a refused load changes nothing"
     );
+}
+
+/// After a device lost its store, the server tells the register where its receipt numbers
+/// stand: the highest seq of its own stored sales, 0 before any, never another register's.
+pub fn last_seq_is_the_registers_highest_stored_sequence(store: &dyn ServerStore) {
+    let c = setup(store, STORE);
+    assert_eq!(store.last_seq(STORE, "R1").unwrap(), 0);
+    let sales = [
+        kettle_sale(&c, "R1", 7, "1"),
+        kettle_sale(&c, "R1", 3, "1"),
+        kettle_sale(&c, "R2", 9, "1"),
+    ];
+    store
+        .upload_batch(&ctx(STORE, "R1", 1), &sales[..2])
+        .unwrap();
+    store
+        .upload_batch(&ctx(STORE, "R2", 2), &sales[2..])
+        .unwrap();
+    assert_eq!(store.last_seq(STORE, "R1").unwrap(), 7);
+    assert_eq!(store.last_seq(STORE, "R2").unwrap(), 9);
+    assert_eq!(store.last_seq(STORE, "R3").unwrap(), 0);
 }

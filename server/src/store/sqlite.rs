@@ -587,6 +587,18 @@ impl ServerStore for SqliteStore {
         })
     }
 
+    fn last_seq(&self, store_id: &str, register_id: &str) -> Result<u64, StoreError> {
+        self.with(|conn| {
+            let seq: Option<i64> = conn
+                .prepare_cached(
+                    "SELECT max(json_extract(record, '$.seq')) FROM sales
+                     WHERE store_id = ?1 AND register_id = ?2",
+                )?
+                .query_row([store_id, register_id], |r| r.get(0))?;
+            Ok(seq.unwrap_or(0).max(0) as u64)
+        })
+    }
+
     fn summary(&self, store_id: &str) -> Result<Summary, StoreError> {
         self.with(|conn| {
             let tx = conn.transaction()?;
