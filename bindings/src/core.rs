@@ -32,9 +32,14 @@ pub struct CoreConfig {
     /// Allow plain HTTP to a loopback address (development and tests only). Default false.
     #[uniffi(default = false)]
     pub allow_http_loopback: bool,
-    /// PEM root certificates to trust instead of the platform's (private deployments).
+    /// PEM root certificates trusted in addition to the bundled Mozilla roots (private
+    /// deployments). The same on every platform: the OS trust store is not consulted.
     #[uniffi(default = [])]
     pub root_certificates_pem: Vec<String>,
+    /// SPKI SHA-256 pins, `sha256/<base64>`: when not empty, the server's verified chain
+    /// must hold one of these keys, or nothing is sent. Default: no pinning.
+    #[uniffi(default = [])]
+    pub pinned_spki_sha256: Vec<String>,
 }
 
 impl CoreConfig {
@@ -94,6 +99,7 @@ impl TillkitCore {
             .into_iter()
             .map(String::into_bytes)
             .collect();
+        sync.pinned_spki_sha256 = config.pinned_spki_sha256;
         let till = Arc::new(Till::open(core_config)?);
         let engine = SyncEngine::start(till.clone(), sync)?;
         Ok(Arc::new(TillkitCore {

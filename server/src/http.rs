@@ -236,33 +236,6 @@ async fn stock_audit(
     .await
 }
 
-/// A register's highest stored receipt sequence, for that register's own token only.
-async fn last_seq(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    path: Result<Path<(String, String)>, PathRejection>,
-) -> Result<Json<LastSeq>, ApiError> {
-    let Path((store_id, register_id)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let span = tracing::info_span!("last_seq", store = %store_id, register = %register_id);
-    async move {
-        let principal = authorize(&state, &headers, peer.ip(), &store_id).await?;
-        if principal.register_id != register_id {
-            tracing::warn!(%peer, register = %principal.register_id, "token used for another register");
-            return Err(ApiError::forbidden());
-        }
-        let (store, register) = (store_id.clone(), register_id.clone());
-        let last_seq = blocking(&state, move |s| s.last_seq(&store, &register)).await?;
-        Ok(Json(LastSeq {
-            store_id,
-            register_id,
-            last_seq,
-        }))
-    }
-    .instrument(span)
-    .await
-}
-
 async fn summary(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -274,6 +247,35 @@ async fn summary(
     async move {
         authorize(&state, &headers, peer.ip(), &store_id).await?;
         Ok(Json(blocking(&state, move |s| s.summary(&store_id)).await?))
+    }
+    .instrument(span)
+    .await
+}
+
+async fn last_seq(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<LastSeq>, ApiError> {
+    let (store_id, register_id) = path
+        .map(|Path(ids)| ids)
+        .map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let span = tracing::info_span!("last_seq", store = %store_id, register = %register_id);
+    async move {
+        let principal = authorize(&state, &headers, peer.ip(), &store_id).await?;
+        // Only the register itself: its numbering is nobody else's business.
+        if principal.register_id != register_id {
+            tracing::warn!(%peer, token_register = %principal.register_id, "token used for another register");
+            return Err(ApiError::forbidden_register());
+        }
+        let (store, register) = (store_id.clone(), register_id.clone());
+        let last_seq = blocking(&state, move |s| s.last_seq(&store, &register)).await?;
+        Ok(Json(LastSeq {
+            store_id,
+            register_id,
+            last_seq,
+        }))
     }
     .instrument(span)
     .await

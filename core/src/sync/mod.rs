@@ -5,6 +5,7 @@
 pub mod backoff;
 pub mod client;
 pub mod protocol;
+pub mod tls;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -45,8 +46,12 @@ pub struct SyncConfig {
     pub catalog_interval: Duration,
     /// Allow plain HTTP to loopback addresses (development and tests). Default false.
     pub allow_http_loopback: bool,
-    /// PEM root certificates to trust instead of the platform's (private deployments, tests).
+    /// PEM root certificates trusted in addition to the bundled Mozilla roots (private
+    /// deployments, tests). Each entry holds one or more certificates.
     pub root_certificates_pem: Vec<Vec<u8>>,
+    /// SPKI SHA-256 pins (`sha256/<base64>`, see `tls::certificate_pin`): when not empty,
+    /// the server's verified chain must hold one of these keys. Default: none.
+    pub pinned_spki_sha256: Vec<String>,
 }
 
 impl std::fmt::Debug for SyncConfig {
@@ -77,6 +82,7 @@ impl SyncConfig {
             catalog_interval: Duration::from_secs(300),
             allow_http_loopback: false,
             root_certificates_pem: Vec::new(),
+            pinned_spki_sha256: Vec::new(),
         }
     }
 }

@@ -32,16 +32,6 @@ pub struct BatchResponse {
     pub results: Vec<SaleResult>,
 }
 
-/// The body of `GET /v1/stores/{store_id}/registers/{register_id}/last-seq`: the highest
-/// receipt sequence the server holds for the register (0 when none). A register asks for
-/// it after a recovery so its receipt numbers never restart.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LastSeq {
-    pub store_id: String,
-    pub register_id: String,
-    pub last_seq: u64,
-}
-
 /// The body of every error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -50,6 +40,16 @@ pub struct ErrorBody {
     /// Human-readable detail; never contains a token.
     #[serde(default)]
     pub message: String,
+}
+
+/// The body of `GET /v1/stores/{store_id}/registers/{register_id}/last-seq`: the highest
+/// `seq` the server holds for the register (0 when it holds none), so a device that lost its
+/// database numbers its next receipts after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastSeq {
+    pub store_id: String,
+    pub register_id: String,
+    pub last_seq: u64,
 }
 
 /// Builds a batch request body from stored payloads without re-encoding them: the

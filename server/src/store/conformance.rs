@@ -27,7 +27,7 @@ pub fn conformance_suite<S: ServerStore + 'static>(make: impl Fn() -> S) {
     tax_difference_is_recorded_and_the_sale_still_accepted(&make());
     text_fields_are_stored_verbatim(&make());
     unknown_store_or_missing_catalogue_fails_whole(&make());
-    last_seq_is_the_registers_highest_stored_sequence(&make());
+    last_seq_is_the_registers_highest_stored_seq(&make());
 }
 
 const STORE: &str = "uk-01";
@@ -629,23 +629,49 @@ pub fn unknown_store_or_missing_catalogue_fails_whole(store: &dyn ServerStore) {
     );
 }
 
-/// After a device lost its store, the server tells the register where its receipt numbers
-/// stand: the highest seq of its own stored sales, 0 before any, never another register's.
-pub fn last_seq_is_the_registers_highest_stored_sequence(store: &dyn ServerStore) {
+/// A register's last seq is the highest `seq` among its stored sales, whatever order they
+/// arrived in; rejected and conflicting uploads, other registers and other stores do not
+/// count.
+pub fn last_seq_is_the_registers_highest_stored_seq(store: &dyn ServerStore) {
     let c = setup(store, STORE);
-    assert_eq!(store.last_seq(STORE, "R1").unwrap(), 0);
-    let sales = [
-        kettle_sale(&c, "R1", 7, "1"),
-        kettle_sale(&c, "R1", 3, "1"),
-        kettle_sale(&c, "R2", 9, "1"),
-    ];
-    store
-        .upload_batch(&ctx(STORE, "R1", 1), &sales[..2])
-        .unwrap();
-    store
-        .upload_batch(&ctx(STORE, "R2", 2), &sales[2..])
-        .unwrap();
-    assert_eq!(store.last_seq(STORE, "R1").unwrap(), 7);
-    assert_eq!(store.last_seq(STORE, "R2").unwrap(), 9);
-    assert_eq!(store.last_seq(STORE, "R3").unwrap(), 0);
+    setup(store, "uk-02");
+    assert_eq!(
+        store.last_seq(STORE, "R1").expect("last seq"),
+        0,
+        "none yet"
+    );
+    // Seq 5 arrives before 2 (a device re-sending an older batch later).
+    let five = kettle_sale(&c, "R1", 5, "1");
+    let two = kettle_sale(&c, "R1", 2, "1");
+    let r = store
+        .upload_batch(&ctx(STORE, "R1", 1), &[five.clone(), two])
+        .expect("upload");
+    assert_eq!(statuses(&r), [SaleStatus::Accepted; 2]);
+    let mut rejected = kettle_sale(&c, "R1", 9, "1");
+    rejected.total += Decimal::ONE;
+    let mut conflicting = kettle_sale(&c, "R1", 8, "1");
+    conflicting.sale_id = five.sale_id;
+    let other_register = kettle_sale(&c, "R2", 7, "1");
+    let mut other_store = kettle_sale(&c, "R1", 6, "1");
+    other_store.store_id = "uk-02".into();
+    let r = store
+        .upload_batch(&ctx(STORE, "R1", 2), &[rejected, conflicting])
+        .expect("upload");
+    assert_eq!(statuses(&r), [SaleStatus::Rejected, SaleStatus::Conflict]);
+    let r = store
+        .upload_batch(&ctx(STORE, "R2", 2), &[other_register])
+        .expect("upload");
+    assert_eq!(statuses(&r), [SaleStatus::Accepted]);
+    let r = store
+        .upload_batch(&ctx("uk-02", "R1", 3), &[other_store])
+        .expect("upload");
+    assert_eq!(statuses(&r), [SaleStatus::Accepted]);
+    assert_eq!(store.last_seq(STORE, "R1").expect("last seq"), 5);
+    assert_eq!(store.last_seq(STORE, "R2").expect("last seq"), 7);
+    assert_eq!(store.last_seq("uk-02", "R1").expect("last seq"), 6);
+    assert_eq!(store.last_seq(STORE, "R9").expect("last seq"), 0);
+    assert!(matches!(
+        store.last_seq("nope", "R1"),
+        Err(StoreError::StoreNotFound(_))
+    ));
 }
