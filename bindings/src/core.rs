@@ -42,6 +42,20 @@ pub struct CoreConfig {
     pub pinned_spki_sha256: Vec<String>,
 }
 
+impl CoreConfig {
+    /// The core's configuration for this directory and keychain entry.
+    pub(crate) fn core_config(&self) -> Config {
+        let mut core_config = Config::new(&self.data_dir);
+        if let Some(service) = &self.keychain_service {
+            core_config.keychain_service = service.clone();
+        }
+        if let Some(account) = &self.keychain_account {
+            core_config.keychain_account = account.clone();
+        }
+        core_config
+    }
+}
+
 /// The open till and its running sync engine.
 struct Running {
     // Declared first so it is dropped first: sync stops before the database closes.
@@ -77,13 +91,7 @@ impl TillkitCore {
     /// assumed up until told otherwise.
     #[uniffi::constructor]
     pub fn open(config: CoreConfig, token: String) -> Result<Arc<Self>, TillkitError> {
-        let mut core_config = Config::new(&config.data_dir);
-        if let Some(service) = config.keychain_service {
-            core_config.keychain_service = service;
-        }
-        if let Some(account) = config.keychain_account {
-            core_config.keychain_account = account;
-        }
+        let core_config = config.core_config();
         let mut sync = SyncConfig::new(&config.server_url, &token);
         sync.allow_http_loopback = config.allow_http_loopback;
         sync.root_certificates_pem = config

@@ -14,11 +14,24 @@ struct TillkitRegisterApp: App {
                 ProgressView("Opening the register…")
             case .failed(let failure):
                 FailureView(failure: failure, retry: startup.retry)
+            case let .needsRecovery(reason, kept, config):
+                RecoveryView(
+                    model: RecoveryModel(reason: reason, keptFiles: kept, config: config),
+                    onOpen: { startup.reopen() }
+                )
             case .ready(let store):
                 RegisterView(store: store)
             }
         }
     }
+}
+
+/// Thrown by the opener when the core answers `NeedsRecovery`, with the configuration the
+/// recovery screen must hand back to the core.
+struct RecoveryNeeded: Error {
+    let reason: String
+    let keptFiles: [String]
+    let config: CoreConfig
 }
 
 @MainActor
@@ -27,6 +40,8 @@ final class Startup: ObservableObject {
         case opening
         case ready(TillkitStore)
         case failed(StartupFailure)
+        /// The database could not be opened with its key: the recovery screen takes over.
+        case needsRecovery(reason: String, keptFiles: [String], config: CoreConfig)
     }
 
     @Published private(set) var state: State = .opening
@@ -42,6 +57,11 @@ final class Startup: ObservableObject {
     /// "Try again" on the failure screen; does nothing unless opening failed.
     func retry() {
         guard case .failed = state else { return }
+        reopen()
+    }
+
+    /// Opens the register again (after a recovery, or "Try again").
+    func reopen() {
         state = .opening
         Task { await run() }
     }
@@ -49,6 +69,8 @@ final class Startup: ObservableObject {
     private func run() async {
         do {
             state = .ready(try await openRegister())
+        } catch let needed as RecoveryNeeded {
+            state = .needsRecovery(reason: needed.reason, keptFiles: needed.keptFiles, config: needed.config)
         } catch {
             // Typed refusals by kind; anything else (a crash inside the core arrives as an
             // untyped error) as "could not start". The register shows it instead of crashing.
@@ -79,7 +101,12 @@ final class Startup: ObservableObject {
             serverUrl: env["TILLKIT_SERVER_URL"] ?? "http://127.0.0.1:8787/",
             allowHttpLoopback: allowHttpLoopback
         )
-        let store = try await TillkitStore.open(config: config, token: env["TILLKIT_TOKEN"] ?? "")
+        let store: TillkitStore
+        do {
+            store = try await TillkitStore.open(config: config, token: env["TILLKIT_TOKEN"] ?? "")
+        } catch let TillkitError.NeedsRecovery(reason, kept) {
+            throw RecoveryNeeded(reason: reason, keptFiles: kept, config: config)
+        }
         do {
             try await store.login(
                 storeId: env["TILLKIT_STORE_ID"] ?? "store-1",
@@ -87,7 +114,7 @@ final class Startup: ObservableObject {
                 staffId: "cashier"
             )
         } catch {
-            // A retry opens the store again: never leave this one open beside it.
+            // Opening again must never find this one still open beside it.
             store.shutdown()
             throw error
         }

@@ -157,6 +157,33 @@ impl Client {
         super::protocol::decode_batch_response(&bytes).map_err(SyncError::BadResponse)
     }
 
+    /// `GET /v1/stores/{store}/registers/{register}/last-seq`: the highest receipt
+    /// sequence the server holds for this register (asked after a recovery).
+    pub async fn last_seq(&self, store_id: &str, register_id: &str) -> Result<u64, SyncError> {
+        let url = self.url(&[
+            "v1",
+            "stores",
+            store_id,
+            "registers",
+            register_id,
+            "last-seq",
+        ])?;
+        let resp = self
+            .http
+            .get(url)
+            .header(AUTHORIZATION, self.bearer().as_str())
+            .send()
+            .await
+            .map_err(network)?;
+        let body: super::protocol::LastSeq = json_body(resp).await?;
+        if body.store_id != store_id || body.register_id != register_id {
+            return Err(SyncError::BadResponse(
+                "last-seq answer for another register".into(),
+            ));
+        }
+        Ok(body.last_seq)
+    }
+
     /// `GET /v1/stores/{store}/catalog?since=cursor`.
     pub async fn catalog(
         &self,

@@ -458,6 +458,7 @@ async fn round(
         }
         shared.refresh_status();
     }
+    raise_seq_floor(shared, &store_id).await;
     if tokio::time::Instant::now() >= *next_catalog {
         match pull_catalog(shared, &store_id).await {
             Ok(()) => *next_catalog = tokio::time::Instant::now() + shared.cfg.catalog_interval,
@@ -496,6 +497,30 @@ fn failed(shared: &Shared, e: SyncError) -> Round {
             shared.auth_failed.store(true, Ordering::SeqCst);
             Round::Blocked
         }
+    }
+}
+
+/// After a recovery or a fresh start, the first contact asks the server for the highest
+/// receipt sequence it holds for this register and raises the local counter to it. A
+/// failure never holds up the upload (sales rung meanwhile keep their numbers either way);
+/// it is asked again next round.
+async fn raise_seq_floor(shared: &Shared, store_id: &str) {
+    if !shared.till.needs_seq_floor().unwrap_or(false) {
+        return;
+    }
+    let Ok(session) = shared.till.session() else {
+        return;
+    };
+    match shared.client.last_seq(store_id, &session.register_id).await {
+        Ok(last_seq) => {
+            if let Err(e) = shared
+                .till
+                .raise_seq_floor(store_id, &session.register_id, last_seq)
+            {
+                tracing::warn!(error = %e, "cannot raise the receipt sequence floor");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "server did not tell the receipt sequence floor"),
     }
 }
 

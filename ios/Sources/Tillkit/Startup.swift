@@ -10,8 +10,10 @@ public enum StartupProblem: String, CaseIterable, Sendable {
     case keyMismatch
     /// A key is stored but this device cannot read it.
     case keyUnreadable
-    /// The database file was damaged and moved aside.
-    case corrupt
+    /// The database cannot be opened with its key; its files were kept for recovery.
+    case needsRecovery
+    /// The database was written by a newer version of the app; it was not touched.
+    case newerSchema
     /// The database's write-ahead log is gone while it held sales.
     case walMissing
     /// The device storage is full.
@@ -44,8 +46,9 @@ public struct StartupFailure: Equatable, Sendable {
         title = words.title
         advice = words.advice
         self.detail = detail
-        // Retrying after a damaged or incomplete database would open it as it is now: a person decides.
-        canRetry = problem != .corrupt && problem != .walMissing
+        // Opening again never changes the store (a damaged one keeps answering "needs recovery"
+        // until a person recovers it), so "Try again" is offered wherever it can help.
+        canRetry = problem != .configuration && problem != .newerSchema
     }
 
     private static func words(_ problem: StartupProblem) -> (title: String, advice: String) {
@@ -57,8 +60,10 @@ public struct StartupFailure: Equatable, Sendable {
             return ("The database key does not match", "The database is kept, unopened. \(keep) Call support.")
         case .keyUnreadable:
             return ("This device cannot unlock the register's key", "The database is kept. \(keep) Call support.")
-        case .corrupt:
-            return ("The register's database is damaged", "It was moved aside and kept for recovery. Call support before selling on this device.")
+        case .needsRecovery:
+            return ("The register's database needs recovery", "Its files were kept. Try again to reach the recovery screen, which salvages the sales. \(keep)")
+        case .newerSchema:
+            return ("This register's data is from a newer app version", "Update the app; the data was not touched. \(keep)")
         case .walMissing:
             return ("Part of the register's database is missing", "Nothing was opened and every file was kept for recovery. \(keep) Call support.")
         case .storageFull:
@@ -85,7 +90,9 @@ public struct StartupFailure: Equatable, Sendable {
         switch typed {
         case .KeyMissing: problem = .keyMissing
         case .KeyMismatch: problem = .keyMismatch
-        case .Corrupt: problem = .corrupt
+        // The app shows the recovery screen for this one; the failure screen is the fallback.
+        case .NeedsRecovery: problem = .needsRecovery
+        case .NewerSchema: problem = .newerSchema
         case .WalMissing: problem = .walMissing
         case .StorageFull: problem = .storageFull
         case .Keychain: problem = .keychain

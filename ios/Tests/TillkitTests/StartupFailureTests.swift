@@ -5,7 +5,8 @@ final class StartupFailureTests: XCTestCase {
     func testTypedErrorsMapToTheirScreens() {
         XCTAssertEqual(StartupFailure(TillkitError.KeyMissing).problem, .keyMissing)
         XCTAssertEqual(StartupFailure(TillkitError.KeyMismatch).problem, .keyMismatch)
-        XCTAssertEqual(StartupFailure(TillkitError.Corrupt(path: "/x/tillkit.db.corrupt")).problem, .corrupt)
+        XCTAssertEqual(StartupFailure(TillkitError.NeedsRecovery(reason: "damaged", kept: [])).problem, .needsRecovery)
+        XCTAssertEqual(StartupFailure(TillkitError.NewerSchema(found: 9, supported: 4)).problem, .newerSchema)
         XCTAssertEqual(StartupFailure(TillkitError.Keychain(reason: "locked")).problem, .keychain)
         XCTAssertEqual(StartupFailure(TillkitError.InvalidInput(reason: "certificate pin")).problem, .configuration)
         XCTAssertEqual(StartupFailure(TillkitError.Closed).problem, .unexpected)
@@ -19,10 +20,10 @@ final class StartupFailureTests: XCTestCase {
         XCTAssertTrue(failure.canRetry)
     }
 
-    func testADamagedDatabaseOffersNoRetryAndNothingSuggestsDeletingData() {
+    func testTryAgainIsOfferedUnlessOnlyANewBuildCanHelpAndNothingSuggestsDeletingData() {
         for problem in StartupProblem.allCases {
             let failure = StartupFailure(problem, detail: "")
-            XCTAssertEqual(failure.canRetry, problem != .corrupt && problem != .walMissing, problem.rawValue)
+            XCTAssertEqual(failure.canRetry, problem != .configuration && problem != .newerSchema, problem.rawValue)
             let words = (failure.title + " " + failure.advice)
                 .replacingOccurrences(of: "Do not delete the app", with: "").lowercased()
             for forbidden in ["delete", "uninstall", "reinstall", "reset", "erase"] {

@@ -25,6 +25,8 @@ sealed interface Startup {
     data object Opening : Startup
     data class Ready(val till: TillkitAndroid) : Startup
     data class Failed(val failure: StartupFailure) : Startup
+    /** The database could not be opened with its key: the recovery screen takes over. */
+    data class NeedsRecovery(val reason: String, val keptFiles: List<String>) : Startup
 }
 
 class RegisterApplication : Application() {
@@ -33,21 +35,29 @@ class RegisterApplication : Application() {
     private val mutableStartup = MutableStateFlow<Startup>(Startup.Opening)
     val startup: StateFlow<Startup> = mutableStartup.asStateFlow()
 
+    /** The core's configuration; the recovery screen passes the same one to the core. */
+    val config: CoreConfig by lazy {
+        CoreConfig(
+            // noBackupFilesDir: the key cannot leave the device, so neither should the file.
+            dataDir = File(noBackupFilesDir, "tillkit").path,
+            serverUrl = BuildConfig.TILLKIT_SERVER_URL,
+            allowHttpLoopback = BuildConfig.DEBUG,
+        )
+    }
+
     override fun onCreate() {
         super.onCreate()
         open()
     }
 
-    /** "Try again" on the failure screen. Does nothing unless opening failed. */
-    fun retryStartup() {
-        val current = mutableStartup.value
-        if (current is Startup.Failed && mutableStartup.compareAndSet(current, Startup.Opening)) open()
-    }
-
-    private fun open() {
+    /** Opens the register (again, after a recovery). */
+    fun open() {
+        mutableStartup.value = Startup.Opening
         scope.launch {
             mutableStartup.value = try {
                 Startup.Ready(openAndSignIn())
+            } catch (e: TillkitException.NeedsRecovery) {
+                Startup.NeedsRecovery(e.reason, e.kept)
             } catch (e: TillkitException) {
                 Startup.Failed(e.startupFailure())
             } catch (e: CancellationException) {
@@ -61,18 +71,17 @@ class RegisterApplication : Application() {
         }
     }
 
+    /** "Try again" on the failure screen. Does nothing unless opening failed. */
+    fun retryStartup() {
+        if (mutableStartup.value is Startup.Failed) open()
+    }
+
     private suspend fun openAndSignIn(): TillkitAndroid {
-        val config = CoreConfig(
-            // noBackupFilesDir: the key cannot leave the device, so neither should the file.
-            dataDir = File(noBackupFilesDir, "tillkit").path,
-            serverUrl = BuildConfig.TILLKIT_SERVER_URL,
-            allowHttpLoopback = BuildConfig.DEBUG,
-        )
         val till = TillkitAndroid.open(this, config, BuildConfig.TILLKIT_TOKEN)
         try {
             till.login(BuildConfig.TILLKIT_STORE_ID, BuildConfig.TILLKIT_REGISTER_ID, staffId = "cashier")
         } catch (e: Throwable) {
-            // A retry opens the store again: never leave this one open beside it.
+            // Opening again must never find this one still open beside it.
             withContext(NonCancellable + Dispatchers.IO) { till.close() }
             throw e
         }

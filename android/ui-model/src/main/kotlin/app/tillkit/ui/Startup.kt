@@ -13,8 +13,11 @@ enum class StartupProblem {
     /** A key is stored but this device cannot unwrap it (its keystore key did not come along). */
     KeyUnreadable,
 
-    /** The database file was damaged and moved aside. */
-    Corrupt,
+    /** The database cannot be opened with its key; its files were kept for recovery. */
+    NeedsRecovery,
+
+    /** The database was written by a newer version of the app; it was not touched. */
+    NewerSchema,
 
     /** The database's write-ahead log is gone while it held sales. */
     WalMissing,
@@ -60,9 +63,11 @@ fun startupFailure(problem: StartupProblem, detail: String): StartupFailure {
         StartupProblem.KeyUnreadable ->
             "This device cannot unlock the register's key" to
                 "The key was stored on another device or its keystore entry is gone. The database is kept. $KEEP_DATA Call support."
-        StartupProblem.Corrupt ->
-            "The register's database is damaged" to
-                "It was moved aside and kept for recovery. Call support before selling on this device."
+        StartupProblem.NeedsRecovery ->
+            "The register's database needs recovery" to
+                "Its files were kept. Try again to reach the recovery screen, which salvages the sales. $KEEP_DATA"
+        StartupProblem.NewerSchema ->
+            "This register's data is from a newer app version" to "Update the app; the data was not touched. $KEEP_DATA"
         StartupProblem.WalMissing ->
             "Part of the register's database is missing" to
                 "Nothing was opened and every file was kept for recovery. $KEEP_DATA Call support."
@@ -80,9 +85,9 @@ fun startupFailure(problem: StartupProblem, detail: String): StartupFailure {
         StartupProblem.Unexpected ->
             "The register could not start" to "Sales on this device are kept. Try again; if it happens again, call support."
     }
-    // Retrying after a damaged or incomplete database would open it as it is now: a person decides.
-    val canRetry = problem != StartupProblem.Corrupt && problem != StartupProblem.WalMissing
-    return StartupFailure(problem, title, advice, detail, canRetry)
+    // Opening again never changes the store (a damaged one keeps answering "needs recovery"
+    // until a person recovers it), so "Try again" is offered wherever it can help.
+    return StartupFailure(problem, title, advice, detail, canRetry = problem !in NO_RETRY)
 }
 
 /**
@@ -99,6 +104,9 @@ fun startupFailure(error: Throwable): StartupFailure {
     }
     return startupFailure(problem, detail)
 }
+
+/** Failures that opening again cannot cure: the build or the app version must change. */
+private val NO_RETRY = setOf(StartupProblem.Configuration, StartupProblem.Library, StartupProblem.NewerSchema)
 
 /** Causes shown in the detail line; a deeper chain adds nothing support can use. */
 private const val MAX_CAUSES = 4

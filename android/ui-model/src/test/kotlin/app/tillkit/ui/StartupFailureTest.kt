@@ -14,6 +14,7 @@ class StartupFailureTest {
             val failure = startupFailure(error)
             assertEquals(StartupProblem.Library, failure.problem)
             assertEquals("This copy of the register app is incomplete", failure.title)
+            assertFalse("reloading the same APK cannot help", failure.canRetry)
         }
         val wrapped = startupFailure(RuntimeException("open failed", ExceptionInInitializerError(missing)))
         assertEquals(StartupProblem.Library, wrapped.problem)
@@ -40,11 +41,11 @@ class StartupFailureTest {
     }
 
     @Test
-    fun a_damaged_database_offers_no_retry_and_nothing_suggests_deleting_data() {
+    fun try_again_is_offered_unless_only_a_new_build_can_help_and_nothing_suggests_deleting_data() {
+        val needsNewBuild = setOf(StartupProblem.Configuration, StartupProblem.Library, StartupProblem.NewerSchema)
         for (problem in StartupProblem.entries) {
             val failure = startupFailure(problem, "detail")
-            val retry = problem != StartupProblem.Corrupt && problem != StartupProblem.WalMissing
-            assertEquals(problem.name, retry, failure.canRetry)
+            assertEquals(problem.name, problem !in needsNewBuild, failure.canRetry)
             // The one sentence that names clearing and uninstalling forbids them.
             val words = (failure.title + " " + failure.advice)
                 .replace("Do not clear the app's data or uninstall it", "").lowercase()
