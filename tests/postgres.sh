@@ -13,6 +13,9 @@ pg_bin() {
       echo "PostgreSQL is missing and this is not root: install Debian's postgresql" >&2
       return 1
     fi
+    # Only the binaries are wanted: no system cluster of its own.
+    mkdir -p /etc/postgresql-common/createcluster.d
+    echo "create_main_cluster = false" >/etc/postgresql-common/createcluster.d/tillkit-tests.conf
     DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >&2
     dir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)

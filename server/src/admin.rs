@@ -19,7 +19,11 @@ fn check_id(what: &str, id: &str) -> Result<(), StoreError> {
 }
 
 /// Creates an empty store; load a catalogue before registers can upload.
-pub async fn create_store(store: &dyn ServerStore, store_id: &str, name: &str) -> Result<(), StoreError> {
+pub async fn create_store(
+    store: &dyn ServerStore,
+    store_id: &str,
+    name: &str,
+) -> Result<(), StoreError> {
     check_id("store id", store_id)?;
     if name.trim().is_empty() || name.chars().count() > crate::config::MAX_TEXT_CHARS {
         return Err(StoreError::Invalid(
@@ -40,7 +44,8 @@ pub async fn create_register(
 ) -> Result<Token, StoreError> {
     check_id("register id", register_id)?;
     let token = Token::generate()?;
-    store.add_register_token(store_id, register_id, &token.hash())
+    store
+        .add_register_token(store_id, register_id, &token.hash())
         .await?;
     tracing::info!(store = %store_id, register = %register_id, "register token issued");
     Ok(token)

@@ -182,7 +182,11 @@ async fn serve(o: &Options) -> Result<(), CliError> {
         .parse()?;
     let store = o.store().await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    let backend = if o.values.contains_key("database") { "postgres" } else { "sqlite" };
+    let backend = if o.values.contains_key("database") {
+        "postgres"
+    } else {
+        "sqlite"
+    };
     tracing::info!(addr = %listener.local_addr()?, backend, "serving");
     tillkit_server::serve(store, listener, shutdown_signal()).await?;
     tracing::info!("stopped");
@@ -276,14 +280,19 @@ async fn admin_command(command: Option<&str>, o: &Options) -> Result<(), CliErro
 
 fn print_registers(registers: &[RegisterInfo]) {
     for r in registers {
-        let state = if r.live_tokens > 0 { "active" } else { "no live token" };
+        let state = if r.live_tokens > 0 {
+            "active"
+        } else {
+            "no live token"
+        };
         println!(
             "{}: {state}; {} live, {} revoked token(s); registered {}, last token issued {}",
             r.register_id,
             r.live_tokens,
             r.revoked_tokens,
             r.created_at,
-            r.last_issued_at.map_or("never".to_string(), |t| t.to_string())
+            r.last_issued_at
+                .map_or("never".to_string(), |t| t.to_string())
         );
     }
 }

@@ -479,7 +479,13 @@ mod tests {
     #[test]
     fn a_sale_of_another_register_is_rejected_before_any_lookup() {
         let c = uk_catalog();
-        let s = sale(&uk_tax(), "s", "R2", 1, &[(product(&c, "p-kettle"), d("1"))]);
+        let s = sale(
+            &uk_tax(),
+            "s",
+            "R2",
+            1,
+            &[(product(&c, "p-kettle"), d("1"))],
+        );
         let stored = canonical(&s).expect("json");
         // R1's token cannot inject R2's sales, nor learn whether R2's ids are stored.
         for existing in [None, Some(stored.as_str())] {

@@ -47,9 +47,13 @@ fn ctx(store_id: &str, register: &str, received_at: i64) -> UploadContext {
 
 /// A store with the sample catalogue; returns the catalogue.
 async fn setup(store: &dyn ServerStore, store_id: &str) -> CatalogFile {
-    admin::create_store(store, store_id, "Test store").await.expect("create store");
+    admin::create_store(store, store_id, "Test store")
+        .await
+        .expect("create store");
     let catalog = uk_catalog();
-    admin::load_catalog(store, store_id, &catalog).await.expect("load catalogue");
+    admin::load_catalog(store, store_id, &catalog)
+        .await
+        .expect("load catalogue");
     catalog
 }
 
@@ -85,7 +89,8 @@ pub async fn retried_batch_creates_nothing_new(store: &dyn ServerStore) {
         })
         .collect();
     let first = store
-        .upload_batch(&ctx(STORE, "R1", 1_000), batch.clone()).await
+        .upload_batch(&ctx(STORE, "R1", 1_000), batch.clone())
+        .await
         .expect("upload");
     assert_eq!(statuses(&first), vec![SaleStatus::Accepted; 3]);
     let summary = store.summary(STORE).await.expect("summary");
@@ -93,7 +98,8 @@ pub async fn retried_batch_creates_nothing_new(store: &dyn ServerStore) {
     let cursor = store.catalog(STORE, None).await.expect("catalog").cursor;
 
     let again = store
-        .upload_batch(&ctx(STORE, "R1", 2_000), batch.clone()).await
+        .upload_batch(&ctx(STORE, "R1", 2_000), batch.clone())
+        .await
         .expect("retry");
     assert_eq!(statuses(&again), vec![SaleStatus::Duplicate; 3]);
     for (r, s) in again.iter().zip(&batch) {
@@ -101,7 +107,10 @@ pub async fn retried_batch_creates_nothing_new(store: &dyn ServerStore) {
     }
     assert_eq!(store.summary(STORE).await.expect("summary"), summary);
     assert_eq!(store.stock_audit(STORE).await.expect("audit"), audit);
-    assert_eq!(store.catalog(STORE, None).await.expect("catalog").cursor, cursor);
+    assert_eq!(
+        store.catalog(STORE, None).await.expect("catalog").cursor,
+        cursor
+    );
     assert_eq!(summary.sale_count, 3);
     let seat = audit
         .products
@@ -114,7 +123,8 @@ pub async fn retried_batch_creates_nothing_new(store: &dyn ServerStore) {
         "untracked lines move no stock"
     );
     let stored = store
-        .stored_sale(STORE, &batch[0].sale_id.to_string()).await
+        .stored_sale(STORE, &batch[0].sale_id.to_string())
+        .await
         .expect("read")
         .expect("stored");
     assert_eq!(stored.received_at, 1_000, "the first receive time is kept");
@@ -122,28 +132,37 @@ pub async fn retried_batch_creates_nothing_new(store: &dyn ServerStore) {
 
 /// Same id and content is `duplicate`; same id with other content is `conflict` and the
 /// stored sale stays as it was.
-pub async fn same_id_same_content_is_duplicate_different_content_is_conflict(store: &dyn ServerStore) {
+pub async fn same_id_same_content_is_duplicate_different_content_is_conflict(
+    store: &dyn ServerStore,
+) {
     let c = setup(store, STORE).await;
     let original = kettle_sale(&c, "R1", 1, "1");
     let mut changed = kettle_sale(&c, "R1", 1, "2");
     changed.sale_id = original.sale_id;
     let r = store
-        .upload_batch(&ctx(STORE, "R1", 1), vec![original.clone()]).await
+        .upload_batch(&ctx(STORE, "R1", 1), vec![original.clone()])
+        .await
         .expect("upload");
     assert_eq!(statuses(&r), [SaleStatus::Accepted]);
     let r = store
-        .upload_batch(&ctx(STORE, "R1", 2), vec![original.clone(), changed.clone()]).await
+        .upload_batch(
+            &ctx(STORE, "R1", 2),
+            vec![original.clone(), changed.clone()],
+        )
+        .await
         .expect("upload");
     assert_eq!(statuses(&r), [SaleStatus::Duplicate, SaleStatus::Conflict]);
     assert!(r[1].reason.is_some(), "a conflict says why");
     let stored = store
-        .stored_sale(STORE, &original.sale_id.to_string()).await
+        .stored_sale(STORE, &original.sale_id.to_string())
+        .await
         .expect("read")
         .expect("stored");
     assert_eq!(stored.record, original);
     assert_eq!(store.summary(STORE).await.expect("summary").sale_count, 1);
     let kettle = store
-        .stock_audit(STORE).await
+        .stock_audit(STORE)
+        .await
         .expect("audit")
         .products
         .into_iter()
@@ -162,7 +181,8 @@ pub async fn same_id_same_content_is_duplicate_different_content_is_conflict(sto
         .upload_batch(
             &ctx(STORE, "R1", 3),
             vec![twin.clone(), twin.clone(), twin_changed],
-        ).await
+        )
+        .await
         .expect("upload");
     assert_eq!(
         statuses(&r),
@@ -238,7 +258,8 @@ pub async fn rejected_sales_are_stored_nowhere(store: &dyn ServerStore) {
         batch.push(s);
     }
     let results = store
-        .upload_batch(&ctx(STORE, "R1", 1), batch.clone()).await
+        .upload_batch(&ctx(STORE, "R1", 1), batch.clone())
+        .await
         .expect("upload");
     for ((why, _), r) in cases.iter().zip(&results) {
         assert_eq!(r.status, SaleStatus::Rejected, "{why}: {r:?}");
@@ -246,7 +267,8 @@ pub async fn rejected_sales_are_stored_nowhere(store: &dyn ServerStore) {
         assert!(reason.contains(why), "expected {why:?} in {reason:?}");
         assert!(
             store
-                .stored_sale(STORE, &r.sale_id.to_string()).await
+                .stored_sale(STORE, &r.sale_id.to_string())
+                .await
                 .expect("read")
                 .is_none(),
             "{why}"
@@ -260,7 +282,8 @@ pub async fn rejected_sales_are_stored_nowhere(store: &dyn ServerStore) {
     );
     // The untampered sale still goes through afterwards.
     let ok = store
-        .upload_batch(&ctx(STORE, "R1", 2), vec![good()]).await
+        .upload_batch(&ctx(STORE, "R1", 2), vec![good()])
+        .await
         .expect("upload");
     assert_eq!(statuses(&ok), [SaleStatus::Accepted]);
 }
@@ -317,10 +340,15 @@ pub async fn batch_is_all_or_nothing_for_readers(store: &dyn ServerStore) {
 pub async fn tokens_are_bound_to_one_store_and_revocable(store: &dyn ServerStore) {
     setup(store, "s-a").await;
     setup(store, "s-b").await;
-    let a = admin::create_register(store, "s-a", "R1").await.expect("register");
-    let b = admin::create_register(store, "s-b", "R1").await.expect("register");
-    let a2 =
-        admin::create_register(store, "s-a", "R1").await.expect("second token for the same register");
+    let a = admin::create_register(store, "s-a", "R1")
+        .await
+        .expect("register");
+    let b = admin::create_register(store, "s-b", "R1")
+        .await
+        .expect("register");
+    let a2 = admin::create_register(store, "s-a", "R1")
+        .await
+        .expect("second token for the same register");
     let who = |t: &crate::auth::Token| {
         let hash = t.hash();
         async move { store.authenticate(&hash).await.expect("authenticate") }
@@ -333,14 +361,26 @@ pub async fn tokens_are_bound_to_one_store_and_revocable(store: &dyn ServerStore
     let stranger = crate::auth::Token::generate().expect("token");
     assert_eq!(who(&stranger).await, None);
 
-    assert!(admin::revoke_token(store, a.expose()).await.expect("revoke"));
+    assert!(
+        admin::revoke_token(store, a.expose())
+            .await
+            .expect("revoke")
+    );
     assert_eq!(who(&a).await, None);
     assert!(
         who(&a2).await.is_some(),
         "revoking one token leaves the register's others"
     );
-    assert!(!admin::revoke_token(store, a.expose()).await.expect("revoke again"));
-    assert!(!admin::revoke_token(store, "not a token").await.expect("garbage"));
+    assert!(
+        !admin::revoke_token(store, a.expose())
+            .await
+            .expect("revoke again")
+    );
+    assert!(
+        !admin::revoke_token(store, "not a token")
+            .await
+            .expect("garbage")
+    );
     assert!(matches!(
         admin::create_register(store, "no-such-store", "R1").await,
         Err(StoreError::StoreNotFound(_))
@@ -379,7 +419,9 @@ pub async fn catalogue_snapshot_then_delta_by_cursor(store: &dyn ServerStore) {
     mug.name = "Mug".into();
     next.products.push(mug);
     next.discounts.clear();
-    let c2 = admin::load_catalog(store, STORE, &next).await.expect("reload");
+    let c2 = admin::load_catalog(store, STORE, &next)
+        .await
+        .expect("reload");
     assert_ne!(c2, c1);
 
     let delta = store.catalog(STORE, Some(&c1)).await.expect("delta");
@@ -402,7 +444,8 @@ pub async fn catalogue_snapshot_then_delta_by_cursor(store: &dyn ServerStore) {
     // A sale moves stock: the next delta carries the kettle's new figure.
     let s = kettle_sale(&c, "R1", 1, "1");
     store
-        .upload_batch(&ctx(STORE, "R1", 1), vec![s]).await
+        .upload_batch(&ctx(STORE, "R1", 1), vec![s])
+        .await
         .expect("upload");
     let delta = store.catalog(STORE, Some(&c2)).await.expect("delta");
     assert_eq!(delta.kind, PayloadKind::Delta);
@@ -422,10 +465,12 @@ pub async fn oversell_from_two_registers_shows_in_the_audit(store: &dyn ServerSt
     // R2's clock is hours behind, yet its sale arrived last: the server's order counts.
     r2.created_at = r1.created_at - 3 * 3_600_000;
     let a = store
-        .upload_batch(&ctx(STORE, "R1", 10_000), vec![r1.clone()]).await
+        .upload_batch(&ctx(STORE, "R1", 10_000), vec![r1.clone()])
+        .await
         .expect("R1 upload");
     let b = store
-        .upload_batch(&ctx(STORE, "R2", 20_000), vec![r2.clone()]).await
+        .upload_batch(&ctx(STORE, "R2", 20_000), vec![r2.clone()])
+        .await
         .expect("R2 upload");
     assert_eq!(statuses(&a), [SaleStatus::Accepted]);
     assert_eq!(
@@ -479,7 +524,8 @@ pub async fn stock_count_in_a_new_catalogue_resets_the_starting_stock(store: &dy
     }
     let c = setup(store, STORE).await;
     store
-        .upload_batch(&ctx(STORE, "R1", 1), vec![kettle_sale(&c, "R1", 1, "1")]).await
+        .upload_batch(&ctx(STORE, "R1", 1), vec![kettle_sale(&c, "R1", 1, "1")])
+        .await
         .expect("upload");
     // Reloading the same figures changes nothing.
     admin::load_catalog(store, STORE, &c).await.expect("reload");
@@ -490,11 +536,14 @@ pub async fn stock_count_in_a_new_catalogue_resets_the_starting_stock(store: &dy
         .iter_mut()
         .filter(|p| p.id == "p-kettle")
         .for_each(|p| p.stock = d("12"));
-    admin::load_catalog(store, STORE, &counted).await.expect("stock count");
+    admin::load_catalog(store, STORE, &counted)
+        .await
+        .expect("stock count");
     let k = kettle(store).await;
     assert_eq!((k.starting_stock, k.current_stock), (d("12"), d("12")));
     store
-        .upload_batch(&ctx(STORE, "R1", 2), vec![kettle_sale(&c, "R1", 2, "1")]).await
+        .upload_batch(&ctx(STORE, "R1", 2), vec![kettle_sale(&c, "R1", 2, "1")])
+        .await
         .expect("upload");
     assert_eq!(kettle(store).await.current_stock, d("11"));
     let snap = store.catalog(STORE, None).await.expect("snapshot");
@@ -509,7 +558,9 @@ pub async fn stock_count_in_a_new_catalogue_resets_the_starting_stock(store: &dy
 /// The server recomputes tax with the store's settings; a difference is recorded next to
 /// the sale, which is still accepted as the customer's receipt.
 pub async fn tax_difference_is_recorded_and_the_sale_still_accepted(store: &dyn ServerStore) {
-    admin::create_store(store, STORE, "Test store").await.expect("create");
+    admin::create_store(store, STORE, "Test store")
+        .await
+        .expect("create");
     let mut server_side = uk_catalog();
     server_side
         .tax
@@ -517,7 +568,9 @@ pub async fn tax_difference_is_recorded_and_the_sale_still_accepted(store: &dyn 
         .iter_mut()
         .filter(|r| r.id == "vat20")
         .for_each(|r| r.percent = d("17.5"));
-    admin::load_catalog(store, STORE, &server_side).await.expect("load");
+    admin::load_catalog(store, STORE, &server_side)
+        .await
+        .expect("load");
     let device = uk_catalog();
     let s = sale(
         &uk_tax(),
@@ -534,12 +587,14 @@ pub async fn tax_difference_is_recorded_and_the_sale_still_accepted(store: &dyn 
         &[(product(&device, "p-bread"), d("1"))],
     );
     let r = store
-        .upload_batch(&ctx(STORE, "R1", 1), vec![s.clone(), same.clone()]).await
+        .upload_batch(&ctx(STORE, "R1", 1), vec![s.clone(), same.clone()])
+        .await
         .expect("upload");
     assert_eq!(statuses(&r), [SaleStatus::Accepted, SaleStatus::Accepted]);
 
     let stored = store
-        .stored_sale(STORE, &s.sale_id.to_string()).await
+        .stored_sale(STORE, &s.sale_id.to_string())
+        .await
         .expect("read")
         .expect("stored");
     assert_eq!(stored.record, s, "the receipt stays as recorded");
@@ -549,7 +604,8 @@ pub async fn tax_difference_is_recorded_and_the_sale_still_accepted(store: &dyn 
     assert_eq!(stored.tax_difference, Some(d("0.62")));
     assert!(!stored.totals_match);
     let zero_rated = store
-        .stored_sale(STORE, &same.sale_id.to_string()).await
+        .stored_sale(STORE, &same.sale_id.to_string())
+        .await
         .expect("read")
         .expect("stored");
     assert_eq!(zero_rated.tax_difference, Some(Decimal::ZERO));
@@ -574,17 +630,20 @@ pub async fn text_fields_are_stored_verbatim(store: &dyn ServerStore) {
     s.lines[0].name = "Robert'); DELETE FROM stock_movements; -- <script>\u{0}".into();
     s.lines[0].sku = "\"quoted\" \\ back\\slash ünïcødé 🧾".into();
     let r = store
-        .upload_batch(&ctx(STORE, "R1", 1), vec![s.clone()]).await
+        .upload_batch(&ctx(STORE, "R1", 1), vec![s.clone()])
+        .await
         .expect("upload");
     assert_eq!(statuses(&r), [SaleStatus::Accepted]);
     let stored = store
-        .stored_sale(STORE, &s.sale_id.to_string()).await
+        .stored_sale(STORE, &s.sale_id.to_string())
+        .await
         .expect("read")
         .expect("stored");
     assert_eq!(stored.record, s);
     assert_eq!(store.summary(STORE).await.expect("summary").sale_count, 1);
     let kettle = store
-        .stock_audit(STORE).await
+        .stock_audit(STORE)
+        .await
         .expect("audit")
         .products
         .into_iter()
@@ -603,12 +662,18 @@ pub async fn unknown_store_or_missing_catalogue_fails_whole(store: &dyn ServerSt
         &[(product(&c, "p-kettle"), d("1"))],
     );
     assert!(matches!(
-        store.upload_batch(&ctx("bare", "R1", 1), vec![s.clone()]).await,
+        store
+            .upload_batch(&ctx("bare", "R1", 1), vec![s.clone()])
+            .await,
         Err(StoreError::StoreNotFound(_))
     ));
-    admin::create_store(store, "bare", "No catalogue yet").await.expect("create");
+    admin::create_store(store, "bare", "No catalogue yet")
+        .await
+        .expect("create");
     assert!(matches!(
-        store.upload_batch(&ctx("bare", "R1", 1), vec![s.clone()]).await,
+        store
+            .upload_batch(&ctx("bare", "R1", 1), vec![s.clone()])
+            .await,
         Err(StoreError::NoCatalog(_))
     ));
     assert!(matches!(
@@ -617,7 +682,8 @@ pub async fn unknown_store_or_missing_catalogue_fails_whole(store: &dyn ServerSt
     ));
     assert!(
         store
-            .stored_sale(STORE, &s.sale_id.to_string()).await
+            .stored_sale(STORE, &s.sale_id.to_string())
+            .await
             .expect("read")
             .is_none()
     );
@@ -639,7 +705,10 @@ pub async fn unknown_store_or_missing_catalogue_fails_whole(store: &dyn ServerSt
         Err(StoreError::Invalid(_))
     ));
     assert!(
-        matches!(store.catalog("bare", None).await, Err(StoreError::NoCatalog(_))),
+        matches!(
+            store.catalog("bare", None).await,
+            Err(StoreError::NoCatalog(_))
+        ),
         "a refused load changes nothing"
     );
 }
@@ -659,7 +728,8 @@ pub async fn last_seq_is_the_registers_highest_stored_seq(store: &dyn ServerStor
     let five = kettle_sale(&c, "R1", 5, "1");
     let two = kettle_sale(&c, "R1", 2, "1");
     let r = store
-        .upload_batch(&ctx(STORE, "R1", 1), vec![five.clone(), two]).await
+        .upload_batch(&ctx(STORE, "R1", 1), vec![five.clone(), two])
+        .await
         .expect("upload");
     assert_eq!(statuses(&r), [SaleStatus::Accepted; 2]);
     let mut rejected = kettle_sale(&c, "R1", 9, "1");
@@ -670,15 +740,18 @@ pub async fn last_seq_is_the_registers_highest_stored_seq(store: &dyn ServerStor
     let mut other_store = kettle_sale(&c, "R1", 6, "1");
     other_store.store_id = "uk-02".into();
     let r = store
-        .upload_batch(&ctx(STORE, "R1", 2), vec![rejected, conflicting]).await
+        .upload_batch(&ctx(STORE, "R1", 2), vec![rejected, conflicting])
+        .await
         .expect("upload");
     assert_eq!(statuses(&r), [SaleStatus::Rejected, SaleStatus::Conflict]);
     let r = store
-        .upload_batch(&ctx(STORE, "R2", 2), vec![other_register]).await
+        .upload_batch(&ctx(STORE, "R2", 2), vec![other_register])
+        .await
         .expect("upload");
     assert_eq!(statuses(&r), [SaleStatus::Accepted]);
     let r = store
-        .upload_batch(&ctx("uk-02", "R1", 3), vec![other_store]).await
+        .upload_batch(&ctx("uk-02", "R1", 3), vec![other_store])
+        .await
         .expect("upload");
     assert_eq!(statuses(&r), [SaleStatus::Accepted]);
     assert_eq!(store.last_seq(STORE, "R1").await.expect("last seq"), 5);
@@ -696,20 +769,50 @@ pub async fn last_seq_is_the_registers_highest_stored_seq(store: &dyn ServerStor
 pub async fn register_revocation_stops_every_token_of_that_register_only(store: &dyn ServerStore) {
     setup(store, STORE).await;
     setup(store, "uk-02").await;
-    let old = admin::create_register(store, STORE, "R1").await.expect("token");
-    let copy = admin::create_register(store, STORE, "R1").await.expect("token");
-    let other = admin::create_register(store, STORE, "R2").await.expect("token");
-    let elsewhere = admin::create_register(store, "uk-02", "R1").await.expect("token");
+    let old = admin::create_register(store, STORE, "R1")
+        .await
+        .expect("token");
+    let copy = admin::create_register(store, STORE, "R1")
+        .await
+        .expect("token");
+    let other = admin::create_register(store, STORE, "R2")
+        .await
+        .expect("token");
+    let elsewhere = admin::create_register(store, "uk-02", "R1")
+        .await
+        .expect("token");
     let live = |t: crate::auth::Token| async move {
-        store.authenticate(&t.hash()).await.expect("authenticate").is_some()
+        store
+            .authenticate(&t.hash())
+            .await
+            .expect("authenticate")
+            .is_some()
     };
-    assert_eq!(admin::revoke_register(store, STORE, "R1").await.expect("revoke"), 2);
+    assert_eq!(
+        admin::revoke_register(store, STORE, "R1")
+            .await
+            .expect("revoke"),
+        2
+    );
     assert!(!live(old.clone()).await && !live(copy).await);
     assert!(live(other).await, "another register keeps working");
-    assert!(live(elsewhere).await, "the same register id in another store keeps working");
-    assert_eq!(admin::revoke_register(store, STORE, "R1").await.expect("again"), 0);
-    let replacement = admin::create_register(store, STORE, "R1").await.expect("token");
-    assert!(live(replacement).await, "the replaced device's new token works");
+    assert!(
+        live(elsewhere).await,
+        "the same register id in another store keeps working"
+    );
+    assert_eq!(
+        admin::revoke_register(store, STORE, "R1")
+            .await
+            .expect("again"),
+        0
+    );
+    let replacement = admin::create_register(store, STORE, "R1")
+        .await
+        .expect("token");
+    assert!(
+        live(replacement).await,
+        "the replaced device's new token works"
+    );
     assert!(!live(old).await, "the old one stays revoked");
 
     let registers = admin::registers(store, STORE).await.expect("list");
@@ -718,7 +821,11 @@ pub async fn register_revocation_stops_every_token_of_that_register_only(store: 
         .map(|r| (r.register_id.as_str(), r.live_tokens, r.revoked_tokens))
         .collect();
     assert_eq!(states, [("R1", 1, 2), ("R2", 1, 0)]);
-    assert!(registers.iter().all(|r| r.last_issued_at >= Some(r.created_at)));
+    assert!(
+        registers
+            .iter()
+            .all(|r| r.last_issued_at >= Some(r.created_at))
+    );
     assert!(matches!(
         admin::revoke_register(store, "nope", "R1").await,
         Err(StoreError::StoreNotFound(_))

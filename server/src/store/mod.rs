@@ -29,7 +29,9 @@ pub async fn open(location: &str) -> Result<Arc<dyn ServerStore>, StoreError> {
     if is_postgres_url(location) {
         Ok(Arc::new(PgStore::connect(location).await?))
     } else {
-        Ok(Arc::new(SqliteStore::open_async(Path::new(location)).await?))
+        Ok(Arc::new(
+            SqliteStore::open_async(Path::new(location)).await?,
+        ))
     }
 }
 
@@ -113,10 +115,18 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
 
     /// Replaces the store's catalogue (already checked by `validate::check_catalog`) and
     /// returns the new cursor.
-    async fn load_catalog(&self, store_id: &str, catalog: &CatalogFile) -> Result<String, StoreError>;
+    async fn load_catalog(
+        &self,
+        store_id: &str,
+        catalog: &CatalogFile,
+    ) -> Result<String, StoreError>;
 
     /// A snapshot, or a delta since `since` when it is a cursor this store issued.
-    async fn catalog(&self, store_id: &str, since: Option<&str>) -> Result<CatalogPayload, StoreError>;
+    async fn catalog(
+        &self,
+        store_id: &str,
+        since: Option<&str>,
+    ) -> Result<CatalogPayload, StoreError>;
 
     /// Decides and stores a batch in one transaction; one result per sale, same order.
     async fn upload_batch(

@@ -61,7 +61,10 @@ enum Failure {
 impl From<tokio_postgres::Error> for Failure {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.code() {
-            Some(c) if *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED => {
+            Some(c)
+                if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+            {
                 Failure::Retry(e.to_string())
             }
             _ => Failure::Fail(pg_error(&e)),
@@ -107,7 +110,9 @@ where
                 n += 1;
             }
             Err(Failure::Retry(why)) => {
-                return Err(StoreError::Backend(format!("{what}: gave up after {n} attempts: {why}")));
+                return Err(StoreError::Backend(format!(
+                    "{what}: gave up after {n} attempts: {why}"
+                )));
             }
         }
     }
@@ -227,7 +232,9 @@ impl PgStore {
         let settings = tax.ok_or_else(|| StoreError::NoCatalog(ctx.store_id.clone()))?;
         let ids: Vec<String> = sales.iter().map(|s| s.sale_id.to_string()).collect();
         let find = tx
-            .prepare_cached("SELECT sale_id, record FROM sales WHERE store_id = $1 AND sale_id = ANY($2)")
+            .prepare_cached(
+                "SELECT sale_id, record FROM sales WHERE store_id = $1 AND sale_id = ANY($2)",
+            )
             .await?;
         let mut stored: HashMap<String, String> = tx
             .query(&find, &[&ctx.store_id, &ids])
@@ -305,7 +312,12 @@ struct NewRows {
 }
 
 impl NewRows {
-    fn push(&mut self, sale: &SaleRecord, id: &str, a: &validate::Accepted) -> Result<(), StoreError> {
+    fn push(
+        &mut self,
+        sale: &SaleRecord,
+        id: &str,
+        a: &validate::Accepted,
+    ) -> Result<(), StoreError> {
         let check = &a.tax_check;
         self.sale_id.push(id.to_string());
         self.register_id.push(sale.register_id.clone());
@@ -337,7 +349,12 @@ impl NewRows {
 
     /// Writes the sales, their movements and the catalogue version bump; the store's row
     /// lock is held.
-    async fn insert(&self, tx: &Transaction<'_>, ctx: &UploadContext, version: i64) -> Result<(), Failure> {
+    async fn insert(
+        &self,
+        tx: &Transaction<'_>,
+        ctx: &UploadContext,
+        version: i64,
+    ) -> Result<(), Failure> {
         let insert_sales = tx
             .prepare_cached(
                 "INSERT INTO sales (store_id, sale_id, register_id, uploaded_by, receipt_no, seq,
@@ -414,7 +431,12 @@ impl NewRows {
         )
         .await?;
         // Devices learn the new stock figures through the next delta.
-        let moved: Vec<&String> = self.m_product.iter().collect::<BTreeSet<_>>().into_iter().collect();
+        let moved: Vec<&String> = self
+            .m_product
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         let new = version + 1;
         let bump = tx
             .prepare_cached(
@@ -486,7 +508,11 @@ async fn catalog_read(
     Ok(CatalogPayload {
         store_id: store_id.to_string(),
         store_name: Some(name),
-        kind: if since.is_some() { PayloadKind::Delta } else { PayloadKind::Snapshot },
+        kind: if since.is_some() {
+            PayloadKind::Delta
+        } else {
+            PayloadKind::Snapshot
+        },
         cursor: version.to_string(),
         tax: Some(tax),
         products,
@@ -624,7 +650,10 @@ async fn audit_read(tx: &Transaction<'_>, store_id: &str) -> Result<StockAudit, 
             below_zero,
         });
     }
-    Ok(StockAudit { store_id: store_id.to_string(), products })
+    Ok(StockAudit {
+        store_id: store_id.to_string(),
+        products,
+    })
 }
 
 async fn summary_read(tx: &Transaction<'_>, store_id: &str) -> Result<Summary, Failure> {
@@ -661,7 +690,10 @@ async fn last_seq_read(
     let stmt = tx
         .prepare_cached("SELECT MAX(seq) FROM sales WHERE store_id = $1 AND register_id = $2")
         .await?;
-    let max: Option<i64> = tx.query_one(&stmt, &[&store_id, &register_id]).await?.get(0);
+    let max: Option<i64> = tx
+        .query_one(&stmt, &[&store_id, &register_id])
+        .await?
+        .get(0);
     Ok(max.map_or(0, |m| m.max(0) as u64))
 }
 
@@ -795,7 +827,8 @@ impl ServerStore for PgStore {
     }
 
     async fn registers(&self, store_id: &str) -> Result<Vec<RegisterInfo>, StoreError> {
-        read!(self, "registers", |tx| registers_read(&tx, store_id).await?)
+        read!(self, "registers", |tx| registers_read(&tx, store_id)
+            .await?)
     }
 
     async fn authenticate(&self, token: &TokenHash) -> Result<Option<Principal>, StoreError> {
@@ -818,7 +851,11 @@ impl ServerStore for PgStore {
         .await
     }
 
-    async fn load_catalog(&self, store_id: &str, catalog: &CatalogFile) -> Result<String, StoreError> {
+    async fn load_catalog(
+        &self,
+        store_id: &str,
+        catalog: &CatalogFile,
+    ) -> Result<String, StoreError> {
         validate::check_catalog(store_id, catalog)?;
         let new = write_tx!(self, "load_catalog", |tx| {
             let (_, version, _) = store_row(&tx, store_id, true).await?;
@@ -839,7 +876,10 @@ impl ServerStore for PgStore {
                 .await?
                 .get(0);
             let mut existing: HashMap<String, (String, bool)> = tx
-                .query("SELECT product_id, record, removed FROM products WHERE store_id = $1", &[&store_id])
+                .query(
+                    "SELECT product_id, record, removed FROM products WHERE store_id = $1",
+                    &[&store_id],
+                )
                 .await?
                 .into_iter()
                 .map(|r| (r.get(0), (r.get(1), r.get(2))))
@@ -860,18 +900,35 @@ impl ServerStore for PgStore {
                 .await?;
             for p in &catalog.products {
                 let record = json(p)?;
-                if existing.remove(&p.id).is_some_and(|(old, removed)| old == record && !removed) {
+                if existing
+                    .remove(&p.id)
+                    .is_some_and(|(old, removed)| old == record && !removed)
+                {
                     continue;
                 }
-                let milli = to_milli(p.stock)
-                    .ok_or_else(|| StoreError::Invalid(format!("product {:?}: stock out of range", p.id)))?;
+                let milli = to_milli(p.stock).ok_or_else(|| {
+                    StoreError::Invalid(format!("product {:?}: stock out of range", p.id))
+                })?;
                 tx.execute(
                     &upsert,
-                    &[&store_id, &p.id, &record, &p.name, &p.stock_tracked, &milli, &watermark, &new],
+                    &[
+                        &store_id,
+                        &p.id,
+                        &record,
+                        &p.name,
+                        &p.stock_tracked,
+                        &milli,
+                        &watermark,
+                        &new,
+                    ],
                 )
                 .await?;
             }
-            let gone: Vec<String> = existing.into_iter().filter(|(_, (_, r))| !r).map(|(id, _)| id).collect();
+            let gone: Vec<String> = existing
+                .into_iter()
+                .filter(|(_, (_, r))| !r)
+                .map(|(id, _)| id)
+                .collect();
             tx.execute(
                 "UPDATE products SET removed = TRUE, changed_version = $3 WHERE store_id = $1 AND product_id = ANY($2)",
                 &[&store_id, &gone, &new],
@@ -879,7 +936,10 @@ impl ServerStore for PgStore {
             .await?;
 
             let mut existing: HashMap<String, (String, bool)> = tx
-                .query("SELECT discount_id, definition, removed FROM discounts WHERE store_id = $1", &[&store_id])
+                .query(
+                    "SELECT discount_id, definition, removed FROM discounts WHERE store_id = $1",
+                    &[&store_id],
+                )
                 .await?
                 .into_iter()
                 .map(|r| (r.get(0), (r.get(1), r.get(2))))
@@ -894,12 +954,20 @@ impl ServerStore for PgStore {
                 .await?;
             for d in &catalog.discounts {
                 let definition = json(d)?;
-                if existing.remove(&d.id).is_some_and(|(old, removed)| old == definition && !removed) {
+                if existing
+                    .remove(&d.id)
+                    .is_some_and(|(old, removed)| old == definition && !removed)
+                {
                     continue;
                 }
-                tx.execute(&upsert, &[&store_id, &d.id, &definition, &new]).await?;
+                tx.execute(&upsert, &[&store_id, &d.id, &definition, &new])
+                    .await?;
             }
-            let gone: Vec<String> = existing.into_iter().filter(|(_, (_, r))| !r).map(|(id, _)| id).collect();
+            let gone: Vec<String> = existing
+                .into_iter()
+                .filter(|(_, (_, r))| !r)
+                .map(|(id, _)| id)
+                .collect();
             tx.execute(
                 "UPDATE discounts SET removed = TRUE, changed_version = $3 WHERE store_id = $1 AND discount_id = ANY($2)",
                 &[&store_id, &gone, &new],
@@ -911,8 +979,13 @@ impl ServerStore for PgStore {
         Ok(new.to_string())
     }
 
-    async fn catalog(&self, store_id: &str, since: Option<&str>) -> Result<CatalogPayload, StoreError> {
-        read!(self, "catalog", |tx| catalog_read(&tx, store_id, since).await?)
+    async fn catalog(
+        &self,
+        store_id: &str,
+        since: Option<&str>,
+    ) -> Result<CatalogPayload, StoreError> {
+        read!(self, "catalog", |tx| catalog_read(&tx, store_id, since)
+            .await?)
     }
 
     async fn upload_batch(
@@ -923,8 +996,15 @@ impl ServerStore for PgStore {
         retrying("upload_batch", || self.try_upload(ctx, &sales)).await
     }
 
-    async fn stored_sale(&self, store_id: &str, sale_id: &str) -> Result<Option<StoredSale>, StoreError> {
-        read!(self, "stored_sale", |tx| stored_sale_read(&tx, store_id, sale_id).await?)
+    async fn stored_sale(
+        &self,
+        store_id: &str,
+        sale_id: &str,
+    ) -> Result<Option<StoredSale>, StoreError> {
+        read!(self, "stored_sale", |tx| stored_sale_read(
+            &tx, store_id, sale_id
+        )
+        .await?)
     }
 
     async fn stock_audit(&self, store_id: &str) -> Result<StockAudit, StoreError> {
@@ -936,7 +1016,12 @@ impl ServerStore for PgStore {
     }
 
     async fn last_seq(&self, store_id: &str, register_id: &str) -> Result<u64, StoreError> {
-        read!(self, "last_seq", |tx| last_seq_read(&tx, store_id, register_id).await?)
+        read!(self, "last_seq", |tx| last_seq_read(
+            &tx,
+            store_id,
+            register_id
+        )
+        .await?)
     }
 }
 
@@ -964,7 +1049,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn instances_starting_together_migrate_once_and_agree() {
-        let Some(server) = postgres_url("instances_starting_together_migrate_once_and_agree") else {
+        let Some(server) = postgres_url("instances_starting_together_migrate_once_and_agree")
+        else {
             return;
         };
         let db = TestDatabase::create(&server).await;
@@ -973,7 +1059,9 @@ mod tests {
             async move { PgStore::connect(&url).await }
         });
         let stores: Vec<PgStore> = futures_join_all(starts).await;
-        let (client, conn) = tokio_postgres::connect(&db.url, NoTls).await.expect("connect");
+        let (client, conn) = tokio_postgres::connect(&db.url, NoTls)
+            .await
+            .expect("connect");
         tokio::spawn(conn);
         let versions: Vec<i32> = client
             .query("SELECT version FROM tillkit_schema ORDER BY version", &[])
@@ -983,7 +1071,9 @@ mod tests {
             .map(|r| r.get(0))
             .collect();
         assert_eq!(versions, (1..=MIGRATIONS.len() as i32).collect::<Vec<_>>());
-        admin::create_store(&stores[0], "s", "S").await.expect("store");
+        admin::create_store(&stores[0], "s", "S")
+            .await
+            .expect("store");
         assert!(matches!(
             admin::create_store(&stores[3], "s", "S").await,
             Err(StoreError::StoreExists(_))
@@ -997,6 +1087,117 @@ mod tests {
             Err(StoreError::Backend(m)) => assert!(m.contains("newer"), "{m}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sale_stored_by_another_transaction_mid_batch_makes_the_batch_retry_and_count_it_once()
+     {
+        let Some(server) = postgres_url("a_sale_stored_by_another_transaction_mid_batch") else {
+            return;
+        };
+        use crate::testkit::{d, product, sale, uk_catalog, uk_tax};
+        let db = TestDatabase::create(&server).await;
+        let store = PgStore::connect(&db.url).await.expect("connect");
+        admin::create_store(&store, "s", "S").await.expect("store");
+        let c = uk_catalog();
+        admin::load_catalog(&store, "s", &c)
+            .await
+            .expect("catalogue");
+        let batch: Vec<SaleRecord> = (1..=3)
+            .map(|i| {
+                sale(
+                    &uk_tax(),
+                    "s",
+                    "R1",
+                    i,
+                    &[(product(&c, "p-kettle"), d("1"))],
+                )
+            })
+            .collect();
+        // Another writer (one that ignores the store lock) inserts the second sale and holds
+        // its transaction open while the batch is decided.
+        let (mut raw, conn) = tokio_postgres::connect(&db.url, NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        let other = raw.transaction().await.expect("tx");
+        let canonical = validate::canonical(&batch[1]).expect("json");
+        other
+            .execute(
+                "INSERT INTO sales (store_id, sale_id, register_id, uploaded_by, receipt_no, seq,
+                   created_at, received_at, currency, total, tax_total, record, totals_match)
+                 VALUES ('s', $1, 'R1', 'R1', 'x', 2, 0, 0, 'GBP', $2, $3, $4, TRUE)",
+                &[
+                    &batch[1].sale_id.to_string(),
+                    &batch[1].total.to_string(),
+                    &batch[1].tax_total.to_string(),
+                    &canonical,
+                ],
+            )
+            .await
+            .expect("insert behind the store's back");
+        let upload = {
+            let store = store.clone();
+            let batch = batch.clone();
+            tokio::spawn(async move {
+                let ctx = UploadContext {
+                    store_id: "s".into(),
+                    uploaded_by: "R1".into(),
+                    received_at: 1,
+                };
+                store.upload_batch(&ctx, batch).await
+            })
+        };
+        // Wait until the batch's INSERT is blocked on that row, then let the other commit.
+        let watcher = PgStore::connect(&db.url).await.expect("connect");
+        let client = watcher.pool.get().await.expect("client");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let waiting: i64 = client
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+                       AND query LIKE 'INSERT INTO sales%'",
+                    &[],
+                )
+                .await
+                .expect("activity")
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the batch never reached the row"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        other.commit().await.expect("commit");
+        let results = upload
+            .await
+            .expect("task")
+            .expect("the batch succeeds on a retry");
+        let statuses: Vec<SaleStatus> = results.iter().map(|r| r.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                SaleStatus::Accepted,
+                SaleStatus::Duplicate,
+                SaleStatus::Accepted
+            ],
+            "the retry sees the sale the other transaction stored"
+        );
+        let summary = store.summary("s").await.expect("summary");
+        assert_eq!(summary.sale_count, 3, "stored once each");
+        let kettle = store.stock_audit("s").await.expect("audit").products;
+        let moved: u64 = kettle
+            .iter()
+            .flat_map(|p| &p.registers)
+            .map(|r| r.movements)
+            .sum();
+        assert_eq!(
+            moved, 2,
+            "the retried batch's first attempt left no movement behind"
+        );
     }
 
     /// Every `connect` of `starts`, run at the same time.

@@ -140,7 +140,8 @@ impl ServerStore for SqliteStore {
         catalog: &CatalogFile,
     ) -> Result<String, StoreError> {
         let (store_id, catalog) = (store_id.to_owned(), catalog.clone());
-        self.run(move |c| load_catalog(c, &store_id, &catalog)).await
+        self.run(move |c| load_catalog(c, &store_id, &catalog))
+            .await
     }
 
     async fn catalog(
@@ -183,7 +184,8 @@ impl ServerStore for SqliteStore {
 
     async fn last_seq(&self, store_id: &str, register_id: &str) -> Result<u64, StoreError> {
         let (store_id, register_id) = (store_id.to_owned(), register_id.to_owned());
-        self.run(move |c| last_seq(c, &store_id, &register_id)).await
+        self.run(move |c| last_seq(c, &store_id, &register_id))
+            .await
     }
 }
 
@@ -239,7 +241,8 @@ fn create_store(conn: &mut Connection, store_id: &str, name: &str) -> Result<(),
     Ok(())
 }
 
-fn add_register_token(conn: &mut Connection,
+fn add_register_token(
+    conn: &mut Connection,
     store_id: &str,
     register_id: &str,
     token: &TokenHash,
@@ -272,7 +275,12 @@ fn authenticate(conn: &mut Connection, token: &TokenHash) -> Result<Option<Princ
         .prepare_cached(
             "SELECT store_id, register_id FROM tokens WHERE token_hash = ?1 AND revoked_at IS NULL",
         )?
-        .query_row([token.as_str()], |r| Ok(Principal { store_id: r.get(0)?, register_id: r.get(1)? }))
+        .query_row([token.as_str()], |r| {
+            Ok(Principal {
+                store_id: r.get(0)?,
+                register_id: r.get(1)?,
+            })
+        })
         .optional()?)
 }
 
@@ -316,7 +324,11 @@ fn registers(conn: &mut Connection, store_id: &str) -> Result<Vec<RegisterInfo>,
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-fn load_catalog(conn: &mut Connection, store_id: &str, catalog: &CatalogFile) -> Result<String, StoreError> {
+fn load_catalog(
+    conn: &mut Connection,
+    store_id: &str,
+    catalog: &CatalogFile,
+) -> Result<String, StoreError> {
     validate::check_catalog(store_id, catalog)?;
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let (_, version, _) = store_row(&tx, store_id)?;
@@ -335,7 +347,8 @@ fn load_catalog(conn: &mut Connection, store_id: &str, catalog: &CatalogFile) ->
 
     let mut existing: HashMap<String, (String, bool)> = HashMap::new();
     {
-        let mut stmt = tx.prepare("SELECT product_id, record, removed FROM products WHERE store_id = ?1")?;
+        let mut stmt =
+            tx.prepare("SELECT product_id, record, removed FROM products WHERE store_id = ?1")?;
         let rows = stmt.query_map([store_id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
         for row in rows {
             let (id, v) = row?;
@@ -356,11 +369,15 @@ fn load_catalog(conn: &mut Connection, store_id: &str, catalog: &CatalogFile) ->
         )?;
         for p in &catalog.products {
             let record = json(p)?;
-            if existing.remove(&p.id).is_some_and(|(old, removed)| old == record && !removed) {
+            if existing
+                .remove(&p.id)
+                .is_some_and(|(old, removed)| old == record && !removed)
+            {
                 continue;
             }
-            let milli = to_milli(p.stock)
-                .ok_or_else(|| StoreError::Invalid(format!("product {:?}: stock out of range", p.id)))?;
+            let milli = to_milli(p.stock).ok_or_else(|| {
+                StoreError::Invalid(format!("product {:?}: stock out of range", p.id))
+            })?;
             upsert.execute(params![
                 store_id,
                 p.id,
@@ -383,8 +400,9 @@ fn load_catalog(conn: &mut Connection, store_id: &str, catalog: &CatalogFile) ->
     }
     {
         let mut existing: HashMap<String, (String, bool)> = HashMap::new();
-        let mut stmt =
-            tx.prepare("SELECT discount_id, definition, removed FROM discounts WHERE store_id = ?1")?;
+        let mut stmt = tx.prepare(
+            "SELECT discount_id, definition, removed FROM discounts WHERE store_id = ?1",
+        )?;
         let rows = stmt.query_map([store_id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
         for row in rows {
             let (id, v) = row?;
@@ -398,7 +416,10 @@ fn load_catalog(conn: &mut Connection, store_id: &str, catalog: &CatalogFile) ->
         )?;
         for d in &catalog.discounts {
             let definition = json(d)?;
-            if existing.remove(&d.id).is_some_and(|(old, removed)| old == definition && !removed) {
+            if existing
+                .remove(&d.id)
+                .is_some_and(|(old, removed)| old == definition && !removed)
+            {
                 continue;
             }
             upsert.execute(params![store_id, d.id, definition, new])?;
@@ -417,12 +438,18 @@ fn load_catalog(conn: &mut Connection, store_id: &str, catalog: &CatalogFile) ->
     Ok(new.to_string())
 }
 
-fn catalog(conn: &mut Connection, store_id: &str, since: Option<&str>) -> Result<CatalogPayload, StoreError> {
+fn catalog(
+    conn: &mut Connection,
+    store_id: &str,
+    since: Option<&str>,
+) -> Result<CatalogPayload, StoreError> {
     // One read transaction: products, discounts and cursor from the same moment.
     let tx = conn.transaction()?;
     let (tax, version, name) = store_row(&tx, store_id)?;
     let tax = tax.ok_or_else(|| StoreError::NoCatalog(store_id.to_string()))?;
-    let since = since.and_then(|s| s.parse::<i64>().ok()).filter(|v| (1..=version).contains(v));
+    let since = since
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|v| (1..=version).contains(v));
     let after = since.unwrap_or(0);
 
     let mut products = Vec::new();
@@ -436,7 +463,12 @@ fn catalog(conn: &mut Connection, store_id: &str, since: Option<&str>) -> Result
              FROM products p WHERE p.store_id = ?1 AND p.changed_version > ?2 ORDER BY p.product_id",
         )?;
         let rows = stmt.query_map(params![store_id, after], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?, r.get::<_, i64>(3)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
         })?;
         for row in rows {
             let (id, record, removed, stock) = row?;
@@ -459,7 +491,11 @@ fn catalog(conn: &mut Connection, store_id: &str, since: Option<&str>) -> Result
              WHERE store_id = ?1 AND changed_version > ?2 ORDER BY discount_id",
         )?;
         let rows = stmt.query_map(params![store_id, after], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, bool>(2)?,
+            ))
         })?;
         for row in rows {
             let (id, definition, removed) = row?;
@@ -475,7 +511,11 @@ fn catalog(conn: &mut Connection, store_id: &str, since: Option<&str>) -> Result
     Ok(CatalogPayload {
         store_id: store_id.to_string(),
         store_name: Some(name),
-        kind: if since.is_some() { PayloadKind::Delta } else { PayloadKind::Snapshot },
+        kind: if since.is_some() {
+            PayloadKind::Delta
+        } else {
+            PayloadKind::Snapshot
+        },
         cursor: version.to_string(),
         tax: Some(tax),
         products,
@@ -485,7 +525,8 @@ fn catalog(conn: &mut Connection, store_id: &str, since: Option<&str>) -> Result
     })
 }
 
-fn upload_batch(conn: &mut Connection,
+fn upload_batch(
+    conn: &mut Connection,
     ctx: &UploadContext,
     sales: &[SaleRecord],
 ) -> Result<Vec<SaleResult>, StoreError> {
@@ -510,7 +551,13 @@ fn upload_batch(conn: &mut Connection,
         for sale in sales {
             let id = sale.sale_id.to_string();
             let existing: Option<String> = find.query_row([&id], |r| r.get(0)).optional()?;
-            let (status, reason) = match validate::decide(sale, &ctx.store_id, &ctx.uploaded_by, &settings, existing.as_deref())? {
+            let (status, reason) = match validate::decide(
+                sale,
+                &ctx.store_id,
+                &ctx.uploaded_by,
+                &settings,
+                existing.as_deref(),
+            )? {
                 Decision::Accept(a) => {
                     let check = &a.tax_check;
                     insert_sale.execute(params![
@@ -529,7 +576,10 @@ fn upload_batch(conn: &mut Connection,
                         check.tax_difference.map(|d| d.to_string()),
                         check.totals_match,
                         check.error,
-                        i64::try_from(sale.seq).map_err(|_| StoreError::Invalid(format!("seq {} out of range", sale.seq)))?,
+                        i64::try_from(sale.seq).map_err(|_| StoreError::Invalid(format!(
+                            "seq {} out of range",
+                            sale.seq
+                        )))?,
                     ])?;
                     for m in &a.movements {
                         insert_move.execute(params![
@@ -558,7 +608,11 @@ fn upload_batch(conn: &mut Connection,
                     (SaleStatus::Rejected, Some(reason))
                 }
             };
-            results.push(SaleResult { sale_id: sale.sale_id, status, reason });
+            results.push(SaleResult {
+                sale_id: sale.sale_id,
+                status,
+                reason,
+            });
         }
     }
     if !moved.is_empty() {
@@ -573,7 +627,10 @@ fn upload_batch(conn: &mut Connection,
         }
         drop(bump);
         if touched > 0 {
-            tx.execute("UPDATE stores SET catalog_version = ?2 WHERE store_id = ?1", params![ctx.store_id, new])?;
+            tx.execute(
+                "UPDATE stores SET catalog_version = ?2 WHERE store_id = ?1",
+                params![ctx.store_id, new],
+            )?;
         }
     }
     tx.commit()?;
@@ -585,7 +642,15 @@ fn stored_sale(
     store_id: &str,
     sale_id: &str,
 ) -> Result<Option<StoredSale>, StoreError> {
-    type Row = (String, String, i64, Option<String>, Option<String>, bool, Option<String>);
+    type Row = (
+        String,
+        String,
+        i64,
+        Option<String>,
+        Option<String>,
+        bool,
+        Option<String>,
+    );
     let row: Option<Row> = conn
         .prepare_cached(
             "SELECT record, uploaded_by, received_at, server_totals, tax_difference, totals_match,
@@ -593,10 +658,19 @@ fn stored_sale(
              FROM sales WHERE store_id = ?1 AND sale_id = ?2",
         )?
         .query_row([store_id, sale_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
         })
         .optional()?;
-    let Some((record, uploaded_by, received_at, totals, difference, totals_match, error)) = row else {
+    let Some((record, uploaded_by, received_at, totals, difference, totals_match, error)) = row
+    else {
         return Ok(None);
     };
     Ok(Some(StoredSale {
@@ -729,7 +803,10 @@ fn stock_audit(conn: &mut Connection, store_id: &str) -> Result<StockAudit, Stor
             below_zero,
         });
     }
-    Ok(StockAudit { store_id: store_id.to_string(), products })
+    Ok(StockAudit {
+        store_id: store_id.to_string(),
+        products,
+    })
 }
 
 fn summary(conn: &mut Connection, store_id: &str) -> Result<Summary, StoreError> {
@@ -744,9 +821,8 @@ fn summary(conn: &mut Connection, store_id: &str) -> Result<Summary, StoreError>
         sales_with_tax_difference: 0,
         tax_difference_total: Decimal::ZERO,
     };
-    let mut stmt = tx.prepare(
-        "SELECT total, tax_total, tax_difference FROM sales WHERE store_id = ?1",
-    )?;
+    let mut stmt =
+        tx.prepare("SELECT total, tax_total, tax_difference FROM sales WHERE store_id = ?1")?;
     let mut rows = stmt.query([store_id])?;
     // Summed in Rust: SQLite would add the TEXT amounts as floating point.
     while let Some(r) = rows.next()? {
@@ -771,9 +847,7 @@ fn last_seq(conn: &mut Connection, store_id: &str, register_id: &str) -> Result<
     let tx = conn.transaction()?;
     store_row(&tx, store_id)?;
     let max: Option<i64> = tx
-        .prepare_cached(
-            "SELECT MAX(seq) FROM sales WHERE store_id = ?1 AND register_id = ?2",
-        )?
+        .prepare_cached("SELECT MAX(seq) FROM sales WHERE store_id = ?1 AND register_id = ?2")?
         .query_row([store_id, register_id], |r| r.get(0))?;
     Ok(max.map_or(0, |m| m.max(0) as u64))
 }
@@ -807,7 +881,9 @@ mod tests {
         let store = SqliteStore::open(&path).expect("open");
         admin::create_store(&store, "s", "S").await.expect("store");
         let c = uk_catalog();
-        admin::load_catalog(&store, "s", &c).await.expect("catalogue");
+        admin::load_catalog(&store, "s", &c)
+            .await
+            .expect("catalogue");
         let batch: Vec<SaleRecord> = (1..=3)
             .map(|i| {
                 sale(
@@ -841,13 +917,15 @@ mod tests {
         assert_eq!(store.summary("s").await.expect("summary").sale_count, 0);
         assert!(
             store
-                .stored_sale("s", &batch[0].sale_id.to_string()).await
+                .stored_sale("s", &batch[0].sale_id.to_string())
+                .await
                 .expect("read")
                 .is_none()
         );
         assert!(
             store
-                .stock_audit("s").await
+                .stock_audit("s")
+                .await
                 .expect("audit")
                 .products
                 .iter()
@@ -860,7 +938,10 @@ mod tests {
             .expect("conn")
             .execute_batch("DROP TRIGGER poison")
             .expect("drop");
-        let results = store.upload_batch(&ctx, batch.clone()).await.expect("retry");
+        let results = store
+            .upload_batch(&ctx, batch.clone())
+            .await
+            .expect("retry");
         assert!(
             results
                 .iter()
@@ -932,7 +1013,10 @@ mod tests {
         }
         let store = SqliteStore::open(&path).expect("migrates");
         assert_eq!(store.last_seq("s", "R1").await.expect("last seq"), 17);
-        let kept = store.stored_sale("s", &old.sale_id.to_string()).await.expect("read");
+        let kept = store
+            .stored_sale("s", &old.sale_id.to_string())
+            .await
+            .expect("read");
         assert_eq!(kept.expect("the sale is kept").record, old);
     }
 
@@ -942,7 +1026,9 @@ mod tests {
         let path = dir.path().join("server.db");
         let store = SqliteStore::open(&path).expect("open");
         admin::create_store(&store, "s", "S").await.expect("store");
-        let token = admin::create_register(&store, "s", "R1").await.expect("token");
+        let token = admin::create_register(&store, "s", "R1")
+            .await
+            .expect("token");
         drop(store);
         let bytes = std::fs::read(&path).expect("db");
         let wal = std::fs::read(path.with_extension("db-wal")).unwrap_or_default();
