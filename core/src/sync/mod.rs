@@ -5,6 +5,7 @@
 pub mod backoff;
 pub mod client;
 pub mod protocol;
+pub mod tls;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -45,8 +46,12 @@ pub struct SyncConfig {
     pub catalog_interval: Duration,
     /// Allow plain HTTP to loopback addresses (development and tests). Default false.
     pub allow_http_loopback: bool,
-    /// PEM root certificates to trust instead of the platform's (private deployments, tests).
+    /// PEM root certificates trusted in addition to the bundled Mozilla roots (private
+    /// deployments, tests). Each entry holds one or more certificates.
     pub root_certificates_pem: Vec<Vec<u8>>,
+    /// SPKI SHA-256 pins (`sha256/<base64>`, see `tls::certificate_pin`): when not empty,
+    /// the server's verified chain must hold one of these keys. Default: none.
+    pub pinned_spki_sha256: Vec<String>,
 }
 
 impl std::fmt::Debug for SyncConfig {
@@ -77,6 +82,7 @@ impl SyncConfig {
             catalog_interval: Duration::from_secs(300),
             allow_http_loopback: false,
             root_certificates_pem: Vec::new(),
+            pinned_spki_sha256: Vec::new(),
         }
     }
 }
@@ -452,6 +458,7 @@ async fn round(
         }
         shared.refresh_status();
     }
+    raise_seq_floor(shared, &store_id).await;
     if tokio::time::Instant::now() >= *next_catalog {
         match pull_catalog(shared, &store_id).await {
             Ok(()) => *next_catalog = tokio::time::Instant::now() + shared.cfg.catalog_interval,
@@ -490,6 +497,30 @@ fn failed(shared: &Shared, e: SyncError) -> Round {
             shared.auth_failed.store(true, Ordering::SeqCst);
             Round::Blocked
         }
+    }
+}
+
+/// After a recovery or a fresh start, the first contact asks the server for the highest
+/// receipt sequence it holds for this register and raises the local counter to it. A
+/// failure never holds up the upload (sales rung meanwhile keep their numbers either way);
+/// it is asked again next round.
+async fn raise_seq_floor(shared: &Shared, store_id: &str) {
+    if !shared.till.needs_seq_floor().unwrap_or(false) {
+        return;
+    }
+    let Ok(session) = shared.till.session() else {
+        return;
+    };
+    match shared.client.last_seq(store_id, &session.register_id).await {
+        Ok(last_seq) => {
+            if let Err(e) = shared
+                .till
+                .raise_seq_floor(store_id, &session.register_id, last_seq)
+            {
+                tracing::warn!(error = %e, "cannot raise the receipt sequence floor");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "server did not tell the receipt sequence floor"),
     }
 }
 
