@@ -11,6 +11,7 @@ pub mod store;
 #[cfg(any(test, feature = "conformance"))]
 pub mod testkit;
 pub mod validate;
+pub mod version;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
