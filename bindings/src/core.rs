@@ -32,9 +32,28 @@ pub struct CoreConfig {
     /// Allow plain HTTP to a loopback address (development and tests only). Default false.
     #[uniffi(default = false)]
     pub allow_http_loopback: bool,
-    /// PEM root certificates to trust instead of the platform's (private deployments).
+    /// PEM root certificates trusted in addition to the bundled Mozilla roots (private
+    /// deployments). The same on every platform: the OS trust store is not consulted.
     #[uniffi(default = [])]
     pub root_certificates_pem: Vec<String>,
+    /// SPKI SHA-256 pins, `sha256/<base64>`: when not empty, the server's verified chain
+    /// must hold one of these keys, or nothing is sent. Default: no pinning.
+    #[uniffi(default = [])]
+    pub pinned_spki_sha256: Vec<String>,
+}
+
+impl CoreConfig {
+    /// The core's configuration for this directory and keychain entry.
+    pub(crate) fn core_config(&self) -> Config {
+        let mut core_config = Config::new(&self.data_dir);
+        if let Some(service) = &self.keychain_service {
+            core_config.keychain_service = service.clone();
+        }
+        if let Some(account) = &self.keychain_account {
+            core_config.keychain_account = account.clone();
+        }
+        core_config
+    }
 }
 
 /// The open till and its running sync engine.
@@ -72,13 +91,7 @@ impl TillkitCore {
     /// assumed up until told otherwise.
     #[uniffi::constructor]
     pub fn open(config: CoreConfig, token: String) -> Result<Arc<Self>, TillkitError> {
-        let mut core_config = Config::new(&config.data_dir);
-        if let Some(service) = config.keychain_service {
-            core_config.keychain_service = service;
-        }
-        if let Some(account) = config.keychain_account {
-            core_config.keychain_account = account;
-        }
+        let core_config = config.core_config();
         let mut sync = SyncConfig::new(&config.server_url, &token);
         sync.allow_http_loopback = config.allow_http_loopback;
         sync.root_certificates_pem = config
@@ -86,6 +99,7 @@ impl TillkitCore {
             .into_iter()
             .map(String::into_bytes)
             .collect();
+        sync.pinned_spki_sha256 = config.pinned_spki_sha256;
         let till = Arc::new(Till::open(core_config)?);
         let engine = SyncEngine::start(till.clone(), sync)?;
         Ok(Arc::new(TillkitCore {

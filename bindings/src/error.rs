@@ -13,9 +13,17 @@ pub enum TillkitError {
     /// The keychain key does not open this database; the file was kept.
     #[error("the keychain key does not match the database; the database file was kept")]
     KeyMismatch,
-    /// The database file was damaged and moved aside to `path` (never deleted).
-    #[error("the database file is corrupt; it was moved to {path}")]
-    Corrupt { path: String },
+    /// The database cannot be opened with its key (damaged, truncated or missing); nothing
+    /// was opened and no empty store was made. The damaged files were kept at `kept`.
+    /// Show the "database needs recovery" screen: `recoverDatabase` salvages the sales;
+    /// `startFreshDatabase` only after a person confirmed it.
+    #[error("the database needs recovery: {reason}")]
+    NeedsRecovery { reason: String, kept: Vec<String> },
+    /// The database was written by a newer version of the app; it was not touched.
+    #[error(
+        "the database was written by a newer app (schema {found}, this app supports {supported})"
+    )]
+    NewerSchema { found: u32, supported: u32 },
     /// The database's write-ahead log was deleted while it held committed sales; nothing
     /// was opened and the files were kept for recovery. Do not delete the data directory.
     #[error(
@@ -76,9 +84,17 @@ impl From<Error> for TillkitError {
             Error::KeyMissing => TillkitError::KeyMissing,
             Error::KeyMismatch => TillkitError::KeyMismatch,
             Error::Keychain(reason) => TillkitError::Keychain { reason },
-            Error::Corrupt { moved_to } => TillkitError::Corrupt {
-                path: moved_to.display().to_string(),
+            Error::NeedsRecovery { reason, kept } => TillkitError::NeedsRecovery {
+                reason,
+                kept: kept.iter().map(|p| p.display().to_string()).collect(),
             },
+            Error::Damaged(reason) => TillkitError::NeedsRecovery {
+                reason,
+                kept: Vec::new(),
+            },
+            Error::NewerSchema { found, supported } => {
+                TillkitError::NewerSchema { found, supported }
+            }
             Error::WalMissing => TillkitError::WalMissing,
             Error::StorageFull => TillkitError::StorageFull,
             Error::Storage(reason) => TillkitError::Storage { reason },

@@ -5,6 +5,7 @@ mod cart;
 mod core;
 mod error;
 mod records;
+mod recovery;
 mod status;
 
 #[cfg(target_os = "android")]
@@ -14,6 +15,7 @@ pub use cart::CartHandle;
 pub use core::{CoreConfig, TillkitCore};
 pub use error::TillkitError;
 pub use records::*;
+pub use recovery::*;
 pub use status::{StatusObserver, StatusSubscription};
 
 uniffi::setup_scaffolding!();

@@ -21,9 +21,25 @@ pub enum Error {
     /// The keychain could not be read or written.
     #[error("keychain error: {0}")]
     Keychain(String),
-    /// The database file is damaged; it was moved aside (never deleted).
-    #[error("the database file is corrupt; it was moved to {moved_to}")]
-    Corrupt { moved_to: PathBuf },
+    /// The store cannot be opened with its key (damaged pages, a truncated or missing
+    /// file); nothing was opened and no new store was made. The damaged file(s) were kept
+    /// under the names in `kept`. Opening answers this until `Till::recover` salvages the
+    /// sales or a person confirms `Till::start_fresh`.
+    #[error(
+        "the database needs recovery ({reason}); kept: {}",
+        display_paths(kept)
+    )]
+    NeedsRecovery { reason: String, kept: Vec<PathBuf> },
+    /// A page of the open database failed its check (SQLITE_CORRUPT); the store has been
+    /// marked for recovery and opening it again answers `NeedsRecovery`.
+    #[error("the database file is damaged: {0}")]
+    Damaged(String),
+    /// The database was written by a newer app (schema `found`, this app knows up to
+    /// `supported`); it was not touched.
+    #[error(
+        "the database was written by a newer app (schema {found}, this app supports {supported}); it was not touched"
+    )]
+    NewerSchema { found: u32, supported: u32 },
     /// The database's write-ahead log was deleted while it held committed sales; the
     /// files are kept as they are for recovery.
     #[error(
@@ -91,7 +107,8 @@ impl Error {
             Error::StorageFull
                 | Error::Storage(_)
                 | Error::NeedsConnection { .. }
-                | Error::Corrupt { .. }
+                | Error::Damaged(_)
+                | Error::NeedsRecovery { .. }
         )
     }
 
@@ -120,9 +137,15 @@ impl From<rusqlite::Error> for Error {
         match e.sqlite_error_code() {
             Some(ErrorCode::DiskFull) => Error::StorageFull,
             Some(ErrorCode::NotADatabase) => Error::KeyMismatch,
+            Some(ErrorCode::DatabaseCorrupt) => Error::Damaged(e.to_string()),
             _ => Error::Storage(e.to_string()),
         }
     }
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    names.join(", ")
 }
 
 impl From<serde_json::Error> for Error {

@@ -18,7 +18,10 @@ pub fn minor_units(currency: &str) -> Option<u32> {
     }
 }
 
-/// How a value exactly halfway between two minor units is rounded.
+/// How a value between two minor units (or two cash increments) is rounded.
+///
+/// Every rule is symmetric around zero, so the tax of a refund is exactly the negated tax
+/// of the sale it reverses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoundingRule {
@@ -26,6 +29,11 @@ pub enum RoundingRule {
     HalfUp,
     /// Half to even (banker's rounding): 0.125 -> 0.12, 0.135 -> 0.14.
     HalfEven,
+    /// Toward zero, i.e. truncation: 9.9 -> 9, -9.9 -> -9 (the usual rule for Japan's
+    /// consumption tax).
+    TowardZero,
+    /// Up, away from zero: any fraction of a minor unit counts, 0.141 -> 0.15, -0.141 -> -0.15.
+    Up,
 }
 
 impl RoundingRule {
@@ -34,6 +42,8 @@ impl RoundingRule {
         match self {
             RoundingRule::HalfUp => RoundingStrategy::MidpointAwayFromZero,
             RoundingRule::HalfEven => RoundingStrategy::MidpointNearestEven,
+            RoundingRule::TowardZero => RoundingStrategy::ToZero,
+            RoundingRule::Up => RoundingStrategy::AwayFromZero,
         }
     }
 }
@@ -95,10 +105,55 @@ mod tests {
     }
 
     #[test]
+    fn toward_zero_truncates_every_fraction_on_both_sides_of_zero() {
+        let r = RoundingRule::TowardZero;
+        assert_eq!(round_money(d("9.9"), 0, r), d("9"));
+        assert_eq!(round_money(d("-9.9"), 0, r), d("-9"));
+        assert_eq!(round_money(d("0.129"), 2, r), d("0.12"));
+        assert_eq!(round_money(d("0.125"), 2, r), d("0.12"));
+        assert_eq!(round_money(d("7.10"), 2, r), d("7.10"));
+    }
+
+    #[test]
+    fn up_rounds_every_fraction_away_from_zero() {
+        let r = RoundingRule::Up;
+        assert_eq!(round_money(d("0.141"), 2, r), d("0.15"));
+        assert_eq!(round_money(d("0.1400001"), 2, r), d("0.15"));
+        assert_eq!(round_money(d("-0.141"), 2, r), d("-0.15"));
+        assert_eq!(round_money(d("9.1"), 0, r), d("10"));
+        // Already at the precision: untouched.
+        assert_eq!(round_money(d("7.10"), 2, r), d("7.10"));
+    }
+
+    #[test]
+    fn every_rule_is_symmetric_around_zero() {
+        for rule in [
+            RoundingRule::HalfUp,
+            RoundingRule::HalfEven,
+            RoundingRule::TowardZero,
+            RoundingRule::Up,
+        ] {
+            for v in ["0.125", "0.135", "0.1249", "9.9", "2.5", "0.001"] {
+                let v = d(v);
+                assert_eq!(
+                    round_money(-v, 2, rule),
+                    -round_money(v, 2, rule),
+                    "{rule:?} {v}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn rounding_rules_serialise_in_snake_case() {
-        let json = serde_json::to_string(&[RoundingRule::HalfUp, RoundingRule::HalfEven])
-            .expect("serialise");
-        assert_eq!(json, r#"["half_up","half_even"]"#);
+        let json = serde_json::to_string(&[
+            RoundingRule::HalfUp,
+            RoundingRule::HalfEven,
+            RoundingRule::TowardZero,
+            RoundingRule::Up,
+        ])
+        .expect("serialise");
+        assert_eq!(json, r#"["half_up","half_even","toward_zero","up"]"#);
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub enum RoundingLevel {
 pub struct CashRounding {
     /// Smallest coin, e.g. 0.05; a positive multiple of the minor unit.
     pub increment: Decimal,
-    /// How a total exactly between two increments is rounded.
+    /// How a total between two increments is rounded (half up, half even, down or up).
     pub rule: RoundingRule,
 }
 
@@ -475,7 +475,11 @@ pub fn cash_due(settings: &TaxSettings, total: Decimal) -> CashDue {
         return unrounded;
     };
     // Settings or a total that `validate`/`compute` would refuse: collect exactly what is owed.
-    if cash.increment <= Decimal::ZERO || decimals(cash.increment) > dp || decimals(total) > dp {
+    if cash.increment <= Decimal::ZERO
+        || cash.increment > MAX_AMOUNT
+        || decimals(cash.increment) > dp
+        || decimals(total) > dp
+    {
         return unrounded;
     }
     let due = total

@@ -18,6 +18,7 @@ use crate::sale::{self, CompletedSale, Payment, SaleRecord};
 use crate::session::Session;
 use crate::store::Db;
 use crate::store::key::{KeyVault, Keychain};
+use crate::store::recovery::{self, RecoveryReport};
 use crate::tax::TaxSettings;
 
 /// The offline point-of-sale core for one data directory.
@@ -66,6 +67,70 @@ impl Till {
         })
     }
 
+    /// Salvages a store that answered `NeedsRecovery` (see [`recovery::recover`]) with the
+    /// key from the OS keychain; open the till again afterwards.
+    pub fn recover(config: &Config) -> Result<RecoveryReport> {
+        let vault = Keychain::new(&config.keychain_service, &config.keychain_account)?;
+        recovery::recover(config, &vault)
+    }
+
+    /// Starts an empty store in place of one that answered `NeedsRecovery`, without
+    /// salvage. Only after a person confirmed it; the kept files stay listed.
+    pub fn start_fresh(config: &Config) -> Result<()> {
+        let vault = Keychain::new(&config.keychain_service, &config.keychain_account)?;
+        recovery::start_fresh(config, &vault)
+    }
+
+    /// True until the server has told this register the highest receipt number it
+    /// holds, after a recovery or a fresh start (the sync engine asks on first contact).
+    pub fn needs_seq_floor(&self) -> Result<bool> {
+        self.with_reader(|c| {
+            Ok(c.query_row(
+                "SELECT count(*) FROM meta WHERE key = ?1",
+                [recovery::SEQ_FLOOR_KEY],
+                |r| r.get::<_, i64>(0),
+            )? > 0)
+        })
+    }
+
+    /// Raises the register's receipt counter to at least `last_seq` (the server's
+    /// highest for it), so the next sale continues after it, and clears the check.
+    /// Sales already rung keep their numbers: they are printed and immutable.
+    pub fn raise_seq_floor(&self, store_id: &str, register_id: &str, last_seq: u64) -> Result<()> {
+        let floor = i64::try_from(last_seq)
+            .map_err(|_| Error::invalid(format!("receipt number {last_seq} is out of range")))?;
+        self.with_writer(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "INSERT INTO register_seq (store_id, register_id, last_seq) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (store_id, register_id) DO UPDATE
+                 SET last_seq = max(last_seq, excluded.last_seq)",
+                rusqlite::params![store_id, register_id, floor],
+            )?;
+            tx.execute("DELETE FROM meta WHERE key = ?1", [recovery::SEQ_FLOOR_KEY])?;
+            tx.commit()?;
+            tracing::info!(
+                store = store_id,
+                register = register_id,
+                last_seq,
+                "receipt numbers continue after the server's highest"
+            );
+            Ok(())
+        })
+    }
+
+    /// A damaged page met while running marks the store for recovery: the next open
+    /// answers `NeedsRecovery` instead of working on over damage.
+    fn watch<T>(&self, result: Result<T>) -> Result<T> {
+        match result {
+            Err(Error::Damaged(detail)) => {
+                let dir = &self.config.data_dir;
+                Err(recovery::mark(dir, &detail, false).unwrap_or(Error::Damaged(detail)))
+            }
+            other => other,
+        }
+    }
+
     /// Re-encrypts the database with a new key from `vault`, crash-safely (see
     /// `Db::rotate_key`). Sales, queue and catalogue are untouched.
     pub fn rotate_key(&self, vault: &dyn KeyVault) -> Result<()> {
@@ -108,7 +173,7 @@ impl Till {
     /// Runs `f` on the write connection. Inside the core only: everything else goes through
     /// typed operations (tests have `testing::tamper`).
     pub(crate) fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
-        let result = f(&mut lock(&self.writer));
+        let result = self.watch(f(&mut lock(&self.writer)));
         // `f` may have changed the queue; the writer lock is released first (lock order:
         // counts before writer).
         *lock(&self.counts) = None;
@@ -117,7 +182,7 @@ impl Till {
 
     /// Runs `f` on the read connection (inside the core; tests have `testing::inspect`).
     pub(crate) fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        f(&lock(&self.reader))
+        self.watch(f(&lock(&self.reader)))
     }
 
     /// Applies a catalogue payload atomically.
@@ -236,7 +301,7 @@ impl Till {
         let mut counts = lock(&self.counts);
         let result = {
             let c = &mut *lock(&self.writer);
-            let result = sale::complete(c, &s, cart, payments, offline);
+            let result = self.watch(sale::complete(c, &s, cart, payments, offline));
             if offline && result.as_ref().is_err_and(Error::is_system_failure) {
                 // Best effort: the failure itself may be a full disk.
                 let _ = crate::metrics::record_attempt(c, &s.store_id, false);

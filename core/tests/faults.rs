@@ -421,19 +421,20 @@ fn a_flipped_byte_in_a_data_page_is_an_error_never_wrong_data() {
         tampered[page * 4096 + 1000] ^= 0x01;
         std::fs::write(&path, &tampered).unwrap();
         let err = read_everything(t.dir.path(), &t.vault).unwrap_err();
-        assert!(
-            matches!(err, Error::Storage(_) | Error::Corrupt { .. }),
-            "page {page}: {err:?}"
-        );
+        let Error::NeedsRecovery { kept, .. } = err else {
+            panic!("page {page}: {err:?}")
+        };
         assert_eq!(
-            std::fs::read(&path).unwrap(),
+            std::fs::read(&kept[0]).unwrap(),
             tampered,
             "the file is kept for recovery"
         );
+        // The good bytes back, as if nothing had happened: everything reads again.
+        std::fs::remove_file(t.dir.path().join("tillkit.recovery")).unwrap();
+        std::fs::rename(&kept[0], &path).unwrap();
+        std::fs::write(&path, &good).unwrap();
+        read_everything(t.dir.path(), &t.vault).unwrap();
     }
-    // The good bytes back: everything reads again.
-    std::fs::write(&path, &good).unwrap();
-    read_everything(t.dir.path(), &t.vault).unwrap();
 }
 
 #[test]
@@ -449,19 +450,22 @@ fn a_changed_salt_or_a_truncated_file_is_a_typed_error_and_the_file_is_kept() {
     let err = Till::open_with_vault(Config::new(t.dir.path()), &t.vault)
         .err()
         .unwrap();
-    let Error::Corrupt { moved_to } = err else {
+    let Error::NeedsRecovery { kept, .. } = err else {
         panic!("changed salt: {err:?}")
     };
-    assert_eq!(std::fs::read(&moved_to).unwrap(), salted, "kept as it was");
-    std::fs::remove_file(&moved_to).unwrap();
+    assert_eq!(std::fs::read(&kept[0]).unwrap(), salted, "kept as it was");
+    std::fs::remove_file(t.dir.path().join("tillkit.recovery")).unwrap();
 
     std::fs::write(&path, &good[..good.len() / 2]).unwrap();
     let err = read_everything(t.dir.path(), &t.vault).unwrap_err();
-    assert!(
-        matches!(err, Error::Storage(_) | Error::Corrupt { .. }),
-        "truncated: {err:?}"
+    let Error::NeedsRecovery { kept, .. } = err else {
+        panic!("truncated: {err:?}")
+    };
+    assert_eq!(
+        std::fs::read(&kept[0]).unwrap().len(),
+        good.len() / 2,
+        "kept"
     );
-    assert_eq!(std::fs::read(&path).unwrap().len(), good.len() / 2, "kept");
 }
 
 #[test]

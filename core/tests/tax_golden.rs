@@ -353,6 +353,95 @@ fn japan_reduced_and_standard_rates_rounded_once_per_invoice_in_yen() {
 }
 
 #[test]
+fn japan_consumption_tax_truncates_fractions_of_a_yen() {
+    let s = settings(
+        "JPY",
+        PriceMode::TaxExclusive,
+        RoundingRule::TowardZero,
+        RoundingLevel::Invoice,
+        vec![
+            rate("std10", "消費税", "10"),
+            rate("red8", "消費税(軽減)", "8"),
+        ],
+        vec![
+            category("standard", &["std10"]),
+            category("food", &["red8"]),
+        ],
+    );
+    let items = [
+        item("Ballpoint pen", "99", "1", Some("standard")),
+        item("Rice ball", "130", "1", Some("food")),
+    ];
+    let t = compute(&s, &lines(&items), None).unwrap();
+    assert_consistent(&t);
+    // 10% of 99 yen is 9.9: truncated to 9 (half up would charge 10). 8% of 130 is 10.4 -> 10.
+    assert_eq!(t.breakdown[0].tax, d("9"));
+    assert_eq!(t.breakdown[1].tax, d("10"));
+    assert_eq!(t.total, d("248"));
+    let half_up = compute(
+        &TaxSettings {
+            rounding_rule: RoundingRule::HalfUp,
+            ..s.clone()
+        },
+        &lines(&items),
+        None,
+    )
+    .unwrap();
+    assert_eq!(half_up.breakdown[0].tax, d("10"));
+    insta::assert_snapshot!(render(&s, &items, None, &t));
+}
+
+#[test]
+fn us_receipt_rounding_any_fraction_of_a_cent_up() {
+    let s = TaxSettings {
+        rounding_rule: RoundingRule::Up,
+        ..us_settings()
+    };
+    let items = [
+        item("T-shirt", "12.99", "2", Some("general")),
+        item("Bread", "3.49", "1", Some("food")),
+        item("Mug", "7.50", "1", Some("general")),
+    ];
+    let t = compute(&s, &lines(&items), None).unwrap();
+    assert_consistent(&t);
+    // Hand-checked: 25.98 -> 1.62375 up 1.63, 0.2598 up 0.26, 0.3897 up 0.39;
+    // 7.50 -> 0.46875 up 0.47, 0.075 up 0.08, 0.1125 up 0.12. Half up gives 2.93 / 39.90.
+    assert_eq!(t.lines[0].taxes[0].tax, d("1.63"));
+    assert_eq!(t.lines[2].taxes[2].tax, d("0.12"));
+    assert_eq!(t.tax_total, d("2.95"));
+    assert_eq!(t.total, d("39.92"));
+    insta::assert_snapshot!(render(&s, &items, None, &t));
+}
+
+#[test]
+fn cash_can_be_rounded_down_or_up_to_the_coin() {
+    let with_rule = |rule| TaxSettings {
+        cash_rounding: Some(CashRounding {
+            increment: d("0.05"),
+            rule,
+        }),
+        ..quebec(false)
+    };
+    let down = with_rule(RoundingRule::TowardZero);
+    let up = with_rule(RoundingRule::Up);
+    for (total, down_due, up_due) in [
+        ("10.00", "10.00", "10.00"),
+        ("10.01", "10.00", "10.05"),
+        ("10.04", "10.00", "10.05"),
+        ("10.05", "10.05", "10.05"),
+        ("10.06", "10.05", "10.10"),
+        ("10.09", "10.05", "10.10"),
+    ] {
+        let total = d(total);
+        let (a, b) = (cash_due(&down, total), cash_due(&up, total));
+        assert_eq!(a.due, d(down_due), "down: cash due on {total}");
+        assert_eq!(b.due, d(up_due), "up: cash due on {total}");
+        assert_eq!(a.due, total + a.rounding);
+        assert_eq!(b.due, total + b.rounding);
+    }
+}
+
+#[test]
 fn yen_prices_with_decimals_are_refused() {
     let s = settings(
         "JPY",

@@ -36,7 +36,12 @@ fn minor_units(currency: &str) -> u32 {
 }
 
 fn rule() -> impl Strategy<Value = RoundingRule> {
-    prop_oneof![Just(RoundingRule::HalfUp), Just(RoundingRule::HalfEven)]
+    prop_oneof![
+        Just(RoundingRule::HalfUp),
+        Just(RoundingRule::HalfEven),
+        Just(RoundingRule::TowardZero),
+        Just(RoundingRule::Up),
+    ]
 }
 
 fn percent() -> impl Strategy<Value = Decimal> {
@@ -327,7 +332,19 @@ proptest! {
         prop_assert_eq!(cash.due, t.total + cash.rounding);
         if let Some(coin) = &cart.settings.cash_rounding {
             prop_assert!((cash.due / coin.increment).fract().is_zero());
-            prop_assert!(cash.rounding.abs() * Decimal::TWO <= coin.increment);
+            match coin.rule {
+                // Nearest coin: never more than half a coin either way.
+                RoundingRule::HalfUp | RoundingRule::HalfEven => {
+                    prop_assert!(cash.rounding.abs() * Decimal::TWO <= coin.increment);
+                }
+                // Directed: less than one coin, and only in the rule's direction.
+                RoundingRule::TowardZero => {
+                    prop_assert!(cash.rounding <= Decimal::ZERO && -cash.rounding < coin.increment);
+                }
+                RoundingRule::Up => {
+                    prop_assert!(cash.rounding >= Decimal::ZERO && cash.rounding < coin.increment);
+                }
+            }
         } else {
             prop_assert!(cash.rounding.is_zero());
         }

@@ -14,6 +14,11 @@ struct TillkitRegisterApp: App {
                 ProgressView("Opening the register…")
             case .failed(let message):
                 Text(message).padding()
+            case let .needsRecovery(reason, kept, config):
+                RecoveryView(
+                    model: RecoveryModel(reason: reason, keptFiles: kept, config: config),
+                    onOpen: { startup.reopen() }
+                )
             case .ready(let store):
                 RegisterView(store: store)
             }
@@ -27,6 +32,8 @@ final class Startup: ObservableObject {
         case opening
         case ready(TillkitStore)
         case failed(String)
+        /// The database could not be opened with its key: the recovery screen takes over.
+        case needsRecovery(reason: String, keptFiles: [String], config: CoreConfig)
     }
 
     @Published private(set) var state: State = .opening
@@ -36,6 +43,12 @@ final class Startup: ObservableObject {
         Task { await self.open() }
     }
 
+    /// Opens the register again (after a recovery).
+    func reopen() {
+        state = .opening
+        Task { await open() }
+    }
+
     private func open() async {
         let env = ProcessInfo.processInfo.environment
         #if DEBUG
@@ -43,6 +56,7 @@ final class Startup: ObservableObject {
         #else
         let allowHttpLoopback = false
         #endif
+        var opened: CoreConfig?
         do {
             let dataDir = try FileManager.default
                 .url(for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
@@ -59,6 +73,7 @@ final class Startup: ObservableObject {
                 serverUrl: env["TILLKIT_SERVER_URL"] ?? "http://127.0.0.1:8787/",
                 allowHttpLoopback: allowHttpLoopback
             )
+            opened = config
             let store = try await TillkitStore.open(config: config, token: env["TILLKIT_TOKEN"] ?? "")
             try await store.login(
                 storeId: env["TILLKIT_STORE_ID"] ?? "store-1",
@@ -66,6 +81,13 @@ final class Startup: ObservableObject {
                 staffId: "cashier"
             )
             state = .ready(store)
+        } catch let TillkitError.NeedsRecovery(reason, kept) {
+            // Only the core's open throws this, so the configuration is known.
+            if let opened {
+                state = .needsRecovery(reason: reason, keptFiles: kept, config: opened)
+            } else {
+                state = .failed(reason)
+            }
         } catch let error as TillkitError {
             state = .failed(error.cashierMessage(money: MoneyFormat(), currency: nil))
         } catch {

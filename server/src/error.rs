@@ -102,6 +102,15 @@ impl ApiError {
         )
     }
 
+    /// 403: a valid token used for another register of its store.
+    pub fn forbidden_register() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "this token is not allowed for this register",
+        )
+    }
+
     /// 404: no such route or resource.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)

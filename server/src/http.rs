@@ -21,7 +21,9 @@ use tracing::Instrument;
 use crate::auth::{self, FailureLimiter, Principal};
 use crate::config::ServerConfig;
 use crate::error::{ApiError, StoreError};
-use crate::protocol::{BatchRequest, BatchResponse, Health, SaleStatus, StockAudit, Summary};
+use crate::protocol::{
+    BatchRequest, BatchResponse, Health, LastSeq, SaleStatus, StockAudit, Summary,
+};
 use crate::store::{ServerStore, UploadContext};
 
 #[derive(Clone)]
@@ -48,6 +50,10 @@ pub fn router(store: Arc<dyn ServerStore>, config: ServerConfig) -> Router {
         )
         .route("/v1/stores/{store_id}/stock-audit", get(stock_audit))
         .route("/v1/stores/{store_id}/summary", get(summary))
+        .route(
+            "/v1/stores/{store_id}/registers/{register_id}/last-seq",
+            get(last_seq),
+        )
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(axum::middleware::from_fn(crate::version::check))
@@ -242,6 +248,35 @@ async fn summary(
     async move {
         authorize(&state, &headers, peer.ip(), &store_id).await?;
         Ok(Json(blocking(&state, move |s| s.summary(&store_id)).await?))
+    }
+    .instrument(span)
+    .await
+}
+
+async fn last_seq(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<LastSeq>, ApiError> {
+    let (store_id, register_id) = path
+        .map(|Path(ids)| ids)
+        .map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let span = tracing::info_span!("last_seq", store = %store_id, register = %register_id);
+    async move {
+        let principal = authorize(&state, &headers, peer.ip(), &store_id).await?;
+        // Only the register itself: its numbering is nobody else's business.
+        if principal.register_id != register_id {
+            tracing::warn!(%peer, token_register = %principal.register_id, "token used for another register");
+            return Err(ApiError::forbidden_register());
+        }
+        let (store, register) = (store_id.clone(), register_id.clone());
+        let last_seq = blocking(&state, move |s| s.last_seq(&store, &register)).await?;
+        Ok(Json(LastSeq {
+            store_id,
+            register_id,
+            last_seq,
+        }))
     }
     .instrument(span)
     .await

@@ -9,7 +9,7 @@ use tillkit_core::tax::TaxSettings;
 use uuid::Uuid;
 
 // The shapes both sides read are defined once, in the core.
-pub use tillkit_core::sync::protocol::{ErrorBody, SaleStatus};
+pub use tillkit_core::sync::protocol::{ErrorBody, LastSeq, SaleStatus};
 
 /// `GET /v1/health` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

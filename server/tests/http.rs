@@ -515,3 +515,71 @@ async fn an_upload_before_any_catalogue_is_a_409_and_stores_nothing() {
         .expect("request");
     assert_error(r, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_seq_tells_a_register_its_highest_stored_seq_and_nobody_else() {
+    let env = Env::start().await;
+    let r2 = env.register("R2");
+    let path = format!("/v1/stores/{STORE}/registers/R1/last-seq");
+    let r = env.get(&path, &env.token).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(
+        body,
+        json!({"store_id": STORE, "register_id": "R1", "last_seq": 0})
+    );
+
+    env.upload(
+        &env.token,
+        &[
+            env.kettle_sale("R1", 41, "1"),
+            env.kettle_sale("R1", 40, "1"),
+        ],
+    )
+    .await;
+    env.upload(&r2, &[env.kettle_sale("R2", 99, "1")]).await;
+    let seq = |body: Value| body["last_seq"].as_u64().expect("last_seq");
+    let mine: Value = env.get(&path, &env.token).await.json().await.expect("json");
+    assert_eq!(seq(mine), 41);
+    let theirs: Value = env
+        .get(&format!("/v1/stores/{STORE}/registers/R2/last-seq"), &r2)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(seq(theirs), 99);
+
+    // Another register's token, another store's token, none at all.
+    assert_error(
+        env.get(&path, &r2).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let store = env.server.store();
+    admin::create_store(&*store, "fr-01", "Paris").expect("store");
+    let paris = admin::create_register(&*store, "fr-01", "R1")
+        .expect("token")
+        .expose()
+        .to_string();
+    assert_error(
+        env.get(&path, &paris).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_error(
+        env.get("/v1/stores/fr-01/registers/R1/last-seq", &env.token)
+            .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let r = env
+        .client
+        .get(env.url(&path))
+        .send()
+        .await
+        .expect("request");
+    assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}

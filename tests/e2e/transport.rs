@@ -48,6 +48,11 @@ fn assert_refused(identity: Identity, host: &str, roots: Vec<Vec<u8>>) -> Vec<St
     });
 
     let status = dev.engine().status();
+    let error = status.last_error.clone().unwrap_or_default();
+    assert!(
+        error.contains("certificate is not trusted"),
+        "the status says why the server was refused: {error}"
+    );
     assert_eq!(status.connectivity, Connectivity::Offline);
     assert_eq!(status.pending, 5, "every sale is still queued");
     assert!(!status.auth_failed);

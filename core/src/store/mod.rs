@@ -1,7 +1,8 @@
 //! The encrypted on-device database: opening with the keychain key, pragmas, migrations.
-//! It never deletes a database file: a wrong key is an error, a damaged file is moved aside.
+//! It never deletes a database file: a wrong key is an error, a damaged file is kept for recovery.
 
 pub mod key;
+pub mod recovery;
 pub mod schema;
 
 use std::fs;
@@ -30,6 +31,13 @@ pub struct Db {
     pub reader: Connection,
 }
 
+/// The SQLCipher settings every Tillkit database is written with.
+///
+/// SHA-256 has hardware support on current phones (ARMv8 crypto extensions) and x86
+/// (SHA-NI); SHA-512, SQLCipher 4's default, does not. Page HMACs are on the sale's
+/// commit path, so this is most of the encryption cost of a sale.
+pub(crate) const PINNED_CIPHER_SETTINGS: &str = "PRAGMA cipher_hmac_algorithm = HMAC_SHA256;";
+
 /// File name of the copy a key rotation writes before it replaces the database.
 const REKEY_FILE: &str = "tillkit.db.rekey";
 
@@ -37,10 +45,21 @@ impl Db {
     /// Opens (or creates) the database in `config.data_dir` with the key from `vault`.
     ///
     /// Finishes a key rotation a crash interrupted: if the staged key is the one that
-    /// opens the file, it becomes the key.
+    /// opens the file, it becomes the key. A store that its own key cannot open (damaged,
+    /// truncated, missing beside its key-id sidecar) is kept and answers
+    /// [`Error::NeedsRecovery`] from now on, until [`recovery::recover`] or
+    /// [`recovery::start_fresh`] has run: it never turns into an empty store by itself.
     pub fn open(config: &Config, vault: &dyn KeyVault) -> Result<Db> {
         fs::create_dir_all(&config.data_dir)
             .map_err(|e| Error::Storage(format!("cannot create data directory: {e}")))?;
+        recovery::check_pending(&config.data_dir)?;
+        match Db::open_unchecked(config, vault) {
+            Err(Error::Damaged(detail)) => Err(recovery::mark(&config.data_dir, &detail, true)?),
+            other => other,
+        }
+    }
+
+    fn open_unchecked(config: &Config, vault: &dyn KeyVault) -> Result<Db> {
         let path = config.data_dir.join(DB_FILE);
         let id_path = config.data_dir.join(KEY_ID_FILE);
         // A rotation that crashed before its rename left only this copy: the database
@@ -48,10 +67,16 @@ impl Db {
         let _ = fs::remove_file(config.data_dir.join(REKEY_FILE));
         let exists = fs::metadata(&path).map(|m| m.len() > 0).unwrap_or(false);
         check_wal_present(&path)?;
-        let recorded_id = fs::read_to_string(&id_path)
-            .ok()
-            .map(|s| s.trim().to_string());
+        let sidecar = KeyIdSidecar::read(&id_path);
+        let recorded_id = sidecar.as_ref().map(|s| s.id.clone());
 
+        if !exists && sidecar.as_ref().is_some_and(|s| s.established) {
+            // The sidecar says a store was made here and used: its file is gone. Making a
+            // new one would restart receipt numbers over sales that may never have left.
+            return Err(Error::Damaged(
+                "the database file is missing beside its key-id sidecar".into(),
+            ));
+        }
         let primary = vault.load()?;
         let staged = vault.load_next()?;
         let key = match (primary, exists) {
@@ -67,7 +92,10 @@ impl Db {
         if !exists {
             vault.clear_next()?;
             let writer = open_new(&path, &id_path, &key, config)?;
-            return Db::finish(path, writer, &key, config);
+            let db = Db::finish(path, writer, &key, config)?;
+            // Only now can sales be written: from here a missing file means a lost store.
+            write_durably(&id_path, key.id.as_bytes())?;
+            return Ok(db);
         }
         // Try the key the sidecar names first; a staged key may be the one that works.
         let mut candidates: Vec<(DbKey, bool)> = vec![(key, false)];
@@ -88,11 +116,15 @@ impl Db {
                         vault.save(key)?;
                         tracing::info!("key rotation completed on open");
                     }
-                    if recorded_id.as_deref() != Some(key.id.as_str()) {
+                    let db = Db::finish(path, writer, key, config)?;
+                    if sidecar
+                        .as_ref()
+                        .is_none_or(|s| s.id != key.id || !s.established)
+                    {
                         write_durably(&id_path, key.id.as_bytes())?;
                     }
                     vault.clear_next()?;
-                    return Db::finish(path, writer, key, config);
+                    return Ok(db);
                 }
                 Err(Error::KeyMismatch) => continue,
                 Err(e) => return Err(e),
@@ -100,15 +132,16 @@ impl Db {
         }
         // The key the file was made with does not open it: the file itself is damaged.
         if recorded_id.is_some() {
-            return Err(Error::Corrupt {
-                moved_to: move_aside(&path)?,
-            });
+            return Err(Error::Damaged(
+                "the key the file was made with does not open its first page".into(),
+            ));
         }
         Err(Error::KeyMismatch)
     }
 
     fn finish(path: PathBuf, mut writer: Connection, key: &DbKey, config: &Config) -> Result<Db> {
         schema::migrate(&mut writer)?;
+        check_queue_readable(&writer)?;
         let reader = open_keyed(&path, key, config)?;
         Ok(Db {
             path,
@@ -174,10 +207,51 @@ impl Db {
 }
 
 /// A new database: record the key id first, so that a crash right after creating the
-/// file never leaves a database whose key cannot be told from a wrong one.
+/// file never leaves a database whose key cannot be told from a wrong one. The sidecar
+/// says "creating" until the store is ready: a crash before that leaves no sale behind,
+/// so a missing file then is not a lost store.
 fn open_new(path: &Path, id_path: &Path, key: &DbKey, config: &Config) -> Result<Connection> {
-    write_durably(id_path, key.id.as_bytes())?;
+    write_durably(id_path, format!("{}\n{CREATING}\n", key.id).as_bytes())?;
     open_keyed(path, key, config)
+}
+
+/// Second line of the key-id sidecar while a new store is being made.
+const CREATING: &str = "creating";
+
+/// What the key-id sidecar says: the key's id, and whether the store was ever ready.
+struct KeyIdSidecar {
+    id: String,
+    established: bool,
+}
+
+impl KeyIdSidecar {
+    fn read(path: &Path) -> Option<KeyIdSidecar> {
+        let text = fs::read_to_string(path).ok()?;
+        let mut lines = text.lines().map(str::trim);
+        let id = lines.next().filter(|id| !id.is_empty())?.to_string();
+        Some(KeyIdSidecar {
+            id,
+            established: lines.next() != Some(CREATING),
+        })
+    }
+}
+
+/// Reads every queued sale and the receipt counters: the pages a register cannot work
+/// without. A damaged one fails here (`Error::Damaged`) instead of in the middle of a
+/// drain. The cost grows with the queue, not with the sales history or the catalogue.
+fn check_queue_readable(conn: &Connection) -> Result<()> {
+    conn.query_row(
+        "SELECT count(*), COALESCE(sum(length(CAST(s.record AS BLOB))), 0)
+         FROM outbox o JOIN sales s ON s.id = o.sale_ref",
+        [],
+        |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
+    )?;
+    conn.query_row(
+        "SELECT count(*), max(last_seq) FROM register_seq",
+        [],
+        |r| r.get::<_, i64>(0),
+    )?;
+    Ok(())
 }
 
 /// Refuses to open a database whose WAL was deleted while it held committed sales.
@@ -209,17 +283,14 @@ fn check_wal_present(path: &Path) -> Result<()> {
 }
 
 /// Opens one connection, keys it, proves the key works and sets the durability pragmas.
-fn open_keyed(path: &Path, key: &DbKey, config: &Config) -> Result<Connection> {
+pub(crate) fn open_keyed(path: &Path, key: &DbKey, config: &Config) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.execute_batch(&key.pragma())?;
-    // SHA-256 has hardware support on current phones (ARMv8 crypto extensions) and
-    // x86 (SHA-NI); SHA-512, SQLCipher 4's default, does not. Page HMACs are on the
-    // sale's commit path, so this is most of the encryption cost of a sale.
-    conn.execute_batch("PRAGMA cipher_hmac_algorithm = HMAC_SHA256;")?;
+    conn.execute_batch(PINNED_CIPHER_SETTINGS)?;
     // Before any read: the other connection of this till may hold a lock for a moment.
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // The first read decrypts page 1: a wrong key fails here with SQLITE_NOTADB.
@@ -241,24 +312,8 @@ fn open_keyed(path: &Path, key: &DbKey, config: &Config) -> Result<Connection> {
     Ok(conn)
 }
 
-/// Renames the database and its WAL/SHM files with a timestamp suffix; returns the new path.
-fn move_aside(path: &Path) -> Result<PathBuf> {
-    let stamp = crate::time::now_ms();
-    let target = path.with_extension(format!("db.corrupt-{stamp}"));
-    for suffix in ["", "-wal", "-shm"] {
-        let from = PathBuf::from(format!("{}{suffix}", path.display()));
-        if from.exists() {
-            let to = PathBuf::from(format!("{}{suffix}", target.display()));
-            fs::rename(&from, &to)
-                .map_err(|e| Error::Storage(format!("cannot move damaged database aside: {e}")))?;
-        }
-    }
-    tracing::warn!(moved_to = %target.display(), "damaged database moved aside");
-    Ok(target)
-}
-
 /// Writes a small file so that it survives a power cut (write, fsync, rename, fsync dir).
-fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |e: std::io::Error| Error::Storage(format!("cannot write {}: {e}", path.display()));
     let tmp = path.with_extension("tmp");
     let mut f = fs::File::create(&tmp).map_err(io)?;

@@ -38,9 +38,10 @@ pub fn migrate_with(conn: &mut Connection, migrations: &[(u32, &str)], target: u
     let current = version(conn)?;
     if current > latest {
         // A newer app wrote this file; touching it could lose what it added.
-        return Err(Error::Storage(format!(
-            "database schema {current} is newer than this app supports ({latest})"
-        )));
+        return Err(Error::NewerSchema {
+            found: current,
+            supported: latest,
+        });
     }
     for (number, sql) in migrations
         .iter()

@@ -54,8 +54,6 @@ fn is_loopback(url: &Url) -> bool {
 impl Client {
     /// Checks the URL policy (HTTPS, or HTTP to loopback when allowed) and builds the client.
     pub fn new(cfg: &SyncConfig) -> Result<Client, Error> {
-        // reqwest is built without a default crypto provider; ring is ours.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let base = Url::parse(&cfg.server_url)
             .map_err(|e| Error::invalid(format!("server URL {:?}: {e}", cfg.server_url)))?;
         match base.scheme() {
@@ -71,24 +69,17 @@ impl Client {
         if base.cannot_be_a_base() {
             return Err(Error::invalid("the server URL cannot take a path"));
         }
-        let mut builder = reqwest::Client::builder()
+        // One rustls configuration on every platform (see tls.rs): no platform verifier to
+        // initialise, no process-wide crypto provider to install.
+        let tls = super::tls::client_config(&cfg.root_certificates_pem, &cfg.pinned_spki_sha256)?;
+        let builder = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout.min(MAX_TIMEOUT))
             .timeout(cfg.request_timeout.min(MAX_TIMEOUT))
             .pool_idle_timeout(Duration::from_secs(30))
             .https_only(base.scheme() == "https")
             .no_proxy()
-            .user_agent(concat!("tillkit/", env!("CARGO_PKG_VERSION")));
-        if !cfg.root_certificates_pem.is_empty() {
-            let mut roots = Vec::new();
-            for pem in &cfg.root_certificates_pem {
-                roots.push(
-                    reqwest::Certificate::from_pem(pem)
-                        .map_err(|e| Error::invalid(format!("root certificate: {e}")))?,
-                );
-            }
-            // An explicitly configured root replaces the platform's trust store.
-            builder = builder.tls_certs_only(roots);
-        }
+            .user_agent(concat!("tillkit/", env!("CARGO_PKG_VERSION")))
+            .tls_backend_preconfigured(tls);
         let http = builder
             .build()
             .map_err(|e| Error::sync("cannot build the HTTP client", e))?;
@@ -168,6 +159,34 @@ impl Client {
         })
     }
 
+    /// `GET /v1/stores/{store}/registers/{register}/last-seq` with the store's token: the
+    /// highest receipt sequence the server holds for this register (asked after a recovery).
+    pub async fn last_seq(
+        &self,
+        store_id: &str,
+        register_id: &str,
+        token: &str,
+    ) -> Result<u64, SyncError> {
+        let url = self.url(&[
+            "v1",
+            "stores",
+            store_id,
+            "registers",
+            register_id,
+            "last-seq",
+        ]);
+        let resp = self.get(url, Some(token)).send().await.map_err(network)?;
+        let body: super::protocol::LastSeq =
+            json_body(resp, Request::LastSeq, self.protocol).await?;
+        if body.store_id != store_id || body.register_id != register_id {
+            return Err(SyncError::Inconsistent {
+                request: Request::LastSeq,
+                what: "it answered for another register".into(),
+            });
+        }
+        Ok(body.last_seq)
+    }
+
     /// `GET /v1/stores/{store}/catalog?since=cursor` with the store's token.
     pub async fn catalog(
         &self,
@@ -187,6 +206,10 @@ impl Client {
 fn network(e: reqwest::Error) -> SyncError {
     // Never include the URL's query or headers; reqwest's message has neither token nor body.
     let e = e.without_url();
+    // A refused certificate or pin is named: "error sending request" alone hides it.
+    if let Some(why) = super::tls::refusal(&e) {
+        return SyncError::Tls { why, source: e };
+    }
     if e.is_timeout() {
         SyncError::Timeout(e)
     } else {

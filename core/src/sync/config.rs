@@ -83,8 +83,12 @@ pub struct SyncConfig {
     pub catalog_interval: Duration,
     /// Allow plain HTTP to loopback addresses (development and tests). Default false.
     pub allow_http_loopback: bool,
-    /// PEM root certificates to trust instead of the platform's (private deployments, tests).
+    /// PEM root certificates trusted in addition to the bundled Mozilla roots (private
+    /// deployments, tests). Each entry holds one or more certificates.
     pub root_certificates_pem: Vec<Vec<u8>>,
+    /// SPKI SHA-256 pins (`sha256/<base64>`, see `tls::certificate_pin`): when not empty,
+    /// the server's verified chain must hold one of these keys. Default: none.
+    pub pinned_spki_sha256: Vec<String>,
     /// Faults the tests inject into the engine (feature `test-support` only).
     #[cfg(feature = "test-support")]
     pub hooks: crate::testing::SyncHooks,
@@ -123,6 +127,7 @@ impl SyncConfig {
             catalog_interval: Duration::from_secs(300),
             allow_http_loopback: false,
             root_certificates_pem: Vec::new(),
+            pinned_spki_sha256: Vec::new(),
             #[cfg(feature = "test-support")]
             hooks: Default::default(),
         }

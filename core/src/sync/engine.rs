@@ -294,7 +294,9 @@ impl Shared {
     /// Updates flags for a failed request; what the status and reachability show.
     pub(super) fn note_failure(&self, e: &SyncError) {
         match e {
-            SyncError::Network(_) | SyncError::Timeout(_) => self.set_reachable(false),
+            SyncError::Network(_) | SyncError::Timeout(_) | SyncError::Tls { .. } => {
+                self.set_reachable(false)
+            }
             SyncError::Incompatible { ours, server } => {
                 lock(&self.flags).mismatch = Some(ProtocolMismatch::of(*ours, *server));
                 self.set_reachable(true);
@@ -549,6 +551,7 @@ async fn upload_round(shared: &Shared, sizing: &mut Sizing) -> Round {
         Ok(b) => b,
         Err(e) => return failed(shared, SyncError::Local(e)),
     };
+    raise_seq_floor(shared).await;
     let session_store = shared.till.session().ok().map(|s| s.store_id);
     let mut stores: Vec<&String> = backlog
         .iter()
@@ -607,6 +610,40 @@ async fn upload_round(shared: &Shared, sizing: &mut Sizing) -> Round {
         }
     }
     Round::Done
+}
+
+/// After a recovery or a fresh start, the first contact asks the server for the highest
+/// receipt sequence it holds for this register and raises the local counter to it. A
+/// failure never holds up the upload (sales rung meanwhile keep their numbers either way);
+/// it is asked again next round.
+async fn raise_seq_floor(shared: &Shared) {
+    if !shared.till.needs_seq_floor().unwrap_or(false) {
+        return;
+    }
+    let Ok(session) = shared.till.session() else {
+        return;
+    };
+    let Some(token) = shared.cfg.credentials.token(&session.store_id) else {
+        return;
+    };
+    let asked = shared
+        .client
+        .last_seq(&session.store_id, &session.register_id, &token)
+        .await;
+    match asked {
+        Ok(last_seq) => {
+            if let Err(e) =
+                shared
+                    .till
+                    .raise_seq_floor(&session.store_id, &session.register_id, last_seq)
+            {
+                tracing::warn!(error = %e, "cannot raise the receipt sequence floor");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e.chain(), "server did not tell the receipt sequence floor")
+        }
+    }
 }
 
 /// A round with nothing to upload: probe the server if it was unreachable (for the pill),

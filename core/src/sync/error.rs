@@ -14,6 +14,8 @@ pub enum Request {
     Upload,
     /// `GET .../catalog`.
     Catalog,
+    /// `GET .../registers/{register}/last-seq`.
+    LastSeq,
 }
 
 impl std::fmt::Display for Request {
@@ -22,6 +24,7 @@ impl std::fmt::Display for Request {
             Request::Health => "health check",
             Request::Upload => "upload",
             Request::Catalog => "catalogue download",
+            Request::LastSeq => "receipt number check",
         })
     }
 }
@@ -63,6 +66,13 @@ pub enum SyncError {
     /// No answer (connect refused, reset, DNS, TLS): the server is unreachable.
     #[error("server unreachable")]
     Network(#[source] reqwest::Error),
+    /// TLS refused the server (an untrusted or wrong-host certificate, a pin mismatch).
+    #[error("{why}")]
+    Tls {
+        why: String,
+        #[source]
+        source: reqwest::Error,
+    },
     /// The request went out but no answer came within the request timeout.
     #[error("no answer in time")]
     Timeout(#[source] reqwest::Error),

@@ -10,6 +10,7 @@ mod engine;
 pub mod error;
 pub mod protocol;
 mod status;
+pub mod tls;
 mod upload;
 
 pub use config::{Credentials, RegisterToken, StoreTokens, SyncConfig};

@@ -73,6 +73,16 @@ impl ErrorBody {
     }
 }
 
+/// The body of `GET /v1/stores/{store_id}/registers/{register_id}/last-seq`: the highest
+/// `seq` the server holds for the register (0 when it holds none), so a device that lost its
+/// database numbers its next receipts after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastSeq {
+    pub store_id: String,
+    pub register_id: String,
+    pub last_seq: u64,
+}
+
 /// Builds a batch request body from stored payloads without re-encoding them: the
 /// bytes sent on a retry are exactly the bytes sent the first time.
 pub fn batch_body(payloads: &[&str]) -> String {

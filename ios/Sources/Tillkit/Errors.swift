@@ -15,6 +15,8 @@ extension TillkitError {
         case .NoCatalog: return "Waiting for the catalogue to arrive"
         case .NoSession: return "No cashier is signed in"
         case .StorageFull: return "The device storage is full: nothing was saved"
+        case .NeedsRecovery: return "The register's database is damaged: restart the app to recover the sales"
+        case .NewerSchema: return "This register's data was written by a newer app version: update the app"
         // Key, corruption, storage and keychain failures: the register cannot go on by itself.
         default: return "The register needs attention (\(self)): call support"
         }

@@ -27,6 +27,7 @@ pub fn conformance_suite<S: ServerStore + 'static>(make: impl Fn() -> S) {
     tax_difference_is_recorded_and_the_sale_still_accepted(&make());
     text_fields_are_stored_verbatim(&make());
     unknown_store_or_missing_catalogue_fails_whole(&make());
+    last_seq_is_the_registers_highest_stored_seq(&make());
 }
 
 const STORE: &str = "uk-01";
@@ -626,4 +627,51 @@ pub fn unknown_store_or_missing_catalogue_fails_whole(store: &dyn ServerStore) {
         matches!(store.catalog("bare", None), Err(StoreError::NoCatalog(_))),
         "a refused load changes nothing"
     );
+}
+
+/// A register's last seq is the highest `seq` among its stored sales, whatever order they
+/// arrived in; rejected and conflicting uploads, other registers and other stores do not
+/// count.
+pub fn last_seq_is_the_registers_highest_stored_seq(store: &dyn ServerStore) {
+    let c = setup(store, STORE);
+    setup(store, "uk-02");
+    assert_eq!(
+        store.last_seq(STORE, "R1").expect("last seq"),
+        0,
+        "none yet"
+    );
+    // Seq 5 arrives before 2 (a device re-sending an older batch later).
+    let five = kettle_sale(&c, "R1", 5, "1");
+    let two = kettle_sale(&c, "R1", 2, "1");
+    let r = store
+        .upload_batch(&ctx(STORE, "R1", 1), &[five.clone(), two])
+        .expect("upload");
+    assert_eq!(statuses(&r), [SaleStatus::Accepted; 2]);
+    let mut rejected = kettle_sale(&c, "R1", 9, "1");
+    rejected.total += Decimal::ONE;
+    let mut conflicting = kettle_sale(&c, "R1", 8, "1");
+    conflicting.sale_id = five.sale_id;
+    let other_register = kettle_sale(&c, "R2", 7, "1");
+    let mut other_store = kettle_sale(&c, "R1", 6, "1");
+    other_store.store_id = "uk-02".into();
+    let r = store
+        .upload_batch(&ctx(STORE, "R1", 2), &[rejected, conflicting])
+        .expect("upload");
+    assert_eq!(statuses(&r), [SaleStatus::Rejected, SaleStatus::Conflict]);
+    let r = store
+        .upload_batch(&ctx(STORE, "R2", 2), &[other_register])
+        .expect("upload");
+    assert_eq!(statuses(&r), [SaleStatus::Accepted]);
+    let r = store
+        .upload_batch(&ctx("uk-02", "R1", 3), &[other_store])
+        .expect("upload");
+    assert_eq!(statuses(&r), [SaleStatus::Accepted]);
+    assert_eq!(store.last_seq(STORE, "R1").expect("last seq"), 5);
+    assert_eq!(store.last_seq(STORE, "R2").expect("last seq"), 7);
+    assert_eq!(store.last_seq("uk-02", "R1").expect("last seq"), 6);
+    assert_eq!(store.last_seq(STORE, "R9").expect("last seq"), 0);
+    assert!(matches!(
+        store.last_seq("nope", "R1"),
+        Err(StoreError::StoreNotFound(_))
+    ));
 }

@@ -89,4 +89,7 @@ pub trait ServerStore: Send + Sync {
 
     /// Sale count and sums of the store.
     fn summary(&self, store_id: &str) -> Result<Summary, StoreError>;
+
+    /// The highest `seq` among the stored sales of `register_id` in the store; 0 when none.
+    fn last_seq(&self, store_id: &str, register_id: &str) -> Result<u64, StoreError>;
 }

@@ -6,7 +6,10 @@ use rusqlite::Connection;
 use crate::error::StoreError;
 
 /// Migration N is `MIGRATIONS[N - 1]`; `PRAGMA user_version` records the last applied.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/001_initial.sql")];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/001_initial.sql"),
+    include_str!("migrations/002_register_seq.sql"),
+];
 
 /// Newest schema version this build knows.
 pub fn latest_version() -> u32 {

@@ -354,8 +354,8 @@ impl ServerStore for SqliteStore {
                 let mut insert_sale = tx.prepare_cached(
                     "INSERT INTO sales (sale_id, store_id, register_id, uploaded_by, receipt_no, created_at,
                        received_at, currency, total, tax_total, record, server_totals, tax_difference,
-                       totals_match, tax_check_error)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                       totals_match, tax_check_error, seq)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 )?;
                 let mut insert_move = tx.prepare_cached(
                     "INSERT INTO stock_movements (store_id, product_id, register_id, sale_id, delta_milli,
@@ -384,6 +384,7 @@ impl ServerStore for SqliteStore {
                                 check.tax_difference.map(|d| d.to_string()),
                                 check.totals_match,
                                 check.error,
+                                i64::try_from(sale.seq).map_err(|_| StoreError::Invalid(format!("seq {} out of range", sale.seq)))?,
                             ])?;
                             for m in &a.movements {
                                 insert_move.execute(params![
@@ -623,6 +624,19 @@ impl ServerStore for SqliteStore {
             Ok(summary)
         })
     }
+
+    fn last_seq(&self, store_id: &str, register_id: &str) -> Result<u64, StoreError> {
+        self.with(|conn| {
+            let tx = conn.transaction()?;
+            store_row(&tx, store_id)?;
+            let max: Option<i64> = tx
+                .prepare_cached(
+                    "SELECT MAX(seq) FROM sales WHERE store_id = ?1 AND register_id = ?2",
+                )?
+                .query_row([store_id, register_id], |r| r.get(0))?;
+            Ok(max.map_or(0, |m| m.max(0) as u64))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -735,6 +749,49 @@ mod tests {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .expect("mode");
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn upgrading_a_version_1_database_keeps_its_sales_and_their_seq() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("server.db");
+        let c = uk_catalog();
+        let old = sale(
+            &uk_tax(),
+            "s",
+            "R1",
+            17,
+            &[(product(&c, "p-kettle"), d("1"))],
+        );
+        {
+            // A database as the first release left it: schema 1 with one stored sale.
+            let conn = Connection::open(&path).expect("open");
+            conn.execute_batch(schema::MIGRATIONS[0]).expect("schema 1");
+            conn.pragma_update(None, "user_version", 1)
+                .expect("version");
+            conn.execute(
+                "INSERT INTO stores (store_id, name, created_at) VALUES ('s', 'S', 1)",
+                [],
+            )
+            .expect("store");
+            conn.execute(
+                "INSERT INTO sales (sale_id, store_id, register_id, uploaded_by, receipt_no, created_at,
+                   received_at, currency, total, tax_total, record, totals_match)
+                 VALUES (?1, 's', 'R1', 'R1', ?2, 1, 1, 'GBP', ?3, ?4, ?5, 1)",
+                params![
+                    old.sale_id.to_string(),
+                    old.receipt_no,
+                    old.total.to_string(),
+                    old.tax_total.to_string(),
+                    validate::canonical(&old).expect("json")
+                ],
+            )
+            .expect("sale");
+        }
+        let store = SqliteStore::open(&path).expect("migrates");
+        assert_eq!(store.last_seq("s", "R1").expect("last seq"), 17);
+        let kept = store.stored_sale(&old.sale_id.to_string()).expect("read");
+        assert_eq!(kept.expect("the sale is kept").record, old);
     }
 
     #[test]

@@ -76,15 +76,21 @@ fun openCore(
     keychainAccount: String = "key-" + dir.fileName,
 ): TillkitCore {
     useInMemoryKeychainForTests()
-    val config = CoreConfig(
-        dataDir = dir.toString(),
-        serverUrl = serverUrl,
-        keychainService = "app.tillkit.tests",
-        keychainAccount = keychainAccount,
-        allowHttpLoopback = true,
-    )
-    return TillkitCore.open(config, token)
+    return TillkitCore.open(coreConfig(dir, serverUrl, keychainAccount), token)
 }
+
+/** The configuration `openCore` uses for `dir` (recovery calls take the same one). */
+fun coreConfig(
+    dir: Path,
+    serverUrl: String = UNREACHABLE_SERVER,
+    keychainAccount: String = "key-" + dir.fileName,
+) = CoreConfig(
+    dataDir = dir.toString(),
+    serverUrl = serverUrl,
+    keychainService = "app.tillkit.tests",
+    keychainAccount = keychainAccount,
+    allowHttpLoopback = true,
+)
 
 /** A core logged in to the UK store with the catalogue imported locally (no server needed). */
 fun openStocked(dir: Path): TillkitCore {

@@ -2,9 +2,12 @@
 // the detail an app acts on, never a crash or an untyped exception.
 package app.tillkit.tests
 
+import app.tillkit.ffi.CoreConfig
 import app.tillkit.ffi.PaymentMethod
 import app.tillkit.ffi.PaymentRecord
+import app.tillkit.ffi.TillkitCore
 import app.tillkit.ffi.TillkitException
+import app.tillkit.ffi.useInMemoryKeychainForTests
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertThrows
 import org.junit.Assert.assertTrue
@@ -115,6 +118,30 @@ class TypedErrorsTest {
         openCore(dir).use { it.shutdown() }
         expect<TillkitException.KeyMissing> { openCore(dir, keychainAccount = "another-account") }
         openCore(dir).use { it.shutdown() }
+        dir.deleteTree()
+    }
+
+    @Test
+    fun a_malformed_certificate_pin_or_root_is_invalid_input_and_the_database_stays() {
+        val dir = tempDir("errors-tls")
+        useInMemoryKeychainForTests()
+        fun config(pins: List<String>, roots: List<String>) = CoreConfig(
+            dataDir = dir.toString(),
+            serverUrl = "https://sync.tillkit.test/",
+            keychainService = "app.tillkit.tests",
+            keychainAccount = "key-" + dir.fileName,
+            rootCertificatesPem = roots,
+            pinnedSpkiSha256 = pins,
+        )
+        val wrongLength = "sha256/" + "A".repeat(40) + "=="
+        for (pins in listOf(listOf("not base64!"), listOf(wrongLength), listOf(""))) {
+            val e = expect<TillkitException.InvalidInput> { TillkitCore.open(config(pins, emptyList()), UNUSED_TOKEN) }
+            assertTrue(e.reason, e.reason.contains("pin"))
+        }
+        expect<TillkitException.InvalidInput> { TillkitCore.open(config(emptyList(), listOf("no certificate here")), UNUSED_TOKEN) }
+        // A well-formed pin opens the same store: nothing was damaged by the refusals.
+        val pin = "sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        TillkitCore.open(config(listOf(pin), emptyList()), UNUSED_TOKEN).use { it.shutdown() }
         dir.deleteTree()
     }
 

@@ -33,6 +33,10 @@ class MainActivity : ComponentActivity() {
                     when (val s = startup) {
                         Startup.Opening -> Centered("Opening the register…")
                         is Startup.Failed -> Centered(s.message)
+                        is Startup.NeedsRecovery -> RecoveryScreen(
+                            viewModel(key = s.reason) { RecoveryViewModel(app, s.reason, s.keptFiles) },
+                            onOpen = { app.open() },
+                        )
                         is Startup.Ready -> Screens(s.till)
                     }
                 }

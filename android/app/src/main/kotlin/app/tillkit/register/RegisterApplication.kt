@@ -20,26 +20,40 @@ sealed interface Startup {
     data object Opening : Startup
     data class Ready(val till: TillkitAndroid) : Startup
     data class Failed(val message: String) : Startup
+    /** The database could not be opened with its key: the recovery screen takes over. */
+    data class NeedsRecovery(val reason: String, val keptFiles: List<String>) : Startup
 }
 
 class RegisterApplication : Application() {
     private val mutableStartup = MutableStateFlow<Startup>(Startup.Opening)
     val startup: StateFlow<Startup> = mutableStartup.asStateFlow()
 
+    /** The core's configuration; the recovery screen passes the same one to the core. */
+    val config: CoreConfig by lazy {
+        CoreConfig(
+            // noBackupFilesDir: the key cannot leave the device, so neither should the file.
+            dataDir = File(noBackupFilesDir, "tillkit").path,
+            serverUrl = BuildConfig.TILLKIT_SERVER_URL,
+            allowHttpLoopback = BuildConfig.DEBUG,
+        )
+    }
+
     override fun onCreate() {
         super.onCreate()
+        open()
+    }
+
+    /** Opens the register (again, after a recovery). */
+    fun open() {
+        mutableStartup.value = Startup.Opening
         // The process lives as long as the register; the core is closed with it.
         MainScope().launch {
             mutableStartup.value = try {
-                val config = CoreConfig(
-                    // noBackupFilesDir: the key cannot leave the device, so neither should the file.
-                    dataDir = File(noBackupFilesDir, "tillkit").path,
-                    serverUrl = BuildConfig.TILLKIT_SERVER_URL,
-                    allowHttpLoopback = BuildConfig.DEBUG,
-                )
                 val till = TillkitAndroid.open(this@RegisterApplication, config, BuildConfig.TILLKIT_TOKEN)
                 till.login(BuildConfig.TILLKIT_STORE_ID, BuildConfig.TILLKIT_REGISTER_ID, staffId = "cashier")
                 Startup.Ready(till)
+            } catch (e: TillkitException.NeedsRecovery) {
+                Startup.NeedsRecovery(e.reason, e.kept)
             } catch (e: TillkitException) {
                 Startup.Failed(e.cashierMessage(MoneyFormat(), currency = null))
             }

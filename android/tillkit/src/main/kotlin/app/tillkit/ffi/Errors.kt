@@ -16,6 +16,8 @@ fun TillkitException.cashierMessage(money: MoneyFormat, currency: String?): Stri
         is TillkitException.NoCatalog -> "Waiting for the catalogue to arrive"
         is TillkitException.NoSession -> "No cashier is signed in"
         is TillkitException.StorageFull -> "The device storage is full: nothing was saved"
+        is TillkitException.NeedsRecovery -> "The register's database is damaged: restart the app to recover the sales"
+        is TillkitException.NewerSchema -> "This register's data was written by a newer app version: update the app"
         // Key, corruption, storage and keychain failures: the register cannot go on by itself.
         else -> "The register needs attention (${this::class.simpleName}): call support"
     }

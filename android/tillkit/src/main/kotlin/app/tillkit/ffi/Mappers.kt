@@ -9,6 +9,7 @@ import app.tillkit.ui.CompletedSale
 import app.tillkit.ui.LineTotals
 import app.tillkit.ui.ProtocolProblem
 import app.tillkit.ui.QueuedSale
+import app.tillkit.ui.RecoveryOutcome
 import app.tillkit.ui.RegisterStatus
 import app.tillkit.ui.TaxAmount
 import app.tillkit.ui.Tender
@@ -74,3 +75,12 @@ fun Tender.toPaymentRecord(): PaymentRecord = when (this) {
     is Tender.Cash -> PaymentRecord(PaymentMethod.CASH, amount, reference = null)
     is Tender.Card -> PaymentRecord(PaymentMethod.CARD, amount, reference)
 }
+
+fun RecoveryReportRecord.toRecoveryOutcome() = RecoveryOutcome(
+    salesRecovered = salesRecovered.toLong(),
+    queued = queued.toLong(),
+    salesUnreadable = salesUnreadable.toLong(),
+    queuedLost = queuedLost.toLong(),
+    unreadable = unreadable,
+    keptFiles = keptFiles,
+)

@@ -6,6 +6,7 @@ import android.content.Context
 import android.net.ConnectivityManager
 import android.net.Network
 import app.tillkit.ui.QueuedSale
+import app.tillkit.ui.RecoveryOutcome
 import app.tillkit.ui.RegisterStatus
 import app.tillkit.ui.Tender
 import kotlinx.coroutines.Dispatchers
@@ -131,6 +132,21 @@ class TillkitAndroid private constructor(
                 core.close()
                 throw e
             }
+        }
+
+        /**
+         * Salvages the sales of a store whose [open] threw `NeedsRecovery` into a fresh
+         * store, still queued; [open] works again afterwards.
+         */
+        suspend fun recover(context: Context, config: CoreConfig): RecoveryOutcome = io {
+            initializeKeychain(context.applicationContext)
+            recoverDatabase(config).toRecoveryOutcome()
+        }
+
+        /** Starts an empty store without salvage: only after a person confirmed it. */
+        suspend fun startFresh(context: Context, config: CoreConfig) = io {
+            initializeKeychain(context.applicationContext)
+            startFreshDatabase(config)
         }
     }
 }

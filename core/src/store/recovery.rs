@@ -1,0 +1,757 @@
+//! Recovery of a store its own key cannot open: the durable "needs recovery" state, salvage
+//! of every readable sale into a fresh store, and the explicit fresh start. It never deletes
+//! or changes a kept file and never starts fresh over unsent sales unless asked to.
+//!
+//! Salvage reads the kept file through SQLCipher, row by row. SQLCipher checks each page's
+//! HMAC when it is read; after one failure the connection keeps answering the error
+//! ("deferred error condition"), so a failed read drops the connection and the next read
+//! opens a new one. Each row is fetched by rowid (`WHERE rowid = ?`), so a damaged page
+//! costs only the rows on it (or, for an interior page, the rows under it); the range of
+//! rowids to try comes from the table, every index on it, the tables that refer to it
+//! and probes past the highest one found. `writable_schema` lets SQLite read a truncated
+//! file up to its end instead of refusing it whole. (`sqlite_dbpage`, which would allow
+//! reading leaf pages around a damaged interior page, is not compiled into
+//! libsqlite3-sys's bundled SQLCipher.)
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rusqlite::types::Value;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
+use serde::{Deserialize, Serialize};
+
+use super::key::{DbKey, KeyVault};
+use super::{DB_FILE, KEY_ID_FILE, open_keyed, schema, write_durably};
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// Plaintext sidecar holding the recovery state: file names, reasons and counts, no data.
+pub const RECOVERY_FILE: &str = "tillkit.recovery";
+/// Where a recovery builds the fresh store before it takes the database's place.
+const SALVAGE_FILE: &str = "tillkit.db.salvage";
+/// `meta` key set in a recovered or fresh store until the server has told the register
+/// the highest receipt number it holds.
+pub(crate) const SEQ_FLOOR_KEY: &str = "seq_floor_check";
+/// Most detail lines a report carries (a badly damaged file can fail on every page).
+const MAX_DETAILS: usize = 50;
+
+/// What a recovery salvaged and what it could not read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Sales copied into the fresh store (sent and unsent).
+    pub sales_recovered: u64,
+    /// Of those, sales queued for upload (the server dedupes any it already has).
+    pub queued: u64,
+    /// Rows of the sales table that could not be read.
+    pub sales_unreadable: u64,
+    /// Ids of sales known (from an index) to exist but whose record could not be read.
+    pub lost_sale_ids: Vec<String>,
+    /// Queue rows whose sale could not be read.
+    pub queued_lost: u64,
+    /// Highest receipt sequence salvaged per (store, register).
+    pub highest_seq: Vec<(String, String, u64)>,
+    /// What could not be read, in words (pages, tables, files).
+    pub unreadable: Vec<String>,
+    /// Every file ever kept by a recovery in this data directory.
+    pub kept: Vec<PathBuf>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct State {
+    pending: Option<Pending>,
+    #[serde(default)]
+    history: Vec<Resolved>,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct Pending {
+    reason: String,
+    at: i64,
+    /// Renames (from, to) of file names inside the data directory; `to` is kept.
+    moves: Vec<(String, String)>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Resolved {
+    reason: String,
+    at: i64,
+    kept: Vec<String>,
+    outcome: String,
+}
+
+fn load(dir: &Path) -> Result<State> {
+    match fs::read(dir.join(RECOVERY_FILE)) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Storage(format!("the recovery record is unreadable: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(State::default()),
+        Err(e) => Err(Error::Storage(format!(
+            "cannot read the recovery record: {e}"
+        ))),
+    }
+}
+
+fn save(dir: &Path, state: &State) -> Result<()> {
+    write_durably(&dir.join(RECOVERY_FILE), &serde_json::to_vec_pretty(state)?)
+}
+
+fn kept_of(dir: &Path, state: &State) -> Vec<PathBuf> {
+    let pending = state
+        .pending
+        .iter()
+        .flat_map(|p| p.moves.iter().map(|(_, to)| to));
+    let resolved = state.history.iter().flat_map(|r| r.kept.iter());
+    resolved.chain(pending).map(|name| dir.join(name)).collect()
+}
+
+fn needs_recovery(dir: &Path, pending: &Pending) -> Error {
+    Error::NeedsRecovery {
+        reason: pending.reason.clone(),
+        kept: pending.moves.iter().map(|(_, to)| dir.join(to)).collect(),
+    }
+}
+
+/// Does the renames a detection recorded; a crash may have stopped it half-way.
+fn finish_moves(dir: &Path, pending: &Pending) -> Result<()> {
+    for (from, to) in &pending.moves {
+        let (from, to) = (dir.join(from), dir.join(to));
+        if from.exists() && !to.exists() {
+            fs::rename(&from, &to)
+                .map_err(|e| Error::Storage(format!("cannot keep the damaged file aside: {e}")))?;
+        }
+    }
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Answers `NeedsRecovery` while a recovery is pending (first finishing the renames).
+pub(crate) fn check_pending(dir: &Path) -> Result<()> {
+    let state = load(dir)?;
+    match &state.pending {
+        Some(pending) => {
+            finish_moves(dir, pending)?;
+            Err(needs_recovery(dir, pending))
+        }
+        None => Ok(()),
+    }
+}
+
+/// Records durably that the store needs recovery and returns the error to answer. The
+/// database files are renamed now (`move_now`, at open) or by the next open (while the
+/// running store still has them open). The record is written before any rename, so a
+/// crash in between still leaves a store that refuses to open.
+pub(crate) fn mark(dir: &Path, reason: &str, move_now: bool) -> Result<Error> {
+    let mut state = load(dir)?;
+    if let Some(pending) = &state.pending {
+        return Ok(needs_recovery(dir, pending));
+    }
+    let stamp = crate::time::now_ms();
+    let moves = ["", "-wal", "-shm"]
+        .iter()
+        .filter(|suffix| dir.join(format!("{DB_FILE}{suffix}")).exists())
+        .map(|suffix| {
+            (
+                format!("{DB_FILE}{suffix}"),
+                format!("{DB_FILE}.damaged-{stamp}{suffix}"),
+            )
+        })
+        .collect();
+    let pending = Pending {
+        reason: reason.to_string(),
+        at: stamp,
+        moves,
+    };
+    state.pending = Some(pending.clone());
+    save(dir, &state)?;
+    tracing::error!(reason, "the database needs recovery; its files are kept");
+    if move_now {
+        finish_moves(dir, &pending)?;
+    }
+    Ok(needs_recovery(dir, &pending))
+}
+
+/// Whether a recovery is pending in `config.data_dir`.
+pub fn is_pending(config: &Config) -> Result<bool> {
+    Ok(load(&config.data_dir)?.pending.is_some())
+}
+
+/// Every file a recovery kept in `config.data_dir` (pending and resolved), for the app to
+/// show or an operator to collect. Nothing here deletes them.
+pub fn kept_files(config: &Config) -> Result<Vec<PathBuf>> {
+    Ok(kept_of(&config.data_dir, &load(&config.data_dir)?))
+}
+
+/// Salvages every sale and queue row still readable from the kept file(s) into a fresh
+/// store that takes the database's place, still queued (uploads resume as usual; the
+/// server dedupes). Receipt numbers continue after the highest one salvaged, and the
+/// register asks the server for its highest on first contact.
+pub fn recover(config: &Config, vault: &dyn KeyVault) -> Result<RecoveryReport> {
+    let dir = &config.data_dir;
+    let mut state = load(dir)?;
+    let Some(pending) = state.pending.clone() else {
+        return Err(Error::invalid("no recovery is pending"));
+    };
+    finish_moves(dir, &pending)?;
+    let key = vault.load()?.ok_or(Error::KeyMissing)?;
+    let mut keys = vec![key];
+    keys.extend(vault.load_next()?);
+
+    let mut report = RecoveryReport::default();
+    let salvage_path = dir.join(SALVAGE_FILE);
+    let kept_dbs: Vec<PathBuf> = pending
+        .moves
+        .iter()
+        .filter(|(from, _)| from == DB_FILE)
+        .map(|(_, to)| dir.join(to))
+        .collect();
+    if kept_dbs.is_empty() {
+        report
+            .unreadable
+            .push("the database file was missing: there was nothing to read".into());
+    }
+    build_fresh(config, &salvage_path, &keys[0], |tx| {
+        for kept in &kept_dbs {
+            salvage_file(kept, &keys, tx, &mut report)?;
+        }
+        finish_salvage(tx, &mut report)
+    })?;
+    install(dir, &salvage_path, &keys[0])?;
+    state.pending = None;
+    state.history.push(Resolved {
+        reason: pending.reason.clone(),
+        at: pending.at,
+        kept: pending.moves.iter().map(|(_, to)| to.clone()).collect(),
+        outcome: format!(
+            "recovered {} sales ({} queued); {} unreadable",
+            report.sales_recovered, report.queued, report.sales_unreadable
+        ),
+    });
+    save(dir, &state)?;
+    report.kept = kept_of(dir, &state);
+    tracing::warn!(
+        recovered = report.sales_recovered,
+        queued = report.queued,
+        unreadable = report.sales_unreadable,
+        "database recovered"
+    );
+    Ok(report)
+}
+
+/// Starts a new empty store without salvaging anything: only after a person confirmed it.
+/// The kept files stay where they are and stay listed by [`kept_files`]; receipt numbers
+/// continue after the highest the server holds for the register.
+pub fn start_fresh(config: &Config, vault: &dyn KeyVault) -> Result<()> {
+    let dir = &config.data_dir;
+    let mut state = load(dir)?;
+    let Some(pending) = state.pending.clone() else {
+        return Err(Error::invalid("no recovery is pending"));
+    };
+    finish_moves(dir, &pending)?;
+    let key = vault.load()?.ok_or(Error::KeyMissing)?;
+    let salvage_path = dir.join(SALVAGE_FILE);
+    build_fresh(config, &salvage_path, &key, |tx| mark_seq_floor(tx))?;
+    install(dir, &salvage_path, &key)?;
+    state.pending = None;
+    state.history.push(Resolved {
+        reason: pending.reason.clone(),
+        at: pending.at,
+        kept: pending.moves.iter().map(|(_, to)| to.clone()).collect(),
+        outcome: "started fresh without salvage, as confirmed".into(),
+    });
+    save(dir, &state)?;
+    tracing::warn!("database started fresh without salvage");
+    Ok(())
+}
+
+fn remove_db_files(path: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        // Leftovers of a recovery that crashed: never a kept file, never the database.
+        let _ = fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+}
+
+/// Makes a migrated store at `path` and fills it in one transaction.
+fn build_fresh(
+    config: &Config,
+    path: &Path,
+    key: &DbKey,
+    fill: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<()>,
+) -> Result<()> {
+    remove_db_files(path);
+    let mut fresh = open_keyed(path, key, config)?;
+    schema::migrate(&mut fresh)?;
+    // Salvaged rows keep their ids; one whose parent could not be read stays anyway.
+    fresh.execute_batch("PRAGMA foreign_keys = OFF;")?;
+    let tx = fresh.transaction()?;
+    fill(&tx)?;
+    tx.commit()?;
+    fresh.execute_batch("PRAGMA foreign_keys = ON; PRAGMA wal_checkpoint(TRUNCATE);")?;
+    fresh.close().map_err(|(_, e)| Error::from(e))?;
+    fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::Storage(format!("cannot sync the recovered store: {e}")))
+}
+
+/// Puts the fresh store in the database's place and records its key id.
+fn install(dir: &Path, fresh: &Path, key: &DbKey) -> Result<()> {
+    let db = dir.join(DB_FILE);
+    for suffix in ["-wal", "-shm"] {
+        if Path::new(&format!("{}{suffix}", fresh.display())).exists() {
+            return Err(Error::Storage(
+                "the recovered store is still in use; nothing was replaced".into(),
+            ));
+        }
+        // Only a file a kept-file rename already skipped could be here; SQLite must not
+        // replay it onto the fresh store.
+        let stale = PathBuf::from(format!("{}{suffix}", db.display()));
+        if stale.exists() {
+            let aside = dir.join(format!("{DB_FILE}.stale-{}{suffix}", crate::time::now_ms()));
+            fs::rename(&stale, aside).map_err(|e| Error::Storage(e.to_string()))?;
+        }
+    }
+    fs::rename(fresh, &db)
+        .map_err(|e| Error::Storage(format!("cannot install the recovered store: {e}")))?;
+    if let Ok(d) = fs::File::open(dir) {
+        d.sync_all().map_err(|e| Error::Storage(e.to_string()))?;
+    }
+    write_durably(&dir.join(KEY_ID_FILE), key.id.as_bytes())
+}
+
+fn mark_seq_floor(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    tx.execute(
+        "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, '1')",
+        [SEQ_FLOOR_KEY],
+    )?;
+    Ok(())
+}
+
+/// A kept database read through SQLCipher, reconnecting after every failed read.
+struct Source<'a> {
+    path: &'a Path,
+    key: &'a DbKey,
+    conn: Option<Connection>,
+}
+
+impl<'a> Source<'a> {
+    /// The first of `keys` that opens the file's first page, or what went wrong.
+    fn open(path: &'a Path, keys: &'a [DbKey]) -> std::result::Result<Self, String> {
+        let mut last = String::new();
+        for key in keys {
+            let mut source = Source {
+                path,
+                key,
+                conn: None,
+            };
+            match source.connect() {
+                Ok(()) => return Ok(source),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(last)
+    }
+
+    fn connect(&mut self) -> rusqlite::Result<()> {
+        // Read-only: the kept file and its WAL are never written (no checkpoint on close).
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(self.path, flags)?;
+        conn.execute_batch(&self.key.pragma())?;
+        conn.execute_batch(super::PINNED_CIPHER_SETTINGS)?;
+        // Read a truncated file up to its end instead of refusing it whole.
+        conn.execute_batch("PRAGMA writable_schema = ON;")?;
+        conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        self.conn = Some(conn);
+        Ok(())
+    }
+
+    /// Runs one read; a failure drops the connection so the next read starts clean.
+    fn read<T>(&mut self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Option<T> {
+        if self.conn.is_none() && self.connect().is_err() {
+            return None;
+        }
+        let result = self.conn.as_ref().map(f)?;
+        match result {
+            Ok(v) => Some(v),
+            Err(_) => {
+                self.conn = None;
+                None
+            }
+        }
+    }
+
+    fn max(&mut self, sql: &str) -> Option<i64> {
+        self.read(|c| c.query_row(sql, [], |r| r.get::<_, Option<i64>>(0)))
+            .flatten()
+    }
+
+    fn columns(&mut self, table: &str) -> Vec<String> {
+        self.read(|c| table_columns(c, table)).unwrap_or_default()
+    }
+
+    fn indexes(&mut self, table: &str) -> Vec<String> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT name FROM pragma_index_list(?1)")?;
+            let rows = stmt.query_map([table], |r| r.get(0))?;
+            rows.collect()
+        })
+        .unwrap_or_default()
+    }
+
+    /// The highest rowid of `table` any path still reaches: the table, each of its
+    /// indexes, `hints` (other tables' references), then probes past it. Also whether a
+    /// probe past it failed (rows beyond may exist that no path reaches).
+    fn upper_rowid(&mut self, table: &str, hints: &[String]) -> (i64, bool) {
+        let mut best = self
+            .max(&format!("SELECT max(rowid) FROM {table}"))
+            .unwrap_or(0);
+        for index in self.indexes(table) {
+            let sql = format!("SELECT max(rowid) FROM {table} INDEXED BY \"{index}\"");
+            best = best.max(self.max(&sql).unwrap_or(0));
+        }
+        for hint in hints {
+            best = best.max(self.max(hint).unwrap_or(0));
+        }
+        let probe = format!("SELECT rowid FROM {table} WHERE rowid > ?1 ORDER BY rowid LIMIT 1");
+        let mut step = 0u32;
+        let mut blind = false;
+        while step < 24 {
+            let from = best + (1i64 << step) - 1;
+            match self.read(|c| {
+                c.query_row(&probe, [from], |r| r.get::<_, i64>(0))
+                    .optional()
+            }) {
+                Some(Some(rowid)) => {
+                    best = rowid;
+                    step = 0;
+                }
+                Some(None) => break,
+                None => {
+                    blind = true;
+                    step += 1;
+                }
+            }
+        }
+        (best, blind && step >= 24)
+    }
+}
+
+fn table_columns(c: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = c.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")?;
+    let rows = stmt.query_map([table], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// The rowid tables salvage copies, parents first, with the SQL of other tables'
+/// references to their rowids (a reference outlives a damaged rightmost page).
+const ROWID_TABLES: &[(&str, &[&str])] = &[
+    ("tax_settings", &["SELECT max(tax_settings_id) FROM sales"]),
+    ("stores", &[]),
+    ("products", &[]),
+    (
+        "sales",
+        &[
+            "SELECT max(sale_ref) FROM outbox",
+            "SELECT max(sale_ref) FROM stock_movements",
+        ],
+    ),
+    ("outbox", &[]),
+    ("stock_movements", &[]),
+];
+
+/// Small key-ordered tables without rowids, read in one scan as far as it gets.
+const SCANNED_TABLES: &[&str] = &["discounts", "register_seq", "meta"];
+
+fn salvage_file(
+    path: &Path,
+    keys: &[DbKey],
+    tx: &rusqlite::Transaction<'_>,
+    report: &mut RecoveryReport,
+) -> Result<()> {
+    let mut src = match Source::open(path, keys) {
+        Ok(src) => src,
+        Err(e) => {
+            report.unreadable.push(format!(
+                "{}: its first page (the schema) cannot be read: {e}",
+                display_name(path)
+            ));
+            return Ok(());
+        }
+    };
+    if let Some(pages) = src.read(|c| {
+        let mut stmt = c.prepare("PRAGMA cipher_integrity_check")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+    }) {
+        let n = pages.len();
+        report
+            .unreadable
+            .extend(pages.into_iter().take(MAX_DETAILS / 2));
+        if n > MAX_DETAILS / 2 {
+            report
+                .unreadable
+                .push(format!("... and {} more pages", n - MAX_DETAILS / 2));
+        }
+    }
+    let mut copied: HashMap<&str, HashSet<i64>> = HashMap::new();
+    for (table, hints) in ROWID_TABLES {
+        let hints: Vec<String> = hints.iter().map(|h| h.to_string()).collect();
+        // Queue rows and movements only of sales that were salvaged.
+        let parent = match *table {
+            "outbox" | "stock_movements" => copied.get("sales"),
+            _ => None,
+        };
+        let (rows, failed) = copy_rowid_table(&mut src, tx, table, &hints, parent)?;
+        if !failed.is_empty() {
+            report
+                .unreadable
+                .push(format!("{table}: {} rows could not be read", failed.len()));
+        }
+        if *table == "sales" {
+            report.sales_unreadable = failed.len() as u64;
+            report.lost_sale_ids = lost_sale_ids(&mut src, &failed);
+        }
+        copied.insert(table, rows);
+    }
+    report.queued_lost = queued_lost(&mut src, copied.get("sales"));
+    for table in SCANNED_TABLES {
+        if !copy_scanned_table(&mut src, tx, table)? {
+            report
+                .unreadable
+                .push(format!("{table}: could not be read to its end"));
+        }
+    }
+    Ok(())
+}
+
+fn display_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Copies each readable row of `table` by rowid; returns the rowids copied and those that
+/// failed. With `parent`, only rows whose first column (`sale_ref`) is in it are copied.
+fn copy_rowid_table(
+    src: &mut Source<'_>,
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    hints: &[String],
+    parent: Option<&HashSet<i64>>,
+) -> Result<(HashSet<i64>, Vec<i64>)> {
+    let columns = shared_columns(src, tx, table)?;
+    let mut copied = HashSet::new();
+    let mut failed = Vec::new();
+    if columns.is_empty() {
+        return Ok((copied, failed));
+    }
+    let list = columns.join(", ");
+    let select = format!("SELECT {list} FROM {table} WHERE rowid = ?1");
+    let marks = vec!["?"; columns.len()].join(", ");
+    let insert = format!("INSERT OR IGNORE INTO {table} ({list}) VALUES ({marks})");
+    let parent_col = columns.iter().position(|c| c == "sale_ref");
+    let (upper, blind) = src.upper_rowid(table, hints);
+    if blind {
+        tracing::warn!(
+            table,
+            upper,
+            "rows past the highest readable one cannot be reached"
+        );
+    }
+    let mut stmt = tx.prepare(&insert)?;
+    for rowid in 1..=upper {
+        let row = src.read(|c| {
+            c.prepare_cached(&select)?
+                .query_row([rowid], |r| {
+                    (0..columns.len())
+                        .map(|i| r.get::<_, Value>(i))
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .optional()
+        });
+        match row {
+            Some(Some(values)) => {
+                let keep = match (parent, parent_col) {
+                    (Some(parents), Some(i)) => {
+                        matches!(values[i], Value::Integer(r) if parents.contains(&r))
+                    }
+                    _ => true,
+                };
+                if keep {
+                    stmt.execute(params_from_iter(values.iter()))?;
+                    copied.insert(rowid);
+                }
+            }
+            Some(None) => {}
+            None => failed.push(rowid),
+        }
+    }
+    Ok((copied, failed))
+}
+
+/// Columns `table` has in both the kept file and the fresh schema (an older kept file
+/// lacks later columns; their defaults fill in).
+fn shared_columns(
+    src: &mut Source<'_>,
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+) -> Result<Vec<String>> {
+    let fresh: HashSet<String> = table_columns(tx, table)?.into_iter().collect();
+    Ok(src
+        .columns(table)
+        .into_iter()
+        .filter(|c| fresh.contains(c))
+        .collect())
+}
+
+/// Copies a small table in one scan; false when the scan stopped at a damaged page.
+fn copy_scanned_table(
+    src: &mut Source<'_>,
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+) -> Result<bool> {
+    let columns = shared_columns(src, tx, table)?;
+    if columns.is_empty() {
+        return Ok(true);
+    }
+    let list = columns.join(", ");
+    let mut rows: Vec<Vec<Value>> = Vec::new();
+    let complete = src
+        .read(|c| {
+            let mut stmt = c.prepare(&format!("SELECT {list} FROM {table}"))?;
+            let mut q = stmt.query([])?;
+            // Keep what was read before a failure.
+            loop {
+                match q.next() {
+                    Ok(Some(r)) => rows.push(
+                        (0..columns.len())
+                            .map(|i| r.get::<_, Value>(i))
+                            .collect::<rusqlite::Result<_>>()?,
+                    ),
+                    Ok(None) => return Ok(()),
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+        .is_some();
+    let marks = vec!["?"; columns.len()].join(", ");
+    let mut stmt = tx.prepare(&format!(
+        "INSERT OR IGNORE INTO {table} ({list}) VALUES ({marks})"
+    ))?;
+    for row in &rows {
+        stmt.execute(params_from_iter(row.iter()))?;
+    }
+    Ok(complete)
+}
+
+/// Sale ids of unreadable sales rows, from the sale-id index (a separate b-tree).
+fn lost_sale_ids(src: &mut Source<'_>, failed: &[i64]) -> Vec<String> {
+    if failed.is_empty() {
+        return Vec::new();
+    }
+    let mut ids: BTreeMap<i64, String> = BTreeMap::new();
+    let wanted: HashSet<i64> = failed.iter().copied().collect();
+    for index in src.indexes("sales") {
+        src.read(|c| {
+            let sql = format!("SELECT rowid, sale_id FROM sales INDEXED BY \"{index}\"");
+            let mut stmt = c.prepare(&sql)?;
+            let mut q = stmt.query([])?;
+            while let Some(r) = q.next()? {
+                let rowid: i64 = r.get(0)?;
+                if wanted.contains(&rowid) {
+                    if let Ok(id) = r.get::<_, String>(1) {
+                        ids.insert(rowid, id);
+                    }
+                }
+            }
+            Ok(())
+        });
+    }
+    ids.into_values().take(MAX_DETAILS).collect()
+}
+
+/// Queue rows of the kept file whose sale did not make it into the fresh store.
+fn queued_lost(src: &mut Source<'_>, salvaged: Option<&HashSet<i64>>) -> u64 {
+    let refs = src
+        .read(|c| {
+            let mut stmt = c.prepare("SELECT sale_ref FROM outbox")?;
+            let rows = stmt.query_map([], |r| r.get::<_, i64>(0))?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .unwrap_or_default();
+    refs.iter()
+        .filter(|r| salvaged.is_none_or(|s| !s.contains(r)))
+        .count() as u64
+}
+
+/// Queues every salvaged unsent sale, rebuilds what is derived, and counts.
+fn finish_salvage(tx: &rusqlite::Transaction<'_>, report: &mut RecoveryReport) -> Result<()> {
+    tx.execute_batch(
+        // The next catalogue pull is a whole snapshot: some products may be missing.
+        "UPDATE stores SET catalog_cursor = NULL;
+         INSERT INTO outbox (sale_ref, store_id, enqueued_at, bytes)
+           SELECT id, store_id, created_at, length(CAST(record AS BLOB)) FROM sales
+           WHERE synced_at IS NULL AND id NOT IN (SELECT sale_ref FROM outbox);
+         INSERT INTO register_seq (store_id, register_id, last_seq)
+           SELECT store_id, register_id, max(seq) FROM sales WHERE true
+           GROUP BY store_id, register_id
+           ON CONFLICT (store_id, register_id) DO UPDATE
+           SET last_seq = max(last_seq, excluded.last_seq);",
+    )?;
+    {
+        let mut products = tx.prepare("SELECT store_id, product_id, barcodes FROM products")?;
+        let mut insert = tx.prepare(
+            "INSERT OR IGNORE INTO barcodes (store_id, barcode, product_id) VALUES (?1, ?2, ?3)",
+        )?;
+        let rows = products.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (store, product, codes) = row?;
+            for code in codes.split_whitespace() {
+                insert.execute(params![store, code, product])?;
+            }
+        }
+    }
+    mark_seq_floor(tx)?;
+    let count = |sql: &str| tx.query_row(sql, [], |r| r.get::<_, i64>(0));
+    report.sales_recovered = count("SELECT count(*) FROM sales")? as u64;
+    report.queued = count("SELECT count(*) FROM outbox")? as u64;
+    // Receipt numbers issued (the kept counter) with no salvaged sale: lost sales, even
+    // where no page said so (a file cut short ends without an error to count).
+    let mut gaps = tx.prepare(
+        "SELECT q.register_id, q.last_seq - count(s.id), min(q.last_seq, max(coalesce(s.seq, 0)))
+         FROM register_seq q LEFT JOIN sales s
+           ON s.store_id = q.store_id AND s.register_id = q.register_id
+         GROUP BY q.store_id, q.register_id HAVING q.last_seq > count(s.id)",
+    )?;
+    let rows = gaps.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    for row in rows {
+        let (register, missing, highest) = row?;
+        report.unreadable.push(format!(
+            "register {register}: {missing} receipt numbers issued have no salvaged sale \
+             (highest salvaged {highest})"
+        ));
+    }
+    drop(gaps);
+    let mut stmt =
+        tx.prepare("SELECT store_id, register_id, last_seq FROM register_seq ORDER BY 1, 2")?;
+    report.highest_seq = stmt
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(())
+}
