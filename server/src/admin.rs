@@ -5,7 +5,7 @@ use crate::auth::Token;
 use crate::config::MAX_ID_CHARS;
 use crate::error::StoreError;
 use crate::protocol::CatalogFile;
-use crate::store::ServerStore;
+use crate::store::{RegisterInfo, ServerStore};
 
 /// Refuses ids a device session would refuse: 1 to 64 printable characters.
 fn check_id(what: &str, id: &str) -> Result<(), StoreError> {
@@ -19,53 +19,79 @@ fn check_id(what: &str, id: &str) -> Result<(), StoreError> {
 }
 
 /// Creates an empty store; load a catalogue before registers can upload.
-pub fn create_store(store: &dyn ServerStore, store_id: &str, name: &str) -> Result<(), StoreError> {
+pub async fn create_store(
+    store: &dyn ServerStore,
+    store_id: &str,
+    name: &str,
+) -> Result<(), StoreError> {
     check_id("store id", store_id)?;
     if name.trim().is_empty() || name.chars().count() > crate::config::MAX_TEXT_CHARS {
         return Err(StoreError::Invalid(
             "store name must not be empty or too long".into(),
         ));
     }
-    store.create_store(store_id, name)?;
+    store.create_store(store_id, name).await?;
     tracing::info!(store = %store_id, "store created");
     Ok(())
 }
 
 /// Creates the register if new and issues a new bearer token for it. Calling it again for
 /// the same register issues another token (e.g. for a replaced device); revoke the old one.
-pub fn create_register(
+pub async fn create_register(
     store: &dyn ServerStore,
     store_id: &str,
     register_id: &str,
 ) -> Result<Token, StoreError> {
     check_id("register id", register_id)?;
     let token = Token::generate()?;
-    store.add_register_token(store_id, register_id, &token.hash())?;
+    store
+        .add_register_token(store_id, register_id, &token.hash())
+        .await?;
     tracing::info!(store = %store_id, register = %register_id, "register token issued");
     Ok(token)
 }
 
+/// Revokes every live token of a register at once (a lost, stolen or replaced device);
+/// returns how many were revoked. Issue the new device its token with `create_register`.
+pub async fn revoke_register(
+    store: &dyn ServerStore,
+    store_id: &str,
+    register_id: &str,
+) -> Result<u64, StoreError> {
+    let revoked = store.revoke_register(store_id, register_id).await?;
+    tracing::info!(store = %store_id, register = %register_id, revoked, "register tokens revoked");
+    Ok(revoked)
+}
+
+/// The store's registers and their tokens' state.
+pub async fn registers(
+    store: &dyn ServerStore,
+    store_id: &str,
+) -> Result<Vec<RegisterInfo>, StoreError> {
+    store.registers(store_id).await
+}
+
 /// Revokes a token at once; `false` when it was unknown or already revoked.
-pub fn revoke_token(store: &dyn ServerStore, token: &str) -> Result<bool, StoreError> {
+pub async fn revoke_token(store: &dyn ServerStore, token: &str) -> Result<bool, StoreError> {
     let Some(token) = Token::parse(token.trim()) else {
         return Ok(false);
     };
-    let revoked = store.revoke_token(&token.hash())?;
+    let revoked = store.revoke_token(&token.hash()).await?;
     tracing::info!(revoked, "token revocation");
     Ok(revoked)
 }
 
 /// Loads a whole catalogue into a store; returns the new cursor.
-pub fn load_catalog(
+pub async fn load_catalog(
     store: &dyn ServerStore,
     store_id: &str,
     catalog: &CatalogFile,
 ) -> Result<String, StoreError> {
-    store.load_catalog(store_id, catalog)
+    store.load_catalog(store_id, catalog).await
 }
 
 /// Loads a catalogue given as JSON (the `load-catalog` file format); returns the new cursor.
-pub fn load_catalog_json(
+pub async fn load_catalog_json(
     store: &dyn ServerStore,
     store_id: &str,
     value: serde_json::Value,
@@ -81,7 +107,7 @@ pub fn load_catalog_json(
             "catalogue file: unknown field `{path}`"
         )));
     }
-    load_catalog(store, store_id, &catalog)
+    load_catalog(store, store_id, &catalog).await
 }
 
 /// The path of the first key of `given` that its re-encoding `known` does not have.
@@ -106,13 +132,17 @@ mod tests {
     use super::*;
     use crate::store::SqliteStore;
 
-    #[test]
-    fn a_misspelt_field_anywhere_in_an_operators_catalogue_is_refused() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_misspelt_field_anywhere_in_an_operators_catalogue_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = SqliteStore::open(&dir.path().join("s.db")).expect("store");
-        create_store(&store, "s", "Shop").expect("store");
+        let store = SqliteStore::open_async(&dir.path().join("s.db"))
+            .await
+            .expect("store");
+        create_store(&store, "s", "Shop").await.expect("store");
         let good = serde_json::to_value(crate::testkit::uk_catalog()).expect("json");
-        load_catalog_json(&store, "s", good.clone()).expect("the file as written loads");
+        load_catalog_json(&store, "s", good.clone())
+            .await
+            .expect("the file as written loads");
         type Tamper = fn(&mut serde_json::Value);
         let cases: [(&str, Tamper); 3] = [
             ("products.0.stok", |v| v["products"][0]["stok"] = 3.into()),
@@ -124,7 +154,7 @@ mod tests {
         for (path, tamper) in cases {
             let mut bad = good.clone();
             tamper(&mut bad);
-            let err = load_catalog_json(&store, "s", bad).expect_err(path);
+            let err = load_catalog_json(&store, "s", bad).await.expect_err(path);
             assert!(err.to_string().contains(&format!("`{path}`")), "{err}");
         }
     }

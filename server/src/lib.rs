@@ -5,11 +5,13 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod forwarded;
 pub mod http;
 pub mod protocol;
 pub mod store;
 #[cfg(any(test, feature = "conformance"))]
 pub mod testkit;
+pub mod tls;
 pub mod validate;
 pub mod version;
 
@@ -24,7 +26,7 @@ use tokio::task::JoinHandle;
 
 pub use config::ServerConfig;
 pub use error::{ApiError, ServerError, StoreError};
-pub use store::{ServerStore, SqliteStore};
+pub use store::{PgStore, ServerStore, SqliteStore};
 
 /// Serves the protocol on `listener` with the default configuration until `shutdown` resolves.
 pub async fn serve(
@@ -35,15 +37,19 @@ pub async fn serve(
     serve_with_config(store, listener, ServerConfig::default(), shutdown).await
 }
 
-/// Serves the protocol on `listener` with `config` until `shutdown` resolves; in-flight
-/// requests finish first.
+/// Serves the protocol on `listener` with `config` (HTTPS when `config.tls` is set) until
+/// `shutdown` resolves; in-flight requests finish first.
 pub async fn serve_with_config(
     store: Arc<dyn ServerStore>,
     listener: TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let tls = config.tls.clone();
     let app = http::router(store, config);
+    if let Some(tls) = tls {
+        return tls::serve(app, listener, tls, shutdown).await;
+    }
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -57,7 +63,8 @@ pub async fn serve_with_config(
 #[derive(Debug)]
 pub struct ServerHandle {
     addr: SocketAddr,
-    store: Arc<SqliteStore>,
+    tls: bool,
+    store: Arc<dyn ServerStore>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServerError>>,
 }
@@ -68,13 +75,14 @@ impl ServerHandle {
         self.addr
     }
 
-    /// `http://127.0.0.1:<port>`, without a trailing slash.
+    /// `http://127.0.0.1:<port>` (`https://` when serving TLS), without a trailing slash.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The server's store, for admin calls (`admin::*`) and inspection.
-    pub fn store(&self) -> Arc<SqliteStore> {
+    pub fn store(&self) -> Arc<dyn ServerStore> {
         self.store.clone()
     }
 
@@ -99,11 +107,15 @@ pub async fn spawn_local_with_config(
     data: &Path,
     config: ServerConfig,
 ) -> Result<ServerHandle, ServerError> {
-    let path = data.to_path_buf();
-    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
-        .await
-        .map_err(|e| ServerError::Task(e.to_string()))??;
-    let store = Arc::new(store);
+    let store = SqliteStore::open_async(data).await?;
+    spawn_with_store(Arc::new(store), config).await
+}
+
+/// Starts a server on 127.0.0.1 (a free port) over any backend, e.g. `store::open(url)`.
+pub async fn spawn_with_store(
+    store: Arc<dyn ServerStore>,
+    config: ServerConfig,
+) -> Result<ServerHandle, ServerError> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
@@ -111,10 +123,12 @@ pub async fn spawn_local_with_config(
     let shutdown = async move {
         let _ = rx.await;
     };
+    let tls = config.tls.is_some();
     let task = tokio::spawn(serve_with_config(store.clone(), listener, config, shutdown));
-    tracing::info!(%addr, "local server started");
+    tracing::info!(%addr, tls, "local server started");
     Ok(ServerHandle {
         addr,
+        tls,
         store,
         shutdown: Some(tx),
         task,

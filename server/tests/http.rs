@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tillkit_core::catalog::{CatalogPayload, PayloadKind};
 use tillkit_server::protocol::{SaleStatus, StockAudit};
-use tillkit_server::{ServerStore, admin};
+use tillkit_server::{ServerConfig, admin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_answers_without_a_token() {
@@ -49,7 +49,9 @@ async fn catalogue_is_a_snapshot_then_a_delta_after_a_change() {
         .filter(|p| p.id == "p-bread")
         .for_each(|p| p.price = d("3.40"));
     changed.products.retain(|p| p.id != "p-seat");
-    admin::load_catalog(&*env.server.store(), STORE, &changed).expect("reload");
+    admin::load_catalog(&*env.server.store(), STORE, &changed)
+        .await
+        .expect("reload");
 
     let delta: CatalogPayload = env
         .get(&format!("{path}?since={}", snap.cursor), &env.token)
@@ -80,9 +82,14 @@ async fn catalogue_is_a_snapshot_then_a_delta_after_a_change() {
 async fn tokens_are_checked_scoped_to_their_store_and_revocable() {
     let env = Env::start().await;
     let store = env.server.store();
-    admin::create_store(&*store, "fr-01", "Paris").expect("store");
-    admin::load_catalog(&*store, "fr-01", &env.catalog).expect("catalogue");
+    admin::create_store(&*store, "fr-01", "Paris")
+        .await
+        .expect("store");
+    admin::load_catalog(&*store, "fr-01", &env.catalog)
+        .await
+        .expect("catalogue");
     let paris = admin::create_register(&*store, "fr-01", "R1")
+        .await
         .expect("token")
         .expose()
         .to_string();
@@ -124,6 +131,7 @@ async fn tokens_are_checked_scoped_to_their_store_and_revocable() {
     assert_eq!(
         store
             .summary("fr-01")
+            .await
             .map(|s| s.sale_count)
             .expect("summary"),
         0
@@ -142,12 +150,20 @@ async fn tokens_are_checked_scoped_to_their_store_and_revocable() {
         .await;
     }
     assert_eq!(
-        store.summary(STORE).map(|s| s.sale_count).expect("summary"),
+        store
+            .summary(STORE)
+            .await
+            .map(|s| s.sale_count)
+            .expect("summary"),
         0
     );
 
     assert_eq!(env.get(&summary, &env.token).await.status(), StatusCode::OK);
-    assert!(admin::revoke_token(&*store, &env.token).expect("revoke"));
+    assert!(
+        admin::revoke_token(&*store, &env.token)
+            .await
+            .expect("revoke")
+    );
     assert_error(
         env.get(&summary, &env.token).await,
         StatusCode::UNAUTHORIZED,
@@ -215,7 +231,8 @@ async fn a_conflicting_sale_leaves_the_stored_one_unchanged() {
     let stored = env
         .server
         .store()
-        .stored_sale(&original.sale_id.to_string())
+        .stored_sale(STORE, &original.sale_id.to_string())
+        .await
         .expect("read")
         .expect("stored");
     assert_eq!(stored.record, original);
@@ -264,13 +281,15 @@ async fn a_mixed_batch_gives_each_sale_its_own_result() {
     let store = env.server.store();
     assert!(
         store
-            .stored_sale(&invalid.sale_id.to_string())
+            .stored_sale(STORE, &invalid.sale_id.to_string())
+            .await
             .expect("read")
             .is_none()
     );
     assert!(
         store
-            .stored_sale(&fresh.sale_id.to_string())
+            .stored_sale(STORE, &fresh.sale_id.to_string())
+            .await
             .expect("read")
             .is_some()
     );
@@ -383,7 +402,8 @@ async fn sql_looking_text_is_stored_verbatim() {
     let stored = env
         .server
         .store()
-        .stored_sale(&s.sale_id.to_string())
+        .stored_sale(STORE, &s.sale_id.to_string())
+        .await
         .expect("read")
         .expect("stored");
     assert_eq!(stored.record, s);
@@ -413,7 +433,8 @@ async fn tax_difference_is_recorded_when_the_store_settings_differ() {
     let stored = env
         .server
         .store()
-        .stored_sale(&s.sale_id.to_string())
+        .stored_sale(STORE, &s.sale_id.to_string())
+        .await
         .expect("read")
         .expect("stored");
     assert_eq!(stored.tax_difference, Some(d("0.62")));
@@ -431,7 +452,7 @@ async fn tax_difference_is_recorded_when_the_store_settings_differ() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stock_audit_shows_an_oversell_by_two_registers() {
     let env = Env::start().await;
-    let r2 = env.register("R2");
+    let r2 = env.register("R2").await;
     // Both registers were offline and each sold 2 of the last 3 kettles.
     let a = env.kettle_sale("R1", 1, "2");
     let mut b = env.kettle_sale("R2", 1, "2");
@@ -479,7 +500,8 @@ async fn stock_audit_shows_an_oversell_by_two_registers() {
     let stored = env
         .server
         .store()
-        .stored_sale(&b.sale_id.to_string())
+        .stored_sale(STORE, &b.sale_id.to_string())
+        .await
         .expect("read")
         .expect("stored");
     assert_eq!(stored.uploaded_by, "R2");
@@ -489,8 +511,11 @@ async fn stock_audit_shows_an_oversell_by_two_registers() {
 async fn an_upload_before_any_catalogue_is_a_409_and_stores_nothing() {
     let env = Env::start().await;
     let store = env.server.store();
-    admin::create_store(&*store, "new-01", "New").expect("store");
+    admin::create_store(&*store, "new-01", "New")
+        .await
+        .expect("store");
     let token = admin::create_register(&*store, "new-01", "R1")
+        .await
         .expect("token")
         .expose()
         .to_string();
@@ -519,7 +544,7 @@ async fn an_upload_before_any_catalogue_is_a_409_and_stores_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_seq_tells_a_register_its_highest_stored_seq_and_nobody_else() {
     let env = Env::start().await;
-    let r2 = env.register("R2");
+    let r2 = env.register("R2").await;
     let path = format!("/v1/stores/{STORE}/registers/R1/last-seq");
     let r = env.get(&path, &env.token).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -557,8 +582,11 @@ async fn last_seq_tells_a_register_its_highest_stored_seq_and_nobody_else() {
     )
     .await;
     let store = env.server.store();
-    admin::create_store(&*store, "fr-01", "Paris").expect("store");
+    admin::create_store(&*store, "fr-01", "Paris")
+        .await
+        .expect("store");
     let paris = admin::create_register(&*store, "fr-01", "R1")
+        .await
         .expect("token")
         .expose()
         .to_string();
@@ -582,4 +610,100 @@ async fn last_seq_tells_a_register_its_highest_stored_seq_and_nobody_else() {
         .await
         .expect("request");
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+/// Sends a bad token as if through a proxy that saw the client at `forwarded_for`.
+async fn guess(env: &Env, path: &str, token: &str, forwarded_for: &str) -> StatusCode {
+    env.client
+        .get(env.url(path))
+        .bearer_auth(token)
+        .header("x-forwarded-for", forwarded_for)
+        .send()
+        .await
+        .expect("request")
+        .status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_guesser_behind_a_trusted_proxy_cannot_lock_out_the_other_registers() {
+    // Every request comes from 127.0.0.1, as every device behind one TLS proxy would.
+    let env = Env::start_with_config(ServerConfig {
+        trusted_proxies: vec!["127.0.0.0/8".parse().expect("cidr")],
+        ..ServerConfig::default()
+    })
+    .await;
+    let summary = format!("/v1/stores/{STORE}/summary");
+    for i in 0..20 {
+        let status = guess(&env, &summary, &format!("{i:064x}"), "203.0.113.7").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    // The guesser is blocked, even when it prepends a made-up address of its own...
+    assert_eq!(
+        guess(&env, &summary, &env.token, "203.0.113.7").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        guess(&env, &summary, &env.token, "198.51.100.99, 203.0.113.7").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // ...while the other registers behind the same proxy carry on.
+    let r2 = env.register("R2").await;
+    assert_eq!(
+        guess(&env, &summary, &r2, "198.51.100.2").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        guess(&env, &summary, &env.token, "198.51.100.3, 127.0.0.1").await,
+        StatusCode::OK,
+        "a chain of trusted proxies is walked to the client"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_forwarded_for_from_an_untrusted_peer_is_ignored() {
+    // Only 10.0.0.0/8 is trusted; the test connects from 127.0.0.1.
+    let env = Env::start_with_config(ServerConfig {
+        trusted_proxies: vec!["10.0.0.0/8".parse().expect("cidr")],
+        ..ServerConfig::default()
+    })
+    .await;
+    let summary = format!("/v1/stores/{STORE}/summary");
+    // A new made-up client address on every guess does not reset the count.
+    for i in 0..20 {
+        let status = guess(
+            &env,
+            &summary,
+            &format!("{i:064x}"),
+            &format!("203.0.113.{i}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    assert_eq!(
+        guess(&env, &summary, &env.token, "198.51.100.2").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the failures count against the real peer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_register_cannot_upload_sales_as_another_register() {
+    let env = Env::start().await;
+    let r2 = env.register("R2").await;
+    let as_r1 = env.kettle_sale("R1", 1, "1");
+    let own = env.kettle_sale("R2", 1, "1");
+    let r = env.upload(&r2, &[as_r1.clone(), own]).await;
+    assert_eq!(statuses(&r), [SaleStatus::Rejected, SaleStatus::Accepted]);
+    let why = r.results[0].reason.as_deref().unwrap_or_default();
+    assert!(why.contains("register \"R1\""), "{why}");
+    let stored = env
+        .server
+        .store()
+        .stored_sale(STORE, &as_r1.sale_id.to_string())
+        .await
+        .expect("read");
+    assert!(stored.is_none(), "the injected sale is stored nowhere");
+    // R1's own token still uploads it.
+    let r = env.upload(&env.token, &[as_r1]).await;
+    assert_eq!(statuses(&r), [SaleStatus::Accepted]);
 }

@@ -41,7 +41,7 @@ fn a_revoked_token_stops_uploads_at_once_and_every_sale_stays_queued() {
     server.assert_holds_exactly(STORE, &dev.sales);
     let before_revocation = dev.sales.clone();
 
-    assert!(tillkit_server::admin::revoke_token(server.store(), &token).expect("revoke"));
+    assert!(server.store().revoke_token(&token).expect("revoke"));
     dev.ring_many(7);
     wait_until(DRAIN, "the revoked token to be refused", || {
         dev.engine().status().auth_failed
@@ -86,8 +86,13 @@ fn a_revoked_token_stops_uploads_at_once_and_every_sale_stays_queued() {
 #[test]
 fn one_stores_token_can_neither_read_nor_write_another_stores_sales() {
     let server = Server::start();
-    tillkit_server::admin::create_store(server.store(), OTHER_STORE, "Islington").expect("store");
-    tillkit_server::admin::load_catalog_json(server.store(), OTHER_STORE, uk_catalog("29.99"))
+    server
+        .store()
+        .create_store(OTHER_STORE, "Islington")
+        .expect("store");
+    server
+        .store()
+        .load_catalog_json(OTHER_STORE, uk_catalog("29.99"))
         .expect("catalogue");
     let token_a = server.token(STORE, "R1");
     let token_b = server.token(OTHER_STORE, "R1");
@@ -165,4 +170,36 @@ fn one_stores_token_can_neither_read_nor_write_another_stores_sales() {
     dev_b.wait_drained(DRAIN);
     server.assert_holds_exactly(OTHER_STORE, &dev_b.sales);
     server.assert_holds_exactly(STORE, &[]);
+}
+
+#[test]
+fn a_replaced_devices_old_token_stops_working_and_its_replacement_syncs_once() {
+    let server = Server::start();
+    let old_token = server.token(STORE, "R1");
+    let mut old = Device::online(STORE, "R1", sync_config(&server.url(), &old_token));
+    old.ring_many(5);
+    old.wait_drained(DRAIN);
+
+    // The register's device is replaced: every token it had is revoked, a new one issued.
+    assert_eq!(
+        server.store().revoke_register(STORE, "R1").expect("revoke"),
+        1
+    );
+    let new_token = server.token(STORE, "R1");
+    old.ring_many(3);
+    wait_until(DRAIN, "the old device's token to be refused", || {
+        old.engine().status().auth_failed
+    });
+    assert_eq!(
+        old.engine().status().pending,
+        3,
+        "the old device keeps its sales"
+    );
+
+    let mut new = Device::online(STORE, "R1", sync_config(&server.url(), &new_token));
+    new.ring_many(4);
+    new.wait_drained(DRAIN);
+    let mut on_server = old.sales[..5].to_vec();
+    on_server.extend(new.sales.clone());
+    server.assert_holds_exactly(STORE, &on_server);
 }

@@ -199,7 +199,7 @@ fn a_413_from_the_path_splits_batches_and_parks_only_the_sale_too_large_for_it()
     wait_until(DRAIN, "a sale rung after it to go up", || {
         server
             .store()
-            .stored_sale(&late.sale_id.to_string())
+            .stored_sale(STORE, &late.sale_id.to_string())
             .expect("stored")
             .is_some()
     });

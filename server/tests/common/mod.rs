@@ -7,7 +7,7 @@ use serde_json::Value;
 use tillkit_core::sale::SaleRecord;
 use tillkit_server::protocol::{BatchResponse, CatalogFile, ErrorBody, SaleStatus};
 use tillkit_server::testkit::uk_catalog;
-use tillkit_server::{ServerHandle, admin, spawn_local};
+use tillkit_server::{ServerConfig, ServerHandle, admin, spawn_local_with_config};
 
 pub use tillkit_server::testkit::{d, product, sale, uk_tax};
 
@@ -35,14 +35,28 @@ impl Env {
 
     /// A server whose store has `catalog` loaded.
     pub async fn start_with(catalog: CatalogFile) -> Env {
+        Env::start_configured(catalog, ServerConfig::default()).await
+    }
+
+    /// A server with a non-default configuration over the sample catalogue.
+    pub async fn start_with_config(config: ServerConfig) -> Env {
+        Env::start_configured(uk_catalog(), config).await
+    }
+
+    async fn start_configured(catalog: CatalogFile, config: ServerConfig) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
-        let server = spawn_local(&dir.path().join("server.db"))
+        let server = spawn_local_with_config(&dir.path().join("server.db"), config)
             .await
             .expect("server starts");
         let store = server.store();
-        admin::create_store(&*store, STORE, "Camden").expect("store");
-        admin::load_catalog(&*store, STORE, &catalog).expect("catalogue");
+        admin::create_store(&*store, STORE, "Camden")
+            .await
+            .expect("store");
+        admin::load_catalog(&*store, STORE, &catalog)
+            .await
+            .expect("catalogue");
         let token = admin::create_register(&*store, STORE, "R1")
+            .await
             .expect("register")
             .expose()
             .to_string();
@@ -60,8 +74,9 @@ impl Env {
     }
 
     /// A new token for another register of the store.
-    pub fn register(&self, register_id: &str) -> String {
+    pub async fn register(&self, register_id: &str) -> String {
         admin::create_register(&*self.server.store(), STORE, register_id)
+            .await
             .expect("register")
             .expose()
             .to_string()
