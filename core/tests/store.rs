@@ -166,18 +166,17 @@ fn a_corrupt_file_is_kept_and_never_replaced_by_an_empty_store_on_the_next_open(
 #[test]
 fn store_uses_wal_full_sync_and_foreign_keys() {
     let t = open_till();
-    t.till
-        .with_writer(|c| {
-            let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
-            let sync: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
-            let fk: i64 = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
-            let temp: i64 = c.query_row("PRAGMA temp_store", [], |r| r.get(0))?;
-            let cipher: String = c.query_row("PRAGMA cipher_version", [], |r| r.get(0))?;
-            assert_eq!((mode.as_str(), sync, fk, temp), ("wal", 2, 1, 2));
-            assert!(!cipher.is_empty());
-            Ok(())
-        })
-        .unwrap();
+    tillkit_core::testing::tamper(&t.till, |c| {
+        let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        let sync: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+        let fk: i64 = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+        let temp: i64 = c.query_row("PRAGMA temp_store", [], |r| r.get(0))?;
+        let cipher: String = c.query_row("PRAGMA cipher_version", [], |r| r.get(0))?;
+        assert_eq!((mode.as_str(), sync, fk, temp), ("wal", 2, 1, 2));
+        assert!(!cipher.is_empty());
+        Ok(())
+    })
+    .unwrap();
 }
 
 #[test]
@@ -232,9 +231,10 @@ fn no_migration_deletes_or_drops_queued_sales() {
 #[test]
 fn a_database_from_a_newer_app_is_refused_untouched() {
     let t = open_till();
-    t.till
-        .with_writer(|c| Ok(c.pragma_update(None, "user_version", 999)?))
-        .unwrap();
+    tillkit_core::testing::tamper(&t.till, |c| {
+        Ok(c.pragma_update(None, "user_version", 999)?)
+    })
+    .unwrap();
     drop(t.till);
     let err = Till::open_with_vault(Config::new(t.dir.path()), &t.vault)
         .err()
