@@ -86,16 +86,8 @@ final class Startup: ObservableObject {
         #else
         let allowHttpLoopback = false
         #endif
-        let dataDir = try FileManager.default
-            .url(for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
-            .appendingPathComponent("tillkit", isDirectory: true)
-        try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
-        // The key stays in this device's keychain, so a backup of the file could not be opened.
-        var values = URLResourceValues()
-        values.isExcludedFromBackup = true
-        var url = dataDir
-        try url.setResourceValues(values)
-
+        // Out of backups, readable after the first unlock (the background upload needs it).
+        let dataDir = try DataDirectory.prepare()
         let config = CoreConfig(
             dataDir: dataDir.path,
             serverUrl: env["TILLKIT_SERVER_URL"] ?? "http://127.0.0.1:8787/",
