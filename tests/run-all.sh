@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # Runs Tillkit's whole test suite: every Rust crate (unit, integration, crash, fault and
-# end-to-end tests against the real server on loopback) and the Kotlin binding tests on the
-# host JVM. Installs what a fresh machine lacks. Usage: tests/run-all.sh
+# end-to-end tests against the real server on loopback, on SQLite and on a private
+# PostgreSQL it starts) and the Kotlin binding tests on the host JVM. Installs what a fresh
+# machine lacks. Usage: tests/run-all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# shellcheck source=tests/postgres.sh
+source tests/postgres.sh
+# The private PostgreSQL is stopped and deleted however this script ends.
+trap pg_stop EXIT
+trap 'exit 130' INT TERM
+pg_start
+# Here a PostgreSQL test that cannot reach it fails instead of skipping.
+export TILLKIT_REQUIRE_POSTGRES=1
 
 echo "== Rust: all crates"
 if command -v cargo-nextest >/dev/null 2>&1; then

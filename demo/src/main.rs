@@ -12,7 +12,7 @@ use tillkit_core::sale::{Payment, PaymentMethod};
 use tillkit_core::store::key::{DbKey, KeyVault, Keychain};
 use tillkit_core::sync::{Connectivity, StatusListener, SyncConfig, SyncEngine, SyncStatus};
 use tillkit_core::{Config, Error, Till};
-use tillkit_server::{ServerStore, admin};
+use tillkit_server::admin;
 
 const STORE: &str = "corner-shop";
 const CATALOG: &str = include_str!("catalog.json");
@@ -241,10 +241,17 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let server = rt.block_on(tillkit_server::spawn_local(&root.join("server.db")))?;
     let store = server.store();
     let catalog: serde_json::Value = serde_json::from_str(CATALOG)?;
-    if admin::create_store(store.as_ref(), STORE, "Tillkit Corner Shop").is_err() {
+    if rt
+        .block_on(admin::create_store(
+            store.as_ref(),
+            STORE,
+            "Tillkit Corner Shop",
+        ))
+        .is_err()
+    {
         println!("  (store exists from an earlier run: reusing it)");
     }
-    admin::load_catalog_json(store.as_ref(), STORE, catalog)?;
+    rt.block_on(admin::load_catalog_json(store.as_ref(), STORE, catalog))?;
     println!(
         "  listening on {}; catalogue: 8 products, UK VAT 20/5/0%",
         server.base_url()
@@ -253,7 +260,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     println!("\n== 2. Two registers, each with its own encrypted database and keychain key");
     let mut registers = Vec::new();
     for name in ["R01", "R02"] {
-        let token = admin::create_register(store.as_ref(), STORE, name)?;
+        let token = rt.block_on(admin::create_register(store.as_ref(), STORE, name))?;
         let dir = root.join(name);
         std::fs::create_dir_all(&dir)?;
         let vault = vault_for(&root, name);
@@ -344,7 +351,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     drop(subscriptions);
 
     println!("\n== 5. What the server holds");
-    let summary = store.summary(STORE)?;
+    let summary = rt.block_on(store.summary(STORE))?;
     println!(
         "  sales: {} (devices rang {}), takings £{} (devices: £{}), VAT £{}",
         summary.sale_count,
@@ -360,7 +367,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "  sales whose tax the server computed differently: {}",
         summary.sales_with_tax_difference
     );
-    let audit = store.stock_audit(STORE)?;
+    let audit = rt.block_on(store.stock_audit(STORE))?;
     for p in audit.products.iter().filter(|p| !p.below_zero.is_empty()) {
         let regs: Vec<String> = p
             .registers

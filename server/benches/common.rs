@@ -27,8 +27,14 @@ pub fn start_server(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Serv
     let server = rt
         .block_on(tillkit_server::spawn_local(&dir.join("server.db")))
         .unwrap();
-    admin::create_store(server.store().as_ref(), STORE, "Bench").unwrap();
-    admin::load_catalog(server.store().as_ref(), STORE, &testkit::uk_catalog()).unwrap();
+    rt.block_on(admin::create_store(server.store().as_ref(), STORE, "Bench"))
+        .unwrap();
+    rt.block_on(admin::load_catalog(
+        server.store().as_ref(),
+        STORE,
+        &testkit::uk_catalog(),
+    ))
+    .unwrap();
     server
 }
 
@@ -39,12 +45,19 @@ pub struct Device {
 
 /// A register with its catalogue pulled from the server, then taken offline.
 pub fn offline_device(
+    rt: &tokio::runtime::Runtime,
     server: &ServerHandle,
     dir: &std::path::Path,
     register: &str,
     batch_size: usize,
 ) -> Device {
-    let token = admin::create_register(server.store().as_ref(), STORE, register).unwrap();
+    let token = rt
+        .block_on(admin::create_register(
+            server.store().as_ref(),
+            STORE,
+            register,
+        ))
+        .unwrap();
     let till = Arc::new(
         Till::open_with_vault(Config::new(dir.join(register)), &MemoryVault::default()).unwrap(),
     );

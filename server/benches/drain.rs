@@ -20,14 +20,14 @@ fn main() {
         .unwrap();
     let server = start_server(&rt, &dir);
 
-    let batched = offline_device(&server, &dir, "R01", 200);
+    let batched = offline_device(&rt, &server, &dir, "R01", 200);
     ring(&batched.till, batched_n);
-    let single = offline_device(&server, &dir, "R02", 1);
+    let single = offline_device(&rt, &server, &dir, "R02", 1);
     ring(&single.till, single_n);
 
     let t_batched = drain(&batched);
     let t_single = drain(&single);
-    let summary = tillkit_server::ServerStore::summary(server.store().as_ref(), STORE).unwrap();
+    let summary = rt.block_on(server.store().summary(STORE)).unwrap();
     assert_eq!(
         summary.sale_count as usize,
         batched_n + single_n,

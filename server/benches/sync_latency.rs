@@ -18,7 +18,7 @@ fn main() {
         .build()
         .unwrap();
     let server = start_server(&rt, &dir);
-    let device = offline_device(&server, &dir, "R01", 200);
+    let device = offline_device(&rt, &server, &dir, "R01", 200);
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         device.engine.set_network_available(false);

@@ -20,7 +20,7 @@ use tracing::Instrument;
 
 use crate::auth::{self, FailureLimiter, Principal};
 use crate::config::ServerConfig;
-use crate::error::{ApiError, StoreError};
+use crate::error::ApiError;
 use crate::protocol::{
     BatchRequest, BatchResponse, Health, LastSeq, SaleStatus, StockAudit, Summary,
 };
@@ -59,25 +59,6 @@ pub fn router(store: Arc<dyn ServerStore>, config: ServerConfig) -> Router {
         .with_state(state)
 }
 
-/// Runs a storage call off the async threads, inside the caller's span.
-async fn blocking<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&dyn ServerStore) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let store = state.store.clone();
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || {
-        let _entered = span.enter();
-        f(store.as_ref())
-    })
-    .await
-    .map_err(|e| {
-        tracing::error!(error = %e, "storage task failed");
-        ApiError::internal()
-    })?
-    .map_err(ApiError::from)
-}
-
 fn store_path(path: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
     path.map(|Path(id)| id)
         .map_err(|e| ApiError::bad_request(e.body_text()))
@@ -102,7 +83,7 @@ async fn authorize(
     let principal = match auth::bearer(headers) {
         Some(token) => {
             let hash = token.hash();
-            blocking(state, move |s| s.authenticate(&hash)).await?
+            state.store.authenticate(&hash).await?
         }
         None => None,
     };
@@ -142,7 +123,10 @@ async fn catalog(
     async move {
         authorize(&state, &headers, peer.ip(), &store_id).await?;
         let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-        let payload = blocking(&state, move |s| s.catalog(&store_id, query.since.as_deref())).await?;
+        let payload = state
+            .store
+            .catalog(&store_id, query.since.as_deref())
+            .await?;
         tracing::info!(kind = ?payload.kind, cursor = %payload.cursor, products = payload.products.len(), "catalogue sent");
         Ok(Json(payload))
     }
@@ -183,7 +167,7 @@ async fn upload_batch(
             uploaded_by: principal.register_id,
             received_at: now_ms(),
         };
-        let results = blocking(&state, move |s| s.upload_batch(&ctx, &sales)).await?;
+        let results = state.store.upload_batch(&ctx, sales).await?;
         let tally = |status| results.iter().filter(|r| r.status == status).count();
         tracing::info!(
             sales = count,
@@ -228,9 +212,7 @@ async fn stock_audit(
     let span = tracing::info_span!("stock_audit", store = %store_id);
     async move {
         authorize(&state, &headers, peer.ip(), &store_id).await?;
-        Ok(Json(
-            blocking(&state, move |s| s.stock_audit(&store_id)).await?,
-        ))
+        Ok(Json(state.store.stock_audit(&store_id).await?))
     }
     .instrument(span)
     .await
@@ -246,7 +228,7 @@ async fn summary(
     let span = tracing::info_span!("summary", store = %store_id);
     async move {
         authorize(&state, &headers, peer.ip(), &store_id).await?;
-        Ok(Json(blocking(&state, move |s| s.summary(&store_id)).await?))
+        Ok(Json(state.store.summary(&store_id).await?))
     }
     .instrument(span)
     .await
@@ -269,8 +251,7 @@ async fn last_seq(
             tracing::warn!(%peer, token_register = %principal.register_id, "token used for another register");
             return Err(ApiError::forbidden_register());
         }
-        let (store, register) = (store_id.clone(), register_id.clone());
-        let last_seq = blocking(&state, move |s| s.last_seq(&store, &register)).await?;
+        let last_seq = state.store.last_seq(&store_id, &register_id).await?;
         Ok(Json(LastSeq {
             store_id,
             register_id,

@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 
 pub use config::ServerConfig;
 pub use error::{ApiError, ServerError, StoreError};
-pub use store::{ServerStore, SqliteStore};
+pub use store::{PgStore, ServerStore, SqliteStore};
 
 /// Serves the protocol on `listener` with the default configuration until `shutdown` resolves.
 pub async fn serve(
@@ -56,7 +56,7 @@ pub async fn serve_with_config(
 #[derive(Debug)]
 pub struct ServerHandle {
     addr: SocketAddr,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn ServerStore>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServerError>>,
 }
@@ -73,7 +73,7 @@ impl ServerHandle {
     }
 
     /// The server's store, for admin calls (`admin::*`) and inspection.
-    pub fn store(&self) -> Arc<SqliteStore> {
+    pub fn store(&self) -> Arc<dyn ServerStore> {
         self.store.clone()
     }
 
@@ -98,11 +98,15 @@ pub async fn spawn_local_with_config(
     data: &Path,
     config: ServerConfig,
 ) -> Result<ServerHandle, ServerError> {
-    let path = data.to_path_buf();
-    let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
-        .await
-        .map_err(|e| ServerError::Task(e.to_string()))??;
-    let store = Arc::new(store);
+    let store = SqliteStore::open_async(data).await?;
+    spawn_with_store(Arc::new(store), config).await
+}
+
+/// Starts a server on 127.0.0.1 (a free port) over any backend, e.g. `store::open(url)`.
+pub async fn spawn_with_store(
+    store: Arc<dyn ServerStore>,
+    config: ServerConfig,
+) -> Result<ServerHandle, ServerError> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();

@@ -1,23 +1,27 @@
 //! The `tillkit-server` command: `serve` the protocol, or run an `admin` action on the
-//! database file. It prints a new token once, to stdout, and never logs one.
+//! database (a SQLite file or PostgreSQL). It prints a new token once, to stdout, never logs
+//! one, and never takes one on its command line (where `ps` and shell history would show it).
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use tillkit_server::protocol::StockAudit;
-use tillkit_server::{SqliteStore, admin};
+use tillkit_server::store::{self, RegisterInfo};
+use tillkit_server::{ServerStore, admin};
 
 const USAGE: &str = "usage:
-  tillkit-server serve --data PATH [--listen 127.0.0.1:8787]
-  tillkit-server admin create-store    --data PATH --id ID --name NAME
-  tillkit-server admin create-register --data PATH --store ID --register R07
-  tillkit-server admin revoke-token    --data PATH --token TOKEN
-  tillkit-server admin load-catalog    --data PATH --store ID --file catalog.json
-  tillkit-server admin audit           --data PATH --store ID [--json]
+  tillkit-server serve DB [--listen 127.0.0.1:8787]
+  tillkit-server admin create-store    DB --id ID --name NAME
+  tillkit-server admin create-register DB --store ID --register R07   (prints the token once)
+  tillkit-server admin revoke-register DB --store ID --register R07   (every token of it)
+  tillkit-server admin registers       DB --store ID [--json]
+  tillkit-server admin revoke-token    DB [--token-file FILE]        (else the token on stdin)
+  tillkit-server admin load-catalog    DB --store ID --file catalog.json
+  tillkit-server admin audit           DB --store ID [--json]
+DB is --data FILE (SQLite, created if missing) or --database postgres://USER[:PASSWORD]@HOST[:PORT]/NAME
 logging: RUST_LOG (default info), to stderr";
 
 /// Default listen address: loopback only, so exposing the server is a deliberate choice.
@@ -76,16 +80,58 @@ impl Options {
         self.flags.iter().any(|f| f == key)
     }
 
+    /// The backend `--data` or `--database` names (exactly one of them).
+    async fn store(&self) -> Result<Arc<dyn ServerStore>, CliError> {
+        match (self.values.get("data"), self.values.get("database")) {
+            (Some(file), None) => {
+                if store::is_postgres_url(file) {
+                    return Err(CliError(
+                        "--data takes a file; give a PostgreSQL URL with --database".into(),
+                    ));
+                }
+                Ok(store::open(file).await?)
+            }
+            (None, Some(url)) if store::is_postgres_url(url) => Ok(store::open(url).await?),
+            (None, Some(_)) => Err(CliError(
+                "--database takes a postgres:// URL; give a SQLite file with --data".into(),
+            )),
+            (Some(_), Some(_)) => Err(CliError("give --data or --database, not both".into())),
+            (None, None) => Err(CliError("--data FILE or --database URL is required".into())),
+        }
+    }
+
+    /// Refuses options other than `allowed` and the database options.
     fn only(&self, allowed: &[&str]) -> Result<(), CliError> {
-        match self.values.keys().find(|k| !allowed.contains(&k.as_str())) {
+        if self.values.contains_key("token") {
+            return Err(CliError(
+                "tokens never go on the command line: pipe it on stdin or use --token-file".into(),
+            ));
+        }
+        match self
+            .values
+            .keys()
+            .find(|k| !allowed.contains(&k.as_str()) && !DB_OPTIONS.contains(&k.as_str()))
+        {
             Some(k) => Err(CliError(format!("unknown option --{k}"))),
             None => Ok(()),
         }
     }
+}
 
-    fn store(&self) -> Result<SqliteStore, CliError> {
-        Ok(SqliteStore::open(&PathBuf::from(self.get("data")?))?)
-    }
+/// The options that pick the database, accepted by every command.
+const DB_OPTIONS: &[&str] = &["data", "database"];
+
+/// A token for a command that needs one: from `--token-file`, else the first line of stdin.
+fn read_token(o: &Options) -> Result<String, CliError> {
+    let text = match o.values.get("token-file") {
+        Some(path) => std::fs::read_to_string(path)?,
+        None => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line
+        }
+    };
+    Ok(text.trim().to_string())
 }
 
 fn main() -> ExitCode {
@@ -108,9 +154,17 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &[String]) -> Result<(), CliError> {
+    let runtime = || tokio::runtime::Runtime::new().map_err(CliError::from);
     match args.first().map(String::as_str) {
-        Some("serve") => serve(&Options::parse(&args[1..], &[])?),
-        Some("admin") => admin_command(args.get(1).map(String::as_str), &args[args.len().min(2)..]),
+        Some("serve") => {
+            let o = Options::parse(&args[1..], &[])?;
+            runtime()?.block_on(serve(&o))
+        }
+        Some("admin") => {
+            let command = args.get(1).map(String::as_str);
+            let o = Options::parse(&args[args.len().min(2)..], &["json"])?;
+            runtime()?.block_on(admin_command(command, &o))
+        }
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())
@@ -119,22 +173,24 @@ fn run(args: &[String]) -> Result<(), CliError> {
     }
 }
 
-fn serve(o: &Options) -> Result<(), CliError> {
-    o.only(&["data", "listen"])?;
+async fn serve(o: &Options) -> Result<(), CliError> {
+    o.only(&["listen"])?;
     let listen: SocketAddr = o
         .values
         .get("listen")
         .map_or(DEFAULT_LISTEN, String::as_str)
         .parse()?;
-    let store = Arc::new(o.store()?);
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(listen).await?;
-        tracing::info!(addr = %listener.local_addr()?, data = %store.path().display(), "serving");
-        tillkit_server::serve(store, listener, shutdown_signal()).await?;
-        tracing::info!("stopped");
-        Ok(())
-    })
+    let store = o.store().await?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let backend = if o.values.contains_key("database") {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    tracing::info!(addr = %listener.local_addr()?, backend, "serving");
+    tillkit_server::serve(store, listener, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM so in-flight batches finish before exit.
@@ -161,38 +217,56 @@ async fn shutdown_signal() {
     }
 }
 
-fn admin_command(command: Option<&str>, args: &[String]) -> Result<(), CliError> {
-    let o = Options::parse(args, &["json"])?;
+async fn admin_command(command: Option<&str>, o: &Options) -> Result<(), CliError> {
     match command {
         Some("create-store") => {
-            o.only(&["data", "id", "name"])?;
-            admin::create_store(&o.store()?, o.get("id")?, o.get("name")?)?;
+            o.only(&["id", "name"])?;
+            admin::create_store(&*o.store().await?, o.get("id")?, o.get("name")?).await?;
             println!("store {} created", o.get("id")?);
         }
         Some("create-register") => {
-            o.only(&["data", "store", "register"])?;
-            let token = admin::create_register(&o.store()?, o.get("store")?, o.get("register")?)?;
+            o.only(&["store", "register"])?;
+            let token =
+                admin::create_register(&*o.store().await?, o.get("store")?, o.get("register")?)
+                    .await?;
             // The only place a token is ever shown: give it to the device, it cannot be recovered.
             println!("{}", token.expose());
         }
+        Some("revoke-register") => {
+            o.only(&["store", "register"])?;
+            let (store_id, register) = (o.get("store")?, o.get("register")?);
+            let n = admin::revoke_register(&*o.store().await?, store_id, register).await?;
+            println!("{n} token(s) of register {register} revoked");
+        }
+        Some("registers") => {
+            o.only(&["store"])?;
+            let registers = admin::registers(&*o.store().await?, o.get("store")?).await?;
+            if o.flag("json") {
+                println!("{}", serde_json::to_string_pretty(&registers)?);
+            } else {
+                print_registers(&registers);
+            }
+        }
         Some("revoke-token") => {
-            o.only(&["data", "token"])?;
-            if admin::revoke_token(&o.store()?, o.get("token")?)? {
+            o.only(&["token-file"])?;
+            let token = read_token(o)?;
+            if admin::revoke_token(&*o.store().await?, &token).await? {
                 println!("token revoked");
             } else {
                 return Err(CliError("no live token matches".into()));
             }
         }
         Some("load-catalog") => {
-            o.only(&["data", "store", "file"])?;
+            o.only(&["store", "file"])?;
             let text = std::fs::read_to_string(o.get("file")?)?;
             let value: serde_json::Value = serde_json::from_str(&text)?;
-            let cursor = admin::load_catalog_json(&o.store()?, o.get("store")?, value)?;
+            let cursor =
+                admin::load_catalog_json(&*o.store().await?, o.get("store")?, value).await?;
             println!("catalogue loaded; cursor {cursor}");
         }
         Some("audit") => {
-            o.only(&["data", "store"])?;
-            let audit = tillkit_server::ServerStore::stock_audit(&o.store()?, o.get("store")?)?;
+            o.only(&["store"])?;
+            let audit = o.store().await?.stock_audit(o.get("store")?).await?;
             if o.flag("json") {
                 println!("{}", serde_json::to_string_pretty(&audit)?);
             } else {
@@ -202,6 +276,25 @@ fn admin_command(command: Option<&str>, args: &[String]) -> Result<(), CliError>
         _ => return Err(CliError("unknown admin command".into())),
     }
     Ok(())
+}
+
+fn print_registers(registers: &[RegisterInfo]) {
+    for r in registers {
+        let state = if r.live_tokens > 0 {
+            "active"
+        } else {
+            "no live token"
+        };
+        println!(
+            "{}: {state}; {} live, {} revoked token(s); registered {}, last token issued {}",
+            r.register_id,
+            r.live_tokens,
+            r.revoked_tokens,
+            r.created_at,
+            r.last_issued_at
+                .map_or("never".to_string(), |t| t.to_string())
+        );
+    }
 }
 
 fn print_audit(audit: &StockAudit) {

@@ -137,3 +137,93 @@ pub fn sale(
         oversold: false,
     }
 }
+
+/// The variable naming the PostgreSQL server the tests may use (any database on it; each
+/// test makes its own), e.g. `postgres://tillkit@127.0.0.1:5432/postgres`.
+pub const POSTGRES_URL_VAR: &str = "TILLKIT_TEST_POSTGRES";
+/// Set to `1` (tests/run-all.sh does) to make a missing PostgreSQL fail the tests.
+pub const REQUIRE_POSTGRES_VAR: &str = "TILLKIT_REQUIRE_POSTGRES";
+
+/// The test PostgreSQL server's URL, or `None` after printing why the test is skipped.
+/// Panics instead when `TILLKIT_REQUIRE_POSTGRES=1`, so the full suite cannot pass without it.
+pub fn postgres_url(test: &str) -> Option<String> {
+    match std::env::var(POSTGRES_URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_string()),
+        _ => {
+            assert!(
+                std::env::var(REQUIRE_POSTGRES_VAR).as_deref() != Ok("1"),
+                "{test}: {REQUIRE_POSTGRES_VAR}=1 but {POSTGRES_URL_VAR} is not set"
+            );
+            eprintln!(
+                "SKIPPED {test}: set {POSTGRES_URL_VAR}=postgres://USER@HOST:PORT/DB to run the \
+                 PostgreSQL tests (tests/run-all.sh starts a private server and sets it)"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh, empty schema on the test server, standing in for a database of its own (its URL
+/// sets `search_path`), dropped when this value is dropped. Schemas, unlike databases, are
+/// made and dropped in milliseconds.
+#[derive(Debug)]
+pub struct TestDatabase {
+    /// Its URL, for `PgStore::connect` or `--database`.
+    pub url: String,
+    server: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// Creates a schema with a unique name on the server at `server_url`.
+    pub async fn create(server_url: &str) -> TestDatabase {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "tillkit_test_{}_{}_{}",
+            std::process::id(),
+            tillkit_core::time::now_ms(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        admin_sql(server_url, &format!("CREATE SCHEMA {name}")).await;
+        let sep = if server_url.contains('?') { '&' } else { '?' };
+        TestDatabase {
+            url: format!("{server_url}{sep}options=-csearch_path%3D{name}"),
+            server: server_url.to_string(),
+            name,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (server, sql) = (
+            self.server.clone(),
+            format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
+        );
+        // Drop may run inside a runtime: do it on a thread with its own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(admin_sql(&server, &sql));
+            }
+        })
+        .join();
+    }
+}
+
+/// Runs one statement on the test server's maintenance connection.
+async fn admin_sql(server_url: &str, sql: &str) {
+    let (client, connection) = tokio_postgres::connect(server_url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL server: {e}"));
+    let driver = tokio::spawn(connection);
+    client
+        .batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    drop(client);
+    let _ = driver.await;
+}

@@ -65,19 +65,29 @@ pub fn canonical(sale: &SaleRecord) -> Result<String, StoreError> {
         .map_err(|e| StoreError::Backend(format!("cannot serialise a sale: {e}")))
 }
 
-/// Decides one sale of a batch uploaded to `store_id`, whose tax settings are `settings`.
-/// `existing` is the canonical JSON already stored under the sale's id, in any store.
+/// Decides one sale of a batch uploaded to `store_id` by register `uploaded_by` (the
+/// token's register), whose tax settings are `settings`. `existing` is the canonical JSON
+/// already stored under the sale's id.
 pub fn decide(
     sale: &SaleRecord,
     store_id: &str,
+    uploaded_by: &str,
     settings: &TaxSettings,
     existing: Option<&str>,
 ) -> Result<Decision, StoreError> {
-    // Checked before the id lookup so a sale never learns about another store's sales.
+    // Both checked before the id lookup so a sale never learns about another store's or
+    // another register's sales.
     if sale.store_id != store_id {
         return Ok(Decision::Rejected(format!(
             "the sale belongs to store {:?}, not to {store_id:?}",
             sale.store_id
+        )));
+    }
+    // One register of a store must not inject sales as another.
+    if sale.register_id != uploaded_by {
+        return Ok(Decision::Rejected(format!(
+            "the sale belongs to register {:?}, but was uploaded with register {uploaded_by:?}'s token",
+            sale.register_id
         )));
     }
     let canonical = canonical(sale)?;
@@ -430,7 +440,7 @@ mod tests {
                 (product(&c, "p-bread"), d("1")),
             ],
         );
-        let Decision::Accept(a) = decide(&s, "s", &uk_tax(), None).expect("decide") else {
+        let Decision::Accept(a) = decide(&s, "s", "R1", &uk_tax(), None).expect("decide") else {
             panic!("a consistent sale must be accepted");
         };
         assert_eq!(
@@ -443,7 +453,7 @@ mod tests {
         assert!(a.tax_check.totals_match);
         assert_eq!(a.tax_check.tax_difference, Some(Decimal::ZERO));
         assert_eq!(
-            decide(&s, "s", &uk_tax(), Some(&a.canonical)).expect("decide"),
+            decide(&s, "s", "R1", &uk_tax(), Some(&a.canonical)).expect("decide"),
             Decision::Duplicate
         );
     }
@@ -461,9 +471,29 @@ mod tests {
         let stored = canonical(&s).expect("json");
         // Even when the id exists, another store's sale is never compared with it.
         assert!(matches!(
-            decide(&s, "s", &uk_tax(), Some(&stored)),
+            decide(&s, "s", "R1", &uk_tax(), Some(&stored)),
             Ok(Decision::Rejected(_))
         ));
+    }
+
+    #[test]
+    fn a_sale_of_another_register_is_rejected_before_any_lookup() {
+        let c = uk_catalog();
+        let s = sale(
+            &uk_tax(),
+            "s",
+            "R2",
+            1,
+            &[(product(&c, "p-kettle"), d("1"))],
+        );
+        let stored = canonical(&s).expect("json");
+        // R1's token cannot inject R2's sales, nor learn whether R2's ids are stored.
+        for existing in [None, Some(stored.as_str())] {
+            match decide(&s, "s", "R1", &uk_tax(), existing) {
+                Ok(Decision::Rejected(why)) => assert!(why.contains("register \"R2\""), "{why}"),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 
     #[test]
@@ -478,7 +508,7 @@ mod tests {
         );
         let mut store_tax = uk_tax();
         store_tax.categories.retain(|c| c.id != "standard");
-        let Decision::Accept(a) = decide(&s, "s", &store_tax, None).expect("decide") else {
+        let Decision::Accept(a) = decide(&s, "s", "R1", &store_tax, None).expect("decide") else {
             panic!("the receipt stands even if the store dropped its category");
         };
         assert!(a.tax_check.server_totals.is_none() && a.tax_check.tax_difference.is_none());

@@ -7,8 +7,8 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tillkit_core::catalog::{CatalogPayload, PayloadKind};
+use tillkit_server::admin;
 use tillkit_server::protocol::{SaleStatus, StockAudit};
-use tillkit_server::{ServerStore, admin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_answers_without_a_token() {
@@ -49,7 +49,9 @@ async fn catalogue_is_a_snapshot_then_a_delta_after_a_change() {
         .filter(|p| p.id == "p-bread")
         .for_each(|p| p.price = d("3.40"));
     changed.products.retain(|p| p.id != "p-seat");
-    admin::load_catalog(&*env.server.store(), STORE, &changed).expect("reload");
+    admin::load_catalog(&*env.server.store(), STORE, &changed)
+        .await
+        .expect("reload");
 
     let delta: CatalogPayload = env
         .get(&format!("{path}?since={}", snap.cursor), &env.token)
@@ -80,9 +82,14 @@ async fn catalogue_is_a_snapshot_then_a_delta_after_a_change() {
 async fn tokens_are_checked_scoped_to_their_store_and_revocable() {
     let env = Env::start().await;
     let store = env.server.store();
-    admin::create_store(&*store, "fr-01", "Paris").expect("store");
-    admin::load_catalog(&*store, "fr-01", &env.catalog).expect("catalogue");
+    admin::create_store(&*store, "fr-01", "Paris")
+        .await
+        .expect("store");
+    admin::load_catalog(&*store, "fr-01", &env.catalog)
+        .await
+        .expect("catalogue");
     let paris = admin::create_register(&*store, "fr-01", "R1")
+        .await
         .expect("token")
         .expose()
         .to_string();
@@ -124,6 +131,7 @@ async fn tokens_are_checked_scoped_to_their_store_and_revocable() {
     assert_eq!(
         store
             .summary("fr-01")
+            .await
             .map(|s| s.sale_count)
             .expect("summary"),
         0
@@ -142,12 +150,20 @@ async fn tokens_are_checked_scoped_to_their_store_and_revocable() {
         .await;
     }
     assert_eq!(
-        store.summary(STORE).map(|s| s.sale_count).expect("summary"),
+        store
+            .summary(STORE)
+            .await
+            .map(|s| s.sale_count)
+            .expect("summary"),
         0
     );
 
     assert_eq!(env.get(&summary, &env.token).await.status(), StatusCode::OK);
-    assert!(admin::revoke_token(&*store, &env.token).expect("revoke"));
+    assert!(
+        admin::revoke_token(&*store, &env.token)
+            .await
+            .expect("revoke")
+    );
     assert_error(
         env.get(&summary, &env.token).await,
         StatusCode::UNAUTHORIZED,
@@ -215,7 +231,8 @@ async fn a_conflicting_sale_leaves_the_stored_one_unchanged() {
     let stored = env
         .server
         .store()
-        .stored_sale(&original.sale_id.to_string())
+        .stored_sale(STORE, &original.sale_id.to_string())
+        .await
         .expect("read")
         .expect("stored");
     assert_eq!(stored.record, original);
@@ -264,13 +281,15 @@ async fn a_mixed_batch_gives_each_sale_its_own_result() {
     let store = env.server.store();
     assert!(
         store
-            .stored_sale(&invalid.sale_id.to_string())
+            .stored_sale(STORE, &invalid.sale_id.to_string())
+            .await
             .expect("read")
             .is_none()
     );
     assert!(
         store
-            .stored_sale(&fresh.sale_id.to_string())
+            .stored_sale(STORE, &fresh.sale_id.to_string())
+            .await
             .expect("read")
             .is_some()
     );
@@ -383,7 +402,8 @@ async fn sql_looking_text_is_stored_verbatim() {
     let stored = env
         .server
         .store()
-        .stored_sale(&s.sale_id.to_string())
+        .stored_sale(STORE, &s.sale_id.to_string())
+        .await
         .expect("read")
         .expect("stored");
     assert_eq!(stored.record, s);
@@ -413,7 +433,8 @@ async fn tax_difference_is_recorded_when_the_store_settings_differ() {
     let stored = env
         .server
         .store()
-        .stored_sale(&s.sale_id.to_string())
+        .stored_sale(STORE, &s.sale_id.to_string())
+        .await
         .expect("read")
         .expect("stored");
     assert_eq!(stored.tax_difference, Some(d("0.62")));
@@ -431,7 +452,7 @@ async fn tax_difference_is_recorded_when_the_store_settings_differ() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stock_audit_shows_an_oversell_by_two_registers() {
     let env = Env::start().await;
-    let r2 = env.register("R2");
+    let r2 = env.register("R2").await;
     // Both registers were offline and each sold 2 of the last 3 kettles.
     let a = env.kettle_sale("R1", 1, "2");
     let mut b = env.kettle_sale("R2", 1, "2");
@@ -479,7 +500,8 @@ async fn stock_audit_shows_an_oversell_by_two_registers() {
     let stored = env
         .server
         .store()
-        .stored_sale(&b.sale_id.to_string())
+        .stored_sale(STORE, &b.sale_id.to_string())
+        .await
         .expect("read")
         .expect("stored");
     assert_eq!(stored.uploaded_by, "R2");
@@ -489,8 +511,11 @@ async fn stock_audit_shows_an_oversell_by_two_registers() {
 async fn an_upload_before_any_catalogue_is_a_409_and_stores_nothing() {
     let env = Env::start().await;
     let store = env.server.store();
-    admin::create_store(&*store, "new-01", "New").expect("store");
+    admin::create_store(&*store, "new-01", "New")
+        .await
+        .expect("store");
     let token = admin::create_register(&*store, "new-01", "R1")
+        .await
         .expect("token")
         .expose()
         .to_string();
@@ -519,7 +544,7 @@ async fn an_upload_before_any_catalogue_is_a_409_and_stores_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn last_seq_tells_a_register_its_highest_stored_seq_and_nobody_else() {
     let env = Env::start().await;
-    let r2 = env.register("R2");
+    let r2 = env.register("R2").await;
     let path = format!("/v1/stores/{STORE}/registers/R1/last-seq");
     let r = env.get(&path, &env.token).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -557,8 +582,11 @@ async fn last_seq_tells_a_register_its_highest_stored_seq_and_nobody_else() {
     )
     .await;
     let store = env.server.store();
-    admin::create_store(&*store, "fr-01", "Paris").expect("store");
+    admin::create_store(&*store, "fr-01", "Paris")
+        .await
+        .expect("store");
     let paris = admin::create_register(&*store, "fr-01", "R1")
+        .await
         .expect("token")
         .expose()
         .to_string();

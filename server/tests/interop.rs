@@ -10,7 +10,7 @@ use tillkit_core::store::key::MemoryVault;
 use tillkit_core::sync::{SyncConfig, SyncEngine};
 use tillkit_core::{Config, Till};
 use tillkit_server::testkit::d;
-use tillkit_server::{ServerStore, admin, spawn_local};
+use tillkit_server::{admin, spawn_local};
 
 fn cash(amount: &str) -> Payment {
     Payment {
@@ -61,8 +61,9 @@ fn sales_from_a_real_till_sync_through_the_core_engine_and_add_up() {
         .block_on(spawn_local(&dir.path().join("server.db")))
         .expect("server");
     let store = server.store();
-    admin::create_store(&*store, "uk-01", "Camden").expect("store");
-    admin::load_catalog_json(
+    rt.block_on(admin::create_store(&*store, "uk-01", "Camden"))
+        .expect("store");
+    rt.block_on(admin::load_catalog_json(
         &*store,
         "uk-01",
         serde_json::json!({
@@ -81,10 +82,11 @@ fn sales_from_a_real_till_sync_through_the_core_engine_and_add_up() {
                 {"id": "damaged", "label": "Damaged", "kind": "percent", "scope": "line", "max": "50", "offline_allowed": true}
             ]
         }),
-    )
+    ))
     .expect("uk catalogue");
-    admin::create_store(&*store, "ch-01", "Zürich").expect("store");
-    admin::load_catalog_json(
+    rt.block_on(admin::create_store(&*store, "ch-01", "Zürich"))
+        .expect("store");
+    rt.block_on(admin::load_catalog_json(
         &*store,
         "ch-01",
         serde_json::json!({
@@ -97,10 +99,14 @@ fn sales_from_a_real_till_sync_through_the_core_engine_and_add_up() {
             },
             "products": [{"id": "p-choc", "sku": "CH-1", "name": "Schokolade", "price": "3.92", "tax_category": "normal"}]
         }),
-    )
+    ))
     .expect("ch catalogue");
-    let uk_token = admin::create_register(&*store, "uk-01", "R07").expect("token");
-    let ch_token = admin::create_register(&*store, "ch-01", "R07").expect("token");
+    let uk_token = rt
+        .block_on(admin::create_register(&*store, "uk-01", "R07"))
+        .expect("token");
+    let ch_token = rt
+        .block_on(admin::create_register(&*store, "ch-01", "R07"))
+        .expect("token");
 
     let uk_dir = tempfile::tempdir().expect("tempdir");
     let (uk, uk_engine) = device(
@@ -175,7 +181,7 @@ fn sales_from_a_real_till_sync_through_the_core_engine_and_add_up() {
         );
     }
 
-    let uk_summary = store.summary("uk-01").expect("summary");
+    let uk_summary = rt.block_on(store.summary("uk-01")).expect("summary");
     assert_eq!(uk_summary.sale_count, 3);
     assert_eq!(
         uk_summary.total,
@@ -189,14 +195,14 @@ fn sales_from_a_real_till_sync_through_the_core_engine_and_add_up() {
         uk_summary.sales_with_tax_difference, 0,
         "same settings, same engine, same tax"
     );
-    let ch_summary = store.summary("ch-01").expect("summary");
+    let ch_summary = rt.block_on(store.summary("ch-01")).expect("summary");
     assert_eq!(
         (ch_summary.sale_count, ch_summary.total),
         (1, ch_sale.total)
     );
     for s in totals.iter().chain([&ch_sale]) {
-        let stored = store
-            .stored_sale(&s.sale_id.to_string())
+        let stored = rt
+            .block_on(store.stored_sale(&s.store_id, &s.sale_id.to_string()))
             .expect("read")
             .expect("stored");
         assert_eq!(
@@ -206,7 +212,7 @@ fn sales_from_a_real_till_sync_through_the_core_engine_and_add_up() {
         assert!(stored.totals_match);
     }
 
-    let audit = store.stock_audit("uk-01").expect("audit");
+    let audit = rt.block_on(store.stock_audit("uk-01")).expect("audit");
     let stock = |id: &str| {
         audit
             .products

@@ -4,6 +4,7 @@
 mod common;
 
 use std::collections::HashSet;
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -12,16 +13,29 @@ use std::time::{Duration, Instant};
 use common::*;
 use tillkit_core::sale::SaleRecord;
 use tillkit_server::protocol::{BatchResponse, SaleStatus, StockAudit};
+use tillkit_server::testkit::{TestDatabase, postgres_url};
 use tillkit_server::{ServerStore, SqliteStore, admin};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tillkit-server");
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN)
+    run_with_stdin(args, "")
+}
+
+/// Runs the binary with `input` on its stdin (how a token reaches `revoke-token`).
+fn run_with_stdin(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(BIN)
         .args(args)
         .env("RUST_LOG", "warn")
-        .output()
-        .expect("run tillkit-server")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tillkit-server");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(input.as_bytes()).expect("write stdin");
+    drop(stdin);
+    child.wait_with_output().expect("tillkit-server output")
 }
 
 fn stdout(o: &Output) -> String {
@@ -33,105 +47,162 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
-#[test]
-fn admin_commands_manage_stores_registers_catalogues_and_audits() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("server.db");
-    let data = db.to_str().expect("utf-8 path");
-    let file = dir.path().join("catalog.json");
+/// Every admin command through the binary, on the database `db` names (`--data FILE` or
+/// `--database URL`), checked through the library's own view of that database.
+async fn admin_commands_work_on(db: [&str; 2], dir: &Path) {
+    let with = |args: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = args[..2].iter().map(|s| s.to_string()).collect();
+        v.extend(db.iter().map(|s| s.to_string()));
+        v.extend(args[2..].iter().map(|s| s.to_string()));
+        v
+    };
+    let admin = |args: &[&str]| {
+        let v = with(args);
+        run(&v.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let file = dir.join("catalog.json");
     let catalog =
         serde_json::to_string_pretty(&tillkit_server::testkit::uk_catalog()).expect("json");
     std::fs::write(&file, catalog).expect("write catalogue");
 
-    stdout(&run(&[
+    stdout(&admin(&[
         "admin",
         "create-store",
-        "--data",
-        data,
         "--id",
         STORE,
         "--name",
         "Camden",
     ]));
-    let loaded = stdout(&run(&[
+    let loaded = stdout(&admin(&[
         "admin",
         "load-catalog",
-        "--data",
-        data,
         "--store",
         STORE,
         "--file",
         file.to_str().expect("path"),
     ]));
     assert!(loaded.contains("cursor 1"), "{loaded}");
-    let token = stdout(&run(&[
+    let token = stdout(&admin(&[
         "admin",
         "create-register",
         "--store",
         STORE,
         "--register",
         "R07",
-        "--data",
-        data,
     ]));
     assert_eq!(token.len(), 64, "{token}");
     assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
 
-    let store = SqliteStore::open(&db).expect("open");
-    let principal = store.authenticate(
-        &tillkit_server::auth::Token::parse(&token)
-            .expect("token")
-            .hash(),
-    );
-    assert_eq!(
-        principal.expect("lookup").map(|p| p.register_id),
-        Some("R07".into())
-    );
-    drop(store);
+    let store = tillkit_server::store::open(db[1]).await.expect("open");
+    let who = |t: &str| {
+        let hash = tillkit_server::auth::Token::parse(t).expect("token").hash();
+        let store = store.clone();
+        async move { store.authenticate(&hash).await.expect("lookup") }
+    };
+    assert_eq!(who(&token).await.map(|p| p.register_id), Some("R07".into()));
 
-    let text = stdout(&run(&["admin", "audit", "--data", data, "--store", STORE]));
+    let text = stdout(&admin(&["admin", "audit", "--store", STORE]));
     assert!(
         text.contains("p-kettle") && text.contains("started 3"),
         "{text}"
     );
-    let json = stdout(&run(&[
-        "admin", "audit", "--data", data, "--store", STORE, "--json",
-    ]));
+    let json = stdout(&admin(&["admin", "audit", "--store", STORE, "--json"]));
     let audit: StockAudit = serde_json::from_str(&json).expect("audit json");
     assert_eq!(audit.products.len(), 2);
 
+    // A token is never an argument: refused even before anything is looked up.
+    let refused = admin(&["admin", "revoke-token", "--token", &token]);
+    assert!(!refused.status.success());
+    assert!(who(&token).await.is_some(), "nothing was revoked");
+    // From stdin, then from a file.
+    let v = with(&["admin", "revoke-token"]);
+    let args: Vec<&str> = v.iter().map(String::as_str).collect();
     assert_eq!(
-        stdout(&run(&[
-            "admin",
-            "revoke-token",
-            "--data",
-            data,
-            "--token",
-            &token
-        ])),
+        stdout(&run_with_stdin(&args, &format!("{token}\n"))),
         "token revoked"
     );
-    let again = run(&["admin", "revoke-token", "--data", data, "--token", &token]);
+    assert!(who(&token).await.is_none());
+    let again = run_with_stdin(&args, &token);
     assert!(!again.status.success());
     let err = String::from_utf8_lossy(&again.stderr);
     assert!(!err.contains(&token), "a token is never echoed in an error");
+    let second = stdout(&admin(&[
+        "admin",
+        "create-register",
+        "--store",
+        STORE,
+        "--register",
+        "R07",
+    ]));
+    let token_file = dir.join("token.txt");
+    std::fs::write(&token_file, &second).expect("token file");
+    let path = token_file.to_str().expect("path");
+    assert_eq!(
+        stdout(&admin(&["admin", "revoke-token", "--token-file", path])),
+        "token revoked"
+    );
+
+    // A replaced device: every token of the register stops at once; the list shows it.
+    let old = stdout(&admin(&[
+        "admin",
+        "create-register",
+        "--store",
+        STORE,
+        "--register",
+        "R08",
+    ]));
+    let copy = stdout(&admin(&[
+        "admin",
+        "create-register",
+        "--store",
+        STORE,
+        "--register",
+        "R08",
+    ]));
+    let revoked = stdout(&admin(&[
+        "admin",
+        "revoke-register",
+        "--store",
+        STORE,
+        "--register",
+        "R08",
+    ]));
+    assert!(revoked.starts_with("2 token(s)"), "{revoked}");
+    assert!(who(&old).await.is_none() && who(&copy).await.is_none());
+    let new = stdout(&admin(&[
+        "admin",
+        "create-register",
+        "--store",
+        STORE,
+        "--register",
+        "R08",
+    ]));
+    assert!(who(&new).await.is_some(), "the new device's token works");
+    let listed = stdout(&admin(&["admin", "registers", "--store", STORE]));
+    assert!(
+        listed.contains("R07: no live token; 0 live, 2 revoked"),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("R08: active; 1 live, 2 revoked"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&new), "the listing never shows a token");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&admin(&[
+        "admin",
+        "registers",
+        "--store",
+        STORE,
+        "--json",
+    ])))
+    .expect("registers json");
+    assert_eq!(json.as_array().map(Vec::len), Some(2));
 
     for bad in [
-        vec![
-            "admin",
-            "create-store",
-            "--data",
-            data,
-            "--id",
-            STORE,
-            "--name",
-            "Again",
-        ],
+        vec!["admin", "create-store", "--id", STORE, "--name", "Again"],
         vec![
             "admin",
             "create-register",
-            "--data",
-            data,
             "--store",
             "nope",
             "--register",
@@ -140,25 +211,65 @@ fn admin_commands_manage_stores_registers_catalogues_and_audits() {
         vec![
             "admin",
             "load-catalog",
-            "--data",
-            data,
             "--store",
             STORE,
             "--file",
             "/no/such/file.json",
         ],
-        vec!["admin", "frobnicate", "--data", data],
-        vec!["admin", "create-store", "--data", data, "--id"],
-        vec!["serve", "--data", data, "--listen", "not-an-address"],
-        vec![],
+        vec!["admin", "frobnicate"],
+        vec!["admin", "create-store", "--id"],
+        vec!["serve", "--listen", "not-an-address"],
     ] {
-        let o = run(&bad);
+        let o = admin(&bad);
         assert!(!o.status.success(), "{bad:?} should fail");
         assert!(
             String::from_utf8_lossy(&o.stderr).contains("usage:"),
             "{bad:?} prints usage"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_manage_stores_registers_catalogues_and_audits_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("server.db");
+    admin_commands_work_on(["--data", db.to_str().expect("utf-8 path")], dir.path()).await;
+    for bad in [
+        vec![],
+        vec!["admin", "registers", "--store", STORE],
+        vec![
+            "admin",
+            "registers",
+            "--data",
+            "x.db",
+            "--database",
+            "postgres://a@b/c",
+        ],
+        vec!["admin", "registers", "--database", "x.db", "--store", STORE],
+        vec![
+            "admin",
+            "registers",
+            "--data",
+            "postgres://a@b/c",
+            "--store",
+            STORE,
+        ],
+    ] {
+        let o = run(&bad);
+        assert!(!o.status.success(), "{bad:?} should fail");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_commands_manage_stores_registers_catalogues_and_audits_on_postgres() {
+    let Some(server) =
+        postgres_url("admin_commands_manage_stores_registers_catalogues_and_audits_on_postgres")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDatabase::create(&server).await;
+    admin_commands_work_on(["--database", &db.url], dir.path()).await;
 }
 
 fn free_port() -> u16 {
@@ -215,9 +326,14 @@ async fn a_killed_server_never_leaves_a_partial_batch() {
     let catalog = tillkit_server::testkit::uk_catalog();
     let token = {
         let store = SqliteStore::open(&db).expect("open");
-        admin::create_store(&store, STORE, "Camden").expect("store");
-        admin::load_catalog(&store, STORE, &catalog).expect("catalogue");
+        admin::create_store(&store, STORE, "Camden")
+            .await
+            .expect("store");
+        admin::load_catalog(&store, STORE, &catalog)
+            .await
+            .expect("catalogue");
         admin::create_register(&store, STORE, "R1")
+            .await
             .expect("token")
             .expose()
             .to_string()
@@ -275,18 +391,20 @@ async fn a_killed_server_never_leaves_a_partial_batch() {
         eprintln!(
             "round {round}: {} batches sent, {} sales stored",
             sent.len(),
-            store.summary(STORE).expect("summary").sale_count
+            store.summary(STORE).await.expect("summary").sale_count
         );
         for batch in &sent {
-            let stored = batch
-                .iter()
-                .filter(|s| {
-                    store
-                        .stored_sale(&s.sale_id.to_string())
-                        .expect("read")
-                        .is_some()
-                })
-                .count();
+            let mut stored = 0;
+            for s in batch {
+                if store
+                    .stored_sale(STORE, &s.sale_id.to_string())
+                    .await
+                    .expect("read")
+                    .is_some()
+                {
+                    stored += 1;
+                }
+            }
             assert!(
                 stored == 0 || stored == batch.len(),
                 "round {round}: {stored} of {} stored",
@@ -320,9 +438,9 @@ async fn a_killed_server_never_leaves_a_partial_batch() {
     }
     drop(server);
     let store = SqliteStore::open(&db).expect("open");
-    let summary = store.summary(STORE).expect("summary");
+    let summary = store.summary(STORE).await.expect("summary");
     assert_eq!(summary.sale_count, ids.len() as u64);
-    let audit = store.stock_audit(STORE).expect("audit");
+    let audit = store.stock_audit(STORE).await.expect("audit");
     let seat = audit
         .products
         .iter()

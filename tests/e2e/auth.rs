@@ -41,7 +41,7 @@ fn a_revoked_token_stops_uploads_at_once_and_every_sale_stays_queued() {
     server.assert_holds_exactly(STORE, &dev.sales);
     let before_revocation = dev.sales.clone();
 
-    assert!(tillkit_server::admin::revoke_token(server.store(), &token).expect("revoke"));
+    assert!(server.store().revoke_token(&token).expect("revoke"));
     dev.ring_many(7);
     wait_until(DRAIN, "the revoked token to be refused", || {
         dev.engine().status().auth_failed
@@ -86,8 +86,13 @@ fn a_revoked_token_stops_uploads_at_once_and_every_sale_stays_queued() {
 #[test]
 fn one_stores_token_can_neither_read_nor_write_another_stores_sales() {
     let server = Server::start();
-    tillkit_server::admin::create_store(server.store(), OTHER_STORE, "Islington").expect("store");
-    tillkit_server::admin::load_catalog_json(server.store(), OTHER_STORE, uk_catalog("29.99"))
+    server
+        .store()
+        .create_store(OTHER_STORE, "Islington")
+        .expect("store");
+    server
+        .store()
+        .load_catalog_json(OTHER_STORE, uk_catalog("29.99"))
         .expect("catalogue");
     let token_a = server.token(STORE, "R1");
     let token_b = server.token(OTHER_STORE, "R1");

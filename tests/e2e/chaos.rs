@@ -58,9 +58,9 @@ fn seeds(default: u64) -> Vec<u64> {
 
 /// One seed: a device sells 2,000 sales through the schedule while its network comes and
 /// goes (also drawn from the seed), then drains; the server must hold each sale once.
-fn run_seed(seed: u64) -> SeedReport {
+fn run_seed(backend: &Backend, seed: u64) -> SeedReport {
     let started = Instant::now();
-    let server = Server::start();
+    let server = Server::start_on(backend);
     let proxy = server.proxy();
     let (schedule, picks) = chaos::schedule(seed, Mix::chaos(), REQUEST_TIMEOUT * 3);
     proxy.set_schedule(Some(schedule));
@@ -132,15 +132,15 @@ fn run_seed(seed: u64) -> SeedReport {
 
 /// Runs every seed, `PARALLEL` at a time (a seed mostly waits on timeouts and backoff);
 /// a failure names its seed and how to replay it.
-fn run_seeds(seeds: &[u64]) {
+fn run_seeds(backend: &Backend, seeds: &[u64]) {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(u64, Result<SeedReport, String>)>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..PARALLEL.min(seeds.len()) {
             scope.spawn(|| {
                 while let Some(&seed) = seeds.get(next.fetch_add(1, Ordering::SeqCst)) {
-                    let result =
-                        catch_unwind(AssertUnwindSafe(|| run_seed(seed))).map_err(|panic| {
+                    let result = catch_unwind(AssertUnwindSafe(|| run_seed(backend, seed)))
+                        .map_err(|panic| {
                             panic
                                 .downcast_ref::<String>()
                                 .cloned()
@@ -205,7 +205,16 @@ fn run_seeds(seeds: &[u64]) {
 
 #[test]
 fn sync_survives_a_seeded_random_fault_schedule() {
-    run_seeds(&seeds(DEFAULT_SEEDS));
+    run_seeds(&Backend::Sqlite, &seeds(DEFAULT_SEEDS));
+}
+
+#[test]
+fn sync_into_postgres_survives_a_seeded_random_fault_schedule() {
+    let Some(pg) = Backend::postgres("sync_into_postgres_survives_a_seeded_random_fault_schedule")
+    else {
+        return;
+    };
+    run_seeds(&pg, &seeds(DEFAULT_SEEDS));
 }
 
 /// The long run: 200 seeds of 2,000 sales (about 10 minutes in release mode).
@@ -213,7 +222,20 @@ fn sync_survives_a_seeded_random_fault_schedule() {
 #[test]
 #[ignore = "long: 200 seeds; run with --ignored"]
 fn sync_survives_200_seeded_random_fault_schedules() {
-    run_seeds(&seeds(LONG_SEEDS));
+    run_seeds(&Backend::Sqlite, &seeds(LONG_SEEDS));
+}
+
+/// The long run on PostgreSQL (needs `TILLKIT_TEST_POSTGRES`, see tests/postgres.sh).
+/// `cargo test --release -p tillkit-e2e --test chaos -- --ignored --nocapture postgres`
+#[test]
+#[ignore = "long: 200 seeds on PostgreSQL; run with --ignored"]
+fn sync_into_postgres_survives_200_seeded_random_fault_schedules() {
+    let Some(pg) =
+        Backend::postgres("sync_into_postgres_survives_200_seeded_random_fault_schedules")
+    else {
+        return;
+    };
+    run_seeds(&pg, &seeds(LONG_SEEDS));
 }
 
 #[test]

@@ -120,7 +120,7 @@ fn sales_from_a_clock_hours_wrong_and_going_backwards_upload_in_queue_order_once
     for sale in &dev.sales {
         let stored = server
             .store()
-            .stored_sale(&sale.sale_id.to_string())
+            .stored_sale(STORE, &sale.sale_id.to_string())
             .expect("stored_sale")
             .expect("stored");
         assert!(

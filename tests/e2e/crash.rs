@@ -111,7 +111,7 @@ fn stored_but_unmarked(server: &Server, dir: &Path) -> HashSet<String> {
         .filter(|id| {
             server
                 .store()
-                .stored_sale(id)
+                .stored_sale(STORE, id)
                 .expect("stored_sale")
                 .is_some()
         })
@@ -217,7 +217,7 @@ fn sales_acknowledged_by_the_server_but_unmarked_at_a_crash_are_resent_and_store
                 pending.contains(&id)
                     || server
                         .store()
-                        .stored_sale(&id)
+                        .stored_sale(STORE, &id)
                         .expect("stored_sale")
                         .is_some(),
                 "round {round}: sale {} is neither queued nor on the server",

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tillkit_core::sale::SaleRecord;
 use tillkit_e2e::chaos::{self, Mix};
-use tillkit_e2e::child::{ChildServer, new_server_file, serve_if_child};
+use tillkit_e2e::child::{ChildServer, serve_if_child};
 use tillkit_e2e::fixtures::*;
 use tillkit_e2e::proxy::{Outcome, Proxy};
 
@@ -45,26 +45,18 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
 /// sales per upload, through a proxy injecting background faults into a server running in its own process. Checks
 /// that the server holds every sale once; prints throughput, batch latency and the
 /// server's peak memory.
-fn registers_drain_at_once_into_one_server(registers: usize, sales: usize, batch_size: usize) {
+fn registers_drain_at_once_into_one_server(
+    backend: &Backend,
+    registers: usize,
+    sales: usize,
+    batch_size: usize,
+) {
     let server_dir = tempfile::tempdir().expect("server dir");
-    let data = server_dir.path().join("server.db");
-    let store = new_server_file(&data);
+    let rt = runtime();
+    let store = Db::create(rt.clone(), backend, server_dir.path());
     let names: Vec<String> = (1..=registers).map(|r| format!("R{r:02}")).collect();
-    let tokens: Vec<String> = names
-        .iter()
-        .map(|r| {
-            tillkit_server::admin::create_register(&store, STORE, r)
-                .expect("token")
-                .expose()
-                .to_string()
-        })
-        .collect();
-    let server = ChildServer::start(CHILD_TEST, &data);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("proxy runtime");
+    let tokens: Vec<String> = names.iter().map(|r| store.token(STORE, r)).collect();
+    let server = ChildServer::start(CHILD_TEST, store.location());
     let proxy = Proxy::start(rt.handle(), server.addr());
     let (schedule, picks) = chaos::schedule(FAULT_SEED, Mix::background(), Duration::ZERO);
     proxy.set_schedule(Some(schedule));
@@ -134,8 +126,12 @@ fn registers_drain_at_once_into_one_server(registers: usize, sales: usize, batch
         .filter(|(_, s, _)| s == "duplicate")
         .count();
     let total = all.len();
+    let on = match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres(_) => "postgres",
+    };
     eprintln!(
-        "load: {registers} registers x {sales} sales = {total} sales (rung offline in {rung:.1?})"
+        "load ({on}): {registers} registers x {sales} sales = {total} sales (rung offline in {rung:.1?})"
     );
     eprintln!(
         "load: drained in {drained:.2?}: {} uploads, {} batches stored, {duplicates} re-sent \
@@ -260,7 +256,17 @@ fn a_long_outage_keeps_selling_fast_and_drains(queued: usize) {
 fn ten_registers_draining_at_once_through_faults_store_every_sale_once() {
     let _serial = one_at_a_time();
     // Small batches, so the few sales still make enough uploads to meet some faults.
-    registers_drain_at_once_into_one_server(10, 200, 25);
+    registers_drain_at_once_into_one_server(&Backend::Sqlite, 10, 200, 25);
+}
+
+#[test]
+fn ten_registers_draining_at_once_through_faults_into_postgres_store_every_sale_once() {
+    let Some(pg) = Backend::postgres("ten_registers_draining_at_once_through_faults_into_postgres")
+    else {
+        return;
+    };
+    let _serial = one_at_a_time();
+    registers_drain_at_once_into_one_server(&pg, 10, 200, 25);
 }
 
 /// The full run: 50 registers x 2,000 sales (100,000) into one server process.
@@ -270,7 +276,20 @@ fn ten_registers_draining_at_once_through_faults_store_every_sale_once() {
 fn fifty_registers_draining_100k_sales_at_once_through_faults_store_every_sale_once() {
     let _serial = one_at_a_time();
     // The device's default batch size.
-    registers_drain_at_once_into_one_server(50, 2_000, 200);
+    registers_drain_at_once_into_one_server(&Backend::Sqlite, 50, 2_000, 200);
+}
+
+/// The full run on PostgreSQL (needs `TILLKIT_TEST_POSTGRES`, see tests/postgres.sh):
+/// `cargo test --release -p tillkit-e2e --test load -- --ignored --nocapture fifty`
+#[test]
+#[ignore = "long: 100,000 sales into PostgreSQL; run in release with --ignored --nocapture"]
+fn fifty_registers_draining_100k_sales_at_once_through_faults_into_postgres_store_every_sale_once()
+{
+    let Some(pg) = Backend::postgres("fifty_registers_draining_100k_sales_into_postgres") else {
+        return;
+    };
+    let _serial = one_at_a_time();
+    registers_drain_at_once_into_one_server(&pg, 50, 2_000, 200);
 }
 
 #[test]

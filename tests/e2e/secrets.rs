@@ -154,7 +154,7 @@ fn tracing_at_trace_level_never_shows_keys_or_tokens() {
     assert!(engine.wait_until_drained(DRAIN), "{:?}", engine.status());
 
     // The token is revoked; the next sale is refused until a new token is installed.
-    assert!(tillkit_server::admin::revoke_token(server.store(), &first_token).expect("revoke"));
+    assert!(server.store().revoke_token(&first_token).expect("revoke"));
     ring(&till, &[("p-bread", "2")], false);
     wait_until(DRAIN, "the revoked token to be refused", || {
         engine.status().auth_failed

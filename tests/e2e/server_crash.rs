@@ -5,10 +5,9 @@
 use std::time::{Duration, Instant};
 
 use tillkit_e2e::chaos::Rng;
-use tillkit_e2e::child::{ChildServer, new_server_file, serve_if_child};
+use tillkit_e2e::child::{ChildServer, serve_if_child};
 use tillkit_e2e::fixtures::*;
 use tillkit_e2e::proxy::{Outcome, Proxy};
-use tillkit_server::ServerStore;
 
 const CHILD_TEST: &str = "server_child_serves_until_killed";
 const SALES: usize = 3_000;
@@ -22,12 +21,12 @@ fn server_child_serves_until_killed() {
 }
 
 /// Which of `sales` (in queue order) the server holds.
-fn stored(store: &dyn ServerStore, sales: &[tillkit_core::sale::SaleRecord]) -> Vec<bool> {
+fn stored(store: &Db, sales: &[tillkit_core::sale::SaleRecord]) -> Vec<bool> {
     sales
         .iter()
         .map(|s| {
             store
-                .stored_sale(&s.sale_id.to_string())
+                .stored_sale(STORE, &s.sale_id.to_string())
                 .expect("stored_sale")
                 .is_some()
         })
@@ -37,18 +36,10 @@ fn stored(store: &dyn ServerStore, sales: &[tillkit_core::sale::SaleRecord]) -> 
 #[test]
 fn server_killed_mid_batch_again_and_again_stores_each_batch_whole_and_every_sale_once() {
     let dir = device_dir();
-    let data = dir.path().join("server.db");
-    let store = new_server_file(&data);
-    let token = tillkit_server::admin::create_register(&store, STORE, "R1")
-        .expect("token")
-        .expose()
-        .to_string();
-    let mut server = ChildServer::start(CHILD_TEST, &data);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("proxy runtime");
+    let rt = runtime();
+    let store = Db::create(rt.clone(), &Backend::Sqlite, dir.path());
+    let token = store.token(STORE, "R1");
+    let mut server = ChildServer::start(CHILD_TEST, store.location());
     // Only forwards: the proxy's log shows which requests a kill cut.
     let proxy = Proxy::start(rt.handle(), server.addr());
     let mut cfg = sync_config(&proxy.url(), &token);

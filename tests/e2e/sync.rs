@@ -288,8 +288,13 @@ fn a_store_session_uploads_only_its_own_queue_and_a_wrong_store_token_loses_noth
 
 /// Store `uk-02` with the UK catalogue at another kettle price.
 fn admin_second_store(server: &Server) {
-    tillkit_server::admin::create_store(server.store(), OTHER_STORE, "Islington").expect("store");
-    tillkit_server::admin::load_catalog_json(server.store(), OTHER_STORE, uk_catalog("29.99"))
+    server
+        .store()
+        .create_store(OTHER_STORE, "Islington")
+        .expect("store");
+    server
+        .store()
+        .load_catalog_json(OTHER_STORE, uk_catalog("29.99"))
         .expect("catalogue");
 }
 
@@ -397,9 +402,10 @@ fn price_change_arrives_by_delta_while_an_open_cart_keeps_the_old_price() {
         .add_product(&mut open_cart, "p-kettle", d("1"))
         .expect("add");
 
-    let after =
-        tillkit_server::admin::load_catalog_json(server.store(), STORE, uk_catalog("36.50"))
-            .expect("new prices");
+    let after = server
+        .store()
+        .load_catalog_json(STORE, uk_catalog("36.50"))
+        .expect("new prices");
     wait_until(DRAIN, "the new price on the device", || {
         dev.till.catalog_cursor(STORE).expect("cursor").as_deref() == Some(after.as_str())
     });
@@ -465,8 +471,13 @@ fn a_store_id_that_needs_escaping_in_a_url_syncs_like_any_other() {
     // Store ids are 1 to 64 printable characters on both sides: spaces and symbols included.
     let server = Server::start();
     let store = "Camden High St #2+";
-    tillkit_server::admin::create_store(server.store(), store, "Camden 2").expect("store");
-    tillkit_server::admin::load_catalog_json(server.store(), store, uk_catalog("34.99"))
+    server
+        .store()
+        .create_store(store, "Camden 2")
+        .expect("store");
+    server
+        .store()
+        .load_catalog_json(store, uk_catalog("34.99"))
         .expect("catalogue");
     let mut dev = Device::online(
         store,

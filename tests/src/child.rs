@@ -1,17 +1,12 @@
 //! The real server in a child process, so a test can SIGKILL it and measure its memory: the
 //! test binary re-executes itself with one test selected, and that test serves the
-//! protocol on a fixed loopback port over a SQLite file until it is killed.
+//! protocol on a fixed loopback port over a SQLite file or PostgreSQL until it is killed.
 
 use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-use tillkit_server::{SqliteStore, admin};
-
-use crate::fixtures::{STORE, uk_catalog};
 
 const DATA: &str = "TILLKIT_E2E_SERVER_DATA";
 const PORT: &str = "TILLKIT_E2E_SERVER_PORT";
@@ -30,7 +25,9 @@ pub fn serve_if_child() {
         .build()
         .expect("server child: runtime");
     runtime.block_on(async move {
-        let store = Arc::new(SqliteStore::open(Path::new(&data)).expect("server child: store"));
+        let store = tillkit_server::store::open(&data)
+            .await
+            .expect("server child: store");
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
             .await
             .expect("server child: the port is free");
@@ -48,35 +45,26 @@ pub fn serve_if_child() {
     });
 }
 
-/// Creates the server's SQLite file `data` with store `uk-01` and its catalogue, as
-/// `Server::start` does, and returns it open: the test issues tokens and checks through it
-/// while the child serves the same file.
-pub fn new_server_file(data: &Path) -> SqliteStore {
-    let store = SqliteStore::open(data).expect("server file");
-    admin::create_store(&store, STORE, "Camden High St").expect("store");
-    admin::load_catalog_json(&store, STORE, uk_catalog("34.99")).expect("catalogue");
-    store
-}
-
 /// A server child process on a fixed port; killed when dropped.
 pub struct ChildServer {
     test: String,
-    data: PathBuf,
+    data: String,
     port: u16,
     child: Option<(Child, ChildStdin)>,
 }
 
 impl ChildServer {
-    /// Starts the child running `test` (which calls `serve_if_child`) over the SQLite file
-    /// `data` on a free port, and waits until it listens.
-    pub fn start(test: &str, data: &Path) -> ChildServer {
+    /// Starts the child running `test` (which calls `serve_if_child`) over the database at
+    /// `data` (a SQLite file or a PostgreSQL URL, see `Db::location`) on a free port, and
+    /// waits until it listens.
+    pub fn start(test: &str, data: &str) -> ChildServer {
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
         let mut server = ChildServer {
             test: test.to_string(),
-            data: data.to_path_buf(),
+            data: data.to_string(),
             port,
             child: None,
         };

@@ -16,7 +16,10 @@ use tillkit_core::store::key::{DbKey, KeyVault, MemoryVault};
 use tillkit_core::sync::{SyncConfig, SyncEngine};
 use tillkit_core::{Config, Till};
 pub use tillkit_server::ServerStore;
-use tillkit_server::{ServerHandle, SqliteStore, admin};
+use tillkit_server::protocol::{StockAudit, Summary};
+use tillkit_server::store::StoredSale;
+use tillkit_server::testkit::TestDatabase;
+use tillkit_server::{ServerConfig, ServerHandle, StoreError, admin};
 use zeroize::Zeroizing;
 
 use crate::proxy::Proxy;
@@ -71,36 +74,168 @@ pub fn uk_catalog(kettle_price: &str) -> serde_json::Value {
     })
 }
 
-/// A real server on loopback, with its own runtime, over a SQLite file in a temp dir.
-/// Store `uk-01` has the UK catalogue.
-pub struct Server {
-    /// Runs the server and any proxies; dropped last.
-    pub rt: tokio::runtime::Runtime,
-    pub dir: tempfile::TempDir,
-    handle: Option<ServerHandle>,
-    store: Arc<SqliteStore>,
+/// Which storage a test server runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file in the test's temp dir (the default, and the demo's).
+    Sqlite,
+    /// A fresh schema on the test PostgreSQL server at this URL.
+    Postgres(String),
 }
 
-impl Server {
-    /// Starts a server with store `uk-01` and its catalogue.
-    pub fn start() -> Server {
-        let rt = tokio::runtime::Builder::new_multi_thread()
+impl Backend {
+    /// PostgreSQL when `TILLKIT_TEST_POSTGRES` is set; otherwise prints why `test` is
+    /// skipped and gives `None` (or fails, under `TILLKIT_REQUIRE_POSTGRES=1`).
+    pub fn postgres(test: &str) -> Option<Backend> {
+        tillkit_server::testkit::postgres_url(test).map(Backend::Postgres)
+    }
+}
+
+/// A multi-threaded runtime for a test's servers, proxies and storage calls.
+pub fn runtime() -> Arc<tokio::runtime::Runtime> {
+    Arc::new(
+        tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
-            .expect("test runtime");
+            .expect("test runtime"),
+    )
+}
+
+/// A server database seen from synchronous test code: each call runs on the test's runtime.
+/// It holds store `uk-01` with the UK catalogue from the start.
+pub struct Db {
+    rt: Arc<tokio::runtime::Runtime>,
+    store: Arc<dyn ServerStore>,
+    location: String,
+    // Dropped last: the schema goes once nothing uses it.
+    _schema: Option<TestDatabase>,
+}
+
+impl Db {
+    /// A fresh database on `backend` (a SQLite file goes in `dir`) with store `uk-01`.
+    pub fn create(rt: Arc<tokio::runtime::Runtime>, backend: &Backend, dir: &Path) -> Db {
+        let (location, schema) = match backend {
+            Backend::Sqlite => (dir.join("server.db").to_string_lossy().into_owned(), None),
+            Backend::Postgres(server) => {
+                let schema = rt.block_on(TestDatabase::create(server));
+                (schema.url.clone(), Some(schema))
+            }
+        };
+        let store = rt
+            .block_on(tillkit_server::store::open(&location))
+            .expect("server database opens");
+        let db = Db {
+            rt,
+            store,
+            location,
+            _schema: schema,
+        };
+        db.create_store(STORE, "Camden High St").expect("store");
+        db.load_catalog_json(STORE, uk_catalog("34.99"))
+            .expect("catalogue");
+        db
+    }
+
+    /// The file path or URL, as `--data`/`--database` or `store::open` take it.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// The backend itself, for a server in this process.
+    pub fn store(&self) -> Arc<dyn ServerStore> {
+        self.store.clone()
+    }
+
+    /// Runs `f` on the test's runtime.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    /// See `ServerStore::summary`.
+    pub fn summary(&self, store_id: &str) -> Result<Summary, StoreError> {
+        self.block_on(self.store.summary(store_id))
+    }
+
+    /// See `ServerStore::stock_audit`.
+    pub fn stock_audit(&self, store_id: &str) -> Result<StockAudit, StoreError> {
+        self.block_on(self.store.stock_audit(store_id))
+    }
+
+    /// See `ServerStore::stored_sale`.
+    pub fn stored_sale(
+        &self,
+        store_id: &str,
+        sale_id: &str,
+    ) -> Result<Option<StoredSale>, StoreError> {
+        self.block_on(self.store.stored_sale(store_id, sale_id))
+    }
+
+    /// See `admin::create_store`.
+    pub fn create_store(&self, store_id: &str, name: &str) -> Result<(), StoreError> {
+        self.block_on(admin::create_store(&*self.store, store_id, name))
+    }
+
+    /// See `admin::load_catalog_json`.
+    pub fn load_catalog_json(
+        &self,
+        store_id: &str,
+        catalog: serde_json::Value,
+    ) -> Result<String, StoreError> {
+        self.block_on(admin::load_catalog_json(&*self.store, store_id, catalog))
+    }
+
+    /// See `admin::revoke_token`.
+    pub fn revoke_token(&self, token: &str) -> Result<bool, StoreError> {
+        self.block_on(admin::revoke_token(&*self.store, token))
+    }
+
+    /// See `admin::revoke_register`.
+    pub fn revoke_register(&self, store_id: &str, register: &str) -> Result<u64, StoreError> {
+        self.block_on(admin::revoke_register(&*self.store, store_id, register))
+    }
+
+    /// Issues a token for `register` of `store_id`.
+    pub fn token(&self, store_id: &str, register: &str) -> String {
+        self.block_on(admin::create_register(&*self.store, store_id, register))
+            .expect("register token")
+            .expose()
+            .to_string()
+    }
+}
+
+/// A real server on loopback, with its own runtime, over a fresh database (a SQLite file in
+/// a temp dir unless the test asks for PostgreSQL). Store `uk-01` has the UK catalogue.
+pub struct Server {
+    /// Runs the server and any proxies; dropped last.
+    pub rt: Arc<tokio::runtime::Runtime>,
+    pub dir: tempfile::TempDir,
+    handle: Option<ServerHandle>,
+    db: Db,
+}
+
+impl Server {
+    /// Starts a server over a SQLite file with store `uk-01` and its catalogue.
+    pub fn start() -> Server {
+        Server::start_on(&Backend::Sqlite)
+    }
+
+    /// Starts a server over a fresh database on `backend`, with store `uk-01`.
+    pub fn start_on(backend: &Backend) -> Server {
+        let rt = runtime();
         let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::create(rt.clone(), backend, dir.path());
         let handle = rt
-            .block_on(tillkit_server::spawn_local(&dir.path().join("server.db")))
+            .block_on(tillkit_server::spawn_with_store(
+                db.store(),
+                ServerConfig::default(),
+            ))
             .expect("server starts");
-        let store = handle.store();
-        admin::create_store(&*store, STORE, "Camden High St").expect("store");
-        admin::load_catalog_json(&*store, STORE, uk_catalog("34.99")).expect("catalogue");
         Server {
             rt,
             dir,
             handle: Some(handle),
-            store,
+            db,
         }
     }
 
@@ -115,16 +250,13 @@ impl Server {
     }
 
     /// The server's storage, for admin calls and checks.
-    pub fn store(&self) -> &SqliteStore {
-        &self.store
+    pub fn store(&self) -> &Db {
+        &self.db
     }
 
     /// Issues a token for `register` of `store_id`.
     pub fn token(&self, store_id: &str, register: &str) -> String {
-        admin::create_register(&*self.store, store_id, register)
-            .expect("register token")
-            .expose()
-            .to_string()
+        self.db.token(store_id, register)
     }
 
     /// Starts a fault proxy in front of this server.
@@ -141,16 +273,21 @@ impl Server {
         }
     }
 
-    /// Starts the server again on the same data file (on a new port).
+    /// Starts the server again on the same database, opened anew (on a new port).
     pub fn restart(&mut self) {
         self.stop();
+        let store = self
+            .rt
+            .block_on(tillkit_server::store::open(self.db.location()))
+            .expect("server database reopens");
+        self.db.store = store;
         let handle = self
             .rt
-            .block_on(tillkit_server::spawn_local(
-                &self.dir.path().join("server.db"),
+            .block_on(tillkit_server::spawn_with_store(
+                self.db.store(),
+                ServerConfig::default(),
             ))
             .expect("server restarts");
-        self.store = handle.store();
         self.handle = Some(handle);
     }
 
@@ -205,14 +342,14 @@ impl Server {
     /// Checks the promise every sync test ends with: the server holds exactly `sales` for
     /// `store_id`, once each (see `assert_store_holds_exactly`).
     pub fn assert_holds_exactly(&self, store_id: &str, sales: &[SaleRecord]) {
-        assert_store_holds_exactly(&*self.store, store_id, sales);
+        assert_store_holds_exactly(&self.db, store_id, sales);
     }
 }
 
 /// Checks the promise every sync test ends with: `store` holds exactly `sales` for
 /// `store_id`, once each, as the devices recorded them, and one stock movement per
 /// stock-tracked line (a re-sent sale must not move stock twice).
-pub fn assert_store_holds_exactly(store: &dyn ServerStore, store_id: &str, sales: &[SaleRecord]) {
+pub fn assert_store_holds_exactly(store: &Db, store_id: &str, sales: &[SaleRecord]) {
     let summary = store.summary(store_id).expect("summary");
     assert_eq!(
         summary.sale_count,
@@ -228,7 +365,7 @@ pub fn assert_store_holds_exactly(store: &dyn ServerStore, store_id: &str, sales
     );
     for sale in sales {
         let stored = store
-            .stored_sale(&sale.sale_id.to_string())
+            .stored_sale(store_id, &sale.sale_id.to_string())
             .expect("stored_sale")
             .unwrap_or_else(|| {
                 panic!(

@@ -1,7 +1,6 @@
 //! The storage conformance suite: the promises every `ServerStore` backend must keep, run
 //! against a fresh store per test. It only uses the trait, never a backend's internals.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rust_decimal::Decimal;
@@ -15,19 +14,25 @@ use crate::protocol::{CatalogFile, SaleStatus};
 use crate::testkit::{d, product, sale, uk_catalog, uk_tax};
 
 /// Runs every check of the suite, each on a store fresh from `make`.
-pub fn conformance_suite<S: ServerStore + 'static>(make: impl Fn() -> S) {
-    retried_batch_creates_nothing_new(&make());
-    same_id_same_content_is_duplicate_different_content_is_conflict(&make());
-    rejected_sales_are_stored_nowhere(&make());
-    batch_is_all_or_nothing_for_readers(Arc::new(make()));
-    tokens_are_bound_to_one_store_and_revocable(&make());
-    catalogue_snapshot_then_delta_by_cursor(&make());
-    oversell_from_two_registers_shows_in_the_audit(&make());
-    stock_count_in_a_new_catalogue_resets_the_starting_stock(&make());
-    tax_difference_is_recorded_and_the_sale_still_accepted(&make());
-    text_fields_are_stored_verbatim(&make());
-    unknown_store_or_missing_catalogue_fails_whole(&make());
-    last_seq_is_the_registers_highest_stored_seq(&make());
+pub async fn conformance_suite<S, F, Fut>(make: F)
+where
+    S: ServerStore + 'static,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = S>,
+{
+    retried_batch_creates_nothing_new(&make().await).await;
+    same_id_same_content_is_duplicate_different_content_is_conflict(&make().await).await;
+    rejected_sales_are_stored_nowhere(&make().await).await;
+    batch_is_all_or_nothing_for_readers(&make().await).await;
+    tokens_are_bound_to_one_store_and_revocable(&make().await).await;
+    catalogue_snapshot_then_delta_by_cursor(&make().await).await;
+    oversell_from_two_registers_shows_in_the_audit(&make().await).await;
+    stock_count_in_a_new_catalogue_resets_the_starting_stock(&make().await).await;
+    tax_difference_is_recorded_and_the_sale_still_accepted(&make().await).await;
+    text_fields_are_stored_verbatim(&make().await).await;
+    unknown_store_or_missing_catalogue_fails_whole(&make().await).await;
+    last_seq_is_the_registers_highest_stored_seq(&make().await).await;
+    register_revocation_stops_every_token_of_that_register_only(&make().await).await;
 }
 
 const STORE: &str = "uk-01";
@@ -41,10 +46,14 @@ fn ctx(store_id: &str, register: &str, received_at: i64) -> UploadContext {
 }
 
 /// A store with the sample catalogue; returns the catalogue.
-fn setup(store: &dyn ServerStore, store_id: &str) -> CatalogFile {
-    admin::create_store(store, store_id, "Test store").expect("create store");
+async fn setup(store: &dyn ServerStore, store_id: &str) -> CatalogFile {
+    admin::create_store(store, store_id, "Test store")
+        .await
+        .expect("create store");
     let catalog = uk_catalog();
-    admin::load_catalog(store, store_id, &catalog).expect("load catalogue");
+    admin::load_catalog(store, store_id, &catalog)
+        .await
+        .expect("load catalogue");
     catalog
 }
 
@@ -63,8 +72,8 @@ fn kettle_sale(c: &CatalogFile, register: &str, seq: u64, qty: &str) -> SaleReco
 }
 
 /// A batch retried after a lost response is answered `duplicate` and stores nothing new.
-pub fn retried_batch_creates_nothing_new(store: &dyn ServerStore) {
-    let c = setup(store, STORE);
+pub async fn retried_batch_creates_nothing_new(store: &dyn ServerStore) {
+    let c = setup(store, STORE).await;
     let batch: Vec<SaleRecord> = (1..=3)
         .map(|i| {
             sale(
@@ -80,23 +89,28 @@ pub fn retried_batch_creates_nothing_new(store: &dyn ServerStore) {
         })
         .collect();
     let first = store
-        .upload_batch(&ctx(STORE, "R1", 1_000), &batch)
+        .upload_batch(&ctx(STORE, "R1", 1_000), batch.clone())
+        .await
         .expect("upload");
     assert_eq!(statuses(&first), vec![SaleStatus::Accepted; 3]);
-    let summary = store.summary(STORE).expect("summary");
-    let audit = store.stock_audit(STORE).expect("audit");
-    let cursor = store.catalog(STORE, None).expect("catalog").cursor;
+    let summary = store.summary(STORE).await.expect("summary");
+    let audit = store.stock_audit(STORE).await.expect("audit");
+    let cursor = store.catalog(STORE, None).await.expect("catalog").cursor;
 
     let again = store
-        .upload_batch(&ctx(STORE, "R1", 2_000), &batch)
+        .upload_batch(&ctx(STORE, "R1", 2_000), batch.clone())
+        .await
         .expect("retry");
     assert_eq!(statuses(&again), vec![SaleStatus::Duplicate; 3]);
     for (r, s) in again.iter().zip(&batch) {
         assert_eq!(r.sale_id, s.sale_id, "results are in request order");
     }
-    assert_eq!(store.summary(STORE).expect("summary"), summary);
-    assert_eq!(store.stock_audit(STORE).expect("audit"), audit);
-    assert_eq!(store.catalog(STORE, None).expect("catalog").cursor, cursor);
+    assert_eq!(store.summary(STORE).await.expect("summary"), summary);
+    assert_eq!(store.stock_audit(STORE).await.expect("audit"), audit);
+    assert_eq!(
+        store.catalog(STORE, None).await.expect("catalog").cursor,
+        cursor
+    );
     assert_eq!(summary.sale_count, 3);
     let seat = audit
         .products
@@ -109,7 +123,8 @@ pub fn retried_batch_creates_nothing_new(store: &dyn ServerStore) {
         "untracked lines move no stock"
     );
     let stored = store
-        .stored_sale(&batch[0].sale_id.to_string())
+        .stored_sale(STORE, &batch[0].sale_id.to_string())
+        .await
         .expect("read")
         .expect("stored");
     assert_eq!(stored.received_at, 1_000, "the first receive time is kept");
@@ -117,28 +132,37 @@ pub fn retried_batch_creates_nothing_new(store: &dyn ServerStore) {
 
 /// Same id and content is `duplicate`; same id with other content is `conflict` and the
 /// stored sale stays as it was.
-pub fn same_id_same_content_is_duplicate_different_content_is_conflict(store: &dyn ServerStore) {
-    let c = setup(store, STORE);
+pub async fn same_id_same_content_is_duplicate_different_content_is_conflict(
+    store: &dyn ServerStore,
+) {
+    let c = setup(store, STORE).await;
     let original = kettle_sale(&c, "R1", 1, "1");
     let mut changed = kettle_sale(&c, "R1", 1, "2");
     changed.sale_id = original.sale_id;
     let r = store
-        .upload_batch(&ctx(STORE, "R1", 1), std::slice::from_ref(&original))
+        .upload_batch(&ctx(STORE, "R1", 1), vec![original.clone()])
+        .await
         .expect("upload");
     assert_eq!(statuses(&r), [SaleStatus::Accepted]);
     let r = store
-        .upload_batch(&ctx(STORE, "R1", 2), &[original.clone(), changed.clone()])
+        .upload_batch(
+            &ctx(STORE, "R1", 2),
+            vec![original.clone(), changed.clone()],
+        )
+        .await
         .expect("upload");
     assert_eq!(statuses(&r), [SaleStatus::Duplicate, SaleStatus::Conflict]);
     assert!(r[1].reason.is_some(), "a conflict says why");
     let stored = store
-        .stored_sale(&original.sale_id.to_string())
+        .stored_sale(STORE, &original.sale_id.to_string())
+        .await
         .expect("read")
         .expect("stored");
     assert_eq!(stored.record, original);
-    assert_eq!(store.summary(STORE).expect("summary").sale_count, 1);
+    assert_eq!(store.summary(STORE).await.expect("summary").sale_count, 1);
     let kettle = store
         .stock_audit(STORE)
+        .await
         .expect("audit")
         .products
         .into_iter()
@@ -156,8 +180,9 @@ pub fn same_id_same_content_is_duplicate_different_content_is_conflict(store: &d
     let r = store
         .upload_batch(
             &ctx(STORE, "R1", 3),
-            &[twin.clone(), twin.clone(), twin_changed],
+            vec![twin.clone(), twin.clone(), twin_changed],
         )
+        .await
         .expect("upload");
     assert_eq!(
         statuses(&r),
@@ -170,8 +195,8 @@ pub fn same_id_same_content_is_duplicate_different_content_is_conflict(store: &d
 }
 
 /// Every kind of invalid sale is rejected with a reason, and nothing of it is stored.
-pub fn rejected_sales_are_stored_nowhere(store: &dyn ServerStore) {
-    let c = setup(store, STORE);
+pub async fn rejected_sales_are_stored_nowhere(store: &dyn ServerStore) {
+    let c = setup(store, STORE).await;
     let good = || kettle_sale(&c, "R1", 1, "1");
     type Tamper = Box<dyn Fn(&mut SaleRecord)>;
     let cases: Vec<(&str, Tamper)> = vec![
@@ -217,7 +242,10 @@ pub fn rejected_sales_are_stored_nowhere(store: &dyn ServerStore) {
             }),
         ),
         ("gross", Box::new(|s| s.lines[0].gross += d("0.01"))),
-        ("register_id", Box::new(|s| s.register_id = String::new())),
+        (
+            "belongs to register",
+            Box::new(|s| s.register_id = String::new()),
+        ),
         (
             "not supported",
             Box::new(|s| s.payments[0].method = tillkit_core::sale::PaymentMethod::GiftCard),
@@ -230,7 +258,8 @@ pub fn rejected_sales_are_stored_nowhere(store: &dyn ServerStore) {
         batch.push(s);
     }
     let results = store
-        .upload_batch(&ctx(STORE, "R1", 1), &batch)
+        .upload_batch(&ctx(STORE, "R1", 1), batch.clone())
+        .await
         .expect("upload");
     for ((why, _), r) in cases.iter().zip(&results) {
         assert_eq!(r.status, SaleStatus::Rejected, "{why}: {r:?}");
@@ -238,109 +267,134 @@ pub fn rejected_sales_are_stored_nowhere(store: &dyn ServerStore) {
         assert!(reason.contains(why), "expected {why:?} in {reason:?}");
         assert!(
             store
-                .stored_sale(&r.sale_id.to_string())
+                .stored_sale(STORE, &r.sale_id.to_string())
+                .await
                 .expect("read")
                 .is_none(),
             "{why}"
         );
     }
-    assert_eq!(store.summary(STORE).expect("summary").sale_count, 0);
-    let audit = store.stock_audit(STORE).expect("audit");
+    assert_eq!(store.summary(STORE).await.expect("summary").sale_count, 0);
+    let audit = store.stock_audit(STORE).await.expect("audit");
     assert!(
         audit.products.iter().all(|p| p.registers.is_empty()),
         "no movement from rejected sales"
     );
     // The untampered sale still goes through afterwards.
     let ok = store
-        .upload_batch(&ctx(STORE, "R1", 2), &[good()])
+        .upload_batch(&ctx(STORE, "R1", 2), vec![good()])
+        .await
         .expect("upload");
     assert_eq!(statuses(&ok), [SaleStatus::Accepted]);
 }
 
 /// A reader sees a batch whole or not at all, however batches and reads interleave.
-pub fn batch_is_all_or_nothing_for_readers<S: ServerStore + 'static>(store: Arc<S>) {
+pub async fn batch_is_all_or_nothing_for_readers(store: &dyn ServerStore) {
     const BATCHES: u64 = 10;
     const SIZE: u64 = 40;
-    let c = setup(store.as_ref(), STORE);
+    let c = setup(store, STORE).await;
     let done = AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        scope.spawn(|| {
-            for b in 0..BATCHES {
-                let batch: Vec<SaleRecord> = (0..SIZE)
-                    .map(|i| {
-                        sale(
-                            &uk_tax(),
-                            STORE,
-                            "R1",
-                            b * SIZE + i + 1,
-                            &[(product(&c, "p-seat"), d("1"))],
-                        )
-                    })
-                    .collect();
-                let r = store
-                    .upload_batch(&ctx(STORE, "R1", b as i64), &batch)
-                    .expect("upload");
-                assert!(r.iter().all(|r| r.status == SaleStatus::Accepted));
+    let writer = async {
+        for b in 0..BATCHES {
+            let batch: Vec<SaleRecord> = (0..SIZE)
+                .map(|i| {
+                    sale(
+                        &uk_tax(),
+                        STORE,
+                        "R1",
+                        b * SIZE + i + 1,
+                        &[(product(&c, "p-seat"), d("1"))],
+                    )
+                })
+                .collect();
+            let r = store
+                .upload_batch(&ctx(STORE, "R1", b as i64), batch)
+                .await
+                .expect("upload");
+            assert!(r.iter().all(|r| r.status == SaleStatus::Accepted));
+        }
+        done.store(true, Ordering::SeqCst);
+    };
+    // Both sides wait on the backend, so joined on one task they still interleave.
+    let reader = async {
+        let mut reads = 0;
+        while !done.load(Ordering::SeqCst) || reads == 0 {
+            let n = store.summary(STORE).await.expect("summary").sale_count;
+            assert_eq!(n % SIZE, 0, "a reader saw part of a batch ({n} sales)");
+            let audit = store.stock_audit(STORE).await.expect("audit");
+            if let Some(seat) = audit.products.iter().find(|p| p.product_id == "p-seat") {
+                let moved: u64 = seat.registers.iter().map(|r| r.movements).sum();
+                assert_eq!(moved % SIZE, 0, "a reader saw part of a batch's movements");
             }
-            done.store(true, Ordering::SeqCst);
-        });
-        scope.spawn(|| {
-            while !done.load(Ordering::SeqCst) {
-                let n = store.summary(STORE).expect("summary").sale_count;
-                assert_eq!(n % SIZE, 0, "a reader saw part of a batch ({n} sales)");
-                let audit = store.stock_audit(STORE).expect("audit");
-                if let Some(seat) = audit.products.iter().find(|p| p.product_id == "p-seat") {
-                    let moved: u64 = seat.registers.iter().map(|r| r.movements).sum();
-                    assert_eq!(moved % SIZE, 0, "a reader saw part of a batch's movements");
-                }
-            }
-        });
-    });
+            reads += 1;
+        }
+    };
+    tokio::join!(writer, reader);
     assert_eq!(
-        store.summary(STORE).expect("summary").sale_count,
+        store.summary(STORE).await.expect("summary").sale_count,
         BATCHES * SIZE
     );
 }
 
 /// A token authenticates only its own register and store, and stops at once when revoked.
-pub fn tokens_are_bound_to_one_store_and_revocable(store: &dyn ServerStore) {
-    setup(store, "s-a");
-    setup(store, "s-b");
-    let a = admin::create_register(store, "s-a", "R1").expect("register");
-    let b = admin::create_register(store, "s-b", "R1").expect("register");
-    let a2 =
-        admin::create_register(store, "s-a", "R1").expect("second token for the same register");
-    let who = |t: &crate::auth::Token| store.authenticate(&t.hash()).expect("authenticate");
+pub async fn tokens_are_bound_to_one_store_and_revocable(store: &dyn ServerStore) {
+    setup(store, "s-a").await;
+    setup(store, "s-b").await;
+    let a = admin::create_register(store, "s-a", "R1")
+        .await
+        .expect("register");
+    let b = admin::create_register(store, "s-b", "R1")
+        .await
+        .expect("register");
+    let a2 = admin::create_register(store, "s-a", "R1")
+        .await
+        .expect("second token for the same register");
+    let who = |t: &crate::auth::Token| {
+        let hash = t.hash();
+        async move { store.authenticate(&hash).await.expect("authenticate") }
+    };
     assert_eq!(
-        who(&a).map(|p| (p.store_id, p.register_id)),
+        who(&a).await.map(|p| (p.store_id, p.register_id)),
         Some(("s-a".into(), "R1".into()))
     );
-    assert_eq!(who(&b).map(|p| p.store_id), Some("s-b".into()));
+    assert_eq!(who(&b).await.map(|p| p.store_id), Some("s-b".into()));
     let stranger = crate::auth::Token::generate().expect("token");
-    assert_eq!(who(&stranger), None);
+    assert_eq!(who(&stranger).await, None);
 
-    assert!(admin::revoke_token(store, a.expose()).expect("revoke"));
-    assert_eq!(who(&a), None);
     assert!(
-        who(&a2).is_some(),
+        admin::revoke_token(store, a.expose())
+            .await
+            .expect("revoke")
+    );
+    assert_eq!(who(&a).await, None);
+    assert!(
+        who(&a2).await.is_some(),
         "revoking one token leaves the register's others"
     );
-    assert!(!admin::revoke_token(store, a.expose()).expect("revoke again"));
-    assert!(!admin::revoke_token(store, "not a token").expect("garbage"));
+    assert!(
+        !admin::revoke_token(store, a.expose())
+            .await
+            .expect("revoke again")
+    );
+    assert!(
+        !admin::revoke_token(store, "not a token")
+            .await
+            .expect("garbage")
+    );
     assert!(matches!(
-        admin::create_register(store, "no-such-store", "R1"),
+        admin::create_register(store, "no-such-store", "R1").await,
         Err(StoreError::StoreNotFound(_))
     ));
     assert!(matches!(
-        admin::create_store(store, "s-a", "again"),
+        admin::create_store(store, "s-a", "again").await,
         Err(StoreError::StoreExists(_))
     ));
 }
 
 /// No cursor or an unknown one gives a snapshot; a known cursor gives what changed since.
-pub fn catalogue_snapshot_then_delta_by_cursor(store: &dyn ServerStore) {
-    let c = setup(store, STORE);
-    let snap = store.catalog(STORE, None).expect("snapshot");
+pub async fn catalogue_snapshot_then_delta_by_cursor(store: &dyn ServerStore) {
+    let c = setup(store, STORE).await;
+    let snap = store.catalog(STORE, None).await.expect("snapshot");
     assert_eq!(snap.kind, PayloadKind::Snapshot);
     assert_eq!(snap.store_name.as_deref(), Some("Camden High St"));
     assert_eq!(snap.tax.as_ref(), Some(&c.tax));
@@ -348,7 +402,7 @@ pub fn catalogue_snapshot_then_delta_by_cursor(store: &dyn ServerStore) {
     assert_eq!(snap.discounts.len(), 1);
     let c1 = snap.cursor.clone();
 
-    let none = store.catalog(STORE, Some(&c1)).expect("delta");
+    let none = store.catalog(STORE, Some(&c1)).await.expect("delta");
     assert_eq!(none.kind, PayloadKind::Delta);
     assert!(none.products.is_empty() && none.removed_product_ids.is_empty());
     assert_eq!(none.cursor, c1);
@@ -365,10 +419,12 @@ pub fn catalogue_snapshot_then_delta_by_cursor(store: &dyn ServerStore) {
     mug.name = "Mug".into();
     next.products.push(mug);
     next.discounts.clear();
-    let c2 = admin::load_catalog(store, STORE, &next).expect("reload");
+    let c2 = admin::load_catalog(store, STORE, &next)
+        .await
+        .expect("reload");
     assert_ne!(c2, c1);
 
-    let delta = store.catalog(STORE, Some(&c1)).expect("delta");
+    let delta = store.catalog(STORE, Some(&c1)).await.expect("delta");
     assert_eq!(delta.kind, PayloadKind::Delta);
     assert_eq!(delta.cursor, c2);
     let ids: Vec<&str> = delta.products.iter().map(|p| p.id.as_str()).collect();
@@ -379,7 +435,7 @@ pub fn catalogue_snapshot_then_delta_by_cursor(store: &dyn ServerStore) {
     assert!(delta.tax.is_some(), "tax settings travel in every delta");
 
     for unknown in ["", "garbage", "0", "-1", "99999"] {
-        let p = store.catalog(STORE, Some(unknown)).expect("catalog");
+        let p = store.catalog(STORE, Some(unknown)).await.expect("catalog");
         assert_eq!(p.kind, PayloadKind::Snapshot, "cursor {unknown:?}");
         assert!(p.removed_product_ids.is_empty());
         assert_eq!(p.products.len(), 3);
@@ -388,9 +444,10 @@ pub fn catalogue_snapshot_then_delta_by_cursor(store: &dyn ServerStore) {
     // A sale moves stock: the next delta carries the kettle's new figure.
     let s = kettle_sale(&c, "R1", 1, "1");
     store
-        .upload_batch(&ctx(STORE, "R1", 1), &[s])
+        .upload_batch(&ctx(STORE, "R1", 1), vec![s])
+        .await
         .expect("upload");
-    let delta = store.catalog(STORE, Some(&c2)).expect("delta");
+    let delta = store.catalog(STORE, Some(&c2)).await.expect("delta");
     assert_eq!(delta.kind, PayloadKind::Delta);
     assert_eq!(delta.products.len(), 1);
     assert_eq!(
@@ -401,17 +458,19 @@ pub fn catalogue_snapshot_then_delta_by_cursor(store: &dyn ServerStore) {
 
 /// Two registers sold the last kettles offline at the same time: the audit shows both
 /// registers' movements and the sale that took stock below zero.
-pub fn oversell_from_two_registers_shows_in_the_audit(store: &dyn ServerStore) {
-    let c = setup(store, STORE);
+pub async fn oversell_from_two_registers_shows_in_the_audit(store: &dyn ServerStore) {
+    let c = setup(store, STORE).await;
     let r1 = kettle_sale(&c, "R1", 1, "2");
     let mut r2 = kettle_sale(&c, "R2", 1, "2");
     // R2's clock is hours behind, yet its sale arrived last: the server's order counts.
     r2.created_at = r1.created_at - 3 * 3_600_000;
     let a = store
-        .upload_batch(&ctx(STORE, "R1", 10_000), std::slice::from_ref(&r1))
+        .upload_batch(&ctx(STORE, "R1", 10_000), vec![r1.clone()])
+        .await
         .expect("R1 upload");
     let b = store
-        .upload_batch(&ctx(STORE, "R2", 20_000), &[r2.clone()])
+        .upload_batch(&ctx(STORE, "R2", 20_000), vec![r2.clone()])
+        .await
         .expect("R2 upload");
     assert_eq!(statuses(&a), [SaleStatus::Accepted]);
     assert_eq!(
@@ -420,7 +479,7 @@ pub fn oversell_from_two_registers_shows_in_the_audit(store: &dyn ServerStore) {
         "an oversell is still the customer's sale"
     );
 
-    let audit = store.stock_audit(STORE).expect("audit");
+    let audit = store.stock_audit(STORE).await.expect("audit");
     let kettle = audit
         .products
         .iter()
@@ -453,36 +512,41 @@ pub fn oversell_from_two_registers_shows_in_the_audit(store: &dyn ServerStore) {
 }
 
 /// A new stock figure in a catalogue load is a stock count: earlier movements stop counting.
-pub fn stock_count_in_a_new_catalogue_resets_the_starting_stock(store: &dyn ServerStore) {
-    let c = setup(store, STORE);
-    store
-        .upload_batch(&ctx(STORE, "R1", 1), &[kettle_sale(&c, "R1", 1, "1")])
-        .expect("upload");
-    // Reloading the same figures changes nothing.
-    admin::load_catalog(store, STORE, &c).expect("reload");
-    let kettle = |s: &dyn ServerStore| {
+pub async fn stock_count_in_a_new_catalogue_resets_the_starting_stock(store: &dyn ServerStore) {
+    async fn kettle(s: &dyn ServerStore) -> crate::protocol::ProductAudit {
         s.stock_audit(STORE)
+            .await
             .expect("audit")
             .products
             .into_iter()
             .find(|p| p.product_id == "p-kettle")
             .expect("kettle")
-    };
-    assert_eq!(kettle(store).current_stock, d("2"));
+    }
+    let c = setup(store, STORE).await;
+    store
+        .upload_batch(&ctx(STORE, "R1", 1), vec![kettle_sale(&c, "R1", 1, "1")])
+        .await
+        .expect("upload");
+    // Reloading the same figures changes nothing.
+    admin::load_catalog(store, STORE, &c).await.expect("reload");
+    assert_eq!(kettle(store).await.current_stock, d("2"));
     let mut counted = c.clone();
     counted
         .products
         .iter_mut()
         .filter(|p| p.id == "p-kettle")
         .for_each(|p| p.stock = d("12"));
-    admin::load_catalog(store, STORE, &counted).expect("stock count");
-    let k = kettle(store);
+    admin::load_catalog(store, STORE, &counted)
+        .await
+        .expect("stock count");
+    let k = kettle(store).await;
     assert_eq!((k.starting_stock, k.current_stock), (d("12"), d("12")));
     store
-        .upload_batch(&ctx(STORE, "R1", 2), &[kettle_sale(&c, "R1", 2, "1")])
+        .upload_batch(&ctx(STORE, "R1", 2), vec![kettle_sale(&c, "R1", 2, "1")])
+        .await
         .expect("upload");
-    assert_eq!(kettle(store).current_stock, d("11"));
-    let snap = store.catalog(STORE, None).expect("snapshot");
+    assert_eq!(kettle(store).await.current_stock, d("11"));
+    let snap = store.catalog(STORE, None).await.expect("snapshot");
     let k = snap
         .products
         .iter()
@@ -493,8 +557,10 @@ pub fn stock_count_in_a_new_catalogue_resets_the_starting_stock(store: &dyn Serv
 
 /// The server recomputes tax with the store's settings; a difference is recorded next to
 /// the sale, which is still accepted as the customer's receipt.
-pub fn tax_difference_is_recorded_and_the_sale_still_accepted(store: &dyn ServerStore) {
-    admin::create_store(store, STORE, "Test store").expect("create");
+pub async fn tax_difference_is_recorded_and_the_sale_still_accepted(store: &dyn ServerStore) {
+    admin::create_store(store, STORE, "Test store")
+        .await
+        .expect("create");
     let mut server_side = uk_catalog();
     server_side
         .tax
@@ -502,7 +568,9 @@ pub fn tax_difference_is_recorded_and_the_sale_still_accepted(store: &dyn Server
         .iter_mut()
         .filter(|r| r.id == "vat20")
         .for_each(|r| r.percent = d("17.5"));
-    admin::load_catalog(store, STORE, &server_side).expect("load");
+    admin::load_catalog(store, STORE, &server_side)
+        .await
+        .expect("load");
     let device = uk_catalog();
     let s = sale(
         &uk_tax(),
@@ -519,12 +587,14 @@ pub fn tax_difference_is_recorded_and_the_sale_still_accepted(store: &dyn Server
         &[(product(&device, "p-bread"), d("1"))],
     );
     let r = store
-        .upload_batch(&ctx(STORE, "R1", 1), &[s.clone(), same.clone()])
+        .upload_batch(&ctx(STORE, "R1", 1), vec![s.clone(), same.clone()])
+        .await
         .expect("upload");
     assert_eq!(statuses(&r), [SaleStatus::Accepted, SaleStatus::Accepted]);
 
     let stored = store
-        .stored_sale(&s.sale_id.to_string())
+        .stored_sale(STORE, &s.sale_id.to_string())
+        .await
         .expect("read")
         .expect("stored");
     assert_eq!(stored.record, s, "the receipt stays as recorded");
@@ -534,12 +604,13 @@ pub fn tax_difference_is_recorded_and_the_sale_still_accepted(store: &dyn Server
     assert_eq!(stored.tax_difference, Some(d("0.62")));
     assert!(!stored.totals_match);
     let zero_rated = store
-        .stored_sale(&same.sale_id.to_string())
+        .stored_sale(STORE, &same.sale_id.to_string())
+        .await
         .expect("read")
         .expect("stored");
     assert_eq!(zero_rated.tax_difference, Some(Decimal::ZERO));
     assert!(zero_rated.totals_match);
-    let summary = store.summary(STORE).expect("summary");
+    let summary = store.summary(STORE).await.expect("summary");
     assert_eq!(
         (
             summary.sales_with_tax_difference,
@@ -551,25 +622,28 @@ pub fn tax_difference_is_recorded_and_the_sale_still_accepted(store: &dyn Server
 }
 
 /// Text that looks like SQL or markup is data: stored and returned byte for byte.
-pub fn text_fields_are_stored_verbatim(store: &dyn ServerStore) {
-    let c = setup(store, STORE);
+pub async fn text_fields_are_stored_verbatim(store: &dyn ServerStore) {
+    let c = setup(store, STORE).await;
     let mut s = kettle_sale(&c, "R1", 1, "1");
     s.staff_id = "'; DROP TABLE sales; --".into();
     s.receipt_no = "R1-1' OR '1'='1".into();
     s.lines[0].name = "Robert'); DELETE FROM stock_movements; -- <script>\u{0}".into();
     s.lines[0].sku = "\"quoted\" \\ back\\slash ünïcødé 🧾".into();
     let r = store
-        .upload_batch(&ctx(STORE, "R1", 1), &[s.clone()])
+        .upload_batch(&ctx(STORE, "R1", 1), vec![s.clone()])
+        .await
         .expect("upload");
     assert_eq!(statuses(&r), [SaleStatus::Accepted]);
     let stored = store
-        .stored_sale(&s.sale_id.to_string())
+        .stored_sale(STORE, &s.sale_id.to_string())
+        .await
         .expect("read")
         .expect("stored");
     assert_eq!(stored.record, s);
-    assert_eq!(store.summary(STORE).expect("summary").sale_count, 1);
+    assert_eq!(store.summary(STORE).await.expect("summary").sale_count, 1);
     let kettle = store
         .stock_audit(STORE)
+        .await
         .expect("audit")
         .products
         .into_iter()
@@ -578,7 +652,7 @@ pub fn text_fields_are_stored_verbatim(store: &dyn ServerStore) {
 }
 
 /// Uploads to a store that does not exist or has no catalogue fail whole, storing nothing.
-pub fn unknown_store_or_missing_catalogue_fails_whole(store: &dyn ServerStore) {
+pub async fn unknown_store_or_missing_catalogue_fails_whole(store: &dyn ServerStore) {
     let c = uk_catalog();
     let s = sale(
         &uk_tax(),
@@ -588,43 +662,53 @@ pub fn unknown_store_or_missing_catalogue_fails_whole(store: &dyn ServerStore) {
         &[(product(&c, "p-kettle"), d("1"))],
     );
     assert!(matches!(
-        store.upload_batch(&ctx("bare", "R1", 1), std::slice::from_ref(&s)),
+        store
+            .upload_batch(&ctx("bare", "R1", 1), vec![s.clone()])
+            .await,
         Err(StoreError::StoreNotFound(_))
     ));
-    admin::create_store(store, "bare", "No catalogue yet").expect("create");
+    admin::create_store(store, "bare", "No catalogue yet")
+        .await
+        .expect("create");
     assert!(matches!(
-        store.upload_batch(&ctx("bare", "R1", 1), std::slice::from_ref(&s)),
+        store
+            .upload_batch(&ctx("bare", "R1", 1), vec![s.clone()])
+            .await,
         Err(StoreError::NoCatalog(_))
     ));
     assert!(matches!(
-        store.catalog("bare", None),
+        store.catalog("bare", None).await,
         Err(StoreError::NoCatalog(_))
     ));
     assert!(
         store
-            .stored_sale(&s.sale_id.to_string())
+            .stored_sale(STORE, &s.sale_id.to_string())
+            .await
             .expect("read")
             .is_none()
     );
-    let summary = store.summary("bare").expect("summary");
+    let summary = store.summary("bare").await.expect("summary");
     assert_eq!((summary.sale_count, summary.currency), (0, None));
     assert!(matches!(
-        store.summary("nope"),
+        store.summary("nope").await,
         Err(StoreError::StoreNotFound(_))
     ));
     assert!(matches!(
-        store.stock_audit("nope"),
+        store.stock_audit("nope").await,
         Err(StoreError::StoreNotFound(_))
     ));
 
     let mut bad = uk_catalog();
     bad.products[0].tax_category = Some("no-such-category".into());
     assert!(matches!(
-        admin::load_catalog(store, "bare", &bad),
+        admin::load_catalog(store, "bare", &bad).await,
         Err(StoreError::Invalid(_))
     ));
     assert!(
-        matches!(store.catalog("bare", None), Err(StoreError::NoCatalog(_))),
+        matches!(
+            store.catalog("bare", None).await,
+            Err(StoreError::NoCatalog(_))
+        ),
         "a refused load changes nothing"
     );
 }
@@ -632,11 +716,11 @@ pub fn unknown_store_or_missing_catalogue_fails_whole(store: &dyn ServerStore) {
 /// A register's last seq is the highest `seq` among its stored sales, whatever order they
 /// arrived in; rejected and conflicting uploads, other registers and other stores do not
 /// count.
-pub fn last_seq_is_the_registers_highest_stored_seq(store: &dyn ServerStore) {
-    let c = setup(store, STORE);
-    setup(store, "uk-02");
+pub async fn last_seq_is_the_registers_highest_stored_seq(store: &dyn ServerStore) {
+    let c = setup(store, STORE).await;
+    setup(store, "uk-02").await;
     assert_eq!(
-        store.last_seq(STORE, "R1").expect("last seq"),
+        store.last_seq(STORE, "R1").await.expect("last seq"),
         0,
         "none yet"
     );
@@ -644,7 +728,8 @@ pub fn last_seq_is_the_registers_highest_stored_seq(store: &dyn ServerStore) {
     let five = kettle_sale(&c, "R1", 5, "1");
     let two = kettle_sale(&c, "R1", 2, "1");
     let r = store
-        .upload_batch(&ctx(STORE, "R1", 1), &[five.clone(), two])
+        .upload_batch(&ctx(STORE, "R1", 1), vec![five.clone(), two])
+        .await
         .expect("upload");
     assert_eq!(statuses(&r), [SaleStatus::Accepted; 2]);
     let mut rejected = kettle_sale(&c, "R1", 9, "1");
@@ -655,23 +740,98 @@ pub fn last_seq_is_the_registers_highest_stored_seq(store: &dyn ServerStore) {
     let mut other_store = kettle_sale(&c, "R1", 6, "1");
     other_store.store_id = "uk-02".into();
     let r = store
-        .upload_batch(&ctx(STORE, "R1", 2), &[rejected, conflicting])
+        .upload_batch(&ctx(STORE, "R1", 2), vec![rejected, conflicting])
+        .await
         .expect("upload");
     assert_eq!(statuses(&r), [SaleStatus::Rejected, SaleStatus::Conflict]);
     let r = store
-        .upload_batch(&ctx(STORE, "R2", 2), &[other_register])
+        .upload_batch(&ctx(STORE, "R2", 2), vec![other_register])
+        .await
         .expect("upload");
     assert_eq!(statuses(&r), [SaleStatus::Accepted]);
     let r = store
-        .upload_batch(&ctx("uk-02", "R1", 3), &[other_store])
+        .upload_batch(&ctx("uk-02", "R1", 3), vec![other_store])
+        .await
         .expect("upload");
     assert_eq!(statuses(&r), [SaleStatus::Accepted]);
-    assert_eq!(store.last_seq(STORE, "R1").expect("last seq"), 5);
-    assert_eq!(store.last_seq(STORE, "R2").expect("last seq"), 7);
-    assert_eq!(store.last_seq("uk-02", "R1").expect("last seq"), 6);
-    assert_eq!(store.last_seq(STORE, "R9").expect("last seq"), 0);
+    assert_eq!(store.last_seq(STORE, "R1").await.expect("last seq"), 5);
+    assert_eq!(store.last_seq(STORE, "R2").await.expect("last seq"), 7);
+    assert_eq!(store.last_seq("uk-02", "R1").await.expect("last seq"), 6);
+    assert_eq!(store.last_seq(STORE, "R9").await.expect("last seq"), 0);
     assert!(matches!(
-        store.last_seq("nope", "R1"),
+        store.last_seq("nope", "R1").await,
+        Err(StoreError::StoreNotFound(_))
+    ));
+}
+
+/// Revoking a register stops every token it holds (the old device and any copy of its
+/// token) and no other register's; a new token for it works, and the listing shows both.
+pub async fn register_revocation_stops_every_token_of_that_register_only(store: &dyn ServerStore) {
+    setup(store, STORE).await;
+    setup(store, "uk-02").await;
+    let old = admin::create_register(store, STORE, "R1")
+        .await
+        .expect("token");
+    let copy = admin::create_register(store, STORE, "R1")
+        .await
+        .expect("token");
+    let other = admin::create_register(store, STORE, "R2")
+        .await
+        .expect("token");
+    let elsewhere = admin::create_register(store, "uk-02", "R1")
+        .await
+        .expect("token");
+    let live = |t: crate::auth::Token| async move {
+        store
+            .authenticate(&t.hash())
+            .await
+            .expect("authenticate")
+            .is_some()
+    };
+    assert_eq!(
+        admin::revoke_register(store, STORE, "R1")
+            .await
+            .expect("revoke"),
+        2
+    );
+    assert!(!live(old.clone()).await && !live(copy).await);
+    assert!(live(other).await, "another register keeps working");
+    assert!(
+        live(elsewhere).await,
+        "the same register id in another store keeps working"
+    );
+    assert_eq!(
+        admin::revoke_register(store, STORE, "R1")
+            .await
+            .expect("again"),
+        0
+    );
+    let replacement = admin::create_register(store, STORE, "R1")
+        .await
+        .expect("token");
+    assert!(
+        live(replacement).await,
+        "the replaced device's new token works"
+    );
+    assert!(!live(old).await, "the old one stays revoked");
+
+    let registers = admin::registers(store, STORE).await.expect("list");
+    let states: Vec<(&str, u64, u64)> = registers
+        .iter()
+        .map(|r| (r.register_id.as_str(), r.live_tokens, r.revoked_tokens))
+        .collect();
+    assert_eq!(states, [("R1", 1, 2), ("R2", 1, 0)]);
+    assert!(
+        registers
+            .iter()
+            .all(|r| r.last_issued_at >= Some(r.created_at))
+    );
+    assert!(matches!(
+        admin::revoke_register(store, "nope", "R1").await,
+        Err(StoreError::StoreNotFound(_))
+    ));
+    assert!(matches!(
+        admin::registers(store, "nope").await,
         Err(StoreError::StoreNotFound(_))
     ));
 }

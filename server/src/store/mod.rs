@@ -1,4 +1,5 @@
-//! The storage contract of the server (`ServerStore`) and its embedded SQLite backend.
+//! The storage contract of the server (`ServerStore`), its two backends (an embedded SQLite
+//! file, PostgreSQL for several instances) and how a `--data`/`--database` option picks one.
 //! Backends only store and fetch: every accept/reject decision comes from `validate`.
 
 use rust_decimal::Decimal;
@@ -12,10 +13,32 @@ use crate::protocol::{CatalogFile, SaleResult, StockAudit, Summary};
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+pub mod postgres;
 mod schema;
 pub mod sqlite;
 
+use std::path::Path;
+use std::sync::Arc;
+
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+
+/// Opens the backend `location` names: a `postgres://` or `postgresql://` URL, else the path
+/// of a SQLite file (created if missing). Either is migrated before it is returned.
+pub async fn open(location: &str) -> Result<Arc<dyn ServerStore>, StoreError> {
+    if is_postgres_url(location) {
+        Ok(Arc::new(PgStore::connect(location).await?))
+    } else {
+        Ok(Arc::new(
+            SqliteStore::open_async(Path::new(location)).await?,
+        ))
+    }
+}
+
+/// Whether `location` names a PostgreSQL database rather than a file.
+pub fn is_postgres_url(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
 
 /// Who uploads a batch, where, and when the server received it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,14 +70,31 @@ pub struct StoredSale {
     pub tax_check_error: Option<String>,
 }
 
+/// A register of a store and the state of its tokens, for operators.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RegisterInfo {
+    /// The register's id.
+    pub register_id: String,
+    /// When it was first registered (Unix ms).
+    pub created_at: i64,
+    /// Tokens that still work.
+    pub live_tokens: u64,
+    /// Tokens revoked so far.
+    pub revoked_tokens: u64,
+    /// When its newest token was issued (Unix ms).
+    pub last_issued_at: Option<i64>,
+}
+
 /// Everything the HTTP handlers and admin tools need from storage. Every method is one
-/// atomic operation: on error nothing of it was written.
-pub trait ServerStore: Send + Sync {
+/// atomic operation: on error nothing of it was written. Blocking backends run their work
+/// off the async threads themselves.
+#[async_trait::async_trait]
+pub trait ServerStore: Send + Sync + std::fmt::Debug {
     /// Creates an empty store (no catalogue yet).
-    fn create_store(&self, store_id: &str, name: &str) -> Result<(), StoreError>;
+    async fn create_store(&self, store_id: &str, name: &str) -> Result<(), StoreError>;
 
     /// Registers `register_id` in the store if new and binds a token digest to it.
-    fn add_register_token(
+    async fn add_register_token(
         &self,
         store_id: &str,
         register_id: &str,
@@ -62,34 +102,52 @@ pub trait ServerStore: Send + Sync {
     ) -> Result<(), StoreError>;
 
     /// Revokes a token; `false` when it was unknown or already revoked.
-    fn revoke_token(&self, token: &TokenHash) -> Result<bool, StoreError>;
+    async fn revoke_token(&self, token: &TokenHash) -> Result<bool, StoreError>;
+
+    /// Revokes every live token of a register (a lost or replaced device); returns how many.
+    async fn revoke_register(&self, store_id: &str, register_id: &str) -> Result<u64, StoreError>;
+
+    /// The store's registers and their tokens' state, by register id.
+    async fn registers(&self, store_id: &str) -> Result<Vec<RegisterInfo>, StoreError>;
 
     /// The register a live (known, unrevoked) token belongs to.
-    fn authenticate(&self, token: &TokenHash) -> Result<Option<Principal>, StoreError>;
+    async fn authenticate(&self, token: &TokenHash) -> Result<Option<Principal>, StoreError>;
 
     /// Replaces the store's catalogue (already checked by `validate::check_catalog`) and
     /// returns the new cursor.
-    fn load_catalog(&self, store_id: &str, catalog: &CatalogFile) -> Result<String, StoreError>;
+    async fn load_catalog(
+        &self,
+        store_id: &str,
+        catalog: &CatalogFile,
+    ) -> Result<String, StoreError>;
 
     /// A snapshot, or a delta since `since` when it is a cursor this store issued.
-    fn catalog(&self, store_id: &str, since: Option<&str>) -> Result<CatalogPayload, StoreError>;
+    async fn catalog(
+        &self,
+        store_id: &str,
+        since: Option<&str>,
+    ) -> Result<CatalogPayload, StoreError>;
 
     /// Decides and stores a batch in one transaction; one result per sale, same order.
-    fn upload_batch(
+    async fn upload_batch(
         &self,
         ctx: &UploadContext,
-        sales: &[SaleRecord],
+        sales: Vec<SaleRecord>,
     ) -> Result<Vec<SaleResult>, StoreError>;
 
-    /// A stored sale by id.
-    fn stored_sale(&self, sale_id: &str) -> Result<Option<StoredSale>, StoreError>;
+    /// A stored sale of the store by id.
+    async fn stored_sale(
+        &self,
+        store_id: &str,
+        sale_id: &str,
+    ) -> Result<Option<StoredSale>, StoreError>;
 
     /// Per-product stock: start, movements per register, current, and every dip below zero.
-    fn stock_audit(&self, store_id: &str) -> Result<StockAudit, StoreError>;
+    async fn stock_audit(&self, store_id: &str) -> Result<StockAudit, StoreError>;
 
     /// Sale count and sums of the store.
-    fn summary(&self, store_id: &str) -> Result<Summary, StoreError>;
+    async fn summary(&self, store_id: &str) -> Result<Summary, StoreError>;
 
     /// The highest `seq` among the stored sales of `register_id` in the store; 0 when none.
-    fn last_seq(&self, store_id: &str, register_id: &str) -> Result<u64, StoreError>;
+    async fn last_seq(&self, store_id: &str, register_id: &str) -> Result<u64, StoreError>;
 }

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -13,7 +13,7 @@ use tillkit_core::sale::SaleRecord;
 use tillkit_core::tax::TaxSettings;
 use tillkit_core::time::now_ms;
 
-use super::{ServerStore, StoredSale, UploadContext, schema};
+use super::{RegisterInfo, ServerStore, StoredSale, UploadContext, schema};
 use crate::auth::{Principal, TokenHash};
 use crate::error::StoreError;
 use crate::protocol::{
@@ -25,15 +25,21 @@ use crate::validate::{self, Decision, from_milli, to_milli};
 /// How long a write waits for another process (e.g. an admin command) holding the file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The SQLite-file backend.
-#[derive(Debug)]
+/// The SQLite-file backend. Clones share the one connection.
+#[derive(Debug, Clone)]
 pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
     conn: Mutex<Connection>,
     path: PathBuf,
 }
 
 impl SqliteStore {
-    /// Opens (creating if missing) and migrates the database at `path`.
+    /// Opens (creating if missing) and migrates the database at `path`. Blocks: from async
+    /// code use `open_async`.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
         let mut conn = Connection::open(path)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -49,23 +55,137 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", true)?;
         schema::migrate(&mut conn)?;
         Ok(SqliteStore {
-            conn: Mutex::new(conn),
-            path: path.to_path_buf(),
+            inner: Arc::new(Inner {
+                conn: Mutex::new(conn),
+                path: path.to_path_buf(),
+            }),
         })
+    }
+
+    /// `open` on the blocking pool.
+    pub async fn open_async(path: &Path) -> Result<SqliteStore, StoreError> {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+            .await
+            .map_err(|e| StoreError::Backend(format!("storage task failed: {e}")))?
     }
 
     /// The database file.
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.inner.path
     }
 
-    fn with<T>(
+    /// Runs `f` on the connection on the blocking pool, inside the caller's span.
+    async fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        // A panic mid-call dropped its transaction, which rolled back: the connection is clean.
-        let mut conn = self.conn.lock().unwrap_or_else(PoisonError::into_inner);
-        f(&mut conn)
+        let inner = self.inner.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            // A panic mid-call dropped its transaction, which rolled back: the connection
+            // is clean.
+            let mut conn = inner.conn.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("storage task failed: {e}")))?
+    }
+}
+
+#[async_trait::async_trait]
+impl ServerStore for SqliteStore {
+    async fn create_store(&self, store_id: &str, name: &str) -> Result<(), StoreError> {
+        let (store_id, name) = (store_id.to_owned(), name.to_owned());
+        self.run(move |c| create_store(c, &store_id, &name)).await
+    }
+
+    async fn add_register_token(
+        &self,
+        store_id: &str,
+        register_id: &str,
+        token: &TokenHash,
+    ) -> Result<(), StoreError> {
+        let (store_id, register_id, token) =
+            (store_id.to_owned(), register_id.to_owned(), token.clone());
+        self.run(move |c| add_register_token(c, &store_id, &register_id, &token))
+            .await
+    }
+
+    async fn revoke_token(&self, token: &TokenHash) -> Result<bool, StoreError> {
+        let token = token.clone();
+        self.run(move |c| revoke_token(c, &token)).await
+    }
+
+    async fn revoke_register(&self, store_id: &str, register_id: &str) -> Result<u64, StoreError> {
+        let (store_id, register_id) = (store_id.to_owned(), register_id.to_owned());
+        self.run(move |c| revoke_register(c, &store_id, &register_id))
+            .await
+    }
+
+    async fn registers(&self, store_id: &str) -> Result<Vec<RegisterInfo>, StoreError> {
+        let store_id = store_id.to_owned();
+        self.run(move |c| registers(c, &store_id)).await
+    }
+
+    async fn authenticate(&self, token: &TokenHash) -> Result<Option<Principal>, StoreError> {
+        let token = token.clone();
+        self.run(move |c| authenticate(c, &token)).await
+    }
+
+    async fn load_catalog(
+        &self,
+        store_id: &str,
+        catalog: &CatalogFile,
+    ) -> Result<String, StoreError> {
+        let (store_id, catalog) = (store_id.to_owned(), catalog.clone());
+        self.run(move |c| load_catalog(c, &store_id, &catalog))
+            .await
+    }
+
+    async fn catalog(
+        &self,
+        store_id: &str,
+        since: Option<&str>,
+    ) -> Result<CatalogPayload, StoreError> {
+        let (store_id, since) = (store_id.to_owned(), since.map(str::to_owned));
+        self.run(move |c| catalog(c, &store_id, since.as_deref()))
+            .await
+    }
+
+    async fn upload_batch(
+        &self,
+        ctx: &UploadContext,
+        sales: Vec<SaleRecord>,
+    ) -> Result<Vec<SaleResult>, StoreError> {
+        let ctx = ctx.clone();
+        self.run(move |c| upload_batch(c, &ctx, &sales)).await
+    }
+
+    async fn stored_sale(
+        &self,
+        store_id: &str,
+        sale_id: &str,
+    ) -> Result<Option<StoredSale>, StoreError> {
+        let (store_id, sale_id) = (store_id.to_owned(), sale_id.to_owned());
+        self.run(move |c| stored_sale(c, &store_id, &sale_id)).await
+    }
+
+    async fn stock_audit(&self, store_id: &str) -> Result<StockAudit, StoreError> {
+        let store_id = store_id.to_owned();
+        self.run(move |c| stock_audit(c, &store_id)).await
+    }
+
+    async fn summary(&self, store_id: &str) -> Result<Summary, StoreError> {
+        let store_id = store_id.to_owned();
+        self.run(move |c| summary(c, &store_id)).await
+    }
+
+    async fn last_seq(&self, store_id: &str, register_id: &str) -> Result<u64, StoreError> {
+        let (store_id, register_id) = (store_id.to_owned(), register_id.to_owned());
+        self.run(move |c| last_seq(c, &store_id, &register_id))
+            .await
     }
 }
 
@@ -103,540 +223,633 @@ fn store_row(
     Ok((tax, version, name))
 }
 
-impl ServerStore for SqliteStore {
-    fn create_store(&self, store_id: &str, name: &str) -> Result<(), StoreError> {
-        self.with(|conn| {
-            conn.execute(
-                "INSERT INTO stores (store_id, name, created_at) VALUES (?1, ?2, ?3)",
-                params![store_id, name, now_ms()],
-            )
-            .map_err(|e| {
-                if is_constraint(&e) {
-                    StoreError::StoreExists(store_id.to_string())
-                } else {
-                    e.into()
-                }
-            })?;
-            Ok(())
-        })
-    }
+// Each operation below is one transaction on the store's single connection; the trait
+// impl runs them on the blocking pool.
 
-    fn add_register_token(
-        &self,
-        store_id: &str,
-        register_id: &str,
-        token: &TokenHash,
-    ) -> Result<(), StoreError> {
-        self.with(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            store_row(&tx, store_id)?;
-            let now = now_ms();
-            tx.execute(
-                "INSERT OR IGNORE INTO registers (store_id, register_id, created_at) VALUES (?1, ?2, ?3)",
-                params![store_id, register_id, now],
-            )?;
-            tx.execute(
-                "INSERT INTO tokens (token_hash, store_id, register_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![token.as_str(), store_id, register_id, now],
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
-    }
+fn create_store(conn: &mut Connection, store_id: &str, name: &str) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO stores (store_id, name, created_at) VALUES (?1, ?2, ?3)",
+        params![store_id, name, now_ms()],
+    )
+    .map_err(|e| {
+        if is_constraint(&e) {
+            StoreError::StoreExists(store_id.to_string())
+        } else {
+            e.into()
+        }
+    })?;
+    Ok(())
+}
 
-    fn revoke_token(&self, token: &TokenHash) -> Result<bool, StoreError> {
-        self.with(|conn| {
-            let n = conn.execute(
-                "UPDATE tokens SET revoked_at = ?2 WHERE token_hash = ?1 AND revoked_at IS NULL",
-                params![token.as_str(), now_ms()],
-            )?;
-            Ok(n > 0)
-        })
-    }
+fn add_register_token(
+    conn: &mut Connection,
+    store_id: &str,
+    register_id: &str,
+    token: &TokenHash,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    store_row(&tx, store_id)?;
+    let now = now_ms();
+    tx.execute(
+        "INSERT OR IGNORE INTO registers (store_id, register_id, created_at) VALUES (?1, ?2, ?3)",
+        params![store_id, register_id, now],
+    )?;
+    tx.execute(
+        "INSERT INTO tokens (token_hash, store_id, register_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![token.as_str(), store_id, register_id, now],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
 
-    fn authenticate(&self, token: &TokenHash) -> Result<Option<Principal>, StoreError> {
-        self.with(|conn| {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT store_id, register_id FROM tokens WHERE token_hash = ?1 AND revoked_at IS NULL",
-                )?
-                .query_row([token.as_str()], |r| Ok(Principal { store_id: r.get(0)?, register_id: r.get(1)? }))
-                .optional()?)
-        })
-    }
+fn revoke_token(conn: &mut Connection, token: &TokenHash) -> Result<bool, StoreError> {
+    let n = conn.execute(
+        "UPDATE tokens SET revoked_at = ?2 WHERE token_hash = ?1 AND revoked_at IS NULL",
+        params![token.as_str(), now_ms()],
+    )?;
+    Ok(n > 0)
+}
 
-    fn load_catalog(&self, store_id: &str, catalog: &CatalogFile) -> Result<String, StoreError> {
-        validate::check_catalog(store_id, catalog)?;
-        self.with(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let (_, version, _) = store_row(&tx, store_id)?;
-            let new = version + 1;
-            tx.execute(
-                "UPDATE stores SET tax_settings = ?2, catalog_version = ?3, name = COALESCE(?4, name)
-                 WHERE store_id = ?1",
-                params![store_id, json(&catalog.tax)?, new, catalog.store_name],
-            )?;
-            // Movements up to here happened before this load's stock count.
-            let watermark: i64 = tx.query_row(
-                "SELECT COALESCE(MAX(id), 0) FROM stock_movements WHERE store_id = ?1",
-                [store_id],
-                |r| r.get(0),
-            )?;
-
-            let mut existing: HashMap<String, (String, bool)> = HashMap::new();
-            {
-                let mut stmt = tx.prepare("SELECT product_id, record, removed FROM products WHERE store_id = ?1")?;
-                let rows = stmt.query_map([store_id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
-                for row in rows {
-                    let (id, v) = row?;
-                    existing.insert(id, v);
-                }
-            }
-            {
-                let mut upsert = tx.prepare(
-                    "INSERT INTO products (store_id, product_id, record, name, stock_tracked, base_stock_milli,
-                                           base_after_movement, changed_version, removed)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)
-                     ON CONFLICT (store_id, product_id) DO UPDATE SET record = excluded.record,
-                       name = excluded.name, stock_tracked = excluded.stock_tracked,
-                       base_after_movement = CASE WHEN base_stock_milli = excluded.base_stock_milli
-                                                  THEN base_after_movement ELSE excluded.base_after_movement END,
-                       base_stock_milli = excluded.base_stock_milli,
-                       changed_version = excluded.changed_version, removed = 0",
-                )?;
-                for p in &catalog.products {
-                    let record = json(p)?;
-                    if existing.remove(&p.id).is_some_and(|(old, removed)| old == record && !removed) {
-                        continue;
-                    }
-                    let milli = to_milli(p.stock)
-                        .ok_or_else(|| StoreError::Invalid(format!("product {:?}: stock out of range", p.id)))?;
-                    upsert.execute(params![
-                        store_id,
-                        p.id,
-                        record,
-                        p.name,
-                        p.stock_tracked,
-                        milli,
-                        watermark,
-                        new
-                    ])?;
-                }
-                let mut tombstone = tx.prepare(
-                    "UPDATE products SET removed = 1, changed_version = ?3 WHERE store_id = ?1 AND product_id = ?2",
-                )?;
-                for (id, (_, removed)) in existing {
-                    if !removed {
-                        tombstone.execute(params![store_id, id, new])?;
-                    }
-                }
-            }
-            {
-                let mut existing: HashMap<String, (String, bool)> = HashMap::new();
-                let mut stmt =
-                    tx.prepare("SELECT discount_id, definition, removed FROM discounts WHERE store_id = ?1")?;
-                let rows = stmt.query_map([store_id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
-                for row in rows {
-                    let (id, v) = row?;
-                    existing.insert(id, v);
-                }
-                let mut upsert = tx.prepare(
-                    "INSERT INTO discounts (store_id, discount_id, definition, changed_version, removed)
-                     VALUES (?1, ?2, ?3, ?4, 0)
-                     ON CONFLICT (store_id, discount_id) DO UPDATE SET definition = excluded.definition,
-                       changed_version = excluded.changed_version, removed = 0",
-                )?;
-                for d in &catalog.discounts {
-                    let definition = json(d)?;
-                    if existing.remove(&d.id).is_some_and(|(old, removed)| old == definition && !removed) {
-                        continue;
-                    }
-                    upsert.execute(params![store_id, d.id, definition, new])?;
-                }
-                let mut tombstone = tx.prepare(
-                    "UPDATE discounts SET removed = 1, changed_version = ?3 WHERE store_id = ?1 AND discount_id = ?2",
-                )?;
-                for (id, (_, removed)) in existing {
-                    if !removed {
-                        tombstone.execute(params![store_id, id, new])?;
-                    }
-                }
-            }
-            tx.commit()?;
-            tracing::info!(store = %store_id, cursor = new, products = catalog.products.len(), "catalogue loaded");
-            Ok(new.to_string())
-        })
-    }
-
-    fn catalog(&self, store_id: &str, since: Option<&str>) -> Result<CatalogPayload, StoreError> {
-        self.with(|conn| {
-            // One read transaction: products, discounts and cursor from the same moment.
-            let tx = conn.transaction()?;
-            let (tax, version, name) = store_row(&tx, store_id)?;
-            let tax = tax.ok_or_else(|| StoreError::NoCatalog(store_id.to_string()))?;
-            let since = since.and_then(|s| s.parse::<i64>().ok()).filter(|v| (1..=version).contains(v));
-            let after = since.unwrap_or(0);
-
-            let mut products = Vec::new();
-            let mut removed_product_ids = Vec::new();
-            {
-                let mut stmt = tx.prepare(
-                    "SELECT p.product_id, p.record, p.removed, p.base_stock_milli + COALESCE(
-                         (SELECT SUM(m.delta_milli) FROM stock_movements m
-                          WHERE m.store_id = p.store_id AND m.product_id = p.product_id
-                            AND m.id > p.base_after_movement), 0)
-                     FROM products p WHERE p.store_id = ?1 AND p.changed_version > ?2 ORDER BY p.product_id",
-                )?;
-                let rows = stmt.query_map(params![store_id, after], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?, r.get::<_, i64>(3)?))
-                })?;
-                for row in rows {
-                    let (id, record, removed, stock) = row?;
-                    if removed {
-                        if since.is_some() {
-                            removed_product_ids.push(id);
-                        }
-                        continue;
-                    }
-                    let mut p: ProductRecord = parse("product", &record)?;
-                    p.stock = from_milli(stock);
-                    products.push(p);
-                }
-            }
-            let mut discounts = Vec::new();
-            let mut removed_discount_ids = Vec::new();
-            {
-                let mut stmt = tx.prepare(
-                    "SELECT discount_id, definition, removed FROM discounts
-                     WHERE store_id = ?1 AND changed_version > ?2 ORDER BY discount_id",
-                )?;
-                let rows = stmt.query_map(params![store_id, after], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, bool>(2)?))
-                })?;
-                for row in rows {
-                    let (id, definition, removed) = row?;
-                    if removed {
-                        if since.is_some() {
-                            removed_discount_ids.push(id);
-                        }
-                        continue;
-                    }
-                    discounts.push(parse::<DiscountRule>("discount", &definition)?);
-                }
-            }
-            Ok(CatalogPayload {
-                store_id: store_id.to_string(),
-                store_name: Some(name),
-                kind: if since.is_some() { PayloadKind::Delta } else { PayloadKind::Snapshot },
-                cursor: version.to_string(),
-                tax: Some(tax),
-                products,
-                removed_product_ids,
-                discounts,
-                removed_discount_ids,
+fn authenticate(conn: &mut Connection, token: &TokenHash) -> Result<Option<Principal>, StoreError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT store_id, register_id FROM tokens WHERE token_hash = ?1 AND revoked_at IS NULL",
+        )?
+        .query_row([token.as_str()], |r| {
+            Ok(Principal {
+                store_id: r.get(0)?,
+                register_id: r.get(1)?,
             })
         })
-    }
+        .optional()?)
+}
 
-    fn upload_batch(
-        &self,
-        ctx: &UploadContext,
-        sales: &[SaleRecord],
-    ) -> Result<Vec<SaleResult>, StoreError> {
-        self.with(|conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let (tax, version, _) = store_row(&tx, &ctx.store_id)?;
-            let settings = tax.ok_or_else(|| StoreError::NoCatalog(ctx.store_id.clone()))?;
-            let mut results = Vec::with_capacity(sales.len());
-            let mut moved = BTreeSet::new();
-            {
-                let mut find = tx.prepare_cached("SELECT record FROM sales WHERE sale_id = ?1")?;
-                let mut insert_sale = tx.prepare_cached(
-                    "INSERT INTO sales (sale_id, store_id, register_id, uploaded_by, receipt_no, created_at,
-                       received_at, currency, total, tax_total, record, server_totals, tax_difference,
-                       totals_match, tax_check_error, seq)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-                )?;
-                let mut insert_move = tx.prepare_cached(
-                    "INSERT INTO stock_movements (store_id, product_id, register_id, sale_id, delta_milli,
-                       created_at, received_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                )?;
-                for sale in sales {
-                    let id = sale.sale_id.to_string();
-                    let existing: Option<String> = find.query_row([&id], |r| r.get(0)).optional()?;
-                    let (status, reason) = match validate::decide(sale, &ctx.store_id, &settings, existing.as_deref())? {
-                        Decision::Accept(a) => {
-                            let check = &a.tax_check;
-                            insert_sale.execute(params![
-                                id,
-                                ctx.store_id,
-                                sale.register_id,
-                                ctx.uploaded_by,
-                                sale.receipt_no,
-                                sale.created_at,
-                                ctx.received_at,
-                                sale.currency,
-                                sale.total.to_string(),
-                                sale.tax_total.to_string(),
-                                a.canonical,
-                                check.server_totals.as_ref().map(json).transpose()?,
-                                check.tax_difference.map(|d| d.to_string()),
-                                check.totals_match,
-                                check.error,
-                                i64::try_from(sale.seq).map_err(|_| StoreError::Invalid(format!("seq {} out of range", sale.seq)))?,
-                            ])?;
-                            for m in &a.movements {
-                                insert_move.execute(params![
-                                    ctx.store_id,
-                                    m.product_id,
-                                    sale.register_id,
-                                    id,
-                                    m.delta_milli,
-                                    sale.created_at,
-                                    ctx.received_at
-                                ])?;
-                                moved.insert(m.product_id.clone());
-                            }
-                            if !check.totals_match {
-                                tracing::info!(sale = %id, difference = ?check.tax_difference, "device totals differ from the server's");
-                            }
-                            (SaleStatus::Accepted, None)
-                        }
-                        Decision::Duplicate => (SaleStatus::Duplicate, None),
-                        Decision::Conflict(reason) => {
-                            tracing::warn!(sale = %id, "conflicting sale id; stored sale kept");
-                            (SaleStatus::Conflict, Some(reason))
-                        }
-                        Decision::Rejected(reason) => {
-                            tracing::info!(sale = %id, %reason, "sale rejected");
-                            (SaleStatus::Rejected, Some(reason))
-                        }
-                    };
-                    results.push(SaleResult { sale_id: sale.sale_id, status, reason });
-                }
-            }
-            if !moved.is_empty() {
-                // Devices learn the new stock figures through the next delta.
-                let new = version + 1;
-                let mut touched = 0;
-                let mut bump = tx.prepare_cached(
-                    "UPDATE products SET changed_version = ?3 WHERE store_id = ?1 AND product_id = ?2 AND removed = 0",
-                )?;
-                for product in &moved {
-                    touched += bump.execute(params![ctx.store_id, product, new])?;
-                }
-                drop(bump);
-                if touched > 0 {
-                    tx.execute("UPDATE stores SET catalog_version = ?2 WHERE store_id = ?1", params![ctx.store_id, new])?;
-                }
-            }
-            tx.commit()?;
-            Ok(results)
+fn revoke_register(
+    conn: &mut Connection,
+    store_id: &str,
+    register_id: &str,
+) -> Result<u64, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    store_row(&tx, store_id)?;
+    let n = tx.execute(
+        "UPDATE tokens SET revoked_at = ?3
+         WHERE store_id = ?1 AND register_id = ?2 AND revoked_at IS NULL",
+        params![store_id, register_id, now_ms()],
+    )?;
+    tx.commit()?;
+    Ok(n as u64)
+}
+
+fn registers(conn: &mut Connection, store_id: &str) -> Result<Vec<RegisterInfo>, StoreError> {
+    let tx = conn.transaction()?;
+    store_row(&tx, store_id)?;
+    let mut stmt = tx.prepare(
+        "SELECT r.register_id, r.created_at,
+                COUNT(t.token_hash) FILTER (WHERE t.revoked_at IS NULL),
+                COUNT(t.token_hash) FILTER (WHERE t.revoked_at IS NOT NULL),
+                MAX(t.created_at)
+         FROM registers r LEFT JOIN tokens t
+           ON t.store_id = r.store_id AND t.register_id = r.register_id
+         WHERE r.store_id = ?1 GROUP BY r.register_id, r.created_at ORDER BY r.register_id",
+    )?;
+    let rows = stmt.query_map([store_id], |r| {
+        Ok(RegisterInfo {
+            register_id: r.get(0)?,
+            created_at: r.get(1)?,
+            live_tokens: r.get::<_, i64>(2)? as u64,
+            revoked_tokens: r.get::<_, i64>(3)? as u64,
+            last_issued_at: r.get(4)?,
         })
-    }
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
 
-    fn stored_sale(&self, sale_id: &str) -> Result<Option<StoredSale>, StoreError> {
-        self.with(|conn| {
-            type Row = (String, String, i64, Option<String>, Option<String>, bool, Option<String>);
-            let row: Option<Row> = conn
-                .prepare_cached(
-                    "SELECT record, uploaded_by, received_at, server_totals, tax_difference, totals_match,
-                            tax_check_error
-                     FROM sales WHERE sale_id = ?1",
-                )?
-                .query_row([sale_id], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
-                })
-                .optional()?;
-            let Some((record, uploaded_by, received_at, totals, difference, totals_match, error)) = row else {
-                return Ok(None);
-            };
-            Ok(Some(StoredSale {
-                record: parse("sale", &record)?,
-                uploaded_by,
-                received_at,
-                server_totals: totals.map(|t| parse("server totals", &t)).transpose()?,
-                tax_difference: difference.map(|d| dec(&d)).transpose()?,
-                totals_match,
-                tax_check_error: error,
-            }))
-        })
-    }
+fn load_catalog(
+    conn: &mut Connection,
+    store_id: &str,
+    catalog: &CatalogFile,
+) -> Result<String, StoreError> {
+    validate::check_catalog(store_id, catalog)?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let (_, version, _) = store_row(&tx, store_id)?;
+    let new = version + 1;
+    tx.execute(
+        "UPDATE stores SET tax_settings = ?2, catalog_version = ?3, name = COALESCE(?4, name)
+         WHERE store_id = ?1",
+        params![store_id, json(&catalog.tax)?, new, catalog.store_name],
+    )?;
+    // Movements up to here happened before this load's stock count.
+    let watermark: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(id), 0) FROM stock_movements WHERE store_id = ?1",
+        [store_id],
+        |r| r.get(0),
+    )?;
 
-    fn stock_audit(&self, store_id: &str) -> Result<StockAudit, StoreError> {
-        self.with(|conn| {
-            let tx = conn.transaction()?;
-            store_row(&tx, store_id)?;
-            struct Start {
-                name: Option<String>,
-                in_catalog: bool,
-                tracked: bool,
-                base: i64,
-                after: i64,
-            }
-            let mut starts: BTreeMap<String, Start> = BTreeMap::new();
+    let mut existing: HashMap<String, (String, bool)> = HashMap::new();
+    {
+        let mut stmt =
+            tx.prepare("SELECT product_id, record, removed FROM products WHERE store_id = ?1")?;
+        let rows = stmt.query_map([store_id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
+        for row in rows {
+            let (id, v) = row?;
+            existing.insert(id, v);
+        }
+    }
+    {
+        let mut upsert = tx.prepare(
+            "INSERT INTO products (store_id, product_id, record, name, stock_tracked, base_stock_milli,
+                                   base_after_movement, changed_version, removed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0)
+             ON CONFLICT (store_id, product_id) DO UPDATE SET record = excluded.record,
+               name = excluded.name, stock_tracked = excluded.stock_tracked,
+               base_after_movement = CASE WHEN base_stock_milli = excluded.base_stock_milli
+                                          THEN base_after_movement ELSE excluded.base_after_movement END,
+               base_stock_milli = excluded.base_stock_milli,
+               changed_version = excluded.changed_version, removed = 0",
+        )?;
+        for p in &catalog.products {
+            let record = json(p)?;
+            if existing
+                .remove(&p.id)
+                .is_some_and(|(old, removed)| old == record && !removed)
             {
-                let mut stmt = tx.prepare(
-                    "SELECT product_id, name, removed, stock_tracked, base_stock_milli, base_after_movement
-                     FROM products WHERE store_id = ?1",
-                )?;
-                let rows = stmt.query_map([store_id], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        Start {
-                            name: Some(r.get(1)?),
-                            in_catalog: !r.get::<_, bool>(2)?,
-                            tracked: r.get(3)?,
-                            base: r.get(4)?,
-                            after: r.get(5)?,
-                        },
-                    ))
-                })?;
-                for row in rows {
-                    let (id, start) = row?;
-                    starts.insert(id, start);
-                }
+                continue;
             }
-            struct Move {
-                id: i64,
-                register_id: String,
-                sale_id: String,
-                receipt_no: String,
-                delta: i64,
-                created_at: i64,
-                received_at: i64,
+            let milli = to_milli(p.stock).ok_or_else(|| {
+                StoreError::Invalid(format!("product {:?}: stock out of range", p.id))
+            })?;
+            upsert.execute(params![
+                store_id,
+                p.id,
+                record,
+                p.name,
+                p.stock_tracked,
+                milli,
+                watermark,
+                new
+            ])?;
+        }
+        let mut tombstone = tx.prepare(
+            "UPDATE products SET removed = 1, changed_version = ?3 WHERE store_id = ?1 AND product_id = ?2",
+        )?;
+        for (id, (_, removed)) in existing {
+            if !removed {
+                tombstone.execute(params![store_id, id, new])?;
             }
-            let mut moves: BTreeMap<String, Vec<Move>> = BTreeMap::new();
+        }
+    }
+    {
+        let mut existing: HashMap<String, (String, bool)> = HashMap::new();
+        let mut stmt = tx.prepare(
+            "SELECT discount_id, definition, removed FROM discounts WHERE store_id = ?1",
+        )?;
+        let rows = stmt.query_map([store_id], |r| Ok((r.get(0)?, (r.get(1)?, r.get(2)?))))?;
+        for row in rows {
+            let (id, v) = row?;
+            existing.insert(id, v);
+        }
+        let mut upsert = tx.prepare(
+            "INSERT INTO discounts (store_id, discount_id, definition, changed_version, removed)
+             VALUES (?1, ?2, ?3, ?4, 0)
+             ON CONFLICT (store_id, discount_id) DO UPDATE SET definition = excluded.definition,
+               changed_version = excluded.changed_version, removed = 0",
+        )?;
+        for d in &catalog.discounts {
+            let definition = json(d)?;
+            if existing
+                .remove(&d.id)
+                .is_some_and(|(old, removed)| old == definition && !removed)
             {
-                let mut stmt = tx.prepare(
-                    "SELECT m.id, m.product_id, m.register_id, m.sale_id, s.receipt_no, m.delta_milli,
-                            m.created_at, m.received_at
-                     FROM stock_movements m JOIN sales s ON s.sale_id = m.sale_id
-                     WHERE m.store_id = ?1 ORDER BY m.id",
-                )?;
-                let rows = stmt.query_map([store_id], |r| {
-                    Ok((
-                        r.get::<_, String>(1)?,
-                        Move {
-                            id: r.get(0)?,
-                            register_id: r.get(2)?,
-                            sale_id: r.get(3)?,
-                            receipt_no: r.get(4)?,
-                            delta: r.get(5)?,
-                            created_at: r.get(6)?,
-                            received_at: r.get(7)?,
-                        },
-                    ))
-                })?;
-                for row in rows {
-                    let (product, m) = row?;
-                    moves.entry(product).or_default().push(m);
-                }
+                continue;
             }
-            let ids: BTreeSet<&String> = starts
-                .iter()
-                .filter(|(_, s)| s.in_catalog && s.tracked)
-                .map(|(id, _)| id)
-                .chain(moves.keys())
-                .collect();
-            let mut products = Vec::new();
-            for id in ids {
-                let start = starts.get(id);
-                let (base, after) = start.map_or((0, 0), |s| (s.base, s.after));
-                let mut running = base;
-                let mut registers: BTreeMap<&str, (u64, i64)> = BTreeMap::new();
-                let mut below_zero = Vec::new();
-                for m in moves.get(id).into_iter().flatten().filter(|m| m.id > after) {
-                    running += m.delta;
-                    let r = registers.entry(&m.register_id).or_default();
-                    r.0 += 1;
-                    r.1 += m.delta;
-                    if m.delta < 0 && running < 0 {
-                        below_zero.push(BelowZero {
-                            sale_id: m
-                                .sale_id
-                                .parse()
-                                .map_err(|_| StoreError::Corrupt(format!("sale id {:?}", m.sale_id)))?,
-                            register_id: m.register_id.clone(),
-                            receipt_no: m.receipt_no.clone(),
-                            delta: from_milli(m.delta),
-                            stock_after: from_milli(running),
-                            created_at: m.created_at,
-                            received_at: m.received_at,
-                        });
+            upsert.execute(params![store_id, d.id, definition, new])?;
+        }
+        let mut tombstone = tx.prepare(
+            "UPDATE discounts SET removed = 1, changed_version = ?3 WHERE store_id = ?1 AND discount_id = ?2",
+        )?;
+        for (id, (_, removed)) in existing {
+            if !removed {
+                tombstone.execute(params![store_id, id, new])?;
+            }
+        }
+    }
+    tx.commit()?;
+    tracing::info!(store = %store_id, cursor = new, products = catalog.products.len(), "catalogue loaded");
+    Ok(new.to_string())
+}
+
+fn catalog(
+    conn: &mut Connection,
+    store_id: &str,
+    since: Option<&str>,
+) -> Result<CatalogPayload, StoreError> {
+    // One read transaction: products, discounts and cursor from the same moment.
+    let tx = conn.transaction()?;
+    let (tax, version, name) = store_row(&tx, store_id)?;
+    let tax = tax.ok_or_else(|| StoreError::NoCatalog(store_id.to_string()))?;
+    let since = since
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|v| (1..=version).contains(v));
+    let after = since.unwrap_or(0);
+
+    let mut products = Vec::new();
+    let mut removed_product_ids = Vec::new();
+    {
+        let mut stmt = tx.prepare(
+            "SELECT p.product_id, p.record, p.removed, p.base_stock_milli + COALESCE(
+                 (SELECT SUM(m.delta_milli) FROM stock_movements m
+                  WHERE m.store_id = p.store_id AND m.product_id = p.product_id
+                    AND m.id > p.base_after_movement), 0)
+             FROM products p WHERE p.store_id = ?1 AND p.changed_version > ?2 ORDER BY p.product_id",
+        )?;
+        let rows = stmt.query_map(params![store_id, after], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, bool>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, record, removed, stock) = row?;
+            if removed {
+                if since.is_some() {
+                    removed_product_ids.push(id);
+                }
+                continue;
+            }
+            let mut p: ProductRecord = parse("product", &record)?;
+            p.stock = from_milli(stock);
+            products.push(p);
+        }
+    }
+    let mut discounts = Vec::new();
+    let mut removed_discount_ids = Vec::new();
+    {
+        let mut stmt = tx.prepare(
+            "SELECT discount_id, definition, removed FROM discounts
+             WHERE store_id = ?1 AND changed_version > ?2 ORDER BY discount_id",
+        )?;
+        let rows = stmt.query_map(params![store_id, after], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, bool>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, definition, removed) = row?;
+            if removed {
+                if since.is_some() {
+                    removed_discount_ids.push(id);
+                }
+                continue;
+            }
+            discounts.push(parse::<DiscountRule>("discount", &definition)?);
+        }
+    }
+    Ok(CatalogPayload {
+        store_id: store_id.to_string(),
+        store_name: Some(name),
+        kind: if since.is_some() {
+            PayloadKind::Delta
+        } else {
+            PayloadKind::Snapshot
+        },
+        cursor: version.to_string(),
+        tax: Some(tax),
+        products,
+        removed_product_ids,
+        discounts,
+        removed_discount_ids,
+    })
+}
+
+fn upload_batch(
+    conn: &mut Connection,
+    ctx: &UploadContext,
+    sales: &[SaleRecord],
+) -> Result<Vec<SaleResult>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let (tax, version, _) = store_row(&tx, &ctx.store_id)?;
+    let settings = tax.ok_or_else(|| StoreError::NoCatalog(ctx.store_id.clone()))?;
+    let mut results = Vec::with_capacity(sales.len());
+    let mut moved = BTreeSet::new();
+    {
+        let mut find = tx.prepare_cached("SELECT record FROM sales WHERE sale_id = ?1")?;
+        let mut insert_sale = tx.prepare_cached(
+            "INSERT INTO sales (sale_id, store_id, register_id, uploaded_by, receipt_no, created_at,
+               received_at, currency, total, tax_total, record, server_totals, tax_difference,
+               totals_match, tax_check_error, seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        )?;
+        let mut insert_move = tx.prepare_cached(
+            "INSERT INTO stock_movements (store_id, product_id, register_id, sale_id, delta_milli,
+               created_at, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for sale in sales {
+            let id = sale.sale_id.to_string();
+            let existing: Option<String> = find.query_row([&id], |r| r.get(0)).optional()?;
+            let (status, reason) = match validate::decide(
+                sale,
+                &ctx.store_id,
+                &ctx.uploaded_by,
+                &settings,
+                existing.as_deref(),
+            )? {
+                Decision::Accept(a) => {
+                    let check = &a.tax_check;
+                    insert_sale.execute(params![
+                        id,
+                        ctx.store_id,
+                        sale.register_id,
+                        ctx.uploaded_by,
+                        sale.receipt_no,
+                        sale.created_at,
+                        ctx.received_at,
+                        sale.currency,
+                        sale.total.to_string(),
+                        sale.tax_total.to_string(),
+                        a.canonical,
+                        check.server_totals.as_ref().map(json).transpose()?,
+                        check.tax_difference.map(|d| d.to_string()),
+                        check.totals_match,
+                        check.error,
+                        i64::try_from(sale.seq).map_err(|_| StoreError::Invalid(format!(
+                            "seq {} out of range",
+                            sale.seq
+                        )))?,
+                    ])?;
+                    for m in &a.movements {
+                        insert_move.execute(params![
+                            ctx.store_id,
+                            m.product_id,
+                            sale.register_id,
+                            id,
+                            m.delta_milli,
+                            sale.created_at,
+                            ctx.received_at
+                        ])?;
+                        moved.insert(m.product_id.clone());
                     }
+                    if !check.totals_match {
+                        tracing::info!(sale = %id, difference = ?check.tax_difference, "device totals differ from the server's");
+                    }
+                    (SaleStatus::Accepted, None)
                 }
-                products.push(ProductAudit {
-                    product_id: id.clone(),
-                    name: start.and_then(|s| s.name.clone()),
-                    in_catalog: start.is_some_and(|s| s.in_catalog),
-                    starting_stock: from_milli(base),
-                    current_stock: from_milli(running),
-                    registers: registers
-                        .into_iter()
-                        .map(|(register_id, (movements, total))| RegisterMovements {
-                            register_id: register_id.to_string(),
-                            movements,
-                            total: from_milli(total),
-                        })
-                        .collect(),
-                    below_zero,
+                Decision::Duplicate => (SaleStatus::Duplicate, None),
+                Decision::Conflict(reason) => {
+                    tracing::warn!(sale = %id, "conflicting sale id; stored sale kept");
+                    (SaleStatus::Conflict, Some(reason))
+                }
+                Decision::Rejected(reason) => {
+                    tracing::info!(sale = %id, %reason, "sale rejected");
+                    (SaleStatus::Rejected, Some(reason))
+                }
+            };
+            results.push(SaleResult {
+                sale_id: sale.sale_id,
+                status,
+                reason,
+            });
+        }
+    }
+    if !moved.is_empty() {
+        // Devices learn the new stock figures through the next delta.
+        let new = version + 1;
+        let mut touched = 0;
+        let mut bump = tx.prepare_cached(
+            "UPDATE products SET changed_version = ?3 WHERE store_id = ?1 AND product_id = ?2 AND removed = 0",
+        )?;
+        for product in &moved {
+            touched += bump.execute(params![ctx.store_id, product, new])?;
+        }
+        drop(bump);
+        if touched > 0 {
+            tx.execute(
+                "UPDATE stores SET catalog_version = ?2 WHERE store_id = ?1",
+                params![ctx.store_id, new],
+            )?;
+        }
+    }
+    tx.commit()?;
+    Ok(results)
+}
+
+fn stored_sale(
+    conn: &mut Connection,
+    store_id: &str,
+    sale_id: &str,
+) -> Result<Option<StoredSale>, StoreError> {
+    type Row = (
+        String,
+        String,
+        i64,
+        Option<String>,
+        Option<String>,
+        bool,
+        Option<String>,
+    );
+    let row: Option<Row> = conn
+        .prepare_cached(
+            "SELECT record, uploaded_by, received_at, server_totals, tax_difference, totals_match,
+                    tax_check_error
+             FROM sales WHERE store_id = ?1 AND sale_id = ?2",
+        )?
+        .query_row([store_id, sale_id], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        })
+        .optional()?;
+    let Some((record, uploaded_by, received_at, totals, difference, totals_match, error)) = row
+    else {
+        return Ok(None);
+    };
+    Ok(Some(StoredSale {
+        record: parse("sale", &record)?,
+        uploaded_by,
+        received_at,
+        server_totals: totals.map(|t| parse("server totals", &t)).transpose()?,
+        tax_difference: difference.map(|d| dec(&d)).transpose()?,
+        totals_match,
+        tax_check_error: error,
+    }))
+}
+
+fn stock_audit(conn: &mut Connection, store_id: &str) -> Result<StockAudit, StoreError> {
+    let tx = conn.transaction()?;
+    store_row(&tx, store_id)?;
+    struct Start {
+        name: Option<String>,
+        in_catalog: bool,
+        tracked: bool,
+        base: i64,
+        after: i64,
+    }
+    let mut starts: BTreeMap<String, Start> = BTreeMap::new();
+    {
+        let mut stmt = tx.prepare(
+            "SELECT product_id, name, removed, stock_tracked, base_stock_milli, base_after_movement
+             FROM products WHERE store_id = ?1",
+        )?;
+        let rows = stmt.query_map([store_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                Start {
+                    name: Some(r.get(1)?),
+                    in_catalog: !r.get::<_, bool>(2)?,
+                    tracked: r.get(3)?,
+                    base: r.get(4)?,
+                    after: r.get(5)?,
+                },
+            ))
+        })?;
+        for row in rows {
+            let (id, start) = row?;
+            starts.insert(id, start);
+        }
+    }
+    struct Move {
+        id: i64,
+        register_id: String,
+        sale_id: String,
+        receipt_no: String,
+        delta: i64,
+        created_at: i64,
+        received_at: i64,
+    }
+    let mut moves: BTreeMap<String, Vec<Move>> = BTreeMap::new();
+    {
+        let mut stmt = tx.prepare(
+            "SELECT m.id, m.product_id, m.register_id, m.sale_id, s.receipt_no, m.delta_milli,
+                    m.created_at, m.received_at
+             FROM stock_movements m JOIN sales s ON s.sale_id = m.sale_id
+             WHERE m.store_id = ?1 ORDER BY m.id",
+        )?;
+        let rows = stmt.query_map([store_id], |r| {
+            Ok((
+                r.get::<_, String>(1)?,
+                Move {
+                    id: r.get(0)?,
+                    register_id: r.get(2)?,
+                    sale_id: r.get(3)?,
+                    receipt_no: r.get(4)?,
+                    delta: r.get(5)?,
+                    created_at: r.get(6)?,
+                    received_at: r.get(7)?,
+                },
+            ))
+        })?;
+        for row in rows {
+            let (product, m) = row?;
+            moves.entry(product).or_default().push(m);
+        }
+    }
+    let ids: BTreeSet<&String> = starts
+        .iter()
+        .filter(|(_, s)| s.in_catalog && s.tracked)
+        .map(|(id, _)| id)
+        .chain(moves.keys())
+        .collect();
+    let mut products = Vec::new();
+    for id in ids {
+        let start = starts.get(id);
+        let (base, after) = start.map_or((0, 0), |s| (s.base, s.after));
+        let mut running = base;
+        let mut registers: BTreeMap<&str, (u64, i64)> = BTreeMap::new();
+        let mut below_zero = Vec::new();
+        for m in moves.get(id).into_iter().flatten().filter(|m| m.id > after) {
+            running += m.delta;
+            let r = registers.entry(&m.register_id).or_default();
+            r.0 += 1;
+            r.1 += m.delta;
+            if m.delta < 0 && running < 0 {
+                below_zero.push(BelowZero {
+                    sale_id: m
+                        .sale_id
+                        .parse()
+                        .map_err(|_| StoreError::Corrupt(format!("sale id {:?}", m.sale_id)))?,
+                    register_id: m.register_id.clone(),
+                    receipt_no: m.receipt_no.clone(),
+                    delta: from_milli(m.delta),
+                    stock_after: from_milli(running),
+                    created_at: m.created_at,
+                    received_at: m.received_at,
                 });
             }
-            Ok(StockAudit { store_id: store_id.to_string(), products })
-        })
+        }
+        products.push(ProductAudit {
+            product_id: id.clone(),
+            name: start.and_then(|s| s.name.clone()),
+            in_catalog: start.is_some_and(|s| s.in_catalog),
+            starting_stock: from_milli(base),
+            current_stock: from_milli(running),
+            registers: registers
+                .into_iter()
+                .map(|(register_id, (movements, total))| RegisterMovements {
+                    register_id: register_id.to_string(),
+                    movements,
+                    total: from_milli(total),
+                })
+                .collect(),
+            below_zero,
+        });
     }
+    Ok(StockAudit {
+        store_id: store_id.to_string(),
+        products,
+    })
+}
 
-    fn summary(&self, store_id: &str) -> Result<Summary, StoreError> {
-        self.with(|conn| {
-            let tx = conn.transaction()?;
-            let (tax, _, _) = store_row(&tx, store_id)?;
-            let mut summary = Summary {
-                store_id: store_id.to_string(),
-                currency: tax.map(|t| t.currency),
-                sale_count: 0,
-                total: Decimal::ZERO,
-                tax_total: Decimal::ZERO,
-                sales_with_tax_difference: 0,
-                tax_difference_total: Decimal::ZERO,
-            };
-            let mut stmt = tx.prepare(
-                "SELECT total, tax_total, tax_difference FROM sales WHERE store_id = ?1",
-            )?;
-            let mut rows = stmt.query([store_id])?;
-            // Summed in Rust: SQLite would add the TEXT amounts as floating point.
-            while let Some(r) = rows.next()? {
-                summary.sale_count += 1;
-                summary.total += dec(&r.get::<_, String>(0)?)?;
-                summary.tax_total += dec(&r.get::<_, String>(1)?)?;
-                match r.get::<_, Option<String>>(2)? {
-                    Some(d) => {
-                        let d = dec(&d)?;
-                        if !d.is_zero() {
-                            summary.sales_with_tax_difference += 1;
-                            summary.tax_difference_total += d;
-                        }
-                    }
-                    None => summary.sales_with_tax_difference += 1,
+fn summary(conn: &mut Connection, store_id: &str) -> Result<Summary, StoreError> {
+    let tx = conn.transaction()?;
+    let (tax, _, _) = store_row(&tx, store_id)?;
+    let mut summary = Summary {
+        store_id: store_id.to_string(),
+        currency: tax.map(|t| t.currency),
+        sale_count: 0,
+        total: Decimal::ZERO,
+        tax_total: Decimal::ZERO,
+        sales_with_tax_difference: 0,
+        tax_difference_total: Decimal::ZERO,
+    };
+    let mut stmt =
+        tx.prepare("SELECT total, tax_total, tax_difference FROM sales WHERE store_id = ?1")?;
+    let mut rows = stmt.query([store_id])?;
+    // Summed in Rust: SQLite would add the TEXT amounts as floating point.
+    while let Some(r) = rows.next()? {
+        summary.sale_count += 1;
+        summary.total += dec(&r.get::<_, String>(0)?)?;
+        summary.tax_total += dec(&r.get::<_, String>(1)?)?;
+        match r.get::<_, Option<String>>(2)? {
+            Some(d) => {
+                let d = dec(&d)?;
+                if !d.is_zero() {
+                    summary.sales_with_tax_difference += 1;
+                    summary.tax_difference_total += d;
                 }
             }
-            Ok(summary)
-        })
+            None => summary.sales_with_tax_difference += 1,
+        }
     }
+    Ok(summary)
+}
 
-    fn last_seq(&self, store_id: &str, register_id: &str) -> Result<u64, StoreError> {
-        self.with(|conn| {
-            let tx = conn.transaction()?;
-            store_row(&tx, store_id)?;
-            let max: Option<i64> = tx
-                .prepare_cached(
-                    "SELECT MAX(seq) FROM sales WHERE store_id = ?1 AND register_id = ?2",
-                )?
-                .query_row([store_id, register_id], |r| r.get(0))?;
-            Ok(max.map_or(0, |m| m.max(0) as u64))
-        })
-    }
+fn last_seq(conn: &mut Connection, store_id: &str, register_id: &str) -> Result<u64, StoreError> {
+    let tx = conn.transaction()?;
+    store_row(&tx, store_id)?;
+    let max: Option<i64> = tx
+        .prepare_cached("SELECT MAX(seq) FROM sales WHERE store_id = ?1 AND register_id = ?2")?
+        .query_row([store_id, register_id], |r| r.get(0))?;
+    Ok(max.map_or(0, |m| m.max(0) as u64))
 }
 
 #[cfg(test)]
@@ -648,24 +861,29 @@ mod tests {
     use crate::store::conformance;
     use crate::testkit::{d, product, sale, uk_catalog, uk_tax};
 
-    #[test]
-    fn sqlite_backend_passes_the_conformance_suite() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite_backend_passes_the_conformance_suite() {
         let dir = tempfile::tempdir().expect("tempdir");
         let n = AtomicUsize::new(0);
-        conformance::conformance_suite(|| {
+        conformance::conformance_suite(|| async {
             let i = n.fetch_add(1, Ordering::SeqCst);
-            SqliteStore::open(&dir.path().join(format!("server-{i}.db"))).expect("open")
-        });
+            SqliteStore::open_async(&dir.path().join(format!("server-{i}.db")))
+                .await
+                .expect("open")
+        })
+        .await;
     }
 
-    #[test]
-    fn a_batch_failing_midway_leaves_nothing_and_the_store_keeps_working() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_batch_failing_midway_leaves_nothing_and_the_store_keeps_working() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("server.db");
         let store = SqliteStore::open(&path).expect("open");
-        admin::create_store(&store, "s", "S").expect("store");
+        admin::create_store(&store, "s", "S").await.expect("store");
         let c = uk_catalog();
-        admin::load_catalog(&store, "s", &c).expect("catalogue");
+        admin::load_catalog(&store, "s", &c)
+            .await
+            .expect("catalogue");
         let batch: Vec<SaleRecord> = (1..=3)
             .map(|i| {
                 sale(
@@ -693,51 +911,56 @@ mod tests {
             received_at: 1,
         };
         assert!(matches!(
-            store.upload_batch(&ctx, &batch),
+            store.upload_batch(&ctx, batch.clone()).await,
             Err(StoreError::Backend(_))
         ));
-        assert_eq!(store.summary("s").expect("summary").sale_count, 0);
+        assert_eq!(store.summary("s").await.expect("summary").sale_count, 0);
         assert!(
             store
-                .stored_sale(&batch[0].sale_id.to_string())
+                .stored_sale("s", &batch[0].sale_id.to_string())
+                .await
                 .expect("read")
                 .is_none()
         );
         assert!(
             store
                 .stock_audit("s")
+                .await
                 .expect("audit")
                 .products
                 .iter()
                 .all(|p| p.registers.is_empty())
         );
-        let cursor = store.catalog("s", None).expect("catalog").cursor;
+        let cursor = store.catalog("s", None).await.expect("catalog").cursor;
         assert_eq!(cursor, "1", "the catalogue version did not move either");
 
         Connection::open(&path)
             .expect("conn")
             .execute_batch("DROP TRIGGER poison")
             .expect("drop");
-        let results = store.upload_batch(&ctx, &batch).expect("retry");
+        let results = store
+            .upload_batch(&ctx, batch.clone())
+            .await
+            .expect("retry");
         assert!(
             results
                 .iter()
                 .all(|r| r.status == crate::protocol::SaleStatus::Accepted)
         );
-        assert_eq!(store.summary("s").expect("summary").sale_count, 3);
+        assert_eq!(store.summary("s").await.expect("summary").sale_count, 3);
     }
 
-    #[test]
-    fn reopening_keeps_data_and_does_not_migrate_again() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reopening_keeps_data_and_does_not_migrate_again() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("server.db");
         {
             let store = SqliteStore::open(&path).expect("open");
-            admin::create_store(&store, "s", "S").expect("store");
+            admin::create_store(&store, "s", "S").await.expect("store");
         }
         let store = SqliteStore::open(&path).expect("reopen");
         assert!(matches!(
-            admin::create_store(&store, "s", "S"),
+            admin::create_store(&store, "s", "S").await,
             Err(StoreError::StoreExists(_))
         ));
         let conn = Connection::open(&path).expect("conn");
@@ -751,8 +974,8 @@ mod tests {
         assert_eq!(mode, "wal");
     }
 
-    #[test]
-    fn upgrading_a_version_1_database_keeps_its_sales_and_their_seq() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn upgrading_a_version_1_database_keeps_its_sales_and_their_seq() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("server.db");
         let c = uk_catalog();
@@ -789,18 +1012,23 @@ mod tests {
             .expect("sale");
         }
         let store = SqliteStore::open(&path).expect("migrates");
-        assert_eq!(store.last_seq("s", "R1").expect("last seq"), 17);
-        let kept = store.stored_sale(&old.sale_id.to_string()).expect("read");
+        assert_eq!(store.last_seq("s", "R1").await.expect("last seq"), 17);
+        let kept = store
+            .stored_sale("s", &old.sale_id.to_string())
+            .await
+            .expect("read");
         assert_eq!(kept.expect("the sale is kept").record, old);
     }
 
-    #[test]
-    fn tokens_are_stored_only_as_digests() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tokens_are_stored_only_as_digests() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("server.db");
         let store = SqliteStore::open(&path).expect("open");
-        admin::create_store(&store, "s", "S").expect("store");
-        let token = admin::create_register(&store, "s", "R1").expect("token");
+        admin::create_store(&store, "s", "S").await.expect("store");
+        let token = admin::create_register(&store, "s", "R1")
+            .await
+            .expect("token");
         drop(store);
         let bytes = std::fs::read(&path).expect("db");
         let wal = std::fs::read(path.with_extension("db-wal")).unwrap_or_default();

@@ -40,9 +40,14 @@ impl Env {
             .await
             .expect("server starts");
         let store = server.store();
-        admin::create_store(&*store, STORE, "Camden").expect("store");
-        admin::load_catalog(&*store, STORE, &catalog).expect("catalogue");
+        admin::create_store(&*store, STORE, "Camden")
+            .await
+            .expect("store");
+        admin::load_catalog(&*store, STORE, &catalog)
+            .await
+            .expect("catalogue");
         let token = admin::create_register(&*store, STORE, "R1")
+            .await
             .expect("register")
             .expose()
             .to_string();
@@ -60,8 +65,9 @@ impl Env {
     }
 
     /// A new token for another register of the store.
-    pub fn register(&self, register_id: &str) -> String {
+    pub async fn register(&self, register_id: &str) -> String {
         admin::create_register(&*self.server.store(), STORE, register_id)
+            .await
             .expect("register")
             .expose()
             .to_string()

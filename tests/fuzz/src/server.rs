@@ -90,14 +90,16 @@ pub fn server_request(settings: &Settings, bytes: &[u8]) -> usize {
         );
 
         let tax = settings.for_sale(sale);
-        let decision = validate::decide(sale, STORE, tax, None).expect("deciding is pure");
+        let decision =
+            validate::decide(sale, STORE, &sale.register_id, tax, None).expect("deciding is pure");
         if let Decision::Accept(a) = &decision {
             accepted += 1;
             assert_eq!(a.canonical, canonical);
             let tracked = sale.lines.iter().filter(|l| l.stock_tracked).count();
             assert_eq!(a.movements.len(), tracked);
         }
-        let retry = validate::decide(sale, STORE, tax, Some(&canonical)).expect("deciding is pure");
+        let retry = validate::decide(sale, STORE, &sale.register_id, tax, Some(&canonical))
+            .expect("deciding is pure");
         if sale.store_id == STORE {
             assert_eq!(
                 retry,

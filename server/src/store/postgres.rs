@@ -1,0 +1,1214 @@
+//! The PostgreSQL backend for several server instances on one database: a connection pool,
+//! numbered migrations under an advisory lock, and one transaction per trait call, retried
+//! on serialization failures. It never writes part of a batch and never stores a sale twice.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Transaction};
+use rust_decimal::Decimal;
+use tillkit_core::catalog::{CatalogPayload, DiscountRule, PayloadKind, ProductRecord};
+use tillkit_core::sale::SaleRecord;
+use tillkit_core::tax::TaxSettings;
+use tillkit_core::time::now_ms;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{IsolationLevel, NoTls};
+
+use super::{RegisterInfo, ServerStore, StoredSale, UploadContext};
+use crate::auth::{Principal, TokenHash};
+use crate::error::StoreError;
+use crate::protocol::{
+    BelowZero, CatalogFile, ProductAudit, RegisterMovements, SaleResult, SaleStatus, StockAudit,
+    Summary,
+};
+use crate::validate::{self, Decision, from_milli, to_milli};
+
+/// Migration N is `MIGRATIONS[N - 1]`; the table `tillkit_schema` records the applied ones.
+const MIGRATIONS: &[&str] = &[include_str!("pg_migrations/001_initial.sql")];
+
+/// The advisory lock key every instance takes to migrate ("tillkit" in ASCII), so
+/// instances starting together apply each migration once.
+const MIGRATION_LOCK: i64 = 0x0074_696c_6c6b_6974;
+
+/// Connections per instance. Uploads to one store queue on its row lock, so more
+/// connections only help with more stores.
+const POOL_SIZE: usize = 16;
+/// How long a request waits for a free connection, and for a new one to open.
+const POOL_WAIT: Duration = Duration::from_secs(30);
+/// Attempts of one operation when PostgreSQL reports a serialization failure or deadlock.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// The PostgreSQL backend. Clones share the pool.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgStore {
+    // The connection settings may hold a password: never print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+/// Why one attempt of an operation failed: worth another attempt, or final.
+enum Failure {
+    Retry(String),
+    Fail(StoreError),
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        match e.code() {
+            Some(c)
+                if *c == SqlState::T_R_SERIALIZATION_FAILURE
+                    || *c == SqlState::T_R_DEADLOCK_DETECTED =>
+            {
+                Failure::Retry(e.to_string())
+            }
+            _ => Failure::Fail(pg_error(&e)),
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Fail(e)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Failure {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        Failure::Fail(StoreError::Backend(format!("no database connection: {e}")))
+    }
+}
+
+/// A driver error as a store error: the database's own message when it sent one.
+fn pg_error(e: &tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(db) => StoreError::Backend(format!("postgres {}: {}", db.code().code(), db.message())),
+        None => StoreError::Backend(format!("postgres: {e}")),
+    }
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or keeps hitting serialization
+/// failures `MAX_ATTEMPTS` times. Each attempt is a whole transaction, so a retry starts clean.
+async fn retrying<T, F, Fut>(what: &str, mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Failure>>,
+{
+    let mut n = 1;
+    loop {
+        match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(Failure::Fail(e)) => return Err(e),
+            Err(Failure::Retry(why)) if n < MAX_ATTEMPTS => {
+                tracing::info!(operation = what, attempt = n, reason = %why, "retrying after a concurrent transaction");
+                tokio::time::sleep(Duration::from_millis(5 << n.min(6))).await;
+                n += 1;
+            }
+            Err(Failure::Retry(why)) => {
+                return Err(StoreError::Backend(format!(
+                    "{what}: gave up after {n} attempts: {why}"
+                )));
+            }
+        }
+    }
+}
+
+fn json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Backend(format!("cannot serialise: {e}")))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(what: &str, s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("stored {what}: {e}")))
+}
+
+fn dec(s: &str) -> Result<Decimal, StoreError> {
+    s.parse()
+        .map_err(|_| StoreError::Corrupt(format!("stored amount {s:?} is not a decimal")))
+}
+
+/// The store's tax settings (if a catalogue was loaded), catalogue version and name;
+/// `lock` takes the row lock that serialises writers of one store.
+async fn store_row(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    lock: bool,
+) -> Result<(Option<TaxSettings>, i64, String), Failure> {
+    let sql = if lock {
+        "SELECT tax_settings, catalog_version, name FROM stores WHERE store_id = $1 FOR NO KEY UPDATE"
+    } else {
+        "SELECT tax_settings, catalog_version, name FROM stores WHERE store_id = $1"
+    };
+    let stmt = tx.prepare_cached(sql).await?;
+    let row = tx
+        .query_opt(&stmt, &[&store_id])
+        .await?
+        .ok_or_else(|| StoreError::StoreNotFound(store_id.to_string()))?;
+    let tax: Option<String> = row.get(0);
+    let tax = tax.map(|t| parse("tax settings", &t)).transpose()?;
+    Ok((tax, row.get(1), row.get(2)))
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://user[:password]@host[:port]/db`) and
+    /// applies the migrations it has not seen yet.
+    pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Invalid(format!("database URL: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(POOL_WAIT))
+            .build()
+            .map_err(|e| StoreError::Backend(format!("connection pool: {e}")))?;
+        let store = PgStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies every migration the database has not seen, all in one transaction holding
+    /// the migration lock: an instance starting at the same time waits, then finds them done.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        retrying("migrate", || async {
+            let mut client = self.pool.get().await?;
+            let tx = client.transaction().await?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS tillkit_schema (
+                     version    INTEGER PRIMARY KEY,
+                     applied_at BIGINT NOT NULL
+                 )",
+            )
+            .await?;
+            let current: i32 = tx
+                .query_one("SELECT COALESCE(MAX(version), 0) FROM tillkit_schema", &[])
+                .await?
+                .get(0);
+            let latest = MIGRATIONS.len() as i32;
+            if current > latest {
+                return Err(Failure::Fail(StoreError::Backend(format!(
+                    "database schema {current} is newer than this server ({latest}); refusing to touch it"
+                ))));
+            }
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+                let version = i as i32 + 1;
+                tx.batch_execute(sql).await?;
+                tx.execute(
+                    "INSERT INTO tillkit_schema (version, applied_at) VALUES ($1, $2)",
+                    &[&version, &now_ms()],
+                )
+                .await?;
+                tracing::info!(version, "server database migrated");
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn try_upload(
+        &self,
+        ctx: &UploadContext,
+        sales: &[SaleRecord],
+    ) -> Result<Vec<SaleResult>, Failure> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        // Uploads to one store take turns here, as on SQLite; other stores are not held up.
+        let (tax, version, _) = store_row(&tx, &ctx.store_id, true).await?;
+        let settings = tax.ok_or_else(|| StoreError::NoCatalog(ctx.store_id.clone()))?;
+        let ids: Vec<String> = sales.iter().map(|s| s.sale_id.to_string()).collect();
+        let find = tx
+            .prepare_cached(
+                "SELECT sale_id, record FROM sales WHERE store_id = $1 AND sale_id = ANY($2)",
+            )
+            .await?;
+        let mut stored: HashMap<String, String> = tx
+            .query(&find, &[&ctx.store_id, &ids])
+            .await?
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+
+        let mut new = NewRows::default();
+        let mut results = Vec::with_capacity(sales.len());
+        for (sale, id) in sales.iter().zip(ids) {
+            let decision = validate::decide(
+                sale,
+                &ctx.store_id,
+                &ctx.uploaded_by,
+                &settings,
+                stored.get(&id).map(String::as_str),
+            )?;
+            let (status, reason) = match decision {
+                Decision::Accept(a) => {
+                    if !a.tax_check.totals_match {
+                        tracing::info!(sale = %id, difference = ?a.tax_check.tax_difference, "device totals differ from the server's");
+                    }
+                    new.push(sale, &id, &a)?;
+                    // A second copy of this id later in the batch is judged against this one.
+                    stored.insert(id, a.canonical);
+                    (SaleStatus::Accepted, None)
+                }
+                Decision::Duplicate => (SaleStatus::Duplicate, None),
+                Decision::Conflict(reason) => {
+                    tracing::warn!(sale = %id, "conflicting sale id; stored sale kept");
+                    (SaleStatus::Conflict, Some(reason))
+                }
+                Decision::Rejected(reason) => {
+                    tracing::info!(sale = %id, %reason, "sale rejected");
+                    (SaleStatus::Rejected, Some(reason))
+                }
+            };
+            results.push(SaleResult {
+                sale_id: sale.sale_id,
+                status,
+                reason,
+            });
+        }
+        if !new.sale_id.is_empty() {
+            new.insert(&tx, ctx, version).await?;
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+}
+
+/// The accepted sales of a batch and their stock movements, as columns for one `INSERT`
+/// each (UNNEST of arrays): a batch costs a handful of round trips, whatever its size.
+#[derive(Default)]
+struct NewRows {
+    sale_id: Vec<String>,
+    register_id: Vec<String>,
+    receipt_no: Vec<String>,
+    seq: Vec<i64>,
+    created_at: Vec<i64>,
+    currency: Vec<String>,
+    total: Vec<String>,
+    tax_total: Vec<String>,
+    record: Vec<String>,
+    server_totals: Vec<Option<String>>,
+    tax_difference: Vec<Option<String>>,
+    totals_match: Vec<bool>,
+    tax_check_error: Vec<Option<String>>,
+    m_product: Vec<String>,
+    m_register: Vec<String>,
+    m_sale: Vec<String>,
+    m_delta: Vec<i64>,
+    m_created_at: Vec<i64>,
+}
+
+impl NewRows {
+    fn push(
+        &mut self,
+        sale: &SaleRecord,
+        id: &str,
+        a: &validate::Accepted,
+    ) -> Result<(), StoreError> {
+        let check = &a.tax_check;
+        self.sale_id.push(id.to_string());
+        self.register_id.push(sale.register_id.clone());
+        self.receipt_no.push(sale.receipt_no.clone());
+        self.seq.push(
+            i64::try_from(sale.seq)
+                .map_err(|_| StoreError::Invalid(format!("seq {} out of range", sale.seq)))?,
+        );
+        self.created_at.push(sale.created_at);
+        self.currency.push(sale.currency.clone());
+        self.total.push(sale.total.to_string());
+        self.tax_total.push(sale.tax_total.to_string());
+        self.record.push(a.canonical.clone());
+        self.server_totals
+            .push(check.server_totals.as_ref().map(json).transpose()?);
+        self.tax_difference
+            .push(check.tax_difference.map(|d| d.to_string()));
+        self.totals_match.push(check.totals_match);
+        self.tax_check_error.push(check.error.clone());
+        for m in &a.movements {
+            self.m_product.push(m.product_id.clone());
+            self.m_register.push(sale.register_id.clone());
+            self.m_sale.push(id.to_string());
+            self.m_delta.push(m.delta_milli);
+            self.m_created_at.push(sale.created_at);
+        }
+        Ok(())
+    }
+
+    /// Writes the sales, their movements and the catalogue version bump; the store's row
+    /// lock is held.
+    async fn insert(
+        &self,
+        tx: &Transaction<'_>,
+        ctx: &UploadContext,
+        version: i64,
+    ) -> Result<(), Failure> {
+        let insert_sales = tx
+            .prepare_cached(
+                "INSERT INTO sales (store_id, sale_id, register_id, uploaded_by, receipt_no, seq,
+                   created_at, received_at, currency, total, tax_total, record, server_totals,
+                   tax_difference, totals_match, tax_check_error)
+                 SELECT $1, u.sale_id, u.register_id, $2, u.receipt_no, u.seq, u.created_at, $3,
+                   u.currency, u.total, u.tax_total, u.record, u.server_totals, u.tax_difference,
+                   u.totals_match, u.tax_check_error
+                 FROM UNNEST($4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[],
+                   $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bool[],
+                   $16::text[])
+                   AS u(sale_id, register_id, receipt_no, seq, created_at, currency, total,
+                        tax_total, record, server_totals, tax_difference, totals_match,
+                        tax_check_error)
+                 ON CONFLICT (store_id, sale_id) DO NOTHING",
+            )
+            .await?;
+        let written = tx
+            .execute(
+                &insert_sales,
+                &[
+                    &ctx.store_id,
+                    &ctx.uploaded_by,
+                    &ctx.received_at,
+                    &self.sale_id,
+                    &self.register_id,
+                    &self.receipt_no,
+                    &self.seq,
+                    &self.created_at,
+                    &self.currency,
+                    &self.total,
+                    &self.tax_total,
+                    &self.record,
+                    &self.server_totals,
+                    &self.tax_difference,
+                    &self.totals_match,
+                    &self.tax_check_error,
+                ],
+            )
+            .await?;
+        if written != self.sale_id.len() as u64 {
+            // Another transaction stored one of these ids after we looked (only possible
+            // if something bypassed the store lock): decide the whole batch again.
+            return Err(Failure::Retry(format!(
+                "{} of {} sales were stored concurrently",
+                self.sale_id.len() as u64 - written,
+                self.sale_id.len()
+            )));
+        }
+        if self.m_product.is_empty() {
+            return Ok(());
+        }
+        let insert_moves = tx
+            .prepare_cached(
+                "INSERT INTO stock_movements (store_id, product_id, register_id, sale_id, delta_milli,
+                   created_at, received_at)
+                 SELECT $1, u.product_id, u.register_id, u.sale_id, u.delta_milli, u.created_at, $2
+                 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[])
+                   WITH ORDINALITY AS u(product_id, register_id, sale_id, delta_milli, created_at, n)
+                 ORDER BY u.n",
+            )
+            .await?;
+        tx.execute(
+            &insert_moves,
+            &[
+                &ctx.store_id,
+                &ctx.received_at,
+                &self.m_product,
+                &self.m_register,
+                &self.m_sale,
+                &self.m_delta,
+                &self.m_created_at,
+            ],
+        )
+        .await?;
+        // Devices learn the new stock figures through the next delta.
+        let moved: Vec<&String> = self
+            .m_product
+            .iter()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let new = version + 1;
+        let bump = tx
+            .prepare_cached(
+                "UPDATE products SET changed_version = $3
+                 WHERE store_id = $1 AND product_id = ANY($2) AND NOT removed",
+            )
+            .await?;
+        if tx.execute(&bump, &[&ctx.store_id, &moved, &new]).await? > 0 {
+            let stmt = tx
+                .prepare_cached("UPDATE stores SET catalog_version = $2 WHERE store_id = $1")
+                .await?;
+            tx.execute(&stmt, &[&ctx.store_id, &new]).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn catalog_read(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    since: Option<&str>,
+) -> Result<CatalogPayload, Failure> {
+    let (tax, version, name) = store_row(tx, store_id, false).await?;
+    let tax = tax.ok_or_else(|| StoreError::NoCatalog(store_id.to_string()))?;
+    let since = since
+        .and_then(|s| s.parse::<i64>().ok())
+        .filter(|v| (1..=version).contains(v));
+    let after = since.unwrap_or(0);
+    let products_sql = tx
+        .prepare_cached(
+            "SELECT p.product_id, p.record, p.removed, (p.base_stock_milli + COALESCE(
+                 (SELECT SUM(m.delta_milli) FROM stock_movements m
+                  WHERE m.store_id = p.store_id AND m.product_id = p.product_id
+                    AND m.id > p.base_after_movement), 0))::BIGINT
+             FROM products p WHERE p.store_id = $1 AND p.changed_version > $2 ORDER BY p.product_id",
+        )
+        .await?;
+    let mut products = Vec::new();
+    let mut removed_product_ids = Vec::new();
+    for r in tx.query(&products_sql, &[&store_id, &after]).await? {
+        let id: String = r.get(0);
+        if r.get::<_, bool>(2) {
+            if since.is_some() {
+                removed_product_ids.push(id);
+            }
+            continue;
+        }
+        let mut p: ProductRecord = parse("product", r.get(1))?;
+        p.stock = from_milli(r.get(3));
+        products.push(p);
+    }
+    let discounts_sql = tx
+        .prepare_cached(
+            "SELECT discount_id, definition, removed FROM discounts
+             WHERE store_id = $1 AND changed_version > $2 ORDER BY discount_id",
+        )
+        .await?;
+    let mut discounts = Vec::new();
+    let mut removed_discount_ids = Vec::new();
+    for r in tx.query(&discounts_sql, &[&store_id, &after]).await? {
+        if r.get::<_, bool>(2) {
+            if since.is_some() {
+                removed_discount_ids.push(r.get(0));
+            }
+            continue;
+        }
+        discounts.push(parse::<DiscountRule>("discount", r.get(1))?);
+    }
+    Ok(CatalogPayload {
+        store_id: store_id.to_string(),
+        store_name: Some(name),
+        kind: if since.is_some() {
+            PayloadKind::Delta
+        } else {
+            PayloadKind::Snapshot
+        },
+        cursor: version.to_string(),
+        tax: Some(tax),
+        products,
+        removed_product_ids,
+        discounts,
+        removed_discount_ids,
+    })
+}
+
+async fn stored_sale_read(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    sale_id: &str,
+) -> Result<Option<StoredSale>, Failure> {
+    let stmt = tx
+        .prepare_cached(
+            "SELECT record, uploaded_by, received_at, server_totals, tax_difference, totals_match,
+                    tax_check_error
+             FROM sales WHERE store_id = $1 AND sale_id = $2",
+        )
+        .await?;
+    let Some(r) = tx.query_opt(&stmt, &[&store_id, &sale_id]).await? else {
+        return Ok(None);
+    };
+    Ok(Some(StoredSale {
+        record: parse("sale", r.get(0))?,
+        uploaded_by: r.get(1),
+        received_at: r.get(2),
+        server_totals: r
+            .get::<_, Option<&str>>(3)
+            .map(|t| parse("server totals", t))
+            .transpose()?,
+        tax_difference: r.get::<_, Option<&str>>(4).map(dec).transpose()?,
+        totals_match: r.get(5),
+        tax_check_error: r.get(6),
+    }))
+}
+
+async fn audit_read(tx: &Transaction<'_>, store_id: &str) -> Result<StockAudit, Failure> {
+    store_row(tx, store_id, false).await?;
+    struct Start {
+        name: String,
+        in_catalog: bool,
+        tracked: bool,
+        base: i64,
+        after: i64,
+    }
+    let starts_sql = tx
+        .prepare_cached(
+            "SELECT product_id, name, removed, stock_tracked, base_stock_milli, base_after_movement
+             FROM products WHERE store_id = $1",
+        )
+        .await?;
+    let starts: BTreeMap<String, Start> = tx
+        .query(&starts_sql, &[&store_id])
+        .await?
+        .into_iter()
+        .map(|r| {
+            (
+                r.get(0),
+                Start {
+                    name: r.get(1),
+                    in_catalog: !r.get::<_, bool>(2),
+                    tracked: r.get(3),
+                    base: r.get(4),
+                    after: r.get(5),
+                },
+            )
+        })
+        .collect();
+    let moves_sql = tx
+        .prepare_cached(
+            "SELECT m.id, m.product_id, m.register_id, m.sale_id, s.receipt_no, m.delta_milli,
+                    m.created_at, m.received_at
+             FROM stock_movements m JOIN sales s ON s.store_id = m.store_id AND s.sale_id = m.sale_id
+             WHERE m.store_id = $1 ORDER BY m.id",
+        )
+        .await?;
+    let mut moves: BTreeMap<String, Vec<tokio_postgres::Row>> = BTreeMap::new();
+    for r in tx.query(&moves_sql, &[&store_id]).await? {
+        moves.entry(r.get(1)).or_default().push(r);
+    }
+    let ids: BTreeSet<&String> = starts
+        .iter()
+        .filter(|(_, s)| s.in_catalog && s.tracked)
+        .map(|(id, _)| id)
+        .chain(moves.keys())
+        .collect();
+    let mut products = Vec::new();
+    for id in ids {
+        let start = starts.get(id);
+        let (base, after) = start.map_or((0, 0), |s| (s.base, s.after));
+        let mut running = base;
+        let mut registers: BTreeMap<String, (u64, i64)> = BTreeMap::new();
+        let mut below_zero = Vec::new();
+        for m in moves.get(id).into_iter().flatten() {
+            if m.get::<_, i64>(0) <= after {
+                continue;
+            }
+            let delta: i64 = m.get(5);
+            let register_id: String = m.get(2);
+            running += delta;
+            let r = registers.entry(register_id.clone()).or_default();
+            r.0 += 1;
+            r.1 += delta;
+            if delta < 0 && running < 0 {
+                let sale_id: &str = m.get(3);
+                below_zero.push(BelowZero {
+                    sale_id: sale_id
+                        .parse()
+                        .map_err(|_| StoreError::Corrupt(format!("sale id {sale_id:?}")))?,
+                    register_id,
+                    receipt_no: m.get(4),
+                    delta: from_milli(delta),
+                    stock_after: from_milli(running),
+                    created_at: m.get(6),
+                    received_at: m.get(7),
+                });
+            }
+        }
+        products.push(ProductAudit {
+            product_id: id.clone(),
+            name: start.map(|s| s.name.clone()),
+            in_catalog: start.is_some_and(|s| s.in_catalog),
+            starting_stock: from_milli(base),
+            current_stock: from_milli(running),
+            registers: registers
+                .into_iter()
+                .map(|(register_id, (movements, total))| RegisterMovements {
+                    register_id,
+                    movements,
+                    total: from_milli(total),
+                })
+                .collect(),
+            below_zero,
+        });
+    }
+    Ok(StockAudit {
+        store_id: store_id.to_string(),
+        products,
+    })
+}
+
+async fn summary_read(tx: &Transaction<'_>, store_id: &str) -> Result<Summary, Failure> {
+    let (tax, _, _) = store_row(tx, store_id, false).await?;
+    // Summed as NUMERIC in the database: exact, and no row leaves it.
+    let stmt = tx
+        .prepare_cached(
+            "SELECT COUNT(*),
+                    COALESCE(SUM(total::numeric), 0)::text,
+                    COALESCE(SUM(tax_total::numeric), 0)::text,
+                    COUNT(*) FILTER (WHERE tax_difference IS NULL OR tax_difference::numeric <> 0),
+                    COALESCE(SUM(tax_difference::numeric), 0)::text
+             FROM sales WHERE store_id = $1",
+        )
+        .await?;
+    let r = tx.query_one(&stmt, &[&store_id]).await?;
+    Ok(Summary {
+        store_id: store_id.to_string(),
+        currency: tax.map(|t| t.currency),
+        sale_count: r.get::<_, i64>(0) as u64,
+        total: dec(r.get(1))?,
+        tax_total: dec(r.get(2))?,
+        sales_with_tax_difference: r.get::<_, i64>(3) as u64,
+        tax_difference_total: dec(r.get(4))?,
+    })
+}
+
+async fn last_seq_read(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    register_id: &str,
+) -> Result<u64, Failure> {
+    store_row(tx, store_id, false).await?;
+    let stmt = tx
+        .prepare_cached("SELECT MAX(seq) FROM sales WHERE store_id = $1 AND register_id = $2")
+        .await?;
+    let max: Option<i64> = tx
+        .query_one(&stmt, &[&store_id, &register_id])
+        .await?
+        .get(0);
+    Ok(max.map_or(0, |m| m.max(0) as u64))
+}
+
+async fn registers_read(
+    tx: &Transaction<'_>,
+    store_id: &str,
+) -> Result<Vec<RegisterInfo>, Failure> {
+    store_row(tx, store_id, false).await?;
+    let stmt = tx
+        .prepare_cached(
+            "SELECT r.register_id, r.created_at,
+                    COUNT(t.token_hash) FILTER (WHERE t.revoked_at IS NULL),
+                    COUNT(t.token_hash) FILTER (WHERE t.revoked_at IS NOT NULL),
+                    MAX(t.created_at)
+             FROM registers r LEFT JOIN tokens t
+               ON t.store_id = r.store_id AND t.register_id = r.register_id
+             WHERE r.store_id = $1 GROUP BY r.register_id, r.created_at ORDER BY r.register_id",
+        )
+        .await?;
+    Ok(tx
+        .query(&stmt, &[&store_id])
+        .await?
+        .into_iter()
+        .map(|r| RegisterInfo {
+            register_id: r.get(0),
+            created_at: r.get(1),
+            live_tokens: r.get::<_, i64>(2) as u64,
+            revoked_tokens: r.get::<_, i64>(3) as u64,
+            last_issued_at: r.get(4),
+        })
+        .collect())
+}
+
+/// One read-only transaction on one snapshot (every query in it sees the same moment),
+/// retried like any other.
+macro_rules! read {
+    ($self:ident, $what:literal, |$tx:ident| $body:expr) => {
+        retrying($what, || async {
+            let mut client = $self.pool.get().await?;
+            let $tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
+            let v = $body;
+            $tx.commit().await?;
+            Ok(v)
+        })
+        .await
+    };
+}
+
+/// One write transaction (read committed) for the admin operations.
+macro_rules! write_tx {
+    ($self:ident, $what:literal, |$tx:ident| $body:block) => {
+        retrying($what, || async {
+            let mut client = $self.pool.get().await?;
+            let $tx = client.transaction().await?;
+            let v = $body;
+            $tx.commit().await?;
+            Ok(v)
+        })
+        .await
+    };
+}
+
+#[async_trait::async_trait]
+impl ServerStore for PgStore {
+    async fn create_store(&self, store_id: &str, name: &str) -> Result<(), StoreError> {
+        write_tx!(self, "create_store", |tx| {
+            tx.execute(
+                "INSERT INTO stores (store_id, name, created_at) VALUES ($1, $2, $3)",
+                &[&store_id, &name, &now_ms()],
+            )
+            .await
+            .map_err(|e| {
+                if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+                    Failure::Fail(StoreError::StoreExists(store_id.to_string()))
+                } else {
+                    e.into()
+                }
+            })?;
+        })
+    }
+
+    async fn add_register_token(
+        &self,
+        store_id: &str,
+        register_id: &str,
+        token: &TokenHash,
+    ) -> Result<(), StoreError> {
+        write_tx!(self, "add_register_token", |tx| {
+            store_row(&tx, store_id, false).await?;
+            let now = now_ms();
+            tx.execute(
+                "INSERT INTO registers (store_id, register_id, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (store_id, register_id) DO NOTHING",
+                &[&store_id, &register_id, &now],
+            )
+            .await?;
+            tx.execute(
+                "INSERT INTO tokens (store_id, token_hash, register_id, created_at) VALUES ($1, $2, $3, $4)",
+                &[&store_id, &token.as_str(), &register_id, &now],
+            )
+            .await?;
+        })
+    }
+
+    async fn revoke_token(&self, token: &TokenHash) -> Result<bool, StoreError> {
+        write_tx!(self, "revoke_token", |tx| {
+            tx.execute(
+                "UPDATE tokens SET revoked_at = $2 WHERE token_hash = $1 AND revoked_at IS NULL",
+                &[&token.as_str(), &now_ms()],
+            )
+            .await?
+                > 0
+        })
+    }
+
+    async fn revoke_register(&self, store_id: &str, register_id: &str) -> Result<u64, StoreError> {
+        write_tx!(self, "revoke_register", |tx| {
+            store_row(&tx, store_id, false).await?;
+            tx.execute(
+                "UPDATE tokens SET revoked_at = $3
+                 WHERE store_id = $1 AND register_id = $2 AND revoked_at IS NULL",
+                &[&store_id, &register_id, &now_ms()],
+            )
+            .await?
+        })
+    }
+
+    async fn registers(&self, store_id: &str) -> Result<Vec<RegisterInfo>, StoreError> {
+        read!(self, "registers", |tx| registers_read(&tx, store_id)
+            .await?)
+    }
+
+    async fn authenticate(&self, token: &TokenHash) -> Result<Option<Principal>, StoreError> {
+        // One statement: no snapshot transaction needed.
+        retrying("authenticate", || async {
+            let client = self.pool.get().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT store_id, register_id FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL",
+                )
+                .await?;
+            Ok(client
+                .query_opt(&stmt, &[&token.as_str()])
+                .await?
+                .map(|r| Principal {
+                    store_id: r.get(0),
+                    register_id: r.get(1),
+                }))
+        })
+        .await
+    }
+
+    async fn load_catalog(
+        &self,
+        store_id: &str,
+        catalog: &CatalogFile,
+    ) -> Result<String, StoreError> {
+        validate::check_catalog(store_id, catalog)?;
+        let new = write_tx!(self, "load_catalog", |tx| {
+            let (_, version, _) = store_row(&tx, store_id, true).await?;
+            let new = version + 1;
+            tx.execute(
+                "UPDATE stores SET tax_settings = $2, catalog_version = $3, name = COALESCE($4, name)
+                 WHERE store_id = $1",
+                &[&store_id, &json(&catalog.tax)?, &new, &catalog.store_name],
+            )
+            .await?;
+            // Movements up to here happened before this load's stock count (uploads to this
+            // store wait on the row lock we hold).
+            let watermark: i64 = tx
+                .query_one(
+                    "SELECT COALESCE(MAX(id), 0) FROM stock_movements WHERE store_id = $1",
+                    &[&store_id],
+                )
+                .await?
+                .get(0);
+            let mut existing: HashMap<String, (String, bool)> = tx
+                .query(
+                    "SELECT product_id, record, removed FROM products WHERE store_id = $1",
+                    &[&store_id],
+                )
+                .await?
+                .into_iter()
+                .map(|r| (r.get(0), (r.get(1), r.get(2))))
+                .collect();
+            let upsert = tx
+                .prepare(
+                    "INSERT INTO products (store_id, product_id, record, name, stock_tracked, base_stock_milli,
+                                           base_after_movement, changed_version, removed)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE)
+                     ON CONFLICT (store_id, product_id) DO UPDATE SET record = excluded.record,
+                       name = excluded.name, stock_tracked = excluded.stock_tracked,
+                       base_after_movement = CASE WHEN products.base_stock_milli = excluded.base_stock_milli
+                                                  THEN products.base_after_movement
+                                                  ELSE excluded.base_after_movement END,
+                       base_stock_milli = excluded.base_stock_milli,
+                       changed_version = excluded.changed_version, removed = FALSE",
+                )
+                .await?;
+            for p in &catalog.products {
+                let record = json(p)?;
+                if existing
+                    .remove(&p.id)
+                    .is_some_and(|(old, removed)| old == record && !removed)
+                {
+                    continue;
+                }
+                let milli = to_milli(p.stock).ok_or_else(|| {
+                    StoreError::Invalid(format!("product {:?}: stock out of range", p.id))
+                })?;
+                tx.execute(
+                    &upsert,
+                    &[
+                        &store_id,
+                        &p.id,
+                        &record,
+                        &p.name,
+                        &p.stock_tracked,
+                        &milli,
+                        &watermark,
+                        &new,
+                    ],
+                )
+                .await?;
+            }
+            let gone: Vec<String> = existing
+                .into_iter()
+                .filter(|(_, (_, r))| !r)
+                .map(|(id, _)| id)
+                .collect();
+            tx.execute(
+                "UPDATE products SET removed = TRUE, changed_version = $3 WHERE store_id = $1 AND product_id = ANY($2)",
+                &[&store_id, &gone, &new],
+            )
+            .await?;
+
+            let mut existing: HashMap<String, (String, bool)> = tx
+                .query(
+                    "SELECT discount_id, definition, removed FROM discounts WHERE store_id = $1",
+                    &[&store_id],
+                )
+                .await?
+                .into_iter()
+                .map(|r| (r.get(0), (r.get(1), r.get(2))))
+                .collect();
+            let upsert = tx
+                .prepare(
+                    "INSERT INTO discounts (store_id, discount_id, definition, changed_version, removed)
+                     VALUES ($1, $2, $3, $4, FALSE)
+                     ON CONFLICT (store_id, discount_id) DO UPDATE SET definition = excluded.definition,
+                       changed_version = excluded.changed_version, removed = FALSE",
+                )
+                .await?;
+            for d in &catalog.discounts {
+                let definition = json(d)?;
+                if existing
+                    .remove(&d.id)
+                    .is_some_and(|(old, removed)| old == definition && !removed)
+                {
+                    continue;
+                }
+                tx.execute(&upsert, &[&store_id, &d.id, &definition, &new])
+                    .await?;
+            }
+            let gone: Vec<String> = existing
+                .into_iter()
+                .filter(|(_, (_, r))| !r)
+                .map(|(id, _)| id)
+                .collect();
+            tx.execute(
+                "UPDATE discounts SET removed = TRUE, changed_version = $3 WHERE store_id = $1 AND discount_id = ANY($2)",
+                &[&store_id, &gone, &new],
+            )
+            .await?;
+            new
+        })?;
+        tracing::info!(store = %store_id, cursor = new, products = catalog.products.len(), "catalogue loaded");
+        Ok(new.to_string())
+    }
+
+    async fn catalog(
+        &self,
+        store_id: &str,
+        since: Option<&str>,
+    ) -> Result<CatalogPayload, StoreError> {
+        read!(self, "catalog", |tx| catalog_read(&tx, store_id, since)
+            .await?)
+    }
+
+    async fn upload_batch(
+        &self,
+        ctx: &UploadContext,
+        sales: Vec<SaleRecord>,
+    ) -> Result<Vec<SaleResult>, StoreError> {
+        retrying("upload_batch", || self.try_upload(ctx, &sales)).await
+    }
+
+    async fn stored_sale(
+        &self,
+        store_id: &str,
+        sale_id: &str,
+    ) -> Result<Option<StoredSale>, StoreError> {
+        read!(self, "stored_sale", |tx| stored_sale_read(
+            &tx, store_id, sale_id
+        )
+        .await?)
+    }
+
+    async fn stock_audit(&self, store_id: &str) -> Result<StockAudit, StoreError> {
+        read!(self, "stock_audit", |tx| audit_read(&tx, store_id).await?)
+    }
+
+    async fn summary(&self, store_id: &str) -> Result<Summary, StoreError> {
+        read!(self, "summary", |tx| summary_read(&tx, store_id).await?)
+    }
+
+    async fn last_seq(&self, store_id: &str, register_id: &str) -> Result<u64, StoreError> {
+        read!(self, "last_seq", |tx| last_seq_read(
+            &tx,
+            store_id,
+            register_id
+        )
+        .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin;
+    use crate::store::conformance;
+    use crate::testkit::{TestDatabase, postgres_url};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres_backend_passes_the_conformance_suite() {
+        let Some(server) = postgres_url("postgres_backend_passes_the_conformance_suite") else {
+            return;
+        };
+        let dbs = std::sync::Mutex::new(Vec::new());
+        conformance::conformance_suite(|| async {
+            let db = TestDatabase::create(&server).await;
+            let store = PgStore::connect(&db.url).await.expect("connect");
+            dbs.lock().expect("list").push(db);
+            store
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn instances_starting_together_migrate_once_and_agree() {
+        let Some(server) = postgres_url("instances_starting_together_migrate_once_and_agree")
+        else {
+            return;
+        };
+        let db = TestDatabase::create(&server).await;
+        let starts = (0..4).map(|_| {
+            let url = db.url.clone();
+            async move { PgStore::connect(&url).await }
+        });
+        let stores: Vec<PgStore> = futures_join_all(starts).await;
+        let (client, conn) = tokio_postgres::connect(&db.url, NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        let versions: Vec<i32> = client
+            .query("SELECT version FROM tillkit_schema ORDER BY version", &[])
+            .await
+            .expect("schema table")
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(versions, (1..=MIGRATIONS.len() as i32).collect::<Vec<_>>());
+        admin::create_store(&stores[0], "s", "S")
+            .await
+            .expect("store");
+        assert!(matches!(
+            admin::create_store(&stores[3], "s", "S").await,
+            Err(StoreError::StoreExists(_))
+        ));
+        // A schema newer than this build is left alone.
+        client
+            .execute("INSERT INTO tillkit_schema VALUES (999, 0)", &[])
+            .await
+            .expect("future version");
+        match PgStore::connect(&db.url).await {
+            Err(StoreError::Backend(m)) => assert!(m.contains("newer"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_sale_stored_by_another_transaction_mid_batch_makes_the_batch_retry_and_count_it_once()
+     {
+        let Some(server) = postgres_url("a_sale_stored_by_another_transaction_mid_batch") else {
+            return;
+        };
+        use crate::testkit::{d, product, sale, uk_catalog, uk_tax};
+        let db = TestDatabase::create(&server).await;
+        let store = PgStore::connect(&db.url).await.expect("connect");
+        admin::create_store(&store, "s", "S").await.expect("store");
+        let c = uk_catalog();
+        admin::load_catalog(&store, "s", &c)
+            .await
+            .expect("catalogue");
+        let batch: Vec<SaleRecord> = (1..=3)
+            .map(|i| {
+                sale(
+                    &uk_tax(),
+                    "s",
+                    "R1",
+                    i,
+                    &[(product(&c, "p-kettle"), d("1"))],
+                )
+            })
+            .collect();
+        // Another writer (one that ignores the store lock) inserts the second sale and holds
+        // its transaction open while the batch is decided.
+        let (mut raw, conn) = tokio_postgres::connect(&db.url, NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        let other = raw.transaction().await.expect("tx");
+        let canonical = validate::canonical(&batch[1]).expect("json");
+        other
+            .execute(
+                "INSERT INTO sales (store_id, sale_id, register_id, uploaded_by, receipt_no, seq,
+                   created_at, received_at, currency, total, tax_total, record, totals_match)
+                 VALUES ('s', $1, 'R1', 'R1', 'x', 2, 0, 0, 'GBP', $2, $3, $4, TRUE)",
+                &[
+                    &batch[1].sale_id.to_string(),
+                    &batch[1].total.to_string(),
+                    &batch[1].tax_total.to_string(),
+                    &canonical,
+                ],
+            )
+            .await
+            .expect("insert behind the store's back");
+        let upload = {
+            let store = store.clone();
+            let batch = batch.clone();
+            tokio::spawn(async move {
+                let ctx = UploadContext {
+                    store_id: "s".into(),
+                    uploaded_by: "R1".into(),
+                    received_at: 1,
+                };
+                store.upload_batch(&ctx, batch).await
+            })
+        };
+        // Wait until the batch's INSERT is blocked on that row, then let the other commit.
+        let watcher = PgStore::connect(&db.url).await.expect("connect");
+        let client = watcher.pool.get().await.expect("client");
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let waiting: i64 = client
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+                       AND query LIKE 'INSERT INTO sales%'",
+                    &[],
+                )
+                .await
+                .expect("activity")
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the batch never reached the row"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        other.commit().await.expect("commit");
+        let results = upload
+            .await
+            .expect("task")
+            .expect("the batch succeeds on a retry");
+        let statuses: Vec<SaleStatus> = results.iter().map(|r| r.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                SaleStatus::Accepted,
+                SaleStatus::Duplicate,
+                SaleStatus::Accepted
+            ],
+            "the retry sees the sale the other transaction stored"
+        );
+        let summary = store.summary("s").await.expect("summary");
+        assert_eq!(summary.sale_count, 3, "stored once each");
+        let kettle = store.stock_audit("s").await.expect("audit").products;
+        let moved: u64 = kettle
+            .iter()
+            .flat_map(|p| &p.registers)
+            .map(|r| r.movements)
+            .sum();
+        assert_eq!(
+            moved, 2,
+            "the retried batch's first attempt left no movement behind"
+        );
+    }
+
+    /// Every `connect` of `starts`, run at the same time.
+    async fn futures_join_all(
+        starts: impl Iterator<Item = impl Future<Output = Result<PgStore, StoreError>> + Send + 'static>,
+    ) -> Vec<PgStore> {
+        let tasks: Vec<_> = starts.map(tokio::spawn).collect();
+        let mut stores = Vec::new();
+        for t in tasks {
+            stores.push(t.await.expect("task").expect("connect"));
+        }
+        stores
+    }
+}
