@@ -1,7 +1,10 @@
 //! The server's one configuration struct and the protocol limits, with documented defaults.
 //! Code paths read limits from here; they never hard-code them.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::forwarded::Cidr;
 
 /// Longest accepted free-text field of a sale (ids, names, receipt number), in characters.
 /// Mirrors the device's default `max_text_len` so anything a till produced fits.
@@ -26,6 +29,13 @@ pub struct ServerConfig {
     pub auth_failure_window: Duration,
     /// Peers whose failures are remembered at most; older windows are dropped first. Default 10,000.
     pub auth_tracked_peers: usize,
+    /// Proxies (load balancers, TLS terminators) whose `X-Forwarded-For` names the client
+    /// that failed authentication. Default none: the header is ignored and failures count
+    /// against the connecting address.
+    pub trusted_proxies: Vec<Cidr>,
+    /// Serve HTTPS with this configuration (see `tls::load_pem`). Default `None`: plain
+    /// HTTP, for loopback or behind a TLS-terminating proxy.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ServerConfig {
@@ -36,6 +46,8 @@ impl Default for ServerConfig {
             auth_failures_per_window: 20,
             auth_failure_window: Duration::from_secs(60),
             auth_tracked_peers: 10_000,
+            trusted_proxies: Vec::new(),
+            tls: None,
         }
     }
 }

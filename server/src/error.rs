@@ -44,6 +44,9 @@ pub enum ServerError {
     /// Opening the store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The TLS certificate or key could not be used.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// A background task panicked or was cancelled.
     #[error("server task failed: {0}")]
     Task(String),

@@ -21,6 +21,7 @@ use tracing::Instrument;
 use crate::auth::{self, FailureLimiter, Principal};
 use crate::config::ServerConfig;
 use crate::error::ApiError;
+use crate::forwarded;
 use crate::protocol::{
     BatchRequest, BatchResponse, Health, LastSeq, SaleStatus, StockAudit, Summary,
 };
@@ -69,13 +70,15 @@ fn retry_secs(wait: Duration) -> u64 {
     (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
-/// Checks the bearer token and that it is bound to `store_id`; counts failures per peer.
+/// Checks the bearer token and that it is bound to `store_id`; counts failures per client
+/// (the peer, or the forwarded client behind a trusted proxy).
 async fn authorize(
     state: &AppState,
     headers: &HeaderMap,
     peer: IpAddr,
     store_id: &str,
 ) -> Result<Principal, ApiError> {
+    let peer = forwarded::client_addr(peer, headers, &state.config.trusted_proxies);
     // Checked before the token so a guesser learns nothing while blocked.
     if let Err(wait) = state.limiter.check(peer) {
         return Err(ApiError::rate_limited(retry_secs(wait)));

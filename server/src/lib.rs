@@ -5,11 +5,13 @@ pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod forwarded;
 pub mod http;
 pub mod protocol;
 pub mod store;
 #[cfg(any(test, feature = "conformance"))]
 pub mod testkit;
+pub mod tls;
 pub mod validate;
 
 use std::future::Future;
@@ -34,15 +36,19 @@ pub async fn serve(
     serve_with_config(store, listener, ServerConfig::default(), shutdown).await
 }
 
-/// Serves the protocol on `listener` with `config` until `shutdown` resolves; in-flight
-/// requests finish first.
+/// Serves the protocol on `listener` with `config` (HTTPS when `config.tls` is set) until
+/// `shutdown` resolves; in-flight requests finish first.
 pub async fn serve_with_config(
     store: Arc<dyn ServerStore>,
     listener: TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let tls = config.tls.clone();
     let app = http::router(store, config);
+    if let Some(tls) = tls {
+        return tls::serve(app, listener, tls, shutdown).await;
+    }
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -56,6 +62,7 @@ pub async fn serve_with_config(
 #[derive(Debug)]
 pub struct ServerHandle {
     addr: SocketAddr,
+    tls: bool,
     store: Arc<dyn ServerStore>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), ServerError>>,
@@ -67,9 +74,10 @@ impl ServerHandle {
         self.addr
     }
 
-    /// `http://127.0.0.1:<port>`, without a trailing slash.
+    /// `http://127.0.0.1:<port>` (`https://` when serving TLS), without a trailing slash.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The server's store, for admin calls (`admin::*`) and inspection.
@@ -114,10 +122,12 @@ pub async fn spawn_with_store(
     let shutdown = async move {
         let _ = rx.await;
     };
+    let tls = config.tls.is_some();
     let task = tokio::spawn(serve_with_config(store.clone(), listener, config, shutdown));
-    tracing::info!(%addr, "local server started");
+    tracing::info!(%addr, tls, "local server started");
     Ok(ServerHandle {
         addr,
+        tls,
         store,
         shutdown: Some(tx),
         task,

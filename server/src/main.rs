@@ -5,15 +5,18 @@
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use tillkit_server::forwarded::Cidr;
 use tillkit_server::protocol::StockAudit;
 use tillkit_server::store::{self, RegisterInfo};
-use tillkit_server::{ServerStore, admin};
+use tillkit_server::{ServerConfig, ServerStore, admin, tls};
 
 const USAGE: &str = "usage:
-  tillkit-server serve DB [--listen 127.0.0.1:8787]
+  tillkit-server serve DB [--listen 127.0.0.1:8787] [--trusted-proxy CIDR[,CIDR...]]
+                         [--tls-cert chain.pem --tls-key key.pem]
   tillkit-server admin create-store    DB --id ID --name NAME
   tillkit-server admin create-register DB --store ID --register R07   (prints the token once)
   tillkit-server admin revoke-register DB --store ID --register R07   (every token of it)
@@ -174,12 +177,24 @@ fn run(args: &[String]) -> Result<(), CliError> {
 }
 
 async fn serve(o: &Options) -> Result<(), CliError> {
-    o.only(&["listen"])?;
+    o.only(&["listen", "trusted-proxy", "tls-cert", "tls-key"])?;
     let listen: SocketAddr = o
         .values
         .get("listen")
         .map_or(DEFAULT_LISTEN, String::as_str)
         .parse()?;
+    let mut config = ServerConfig::default();
+    if let Some(list) = o.values.get("trusted-proxy") {
+        config.trusted_proxies = list
+            .split(',')
+            .map(|c| c.parse::<Cidr>().map_err(CliError))
+            .collect::<Result<_, _>>()?;
+    }
+    config.tls = match (o.values.get("tls-cert"), o.values.get("tls-key")) {
+        (Some(cert), Some(key)) => Some(tls::load_pem(Path::new(cert), Path::new(key))?),
+        (None, None) => None,
+        _ => return Err(CliError("--tls-cert and --tls-key go together".into())),
+    };
     let store = o.store().await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let backend = if o.values.contains_key("database") {
@@ -187,8 +202,15 @@ async fn serve(o: &Options) -> Result<(), CliError> {
     } else {
         "sqlite"
     };
-    tracing::info!(addr = %listener.local_addr()?, backend, "serving");
-    tillkit_server::serve(store, listener, shutdown_signal()).await?;
+    let trusted: Vec<String> = config.trusted_proxies.iter().map(Cidr::to_string).collect();
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        backend,
+        tls = config.tls.is_some(),
+        trusted_proxies = ?trusted,
+        "serving"
+    );
+    tillkit_server::serve_with_config(store, listener, config, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -7,8 +7,8 @@ use common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tillkit_core::catalog::{CatalogPayload, PayloadKind};
-use tillkit_server::admin;
 use tillkit_server::protocol::{SaleStatus, StockAudit};
+use tillkit_server::{ServerConfig, admin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_answers_without_a_token() {
@@ -610,4 +610,100 @@ async fn last_seq_tells_a_register_its_highest_stored_seq_and_nobody_else() {
         .await
         .expect("request");
     assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+/// Sends a bad token as if through a proxy that saw the client at `forwarded_for`.
+async fn guess(env: &Env, path: &str, token: &str, forwarded_for: &str) -> StatusCode {
+    env.client
+        .get(env.url(path))
+        .bearer_auth(token)
+        .header("x-forwarded-for", forwarded_for)
+        .send()
+        .await
+        .expect("request")
+        .status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_guesser_behind_a_trusted_proxy_cannot_lock_out_the_other_registers() {
+    // Every request comes from 127.0.0.1, as every device behind one TLS proxy would.
+    let env = Env::start_with_config(ServerConfig {
+        trusted_proxies: vec!["127.0.0.0/8".parse().expect("cidr")],
+        ..ServerConfig::default()
+    })
+    .await;
+    let summary = format!("/v1/stores/{STORE}/summary");
+    for i in 0..20 {
+        let status = guess(&env, &summary, &format!("{i:064x}"), "203.0.113.7").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    // The guesser is blocked, even when it prepends a made-up address of its own...
+    assert_eq!(
+        guess(&env, &summary, &env.token, "203.0.113.7").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        guess(&env, &summary, &env.token, "198.51.100.99, 203.0.113.7").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // ...while the other registers behind the same proxy carry on.
+    let r2 = env.register("R2").await;
+    assert_eq!(
+        guess(&env, &summary, &r2, "198.51.100.2").await,
+        StatusCode::OK
+    );
+    assert_eq!(
+        guess(&env, &summary, &env.token, "198.51.100.3, 127.0.0.1").await,
+        StatusCode::OK,
+        "a chain of trusted proxies is walked to the client"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_forwarded_for_from_an_untrusted_peer_is_ignored() {
+    // Only 10.0.0.0/8 is trusted; the test connects from 127.0.0.1.
+    let env = Env::start_with_config(ServerConfig {
+        trusted_proxies: vec!["10.0.0.0/8".parse().expect("cidr")],
+        ..ServerConfig::default()
+    })
+    .await;
+    let summary = format!("/v1/stores/{STORE}/summary");
+    // A new made-up client address on every guess does not reset the count.
+    for i in 0..20 {
+        let status = guess(
+            &env,
+            &summary,
+            &format!("{i:064x}"),
+            &format!("203.0.113.{i}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {i}");
+    }
+    assert_eq!(
+        guess(&env, &summary, &env.token, "198.51.100.2").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the failures count against the real peer"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_register_cannot_upload_sales_as_another_register() {
+    let env = Env::start().await;
+    let r2 = env.register("R2").await;
+    let as_r1 = env.kettle_sale("R1", 1, "1");
+    let own = env.kettle_sale("R2", 1, "1");
+    let r = env.upload(&r2, &[as_r1.clone(), own]).await;
+    assert_eq!(statuses(&r), [SaleStatus::Rejected, SaleStatus::Accepted]);
+    let why = r.results[0].reason.as_deref().unwrap_or_default();
+    assert!(why.contains("register \"R1\""), "{why}");
+    let stored = env
+        .server
+        .store()
+        .stored_sale(STORE, &as_r1.sale_id.to_string())
+        .await
+        .expect("read");
+    assert!(stored.is_none(), "the injected sale is stored nowhere");
+    // R1's own token still uploads it.
+    let r = env.upload(&env.token, &[as_r1]).await;
+    assert_eq!(statuses(&r), [SaleStatus::Accepted]);
 }

@@ -6,7 +6,7 @@ mod common;
 use std::collections::HashSet;
 use std::io::Write;
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -451,4 +451,131 @@ async fn a_killed_server_never_leaves_a_partial_batch() {
         d("10") - rust_decimal::Decimal::from(ids.len() as u64),
         "one movement per sale"
     );
+}
+
+/// A private CA and a server certificate for 127.0.0.1 signed by it, as PEM files in `dir`;
+/// returns (certificate chain file, key file, the CA in PEM).
+fn certificate_files(dir: &Path) -> (PathBuf, PathBuf, Vec<u8>) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("CA key")).expect("CA");
+    let key = KeyPair::generate().expect("server key");
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .expect("server params")
+        .signed_by(&key, &ca)
+        .expect("server certificate");
+    let (chain, key_file) = (dir.join("chain.pem"), dir.join("key.pem"));
+    std::fs::write(&chain, format!("{}{}", cert.pem(), ca.pem())).expect("chain file");
+    std::fs::write(&key_file, key.serialize_pem()).expect("key file");
+    (chain, key_file, ca.pem().into_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_speaks_https_with_its_own_certificate_and_believes_only_a_trusted_proxy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("server.db");
+    let data = db.to_str().expect("path");
+    let (chain, key, ca) = certificate_files(dir.path());
+    let token = {
+        let store = SqliteStore::open(&db).expect("open");
+        admin::create_store(&store, STORE, "Camden")
+            .await
+            .expect("store");
+        admin::create_register(&store, STORE, "R1")
+            .await
+            .expect("token")
+            .expose()
+            .to_string()
+    };
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args([
+            "serve",
+            "--data",
+            data,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .args(["--tls-cert", chain.to_str().expect("path")])
+        .args(["--tls-key", key.to_str().expect("path")])
+        .args(["--trusted-proxy", "127.0.0.1/32,10.0.0.0/8"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn server");
+    let _server = Server(child);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let https = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("CA"))
+        .build()
+        .expect("client");
+    let base = format!("https://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !https
+        .get(format!("{base}/v1/health"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the HTTPS server did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // No plain-HTTP fallback on the TLS port.
+    let plain = client()
+        .get(format!("http://127.0.0.1:{port}/v1/health"))
+        .send()
+        .await;
+    assert!(plain.is_err() || !plain.is_ok_and(|r| r.status().is_success()));
+    // A client that does not trust the CA is refused.
+    assert!(
+        client()
+            .get(format!("{base}/v1/health"))
+            .send()
+            .await
+            .is_err()
+    );
+
+    // Behind the trusted proxy (this test, on 127.0.0.1), one guesser is blocked alone.
+    let summary = format!("{base}/v1/stores/{STORE}/summary");
+    let get = |token: String, client_ip: &'static str| {
+        let (https, summary) = (https.clone(), summary.clone());
+        async move {
+            https
+                .get(summary)
+                .bearer_auth(token)
+                .header("x-forwarded-for", client_ip)
+                .send()
+                .await
+                .expect("request")
+                .status()
+        }
+    };
+    for i in 0..20 {
+        assert_eq!(get(format!("{i:064x}"), "203.0.113.7").await.as_u16(), 401);
+    }
+    assert_eq!(get(token.clone(), "203.0.113.7").await.as_u16(), 429);
+    assert_eq!(get(token, "198.51.100.2").await.as_u16(), 200);
+
+    for bad in [
+        vec!["serve", "--data", data, "--tls-cert", "/no/such.pem"],
+        vec![
+            "serve",
+            "--data",
+            data,
+            "--tls-cert",
+            "/no/such.pem",
+            "--tls-key",
+            "/no/key.pem",
+        ],
+        vec!["serve", "--data", data, "--trusted-proxy", "10.0.0.0/33"],
+    ] {
+        let o = run(&bad);
+        assert!(!o.status.success(), "{bad:?} should fail");
+    }
 }

@@ -171,3 +171,35 @@ fn one_stores_token_can_neither_read_nor_write_another_stores_sales() {
     server.assert_holds_exactly(OTHER_STORE, &dev_b.sales);
     server.assert_holds_exactly(STORE, &[]);
 }
+
+#[test]
+fn a_replaced_devices_old_token_stops_working_and_its_replacement_syncs_once() {
+    let server = Server::start();
+    let old_token = server.token(STORE, "R1");
+    let mut old = Device::online(STORE, "R1", sync_config(&server.url(), &old_token));
+    old.ring_many(5);
+    old.wait_drained(DRAIN);
+
+    // The register's device is replaced: every token it had is revoked, a new one issued.
+    assert_eq!(
+        server.store().revoke_register(STORE, "R1").expect("revoke"),
+        1
+    );
+    let new_token = server.token(STORE, "R1");
+    old.ring_many(3);
+    wait_until(DRAIN, "the old device's token to be refused", || {
+        old.engine().status().auth_failed
+    });
+    assert_eq!(
+        old.engine().status().pending,
+        3,
+        "the old device keeps its sales"
+    );
+
+    let mut new = Device::online(STORE, "R1", sync_config(&server.url(), &new_token));
+    new.ring_many(4);
+    new.wait_drained(DRAIN);
+    let mut on_server = old.sales[..5].to_vec();
+    on_server.extend(new.sales.clone());
+    server.assert_holds_exactly(STORE, &on_server);
+}

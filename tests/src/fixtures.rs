@@ -212,6 +212,7 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     handle: Option<ServerHandle>,
     db: Db,
+    config: ServerConfig,
 }
 
 impl Server {
@@ -222,20 +223,23 @@ impl Server {
 
     /// Starts a server over a fresh database on `backend`, with store `uk-01`.
     pub fn start_on(backend: &Backend) -> Server {
+        Server::start_with(backend, ServerConfig::default())
+    }
+
+    /// `start_on` with a non-default configuration (e.g. the server's own TLS).
+    pub fn start_with(backend: &Backend, config: ServerConfig) -> Server {
         let rt = runtime();
         let dir = tempfile::tempdir().expect("tempdir");
         let db = Db::create(rt.clone(), backend, dir.path());
         let handle = rt
-            .block_on(tillkit_server::spawn_with_store(
-                db.store(),
-                ServerConfig::default(),
-            ))
+            .block_on(tillkit_server::spawn_with_store(db.store(), config.clone()))
             .expect("server starts");
         Server {
             rt,
             dir,
             handle: Some(handle),
             db,
+            config,
         }
     }
 
@@ -244,9 +248,9 @@ impl Server {
         self.handle.as_ref().expect("server is running").addr()
     }
 
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (`https://` when it serves TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr())
+        self.handle.as_ref().expect("server is running").base_url()
     }
 
     /// The server's storage, for admin calls and checks.
@@ -285,7 +289,7 @@ impl Server {
             .rt
             .block_on(tillkit_server::spawn_with_store(
                 self.db.store(),
-                ServerConfig::default(),
+                self.config.clone(),
             ))
             .expect("server restarts");
         self.handle = Some(handle);

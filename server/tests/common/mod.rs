@@ -7,7 +7,7 @@ use serde_json::Value;
 use tillkit_core::sale::SaleRecord;
 use tillkit_server::protocol::{BatchResponse, CatalogFile, ErrorBody, SaleStatus};
 use tillkit_server::testkit::uk_catalog;
-use tillkit_server::{ServerHandle, admin, spawn_local};
+use tillkit_server::{ServerConfig, ServerHandle, admin, spawn_local_with_config};
 
 pub use tillkit_server::testkit::{d, product, sale, uk_tax};
 
@@ -35,8 +35,17 @@ impl Env {
 
     /// A server whose store has `catalog` loaded.
     pub async fn start_with(catalog: CatalogFile) -> Env {
+        Env::start_configured(catalog, ServerConfig::default()).await
+    }
+
+    /// A server with a non-default configuration over the sample catalogue.
+    pub async fn start_with_config(config: ServerConfig) -> Env {
+        Env::start_configured(uk_catalog(), config).await
+    }
+
+    async fn start_configured(catalog: CatalogFile, config: ServerConfig) -> Env {
         let dir = tempfile::tempdir().expect("tempdir");
-        let server = spawn_local(&dir.path().join("server.db"))
+        let server = spawn_local_with_config(&dir.path().join("server.db"), config)
             .await
             .expect("server starts");
         let store = server.store();
