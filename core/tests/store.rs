@@ -165,18 +165,17 @@ fn a_corrupt_file_is_kept_and_never_replaced_by_an_empty_store_on_the_next_open(
 #[test]
 fn store_uses_wal_full_sync_and_foreign_keys() {
     let t = open_till();
-    t.till
-        .with_writer(|c| {
-            let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
-            let sync: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
-            let fk: i64 = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
-            let temp: i64 = c.query_row("PRAGMA temp_store", [], |r| r.get(0))?;
-            let cipher: String = c.query_row("PRAGMA cipher_version", [], |r| r.get(0))?;
-            assert_eq!((mode.as_str(), sync, fk, temp), ("wal", 2, 1, 2));
-            assert!(!cipher.is_empty());
-            Ok(())
-        })
-        .unwrap();
+    tillkit_core::testing::tamper(&t.till, |c| {
+        let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        let sync: i64 = c.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+        let fk: i64 = c.query_row("PRAGMA foreign_keys", [], |r| r.get(0))?;
+        let temp: i64 = c.query_row("PRAGMA temp_store", [], |r| r.get(0))?;
+        let cipher: String = c.query_row("PRAGMA cipher_version", [], |r| r.get(0))?;
+        assert_eq!((mode.as_str(), sync, fk, temp), ("wal", 2, 1, 2));
+        assert!(!cipher.is_empty());
+        Ok(())
+    })
+    .unwrap();
 }
 
 #[test]

@@ -299,7 +299,7 @@ fn every_old_file_opens_with_todays_code_keeping_every_queued_sale() {
                 "{name}: sale {id} intact"
             );
         }
-        till.with_reader(|c| {
+        tillkit_core::testing::inspect(&till, |c| {
             assert_eq!(schema::version(c)?, schema::latest_version(), "{name}");
             let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
             assert_eq!(ok, "ok", "{name}");
@@ -339,15 +339,14 @@ fn a_file_with_sqlcipher4_default_settings_is_converted_never_taken_for_damage()
         till.queue_counts().unwrap().pending as usize,
         f.queued.len()
     );
-    let recorded: String = till
-        .with_reader(|c| {
-            Ok(c.query_row(
-                "SELECT value FROM meta WHERE key = 'cipher_settings'",
-                [],
-                |r| r.get(0),
-            )?)
-        })
-        .unwrap();
+    let recorded: String = tillkit_core::testing::inspect(&till, |c| {
+        Ok(c.query_row(
+            "SELECT value FROM meta WHERE key = 'cipher_settings'",
+            [],
+            |r| r.get(0),
+        )?)
+    })
+    .unwrap();
     assert_eq!(
         recorded,
         cipher::PINNED.describe(),
@@ -377,12 +376,11 @@ fn a_file_with_sqlcipher4_default_settings_is_converted_never_taken_for_damage()
 #[test]
 fn a_file_from_a_newer_app_answers_newer_schema_and_is_byte_for_byte_unchanged() {
     let t = uk_till();
-    t.till
-        .with_writer(|c| {
-            c.pragma_update(None, "user_version", 999)?;
-            Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?)
-        })
-        .unwrap();
+    tillkit_core::testing::tamper(&t.till, |c| {
+        c.pragma_update(None, "user_version", 999)?;
+        Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?)
+    })
+    .unwrap();
     drop(t.till);
     let dir = t.dir.path();
     let snapshot = |dir: &Path| -> Vec<(String, Vec<u8>)> {

@@ -50,8 +50,10 @@ fn register_with_history(
     engine.set_network_available(false);
     sales.extend(sell(&till, offline));
     drop(engine);
-    till.with_writer(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?))
-        .expect("checkpoint");
+    tillkit_core::testing::tamper(&till, |c| {
+        Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?)
+    })
+    .expect("checkpoint");
     sales
 }
 
@@ -73,7 +75,7 @@ fn salvaged_unsent_sales_upload_once_and_receipts_continue_after_the_highest_iss
     // Damage one leaf of the sales table among the offline sales.
     let leaf: i64 = {
         let till = open(&dir, &vault).expect("opens");
-        till.with_reader(|c| {
+        tillkit_core::testing::inspect(&till, |c| {
             Ok(c.query_row(
                 "SELECT max(pageno) FROM dbstat WHERE name = 'sales' AND pagetype = 'leaf'",
                 [],

@@ -174,7 +174,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn all_sales(till: &Till) -> Vec<SaleRecord> {
-    till.with_reader(|c| {
+    tillkit_core::testing::inspect(&till, |c| {
         let mut stmt = c.prepare("SELECT record FROM sales ORDER BY id")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
@@ -214,9 +214,10 @@ fn workload(
     let _finished = match scenario {
         Scenario::SaleCapture => (0..3).all(|_| {
             sell(&till, 4)
-                && till
-                    .with_writer(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(PASSIVE)")?))
-                    .is_ok()
+                && tillkit_core::testing::tamper(&till, |c| {
+                    Ok(c.execute_batch("PRAGMA wal_checkpoint(PASSIVE)")?)
+                })
+                .is_ok()
         }),
         Scenario::CatalogueImport => {
             sell(&till, 2) && till.import_catalog(&catalogue("2", 300)).is_ok() && sell(&till, 2)
@@ -241,12 +242,13 @@ fn verify(
     till.login("uk-01", t.register, "alice")
         .map_err(|e| e.to_string())?;
     let check = |sql: &str| -> Result<i64, String> {
-        till.with_reader(|c| Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))?))
+        tillkit_core::testing::inspect(&till, |c| Ok(c.query_row(sql, [], |r| r.get::<_, i64>(0))?))
             .map_err(|e| format!("{sql}: {e}"))
     };
-    let ok: String = till
-        .with_reader(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?))
-        .map_err(|e| e.to_string())?;
+    let ok: String = tillkit_core::testing::inspect(&till, |c| {
+        Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    })
+    .map_err(|e| e.to_string())?;
     if ok != "ok" {
         return Err(format!("integrity_check: {ok}"));
     }
@@ -320,8 +322,7 @@ fn verify(
             }
         }
         Scenario::Migration => {
-            let version = till
-                .with_reader(|c| schema::version(c))
+            let version = tillkit_core::testing::inspect(&till, |c| schema::version(c))
                 .map_err(|e| e.to_string())?;
             if version != schema::latest_version() {
                 return Err(format!("schema {version} after reopening"));
