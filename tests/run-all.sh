@@ -26,6 +26,9 @@ fi
 echo "== Android view-state module (plain Kotlin) on the host JVM"
 android/ui-model/test.sh
 
+echo "== Android background-upload policy (plain Kotlin) on the host JVM"
+android/background/test.sh
+
 echo "== Android packaging: the 16 KB page-size check, backup and transfer rules"
 android/check-page-size-test.sh
 android/backup-rules-test.sh
