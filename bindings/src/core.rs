@@ -131,7 +131,8 @@ impl TillkitCore {
         Ok(())
     }
 
-    /// Closes the session. Unsent sales stay queued and are sent at the next login.
+    /// Closes the session. Unsent sales stay queued and keep uploading: the token belongs
+    /// to the register, not to the cashier.
     pub fn logout(&self) -> Result<(), TillkitError> {
         self.running()?.till.logout();
         Ok(())
@@ -189,7 +190,8 @@ impl TillkitCore {
             .collect())
     }
 
-    /// Sales of the current store the server set aside, with its reasons.
+    /// Sales of the current store that need a person: set aside by the server (with its
+    /// reasons) or parked (still retried).
     pub fn attention_sales(&self, limit: u32) -> Result<Vec<QueuedSaleRecord>, TillkitError> {
         Ok(self
             .till()?
@@ -197,6 +199,19 @@ impl TillkitCore {
             .into_iter()
             .map(Into::into)
             .collect())
+    }
+
+    /// Puts the current store's set-aside sales back in line and sends its parked sales
+    /// again now: all of them (`sale_ids` null), or those listed. Returns how many it
+    /// touched; a sync round starts at once.
+    pub fn retry_attention_sales(
+        &self,
+        sale_ids: Option<Vec<String>>,
+    ) -> Result<u64, TillkitError> {
+        let r = self.running()?;
+        let touched = r.till.retry_attention_sales(sale_ids.as_deref())?;
+        r.engine.sync_now();
+        Ok(touched)
     }
 
     /// The sales the server set aside, with its reasons, as JSON for an operator to export.

@@ -76,6 +76,10 @@ pub enum TillkitError {
 
 impl From<Error> for TillkitError {
     fn from(e: Error) -> Self {
+        // `Sync` keeps its cause as a source; the app gets the whole chain as one reason.
+        if let Error::Sync { .. } = e {
+            return TillkitError::Sync { reason: e.chain() };
+        }
         match e {
             Error::KeyMissing => TillkitError::KeyMissing,
             Error::KeyMismatch => TillkitError::KeyMismatch,
@@ -110,7 +114,7 @@ impl From<Error> for TillkitError {
             Error::Tax(e) => TillkitError::InvalidInput {
                 reason: e.to_string(),
             },
-            Error::Sync(reason) => TillkitError::Sync { reason },
+            Error::Sync { reason, .. } => TillkitError::Sync { reason },
         }
     }
 }

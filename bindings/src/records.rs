@@ -7,7 +7,10 @@ use tillkit_core::catalog::{ImportSummary, Product};
 use tillkit_core::metrics::Metrics;
 use tillkit_core::outbox::{QueueState as CoreQueueState, QueuedSale};
 use tillkit_core::sale::{Payment, PaymentMethod as CorePaymentMethod, SaleLine, SaleRecord};
-use tillkit_core::sync::{Connectivity as CoreConnectivity, SyncStatus};
+use tillkit_core::sync::{
+    Connectivity as CoreConnectivity, ProtocolMismatch as CoreMismatch, StoreBacklog,
+    StoreBlock as CoreStoreBlock, SyncStatus,
+};
 use tillkit_core::tax::{Discount, LineTotals, TaxPortion, TaxSettings, Totals};
 
 use crate::error::TillkitError;
@@ -416,6 +419,9 @@ impl From<SaleRecord> for SaleReceipt {
 pub enum QueueState {
     /// Waiting for upload (retried automatically).
     Pending,
+    /// Still pending and retried automatically, but the network path refused it even on its
+    /// own (e.g. too large for a proxy): shown on the attention screen too.
+    Parked,
     /// The server rejected it; a person must look at it.
     Attention,
 }
@@ -424,6 +430,7 @@ pub enum QueueState {
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct QueuedSaleRecord {
     pub sale_id: String,
+    pub store_id: String,
     pub receipt_no: String,
     pub total: String,
     pub currency: String,
@@ -434,25 +441,77 @@ pub struct QueuedSaleRecord {
     pub last_error: Option<String>,
     /// The server's reason, for sales set aside.
     pub reason: Option<String>,
+    /// For parked sales: when it is tried again (Unix ms).
+    pub retry_at_ms: Option<i64>,
 }
 
 impl From<QueuedSale> for QueuedSaleRecord {
     fn from(q: QueuedSale) -> Self {
         QueuedSaleRecord {
             sale_id: q.sale_id,
+            store_id: q.store_id,
             receipt_no: q.receipt_no,
             total: q.total,
             currency: q.currency,
             state: match q.state {
                 CoreQueueState::Pending => QueueState::Pending,
+                CoreQueueState::Parked => QueueState::Parked,
                 CoreQueueState::Attention => QueueState::Attention,
             },
             enqueued_at_ms: q.enqueued_at,
             attempts: q.attempts,
             last_error: q.last_error,
             reason: q.reason,
+            retry_at_ms: q.retry_at,
         }
     }
+}
+
+/// Why a store's sales cannot upload now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum StoreBlock {
+    /// This device holds no token for the store.
+    NoToken,
+    /// The server refused the store's token: a person must enter a new one.
+    TokenRefused,
+}
+
+/// One store's unsent sales on this device.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct StoreBacklogRecord {
+    pub store_id: String,
+    /// Sales waiting for upload, parked ones included.
+    pub pending: u64,
+    /// Of those, parked (refused by the network path even alone; still retried).
+    pub parked: u64,
+    /// Sales the server set aside.
+    pub set_aside: u64,
+    /// Why none of them can upload now, if so.
+    pub blocked: Option<StoreBlock>,
+}
+
+impl From<StoreBacklog> for StoreBacklogRecord {
+    fn from(s: StoreBacklog) -> Self {
+        StoreBacklogRecord {
+            store_id: s.store_id,
+            pending: s.pending,
+            parked: s.parked,
+            set_aside: s.set_aside,
+            blocked: s.blocked.map(|b| match b {
+                CoreStoreBlock::NoToken => StoreBlock::NoToken,
+                CoreStoreBlock::TokenRefused => StoreBlock::TokenRefused,
+            }),
+        }
+    }
+}
+
+/// The app and its server speak no common sync protocol version; sales stay queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ProtocolMismatch {
+    /// "Server too old for this app": the server must be updated.
+    ServerTooOld { app: u32, server_max: u32 },
+    /// The app is older than anything the server serves: update the app.
+    AppTooOld { app: u32, server_min: u32 },
 }
 
 /// Green or amber, as the cashier sees it.
@@ -470,7 +529,7 @@ pub struct SyncStatusRecord {
     pub connectivity: Connectivity,
     /// An upload is in progress.
     pub syncing: bool,
-    /// Sales waiting for upload in the current store.
+    /// Sales waiting for upload on this device, every store (never 0 while one is unsent).
     pub pending: u64,
     /// Age of the oldest pending sale, in whole seconds.
     pub oldest_pending_age_secs: Option<u64>,
@@ -478,10 +537,14 @@ pub struct SyncStatusRecord {
     pub last_success_at_ms: Option<i64>,
     /// The last sync error, readable.
     pub last_error: Option<String>,
-    /// Sales set aside by the server, plus 1 while the token is refused.
+    /// Sales set aside by the server or parked, plus 1 per store whose sales cannot upload.
     pub attention: u64,
     /// The server refuses this register's token: a person must enter a new one.
     pub auth_failed: bool,
+    /// Set while the server and this app speak no common protocol version.
+    pub protocol_mismatch: Option<ProtocolMismatch>,
+    /// Every store with unsent sales on this device.
+    pub stores: Vec<StoreBacklogRecord>,
 }
 
 impl From<SyncStatus> for SyncStatusRecord {
@@ -498,6 +561,17 @@ impl From<SyncStatus> for SyncStatusRecord {
             last_error: s.last_error,
             attention: s.attention,
             auth_failed: s.auth_failed,
+            protocol_mismatch: s.protocol_mismatch.map(|m| match m {
+                CoreMismatch::ServerTooOld { app, server } => ProtocolMismatch::ServerTooOld {
+                    app,
+                    server_max: server.max,
+                },
+                CoreMismatch::AppTooOld { app, server } => ProtocolMismatch::AppTooOld {
+                    app,
+                    server_min: server.min,
+                },
+            }),
+            stores: s.stores.into_iter().map(Into::into).collect(),
         }
     }
 }

@@ -21,9 +21,9 @@ pub enum PayloadKind {
     Delta,
 }
 
-/// A catalogue download as the server sends it.
+/// A catalogue download as the server sends it. Fields it does not know are ignored, so a
+/// newer server never stops an older app (never `deny_unknown_fields` here or below).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct CatalogPayload {
     pub store_id: String,
     #[serde(default)]
@@ -44,9 +44,8 @@ pub struct CatalogPayload {
     pub removed_discount_ids: Vec<String>,
 }
 
-/// One product as the server describes it.
+/// One product as the server describes it (unknown fields ignored).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ProductRecord {
     pub id: String,
     pub sku: String,
@@ -84,9 +83,8 @@ pub enum DiscountScope {
     Cart,
 }
 
-/// A discount the store allows, with its limits.
+/// A discount the store allows, with its limits (unknown fields ignored).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DiscountRule {
     pub id: String,
     pub label: String,

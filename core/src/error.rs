@@ -82,9 +82,13 @@ pub enum Error {
     /// Tax settings or tax inputs were refused.
     #[error("tax: {0}")]
     Tax(#[from] TaxError),
-    /// Sync-side failures (network, server, auth) summarised for the app.
-    #[error("sync: {0}")]
-    Sync(String),
+    /// Sync could not be set up (its runtime or HTTP client); the cause is the source.
+    #[error("sync: {reason}")]
+    Sync {
+        reason: String,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
 }
 
 impl Error {
@@ -106,6 +110,19 @@ impl Error {
                 | Error::Damaged(_)
                 | Error::NeedsRecovery { .. }
         )
+    }
+
+    /// A sync set-up failure with its cause.
+    pub fn sync(reason: &str, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Sync {
+            reason: reason.to_string(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// The message and every cause, joined (for an app that shows one line).
+    pub fn chain(&self) -> String {
+        crate::sync::error::chain(self)
     }
 
     /// Shorthand for a `NotFound` error.

@@ -5,6 +5,7 @@ pub mod cart;
 pub mod catalog;
 pub mod config;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod money;
 pub mod outbox;
@@ -13,6 +14,8 @@ pub mod session;
 pub mod store;
 pub mod sync;
 pub mod tax;
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod till;
 pub mod time;
 

@@ -1,7 +1,7 @@
 //! The figures operators ask for: sale success rate during outages, sync latency after
 //! reconnect, and device storage. Reads and small appends only; never touches sales.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 
 use crate::error::Result;
 
@@ -47,13 +47,11 @@ pub(crate) fn record_success(c: &Connection, store_id: &str, now: i64) -> Result
     Ok(())
 }
 
-/// When the store's queue was last fully acknowledged.
-pub(crate) fn last_success(c: &Connection, store_id: &str) -> Result<Option<i64>> {
+/// When any store's queue on this device was last fully acknowledged.
+pub(crate) fn last_success(c: &Connection) -> Result<Option<i64>> {
     Ok(
-        c.prepare_cached("SELECT last_success_at FROM sync_state WHERE store_id = ?1")?
-            .query_row([store_id], |r| r.get(0))
-            .optional()?
-            .flatten(),
+        c.prepare_cached("SELECT MAX(last_success_at) FROM sync_state")?
+            .query_row([], |r| r.get(0))?,
     )
 }
 

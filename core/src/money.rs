@@ -4,9 +4,8 @@
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
-/// Largest amount (price, line amount, total, payment) the till accepts: 10^12.
-// 10^12 = 0xE8_D4A5_1000, split into the low and middle 32-bit words of the mantissa.
-pub const MAX_AMOUNT: Decimal = Decimal::from_parts(0xD4A5_1000, 0xE8, 0, false, 0);
+/// Largest amount (price, line amount, total, payment) the till accepts (`limits::MAX_AMOUNT`).
+pub use crate::limits::MAX_AMOUNT;
 
 /// Number of decimal places of a currency's minor unit, or `None` for a currency we do not know.
 pub fn minor_units(currency: &str) -> Option<u32> {

@@ -9,10 +9,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::money::{self, MAX_AMOUNT, RoundingRule, decimals, round_money};
 
-/// Largest quantity on one line (100000).
-pub const MAX_QUANTITY: Decimal = Decimal::from_parts(100_000, 0, 0, false, 0);
-/// Decimal places allowed in a quantity: grams of goods sold by the kilogram.
-pub const QUANTITY_DECIMALS: u32 = 3;
+/// Quantity limits of the device/server contract, used by the tax engine too.
+pub use crate::limits::{MAX_QUANTITY, QUANTITY_DECIMALS};
 /// Decimal places allowed in a rate percent; real rates need at most four (9.975, 8.875).
 pub const RATE_PERCENT_DECIMALS: u32 = 6;
 

@@ -1,6 +1,7 @@
 //! `Till`: the device's core as the app sees it, one per data directory.
 //! It serialises writes through one connection and reads through another; no network here.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,7 +13,7 @@ use crate::cart::Cart;
 use crate::catalog::{self, CatalogPayload, ImportSummary, Product};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::outbox::{self, QueueCounts, QueueState, QueuedSale};
+use crate::outbox::{self, Listing, Payload, QueueCounts, QueuedSale, RetryScope, Verdict};
 use crate::sale::{self, CompletedSale, Payment, SaleRecord};
 use crate::session::Session;
 use crate::store::Db;
@@ -31,10 +32,11 @@ pub struct Till {
     offline: AtomicBool,
     /// Notified after every completed sale (the sync engine listens).
     sale_signal: Arc<tokio::sync::Notify>,
-    /// The session store's queue counts. A completed sale updates them under this lock in
-    /// the same step as its commit; any other write drops them and they are recounted once.
-    /// Recounting a long queue costs milliseconds, too much for every sale of an outage.
-    counts: Mutex<Option<(String, QueueCounts)>>,
+    /// Queue counts of every store on this device. A completed sale updates them under this
+    /// lock in the same step as its commit; any other write drops them and they are
+    /// recounted once. Recounting a long queue costs milliseconds, too much for every sale
+    /// of an outage.
+    counts: Mutex<Option<BTreeMap<String, QueueCounts>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -168,8 +170,9 @@ impl Till {
         &self.path
     }
 
-    /// Runs `f` on the write connection (the sync engine and tests use this).
-    pub fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+    /// Runs `f` on the write connection. Inside the core only: everything else goes through
+    /// typed operations (tests have `testing::tamper`).
+    pub(crate) fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let result = self.watch(f(&mut lock(&self.writer)));
         // `f` may have changed the queue; the writer lock is released first (lock order:
         // counts before writer).
@@ -177,8 +180,8 @@ impl Till {
         result
     }
 
-    /// Runs `f` on the read connection.
-    pub fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    /// Runs `f` on the read connection (inside the core; tests have `testing::inspect`).
+    pub(crate) fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.watch(f(&lock(&self.reader)))
     }
 
@@ -305,12 +308,11 @@ impl Till {
             }
             result
         };
-        if let (Ok(sale), Some((store, n))) = (&result, counts.as_mut()) {
-            if *store == s.store_id {
-                n.pending += 1;
-                n.queued_bytes += sale.stored_bytes;
-                n.oldest_pending_at = n.oldest_pending_at.or(Some(sale.record.created_at));
-            }
+        if let (Ok(sale), Some(stores)) = (&result, counts.as_mut()) {
+            let n = stores.entry(s.store_id.clone()).or_default();
+            n.pending += 1;
+            n.queued_bytes += sale.stored_bytes;
+            n.oldest_pending_at = n.oldest_pending_at.or(Some(sale.record.created_at));
         }
         drop(counts);
         if result.is_ok() {
@@ -343,21 +345,28 @@ impl Till {
     /// Queue counts for the current store.
     pub fn queue_counts(&self) -> Result<QueueCounts> {
         let s = self.session()?;
+        Ok(self
+            .queue_backlog()?
+            .remove(&s.store_id)
+            .unwrap_or_default())
+    }
+
+    /// Queue counts of every store with anything queued on this device, whoever is logged
+    /// in (the sync status shows them all).
+    pub fn queue_backlog(&self) -> Result<BTreeMap<String, QueueCounts>> {
         let mut cache = lock(&self.counts);
-        if let Some((store, counts)) = cache.as_ref() {
-            if *store == s.store_id {
-                return Ok(*counts);
-            }
+        if let Some(counts) = cache.as_ref() {
+            return Ok(counts.clone());
         }
-        let counts = self.with_reader(|c| outbox::counts(c, &s.store_id))?;
-        *cache = Some((s.store_id, counts));
+        let counts = self.with_reader(outbox::counts_by_store)?;
+        *cache = Some(counts.clone());
         Ok(counts)
     }
 
-    /// Sales of the current store waiting for upload, oldest first.
+    /// Sales of the current store waiting for upload (parked ones included), oldest first.
     pub fn pending_sales(&self, limit: usize) -> Result<Vec<QueuedSale>> {
         let s = self.session()?;
-        self.with_reader(|c| outbox::list(c, &s.store_id, QueueState::Pending, limit))
+        self.with_reader(|c| outbox::list(c, &s.store_id, Listing::Pending, limit))
     }
 
     /// The current store's set-aside sales with the server's reasons, as JSON to export.
@@ -366,9 +375,82 @@ impl Till {
         self.with_reader(|c| outbox::export_attention(c, &s.store_id))
     }
 
-    /// Sales of the current store the server rejected, with its reasons.
+    /// Sales of the current store that need a person: set aside by the server (with its
+    /// reasons) or parked (still retried), oldest first.
     pub fn attention_sales(&self, limit: usize) -> Result<Vec<QueuedSale>> {
         let s = self.session()?;
-        self.with_reader(|c| outbox::list(c, &s.store_id, QueueState::Attention, limit))
+        self.with_reader(|c| outbox::list(c, &s.store_id, Listing::NeedsAttention, limit))
+    }
+
+    /// Puts the current store's set-aside sales back in line and makes its parked sales
+    /// due at once: all of them, or those of `sale_ids`. Returns how many it touched. The
+    /// sync engine sends them at its next round (call `SyncEngine::sync_now` to start one).
+    pub fn retry_attention_sales(&self, sale_ids: Option<&[String]>) -> Result<u64> {
+        let s = self.session()?;
+        let scope = sale_ids.map_or(RetryScope::All, RetryScope::Sales);
+        let touched = self.with_writer(|c| outbox::retry(c, &s.store_id, scope))?;
+        tracing::info!(store = %s.store_id, sales = touched, "set-aside sales put back in line");
+        self.sale_signal.notify_one();
+        Ok(touched)
+    }
+
+    // Typed queue operations for the sync engine: each is one transaction.
+
+    /// The next sales of `store_id` to upload (see `outbox::next_batch`).
+    pub(crate) fn next_upload_batch(
+        &self,
+        store_id: &str,
+        max_sales: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Payload>> {
+        let now = crate::time::now_ms();
+        self.with_reader(|c| outbox::next_batch(c, store_id, max_sales, max_bytes, now))
+    }
+
+    /// Applies the server's verdicts on one upload, in one transaction.
+    pub(crate) fn apply_upload_verdicts(&self, verdicts: &[(String, Verdict)]) -> Result<()> {
+        self.with_writer(|c| outbox::apply_verdicts(c, verdicts))
+    }
+
+    /// Records a failed upload of `sale_ids`; they stay queued as they were.
+    pub(crate) fn record_upload_failure(&self, sale_ids: &[String], error: &str) -> Result<()> {
+        self.with_writer(|c| outbox::record_failure(c, sale_ids, error))
+    }
+
+    /// Parks a pending sale until `until` (Unix ms); returns its park count.
+    pub(crate) fn park_sale(&self, sale_id: &str, error: &str, until: i64) -> Result<u32> {
+        self.with_writer(|c| outbox::park(c, sale_id, error, until))
+    }
+
+    /// How many times a queued sale has been parked.
+    pub(crate) fn sale_parks(&self, sale_id: &str) -> Result<u32> {
+        self.with_reader(|c| outbox::parks(c, sale_id))
+    }
+
+    /// When the earliest parked sale is due again (Unix ms).
+    pub(crate) fn next_parked_due(&self) -> Result<Option<i64>> {
+        self.with_reader(outbox::next_parked_due)
+    }
+
+    /// Records that `store_id`'s queue was fully acknowledged at `now`, and the reconnect
+    /// that led there (`(network up at, sales then pending)`), for the metrics.
+    pub(crate) fn record_sync_success(
+        &self,
+        store_id: &str,
+        now: i64,
+        reconnect: Option<(i64, u64)>,
+    ) -> Result<()> {
+        // Metrics rows only: the queue counts stay as they are.
+        let c = lock(&self.writer);
+        crate::metrics::record_success(&c, store_id, now)?;
+        if let Some((up_at, sales)) = reconnect {
+            crate::metrics::record_latency(&c, store_id, up_at, now, sales)?;
+        }
+        Ok(())
+    }
+
+    /// When a store's queue on this device was last fully acknowledged.
+    pub(crate) fn last_sync_success(&self) -> Result<Option<i64>> {
+        self.with_reader(crate::metrics::last_success)
     }
 }

@@ -17,16 +17,15 @@ fn cash(amount: &str) -> Payment {
 }
 
 fn written(t: &TestTill) -> (i64, i64, i64, i64) {
-    t.till
-        .with_reader(|c| {
-            Ok(c.query_row(
-                "SELECT (SELECT count(*) FROM sales), (SELECT count(*) FROM register_seq),
+    tillkit_core::testing::inspect(&t.till, |c| {
+        Ok(c.query_row(
+            "SELECT (SELECT count(*) FROM sales), (SELECT count(*) FROM register_seq),
                         (SELECT count(*) FROM outbox), (SELECT count(*) FROM stock_movements)",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )?)
-        })
-        .unwrap()
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?)
+    })
+    .unwrap()
 }
 
 /// Rings one loaf and pays with `payments`.

@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use tillkit_core::Error;
 use tillkit_core::catalog::{CatalogPayload, PayloadKind, ProductRecord};
+use tillkit_core::outbox::Verdict;
 use tillkit_core::sale::{Payment, PaymentMethod};
 
 fn cash(amount: &str) -> Payment {
@@ -25,9 +26,7 @@ fn card(amount: rust_decimal::Decimal, reference: &str) -> Payment {
 }
 
 fn count(t: &TestTill, sql: &str) -> i64 {
-    t.till
-        .with_reader(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
-        .unwrap()
+    tillkit_core::testing::inspect(&t.till, |c| Ok(c.query_row(sql, [], |r| r.get(0))?)).unwrap()
 }
 
 #[test]
@@ -402,6 +401,15 @@ fn server_backed_tenders_are_refused_offline() {
     assert_eq!(count(&t, "SELECT count(*) FROM sales"), 0);
 }
 
+/// Sets a sale aside as a server's `rejected` answer would.
+fn set_aside(t: &TestTill, sale_id: &str, reason: &str) {
+    tillkit_core::testing::apply_verdicts(
+        &t.till,
+        &[(sale_id.to_string(), Verdict::SetAside(reason.into()))],
+    )
+    .unwrap();
+}
+
 #[test]
 fn a_set_aside_sale_is_listed_with_its_reason_and_exportable() {
     let t = uk_till();
@@ -409,15 +417,11 @@ fn a_set_aside_sale_is_listed_with_its_reason_and_exportable() {
     t.till.add_product(&mut cart, "p-bread", d("1")).unwrap();
     let bad = t.till.complete_sale(&cart, &[cash("3.20")]).unwrap().record;
     let good = t.till.complete_sale(&cart, &[cash("5")]).unwrap().record;
-    t.till
-        .with_writer(|c| {
-            tillkit_core::outbox::set_aside(
-                c,
-                &bad.sale_id.to_string(),
-                "rejected: totals do not add up",
-            )
-        })
-        .unwrap();
+    set_aside(
+        &t,
+        &bad.sale_id.to_string(),
+        "rejected: totals do not add up",
+    );
     let attention = t.till.attention_sales(10).unwrap();
     assert_eq!(attention.len(), 1);
     assert_eq!(
@@ -447,9 +451,10 @@ fn a_set_aside_sale_is_listed_with_its_reason_and_exportable() {
 fn queue_counts_stay_exact_through_sales_acks_and_set_asides() {
     let t = uk_till();
     let recount = |t: &TestTill| {
-        t.till
-            .with_reader(|c| tillkit_core::outbox::counts(c, "uk-01"))
+        tillkit_core::testing::recount(&t.till)
             .unwrap()
+            .remove("uk-01")
+            .unwrap_or_default()
     };
     let sell = |t: &TestTill| {
         let mut cart = t.till.new_cart().unwrap();
@@ -466,14 +471,11 @@ fn queue_counts_stay_exact_through_sales_acks_and_set_asides() {
         (counts.pending, counts.oldest_pending_at),
         (3, Some(first.created_at))
     );
-    t.till
-        .with_writer(|c| tillkit_core::outbox::mark_synced(c, &[first.sale_id.to_string()]))
+    tillkit_core::testing::apply_verdicts(&t.till, &[(first.sale_id.to_string(), Verdict::Synced)])
         .unwrap();
     assert_eq!(t.till.queue_counts().unwrap(), recount(&t));
     assert_eq!(t.till.queue_counts().unwrap().pending, 2);
-    t.till
-        .with_writer(|c| tillkit_core::outbox::set_aside(c, &second.sale_id.to_string(), "no"))
-        .unwrap();
+    set_aside(&t, &second.sale_id.to_string(), "no");
     sell(&t);
     let counts = t.till.queue_counts().unwrap();
     assert_eq!(counts, recount(&t));

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use tillkit_core::outbox;
+use tillkit_core::outbox::Verdict;
 use tillkit_core::sale::{Payment, PaymentMethod};
 use tillkit_core::store::key::{DbKey, KeyVault};
 use tillkit_core::{Config, Result, Till};
@@ -92,14 +92,9 @@ fn crash_child_rings_sales_until_killed() {
         out.flush().unwrap();
         // Now and then the "server" acknowledges the oldest sales, as sync would.
         if n % 7 == 6 {
-            till.with_writer(|c| {
-                let batch: Vec<String> = outbox::next_batch(c, "uk-01", 3)?
-                    .into_iter()
-                    .map(|(id, _)| id)
-                    .collect();
-                outbox::mark_synced(c, &batch)
-            })
-            .unwrap();
+            let batch = tillkit_core::testing::next_batch_ids(&till, "uk-01", 3).unwrap();
+            let synced: Vec<_> = batch.into_iter().map(|id| (id, Verdict::Synced)).collect();
+            tillkit_core::testing::apply_verdicts(&till, &synced).unwrap();
         }
     }
 }
@@ -107,7 +102,7 @@ fn crash_child_rings_sales_until_killed() {
 /// Everything that must hold after a kill.
 fn check_store(dir: &Path, printed: &HashSet<String>) -> usize {
     let till = open(dir);
-    till.with_reader(|c| {
+    tillkit_core::testing::inspect(&till, |c| {
         let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         assert_eq!(ok, "ok");
         let fk: i64 = c.query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
@@ -136,15 +131,14 @@ fn check_store(dir: &Path, printed: &HashSet<String>) -> usize {
         Ok(())
     })
     .unwrap();
-    let ids: Vec<String> = till
-        .with_reader(|c| {
-            let mut s = c.prepare("SELECT sale_id FROM sales")?;
-            let ids = s
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok(ids)
-        })
-        .unwrap();
+    let ids: Vec<String> = tillkit_core::testing::inspect(&till, |c| {
+        let mut s = c.prepare("SELECT sale_id FROM sales")?;
+        let ids = s
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    })
+    .unwrap();
     let stored: HashSet<&String> = ids.iter().collect();
     for id in printed {
         assert!(

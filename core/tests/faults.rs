@@ -37,8 +37,7 @@ fn cash_sale(till: &Till, product: &str) -> Result<String> {
 }
 
 fn count(till: &Till, sql: &str) -> i64 {
-    till.with_reader(|c| Ok(c.query_row(sql, [], |r| r.get(0))?))
-        .unwrap()
+    tillkit_core::testing::inspect(&till, |c| Ok(c.query_row(sql, [], |r| r.get(0))?)).unwrap()
 }
 
 /// A key vault in files (both slots), durable enough to survive SIGKILL. Tests only.
@@ -337,21 +336,28 @@ fn sigkill_during_a_catalogue_import_leaves_a_whole_catalogue_and_the_queue() {
         let mut child = spawn_child("child_imports_catalogues_until_killed", dir.path());
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         wait_for(&mut lines, "ready");
+        // Every other round first waits for an import to finish, so that the kills land
+        // on both sides of a commit however slow the machine is.
+        if round % 2 == 1 {
+            let imported = lines
+                .by_ref()
+                .any(|l| l.is_ok_and(|l| l.starts_with("imported")));
+            assert!(imported, "the child ended before an import");
+        }
         std::thread::sleep(Duration::from_millis(20 + round * 37));
         child.kill().unwrap();
         child.wait().unwrap();
         let till = open_at(dir.path()).unwrap();
         till.login("uk-01", "R07", "alice").unwrap();
         let cursor = till.catalog_cursor("uk-01").unwrap().unwrap();
-        let (n, distinct_prices): (i64, i64) = till
-            .with_reader(|c| {
-                Ok(c.query_row(
-                    "SELECT count(*), count(DISTINCT price) FROM products",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?)
-            })
-            .unwrap();
+        let (n, distinct_prices): (i64, i64) = tillkit_core::testing::inspect(&till, |c| {
+            Ok(c.query_row(
+                "SELECT count(*), count(DISTINCT price) FROM products",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?)
+        })
+        .unwrap();
         if cursor == "1" {
             assert_eq!(n, 5, "the original catalogue, whole");
         } else {
@@ -389,16 +395,17 @@ fn till_with_sales(n: usize) -> (TestTill, Vec<String>) {
     let ids = (0..n)
         .map(|_| cash_sale(&t.till, "p-bread").unwrap())
         .collect();
-    t.till
-        .with_writer(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?))
-        .unwrap();
+    tillkit_core::testing::tamper(&t.till, |c| {
+        Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?)
+    })
+    .unwrap();
     (t, ids)
 }
 
 /// Opens the store and reads every page and every queued sale; returns the first error.
 fn read_everything(dir: &Path, vault: &dyn KeyVault) -> Result<()> {
     let till = Till::open_with_vault(Config::new(dir), vault)?;
-    till.with_reader(|c| {
+    tillkit_core::testing::inspect(&till, |c| {
         let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         if ok != "ok" {
             return Err(Error::Storage(ok));
@@ -477,8 +484,10 @@ fn child_rings_sales_until_killed() {
     let till = open_at(Path::new(&dir)).unwrap();
     till.login("uk-01", "R07", "alice").unwrap();
     // Keep the sales in the WAL: no checkpoint until killed.
-    till.with_writer(|c| Ok(c.execute_batch("PRAGMA wal_autocheckpoint = 0")?))
-        .unwrap();
+    tillkit_core::testing::tamper(&till, |c| {
+        Ok(c.execute_batch("PRAGMA wal_autocheckpoint = 0")?)
+    })
+    .unwrap();
     for _ in 0..5 {
         println!("id:{}", cash_sale(&till, "p-bread").unwrap());
     }
@@ -612,9 +621,10 @@ fn key_rotation_survives_sigkill_at_any_point() {
         for id in &printed {
             assert!(till.load_sale(id).unwrap().is_some(), "sale {id} lost");
         }
-        let ok: String = till
-            .with_reader(|c| Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?))
-            .unwrap();
+        let ok: String = tillkit_core::testing::inspect(&till, |c| {
+            Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+        })
+        .unwrap();
         assert_eq!(ok, "ok");
     }
     assert!(

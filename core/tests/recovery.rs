@@ -39,7 +39,7 @@ fn ring(till: &Till, n: usize) -> Vec<(i64, String, String)> {
 }
 
 fn stored_sales(till: &Till) -> Vec<(i64, String, String)> {
-    till.with_reader(|c| {
+    tillkit_core::testing::inspect(&till, |c| {
         let mut stmt = c.prepare("SELECT id, sale_id, record FROM sales ORDER BY id")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -53,9 +53,10 @@ fn closed_till_with_sales(
 ) -> (tempfile::TempDir, MemoryVault, Vec<(i64, String, String)>) {
     let t = uk_till();
     let sales = ring(&t.till, n);
-    t.till
-        .with_writer(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?))
-        .unwrap();
+    tillkit_core::testing::tamper(&t.till, |c| {
+        Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?)
+    })
+    .unwrap();
     // Leaf pages of the sales table, to damage the pages that hold sales.
     let TestTill { dir, vault, till } = t;
     drop(till);
@@ -64,7 +65,7 @@ fn closed_till_with_sales(
 
 fn sales_leaf_pages(dir: &Path, vault: &MemoryVault) -> Vec<usize> {
     let till = Till::open_with_vault(Config::new(dir), vault).unwrap();
-    till.with_reader(|c| {
+    tillkit_core::testing::inspect(&till, |c| {
         let mut stmt = c.prepare(
             "SELECT pageno FROM dbstat WHERE name = 'sales' AND pagetype = 'leaf' ORDER BY pageno",
         )?;

@@ -1,11 +1,28 @@
 import SwiftUI
 import Tillkit
 
-/// Sales the server set aside, each with its reason; reloaded when the core's count moves.
+/// Sales the server set aside (each with its reason) or the network path parked; reloaded
+/// when the core's count moves. Retry sends one, or all, again; only the server's verdict
+/// sets a sale aside again.
 struct AttentionList: View {
     @ObservedObject var store: TillkitStore
     @State private var rows: [AttentionRow]?
+    @State private var retryError: String?
+    /// Bumped by each retry so the list reloads even before the count moves.
+    @State private var retries = 0
     private let money = MoneyFormat()
+
+    private func retry(_ saleId: String?) {
+        Task {
+            do {
+                try await store.retryAttentionSales(saleIds: saleId.map { [$0] })
+                retryError = nil
+            } catch {
+                retryError = "The sale could not be put back in line: \(error)"
+            }
+            retries += 1
+        }
+    }
 
     var body: some View {
         Group {
@@ -21,6 +38,7 @@ struct AttentionList: View {
                                 Text(row.age).font(.caption).foregroundStyle(.secondary)
                             }
                             Text(row.reason).font(.subheadline)
+                            Button("Retry") { retry(row.id) }.buttonStyle(.borderless)
                         }
                     }
                 }
@@ -29,7 +47,15 @@ struct AttentionList: View {
             }
         }
         .navigationTitle("Needs attention")
-        .task(id: store.status.attention) {
+        .toolbar {
+            if rows?.isEmpty == false {
+                Button("Retry all") { retry(nil) }
+            }
+        }
+        .safeAreaInset(edge: .bottom) {
+            if let retryError { Text(retryError).foregroundStyle(.red).padding() }
+        }
+        .task(id: "\(store.status.attention)-\(retries)") {
             guard let sales = try? await store.attentionSales() else { return }
             let nowMs = Int64(Date().timeIntervalSince1970 * 1_000)
             rows = attentionRows(sales, nowMs: nowMs, money: money)

@@ -96,7 +96,66 @@ pub async fn load_catalog_json(
     store_id: &str,
     value: serde_json::Value,
 ) -> Result<String, StoreError> {
-    let catalog: CatalogFile = serde_json::from_value(value)
+    let catalog: CatalogFile = serde_json::from_value(value.clone())
         .map_err(|e| StoreError::Invalid(format!("catalogue file: {e}")))?;
+    // Devices ignore fields they do not know; an operator's file is held to the format,
+    // so a misspelt field is refused rather than silently dropped.
+    let known = serde_json::to_value(&catalog)
+        .map_err(|e| StoreError::Invalid(format!("catalogue file: {e}")))?;
+    if let Some(path) = unknown_field(&value, &known, "") {
+        return Err(StoreError::Invalid(format!(
+            "catalogue file: unknown field `{path}`"
+        )));
+    }
     load_catalog(store, store_id, &catalog).await
+}
+
+/// The path of the first key of `given` that its re-encoding `known` does not have.
+fn unknown_field(given: &serde_json::Value, known: &serde_json::Value, at: &str) -> Option<String> {
+    use serde_json::Value;
+    match (given, known) {
+        (Value::Object(g), Value::Object(k)) => g.iter().find_map(|(key, v)| match k.get(key) {
+            None => Some(format!("{at}{key}")),
+            Some(kv) => unknown_field(v, kv, &format!("{at}{key}.")),
+        }),
+        (Value::Array(g), Value::Array(k)) => g
+            .iter()
+            .zip(k)
+            .enumerate()
+            .find_map(|(i, (gv, kv))| unknown_field(gv, kv, &format!("{at}{i}."))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqliteStore;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_misspelt_field_anywhere_in_an_operators_catalogue_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open_async(&dir.path().join("s.db"))
+            .await
+            .expect("store");
+        create_store(&store, "s", "Shop").await.expect("store");
+        let good = serde_json::to_value(crate::testkit::uk_catalog()).expect("json");
+        load_catalog_json(&store, "s", good.clone())
+            .await
+            .expect("the file as written loads");
+        type Tamper = fn(&mut serde_json::Value);
+        let cases: [(&str, Tamper); 3] = [
+            ("products.0.stok", |v| v["products"][0]["stok"] = 3.into()),
+            ("tax.rates.0.compund", |v| {
+                v["tax"]["rates"][0]["compund"] = true.into()
+            }),
+            ("colour", |v| v["colour"] = "red".into()),
+        ];
+        for (path, tamper) in cases {
+            let mut bad = good.clone();
+            tamper(&mut bad);
+            let err = load_catalog_json(&store, "s", bad).await.expect_err(path);
+            assert!(err.to_string().contains(&format!("`{path}`")), "{err}");
+        }
+    }
 }

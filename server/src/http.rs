@@ -57,6 +57,7 @@ pub fn router(store: Arc<dyn ServerStore>, config: ServerConfig) -> Router {
         )
         .fallback(|| async { ApiError::not_found("no such route") })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(axum::middleware::from_fn(crate::version::check))
         .with_state(state)
 }
 

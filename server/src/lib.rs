@@ -13,6 +13,7 @@ pub mod store;
 pub mod testkit;
 pub mod tls;
 pub mod validate;
+pub mod version;
 
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};

@@ -34,15 +34,14 @@ fn sales_from_a_wrong_clock(
         let mut sale = ring(&dev.till, lines, i % 3 == 0);
         sale.created_at += CLOCK_ERROR_HOURS[i % CLOCK_ERROR_HOURS.len()] * HOUR_MS;
         let record = serde_json::to_string(&sale).expect("record JSON");
-        dev.till
-            .with_writer(|c| {
-                c.execute(
-                    "UPDATE sales SET created_at = ?2, record = ?3 WHERE sale_id = ?1",
-                    rusqlite::params![sale.sale_id.to_string(), sale.created_at, record],
-                )?;
-                Ok(())
-            })
-            .expect("set the wrong clock");
+        tillkit_core::testing::tamper(&dev.till, |c| {
+            c.execute(
+                "UPDATE sales SET created_at = ?2, record = ?3 WHERE sale_id = ?1",
+                rusqlite::params![sale.sale_id.to_string(), sale.created_at, record],
+            )?;
+            Ok(())
+        })
+        .expect("set the wrong clock");
         dev.sales.push(sale);
     }
     (server, proxy, dev)

@@ -136,9 +136,14 @@ fn sales_acknowledged_by_the_server_but_unmarked_at_a_crash_are_resent_and_store
         let engine =
             tillkit_core::sync::SyncEngine::start(till.clone(), child_config(&proxy.url(), &token))
                 .expect("engine starts");
-        wait_until(Duration::from_secs(20), "the first sync round", || {
-            engine.status().last_success_at.is_some()
-        });
+        wait_until(
+            Duration::from_secs(20),
+            "the first sync round and catalogue",
+            || {
+                engine.status().last_success_at.is_some()
+                    && till.catalog_cursor(STORE).expect("cursor").is_some()
+            },
+        );
         engine.set_network_available(false);
         let mut dev_sales = Vec::with_capacity(SALES);
         for i in 0..SALES {

@@ -132,7 +132,9 @@ fn server_errors_in_a_row_are_retried_until_the_server_recovers() {
 
 #[test]
 fn rate_limited_upload_waits_at_least_retry_after_even_while_selling() {
-    let (server, proxy, mut dev) = offline_device_behind_proxy(25, 10, |_| {});
+    // Retry-After is honoured up to the backoff cap: 2 s here, so the full second counts.
+    let (server, proxy, mut dev) =
+        offline_device_behind_proxy(25, 10, |cfg| cfg.backoff_cap = Duration::from_secs(2));
     proxy.on_uploads([Fault::Answer {
         status: 429,
         retry_after: Some(1),

@@ -20,10 +20,17 @@ fn open(dir: &Path, vault: &FileVault) -> tillkit_core::Result<Till> {
 fn online(till: &std::sync::Arc<Till>, server: &Server, token: &str) -> SyncEngine {
     let engine =
         SyncEngine::start(till.clone(), sync_config(&server.url(), token)).expect("engine");
-    wait_until(Duration::from_secs(20), "the first round", || {
-        let s = engine.status();
-        s.last_success_at.is_some() && !s.syncing
-    });
+    // The catalogue is pulled beside the uploads: wait for both.
+    wait_until(
+        Duration::from_secs(20),
+        "the first round and the catalogue",
+        || {
+            let s = engine.status();
+            s.last_success_at.is_some()
+                && !s.syncing
+                && till.catalog_cursor(STORE).expect("cursor").is_some()
+        },
+    );
     engine
 }
 
@@ -50,8 +57,10 @@ fn register_with_history(
     engine.set_network_available(false);
     sales.extend(sell(&till, offline));
     drop(engine);
-    till.with_writer(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?))
-        .expect("checkpoint");
+    tillkit_core::testing::tamper(&till, |c| {
+        Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?)
+    })
+    .expect("checkpoint");
     sales
 }
 
@@ -73,7 +82,7 @@ fn salvaged_unsent_sales_upload_once_and_receipts_continue_after_the_highest_iss
     // Damage one leaf of the sales table among the offline sales.
     let leaf: i64 = {
         let till = open(&dir, &vault).expect("opens");
-        till.with_reader(|c| {
+        tillkit_core::testing::inspect(&till, |c| {
             Ok(c.query_row(
                 "SELECT max(pageno) FROM dbstat WHERE name = 'sales' AND pagetype = 'leaf'",
                 [],
@@ -137,9 +146,14 @@ fn a_lost_file_continues_after_the_servers_highest_receipt_number() {
     // With the file went the catalogue: the register cannot sell before it reaches the
     // server, and the round that pulls the catalogue asks for the floor first.
     let engine = online(&till, &server, &token);
-    wait_until(Duration::from_secs(20), "the floor from the server", || {
-        !till.needs_seq_floor().expect("flag")
-    });
+    wait_until(
+        Duration::from_secs(20),
+        "the floor and the catalogue",
+        || {
+            !till.needs_seq_floor().expect("flag")
+                && till.catalog_cursor(STORE).expect("cursor").is_some()
+        },
+    );
     let next = sell(&till, 1).remove(0);
     assert_eq!(
         next.seq, 26,

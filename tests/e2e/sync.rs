@@ -5,7 +5,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tillkit_core::sync::{Connectivity, StatusListener, SyncStatus};
+use tillkit_core::sale::SaleRecord;
+use tillkit_core::sync::{
+    Connectivity, StatusListener, StoreBacklog, StoreBlock, StoreTokens, SyncConfig, SyncStatus,
+};
 use tillkit_e2e::fixtures::*;
 use tillkit_e2e::proxy::Exchange;
 
@@ -96,15 +99,14 @@ fn offline_registers_overselling_one_product_sync_every_sale_exactly_once() {
 
 /// The exact record text a device stores and uploads for `sale_id`.
 fn stored_record(dev: &Device, sale_id: &str) -> String {
-    dev.till
-        .with_reader(|c| {
-            Ok(c.query_row(
-                "SELECT record FROM sales WHERE sale_id = ?1",
-                [sale_id],
-                |r| r.get(0),
-            )?)
-        })
-        .expect("stored record")
+    tillkit_core::testing::inspect(&dev.till, |c| {
+        Ok(c.query_row(
+            "SELECT record FROM sales WHERE sale_id = ?1",
+            [sale_id],
+            |r| r.get(0),
+        )?)
+    })
+    .expect("stored record")
 }
 
 #[test]
@@ -152,15 +154,14 @@ fn each_sale_of_a_mixed_batch_gets_its_own_result_and_bad_ones_are_set_aside() {
         serde_json::from_str(&stored_record(&dev, &invalid.sale_id.to_string()))
             .expect("record JSON");
     tampered["total"] = serde_json::json!((invalid.total + d("1.00")).to_string());
-    dev.till
-        .with_writer(|c| {
-            c.execute(
-                "UPDATE sales SET record = ?2 WHERE sale_id = ?1",
-                [invalid.sale_id.to_string(), tampered.to_string()],
-            )?;
-            Ok(())
-        })
-        .expect("tamper");
+    tillkit_core::testing::tamper(&dev.till, |c| {
+        c.execute(
+            "UPDATE sales SET record = ?2 WHERE sale_id = ?1",
+            [invalid.sale_id.to_string(), tampered.to_string()],
+        )?;
+        Ok(())
+    })
+    .expect("tamper");
 
     dev.set_network(true);
     dev.wait_drained(DRAIN);
@@ -208,22 +209,19 @@ fn each_sale_of_a_mixed_batch_gets_its_own_result_and_bad_ones_are_set_aside() {
     );
 }
 
-#[test]
-fn a_store_session_uploads_only_its_own_queue_and_a_wrong_store_token_loses_nothing() {
-    let server = Server::start();
-    admin_second_store(&server);
-    let proxy = server.proxy();
+/// A device that sold 3 sales in store A (online first, so it has A's catalogue) and then,
+/// logged in to store B with B's catalogue, 2 sales in B; nothing uploaded yet and no engine.
+fn device_with_sales_in_two_stores(
+    server: &Server,
+    proxy_url: &str,
+) -> (Device, Vec<SaleRecord>, Vec<SaleRecord>) {
     let token_a = server.token(STORE, "R1");
     let token_b = server.token(OTHER_STORE, "R1");
-
-    // Store A's sales, rung offline and still queued.
-    let mut dev = Device::online(STORE, "R1", sync_config(&proxy.url(), &token_a));
+    let mut dev = Device::online(STORE, "R1", sync_config(proxy_url, &token_a));
     dev.set_network(false);
     dev.ring_many(3);
     let sales_a = std::mem::take(&mut dev.sales);
     dev.engine = None;
-
-    // The same device now sells for store B, with B's catalogue (fetched with B's token).
     dev.till.login(OTHER_STORE, "R1", "alice").expect("login");
     let catalog_b = server.get_json(&format!("/v1/stores/{OTHER_STORE}/catalog"), &token_b);
     dev.till
@@ -231,59 +229,122 @@ fn a_store_session_uploads_only_its_own_queue_and_a_wrong_store_token_loses_noth
         .expect("store B catalogue");
     dev.ring_many(2);
     let sales_b = std::mem::take(&mut dev.sales);
+    (dev, sales_a, sales_b)
+}
 
-    // Store A's token for store B's session: refused, flagged, nothing sent or lost.
-    dev.start(sync_config(&proxy.url(), &token_a));
-    wait_until(DRAIN, "the token to be refused", || {
-        dev.engine().status().auth_failed
+/// Sync settings with one token per store.
+fn per_store_config(url: &str, tokens: &[(&str, &str)]) -> SyncConfig {
+    let mut creds = StoreTokens::new();
+    for (store, token) in tokens {
+        creds = creds.with(store, token);
+    }
+    let mut cfg = sync_config(url, "unused");
+    cfg.credentials = Arc::new(creds);
+    cfg
+}
+
+#[test]
+fn every_stores_queue_uploads_with_its_own_token_and_a_refused_token_loses_nothing() {
+    let server = Server::start();
+    admin_second_store(&server);
+    let proxy = server.proxy();
+    let (mut dev, sales_a, sales_b) = device_with_sales_in_two_stores(&server, &proxy.url());
+    let token_a = server.token(STORE, "R1");
+
+    // Logged in to B, with A's token offered for B too: A's sales still go up (the queue
+    // belongs to the register, not to the session); B's token is refused, and B loses nothing.
+    dev.start(per_store_config(
+        &proxy.url(),
+        &[(STORE, &token_a), (OTHER_STORE, &token_a)],
+    ));
+    wait_until(DRAIN, "B's token to be refused and A to drain", || {
+        let s = dev.engine().status();
+        s.auth_failed && s.pending == 2
     });
+    server.assert_holds_exactly(STORE, &sales_a);
+    server.assert_holds_exactly(OTHER_STORE, &[]);
     let status = dev.engine().status();
     assert_eq!(
         (status.pending, status.attention),
         (2, 1),
-        "B's queue only, plus the refused token"
+        "B's queue, plus one store that cannot upload"
+    );
+    assert_eq!(
+        status.stores,
+        [StoreBacklog {
+            store_id: OTHER_STORE.into(),
+            pending: 2,
+            parked: 0,
+            set_aside: 0,
+            blocked: Some(StoreBlock::TokenRefused),
+        }]
     );
     assert!(proxy.exchanges().iter().any(|e| {
         e.path.starts_with(&format!("/v1/stores/{OTHER_STORE}/")) && e.status == Some(403)
     }));
-    assert!(
-        proxy.uploads().is_empty(),
-        "nothing is uploaded with a refused token"
-    );
     assert_eq!(dev.pending_ids(OTHER_STORE).len(), 2);
-    assert_eq!(dev.pending_ids(STORE).len(), 3);
 
-    // The right token: B's sales go up, A's stay queued on the device.
-    dev.start(sync_config(&proxy.url(), &token_b));
-    dev.wait_drained(DRAIN);
-    assert!(!dev.engine().status().auth_failed);
-    server.assert_holds_exactly(OTHER_STORE, &sales_b);
-    server.assert_holds_exactly(STORE, &[]);
-    let ids_b: Vec<String> = sales_b.iter().map(|s| s.sale_id.to_string()).collect();
-    for upload in proxy.uploads() {
-        assert!(
-            upload
-                .path
-                .starts_with(&format!("/v1/stores/{OTHER_STORE}/"))
-        );
-        assert!(
-            upload.uploaded_ids().iter().all(|id| ids_b.contains(id)),
-            "store B's session sent a sale of store A"
-        );
-    }
-    assert_eq!(
-        dev.pending_ids(STORE).len(),
-        3,
-        "store A's queue is untouched"
-    );
-
-    // Back in store A with its own token: its sales go up too. Nothing was lost.
-    dev.engine = None;
-    dev.till.login(STORE, "R1", "alice").expect("login");
-    dev.start(sync_config(&proxy.url(), &token_a));
+    // B's right token: B's sales go up too. Nothing was lost, nothing doubled.
+    let token_b = server.token(OTHER_STORE, "R1");
+    dev.start(per_store_config(
+        &proxy.url(),
+        &[(STORE, &token_a), (OTHER_STORE, &token_b)],
+    ));
     dev.wait_drained(DRAIN);
     server.assert_holds_exactly(STORE, &sales_a);
     server.assert_holds_exactly(OTHER_STORE, &sales_b);
+    for upload in proxy.uploads() {
+        let store = if upload
+            .path
+            .starts_with(&format!("/v1/stores/{OTHER_STORE}/"))
+        {
+            &sales_b
+        } else {
+            &sales_a
+        };
+        let ids: Vec<String> = store.iter().map(|s| s.sale_id.to_string()).collect();
+        assert!(
+            upload.uploaded_ids().iter().all(|id| ids.contains(id)),
+            "a sale went to another store's path"
+        );
+    }
+}
+
+#[test]
+fn sales_of_a_store_without_a_token_are_counted_and_named_and_go_up_once_it_has_one() {
+    let server = Server::start();
+    admin_second_store(&server);
+    let (mut dev, sales_a, sales_b) = device_with_sales_in_two_stores(&server, &server.url());
+    // Nobody is logged in, and the device holds a token for A only.
+    dev.till.logout();
+    let token_a = server.token(STORE, "R1");
+    dev.start(per_store_config(&server.url(), &[(STORE, &token_a)]));
+    wait_until(DRAIN, "A to drain and B to be named", || {
+        let s = dev.engine().status();
+        s.pending == 2 && s.blocked_stores().count() == 1
+    });
+    server.assert_holds_exactly(STORE, &sales_a);
+    let status = dev.engine().status();
+    assert_eq!((status.pending, status.attention), (2, 1));
+    assert!(!status.auth_failed, "no token is not a refused token");
+    assert_eq!(
+        status
+            .blocked_stores()
+            .map(|s| (s.store_id.as_str(), s.pending, s.blocked))
+            .collect::<Vec<_>>(),
+        [(OTHER_STORE, 2, Some(StoreBlock::NoToken))]
+    );
+
+    // The register is paired with B as well: B's sales go up, still with nobody logged in.
+    let token_b = server.token(OTHER_STORE, "R1");
+    dev.start(per_store_config(
+        &server.url(),
+        &[(STORE, &token_a), (OTHER_STORE, &token_b)],
+    ));
+    dev.wait_drained(DRAIN);
+    server.assert_holds_exactly(OTHER_STORE, &sales_b);
+    server.assert_holds_exactly(STORE, &sales_a);
+    assert_eq!(dev.engine().status().attention, 0);
 }
 
 /// Store `uk-02` with the UK catalogue at another kettle price.
@@ -487,4 +548,75 @@ fn a_store_id_that_needs_escaping_in_a_url_syncs_like_any_other() {
     dev.ring_many(3);
     dev.wait_drained(DRAIN);
     server.assert_holds_exactly(store, &dev.sales);
+}
+
+#[test]
+fn a_set_aside_sale_is_retried_on_request_and_only_the_servers_verdict_sets_it_aside_again() {
+    let server = Server::start();
+    let proxy = server.proxy();
+    let mut dev = Device::online(
+        STORE,
+        "R1",
+        sync_config(&proxy.url(), &server.token(STORE, "R1")),
+    );
+    dev.set_network(false);
+    dev.ring(&[("p-bread", "1")]);
+    let bad = dev.ring(&[("p-seat", "1")]);
+    dev.ring(&[("p-cheese", "0.5")]);
+    let bad_id = bad.sale_id.to_string();
+    let original = stored_record(&dev, &bad_id);
+    let mut tampered: serde_json::Value = serde_json::from_str(&original).expect("record JSON");
+    tampered["total"] = serde_json::json!((bad.total + d("1.00")).to_string());
+    rewrite_record(&dev, &bad_id, &tampered.to_string());
+    dev.set_network(true);
+    dev.wait_drained(DRAIN);
+    let aside = dev.till.attention_sales(10).expect("attention");
+    assert_eq!(aside.len(), 1);
+    let reason = aside[0].reason.clone().expect("the server's reason");
+
+    // Retried as it is: the server rejects it again, and only that sets it aside again.
+    let sent_alone = |proxy: &tillkit_e2e::proxy::Proxy| {
+        proxy
+            .uploads()
+            .iter()
+            .filter(|e| e.uploaded_ids() == [bad_id.clone()])
+            .count()
+    };
+    assert_eq!(dev.till.retry_attention_sales(None).expect("retry"), 1);
+    dev.engine().sync_now();
+    wait_until(DRAIN, "the retried sale to be judged again", || {
+        sent_alone(&proxy) == 1 && dev.engine().status().attention == 1
+    });
+    let again = dev.till.attention_sales(10).expect("attention");
+    assert_eq!(again[0].reason.as_deref(), Some(reason.as_str()));
+
+    // Fixed and retried by id: the server takes it. Nothing was lost or doubled.
+    rewrite_record(&dev, &bad_id, &original);
+    let ids = [bad_id.clone()];
+    assert_eq!(
+        dev.till.retry_attention_sales(Some(&ids)).expect("retry"),
+        1
+    );
+    assert_eq!(
+        dev.till
+            .retry_attention_sales(Some(&["no-such-sale".to_string()]))
+            .expect("retry"),
+        0
+    );
+    dev.engine().sync_now();
+    dev.wait_drained(DRAIN);
+    assert_eq!(dev.engine().status().attention, 0);
+    server.assert_holds_exactly(STORE, &dev.sales);
+}
+
+/// Replaces the stored (and uploaded) record of `sale_id`, as a damaged or fixed copy would.
+fn rewrite_record(dev: &Device, sale_id: &str, record: &str) {
+    tillkit_core::testing::tamper(&dev.till, |c| {
+        c.execute(
+            "UPDATE sales SET record = ?2 WHERE sale_id = ?1",
+            [sale_id, record],
+        )?;
+        Ok(())
+    })
+    .expect("rewrite the record");
 }

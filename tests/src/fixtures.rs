@@ -6,14 +6,13 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
-use tillkit_core::outbox;
 use tillkit_core::sale::{Payment, PaymentMethod, SaleRecord};
 use tillkit_core::store::key::{DbKey, KeyVault, MemoryVault};
-use tillkit_core::sync::{SyncConfig, SyncEngine};
+use tillkit_core::sync::{StatusListener, SyncConfig, SyncEngine, SyncStatus};
 use tillkit_core::{Config, Till};
 pub use tillkit_server::ServerStore;
 use tillkit_server::protocol::{StockAudit, Summary};
@@ -610,11 +609,7 @@ pub fn ring(till: &Till, items: &[(&str, &str)], change: bool) -> SaleRecord {
 
 /// Pending sale ids of `store_id` in `till`'s queue, oldest first.
 pub fn pending_ids(till: &Till, store_id: &str) -> Vec<String> {
-    till.with_reader(|c| outbox::next_batch(c, store_id, usize::MAX >> 1))
-        .expect("queue")
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect()
+    tillkit_core::testing::pending_ids(till, store_id).expect("queue")
 }
 
 /// Polls `done` every 10 ms until it holds; panics naming `what` after `timeout`.
@@ -627,5 +622,32 @@ pub fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool)
             "timed out after {timeout:?} waiting for {what}"
         );
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Remembers every status an engine published, for checks after the fact.
+#[derive(Default)]
+pub struct StatusLog(Mutex<Vec<SyncStatus>>);
+
+impl StatusListener for StatusLog {
+    fn on_status(&self, status: SyncStatus) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(status);
+    }
+}
+
+impl StatusLog {
+    /// Every status so far, in order.
+    pub fn seen(&self) -> Vec<SyncStatus> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Whether some status so far had a `last_error` containing `text`.
+    pub fn showed_error(&self, text: &str) -> bool {
+        self.seen()
+            .iter()
+            .any(|s| s.last_error.as_deref().is_some_and(|e| e.contains(text)))
     }
 }

@@ -27,6 +27,9 @@ pub enum Fault {
         status: u16,
         retry_after: Option<u64>,
     },
+    /// Answer it without asking the server with exactly this reply, as a proxy, WAF or
+    /// captive portal in the path would.
+    Reply(Reply),
     /// Hold it without answering for this long, or until the client gives up, then close.
     Stall(Duration),
     /// Pass it to the server, wait for its whole answer (so the server has committed), and
@@ -45,6 +48,92 @@ pub enum Mangle {
     MalformedJson,
     /// `200 OK` with `text/html`, like a captive portal's login page.
     HtmlPage,
+    /// The server's status and JSON with a made-up field added to every object, as a
+    /// newer server would send.
+    ExtraFields,
+}
+
+/// An answer the proxy makes up: status, content type, body and any headers, however odd.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    pub status: u16,
+    /// Sent as `content-type` when set.
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+    /// Extra header lines, sent as given (names and values are not checked).
+    pub headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    /// A reply with this status, no content type and an empty body.
+    pub fn status(status: u16) -> Reply {
+        Reply {
+            status,
+            content_type: None,
+            body: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// An nginx-style HTML error page with this status, as a reverse proxy answers.
+    pub fn html(status: u16) -> Reply {
+        let body = format!(
+            "<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n\
+             <center><h1>{status} {reason}</h1></center>\r\n<hr><center>nginx</center>\r\n\
+             </body>\r\n</html>\r\n",
+            reason = reason_phrase(status)
+        );
+        Reply::status(status).body("text/html", body.into_bytes())
+    }
+
+    /// Sets the content type and body.
+    pub fn body(mut self, content_type: &str, body: impl Into<Vec<u8>>) -> Reply {
+        self.content_type = Some(content_type.into());
+        self.body = body.into();
+        self
+    }
+
+    /// Adds a header line.
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Reply {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\n",
+            self.status,
+            reason_phrase(self.status)
+        );
+        if let Some(ct) = &self.content_type {
+            head.push_str(&format!("content-type: {ct}\r\n"));
+        }
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str(&format!("content-length: {}\r\n\r\n", self.body.len()));
+        let mut raw = head.into_bytes();
+        raw.extend_from_slice(&self.body);
+        raw
+    }
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Not Allowed",
+        413 => "Request Entity Too Large",
+        415 => "Unsupported Media Type",
+        422 => "Unprocessable Entity",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        _ => "Injected",
+    }
 }
 
 /// How an exchange ended, as the proxy saw it.
@@ -152,6 +241,7 @@ type Matcher = Box<dyn Fn(&str, &str) -> bool + Send + Sync>;
 struct Inner {
     upstream: Mutex<SocketAddr>,
     script: Mutex<Vec<(Matcher, VecDeque<Fault>)>>,
+    always: Mutex<Vec<(Matcher, Fault)>>,
     schedule: Mutex<Option<Schedule>>,
     log: Mutex<Vec<Exchange>>,
     /// Uplink speed in bytes per second: a request reaches the server only after its
@@ -166,6 +256,9 @@ struct Inner {
     cut_requests: AtomicU64,
     /// Connections accepted and closed at once while the link was down.
     refused: AtomicU64,
+    /// Requests with a larger body are answered `413` (HTML) without reaching the server,
+    /// as a reverse proxy's body limit does.
+    max_body: Mutex<Option<usize>>,
 }
 
 /// A running proxy. It stops when dropped.
@@ -191,6 +284,7 @@ impl Proxy {
         let inner = Arc::new(Inner {
             upstream: Mutex::new(upstream),
             script: Mutex::new(Vec::new()),
+            always: Mutex::new(Vec::new()),
             schedule: Mutex::new(None),
             log: Mutex::new(Vec::new()),
             uplink: Mutex::new(None),
@@ -200,6 +294,7 @@ impl Proxy {
             cut_connections: AtomicU64::new(0),
             cut_requests: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            max_body: Mutex::new(None),
         });
         let accept = runtime
             .spawn(accept_loop(listener, inner.clone()))
@@ -242,6 +337,26 @@ impl Proxy {
     /// Lets `schedule` pick the fault of every request no script claims (`None`: forward).
     pub fn set_schedule(&self, schedule: Option<Schedule>) {
         *lock(&self.inner.schedule) = schedule;
+    }
+
+    /// Answers every request whose body is over `bytes` with an HTML `413`, as nginx's
+    /// `client_max_body_size` does (`None`: no limit). It applies before any script.
+    pub fn set_max_body(&self, bytes: Option<usize>) {
+        *lock(&self.inner.max_body) = bytes;
+    }
+
+    /// Applies `fault` to every request `matches(method, path)` accepts, from now on.
+    pub fn always(
+        &self,
+        matches: impl Fn(&str, &str) -> bool + Send + Sync + 'static,
+        fault: Fault,
+    ) {
+        lock(&self.inner.always).push((Box::new(matches), fault));
+    }
+
+    /// Ends every `always` rule.
+    pub fn clear_always(&self) {
+        lock(&self.inner.always).clear();
     }
 
     /// Limits the client-to-server direction to `bytes_per_sec` (`None`: unlimited).
@@ -351,7 +466,13 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
 }
 
 impl Inner {
-    fn next_fault(&self, method: &str, path: &str) -> Fault {
+    fn next_fault(&self, method: &str, path: &str, body_len: usize) -> Fault {
+        if lock(&self.max_body).is_some_and(|max| body_len > max) {
+            return Fault::Reply(Reply::html(413));
+        }
+        if let Some((_, fault)) = lock(&self.always).iter().find(|(m, _)| m(method, path)) {
+            return fault.clone();
+        }
         let mut script = lock(&self.script);
         for (matches, faults) in script.iter_mut() {
             if matches(method, path)
@@ -390,7 +511,7 @@ async fn serve_connection(client: TcpStream, inner: &Inner, in_flight: &AtomicBo
         let mut parts = request.start_line.split(' ');
         let method = parts.next().unwrap_or_default().to_string();
         let path = parts.next().unwrap_or_default().to_string();
-        let fault = inner.next_fault(&method, &path);
+        let fault = inner.next_fault(&method, &path, request.body.len());
         let mut exchange = Exchange {
             started,
             method: method.clone(),
@@ -430,6 +551,12 @@ async fn serve_connection(client: TcpStream, inner: &Inner, in_flight: &AtomicBo
                     exchange.response_body = own.body;
                     exchange.outcome = Outcome::Answered;
                     Some(own.raw)
+                }
+                Fault::Reply(ref reply) => {
+                    exchange.status = Some(reply.status);
+                    exchange.response_body = reply.body.clone();
+                    exchange.outcome = Outcome::Answered;
+                    Some(reply.encode())
                 }
                 Fault::Stall(how_long) => {
                     // Wait for the stall to end or the client to hang up (its timeout fired).
@@ -569,6 +696,16 @@ fn mangled(how: Mangle, status: u16, body: &[u8]) -> Vec<u8> {
             "text/html; charset=utf-8",
             b"<!doctype html><html><body><h1>Sign in to Wi-Fi</h1></body></html>".to_vec(),
         ),
+        Mangle::ExtraFields => {
+            let mut json: serde_json::Value =
+                serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
+            add_fields(&mut json);
+            (
+                status,
+                "application/json",
+                serde_json::to_vec(&json).unwrap_or_default(),
+            )
+        }
     };
     let mut raw = format!(
         "HTTP/1.1 {status} Mangled\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n\r\n",
@@ -577,6 +714,23 @@ fn mangled(how: Mangle, status: u16, body: &[u8]) -> Vec<u8> {
     .into_bytes();
     raw.extend_from_slice(&body);
     raw
+}
+
+/// Adds a field no version of the protocol has to every object in `v`, at every depth.
+fn add_fields(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for value in map.values_mut() {
+                add_fields(value);
+            }
+            map.insert(
+                "x_from_a_newer_server".into(),
+                serde_json::json!({"nested": [1, "two", null], "flag": true}),
+            );
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(add_fields),
+        _ => {}
+    }
 }
 
 const MAX_HEAD: usize = 64 * 1024;

@@ -188,8 +188,10 @@ pub fn large_store() -> PathBuf {
         for s in 0..10_000 {
             ring_five_lines(&till, s, 100_000);
         }
-        till.with_writer(|c| Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?))
-            .unwrap();
+        tillkit_core::testing::tamper(&till, |c| {
+            Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?)
+        })
+        .unwrap();
         std::fs::write(&marker, b"ok").unwrap();
     }
     dir

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 pub const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_sync_state.sql")),
+    (3, include_str!("migrations/0003_parked_sales.sql")),
 ];
 
 /// The schema version a fresh database ends at.

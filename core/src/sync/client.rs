@@ -1,61 +1,37 @@
 //! The HTTP side of sync: health, batch upload and catalogue download over rustls.
-//! It classifies every failure (retry, offline, auth, refused) but keeps no state.
+//! It classifies every failure (retry, offline, auth, refused, incompatible) but keeps no state.
 
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
+use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
 use super::SyncConfig;
-use super::protocol::{BatchResponse, ErrorBody};
+use super::backoff::parse_retry_after;
+use super::error::{Answer, Request, SyncError};
+use super::protocol::{
+    BatchResponse, ErrorBody, PROTOCOL_HEADER, PROTOCOL_VERSION, UNSUPPORTED_PROTOCOL,
+};
 use crate::catalog::CatalogPayload;
 use crate::error::Error;
 
-/// Why a request failed, sorted by what the engine should do about it.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SyncError {
-    /// No answer (connect refused, reset, timeout): the server is unreachable.
-    Network(String),
-    /// The request went out but no answer came within the request timeout: the server is
-    /// slow or unreachable, or the link too slow for the request.
-    Timeout(String),
-    /// The server answered 5xx or 429: try again later, not before `retry_after`.
-    Busy {
-        status: u16,
-        retry_after: Option<Duration>,
-    },
-    /// The server answered but the body made no sense (truncated, not JSON, wrong type).
-    BadResponse(String),
-    /// 401/403: the token is unknown, revoked or for another store. Needs a person.
-    Auth { status: u16, message: String },
-    /// Another 4xx: the request itself was refused (e.g. too large, malformed).
-    Refused { status: u16, message: String },
-}
+/// Largest success body read (a catalogue of 100,000 products is about 30 MB).
+const MAX_BODY: usize = 128 * 1024 * 1024;
+/// Largest error body read: enough for the protocol's error, a glance at anything else.
+const MAX_ERROR_BODY: usize = 16 * 1024;
+/// No timeout from a config value is longer than this (a day), so no deadline overflows.
+const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
-impl std::fmt::Display for SyncError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SyncError::Network(m) => write!(f, "server unreachable: {m}"),
-            SyncError::Timeout(m) => write!(f, "no answer in time: {m}"),
-            SyncError::Busy { status, .. } => write!(f, "server busy (HTTP {status})"),
-            SyncError::BadResponse(m) => write!(f, "unreadable server response: {m}"),
-            SyncError::Auth { status, message } => {
-                write!(f, "not authorised (HTTP {status}): {message}")
-            }
-            SyncError::Refused { status, message } => {
-                write!(f, "refused (HTTP {status}): {message}")
-            }
-        }
-    }
-}
-
-/// A configured HTTP client for one server and register token.
+/// A configured HTTP client for one server. Tokens are passed per request: they belong to
+/// the register's store, not to the client.
 pub struct Client {
     http: reqwest::Client,
     base: Url,
-    token: Zeroizing<String>,
+    /// The protocol version sent (always `PROTOCOL_VERSION` outside tests).
+    protocol: u32,
 }
 
 impl std::fmt::Debug for Client {
@@ -90,12 +66,15 @@ impl Client {
             }
             other => return Err(Error::invalid(format!("unsupported URL scheme {other:?}"))),
         }
+        if base.cannot_be_a_base() {
+            return Err(Error::invalid("the server URL cannot take a path"));
+        }
         // One rustls configuration on every platform (see tls.rs): no platform verifier to
         // initialise, no process-wide crypto provider to install.
         let tls = super::tls::client_config(&cfg.root_certificates_pem, &cfg.pinned_spki_sha256)?;
         let builder = reqwest::Client::builder()
-            .connect_timeout(cfg.connect_timeout)
-            .timeout(cfg.request_timeout)
+            .connect_timeout(cfg.connect_timeout.min(MAX_TIMEOUT))
+            .timeout(cfg.request_timeout.min(MAX_TIMEOUT))
             .pool_idle_timeout(Duration::from_secs(30))
             .https_only(base.scheme() == "https")
             .no_proxy()
@@ -103,63 +82,91 @@ impl Client {
             .tls_backend_preconfigured(tls);
         let http = builder
             .build()
-            .map_err(|e| Error::Sync(format!("cannot build HTTP client: {e}")))?;
+            .map_err(|e| Error::sync("cannot build the HTTP client", e))?;
+        #[cfg(feature = "test-support")]
+        let protocol = cfg.hooks.protocol_version.unwrap_or(PROTOCOL_VERSION);
+        #[cfg(not(feature = "test-support"))]
+        let protocol = PROTOCOL_VERSION;
         Ok(Client {
             http,
             base,
-            token: Zeroizing::new(cfg.token.clone()),
+            protocol,
         })
     }
 
     /// The base URL plus `segments`, each escaped as one path segment (a store id may hold
     /// spaces, `#`, `?` or `/`; form encoding would turn a space into a literal `+`).
-    fn url(&self, segments: &[&str]) -> Result<Url, SyncError> {
+    fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
-        url.path_segments_mut()
-            .map_err(|()| SyncError::Refused {
-                status: 0,
-                message: "the server URL cannot take a path".into(),
-            })?
-            .pop_if_empty()
-            .extend(segments);
-        Ok(url)
+        // `new` refused a base that cannot take a path, so this always applies.
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
     }
 
-    fn bearer(&self) -> Zeroizing<String> {
-        Zeroizing::new(format!("Bearer {}", self.token.as_str()))
+    fn get(&self, url: Url, token: Option<&str>) -> reqwest::RequestBuilder {
+        self.with_headers(self.http.get(url), token)
+    }
+
+    fn with_headers(
+        &self,
+        request: reqwest::RequestBuilder,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let request = request.header(PROTOCOL_HEADER, self.protocol);
+        match token {
+            Some(token) => {
+                let bearer = Zeroizing::new(format!("Bearer {token}"));
+                request.header(AUTHORIZATION, bearer.as_str())
+            }
+            None => request,
+        }
     }
 
     /// `GET /v1/health`: is the server there and answering?
     pub async fn health(&self) -> Result<(), SyncError> {
         let resp = self
-            .http
-            .get(self.url(&["v1", "health"])?)
+            .get(self.url(&["v1", "health"]), None)
             .send()
             .await
             .map_err(network)?;
-        json_body::<serde_json::Value>(resp).await.map(drop)
+        json_body::<serde_json::Value>(resp, Request::Health, self.protocol)
+            .await
+            .map(drop)
     }
 
-    /// `POST /v1/stores/{store}/sales/batch` with a pre-built body.
-    pub async fn upload(&self, store_id: &str, body: String) -> Result<BatchResponse, SyncError> {
-        let url = self.url(&["v1", "stores", store_id, "sales", "batch"])?;
+    /// `POST /v1/stores/{store}/sales/batch` with a pre-built body and the store's token.
+    pub async fn upload(
+        &self,
+        store_id: &str,
+        token: &str,
+        body: String,
+    ) -> Result<BatchResponse, SyncError> {
+        let url = self.url(&["v1", "stores", store_id, "sales", "batch"]);
         let resp = self
-            .http
-            .post(url)
-            .header(AUTHORIZATION, self.bearer().as_str())
+            .with_headers(self.http.post(url), Some(token))
             .header(CONTENT_TYPE, "application/json")
             .body(body)
             .send()
             .await
             .map_err(network)?;
+        let (answer, bytes) = checked_body(resp, Request::Upload, self.protocol).await?;
         // The same decoder the fuzzer exercises.
-        let bytes = checked_body(resp).await?;
-        super::protocol::decode_batch_response(&bytes).map_err(SyncError::BadResponse)
+        super::protocol::decode_batch_response(&bytes).map_err(|e| SyncError::BadResponse {
+            answer,
+            source: Some(e),
+        })
     }
 
-    /// `GET /v1/stores/{store}/registers/{register}/last-seq`: the highest receipt
-    /// sequence the server holds for this register (asked after a recovery).
-    pub async fn last_seq(&self, store_id: &str, register_id: &str) -> Result<u64, SyncError> {
+    /// `GET /v1/stores/{store}/registers/{register}/last-seq` with the store's token: the
+    /// highest receipt sequence the server holds for this register (asked after a recovery).
+    pub async fn last_seq(
+        &self,
+        store_id: &str,
+        register_id: &str,
+        token: &str,
+    ) -> Result<u64, SyncError> {
         let url = self.url(&[
             "v1",
             "stores",
@@ -167,106 +174,152 @@ impl Client {
             "registers",
             register_id,
             "last-seq",
-        ])?;
-        let resp = self
-            .http
-            .get(url)
-            .header(AUTHORIZATION, self.bearer().as_str())
-            .send()
-            .await
-            .map_err(network)?;
-        let body: super::protocol::LastSeq = json_body(resp).await?;
+        ]);
+        let resp = self.get(url, Some(token)).send().await.map_err(network)?;
+        let body: super::protocol::LastSeq =
+            json_body(resp, Request::LastSeq, self.protocol).await?;
         if body.store_id != store_id || body.register_id != register_id {
-            return Err(SyncError::BadResponse(
-                "last-seq answer for another register".into(),
-            ));
+            return Err(SyncError::Inconsistent {
+                request: Request::LastSeq,
+                what: "it answered for another register".into(),
+            });
         }
         Ok(body.last_seq)
     }
 
-    /// `GET /v1/stores/{store}/catalog?since=cursor`.
+    /// `GET /v1/stores/{store}/catalog?since=cursor` with the store's token.
     pub async fn catalog(
         &self,
         store_id: &str,
+        token: &str,
         since: Option<&str>,
     ) -> Result<CatalogPayload, SyncError> {
-        let mut url = self.url(&["v1", "stores", store_id, "catalog"])?;
+        let mut url = self.url(&["v1", "stores", store_id, "catalog"]);
         if let Some(cursor) = since {
             url.query_pairs_mut().append_pair("since", cursor);
         }
-        let resp = self
-            .http
-            .get(url)
-            .header(AUTHORIZATION, self.bearer().as_str())
-            .send()
-            .await
-            .map_err(network)?;
-        json_body(resp).await
+        let resp = self.get(url, Some(token)).send().await.map_err(network)?;
+        json_body(resp, Request::Catalog, self.protocol).await
     }
 }
 
 fn network(e: reqwest::Error) -> SyncError {
     // Never include the URL's query or headers; reqwest's message has neither token nor body.
+    let e = e.without_url();
     // A refused certificate or pin is named: "error sending request" alone hides it.
-    let timeout = e.is_timeout();
-    let message = super::tls::refusal(&e).unwrap_or_else(|| e.without_url().to_string());
-    if timeout {
-        SyncError::Timeout(message)
-    } else {
-        SyncError::Network(message)
+    if let Some(why) = super::tls::refusal(&e) {
+        return SyncError::Tls { why, source: e };
     }
-}
-
-fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
-    let v = resp.headers().get(RETRY_AFTER)?.to_str().ok()?;
-    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+    if e.is_timeout() {
+        SyncError::Timeout(e)
+    } else {
+        SyncError::Network(e)
+    }
 }
 
 /// Turns a response into its JSON body or the right `SyncError`.
-async fn json_body<T: serde::de::DeserializeOwned>(
+async fn json_body<T: DeserializeOwned>(
     resp: reqwest::Response,
+    request: Request,
+    protocol: u32,
 ) -> Result<T, SyncError> {
-    let bytes = checked_body(resp).await?;
-    serde_json::from_slice(&bytes).map_err(|e| SyncError::BadResponse(e.to_string()))
+    let (answer, bytes) = checked_body(resp, request, protocol).await?;
+    serde_json::from_slice(&bytes).map_err(|e| SyncError::BadResponse {
+        answer,
+        source: Some(e),
+    })
 }
 
-/// The body of a successful JSON response, or the right `SyncError` for any other.
-async fn checked_body(resp: reqwest::Response) -> Result<Vec<u8>, SyncError> {
+/// The content type's media type, lower case, without parameters.
+fn media_type(resp: &reqwest::Response) -> Option<String> {
+    let value = resp.headers().get(CONTENT_TYPE)?.to_str().ok()?;
+    let media = value.split(';').next().unwrap_or_default().trim();
+    (!media.is_empty()).then(|| media.to_ascii_lowercase())
+}
+
+/// Reads at most `max` bytes of the body; `None` when it is longer or the read failed.
+async fn read_limited(
+    mut resp: reqwest::Response,
+    max: usize,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    let mut out = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        if out.len().saturating_add(chunk.len()) > max {
+            return Ok(None);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Some(out))
+}
+
+/// The body of a successful protocol answer, or the right `SyncError` for any other.
+/// Only the protocol's own JSON error body counts as the server speaking: anything else
+/// (an HTML page, a bare status) is a middlebox, and never a verdict on the token or a sale.
+async fn checked_body(
+    resp: reqwest::Response,
+    request: Request,
+    protocol: u32,
+) -> Result<(Answer, Vec<u8>), SyncError> {
     let status = resp.status();
+    let content_type = media_type(&resp);
+    let is_json = content_type.as_deref() == Some("application/json");
+    let mut answer = Answer {
+        request,
+        status: status.as_u16(),
+        content_type,
+        typed: None,
+    };
+    if status.is_success() {
+        return match read_limited(resp, MAX_BODY).await.map_err(network)? {
+            Some(bytes) if is_json => Ok((answer, bytes)),
+            _ => Err(SyncError::BadResponse {
+                answer,
+                source: None,
+            }),
+        };
+    }
+    let retry_after = resp
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|v| parse_retry_after(v.as_bytes(), SystemTime::now()));
+    // A body too long to be an error body is a page from something else.
+    let body = read_limited(resp, MAX_ERROR_BODY)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let typed = is_json
+        .then(|| serde_json::from_slice::<ErrorBody>(&body).ok())
+        .flatten();
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         return Err(SyncError::Busy {
+            request,
             status: status.as_u16(),
-            retry_after: retry_after(&resp),
+            retry_after,
         });
     }
-    let is_json = resp
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    let bytes = resp.bytes().await.map_err(network)?;
+    let Some(typed) = typed else {
+        return Err(SyncError::Refused { answer });
+    };
+    if typed.error == UNSUPPORTED_PROTOCOL
+        && let Some(server) = typed.supported_protocol
+    {
+        return Err(SyncError::Incompatible {
+            ours: protocol,
+            server,
+        });
+    }
+    let message = if typed.message.is_empty() {
+        typed.error.clone()
+    } else {
+        format!("{}: {}", typed.error, typed.message)
+    };
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         return Err(SyncError::Auth {
             status: status.as_u16(),
-            message: error_message(&bytes),
+            message,
         });
     }
-    if !status.is_success() {
-        return Err(SyncError::Refused {
-            status: status.as_u16(),
-            message: error_message(&bytes),
-        });
-    }
-    if !is_json {
-        return Err(SyncError::BadResponse("not application/json".into()));
-    }
-    Ok(bytes.to_vec())
-}
-
-fn error_message(bytes: &[u8]) -> String {
-    match serde_json::from_slice::<ErrorBody>(bytes) {
-        Ok(b) if b.message.is_empty() => b.error,
-        Ok(b) => format!("{}: {}", b.error, b.message),
-        Err(_) => String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned(),
-    }
+    answer.typed = Some(message);
+    Err(SyncError::Refused { answer })
 }

@@ -1,7 +1,17 @@
 //! The sync wire protocol's request and response bodies (see docs/sync-protocol.md).
-//! Pure data: no I/O, no policy.
+//! Pure data: no I/O, no policy. Nothing the device reads from a server refuses unknown fields.
 
 use serde::{Deserialize, Serialize};
+
+/// The version of the sync protocol this core speaks, sent in `PROTOCOL_HEADER` on every
+/// request. A server that cannot serve it answers `400 unsupported_protocol`.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The request header that carries the device's protocol version.
+pub const PROTOCOL_HEADER: &str = "tillkit-protocol";
+
+/// The `error` code of a server that cannot serve the device's protocol version.
+pub const UNSUPPORTED_PROTOCOL: &str = "unsupported_protocol";
 
 /// What the server decided for one uploaded sale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -32,6 +42,13 @@ pub struct BatchResponse {
     pub results: Vec<SaleResult>,
 }
 
+/// The protocol versions a server can serve, both ends included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtocolRange {
+    pub min: u32,
+    pub max: u32,
+}
+
 /// The body of every error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -40,6 +57,20 @@ pub struct ErrorBody {
     /// Human-readable detail; never contains a token.
     #[serde(default)]
     pub message: String,
+    /// With `unsupported_protocol`: the versions the server can serve.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supported_protocol: Option<ProtocolRange>,
+}
+
+impl ErrorBody {
+    /// An error body with a code and a message.
+    pub fn new(error: impl Into<String>, message: impl Into<String>) -> Self {
+        ErrorBody {
+            error: error.into(),
+            message: message.into(),
+            supported_protocol: None,
+        }
+    }
 }
 
 /// The body of `GET /v1/stores/{store_id}/registers/{register_id}/last-seq`: the highest
@@ -55,7 +86,7 @@ pub struct LastSeq {
 /// Builds a batch request body from stored payloads without re-encoding them: the
 /// bytes sent on a retry are exactly the bytes sent the first time.
 pub fn batch_body(payloads: &[&str]) -> String {
-    let len = payloads.iter().map(|p| p.len() + 1).sum::<usize>() + 12;
+    let len = payloads.iter().map(|p| p.len() + 1).sum::<usize>() + BATCH_OVERHEAD;
     let mut body = String::with_capacity(len);
     body.push_str("{\"sales\":[");
     for (i, p) in payloads.iter().enumerate() {
@@ -68,8 +99,74 @@ pub fn batch_body(payloads: &[&str]) -> String {
     body
 }
 
-/// Decodes a batch upload response body; the error is serde's message. The fuzz target
+/// Bytes a batch body adds around its sales (`{"sales":[` and `]}`), commas aside.
+pub const BATCH_OVERHEAD: usize = 12;
+
+/// Decodes a batch upload response body; the error is serde's. The fuzz target
 /// `sync_response` and its regression test drive this with arbitrary bytes.
-pub fn decode_batch_response(bytes: &[u8]) -> Result<BatchResponse, String> {
-    serde_json::from_slice(bytes).map_err(|e| e.to_string())
+pub fn decode_batch_response(bytes: &[u8]) -> Result<BatchResponse, serde_json::Error> {
+    serde_json::from_slice(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_newer_servers_extra_fields_are_ignored_in_every_answer_the_device_reads() {
+        let batch = br#"{"results":[{"sale_id":"a","status":"accepted","shard":3,"reason":null}],
+                        "server_version":"9.1","next":{"hint":1}}"#;
+        let r = decode_batch_response(batch).expect("extra fields are ignored");
+        assert_eq!(r.results[0].status, SaleStatus::Accepted);
+        let err: ErrorBody = serde_json::from_slice(
+            br#"{"error":"unsupported_protocol","message":"m","supported_protocol":{"min":1,"max":1,"preferred":1},"trace":"x"}"#,
+        )
+        .expect("extra fields are ignored");
+        assert_eq!(
+            err.supported_protocol,
+            Some(ProtocolRange { min: 1, max: 1 })
+        );
+    }
+
+    #[test]
+    fn a_catalogue_with_extra_fields_in_every_object_decodes_as_without_them() {
+        let plain = serde_json::json!({
+            "store_id": "uk-01", "store_name": "Camden", "kind": "snapshot", "cursor": "7",
+            "tax": {
+                "currency": "GBP", "price_mode": "tax_inclusive", "rounding_rule": "half_up",
+                "rounding_level": "line",
+                "rates": [{"id": "vat20", "label": "VAT 20%", "percent": "20"}],
+                "categories": [{"id": "standard", "rate_ids": ["vat20"]}],
+                "cash_rounding": {"increment": "0.05", "rule": "half_up"}
+            },
+            "products": [{"id": "p", "sku": "S", "name": "N", "price": "1.00",
+                          "tax_category": "standard", "barcodes": ["1"]}],
+            "discounts": [{"id": "d", "label": "D", "kind": "percent", "scope": "cart",
+                           "value": "10", "offline_allowed": true}],
+            "removed_product_ids": [], "removed_discount_ids": []
+        });
+        fn add(v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    m.values_mut().for_each(add);
+                    m.insert("x_new".into(), serde_json::json!({"a": [1]}));
+                }
+                serde_json::Value::Array(a) => a.iter_mut().for_each(add),
+                _ => {}
+            }
+        }
+        let mut extra = plain.clone();
+        add(&mut extra);
+        let a: crate::catalog::CatalogPayload = serde_json::from_value(plain).expect("plain");
+        let b: crate::catalog::CatalogPayload =
+            serde_json::from_value(extra).expect("extra fields are ignored");
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_batch_body_wraps_payloads_verbatim_with_the_stated_overhead() {
+        let body = batch_body(&[r#"{"a":1}"#, r#"{"b":2}"#]);
+        assert_eq!(body, r#"{"sales":[{"a":1},{"b":2}]}"#);
+        assert_eq!(body.len(), 7 + 7 + 1 + BATCH_OVERHEAD);
+    }
 }

@@ -36,10 +36,10 @@ pub fn client_config(
         .collect::<Result<Vec<_>, _>>()?;
     let webpki = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
         .build()
-        .map_err(|e| Error::Sync(format!("cannot set up certificate checks: {e}")))?;
+        .map_err(|e| Error::sync("cannot set up certificate checks", e))?;
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Sync(format!("cannot set up TLS: {e}")))?;
+        .map_err(|e| Error::sync("cannot set up TLS", e))?;
     let mut config = if pins.is_empty() {
         builder.with_webpki_verifier(webpki).with_no_client_auth()
     } else {

@@ -18,6 +18,22 @@ public struct RegisterStatus: Equatable, Sendable {
     public var authFailed: Bool
     /// The last sync error, readable.
     public var lastError: String?
+    /// Stores whose sales cannot upload now (no token, or the token refused): id and count.
+    public var blockedStores: [BlockedStore]
+    /// The server is older than this app: sales are kept but cannot upload.
+    public var serverTooOld: Bool
+    /// This app is older than anything the server serves.
+    public var appTooOld: Bool
+
+    /// A store whose sales wait, and how many.
+    public struct BlockedStore: Equatable, Sendable {
+        public let storeId: String
+        public let pending: UInt64
+        public init(storeId: String, pending: UInt64) {
+            self.storeId = storeId
+            self.pending = pending
+        }
+    }
 
     public init(
         online: Bool,
@@ -26,7 +42,10 @@ public struct RegisterStatus: Equatable, Sendable {
         oldestPendingAgeSecs: UInt64? = nil,
         attention: UInt64 = 0,
         authFailed: Bool = false,
-        lastError: String? = nil
+        lastError: String? = nil,
+        blockedStores: [BlockedStore] = [],
+        serverTooOld: Bool = false,
+        appTooOld: Bool = false
     ) {
         self.online = online
         self.syncing = syncing
@@ -35,10 +54,20 @@ public struct RegisterStatus: Equatable, Sendable {
         self.attention = attention
         self.authFailed = authFailed
         self.lastError = lastError
+        self.blockedStores = blockedStores
+        self.serverTooOld = serverTooOld
+        self.appTooOld = appTooOld
     }
 
     /// Maps the bindings' record, field by field.
     public init(_ record: SyncStatusRecord) {
+        var serverTooOld = false
+        var appTooOld = false
+        switch record.protocolMismatch {
+        case .serverTooOld: serverTooOld = true
+        case .appTooOld: appTooOld = true
+        case nil: break
+        }
         self.init(
             online: record.connectivity == .online,
             syncing: record.syncing,
@@ -46,7 +75,12 @@ public struct RegisterStatus: Equatable, Sendable {
             oldestPendingAgeSecs: record.oldestPendingAgeSecs,
             attention: record.attention,
             authFailed: record.authFailed,
-            lastError: record.lastError
+            lastError: record.lastError,
+            blockedStores: record.stores.filter { $0.blocked != nil }.map {
+                BlockedStore(storeId: $0.storeId, pending: $0.pending)
+            },
+            serverTooOld: serverTooOld,
+            appTooOld: appTooOld
         )
     }
 }
@@ -66,7 +100,12 @@ public struct StatusPill: Equatable, Sendable {
 
     public init(_ status: RegisterStatus) {
         let pending = status.pending > 0 ? " · \(status.pending) pending" : ""
-        if status.authFailed {
+        if status.serverTooOld || status.appTooOld {
+            // Sales are kept; none will upload until the server (or the app) is updated.
+            colour = .red
+            text = (status.serverTooOld ? "Server too old for this app" : "Update the app to sync") + pending
+            detail = "Sales are kept on this register; call support"
+        } else if status.authFailed {
             // Sales keep being taken, but none will upload until a person enters a new token.
             colour = .red
             text = "Register not authorised" + pending
@@ -74,7 +113,9 @@ public struct StatusPill: Equatable, Sendable {
         } else {
             colour = status.online ? .green : .amber
             text = (status.online ? "Online" : "Offline") + pending
-            if status.pending > 0, let age = status.oldestPendingAgeSecs {
+            if let blocked = status.blockedStores.first {
+                detail = "\(blocked.pending) sales of store \(blocked.storeId) wait for its register token"
+            } else if status.pending > 0, let age = status.oldestPendingAgeSecs {
                 detail = "oldest " + ago(seconds: age)
             } else {
                 detail = nil

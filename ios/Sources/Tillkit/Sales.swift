@@ -2,7 +2,7 @@
 // Wording only; the core owns the queue, the server's reasons and every amount.
 import Foundation
 
-/// A row of the needs-attention list.
+/// A row of the needs-attention list; each has a Retry action.
 public struct AttentionRow: Identifiable, Equatable, Sendable {
     public let id: String
     public let receiptNo: String
@@ -22,7 +22,9 @@ public func attentionRows(_ sales: [QueuedSaleRecord], nowMs: Int64, money: Mone
             receiptNo: sale.receiptNo,
             total: money.format(sale.total, currency: sale.currency),
             reason: sale.reason ?? sale.lastError ?? "The server gave no reason",
+            // A parked sale is still queued and retried by the core on its own.
             age: "rung up " + ago(seconds: UInt64(ageMs / 1_000))
+                + (sale.state == .parked ? " · retrying by itself" : "")
         )
     }
 }

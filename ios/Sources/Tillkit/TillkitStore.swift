@@ -150,10 +150,17 @@ public final class TillkitStore: ObservableObject {
         return try await offMain { try core.pendingSales(limit: limit) }
     }
 
-    /// Sales the server set aside, with its reasons.
+    /// Sales that need a person: set aside by the server (with its reasons) or parked.
     public func attentionSales(limit: UInt32 = 100) async throws -> [QueuedSaleRecord] {
         let core = self.core
         return try await offMain { try core.attentionSales(limit: limit) }
+    }
+
+    /// Sends set-aside and parked sales again now: these ids, or all of them (nil).
+    @discardableResult
+    public func retryAttentionSales(saleIds: [String]? = nil) async throws -> UInt64 {
+        let core = self.core
+        return try await offMain { try core.retryAttentionSales(saleIds: saleIds) }
     }
 
     /// Overrides what the path monitor last reported (tests, a kiosk "offline" switch); the

@@ -41,12 +41,28 @@ final class StatusPillTests: XCTestCase {
     func testTheBindingsRecordMapsFieldByField() {
         let record = SyncStatusRecord(
             connectivity: .offline, syncing: false, pending: 2, oldestPendingAgeSecs: 30,
-            lastSuccessAtMs: nil, lastError: "connection refused", attention: 1, authFailed: false
+            lastSuccessAtMs: nil, lastError: "connection refused", attention: 2, authFailed: false,
+            protocolMismatch: .serverTooOld(app: 2, serverMax: 1),
+            stores: [StoreBacklogRecord(storeId: "uk-02", pending: 2, parked: 0, setAside: 0, blocked: .noToken)]
         )
         XCTAssertEqual(
             RegisterStatus(record),
-            RegisterStatus(online: false, pending: 2, oldestPendingAgeSecs: 30, attention: 1, lastError: "connection refused")
+            RegisterStatus(
+                online: false, pending: 2, oldestPendingAgeSecs: 30, attention: 2, lastError: "connection refused",
+                blockedStores: [.init(storeId: "uk-02", pending: 2)], serverTooOld: true
+            )
         )
+    }
+
+    func testAServerTooOldIsRedAndSaysSoWithTheSalesKept() {
+        let pill = StatusPill(RegisterStatus(online: true, pending: 3, serverTooOld: true))
+        XCTAssertEqual(pill.colour, .red)
+        XCTAssertEqual(pill.text, "Server too old for this app · 3 pending")
+    }
+
+    func testAStoreWithoutATokenIsNamedWithItsWaitingSales() {
+        let status = RegisterStatus(online: true, pending: 2, attention: 1, blockedStores: [.init(storeId: "uk-02", pending: 2)])
+        XCTAssertEqual(StatusPill(status).detail, "2 sales of store uk-02 wait for its register token")
     }
 }
 
@@ -54,8 +70,8 @@ final class AttentionRowTests: XCTestCase {
     func testRowsShowTheServersReasonAmountAndAge() {
         let now: Int64 = 1_800_000_000_000
         let sale = QueuedSaleRecord(
-            saleId: "s1", receiptNo: "R08-000042", total: "12.5", currency: "GBP", state: .attention,
-            enqueuedAtMs: now - 7_200_000, attempts: 3, lastError: nil, reason: "unknown product"
+            saleId: "s1", storeId: "uk-01", receiptNo: "R08-000042", total: "12.5", currency: "GBP", state: .attention,
+            enqueuedAtMs: now - 7_200_000, attempts: 3, lastError: nil, reason: "unknown product", retryAtMs: nil
         )
         let rows = attentionRows([sale], nowMs: now, money: MoneyFormat(locale: Locale(identifier: "en_GB")))
         XCTAssertEqual(rows, [AttentionRow(id: "s1", receiptNo: "R08-000042", total: "£12.50", reason: "unknown product", age: "rung up 2 h ago")])

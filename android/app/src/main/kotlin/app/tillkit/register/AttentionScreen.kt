@@ -19,15 +19,23 @@ import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 
-/** Sales the server set aside, each with its reason; a manager resolves them on the server. */
+/**
+ * Sales the server set aside (each with its reason) or the network path parked. Retry sends
+ * one, or all, again once the cause is fixed; only the server's verdict sets a sale aside again.
+ */
 @Composable
 fun AttentionScreen(viewModel: AttentionViewModel, onBack: () -> Unit) {
     val items by viewModel.items.collectAsStateWithLifecycle()
+    val retryError by viewModel.retryError.collectAsStateWithLifecycle()
     Column(Modifier.fillMaxSize().padding(16.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
         Row(verticalAlignment = Alignment.CenterVertically) {
             TextButton(onClick = onBack) { Text("‹ Register") }
             Text("Needs attention", style = MaterialTheme.typography.titleLarge)
+            if (!items.isNullOrEmpty()) {
+                TextButton(onClick = { viewModel.retry(null) }) { Text("Retry all") }
+            }
         }
+        retryError?.let { Text(it, color = MaterialTheme.colorScheme.error) }
         val list = items
         when {
             list == null -> Text("Loading…")
@@ -36,8 +44,13 @@ fun AttentionScreen(viewModel: AttentionViewModel, onBack: () -> Unit) {
                 items(list, key = { it.saleId }) { item ->
                     ListItem(
                         headlineContent = { Text("${item.receiptNo} · ${item.total}") },
-                        supportingContent = { Text(item.reason) },
-                        trailingContent = { Text(item.age, style = MaterialTheme.typography.labelSmall) },
+                        supportingContent = {
+                            Column {
+                                Text(item.reason)
+                                Text(item.age, style = MaterialTheme.typography.labelSmall)
+                            }
+                        },
+                        trailingContent = { TextButton(onClick = { viewModel.retry(item.saleId) }) { Text("Retry") } },
                     )
                 }
             }

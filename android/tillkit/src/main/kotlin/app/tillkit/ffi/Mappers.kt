@@ -2,10 +2,12 @@
 // The one place that knows both; no value is computed or rounded here.
 package app.tillkit.ffi
 
+import app.tillkit.ui.BlockedStore
 import app.tillkit.ui.CartLine
 import app.tillkit.ui.CartTotals
 import app.tillkit.ui.CompletedSale
 import app.tillkit.ui.LineTotals
+import app.tillkit.ui.ProtocolProblem
 import app.tillkit.ui.QueuedSale
 import app.tillkit.ui.RecoveryOutcome
 import app.tillkit.ui.RegisterStatus
@@ -23,6 +25,14 @@ fun SyncStatusRecord.toRegisterStatus() = RegisterStatus(
     attention = attention.toLong(),
     authFailed = authFailed,
     lastError = lastError,
+    blockedStores = stores.mapNotNull { store ->
+        store.blocked?.let { BlockedStore(store.storeId, store.pending.toLong(), it == StoreBlock.TOKEN_REFUSED) }
+    },
+    protocolMismatch = when (protocolMismatch) {
+        is ProtocolMismatch.ServerTooOld -> ProtocolProblem.ServerTooOld
+        is ProtocolMismatch.AppTooOld -> ProtocolProblem.AppTooOld
+        null -> null
+    },
 )
 
 fun CartLineRecord.toCartLine() = CartLine(
@@ -56,6 +66,7 @@ fun QueuedSaleRecord.toQueuedSale() = QueuedSale(
     enqueuedAtMs = enqueuedAtMs,
     reason = reason,
     lastError = lastError,
+    parked = state == QueueState.PARKED,
 )
 
 fun SaleReceipt.toCompletedSale() = CompletedSale(receiptNo, currency, amountDue, changeDue)

@@ -74,9 +74,13 @@ class TillkitAndroid private constructor(
     suspend fun pendingSales(limit: Int = 100): List<QueuedSale> =
         io { core.pendingSales(limit.toUInt()).map { it.toQueuedSale() } }
 
-    /** Sales the server set aside, with its reasons. */
+    /** Sales that need a person: set aside by the server (with its reasons) or parked. */
     suspend fun attentionSales(limit: Int = 100): List<QueuedSale> =
         io { core.attentionSales(limit.toUInt()).map { it.toQueuedSale() } }
+
+    /** Sends set-aside and parked sales again now: these ids, or all of them (`null`). */
+    suspend fun retryAttentionSales(saleIds: List<String>? = null): Long =
+        io { core.retryAttentionSales(saleIds).toLong() }
 
     /**
      * Overrides what the network callback last reported (tests, a kiosk "offline" switch).

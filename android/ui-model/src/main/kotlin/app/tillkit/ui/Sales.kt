@@ -13,15 +13,17 @@ data class QueuedSale(
     /** The server's reason, for sales set aside. */
     val reason: String? = null,
     val lastError: String? = null,
+    /** Still queued and retried automatically (the network path refused it), not set aside. */
+    val parked: Boolean = false,
 )
 
-/** A row of the needs-attention list. */
+/** A row of the needs-attention list; each has a Retry action. */
 data class AttentionItem(
     val saleId: String,
     val receiptNo: String,
     val total: String,
     val reason: String,
-    /** "rung up 2 h ago". */
+    /** "rung up 2 h ago", and for a parked sale that it is retried by itself. */
     val age: String,
 )
 
@@ -34,7 +36,8 @@ fun attentionItems(sales: List<QueuedSale>, nowMs: Long, money: MoneyFormat): Li
             total = money.format(sale.total, sale.currency),
             reason = sale.reason ?: sale.lastError ?: "The server gave no reason",
             // A device clock set back must not show a negative age.
-            age = "rung up ${ago(maxOf(0L, nowMs - sale.enqueuedAtMs) / 1_000)}",
+            age = "rung up ${ago(maxOf(0L, nowMs - sale.enqueuedAtMs) / 1_000)}" +
+                if (sale.parked) " · retrying by itself" else "",
         )
     }
 

@@ -18,7 +18,17 @@ data class RegisterStatus(
     val authFailed: Boolean = false,
     /** The last sync error, readable. */
     val lastError: String? = null,
+    /** Stores whose sales cannot upload now (no token, or the token refused). */
+    val blockedStores: List<BlockedStore> = emptyList(),
+    /** The server and this app speak no common sync protocol version. */
+    val protocolMismatch: ProtocolProblem? = null,
 )
+
+/** A store whose sales cannot upload now, and how many wait. */
+data class BlockedStore(val storeId: String, val pending: Long, val tokenRefused: Boolean)
+
+/** Which side of a protocol mismatch must be updated. */
+enum class ProtocolProblem { ServerTooOld, AppTooOld }
 
 /** Pill colours, named for what they mean rather than their shade. */
 enum class PillColour { Green, Amber, Red }
@@ -37,13 +47,19 @@ data class StatusPill(
 fun statusPill(status: RegisterStatus): StatusPill {
     val pending = if (status.pending > 0) " · ${status.pending} pending" else ""
     val (colour, text) = when {
+        // Sales are kept; none will upload until the server (or the app) is updated.
+        status.protocolMismatch == ProtocolProblem.ServerTooOld -> PillColour.Red to "Server too old for this app$pending"
+        status.protocolMismatch == ProtocolProblem.AppTooOld -> PillColour.Red to "Update the app to sync$pending"
         // Sales keep being taken, but none will upload until a person enters a new token.
         status.authFailed -> PillColour.Red to "Register not authorised$pending"
         status.online -> PillColour.Green to "Online$pending"
         else -> PillColour.Amber to "Offline$pending"
     }
+    val blocked = status.blockedStores.firstOrNull()
     val detail = when {
+        status.protocolMismatch != null -> "Sales are kept on this register; call support"
         status.authFailed -> "Ask a manager for a new register token"
+        blocked != null -> "${blocked.pending} sales of store ${blocked.storeId} wait for its register token"
         status.pending > 0 && status.oldestPendingAgeSecs != null -> "oldest ${ago(status.oldestPendingAgeSecs)}"
         else -> null
     }

@@ -24,6 +24,14 @@ class SalesTest {
     }
 
     @Test
+    fun a_parked_sale_says_it_is_retried_by_itself() {
+        val sale = QueuedSale("s1", "R07-9", "1", "GBP", now - 60_000, lastError = "HTTP 413", parked = true)
+        val item = attentionItems(listOf(sale), now, money).single()
+        assertEquals("HTTP 413", item.reason)
+        assertEquals("rung up 1 min ago · retrying by itself", item.age)
+    }
+
+    @Test
     fun a_clock_set_back_never_shows_a_negative_age() {
         val sale = QueuedSale("s1", "R07-1", "1", "GBP", enqueuedAtMs = now + 60_000)
         assertEquals("rung up just now", attentionItems(listOf(sale), now, money).single().age)

@@ -44,6 +44,26 @@ class StatusPillTest {
     }
 
     @Test
+    fun a_server_too_old_for_the_app_is_red_and_says_so_with_the_sales_kept() {
+        val pill = statusPill(RegisterStatus(online = true, pending = 3, protocolMismatch = ProtocolProblem.ServerTooOld))
+        assertEquals(PillColour.Red, pill.colour)
+        assertEquals("Server too old for this app · 3 pending", pill.text)
+        assertEquals("Sales are kept on this register; call support", pill.detail)
+    }
+
+    @Test
+    fun a_store_without_a_token_is_named_with_its_waiting_sales() {
+        val status = RegisterStatus(
+            online = true, pending = 2, attention = 1,
+            blockedStores = listOf(BlockedStore("uk-02", pending = 2, tokenRefused = false)),
+        )
+        val pill = statusPill(status)
+        assertEquals("Online · 2 pending", pill.text)
+        assertEquals("2 sales of store uk-02 wait for its register token", pill.detail)
+        assertEquals("1", pill.attentionBadge)
+    }
+
+    @Test
     fun attention_badge_counts_set_aside_sales_and_caps_at_99() {
         assertEquals("3", statusPill(RegisterStatus(online = true, attention = 3)).attentionBadge)
         assertEquals("99+", statusPill(RegisterStatus(online = true, attention = 120)).attentionBadge)

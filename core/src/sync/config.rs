@@ -1,0 +1,140 @@
+//! How sync is set up: the server, the register's credentials per store, timeouts and retry
+//! timing, with documented defaults. It holds tokens but never prints or logs them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use zeroize::Zeroizing;
+
+use crate::limits;
+
+/// Where the sync engine gets the register's bearer token for a store. The token belongs to
+/// the register, not to a cashier's session: the engine asks for it whether or not anybody
+/// is logged in. An implementation may read the OS keychain (one entry per store).
+pub trait Credentials: Send + Sync {
+    /// The register's token for `store_id`, or `None` when this device holds none for it.
+    fn token(&self, store_id: &str) -> Option<Zeroizing<String>>;
+}
+
+/// One register token offered for every store: the server knows which store it is bound to
+/// and refuses it (403) for any other, which the engine then reports for that store.
+pub struct RegisterToken(Zeroizing<String>);
+
+impl RegisterToken {
+    /// Wraps a token.
+    pub fn new(token: &str) -> Self {
+        RegisterToken(Zeroizing::new(token.to_string()))
+    }
+}
+
+impl Credentials for RegisterToken {
+    fn token(&self, _store_id: &str) -> Option<Zeroizing<String>> {
+        Some(self.0.clone())
+    }
+}
+
+/// A token per store, held in memory (a device paired with several stores).
+#[derive(Default)]
+pub struct StoreTokens(BTreeMap<String, Zeroizing<String>>);
+
+impl StoreTokens {
+    /// No tokens yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) the token of `store_id`.
+    pub fn with(mut self, store_id: &str, token: &str) -> Self {
+        self.0
+            .insert(store_id.to_string(), Zeroizing::new(token.to_string()));
+        self
+    }
+}
+
+impl Credentials for StoreTokens {
+    fn token(&self, store_id: &str) -> Option<Zeroizing<String>> {
+        self.0.get(store_id).cloned()
+    }
+}
+
+/// How sync talks to the server. `SyncConfig::new(url, token)` gives the defaults.
+#[derive(Clone)]
+pub struct SyncConfig {
+    /// Base URL of the sync server, e.g. `https://sync.example.com/`.
+    pub server_url: String,
+    /// The register's bearer tokens, per store.
+    pub credentials: Arc<dyn Credentials>,
+    /// Most sales per upload request. Default 200; at most `limits::MAX_BATCH_SALES` are
+    /// ever sent. Each upload that times out halves it (down to 1); each full batch
+    /// acknowledged within a quarter of `request_timeout` doubles it again (up to this value).
+    pub batch_size: usize,
+    /// Whole-request timeout. Default 10 s.
+    pub request_timeout: Duration,
+    /// TCP/TLS connect timeout. Default 5 s.
+    pub connect_timeout: Duration,
+    /// First retry delay ceiling. Default 250 ms.
+    pub backoff_base: Duration,
+    /// Largest retry delay, also the longest `Retry-After` honoured. Default 60 s.
+    pub backoff_cap: Duration,
+    /// How often to sync while online even without a trigger. Default 30 s.
+    pub periodic_interval: Duration,
+    /// How often to pull the catalogue while online. Default 5 min.
+    pub catalog_interval: Duration,
+    /// Allow plain HTTP to loopback addresses (development and tests). Default false.
+    pub allow_http_loopback: bool,
+    /// PEM root certificates trusted in addition to the bundled Mozilla roots (private
+    /// deployments, tests). Each entry holds one or more certificates.
+    pub root_certificates_pem: Vec<Vec<u8>>,
+    /// SPKI SHA-256 pins (`sha256/<base64>`, see `tls::certificate_pin`): when not empty,
+    /// the server's verified chain must hold one of these keys. Default: none.
+    pub pinned_spki_sha256: Vec<String>,
+    /// Faults the tests inject into the engine (feature `test-support` only).
+    #[cfg(feature = "test-support")]
+    pub hooks: crate::testing::SyncHooks,
+}
+
+impl std::fmt::Debug for SyncConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncConfig")
+            .field("server_url", &self.server_url)
+            .field("batch_size", &self.batch_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SyncConfig {
+    /// Defaults for a server and one register token (see `RegisterToken`).
+    pub fn new(server_url: &str, token: &str) -> Self {
+        Self::with_credentials(server_url, Arc::new(RegisterToken::new(token)))
+    }
+
+    /// Defaults for a server and the register's tokens per store.
+    pub fn with_credentials(server_url: &str, credentials: Arc<dyn Credentials>) -> Self {
+        SyncConfig {
+            server_url: if server_url.ends_with('/') {
+                server_url.to_string()
+            } else {
+                format!("{server_url}/")
+            },
+            credentials,
+            batch_size: 200,
+            request_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            backoff_base: Duration::from_millis(250),
+            backoff_cap: Duration::from_secs(60),
+            periodic_interval: Duration::from_secs(30),
+            catalog_interval: Duration::from_secs(300),
+            allow_http_loopback: false,
+            root_certificates_pem: Vec::new(),
+            pinned_spki_sha256: Vec::new(),
+            #[cfg(feature = "test-support")]
+            hooks: Default::default(),
+        }
+    }
+
+    /// The batch size actually used: at least 1, at most what the server accepts.
+    pub(crate) fn max_batch(&self) -> usize {
+        self.batch_size.clamp(1, limits::MAX_BATCH_SALES)
+    }
+}

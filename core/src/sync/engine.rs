@@ -1,0 +1,684 @@
+//! The running engine: a supervised background task on the core's own tokio runtime that
+//! uploads every store's queue first, then pulls the catalogue on its own schedule, and
+//! publishes status. A panic in a round is caught and the task goes on after a backoff.
+
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::backoff::{Backoff, deadline_after};
+use super::client::Client;
+use super::error::SyncError;
+use super::status::{
+    Connectivity, ProtocolMismatch, StatusListener, StoreBacklog, StoreBlock, Subscription,
+    SyncStatus,
+};
+use super::upload::{self, Sizing};
+use super::{SyncConfig, catalog};
+use crate::error::{Error, Result};
+use crate::till::Till;
+
+/// Mutable state shared between the engine's task and its handle.
+pub(super) struct Shared {
+    pub(super) till: Arc<Till>,
+    pub(super) cfg: SyncConfig,
+    pub(super) client: Client,
+    network_up: AtomicBool,
+    reachable: AtomicBool,
+    syncing: AtomicBool,
+    /// Batches the server has answered, ever: a round that moved it made progress.
+    acknowledged: AtomicU64,
+    /// Upload rounds finished, ever (a panic that recurs every round keeps it still).
+    rounds: AtomicU64,
+    wake: Notify,
+    status: watch::Sender<SyncStatus>,
+    flags: Mutex<Flags>,
+}
+
+/// What the status shows beyond the queue itself.
+#[derive(Default)]
+struct Flags {
+    upload_error: Option<String>,
+    catalog_error: Option<String>,
+    /// Stores whose sales cannot upload now, and why.
+    blocked: BTreeMap<String, StoreBlock>,
+    mismatch: Option<ProtocolMismatch>,
+    /// When the network last came back with sales waiting (for the latency metric).
+    reconnect_at: Option<(i64, u64)>,
+}
+
+/// The running sync engine. Dropping it stops the background task.
+pub struct SyncEngine {
+    shared: Arc<Shared>,
+    runtime: Option<tokio::runtime::Runtime>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SyncEngine {
+    /// Starts the engine on its own runtime. Assumes the network is up until told otherwise.
+    pub fn start(till: Arc<Till>, cfg: SyncConfig) -> Result<SyncEngine> {
+        let client = Client::new(&cfg)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("tillkit-sync")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::sync("cannot start the sync runtime", e))?;
+        let (status, _) = watch::channel(SyncStatus::initial());
+        let shared = Arc::new(Shared {
+            till,
+            cfg,
+            client,
+            network_up: AtomicBool::new(true),
+            reachable: AtomicBool::new(false),
+            syncing: AtomicBool::new(false),
+            acknowledged: AtomicU64::new(0),
+            rounds: AtomicU64::new(0),
+            wake: Notify::new(),
+            status,
+            flags: Mutex::new(Flags::default()),
+        });
+        shared.till.set_offline(true);
+        let task = runtime.spawn(supervise(shared.clone()));
+        Ok(SyncEngine {
+            shared,
+            runtime: Some(runtime),
+            task,
+        })
+    }
+
+    /// The app reports the OS network state. Going up triggers an immediate sync.
+    pub fn set_network_available(&self, available: bool) {
+        let was = self.shared.network_up.swap(available, Ordering::SeqCst);
+        if available && !was {
+            let pending = self.shared.pending().unwrap_or(0);
+            lock(&self.shared.flags).reconnect_at = Some((crate::time::now_ms(), pending));
+        }
+        if !available {
+            self.shared.set_reachable(false);
+        }
+        self.shared.wake.notify_one();
+    }
+
+    /// Sync as soon as possible (a "sync now" button, a replaced token, a retried sale):
+    /// stores whose token was refused are tried again.
+    pub fn sync_now(&self) {
+        lock(&self.shared.flags).blocked.clear();
+        self.shared.wake.notify_one();
+    }
+
+    /// The current status.
+    pub fn status(&self) -> SyncStatus {
+        self.shared.refresh_status();
+        self.shared.status.borrow().clone()
+    }
+
+    /// Calls `listener` with the current status at once and on every change, until the
+    /// returned subscription is dropped.
+    pub fn subscribe(&self, listener: Arc<dyn StatusListener>) -> Subscription {
+        let mut rx = self.shared.status.subscribe();
+        let handle = self.shared_runtime().spawn(async move {
+            let first = rx.borrow_and_update().clone();
+            listener.on_status(first);
+            while rx.changed().await.is_ok() {
+                let next = rx.borrow_and_update().clone();
+                listener.on_status(next);
+            }
+        });
+        Subscription(handle.abort_handle())
+    }
+
+    /// Waits until no sale on this device is pending upload, or `timeout` passes; true if
+    /// none is. For tools and tests: the app itself just watches the status.
+    pub fn wait_until_drained(&self, timeout: Duration) -> bool {
+        let start = std::time::Instant::now();
+        loop {
+            if self.shared.pending().map(|p| p == 0).unwrap_or(false)
+                && !self.shared.syncing.load(Ordering::SeqCst)
+            {
+                return true;
+            }
+            if start.elapsed() >= timeout {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn shared_runtime(&self) -> &tokio::runtime::Handle {
+        // The runtime lives as long as the engine.
+        match &self.runtime {
+            Some(rt) => rt.handle(),
+            None => unreachable_runtime(),
+        }
+    }
+}
+
+#[cold]
+fn unreachable_runtime() -> &'static tokio::runtime::Handle {
+    // `runtime` is only taken in Drop, after which no method can be called.
+    panic!("sync runtime used after shutdown")
+}
+
+impl Drop for SyncEngine {
+    fn drop(&mut self) {
+        self.task.abort();
+        if let Some(rt) = self.runtime.take() {
+            // Never block a caller's thread on in-flight HTTP: abandon it. Anything in
+            // flight stays queued and is re-sent (deduplicated) next time.
+            rt.shutdown_background();
+        }
+    }
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    fn pending(&self) -> Result<u64> {
+        Ok(self.till.queue_backlog()?.values().map(|c| c.pending).sum())
+    }
+
+    /// Recomputes the status from the queue and flags; listeners hear only real changes.
+    pub(super) fn refresh_status(&self) {
+        let backlog = match self.till.queue_backlog() {
+            Ok(b) => b,
+            Err(e) => {
+                // Keep the counts last shown rather than claim an empty queue.
+                tracing::warn!(error = %e, "queue counts unreadable");
+                return;
+            }
+        };
+        let last_success_at = self.till.last_sync_success().ok().flatten();
+        let flags = lock(&self.flags);
+        let mut next = SyncStatus::initial();
+        for (store_id, counts) in &backlog {
+            if counts.pending == 0 && counts.attention == 0 {
+                continue;
+            }
+            let blocked = flags
+                .blocked
+                .get(store_id)
+                .copied()
+                .filter(|_| counts.pending > 0);
+            next.pending += counts.pending;
+            next.attention += counts.attention + counts.parked + u64::from(blocked.is_some());
+            next.auth_failed |= blocked == Some(StoreBlock::TokenRefused);
+            next.oldest_pending_at = match (next.oldest_pending_at, counts.oldest_pending_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            next.stores.push(StoreBacklog {
+                store_id: store_id.clone(),
+                pending: counts.pending,
+                parked: counts.parked,
+                set_aside: counts.attention,
+                blocked,
+            });
+        }
+        let online =
+            self.network_up.load(Ordering::SeqCst) && self.reachable.load(Ordering::SeqCst);
+        next.connectivity = if online {
+            Connectivity::Online
+        } else {
+            Connectivity::Offline
+        };
+        next.syncing = self.syncing.load(Ordering::SeqCst);
+        next.last_success_at = last_success_at;
+        next.last_error = flags
+            .upload_error
+            .clone()
+            .or_else(|| flags.catalog_error.clone());
+        next.protocol_mismatch = flags.mismatch;
+        drop(flags);
+        self.status.send_if_modified(|cur| {
+            if *cur == next {
+                false
+            } else {
+                *cur = next;
+                true
+            }
+        });
+    }
+
+    pub(super) fn set_syncing(&self, on: bool) {
+        self.syncing.store(on, Ordering::SeqCst);
+    }
+
+    pub(super) fn acknowledged(&self) {
+        self.acknowledged.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub(super) fn set_reachable(&self, up: bool) {
+        self.reachable.store(up, Ordering::SeqCst);
+        self.till.set_offline(!up);
+    }
+
+    /// The server answered in its own protocol: it is there and speaks our version.
+    pub(super) fn server_answered(&self) {
+        self.set_reachable(true);
+        lock(&self.flags).mismatch = None;
+    }
+
+    fn set_upload_error(&self, e: Option<String>) {
+        lock(&self.flags).upload_error = e;
+    }
+
+    pub(super) fn set_catalog_error(&self, e: Option<String>) {
+        lock(&self.flags).catalog_error = e;
+    }
+
+    fn block(&self, store_id: &str, why: Option<StoreBlock>) {
+        let mut flags = lock(&self.flags);
+        match why {
+            Some(b) => flags.blocked.insert(store_id.to_string(), b),
+            None => flags.blocked.remove(store_id),
+        };
+    }
+
+    fn blocked(&self, store_id: &str) -> Option<StoreBlock> {
+        lock(&self.flags).blocked.get(store_id).copied()
+    }
+
+    /// Updates flags for a failed request; what the status and reachability show.
+    pub(super) fn note_failure(&self, e: &SyncError) {
+        match e {
+            SyncError::Network(_) | SyncError::Timeout(_) | SyncError::Tls { .. } => {
+                self.set_reachable(false)
+            }
+            SyncError::Incompatible { ours, server } => {
+                lock(&self.flags).mismatch = Some(ProtocolMismatch::of(*ours, *server));
+                self.set_reachable(true);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A future that turns a panic while it is polled into an error, so the task survives.
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = std::result::Result<F::Output, Box<dyn Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        // A future that panicked is dropped, never polled again, so it cannot be seen
+        // half-updated; shared state is behind locks that tolerate poisoning.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+/// The text of a panic payload.
+pub(super) fn panic_text(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".into()
+    }
+}
+
+/// Runs the engine's loop forever; a panic anywhere in it is logged, shown, and followed
+/// by a fresh loop after a backoff (never shorter than `backoff_base`).
+async fn supervise(shared: Arc<Shared>) {
+    let mut restarts = Backoff::new(shared.cfg.backoff_base, shared.cfg.backoff_cap);
+    loop {
+        let rounds = shared.rounds.load(Ordering::SeqCst);
+        let Err(panic) = CatchUnwind(Box::pin(run(shared.clone()))).await;
+        let text = panic_text(panic.as_ref());
+        tracing::error!(panic = %text, "sync task panicked; restarting after a backoff");
+        shared.set_syncing(false);
+        shared.set_upload_error(Some(format!(
+            "sync stopped unexpectedly ({text}); restarting"
+        )));
+        shared.refresh_status();
+        if shared.rounds.load(Ordering::SeqCst) != rounds {
+            restarts.reset();
+        }
+        let delay = restarts.next_delay(None).max(shared.cfg.backoff_base);
+        tokio::time::sleep_until(deadline_after(Instant::now(), delay)).await;
+    }
+}
+
+/// The catalogue side of the loop: its own backoff and schedule, and the pull in flight.
+struct CatalogSchedule {
+    backoff: Backoff,
+    due: Instant,
+    task: Option<tokio::task::JoinHandle<Result<Option<String>, SyncError>>>,
+}
+
+impl CatalogSchedule {
+    /// Starts a pull of the session store's catalogue if one is due and none is running.
+    fn start_if_due(&mut self, shared: &Arc<Shared>) {
+        if self.task.is_some() || Instant::now() < self.due {
+            return;
+        }
+        let Ok(session) = shared.till.session() else {
+            return;
+        };
+        let span = tracing::info_span!("catalog_pull", store = %session.store_id);
+        self.task = Some(tokio::spawn(
+            catalog::pull(shared.clone(), session.store_id).instrument(span),
+        ));
+    }
+
+    /// Schedules the next pull from how the last one ended.
+    fn finished(
+        &mut self,
+        shared: &Shared,
+        result: std::result::Result<Result<Option<String>, SyncError>, tokio::task::JoinError>,
+    ) {
+        self.task = None;
+        let interval = shared.cfg.catalog_interval;
+        let wait = match result {
+            Ok(Ok(warning)) => {
+                self.backoff.reset();
+                shared.set_catalog_error(warning);
+                interval
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e.chain(), "catalogue pull failed");
+                shared.note_failure(&e);
+                shared.set_catalog_error(Some(format!("catalogue download failed: {}", e.chain())));
+                let floor = match e {
+                    SyncError::Busy { retry_after, .. } => retry_after,
+                    _ => None,
+                };
+                self.backoff.next_delay(floor)
+            }
+            Err(join) => {
+                let text = if join.is_panic() {
+                    panic_text(join.into_panic().as_ref())
+                } else {
+                    "cancelled".into()
+                };
+                tracing::error!(panic = %text, "catalogue pull panicked");
+                shared.set_catalog_error(Some(format!(
+                    "catalogue download stopped unexpectedly ({text})"
+                )));
+                self.backoff.next_delay(None)
+            }
+        };
+        self.due = deadline_after(Instant::now(), wait);
+    }
+}
+
+impl Drop for CatalogSchedule {
+    fn drop(&mut self) {
+        // A loop restarted after a panic starts its own pull.
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// How an upload round ended.
+enum Round {
+    /// Every store that could upload has nothing left to send now.
+    Done,
+    /// A failure stopped it: retry after a backoff, not before `retry_after` (capped).
+    Failed { retry_after: Option<Duration> },
+}
+
+/// The engine's loop: an upload round when due, then the catalogue if due, then wait.
+/// It never returns; only a panic ends it (see `supervise`).
+async fn run(shared: Arc<Shared>) -> std::convert::Infallible {
+    let cfg = &shared.cfg;
+    let mut uploads = Backoff::new(cfg.backoff_base, cfg.backoff_cap);
+    let mut catalog = CatalogSchedule {
+        backoff: Backoff::new(cfg.backoff_base, cfg.backoff_cap),
+        due: Instant::now(),
+        task: None,
+    };
+    let mut sizing = Sizing::new(cfg.max_batch());
+    let sale_signal = shared.till.sale_signal();
+    let mut upload_due = Instant::now();
+    // The last round failed: a new sale waits for the backoff like the rest of the queue.
+    let mut retrying = false;
+    // The server's Retry-After, which nothing cuts short.
+    let mut not_before: Option<Instant> = None;
+    loop {
+        let online = shared.network_up.load(Ordering::SeqCst);
+        if online && Instant::now() >= upload_due {
+            let span = tracing::info_span!("sync_round", attempt = uploads.attempts());
+            let acknowledged = shared.acknowledged.load(Ordering::SeqCst);
+            let round = upload_round(&shared, &mut sizing).instrument(span).await;
+            shared.rounds.fetch_add(1, Ordering::SeqCst);
+            match round {
+                Round::Done => {
+                    uploads.reset();
+                    sizing = Sizing::new(cfg.max_batch());
+                    retrying = false;
+                    not_before = None;
+                    upload_due = next_periodic(&shared);
+                }
+                Round::Failed { retry_after } => {
+                    if shared.acknowledged.load(Ordering::SeqCst) != acknowledged {
+                        // Batches went through before this failure: the link works, so a
+                        // long drain does not carry the backoff of failures long past.
+                        uploads.reset();
+                    }
+                    let retry_after = retry_after.map(|r| r.min(cfg.backoff_cap));
+                    retrying = true;
+                    let now = Instant::now();
+                    not_before = retry_after.map(|r| deadline_after(now, r));
+                    upload_due = deadline_after(now, uploads.next_delay(retry_after));
+                }
+            }
+        }
+        if online {
+            catalog.start_if_due(&shared);
+        }
+        shared.refresh_status();
+        // Wait for the next due time or an event.
+        let mut wake_at = upload_due;
+        if catalog.task.is_none() && shared.till.session().is_ok() {
+            wake_at = wake_at.min(catalog.due);
+        }
+        let sleep = async {
+            if online {
+                tokio::time::sleep_until(wake_at).await;
+            } else {
+                // Offline: only the network coming back (a wake) starts anything.
+                std::future::pending::<()>().await;
+            }
+        };
+        let catalog_done = async {
+            match catalog.task.as_mut() {
+                Some(task) => task.await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = shared.wake.notified() => {
+                // "Sync now" and a network change retry at once, but never before the
+                // server said it would take requests again.
+                if not_before.is_none_or(|t| Instant::now() >= t) {
+                    upload_due = Instant::now();
+                } else if let Some(t) = not_before {
+                    upload_due = upload_due.max(t);
+                }
+            }
+            _ = sleep => {}
+            _ = sale_signal.notified() => {
+                // Show the new sale at once. Upload it now only if the server is reachable
+                // and the last attempt went through; otherwise keep to the backoff.
+                if !retrying && shared.reachable.load(Ordering::SeqCst) {
+                    upload_due = Instant::now();
+                }
+            }
+            result = catalog_done => catalog.finished(&shared, result),
+        }
+    }
+}
+
+/// When the next round is due after one that left nothing to send: the periodic interval,
+/// or sooner when a parked sale is due again.
+fn next_periodic(shared: &Shared) -> Instant {
+    let now = Instant::now();
+    let periodic = deadline_after(now, shared.cfg.periodic_interval);
+    match shared.till.next_parked_due() {
+        Ok(Some(at_ms)) => {
+            let in_ms = at_ms.saturating_sub(crate::time::now_ms()).max(0);
+            let parked = deadline_after(now, Duration::from_millis(in_ms as u64));
+            periodic.min(parked)
+        }
+        _ => periodic,
+    }
+}
+
+/// One upload round: every store with pending sales on this device (the session's store
+/// first), each with its own token. A refused token stops only its own store.
+async fn upload_round(shared: &Shared, sizing: &mut Sizing) -> Round {
+    let backlog = match shared.till.queue_backlog() {
+        Ok(b) => b,
+        Err(e) => return failed(shared, SyncError::Local(e)),
+    };
+    raise_seq_floor(shared).await;
+    let session_store = shared.till.session().ok().map(|s| s.store_id);
+    let mut stores: Vec<&String> = backlog
+        .iter()
+        .filter(|(_, c)| c.pending > 0)
+        .map(|(s, _)| s)
+        .collect();
+    stores.sort_by_key(|s| Some(s.as_str()) != session_store.as_deref());
+    if stores.is_empty() {
+        return idle_round(shared, session_store.as_deref()).await;
+    }
+    let reconnect = lock(&shared.flags).reconnect_at;
+    let mut drained = Vec::new();
+    for store_id in stores {
+        if shared.blocked(store_id) == Some(StoreBlock::TokenRefused) {
+            // Retried only after `sync_now`: repeating a refused token gets the peer
+            // rate-limited and cannot succeed until a person acts.
+            continue;
+        }
+        let Some(token) = shared.cfg.credentials.token(store_id) else {
+            shared.block(store_id, Some(StoreBlock::NoToken));
+            continue;
+        };
+        shared.block(store_id, None);
+        match upload::drain(shared, store_id, &token, sizing).await {
+            Ok(()) => drained.push(store_id.clone()),
+            Err(e @ SyncError::Auth { .. }) => {
+                tracing::warn!(store = %store_id, error = %e.chain(), "store's token refused");
+                shared.block(store_id, Some(StoreBlock::TokenRefused));
+                shared.set_upload_error(Some(e.chain()));
+            }
+            Err(e) => return failed(shared, e),
+        }
+    }
+    let now = crate::time::now_ms();
+    // The latency metric goes to the store the cashier sells in, else the first drained.
+    let latency_store = session_store
+        .filter(|s| drained.contains(s))
+        .or_else(|| drained.first().cloned());
+    for store_id in &drained {
+        let reconnect = reconnect
+            .filter(|(_, n)| *n > 0)
+            .filter(|_| latency_store.as_ref() == Some(store_id));
+        if let Err(e) = shared.till.record_sync_success(store_id, now, reconnect) {
+            tracing::warn!(error = %e, "sync success not recorded");
+        }
+    }
+    if !drained.is_empty() {
+        let mut flags = lock(&shared.flags);
+        flags.reconnect_at = None;
+        if !flags
+            .blocked
+            .values()
+            .any(|b| *b == StoreBlock::TokenRefused)
+        {
+            flags.upload_error = None;
+        }
+    }
+    Round::Done
+}
+
+/// After a recovery or a fresh start, the first contact asks the server for the highest
+/// receipt sequence it holds for this register and raises the local counter to it. A
+/// failure never holds up the upload (sales rung meanwhile keep their numbers either way);
+/// it is asked again next round.
+async fn raise_seq_floor(shared: &Shared) {
+    if !shared.till.needs_seq_floor().unwrap_or(false) {
+        return;
+    }
+    let Ok(session) = shared.till.session() else {
+        return;
+    };
+    let Some(token) = shared.cfg.credentials.token(&session.store_id) else {
+        return;
+    };
+    let asked = shared
+        .client
+        .last_seq(&session.store_id, &session.register_id, &token)
+        .await;
+    match asked {
+        Ok(last_seq) => {
+            if let Err(e) =
+                shared
+                    .till
+                    .raise_seq_floor(&session.store_id, &session.register_id, last_seq)
+            {
+                tracing::warn!(error = %e, "cannot raise the receipt sequence floor");
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e.chain(), "server did not tell the receipt sequence floor")
+        }
+    }
+}
+
+/// A round with nothing to upload: probe the server if it was unreachable (for the pill),
+/// and mark the session store's empty queue as acknowledged.
+async fn idle_round(shared: &Shared, session_store: Option<&str>) -> Round {
+    if !shared.reachable.load(Ordering::SeqCst) {
+        match shared.client.health().await {
+            Ok(()) => {
+                shared.server_answered();
+                tracing::info!("server reachable");
+            }
+            Err(e) => return failed(shared, e),
+        }
+    }
+    let mut flags = lock(&shared.flags);
+    flags.upload_error = None;
+    flags.reconnect_at = None;
+    drop(flags);
+    if let Some(store_id) = session_store
+        && let Err(e) = shared
+            .till
+            .record_sync_success(store_id, crate::time::now_ms(), None)
+    {
+        tracing::warn!(error = %e, "sync success not recorded");
+    }
+    Round::Done
+}
+
+fn failed(shared: &Shared, e: SyncError) -> Round {
+    tracing::warn!(error = %e.chain(), "sync attempt failed");
+    shared.note_failure(&e);
+    shared.set_upload_error(Some(e.chain()));
+    let retry_after = match e {
+        SyncError::Busy { retry_after, .. } => retry_after,
+        _ => None,
+    };
+    Round::Failed { retry_after }
+}
