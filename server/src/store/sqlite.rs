@@ -17,8 +17,7 @@ use super::{RegisterInfo, ServerStore, StoredSale, UploadContext, schema};
 use crate::auth::{Principal, TokenHash};
 use crate::error::StoreError;
 use crate::protocol::{
-    BelowZero, CatalogFile, ProductAudit, RegisterMovements, SaleResult, SaleStatus, StockAudit,
-    Summary,
+    BelowZero, CatalogFile, ProductAudit, RegisterMovements, SaleResult, StockAudit, Summary,
 };
 use crate::validate::{self, Decision, from_milli, to_milli};
 
@@ -548,71 +547,55 @@ fn upload_batch(
                created_at, received_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        for sale in sales {
+        // The checks run on every core; only the id lookups and writes stay in order.
+        let prepared = validate::prepare_batch(sales, &ctx.store_id, &ctx.uploaded_by, &settings)?;
+        for (sale, prepared) in sales.iter().zip(prepared) {
             let id = sale.sale_id.to_string();
-            let existing: Option<String> = find.query_row([&id], |r| r.get(0)).optional()?;
-            let (status, reason) = match validate::decide(
-                sale,
-                &ctx.store_id,
-                &ctx.uploaded_by,
-                &settings,
-                existing.as_deref(),
-            )? {
-                Decision::Accept(a) => {
-                    let check = &a.tax_check;
-                    insert_sale.execute(params![
-                        id,
-                        ctx.store_id,
-                        sale.register_id,
-                        ctx.uploaded_by,
-                        sale.receipt_no,
-                        sale.created_at,
-                        ctx.received_at,
-                        sale.currency,
-                        sale.total.to_string(),
-                        sale.tax_total.to_string(),
-                        a.canonical,
-                        check.server_totals.as_ref().map(json).transpose()?,
-                        check.tax_difference.map(|d| d.to_string()),
-                        check.totals_match,
-                        check.error,
-                        i64::try_from(sale.seq).map_err(|_| StoreError::Invalid(format!(
-                            "seq {} out of range",
-                            sale.seq
-                        )))?,
-                    ])?;
-                    for m in &a.movements {
-                        insert_move.execute(params![
-                            ctx.store_id,
-                            m.product_id,
-                            sale.register_id,
-                            id,
-                            m.delta_milli,
-                            sale.created_at,
-                            ctx.received_at
-                        ])?;
-                        moved.insert(m.product_id.clone());
-                    }
-                    if !check.totals_match {
-                        tracing::info!(sale = %id, difference = ?check.tax_difference, "device totals differ from the server's");
-                    }
-                    (SaleStatus::Accepted, None)
-                }
-                Decision::Duplicate => (SaleStatus::Duplicate, None),
-                Decision::Conflict(reason) => {
-                    tracing::warn!(sale = %id, "conflicting sale id; stored sale kept");
-                    (SaleStatus::Conflict, Some(reason))
-                }
-                Decision::Rejected(reason) => {
-                    tracing::info!(sale = %id, %reason, "sale rejected");
-                    (SaleStatus::Rejected, Some(reason))
+            // Refused sales are never looked up: they learn nothing about stored ids.
+            let existing: Option<String> = match prepared {
+                validate::Prepared::Refused(_) => None,
+                validate::Prepared::Checked { .. } => {
+                    find.query_row([&id], |r| r.get(0)).optional()?
                 }
             };
-            results.push(SaleResult {
-                sale_id: sale.sale_id,
-                status,
-                reason,
-            });
+            let decision = prepared.resolve(existing.as_deref());
+            if let Decision::Accept(a) = &decision {
+                let check = &a.tax_check;
+                insert_sale.execute(params![
+                    id,
+                    ctx.store_id,
+                    sale.register_id,
+                    ctx.uploaded_by,
+                    sale.receipt_no,
+                    sale.created_at,
+                    ctx.received_at,
+                    sale.currency,
+                    sale.total.to_string(),
+                    sale.tax_total.to_string(),
+                    a.canonical,
+                    check.server_totals.as_ref().map(json).transpose()?,
+                    check.tax_difference.map(|d| d.to_string()),
+                    check.totals_match,
+                    check.error,
+                    i64::try_from(sale.seq).map_err(|_| StoreError::Invalid(format!(
+                        "seq {} out of range",
+                        sale.seq
+                    )))?,
+                ])?;
+                for m in &a.movements {
+                    insert_move.execute(params![
+                        ctx.store_id,
+                        m.product_id,
+                        sale.register_id,
+                        id,
+                        m.delta_milli,
+                        sale.created_at,
+                        ctx.received_at
+                    ])?;
+                    moved.insert(m.product_id.clone());
+                }
+            }
+            results.push(super::answer(sale, &decision));
         }
     }
     if !moved.is_empty() {
