@@ -20,10 +20,17 @@ fn open(dir: &Path, vault: &FileVault) -> tillkit_core::Result<Till> {
 fn online(till: &std::sync::Arc<Till>, server: &Server, token: &str) -> SyncEngine {
     let engine =
         SyncEngine::start(till.clone(), sync_config(&server.url(), token)).expect("engine");
-    wait_until(Duration::from_secs(20), "the first round", || {
-        let s = engine.status();
-        s.last_success_at.is_some() && !s.syncing
-    });
+    // The catalogue is pulled beside the uploads, not before them: wait for both.
+    wait_until(
+        Duration::from_secs(20),
+        "the first round and the catalogue",
+        || {
+            let s = engine.status();
+            s.last_success_at.is_some()
+                && !s.syncing
+                && till.catalog_cursor(STORE).ok().flatten().is_some()
+        },
+    );
     engine
 }
 
