@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds libtillkit_ffi.so for the Android ABIs into tillkit/src/main/jniLibs/ with cargo-ndk,
-# and generates the Kotlin bindings into bindings/generated/kotlin (read by :tillkit).
-# Needs: the Android NDK (ANDROID_NDK_HOME), cargo-ndk, the rustup targets (see README.md).
+# Builds libtillkit_ffi.so for the Android ABIs into tillkit/src/main/jniLibs/ with cargo-ndk
+# (16 KB-aligned, checked), and generates the Kotlin bindings into bindings/generated/.
+# Needs: NDK r28+ (ANDROID_NDK_HOME, or the catalog's version under ANDROID_HOME/ndk),
+# cargo-ndk and the rustup targets (see README.md).
 # Usage: android/build-rust.sh [--debug]     (default: release)
 set -euo pipefail
 ANDROID_DIR="$(cd "$(dirname "$0")" && pwd)"
@@ -16,7 +17,21 @@ case "${1:-}" in
 esac
 
 command -v cargo-ndk >/dev/null || { echo "cargo-ndk missing: cargo install cargo-ndk" >&2; exit 1; }
-: "${ANDROID_NDK_HOME:?set ANDROID_NDK_HOME to the NDK (e.g. \$ANDROID_HOME/ndk/<version>)}"
+# The NDK the Gradle build names (ndkVersion), so the libraries it strips are the ones it built.
+ndk_version=$(sed -n 's/^ndk = "\(.*\)"$/\1/p' "$ANDROID_DIR/gradle/libs.versions.toml")
+: "${ANDROID_NDK_HOME:=${ANDROID_HOME:-/nonexistent}/ndk/$ndk_version}"
+[ -f "$ANDROID_NDK_HOME/source.properties" ] || {
+  echo "no NDK at $ANDROID_NDK_HOME: sdkmanager \"ndk;$ndk_version\" (or set ANDROID_NDK_HOME)" >&2
+  exit 1
+}
+found=$(sed -n 's/^Pkg.Revision *= *//p' "$ANDROID_NDK_HOME/source.properties")
+# r27 and older link 4 KB-aligned libraries unless told otherwise: refuse them outright.
+case "$found" in
+  2[89].*|[3-9][0-9].*) ;;
+  *) echo "NDK ${found:-of unknown version} at $ANDROID_NDK_HOME is older than r28; use $ndk_version" >&2; exit 1 ;;
+esac
+[ "$found" = "$ndk_version" ] || echo "warning: NDK $found, but the Gradle build names $ndk_version" >&2
+export ANDROID_NDK_HOME
 
 # SQLCipher needs a libcrypto for each Android target (Android has no public one). Either the
 # workspace builds OpenSSL from source for Android (rusqlite's bundled-sqlcipher-vendored-openssl,
@@ -36,7 +51,9 @@ fi
 cargo ndk --platform 26 -t arm64-v8a -t armeabi-v7a -t x86_64 \
   -o "$ANDROID_DIR/tillkit/src/main/jniLibs" build "${profile[@]}" -p tillkit-ffi
 
-# Library mode reads the same interface from the host build of the crate.
-bindings/generate.sh "${profile[@]}"
+# 16 KB pages (Android 15+): every 64-bit library must have 16 KB-aligned segments.
+"$ANDROID_DIR/check-page-size.sh" "$ANDROID_DIR/tillkit/src/main/jniLibs"
 
-find "$ANDROID_DIR/tillkit/src/main/jniLibs" -name '*.so' | sort
+# Library mode reads the same interface from the host build of the crate; this writes the
+# Android copy (bindings/generated/kotlin-android, with UniFFI's Android cleaner) too.
+bindings/generate.sh "${profile[@]}"

@@ -1,6 +1,8 @@
-// swift-tools-version:5.9
+// swift-tools-version:5.10
 // Tillkit for iOS: the Rust core as a static XCFramework (built by build-xcframework.sh), its
 // UniFFI-generated Swift, and TillkitStore, the thin SwiftUI-facing wrapper.
+// Tools 5.10: UniFFI 0.32's generated Swift needs Swift 5.10 (Xcode 15.3+); Xcode 16 is the
+// supported toolchain (README.md).
 import PackageDescription
 
 let package = Package(

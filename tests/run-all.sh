@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs Tillkit's whole test suite: every Rust crate (unit, integration, crash, fault and
 # end-to-end tests against the real server on loopback, on SQLite and on a private
-# PostgreSQL it starts) and the Kotlin binding tests on the host JVM. Installs what a fresh
-# machine lacks. Usage: tests/run-all.sh
+# PostgreSQL it starts), the plain-Kotlin Android modules and the Kotlin binding tests on the
+# host JVM, and the Android packaging check. Installs what a fresh machine lacks.
+# Usage: tests/run-all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,9 @@ fi
 
 echo "== Android view-state module (plain Kotlin) on the host JVM"
 android/ui-model/test.sh
+
+echo "== Android packaging: the 16 KB page-size check"
+android/check-page-size-test.sh
 
 if [ -x tests/kotlin/run.sh ]; then
   echo "== Kotlin bindings on the host JVM"

@@ -11,6 +11,8 @@ fun tillkitProperty(name: String): String = "\"${providers.gradleProperty("tillk
 android {
     namespace = "app.tillkit.register"
     compileSdk = 36
+    // The NDK that strips the packaged .so files: the one that built them (see :tillkit).
+    ndkVersion = libs.versions.ndk.get()
 
     defaultConfig {
         applicationId = "app.tillkit.register"

@@ -12,8 +12,8 @@ struct TillkitRegisterApp: App {
             switch startup.state {
             case .opening:
                 ProgressView("Opening the register…")
-            case .failed(let message):
-                Text(message).padding()
+            case .failed(let failure):
+                FailureView(failure: failure, retry: startup.retry)
             case let .needsRecovery(reason, kept, config):
                 RecoveryView(
                     model: RecoveryModel(reason: reason, keptFiles: kept, config: config),
@@ -26,72 +26,116 @@ struct TillkitRegisterApp: App {
     }
 }
 
+/// Thrown by the opener when the core answers `NeedsRecovery`, with the configuration the
+/// recovery screen must hand back to the core.
+struct RecoveryNeeded: Error {
+    let reason: String
+    let keptFiles: [String]
+    let config: CoreConfig
+}
+
 @MainActor
 final class Startup: ObservableObject {
     enum State {
         case opening
         case ready(TillkitStore)
-        case failed(String)
+        case failed(StartupFailure)
         /// The database could not be opened with its key: the recovery screen takes over.
         case needsRecovery(reason: String, keptFiles: [String], config: CoreConfig)
     }
 
     @Published private(set) var state: State = .opening
+    private let openRegister: @MainActor () async throws -> TillkitStore
 
+    /// Starts opening at once with `open` (the app's own by default; tests pass another).
     // Nonisolated: the App creates it outside the main actor; opening hops onto it.
-    nonisolated init() {
-        Task { await self.open() }
+    nonisolated init(open: @escaping @MainActor () async throws -> TillkitStore = Startup.openFromEnvironment) {
+        openRegister = open
+        Task { await self.run() }
     }
 
-    /// Opens the register again (after a recovery).
+    /// "Try again" on the failure screen; does nothing unless opening failed.
+    func retry() {
+        guard case .failed = state else { return }
+        reopen()
+    }
+
+    /// Opens the register again (after a recovery, or "Try again").
     func reopen() {
         state = .opening
-        Task { await open() }
+        Task { await run() }
     }
 
-    private func open() async {
+    private func run() async {
+        do {
+            state = .ready(try await openRegister())
+        } catch let needed as RecoveryNeeded {
+            state = .needsRecovery(reason: needed.reason, keptFiles: needed.keptFiles, config: needed.config)
+        } catch {
+            // Typed refusals by kind; anything else (a crash inside the core arrives as an
+            // untyped error) as "could not start". The register shows it instead of crashing.
+            state = .failed(StartupFailure(error))
+        }
+    }
+
+    /// Development wiring: server, token and register from the scheme's environment.
+    static func openFromEnvironment() async throws -> TillkitStore {
         let env = ProcessInfo.processInfo.environment
         #if DEBUG
         let allowHttpLoopback = true
         #else
         let allowHttpLoopback = false
         #endif
-        var opened: CoreConfig?
-        do {
-            let dataDir = try FileManager.default
-                .url(for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
-                .appendingPathComponent("tillkit", isDirectory: true)
-            try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
-            // The key stays in this device's keychain, so a backup of the file could not be opened.
-            var values = URLResourceValues()
-            values.isExcludedFromBackup = true
-            var url = dataDir
-            try url.setResourceValues(values)
+        let dataDir = try FileManager.default
+            .url(for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
+            .appendingPathComponent("tillkit", isDirectory: true)
+        try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
+        // The key stays in this device's keychain, so a backup of the file could not be opened.
+        var values = URLResourceValues()
+        values.isExcludedFromBackup = true
+        var url = dataDir
+        try url.setResourceValues(values)
 
-            let config = CoreConfig(
-                dataDir: dataDir.path,
-                serverUrl: env["TILLKIT_SERVER_URL"] ?? "http://127.0.0.1:8787/",
-                allowHttpLoopback: allowHttpLoopback
-            )
-            opened = config
-            let store = try await TillkitStore.open(config: config, token: env["TILLKIT_TOKEN"] ?? "")
+        let config = CoreConfig(
+            dataDir: dataDir.path,
+            serverUrl: env["TILLKIT_SERVER_URL"] ?? "http://127.0.0.1:8787/",
+            allowHttpLoopback: allowHttpLoopback
+        )
+        let store: TillkitStore
+        do {
+            store = try await TillkitStore.open(config: config, token: env["TILLKIT_TOKEN"] ?? "")
+        } catch let TillkitError.NeedsRecovery(reason, kept) {
+            throw RecoveryNeeded(reason: reason, keptFiles: kept, config: config)
+        }
+        do {
             try await store.login(
                 storeId: env["TILLKIT_STORE_ID"] ?? "store-1",
                 registerId: env["TILLKIT_REGISTER_ID"] ?? "R08",
                 staffId: "cashier"
             )
-            state = .ready(store)
-        } catch let TillkitError.NeedsRecovery(reason, kept) {
-            // Only the core's open throws this, so the configuration is known.
-            if let opened {
-                state = .needsRecovery(reason: reason, keptFiles: kept, config: opened)
-            } else {
-                state = .failed(reason)
-            }
-        } catch let error as TillkitError {
-            state = .failed(error.cashierMessage(money: MoneyFormat(), currency: nil))
         } catch {
-            state = .failed(error.localizedDescription)
+            // Opening again must never find this one still open beside it.
+            store.shutdown()
+            throw error
         }
+        return store
+    }
+}
+
+/// Why the register could not open and what to do; the detail can be selected for support.
+struct FailureView: View {
+    let failure: StartupFailure
+    let retry: () -> Void
+
+    var body: some View {
+        VStack(alignment: .leading, spacing: 12) {
+            Text(failure.title).font(.title2).bold()
+            Text(failure.advice)
+            Text(failure.detail).font(.footnote).foregroundStyle(.secondary).textSelection(.enabled)
+            if failure.canRetry {
+                Button("Try again", action: retry).buttonStyle(.borderedProminent)
+            }
+        }
+        .padding()
     }
 }

@@ -1,12 +1,19 @@
+// The cashier app's one activity: the startup state (opening, failure screen, register) and the
+// two screens. It shows what RegisterApplication opened; it never opens the core itself.
 package app.tillkit.register
 
 import android.os.Bundle
 import androidx.activity.ComponentActivity
 import androidx.activity.compose.BackHandler
 import androidx.activity.compose.setContent
+import androidx.compose.foundation.layout.Arrangement
 import androidx.compose.foundation.layout.Box
+import androidx.compose.foundation.layout.Column
 import androidx.compose.foundation.layout.fillMaxSize
 import androidx.compose.foundation.layout.padding
+import androidx.compose.foundation.layout.safeDrawingPadding
+import androidx.compose.foundation.text.selection.SelectionContainer
+import androidx.compose.material3.Button
 import androidx.compose.material3.MaterialTheme
 import androidx.compose.material3.Surface
 import androidx.compose.material3.Text
@@ -21,6 +28,7 @@ import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import androidx.lifecycle.viewmodel.compose.viewModel
 import app.tillkit.ffi.TillkitAndroid
+import app.tillkit.ui.StartupFailure
 
 class MainActivity : ComponentActivity() {
     override fun onCreate(savedInstanceState: Bundle?) {
@@ -32,7 +40,7 @@ class MainActivity : ComponentActivity() {
                     val startup by app.startup.collectAsStateWithLifecycle()
                     when (val s = startup) {
                         Startup.Opening -> Centered("Opening the register…")
-                        is Startup.Failed -> Centered(s.message)
+                        is Startup.Failed -> FailureScreen(s.failure, onRetry = app::retryStartup)
                         is Startup.NeedsRecovery -> RecoveryScreen(
                             viewModel(key = s.reason) { RecoveryViewModel(app, s.reason, s.keptFiles) },
                             onOpen = { app.open() },
@@ -54,6 +62,24 @@ private fun Screens(till: TillkitAndroid) {
         AttentionScreen(viewModel { AttentionViewModel(till) }, onBack = { attention = false })
     } else {
         RegisterScreen(viewModel { RegisterViewModel(till) }, onOpenAttention = { attention = true })
+    }
+}
+
+/** Why the register could not open and what to do; the detail can be selected for support. */
+@Composable
+private fun FailureScreen(failure: StartupFailure, onRetry: () -> Unit) {
+    Column(
+        Modifier.fillMaxSize().safeDrawingPadding().padding(24.dp),
+        verticalArrangement = Arrangement.spacedBy(12.dp, Alignment.CenterVertically),
+    ) {
+        Text(failure.title, style = MaterialTheme.typography.headlineSmall)
+        Text(failure.advice, style = MaterialTheme.typography.bodyLarge)
+        SelectionContainer {
+            Text(failure.detail, style = MaterialTheme.typography.bodySmall)
+        }
+        if (failure.canRetry) {
+            Button(onClick = onRetry) { Text("Try again") }
+        }
     }
 }
 

@@ -6,25 +6,32 @@ import android.app.Application
 import app.tillkit.ffi.CoreConfig
 import app.tillkit.ffi.TillkitAndroid
 import app.tillkit.ffi.TillkitException
-import app.tillkit.ffi.cashierMessage
-import app.tillkit.ui.MoneyFormat
+import app.tillkit.ffi.startupFailure
+import app.tillkit.ui.StartupFailure
+import app.tillkit.ui.startupFailure
 import java.io.File
+import kotlinx.coroutines.CancellationException
+import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.MainScope
+import kotlinx.coroutines.NonCancellable
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.launch
+import kotlinx.coroutines.withContext
 
 /** Where opening the register stands. */
 sealed interface Startup {
     data object Opening : Startup
     data class Ready(val till: TillkitAndroid) : Startup
-    data class Failed(val message: String) : Startup
+    data class Failed(val failure: StartupFailure) : Startup
     /** The database could not be opened with its key: the recovery screen takes over. */
     data class NeedsRecovery(val reason: String, val keptFiles: List<String>) : Startup
 }
 
 class RegisterApplication : Application() {
+    // The process lives as long as the register; the core is closed with it.
+    private val scope = MainScope()
     private val mutableStartup = MutableStateFlow<Startup>(Startup.Opening)
     val startup: StateFlow<Startup> = mutableStartup.asStateFlow()
 
@@ -46,17 +53,38 @@ class RegisterApplication : Application() {
     /** Opens the register (again, after a recovery). */
     fun open() {
         mutableStartup.value = Startup.Opening
-        // The process lives as long as the register; the core is closed with it.
-        MainScope().launch {
+        scope.launch {
             mutableStartup.value = try {
-                val till = TillkitAndroid.open(this@RegisterApplication, config, BuildConfig.TILLKIT_TOKEN)
-                till.login(BuildConfig.TILLKIT_STORE_ID, BuildConfig.TILLKIT_REGISTER_ID, staffId = "cashier")
-                Startup.Ready(till)
+                Startup.Ready(openAndSignIn())
             } catch (e: TillkitException.NeedsRecovery) {
                 Startup.NeedsRecovery(e.reason, e.kept)
             } catch (e: TillkitException) {
-                Startup.Failed(e.cashierMessage(MoneyFormat(), currency = null))
+                Startup.Failed(e.startupFailure())
+            } catch (e: CancellationException) {
+                throw e
+            } catch (e: Throwable) {
+                // Not typed by the core: the native library missing from this build or not
+                // loading on this device, a crash inside the core, anything else. The register
+                // shows it instead of crashing on every launch.
+                Startup.Failed(startupFailure(e))
             }
         }
+    }
+
+    /** "Try again" on the failure screen. Does nothing unless opening failed. */
+    fun retryStartup() {
+        if (mutableStartup.value is Startup.Failed) open()
+    }
+
+    private suspend fun openAndSignIn(): TillkitAndroid {
+        val till = TillkitAndroid.open(this, config, BuildConfig.TILLKIT_TOKEN)
+        try {
+            till.login(BuildConfig.TILLKIT_STORE_ID, BuildConfig.TILLKIT_REGISTER_ID, staffId = "cashier")
+        } catch (e: Throwable) {
+            // Opening again must never find this one still open beside it.
+            withContext(NonCancellable + Dispatchers.IO) { till.close() }
+            throw e
+        }
+        return till
     }
 }

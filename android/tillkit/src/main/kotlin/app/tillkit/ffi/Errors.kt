@@ -2,6 +2,9 @@
 package app.tillkit.ffi
 
 import app.tillkit.ui.MoneyFormat
+import app.tillkit.ui.StartupFailure
+import app.tillkit.ui.StartupProblem
+import app.tillkit.ui.startupFailure
 
 /** A short sentence for the cashier; `currency` formats amounts when known. */
 fun TillkitException.cashierMessage(money: MoneyFormat, currency: String?): String {
@@ -21,4 +24,23 @@ fun TillkitException.cashierMessage(money: MoneyFormat, currency: String?): Stri
         // Key, corruption, storage and keychain failures: the register cannot go on by itself.
         else -> "The register needs attention (${this::class.simpleName}): call support"
     }
+}
+
+/** The failure screen for a typed refusal while the register opens. */
+fun TillkitException.startupFailure(): StartupFailure {
+    val problem = when (this) {
+        is TillkitException.KeyMissing -> StartupProblem.KeyMissing
+        is TillkitException.KeyMismatch -> StartupProblem.KeyMismatch
+        // The app shows the recovery screen for this one; the failure screen is the fallback.
+        is TillkitException.NeedsRecovery -> StartupProblem.NeedsRecovery
+        is TillkitException.NewerSchema -> StartupProblem.NewerSchema
+        is TillkitException.WalMissing -> StartupProblem.WalMissing
+        is TillkitException.StorageFull -> StartupProblem.StorageFull
+        is TillkitException.Keychain -> StartupProblem.Keychain
+        is TillkitException.Storage -> StartupProblem.Storage
+        // At open, only the configuration can be invalid input (server URL, roots, pins).
+        is TillkitException.InvalidInput -> StartupProblem.Configuration
+        else -> StartupProblem.Unexpected
+    }
+    return startupFailure(problem, "${this::class.simpleName}: $message")
 }
