@@ -470,7 +470,7 @@ const ROWID_TABLES: &[(&str, &[&str])] = &[
 ];
 
 /// Small key-ordered tables without rowids, read in one scan as far as it gets.
-const SCANNED_TABLES: &[&str] = &["discounts", "register_seq", "meta"];
+const SCANNED_TABLES: &[&str] = &["discounts", "register_seq", "meta", "stock_levels"];
 
 fn salvage_file(
     path: &Path,
