@@ -6,11 +6,30 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use tillkit_core::catalog::CatalogPayload;
+use tillkit_core::sale::{Payment, PaymentMethod, SaleRecord};
 use tillkit_core::store::key::MemoryVault;
 use tillkit_core::{Config, Till};
 
 pub fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
+}
+
+/// On a fresh till: the UK catalogue, a session of register R07, one loaf paid exactly in cash.
+pub fn sell_one_loaf(till: &Till) -> SaleRecord {
+    till.import_catalog(&uk_catalog()).unwrap();
+    till.login("uk-01", "R07", "alice").unwrap();
+    let mut cart = till.new_cart().unwrap();
+    till.add_product(&mut cart, "p-bread", d("1")).unwrap();
+    till.complete_sale(
+        &cart,
+        &[Payment {
+            method: PaymentMethod::Cash,
+            amount: d("3.20"),
+            reference: None,
+        }],
+    )
+    .unwrap()
+    .record
 }
 
 /// A UK store: VAT-inclusive prices at 20%, 5% and 0%, a few products, two discounts.
