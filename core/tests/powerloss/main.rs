@@ -464,4 +464,8 @@ fn every_completed_sale_survives_a_power_cut_at_any_write_or_sync() {
         );
     }
     eprintln!("{} power cuts, every one recovered", seeds.len());
+    // The templates live as long as the process; their directories need not.
+    for s in SCENARIOS {
+        let _ = std::fs::remove_dir_all(&template(s).dir);
+    }
 }
