@@ -152,3 +152,17 @@ pub fn schema_of(c: &rusqlite::Connection) -> Vec<(String, String, String)> {
         .map(Result::unwrap)
         .collect()
 }
+
+/// xorshift64*: small, seeded, reproducible.
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
