@@ -5,6 +5,7 @@ pub mod cart;
 pub mod catalog;
 pub mod config;
 pub mod error;
+pub mod journal;
 pub mod limits;
 pub mod metrics;
 pub mod money;

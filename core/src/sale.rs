@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::cart::{AppliedDiscount, Cart};
 use crate::catalog::to_milli;
 use crate::error::{Error, Result};
+use crate::journal::{self, JournalLink, ledger};
 use crate::limits;
 use crate::money::{self, MAX_AMOUNT};
 use crate::session::Session;
@@ -92,6 +93,10 @@ pub struct SaleRecord {
     pub payments: Vec<Payment>,
     /// Some tracked product went below zero stock with this sale.
     pub oversold: bool,
+    /// Where the sale sits in its register's journal; absent on sales made before the
+    /// journal existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<JournalLink>,
 }
 
 impl SaleRecord {
@@ -261,13 +266,8 @@ pub fn complete(
     let _enter = span.enter();
 
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let seq: i64 = tx
-        .prepare_cached(
-            "INSERT INTO register_seq (store_id, register_id, last_seq) VALUES (?1, ?2, 1)
-             ON CONFLICT (store_id, register_id) DO UPDATE SET last_seq = last_seq + 1
-             RETURNING last_seq",
-        )?
-        .query_row(params![session.store_id, session.register_id], |r| r.get(0))?;
+    let claim = ledger::claim(&tx, &session.store_id, &session.register_id)?;
+    let seq = claim.seq;
 
     let mut lines = Vec::with_capacity(cart.lines.len());
     // Stock may go negative: overselling is allowed offline and flagged on the sale.
@@ -315,8 +315,8 @@ pub fn complete(
         store_id: session.store_id.clone(),
         register_id: session.register_id.clone(),
         staff_id: session.staff_id.clone(),
-        receipt_no: format!("{}-{seq:06}", session.register_id),
-        seq: seq as u64,
+        receipt_no: receipt_no(&session.register_id, seq),
+        seq,
         created_at,
         currency: cart.tax.currency.clone(),
         lines,
@@ -333,7 +333,10 @@ pub fn complete(
         change_due: settlement.change_due,
         payments: payments.to_vec(),
         oversold,
+        journal: Some(claim.link),
     };
+    let hash = journal::record_hash(&record).map_err(|e| Error::Storage(e.to_string()))?;
+    ledger::advance(&tx, &session.store_id, &session.register_id, seq, &hash)?;
     let stored_bytes = write_record(&tx, &record, cart.tax_settings_id)?;
     if offline {
         crate::metrics::record_attempt(&tx, &session.store_id, true)?;
@@ -344,6 +347,11 @@ pub fn complete(
         record,
         stored_bytes,
     })
+}
+
+/// The receipt number of a register's record `seq` (sales and refunds share the numbering).
+pub fn receipt_no(register_id: &str, seq: u64) -> String {
+    format!("{register_id}-{seq:06}")
 }
 
 /// Inserts the sale, its stock movements and its queue row (inside the sale's transaction);

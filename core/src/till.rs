@@ -13,6 +13,7 @@ use crate::cart::Cart;
 use crate::catalog::{self, CatalogPayload, ImportSummary, Product};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::journal;
 use crate::outbox::{self, Listing, Payload, QueueCounts, QueuedSale, RetryScope, Verdict};
 use crate::sale::{self, CompletedSale, Payment, SaleRecord};
 use crate::session::Session;
@@ -343,6 +344,23 @@ impl Till {
     /// A stored sale read back from its tables, with the tax settings it was computed with.
     pub fn load_sale(&self, sale_id: &str) -> Result<Option<(SaleRecord, TaxSettings)>> {
         self.with_reader(|c| sale::load(c, sale_id))
+    }
+
+    /// The current register's journal as this device holds it, for an auditor: JSON Lines,
+    /// a header then every record byte for byte as stored (see `journal::JournalExport`).
+    pub fn export_journal(&self) -> Result<String> {
+        let s = self.session()?;
+        self.with_reader(|c| journal::ledger::export(c, &s.store_id, &s.register_id))
+    }
+
+    /// Verifies the current register's journal as this device holds it (its export):
+    /// gaps, forks, breaks and restarts, each naming the records concerned.
+    pub fn verify_journal(&self) -> Result<journal::RegisterReport> {
+        let export = self.export_journal()?;
+        let parsed = journal::JournalExport::parse(&export)
+            .and_then(|e| journal::verify_export(&e))
+            .map_err(|e| Error::Storage(e.to_string()))?;
+        Ok(parsed)
     }
 
     /// Queue counts for the current store.

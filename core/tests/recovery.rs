@@ -333,3 +333,101 @@ fn a_damaged_first_page_recovers_nothing_silently_and_says_so() {
     );
     assert_eq!(report.kept.len(), 1);
 }
+
+/// The link of the newest sale of `till`'s register.
+fn newest_link(till: &Till) -> tillkit_core::journal::JournalLink {
+    let (_, sale_id, _) = stored_sales(till).pop().unwrap();
+    till.load_sale(&sale_id).unwrap().unwrap().0.journal.unwrap()
+}
+
+/// A store of 300 sales whose newest leaf of sales is damaged, then salvaged; `forget_head`
+/// first clears the journal head (as a file written before the journal would lack it).
+fn salvaged_without_the_newest_sales(
+    forget_head: bool,
+) -> (tempfile::TempDir, MemoryVault, Vec<(i64, String, String)>) {
+    let (dir, vault, rung) = closed_till_with_sales(300);
+    if forget_head {
+        let till = open(dir.path(), &vault).unwrap();
+        tillkit_core::testing::tamper(&till, |c| {
+            c.execute_batch(
+                "UPDATE register_seq SET head_seq = NULL, head_hash = NULL;
+                 PRAGMA wal_checkpoint(TRUNCATE);",
+            )?;
+            Ok(())
+        })
+        .unwrap();
+    }
+    let leaves = sales_leaf_pages(dir.path(), &vault);
+    damage_page(&dir.path().join("tillkit.db"), leaves[leaves.len() - 1]);
+    refuses_twice(dir.path(), &vault);
+    let report = recovery::recover(&Config::new(dir.path()), &vault).unwrap();
+    let lost = check_recovered(dir.path(), &vault, &rung, &report);
+    assert!(lost.contains(&300), "the newest sale is among the lost: {lost:?}");
+    (dir, vault, rung)
+}
+
+fn journal_hash(record: &str) -> String {
+    let sale: tillkit_core::sale::SaleRecord = serde_json::from_str(record).unwrap();
+    tillkit_core::journal::record_hash(&sale).unwrap()
+}
+
+#[test]
+fn a_salvaged_store_goes_on_with_its_journal_from_the_head_it_kept() {
+    let (dir, vault, rung) = salvaged_without_the_newest_sales(false);
+    let till = open(dir.path(), &vault).unwrap();
+    till.login("uk-01", "R07", "alice").unwrap();
+    ring(&till, 1);
+    let link = newest_link(&till);
+    // The head survived on its own page: the chain goes on after the true newest sale,
+    // lost here but perhaps uploaded; the server sees no restart.
+    assert!(link.segment.is_none(), "the chain is not restarted: {link:?}");
+    assert_eq!(link.prev_seq, 300);
+    assert_eq!(link.prev, journal_hash(&rung[299].2));
+    let journal = till.verify_journal().unwrap();
+    assert_eq!(journal.segments.len(), 1, "{journal:?}");
+    assert!(journal.breaks.is_empty(), "{journal:?}");
+    assert!(
+        journal.gaps.iter().any(|g| g.last == 300),
+        "what this device lost is a gap in its own journal: {journal:?}"
+    );
+}
+
+#[test]
+fn a_salvaged_store_without_a_head_goes_on_from_its_newest_surviving_record() {
+    let (dir, vault, _) = salvaged_without_the_newest_sales(true);
+    let till = open(dir.path(), &vault).unwrap();
+    till.login("uk-01", "R07", "alice").unwrap();
+    let survivors = stored_sales(&till);
+    let (_, _, newest) = survivors.last().unwrap();
+    let newest_seq: tillkit_core::sale::SaleRecord = serde_json::from_str(newest).unwrap();
+    ring(&till, 1);
+    let link = newest_link(&till);
+    assert!(link.segment.is_none(), "not a silent new start: {link:?}");
+    assert_eq!(link.prev_seq, newest_seq.seq);
+    assert_eq!(link.prev, journal_hash(newest));
+    assert!(till.verify_journal().unwrap().breaks.is_empty());
+}
+
+#[test]
+fn a_fresh_start_opens_a_journal_segment_the_auditor_sees_as_a_restart() {
+    let (dir, vault, _) = closed_till_with_sales(30);
+    damage_page(&dir.path().join("tillkit.db"), 1);
+    let (reason, _) = refuses_twice(dir.path(), &vault);
+    recovery::start_fresh(&Config::new(dir.path()), &vault).unwrap();
+    let till = open(dir.path(), &vault).unwrap();
+    till.import_catalog(&uk_catalog()).unwrap();
+    till.login("uk-01", "R07", "alice").unwrap();
+    ring(&till, 2);
+    let journal = till.verify_journal().unwrap();
+    assert_eq!(journal.segments.len(), 1, "{journal:?}");
+    let segment = &journal.segments[0];
+    assert_eq!(
+        segment.reason,
+        tillkit_core::journal::SegmentReason::FreshStart
+    );
+    assert!(segment.restart, "a fresh start is never a new register");
+    assert!(
+        segment.note.as_deref().is_some_and(|n| n.contains(&reason)),
+        "{segment:?}"
+    );
+}

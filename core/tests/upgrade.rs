@@ -9,6 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::*;
+use tillkit_core::journal::SegmentReason;
 use tillkit_core::store::cipher;
 use tillkit_core::store::key::{DbKey, KeyVault, MemoryVault};
 use tillkit_core::store::schema;
@@ -22,6 +23,7 @@ const RELEASED: &[(u32, u64)] = &[
     (1, 0xe1a5_7f5f_f012_7e0f),
     (2, 0xee62_1217_f5e2_fadd),
     (3, 0x640a_c4dd_c1ae_3d02),
+    (4, 0x9653_938b_1584_56ab),
 ];
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -324,6 +326,17 @@ fn every_old_file_opens_with_todays_code_keeping_every_queued_sale() {
             )
             .unwrap();
         assert_eq!(sale.record.seq, f.queued.len() as u64 + 1, "{name}");
+        // The journal starts here, naming the newest record made before it.
+        let link = sale.record.journal.as_ref().unwrap();
+        let segment = link.segment.as_ref().unwrap();
+        assert_eq!(segment.reason, SegmentReason::JournalStarted, "{name}");
+        let after = segment.after.as_ref().unwrap();
+        assert_eq!(after.seq, f.queued.len() as u64, "{name}");
+        let journal = till.verify_journal().unwrap();
+        assert!(journal.intact, "{name}: {journal:?}");
+        assert_eq!(journal.segments[0].after_verified, Some(true), "{name}");
+        assert_eq!(journal.unchained.len(), 1, "{name}");
+        assert_eq!(journal.unchained[0].last, f.queued.len() as u64, "{name}");
     }
 }
 

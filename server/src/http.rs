@@ -23,7 +23,7 @@ use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::forwarded;
 use crate::protocol::{
-    BatchRequest, BatchResponse, Health, LastSeq, SaleStatus, StockAudit, Summary,
+    BatchRequest, BatchResponse, Health, JournalAudit, LastSeq, SaleStatus, StockAudit, Summary,
 };
 use crate::store::{ServerStore, UploadContext};
 
@@ -50,6 +50,7 @@ pub fn router(store: Arc<dyn ServerStore>, config: ServerConfig) -> Router {
             post(upload_batch).layer(DefaultBodyLimit::max(config.max_body_bytes)),
         )
         .route("/v1/stores/{store_id}/stock-audit", get(stock_audit))
+        .route("/v1/stores/{store_id}/journal-audit", get(journal_audit))
         .route("/v1/stores/{store_id}/summary", get(summary))
         .route(
             "/v1/stores/{store_id}/registers/{register_id}/last-seq",
@@ -217,6 +218,26 @@ async fn stock_audit(
     async move {
         authorize(&state, &headers, peer.ip(), &store_id).await?;
         Ok(Json(state.store.stock_audit(&store_id).await?))
+    }
+    .instrument(span)
+    .await
+}
+
+async fn journal_audit(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<JournalAudit>, ApiError> {
+    let store_id = store_path(path)?;
+    let span = tracing::info_span!("journal_audit", store = %store_id);
+    async move {
+        authorize(&state, &headers, peer.ip(), &store_id).await?;
+        let audit = state.store.journal_audit(&store_id).await?;
+        if !audit.intact {
+            tracing::warn!(registers = audit.registers.len(), "journal audit found breaks, forks or gaps");
+        }
+        Ok(Json(audit))
     }
     .instrument(span)
     .await

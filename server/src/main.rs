@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use tillkit_server::forwarded::Cidr;
-use tillkit_server::protocol::StockAudit;
+use tillkit_server::protocol::{JournalAudit, StockAudit};
 use tillkit_server::store::{self, RegisterInfo};
 use tillkit_server::{ServerConfig, ServerStore, admin, tls};
 
@@ -23,7 +23,8 @@ const USAGE: &str = "usage:
   tillkit-server admin registers       DB --store ID [--json]
   tillkit-server admin revoke-token    DB [--token-file FILE]        (else the token on stdin)
   tillkit-server admin load-catalog    DB --store ID --file catalog.json
-  tillkit-server admin audit           DB --store ID [--json]
+  tillkit-server admin audit           DB --store ID [--json]        (stock, oversells, over-refunds)
+  tillkit-server admin journal         DB --store ID [--json]        (each register's chain)
 DB is --data FILE (SQLite, created if missing) or --database postgres://USER[:PASSWORD]@HOST[:PORT]/NAME
 logging: RUST_LOG (default info), to stderr";
 
@@ -295,6 +296,20 @@ async fn admin_command(command: Option<&str>, o: &Options) -> Result<(), CliErro
                 print_audit(&audit);
             }
         }
+        Some("journal") => {
+            o.only(&["store"])?;
+            let audit = o.store().await?.journal_audit(o.get("store")?).await?;
+            if o.flag("json") {
+                println!("{}", serde_json::to_string_pretty(&audit)?);
+            } else {
+                print_journal(&audit);
+            }
+            if !audit.intact {
+                return Err(CliError(
+                    "the journal is not intact (see the report above)".into(),
+                ));
+            }
+        }
         _ => return Err(CliError("unknown admin command".into())),
     }
     Ok(())
@@ -351,6 +366,68 @@ fn print_audit(audit: &StockAudit) {
                 b.received_at,
                 b.created_at
             );
+        }
+    }
+}
+
+fn print_journal(audit: &JournalAudit) {
+    println!(
+        "journal audit of store {}: {}",
+        audit.store_id,
+        if audit.intact { "intact" } else { "NOT INTACT" }
+    );
+    for id in &audit.unreadable {
+        println!("  record {id}: stored text unreadable");
+    }
+    for r in &audit.registers {
+        let range = |g: &tillkit_core::journal::SeqRange| {
+            if g.first == g.last {
+                g.first.to_string()
+            } else {
+                format!("{}-{}", g.first, g.last)
+            }
+        };
+        let list = |rs: &[tillkit_core::journal::SeqRange]| {
+            rs.iter().map(range).collect::<Vec<_>>().join(", ")
+        };
+        println!(
+            "\nregister {}: {} records, head {}{}",
+            r.register_id,
+            r.records,
+            r.head
+                .as_ref()
+                .map_or("none".to_string(), |h| format!("{} ({}...)", h.seq, h.hash.get(..12).unwrap_or(&h.hash))),
+            if r.intact { "" } else { "  << NOT INTACT" }
+        );
+        if !r.unchained.is_empty() {
+            println!("  unchained (made before the journal): {}", list(&r.unchained));
+        }
+        for s in &r.segments {
+            println!(
+                "  segment from {} ({}): {:?}{}{}",
+                s.start.seq,
+                s.start.receipt_no,
+                s.reason,
+                if s.restart { "  << RESTART" } else { "" },
+                s.note.as_ref().map_or(String::new(), |n| format!(": {n}"))
+            );
+        }
+        if !r.gaps.is_empty() {
+            println!("  gaps (numbers never received): {}", list(&r.gaps));
+        }
+        if !r.reused_numbers.is_empty() {
+            println!("  numbers used twice: {:?}", r.reused_numbers);
+        }
+        for f in &r.forks {
+            let who: Vec<String> = f
+                .records
+                .iter()
+                .map(|x| format!("{} ({})", x.seq, x.receipt_no))
+                .collect();
+            println!("  fork after {}: {}", f.prev_seq, who.join(", "));
+        }
+        for b in &r.breaks {
+            println!("  break at {} ({}), {:?}: {}", b.record.seq, b.record.receipt_no, b.kind, b.detail);
         }
     }
 }

@@ -4,6 +4,7 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use tillkit_core::catalog::{DiscountRule, ProductRecord};
+use tillkit_core::journal::RegisterReport;
 use tillkit_core::sale::SaleRecord;
 use tillkit_core::tax::TaxSettings;
 use uuid::Uuid;
@@ -146,4 +147,18 @@ pub struct BelowZero {
     pub created_at: i64,
     /// Server clock when the sale arrived (Unix ms).
     pub received_at: i64,
+}
+
+/// `GET /v1/stores/{store_id}/journal-audit` answer: every register's journal verified from
+/// the records the server holds (see `tillkit_core::journal::verify`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JournalAudit {
+    /// The store audited.
+    pub store_id: String,
+    /// One report per register that has records, by register id.
+    pub registers: Vec<RegisterReport>,
+    /// Stored records whose text could not be read at all (named by id): changed in storage.
+    pub unreadable: Vec<String>,
+    /// Every register intact and nothing unreadable.
+    pub intact: bool,
 }

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use tillkit_core::catalog::ProductRecord;
+use tillkit_core::journal::{self, JournalLink, SegmentReason, SegmentStart};
 use tillkit_core::sale::{Payment, PaymentMethod, SaleLine, SaleRecord};
 use tillkit_core::tax::{self, LineInput, TaxSettings};
 use uuid::Uuid;
@@ -135,7 +136,38 @@ pub fn sale(
             reference: None,
         }],
         oversold: false,
+        journal: None,
     }
+}
+
+/// Links one register's `sales` (in order) into a journal opening a new segment, as a
+/// device does when it writes them.
+pub fn chained(mut sales: Vec<SaleRecord>) -> Vec<SaleRecord> {
+    let mut prev: Option<(u64, String)> = None;
+    for s in &mut sales {
+        s.journal = Some(match prev.take() {
+            None => {
+                let id = Uuid::now_v7();
+                JournalLink {
+                    prev_seq: 0,
+                    prev: journal::genesis(&s.store_id, &s.register_id, id),
+                    segment: Some(SegmentStart {
+                        id,
+                        reason: SegmentReason::NewRegister,
+                        after: None,
+                        note: None,
+                    }),
+                }
+            }
+            Some((prev_seq, prev)) => JournalLink {
+                prev_seq,
+                prev,
+                segment: None,
+            },
+        });
+        prev = Some((s.seq, journal::record_hash(&*s).expect("a sale hashes")));
+    }
+    sales
 }
 
 /// The variable naming the PostgreSQL server the tests may use (any database on it; each

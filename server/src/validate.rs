@@ -11,6 +11,7 @@ use tillkit_core::limits::{
     MAX_AMOUNT, MAX_ID_CHARS, MAX_LINES_PER_SALE, MAX_PAYMENTS_PER_SALE, MAX_QUANTITY,
     MAX_REFERENCE_CHARS, MAX_TEXT_CHARS, QUANTITY_DECIMALS,
 };
+use tillkit_core::journal::{self, JournalLink};
 use tillkit_core::money::decimals;
 use tillkit_core::sale::{PaymentMethod, SaleRecord};
 use tillkit_core::tax::{Discount, TaxSettings, Totals};
@@ -33,6 +34,8 @@ pub enum Decision {
 pub struct Accepted {
     /// The canonical JSON stored and compared on retries.
     pub canonical: String,
+    /// SHA-256 of the record's journal canonical bytes as it arrived (kept for the audit).
+    pub record_hash: String,
     /// The server's own tax computation for it.
     pub tax_check: TaxCheck,
     /// One stock movement per stock-tracked line.
@@ -91,6 +94,8 @@ pub enum Prepared {
     Checked {
         /// The canonical JSON, compared with a stored copy.
         canonical: String,
+        /// The record's journal hash.
+        record_hash: String,
         /// The checks' verdict if no copy is stored: what to write, or why not.
         verdict: Result<(TaxCheck, Vec<Movement>), String>,
     },
@@ -101,13 +106,18 @@ impl Prepared {
     pub fn resolve(self, existing: Option<&str>) -> Decision {
         match self {
             Prepared::Refused(reason) => Decision::Rejected(reason),
-            Prepared::Checked { canonical, verdict } => match (existing, verdict) {
+            Prepared::Checked {
+                canonical,
+                record_hash,
+                verdict,
+            } => match (existing, verdict) {
                 (Some(stored), _) if stored == canonical => Decision::Duplicate,
                 (Some(_), _) => Decision::Conflict(
                     "a different sale with this id is already stored; nothing was changed".into(),
                 ),
                 (None, Ok((tax_check, movements))) => Decision::Accept(Accepted {
                     canonical,
+                    record_hash,
                     tax_check,
                     movements,
                 }),
@@ -148,9 +158,15 @@ pub fn prepare(
         )));
     }
     let canonical = canonical(sale)?;
+    let record_hash = journal::record_hash(sale)
+        .map_err(|e| StoreError::Backend(format!("cannot hash a sale: {e}")))?;
     let verdict =
         check_sale(sale, settings).map(|movements| (tax_check(sale, settings), movements));
-    Ok(Prepared::Checked { canonical, verdict })
+    Ok(Prepared::Checked {
+        canonical,
+        record_hash,
+        verdict,
+    })
 }
 
 /// Batches at least this long are prepared on several threads.
@@ -242,6 +258,9 @@ fn check_sale(sale: &SaleRecord, settings: &TaxSettings) -> Result<Vec<Movement>
     text("receipt_no", &sale.receipt_no, MAX_TEXT_CHARS)?;
     if i64::try_from(sale.seq).is_err() {
         return Err(format!("seq {} is out of range", sale.seq));
+    }
+    if let Some(link) = &sale.journal {
+        check_link(link, sale.seq)?;
     }
 
     let mut movements = Vec::new();
@@ -439,6 +458,36 @@ fn check_sale(sale: &SaleRecord, settings: &TaxSettings) -> Result<Vec<Movement>
         ));
     }
     Ok(movements)
+}
+
+/// A journal link the audit can follow: hashes in their form, a link that points back, a
+/// bounded note. Whether it matches its predecessor is the audit's business, not a reason
+/// to refuse a printed receipt.
+pub fn check_link(link: &JournalLink, seq: u64) -> Result<(), String> {
+    if !journal::is_hash(&link.prev) {
+        return Err("journal: prev is not a lowercase hex SHA-256".into());
+    }
+    match &link.segment {
+        Some(segment) => {
+            if link.prev_seq != 0 {
+                return Err("journal: a segment's first record links to its genesis (prev_seq 0)".into());
+            }
+            if segment.after.as_ref().is_some_and(|a| !journal::is_hash(&a.hash)) {
+                return Err("journal: the segment's after.hash is not a SHA-256".into());
+            }
+            if let Some(note) = &segment.note {
+                optional_text("journal note", note)?;
+            }
+        }
+        None if link.prev_seq == 0 || link.prev_seq >= seq => {
+            return Err(format!(
+                "journal: record {seq} links to number {}, which is not before it",
+                link.prev_seq
+            ));
+        }
+        None => {}
+    }
+    Ok(())
 }
 
 fn text(what: &str, v: &str, max: usize) -> Result<(), String> {

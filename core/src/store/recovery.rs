@@ -26,6 +26,7 @@ use super::key::{DbKey, KeyVault};
 use super::{DB_FILE, KEY_ID_FILE, open_keyed, schema, write_durably};
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::journal::{SegmentReason, ledger};
 
 /// Plaintext sidecar holding the recovery state: file names, reasons and counts, no data.
 pub const RECOVERY_FILE: &str = "tillkit.recovery";
@@ -252,7 +253,18 @@ pub fn start_fresh(config: &Config, vault: &dyn KeyVault) -> Result<()> {
     finish_moves(dir, &pending)?;
     let key = vault.load()?.ok_or(Error::KeyMissing)?;
     let salvage_path = dir.join(SALVAGE_FILE);
-    build_fresh(config, &salvage_path, &key, |tx| mark_seq_floor(tx))?;
+    build_fresh(config, &salvage_path, &key, |tx| {
+        mark_seq_floor(tx)?;
+        // The journal starts again, saying so: never as if this were a new register.
+        ledger::mark_restart(
+            tx,
+            &ledger::RestartMarker {
+                reason: SegmentReason::FreshStart,
+                at: crate::time::now_ms(),
+                note: Some(format!("started fresh without salvage: {}", pending.reason)),
+            },
+        )
+    })?;
     install(dir, &salvage_path, &key)?;
     state.pending = None;
     state.history.push(Resolved {
@@ -325,6 +337,43 @@ fn mark_seq_floor(tx: &rusqlite::Transaction<'_>) -> Result<()> {
         "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, '1')",
         [SEQ_FLOOR_KEY],
     )?;
+    Ok(())
+}
+
+/// Puts each register's journal head on its newest salvaged record when the kept head is
+/// gone or older: the chain goes on from what survived, so a record lost after it shows as
+/// a fork or a gap on the server rather than as a silent new start. A head kept from the
+/// damaged file stays when it is at least as new (its record may be lost but was chained).
+fn restore_journal_heads(tx: &rusqlite::Transaction<'_>) -> Result<()> {
+    let registers: Vec<(String, String, Option<i64>)> = {
+        let mut stmt = tx.prepare("SELECT store_id, register_id, head_seq FROM register_seq")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut newest = tx.prepare(
+        "SELECT seq, record FROM sales WHERE store_id = ?1 AND register_id = ?2
+         ORDER BY id DESC LIMIT 1",
+    )?;
+    let mut update = tx.prepare(
+        "UPDATE register_seq SET head_seq = ?3, head_hash = ?4 WHERE store_id = ?1 AND register_id = ?2",
+    )?;
+    for (store, register, head_seq) in registers {
+        let found: Option<(i64, String)> = newest
+            .query_row(params![store, register], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        let Some((seq, record)) = found else { continue };
+        if head_seq.is_some_and(|h| h >= seq) {
+            continue;
+        }
+        // A salvaged record whose text no longer parses cannot be linked to: the register
+        // then opens a segment saying it was recovered.
+        match ledger::stored_hash(&record) {
+            Ok(hash) => {
+                update.execute(params![store, register, seq, hash])?;
+            }
+            Err(e) => tracing::warn!(register, error = %e, "newest salvaged record unreadable"),
+        }
+    }
     Ok(())
 }
 
@@ -728,6 +777,15 @@ fn finish_salvage(tx: &rusqlite::Transaction<'_>, report: &mut RecoveryReport) -
         }
     }
     mark_seq_floor(tx)?;
+    restore_journal_heads(tx)?;
+    ledger::mark_restart(
+        tx,
+        &ledger::RestartMarker {
+            reason: SegmentReason::Recovered,
+            at: crate::time::now_ms(),
+            note: Some("salvaged after damage; the chain could not go on from a surviving record".into()),
+        },
+    )?;
     let count = |sql: &str| tx.query_row(sql, [], |r| r.get::<_, i64>(0));
     report.sales_recovered = count("SELECT count(*) FROM sales")? as u64;
     report.queued = count("SELECT count(*) FROM outbox")? as u64;

@@ -4,8 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 /// The version of the sync protocol this core speaks, sent in `PROTOCOL_HEADER` on every
-/// request. A server that cannot serve it answers `400 unsupported_protocol`.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// request. A server that cannot serve it answers `400 unsupported_protocol`. Version 2
+/// added the journal link on records, refunds and the sale lookup (docs/sync-protocol.md).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The request header that carries the device's protocol version.
 pub const PROTOCOL_HEADER: &str = "tillkit-protocol";

@@ -11,7 +11,8 @@ use super::{ServerStore, UploadContext};
 use crate::admin;
 use crate::error::StoreError;
 use crate::protocol::{CatalogFile, SaleStatus};
-use crate::testkit::{d, product, sale, uk_catalog, uk_tax};
+use crate::testkit::{chained, d, product, sale, uk_catalog, uk_tax};
+use tillkit_core::journal::{BreakKind, JournalLink, SegmentReason};
 
 /// Runs every check of the suite, each on a store fresh from `make`.
 pub async fn conformance_suite<S, F, Fut>(make: F)
@@ -33,6 +34,8 @@ where
     unknown_store_or_missing_catalogue_fails_whole(&make().await).await;
     last_seq_is_the_registers_highest_stored_seq(&make().await).await;
     register_revocation_stops_every_token_of_that_register_only(&make().await).await;
+    journals_verify_in_any_arrival_order_and_show_gaps_forks_and_breaks(&make().await).await;
+    records_from_before_the_journal_are_stored_and_reported_unchained(&make().await).await;
 }
 
 const STORE: &str = "uk-01";
@@ -834,4 +837,159 @@ pub async fn register_revocation_stops_every_token_of_that_register_only(store: 
         admin::registers(store, "nope").await,
         Err(StoreError::StoreNotFound(_))
     ));
+}
+
+fn bread_sale(c: &CatalogFile, register: &str, seq: u64) -> SaleRecord {
+    sale(
+        &uk_tax(),
+        STORE,
+        register,
+        seq,
+        &[(product(c, "p-bread"), d("1"))],
+    )
+}
+
+async fn register_journal(
+    store: &dyn ServerStore,
+    register: &str,
+) -> tillkit_core::journal::RegisterReport {
+    let audit = store.journal_audit(STORE).await.expect("journal audit");
+    assert!(audit.unreadable.is_empty(), "{audit:?}");
+    audit
+        .registers
+        .into_iter()
+        .find(|r| r.register_id == register)
+        .expect("the register is audited")
+}
+
+async fn upload_ok(store: &dyn ServerStore, register: &str, sales: Vec<SaleRecord>) {
+    let n = sales.len();
+    let r = store
+        .upload_batch(&ctx(STORE, register, 1), sales)
+        .await
+        .expect("upload");
+    assert_eq!(statuses(&r), vec![SaleStatus::Accepted; n], "{r:?}");
+}
+
+/// The server verifies each register's chain from what it holds, whatever order the
+/// records came in: a number not yet received is a gap, two records claiming one
+/// predecessor are a fork, a link that matches no stored record is a break.
+pub async fn journals_verify_in_any_arrival_order_and_show_gaps_forks_and_breaks(
+    store: &dyn ServerStore,
+) {
+    let c = setup(store, STORE).await;
+    let r1 = chained((1..=6).map(|i| bread_sale(&c, "R1", i)).collect());
+    upload_ok(store, "R1", vec![r1[4].clone(), r1[5].clone()]).await;
+    let j = register_journal(store, "R1").await;
+    assert_eq!(
+        j.gaps.iter().map(|g| (g.first, g.last)).collect::<Vec<_>>(),
+        [(1, 4)]
+    );
+    assert!(j.breaks.is_empty() && !j.intact, "{j:?}");
+    upload_ok(store, "R1", vec![r1[1].clone(), r1[0].clone()]).await;
+    upload_ok(store, "R1", vec![r1[3].clone()]).await;
+    let j = register_journal(store, "R1").await;
+    assert_eq!(
+        j.gaps.iter().map(|g| (g.first, g.last)).collect::<Vec<_>>(),
+        [(3, 3)],
+        "the one number never received"
+    );
+    upload_ok(store, "R1", vec![r1[2].clone()]).await;
+    let j = register_journal(store, "R1").await;
+    assert!(j.intact, "{j:?}");
+    assert_eq!(j.records, 6);
+    assert_eq!(j.head.as_ref().map(|h| h.seq), Some(6));
+    assert_eq!(j.segments.len(), 1);
+    assert_eq!(j.segments[0].reason, SegmentReason::NewRegister);
+    assert!(!j.segments[0].restart);
+
+    // A record slipped in beside number 4, claiming number 3 as its predecessor.
+    let mut forged = bread_sale(&c, "R1", 7);
+    forged.journal = r1[3].journal.clone();
+    upload_ok(store, "R1", vec![forged]).await;
+    let j = register_journal(store, "R1").await;
+    assert_eq!(j.forks.len(), 1, "{j:?}");
+    assert_eq!(
+        j.forks[0].records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        [4, 7]
+    );
+
+    // A record whose link matches no record the server holds under that number.
+    let mut broken = bread_sale(&c, "R1", 8);
+    broken.journal = Some(JournalLink {
+        prev_seq: 6,
+        prev: "0".repeat(64),
+        segment: None,
+    });
+    upload_ok(store, "R1", vec![broken]).await;
+    let j = register_journal(store, "R1").await;
+    assert_eq!(j.breaks.len(), 1, "{j:?}");
+    let b = &j.breaks[0];
+    assert_eq!((b.kind, b.record.seq), (BreakKind::LinkMismatch, 8));
+    assert_eq!(b.predecessor.as_ref().map(|p| p.seq), Some(6));
+    assert!(!j.intact);
+
+    // A link that does not point back is refused with the sale, like any malformed field.
+    let mut forward = bread_sale(&c, "R1", 9);
+    forward.journal = Some(JournalLink {
+        prev_seq: 9,
+        prev: "0".repeat(64),
+        segment: None,
+    });
+    let r = store
+        .upload_batch(&ctx(STORE, "R1", 1), vec![forward])
+        .await
+        .expect("upload");
+    assert_eq!(statuses(&r), [SaleStatus::Rejected]);
+    assert!(r[0].reason.as_deref().is_some_and(|m| m.contains("journal")));
+}
+
+/// Sales queued by devices from before the journal carry no link: they are stored as ever
+/// and reported as the register's unchained numbers, not as breaks.
+pub async fn records_from_before_the_journal_are_stored_and_reported_unchained(
+    store: &dyn ServerStore,
+) {
+    let c = setup(store, STORE).await;
+    let old: Vec<SaleRecord> = (1..=3).map(|i| bread_sale(&c, "R2", i)).collect();
+    upload_ok(store, "R2", old).await;
+    let j = register_journal(store, "R2").await;
+    assert!(j.intact, "{j:?}");
+    assert_eq!(
+        j.unchained.iter().map(|g| (g.first, g.last)).collect::<Vec<_>>(),
+        [(1, 3)]
+    );
+    assert!(j.segments.is_empty() && j.head.is_none());
+    let new = chained((4..=5).map(|i| bread_sale(&c, "R2", i)).collect());
+    upload_ok(store, "R2", new).await;
+    let j = register_journal(store, "R2").await;
+    assert!(j.intact, "{j:?}");
+    assert_eq!(j.segments.len(), 1);
+    assert_eq!(j.head.as_ref().map(|h| h.seq), Some(5));
+}
+
+/// A stored record changed in the server's database after it arrived is named by the
+/// journal audit, both as changed and at the record that follows it. `edit` changes the
+/// stored text of the sale with the given id, behind the store's back.
+pub async fn an_edited_stored_record_is_named_by_the_journal_audit<E, Fut>(
+    store: &dyn ServerStore,
+    edit: E,
+) where
+    E: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let c = setup(store, STORE).await;
+    let r1 = chained((1..=4).map(|i| bread_sale(&c, "R1", i)).collect());
+    upload_ok(store, "R1", r1.clone()).await;
+    assert!(register_journal(store, "R1").await.intact);
+    edit(r1[1].sale_id.to_string()).await;
+    let j = register_journal(store, "R1").await;
+    assert!(!j.intact);
+    let named: Vec<(BreakKind, u64)> = j.breaks.iter().map(|b| (b.kind, b.record.seq)).collect();
+    assert!(named.contains(&(BreakKind::Altered, 2)), "{j:?}");
+    assert!(named.contains(&(BreakKind::LinkMismatch, 3)), "{j:?}");
+    let at3 = j.breaks.iter().find(|b| b.record.seq == 3).expect("break at 3");
+    assert_eq!(
+        at3.predecessor.as_ref().map(|p| p.record_id.clone()),
+        Some(r1[1].sale_id.to_string())
+    );
 }

@@ -9,11 +9,12 @@ use tillkit_core::tax::Totals;
 
 use crate::auth::{Principal, TokenHash};
 use crate::error::StoreError;
-use crate::protocol::{CatalogFile, SaleResult, SaleStatus, StockAudit, Summary};
+use crate::protocol::{CatalogFile, JournalAudit, SaleResult, SaleStatus, StockAudit, Summary};
 use crate::validate::Decision;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+mod journal;
 pub mod postgres;
 mod schema;
 pub mod sqlite;
@@ -21,6 +22,7 @@ pub mod sqlite;
 use std::path::Path;
 use std::sync::Arc;
 
+pub(crate) use journal::JournalRows;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -173,6 +175,10 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
 
     /// Per-product stock: start, movements per register, current, and every dip below zero.
     async fn stock_audit(&self, store_id: &str) -> Result<StockAudit, StoreError>;
+
+    /// Every register's journal verified from the records stored: gaps, forks, breaks,
+    /// restarts, and records changed since they arrived.
+    async fn journal_audit(&self, store_id: &str) -> Result<JournalAudit, StoreError>;
 
     /// Sale count and sums of the store.
     async fn summary(&self, store_id: &str) -> Result<Summary, StoreError>;

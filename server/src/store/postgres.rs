@@ -16,11 +16,11 @@ use tillkit_core::time::now_ms;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls};
 
-use super::{RegisterInfo, ServerStore, StoredSale, UploadContext};
+use super::{JournalRows, RegisterInfo, ServerStore, StoredSale, UploadContext};
 use crate::auth::{Principal, TokenHash};
 use crate::error::StoreError;
 use crate::protocol::{
-    BelowZero, CatalogFile, ProductAudit, RegisterMovements, SaleResult, StockAudit, Summary,
+    BelowZero, CatalogFile, JournalAudit, ProductAudit, RegisterMovements, SaleResult, StockAudit, Summary,
 };
 use crate::validate::{self, Decision, from_milli, to_milli};
 
@@ -28,6 +28,7 @@ use crate::validate::{self, Decision, from_milli, to_milli};
 const MIGRATIONS: &[&str] = &[
     include_str!("pg_migrations/001_initial.sql"),
     include_str!("pg_migrations/002_no_foreign_keys_on_the_upload_path.sql"),
+    include_str!("pg_migrations/003_journal_and_refunds.sql"),
 ];
 
 /// The advisory lock key every instance takes to migrate ("tillkit" in ASCII), so
@@ -337,6 +338,7 @@ struct NewRows {
     tax_difference: Vec<Option<String>>,
     totals_match: Vec<bool>,
     tax_check_error: Vec<Option<String>>,
+    record_hash: Vec<String>,
     m_product: Vec<String>,
     m_register: Vec<String>,
     m_sale: Vec<String>,
@@ -370,6 +372,7 @@ impl NewRows {
             .push(check.tax_difference.map(|d| d.to_string()));
         self.totals_match.push(check.totals_match);
         self.tax_check_error.push(check.error.clone());
+        self.record_hash.push(a.record_hash.clone());
         for m in &a.movements {
             self.m_product.push(m.product_id.clone());
             self.m_register.push(sale.register_id.clone());
@@ -392,16 +395,16 @@ impl NewRows {
             .prepare_cached(
                 "INSERT INTO sales (store_id, sale_id, register_id, uploaded_by, receipt_no, seq,
                    created_at, received_at, currency, total, tax_total, record, server_totals,
-                   tax_difference, totals_match, tax_check_error)
+                   tax_difference, totals_match, tax_check_error, record_hash)
                  SELECT $1, u.sale_id, u.register_id, $2, u.receipt_no, u.seq, u.created_at, $3,
                    u.currency, u.total, u.tax_total, u.record, u.server_totals, u.tax_difference,
-                   u.totals_match, u.tax_check_error
+                   u.totals_match, u.tax_check_error, u.record_hash
                  FROM UNNEST($4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[],
                    $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bool[],
-                   $16::text[])
+                   $16::text[], $17::text[])
                    AS u(sale_id, register_id, receipt_no, seq, created_at, currency, total,
                         tax_total, record, server_totals, tax_difference, totals_match,
-                        tax_check_error)
+                        tax_check_error, record_hash)
                  ON CONFLICT (store_id, sale_id) DO NOTHING",
             )
             .await?;
@@ -425,6 +428,7 @@ impl NewRows {
                     &self.tax_difference,
                     &self.totals_match,
                     &self.tax_check_error,
+                    &self.record_hash,
                 ],
             )
             .await?;
@@ -712,6 +716,20 @@ async fn summary_read(tx: &Transaction<'_>, store_id: &str) -> Result<Summary, F
         sales_with_tax_difference: r.get::<_, i64>(3) as u64,
         tax_difference_total: dec(r.get(4))?,
     })
+}
+
+async fn journal_read(tx: &Transaction<'_>, store_id: &str) -> Result<JournalAudit, Failure> {
+    store_row(tx, store_id, false).await?;
+    let stmt = tx
+        .prepare_cached(
+            "SELECT register_id, record, record_hash, sale_id FROM sales WHERE store_id = $1",
+        )
+        .await?;
+    let mut rows = JournalRows::default();
+    for r in tx.query(&stmt, &[&store_id]).await? {
+        rows.add(r.get(0), r.get(1), r.get(2), r.get(3));
+    }
+    Ok(rows.finish(store_id))
 }
 
 async fn last_seq_read(
@@ -1051,6 +1069,11 @@ impl ServerStore for PgStore {
         read!(self, "summary", |tx| summary_read(&tx, store_id).await?)
     }
 
+    async fn journal_audit(&self, store_id: &str) -> Result<JournalAudit, StoreError> {
+        read!(self, "journal_audit", |tx| journal_read(&tx, store_id)
+            .await?)
+    }
+
     async fn last_seq(&self, store_id: &str, register_id: &str) -> Result<u64, StoreError> {
         read!(self, "last_seq", |tx| last_seq_read(
             &tx,
@@ -1080,6 +1103,29 @@ mod tests {
             let store = PgStore::connect(&db.url).await.expect("connect");
             dbs.lock().expect("list").push(db);
             store
+        })
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_record_edited_in_the_postgres_database_is_named_by_the_journal_audit() {
+        let Some(server) = postgres_url("a_record_edited_in_the_postgres_database") else {
+            return;
+        };
+        let db = TestDatabase::create(&server).await;
+        let store = PgStore::connect(&db.url).await.expect("connect");
+        let url = db.url.clone();
+        conformance::an_edited_stored_record_is_named_by_the_journal_audit(&store, |id| async move {
+            let (client, conn) = tokio_postgres::connect(&url, NoTls).await.expect("connect");
+            tokio::spawn(conn);
+            client
+                .execute(
+                    "UPDATE sales SET record = replace(record, '\"staff_id\":\"staff-1\"', '\"staff_id\":\"mallory\"')
+                     WHERE sale_id = $1",
+                    &[&id],
+                )
+                .await
+                .expect("edit");
         })
         .await;
     }

@@ -13,11 +13,11 @@ use tillkit_core::sale::SaleRecord;
 use tillkit_core::tax::TaxSettings;
 use tillkit_core::time::now_ms;
 
-use super::{RegisterInfo, ServerStore, StoredSale, UploadContext, schema};
+use super::{JournalRows, RegisterInfo, ServerStore, StoredSale, UploadContext, schema};
 use crate::auth::{Principal, TokenHash};
 use crate::error::StoreError;
 use crate::protocol::{
-    BelowZero, CatalogFile, ProductAudit, RegisterMovements, SaleResult, StockAudit, Summary,
+    BelowZero, CatalogFile, JournalAudit, ProductAudit, RegisterMovements, SaleResult, StockAudit, Summary,
 };
 use crate::validate::{self, Decision, from_milli, to_milli};
 
@@ -179,6 +179,11 @@ impl ServerStore for SqliteStore {
     async fn summary(&self, store_id: &str) -> Result<Summary, StoreError> {
         let store_id = store_id.to_owned();
         self.run(move |c| summary(c, &store_id)).await
+    }
+
+    async fn journal_audit(&self, store_id: &str) -> Result<JournalAudit, StoreError> {
+        let store_id = store_id.to_owned();
+        self.run(move |c| journal_audit(c, &store_id)).await
     }
 
     async fn last_seq(&self, store_id: &str, register_id: &str) -> Result<u64, StoreError> {
@@ -539,8 +544,8 @@ fn upload_batch(
         let mut insert_sale = tx.prepare_cached(
             "INSERT INTO sales (sale_id, store_id, register_id, uploaded_by, receipt_no, created_at,
                received_at, currency, total, tax_total, record, server_totals, tax_difference,
-               totals_match, tax_check_error, seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+               totals_match, tax_check_error, seq, record_hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         )?;
         let mut insert_move = tx.prepare_cached(
             "INSERT INTO stock_movements (store_id, product_id, register_id, sale_id, delta_milli,
@@ -581,6 +586,7 @@ fn upload_batch(
                         "seq {} out of range",
                         sale.seq
                     )))?,
+                    a.record_hash,
                 ])?;
                 for m in &a.movements {
                     insert_move.execute(params![
@@ -826,6 +832,22 @@ fn summary(conn: &mut Connection, store_id: &str) -> Result<Summary, StoreError>
     Ok(summary)
 }
 
+fn journal_audit(conn: &mut Connection, store_id: &str) -> Result<JournalAudit, StoreError> {
+    let tx = conn.transaction()?;
+    store_row(&tx, store_id)?;
+    let mut rows = JournalRows::default();
+    let mut stmt = tx.prepare(
+        "SELECT register_id, record, record_hash, sale_id FROM sales WHERE store_id = ?1",
+    )?;
+    let mut q = stmt.query([store_id])?;
+    while let Some(r) = q.next()? {
+        let record: String = r.get(1)?;
+        let id: String = r.get(3)?;
+        rows.add(r.get(0)?, &record, r.get(2)?, &id);
+    }
+    Ok(rows.finish(store_id))
+}
+
 fn last_seq(conn: &mut Connection, store_id: &str, register_id: &str) -> Result<u64, StoreError> {
     let tx = conn.transaction()?;
     store_row(&tx, store_id)?;
@@ -931,6 +953,27 @@ mod tests {
                 .all(|r| r.status == crate::protocol::SaleStatus::Accepted)
         );
         assert_eq!(store.summary("s").await.expect("summary").sale_count, 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_record_edited_in_the_sqlite_file_is_named_by_the_journal_audit() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("server.db");
+        let store = SqliteStore::open(&path).expect("open");
+        conformance::an_edited_stored_record_is_named_by_the_journal_audit(&store, |id| {
+            let path = path.clone();
+            async move {
+                Connection::open(&path)
+                    .expect("second connection")
+                    .execute(
+                        "UPDATE sales SET record = replace(record, '\"staff_id\":\"staff-1\"', '\"staff_id\":\"mallory\"')
+                         WHERE sale_id = ?1",
+                        [id],
+                    )
+                    .expect("edit");
+            }
+        })
+        .await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
