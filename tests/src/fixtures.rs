@@ -538,7 +538,7 @@ impl Device {
         }
     }
 
-    /// Waits until the engine has emptied the current store's queue.
+    /// Waits until the engine has emptied this device's queue (every store).
     pub fn wait_drained(&self, timeout: Duration) {
         assert!(
             self.engine().wait_until_drained(timeout),
@@ -650,4 +650,23 @@ impl StatusLog {
             .iter()
             .any(|s| s.last_error.as_deref().is_some_and(|e| e.contains(text)))
     }
+}
+
+/// A server, a proxy in front of it, and a device that pulled its catalogue through the
+/// proxy, went offline and rang `sales` sales. Uploads go `batch_size` sales at a time;
+/// `tweak` adjusts the sync settings first.
+pub fn offline_device_behind_proxy(
+    sales: usize,
+    batch_size: usize,
+    tweak: impl FnOnce(&mut SyncConfig),
+) -> (Server, Proxy, Device) {
+    let server = Server::start();
+    let proxy = server.proxy();
+    let mut cfg = sync_config(&proxy.url(), &server.token(STORE, "R1"));
+    cfg.batch_size = batch_size;
+    tweak(&mut cfg);
+    let mut dev = Device::online(STORE, "R1", cfg);
+    dev.set_network(false);
+    dev.ring_many(sales);
+    (server, proxy, dev)
 }

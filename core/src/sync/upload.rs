@@ -165,7 +165,11 @@ fn apply(shared: &Shared, ids: &[String], response: &BatchResponse) -> Result<()
         verdicts.push((r.sale_id.clone(), verdict));
     }
     shared.till.apply_upload_verdicts(&verdicts)?;
-    shared.acknowledged();
+    if !verdicts.is_empty() {
+        // Progress, so the backoff may start again from its base; an answer that named
+        // none of the sales (a middlebox's canned `{"results": []}`) is no progress.
+        shared.acknowledged();
+    }
     let synced = verdicts
         .iter()
         .filter(|(_, v)| *v == Verdict::Synced)
