@@ -21,12 +21,16 @@ fn online(till: &std::sync::Arc<Till>, server: &Server, token: &str) -> SyncEngi
     let engine =
         SyncEngine::start(till.clone(), sync_config(&server.url(), token)).expect("engine");
     // The catalogue is pulled beside the first round, not before it: wait for both.
-    wait_until(Duration::from_secs(20), "the first round and the catalogue", || {
-        let s = engine.status();
-        s.last_success_at.is_some()
-            && !s.syncing
-            && till.catalog_cursor(STORE).expect("cursor").is_some()
-    });
+    wait_until(
+        Duration::from_secs(20),
+        "the first round and the catalogue",
+        || {
+            let s = engine.status();
+            s.last_success_at.is_some()
+                && !s.syncing
+                && till.catalog_cursor(STORE).expect("cursor").is_some()
+        },
+    );
     engine
 }
 

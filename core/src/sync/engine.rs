@@ -807,8 +807,8 @@ async fn idle_round(shared: &Shared, session_store: Option<&str>) -> Round {
 fn failed(shared: &Shared, e: SyncError) -> Round {
     tracing::warn!(error = %e.chain(), "sync attempt failed");
     shared.note_failure(&e);
-    if e.is_unanswered() {
-        shared.lost.store(true, Ordering::SeqCst);
+    if e.is_unanswered() && !shared.lost.swap(true, Ordering::SeqCst) {
+        shared.client.drop_connections();
     }
     shared.set_upload_error(Some(e.chain()));
     let retry_after = match e {

@@ -141,7 +141,11 @@ mod tests {
         let interval = Duration::from_secs(5);
         let mut p = Prober::new(interval);
         let draws: Vec<Duration> = (0..10_000).map(|_| p.spacing()).collect();
-        assert!(draws.iter().all(|d| *d >= interval / 2 && *d <= interval * 3 / 2));
+        assert!(
+            draws
+                .iter()
+                .all(|d| *d >= interval / 2 && *d <= interval * 3 / 2)
+        );
         // Uniform: each fifth of the range holds about a fifth of the draws.
         let mut fifths = [0usize; 5];
         for d in &draws {
