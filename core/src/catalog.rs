@@ -264,6 +264,10 @@ pub fn import(conn: &mut Connection, p: &CatalogPayload, max_text: usize) -> Res
     };
     if p.kind == PayloadKind::Snapshot {
         tx.execute("DELETE FROM products WHERE store_id = ?1", [&p.store_id])?;
+        tx.execute(
+            "DELETE FROM stock_levels WHERE store_id = ?1",
+            [&p.store_id],
+        )?;
         tx.execute("DELETE FROM barcodes WHERE store_id = ?1", [&p.store_id])?;
         tx.execute("DELETE FROM discounts WHERE store_id = ?1", [&p.store_id])?;
     }
@@ -272,17 +276,24 @@ pub fn import(conn: &mut Connection, p: &CatalogPayload, max_text: usize) -> Res
             tx.prepare("DELETE FROM products WHERE store_id = ?1 AND product_id = ?2")?;
         let mut del_codes =
             tx.prepare("DELETE FROM barcodes WHERE store_id = ?1 AND product_id = ?2")?;
+        let mut del_stock =
+            tx.prepare("DELETE FROM stock_levels WHERE store_id = ?1 AND product_id = ?2")?;
         for id in &p.removed_product_ids {
             del_product.execute(params![p.store_id, id])?;
             del_codes.execute(params![p.store_id, id])?;
+            del_stock.execute(params![p.store_id, id])?;
         }
+        let mut set_stock = tx.prepare(
+            "INSERT INTO stock_levels (store_id, product_id, stock_milli) VALUES (?1, ?2, ?3)
+             ON CONFLICT (store_id, product_id) DO UPDATE SET stock_milli = excluded.stock_milli",
+        )?;
         let mut upsert = tx.prepare(
             "INSERT INTO products (store_id, product_id, sku, name, price, tax_category,
-                                   stock_tracked, stock_milli, active, barcodes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                                   stock_tracked, active, barcodes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (store_id, product_id) DO UPDATE SET sku = excluded.sku,
                name = excluded.name, price = excluded.price, tax_category = excluded.tax_category,
-               stock_tracked = excluded.stock_tracked, stock_milli = excluded.stock_milli,
+               stock_tracked = excluded.stock_tracked,
                active = excluded.active, barcodes = excluded.barcodes",
         )?;
         let mut insert_code =
@@ -302,11 +313,11 @@ pub fn import(conn: &mut Connection, p: &CatalogPayload, max_text: usize) -> Res
                     pr.price.to_string(),
                     pr.tax_category,
                     pr.stock_tracked,
-                    milli,
                     pr.active,
                     pr.barcodes.join(" "),
                 ])
                 .map_err(|e| conflict(e, &format!("product {:?} (sku {:?})", pr.id, pr.sku)))?;
+            set_stock.execute(params![p.store_id, pr.id, milli])?;
             for code in &pr.barcodes {
                 insert_code
                     .execute(params![p.store_id, code, pr.id])
@@ -379,7 +390,10 @@ fn conflict(e: rusqlite::Error, what: &str) -> Error {
     }
 }
 
-const PRODUCT_COLUMNS: &str = "p.product_id, p.sku, p.name, p.price, p.tax_category, p.barcodes, p.stock_tracked, p.stock_milli, p.active";
+const PRODUCT_COLUMNS: &str =
+    "p.product_id, p.sku, p.name, p.price, p.tax_category, p.barcodes, p.stock_tracked,
+    COALESCE((SELECT s.stock_milli FROM stock_levels s
+              WHERE s.store_id = p.store_id AND s.product_id = p.product_id), 0), p.active";
 
 fn product_from_row(r: &Row<'_>) -> rusqlite::Result<Product> {
     let price: String = r.get(3)?;

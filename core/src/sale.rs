@@ -260,8 +260,8 @@ pub fn complete(
     let mut oversold = false;
     {
         let mut stock = tx.prepare_cached(
-            "UPDATE products SET stock_milli = stock_milli - ?3
-             WHERE store_id = ?1 AND product_id = ?2 AND stock_tracked = 1 RETURNING stock_milli",
+            "UPDATE stock_levels SET stock_milli = stock_milli - ?3
+             WHERE store_id = ?1 AND product_id = ?2 RETURNING stock_milli",
         )?;
         for (i, (line, t)) in cart.lines.iter().zip(&totals.lines).enumerate() {
             if line.stock_tracked {

@@ -336,6 +336,14 @@ fn sigkill_during_a_catalogue_import_leaves_a_whole_catalogue_and_the_queue() {
         let mut child = spawn_child("child_imports_catalogues_until_killed", dir.path());
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         wait_for(&mut lines, "ready");
+        // Every other round first waits for an import to finish, so that the kills land
+        // on both sides of a commit however slow the machine is.
+        if round % 2 == 1 {
+            let imported = lines
+                .by_ref()
+                .any(|l| l.is_ok_and(|l| l.starts_with("imported")));
+            assert!(imported, "the child ended before an import");
+        }
         std::thread::sleep(Duration::from_millis(20 + round * 37));
         child.kill().unwrap();
         child.wait().unwrap();

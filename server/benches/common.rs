@@ -27,6 +27,24 @@ pub fn start_server(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Serv
     let server = rt
         .block_on(tillkit_server::spawn_local(&dir.join("server.db")))
         .unwrap();
+    add_store(rt, &server);
+    server
+}
+
+/// A server over `store` (any backend) on loopback; `add_store` gives it the bench store.
+pub fn start_server_over(
+    rt: &tokio::runtime::Runtime,
+    store: std::sync::Arc<dyn tillkit_server::ServerStore>,
+) -> ServerHandle {
+    rt.block_on(tillkit_server::spawn_with_store(
+        store,
+        tillkit_server::ServerConfig::default(),
+    ))
+    .unwrap()
+}
+
+/// Creates the bench store with the sample catalogue.
+pub fn add_store(rt: &tokio::runtime::Runtime, server: &ServerHandle) {
     rt.block_on(admin::create_store(server.store().as_ref(), STORE, "Bench"))
         .unwrap();
     rt.block_on(admin::load_catalog(
@@ -35,7 +53,6 @@ pub fn start_server(rt: &tokio::runtime::Runtime, dir: &std::path::Path) -> Serv
         &testkit::uk_catalog(),
     ))
     .unwrap();
-    server
 }
 
 pub struct Device {

@@ -75,40 +75,121 @@ pub fn decide(
     settings: &TaxSettings,
     existing: Option<&str>,
 ) -> Result<Decision, StoreError> {
+    Ok(prepare(sale, store_id, uploaded_by, settings)?.resolve(existing))
+}
+
+/// Everything `decide` works out without the stored copy of the sale: the expensive part
+/// (serialising, checking, recomputing tax), done before the storage transaction and, for a
+/// whole batch, on every core (`prepare_batch`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prepared {
+    /// Refused before any lookup (another store's or another register's sale).
+    Refused(String),
+    /// Its canonical form and what its own checks concluded.
+    Checked {
+        /// The canonical JSON, compared with a stored copy.
+        canonical: String,
+        /// The checks' verdict if no copy is stored: what to write, or why not.
+        verdict: Result<(TaxCheck, Vec<Movement>), String>,
+    },
+}
+
+impl Prepared {
+    /// The decision, given the canonical JSON already stored under the sale's id.
+    pub fn resolve(self, existing: Option<&str>) -> Decision {
+        match self {
+            Prepared::Refused(reason) => Decision::Rejected(reason),
+            Prepared::Checked { canonical, verdict } => match (existing, verdict) {
+                (Some(stored), _) if stored == canonical => Decision::Duplicate,
+                (Some(_), _) => Decision::Conflict(
+                    "a different sale with this id is already stored; nothing was changed".into(),
+                ),
+                (None, Ok((tax_check, movements))) => Decision::Accept(Accepted {
+                    canonical,
+                    tax_check,
+                    movements,
+                }),
+                (None, Err(reason)) => Decision::Rejected(reason),
+            },
+        }
+    }
+
+    /// The canonical JSON when the sale got that far (the comparison key of a later twin).
+    pub fn canonical(&self) -> Option<&str> {
+        match self {
+            Prepared::Refused(_) => None,
+            Prepared::Checked { canonical, .. } => Some(canonical),
+        }
+    }
+}
+
+/// The lookup-free part of `decide` for one sale.
+pub fn prepare(
+    sale: &SaleRecord,
+    store_id: &str,
+    uploaded_by: &str,
+    settings: &TaxSettings,
+) -> Result<Prepared, StoreError> {
     // Both checked before the id lookup so a sale never learns about another store's or
     // another register's sales.
     if sale.store_id != store_id {
-        return Ok(Decision::Rejected(format!(
+        return Ok(Prepared::Refused(format!(
             "the sale belongs to store {:?}, not to {store_id:?}",
             sale.store_id
         )));
     }
     // One register of a store must not inject sales as another.
     if sale.register_id != uploaded_by {
-        return Ok(Decision::Rejected(format!(
+        return Ok(Prepared::Refused(format!(
             "the sale belongs to register {:?}, but was uploaded with register {uploaded_by:?}'s token",
             sale.register_id
         )));
     }
     let canonical = canonical(sale)?;
-    if let Some(stored) = existing {
-        return Ok(if stored == canonical {
-            Decision::Duplicate
-        } else {
-            Decision::Conflict(
-                "a different sale with this id is already stored; nothing was changed".into(),
-            )
-        });
+    let verdict =
+        check_sale(sale, settings).map(|movements| (tax_check(sale, settings), movements));
+    Ok(Prepared::Checked { canonical, verdict })
+}
+
+/// Batches at least this long are prepared on several threads.
+const PARALLEL_FROM: usize = 16;
+
+/// `prepare` for every sale of a batch, in order, spread over the machine's cores. Blocks:
+/// call it off the async threads.
+pub fn prepare_batch(
+    sales: &[SaleRecord],
+    store_id: &str,
+    uploaded_by: &str,
+    settings: &TaxSettings,
+) -> Result<Vec<Prepared>, StoreError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || sales.len() < PARALLEL_FROM {
+        return sales
+            .iter()
+            .map(|s| prepare(s, store_id, uploaded_by, settings))
+            .collect();
     }
-    let movements = match check_sale(sale, settings) {
-        Ok(m) => m,
-        Err(reason) => return Ok(Decision::Rejected(reason)),
-    };
-    Ok(Decision::Accept(Accepted {
-        canonical,
-        tax_check: tax_check(sale, settings),
-        movements,
-    }))
+    let chunk = sales.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = sales
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|s| prepare(s, store_id, uploaded_by, settings))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+            })
+            .collect();
+        let mut all = Vec::with_capacity(sales.len());
+        for part in parts {
+            let part = part
+                .join()
+                .map_err(|_| StoreError::Backend("a sale check panicked".into()))??;
+            all.extend(part);
+        }
+        Ok(all)
+    })
 }
 
 /// Recomputes the sale with the store's settings; a difference is recorded, never refused,
@@ -494,6 +575,39 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_batch_prepared_on_every_core_decides_exactly_as_sale_by_sale() {
+        let c = uk_catalog();
+        let batch: Vec<SaleRecord> = (1..=60)
+            .map(|i| {
+                let mut s = sale(
+                    &uk_tax(),
+                    "s",
+                    "R1",
+                    i,
+                    &[(product(&c, "p-kettle"), d("1"))],
+                );
+                match i % 5 {
+                    0 => s.total += Decimal::ONE,
+                    1 => s.register_id = "R2".into(),
+                    _ => {}
+                }
+                s
+            })
+            .collect();
+        let together = prepare_batch(&batch, "s", "R1", &uk_tax()).expect("prepare");
+        let one_by_one: Vec<Prepared> = batch
+            .iter()
+            .map(|s| prepare(s, "s", "R1", &uk_tax()).expect("prepare"))
+            .collect();
+        assert_eq!(together, one_by_one, "same verdicts, same order");
+        let rejected = together
+            .into_iter()
+            .filter(|p| matches!(p.clone().resolve(None), Decision::Rejected(_)))
+            .count();
+        assert_eq!(rejected, 24);
     }
 
     #[test]

@@ -20,7 +20,7 @@ fn open(dir: &Path, vault: &FileVault) -> tillkit_core::Result<Till> {
 fn online(till: &std::sync::Arc<Till>, server: &Server, token: &str) -> SyncEngine {
     let engine =
         SyncEngine::start(till.clone(), sync_config(&server.url(), token)).expect("engine");
-    // The catalogue is pulled beside the first round, not before it: wait for both.
+    // The catalogue is pulled beside the uploads: wait for both.
     wait_until(
         Duration::from_secs(20),
         "the first round and the catalogue",
@@ -146,9 +146,14 @@ fn a_lost_file_continues_after_the_servers_highest_receipt_number() {
     // With the file went the catalogue: the register cannot sell before it reaches the
     // server, and the round that pulls the catalogue asks for the floor first.
     let engine = online(&till, &server, &token);
-    wait_until(Duration::from_secs(20), "the floor from the server", || {
-        !till.needs_seq_floor().expect("flag")
-    });
+    wait_until(
+        Duration::from_secs(20),
+        "the floor and the catalogue",
+        || {
+            !till.needs_seq_floor().expect("flag")
+                && till.catalog_cursor(STORE).expect("cursor").is_some()
+        },
+    );
     let next = sell(&till, 1).remove(0);
     assert_eq!(
         next.seq, 26,

@@ -1,6 +1,7 @@
 //! The encrypted on-device database: opening with the keychain key, pragmas, migrations.
 //! It never deletes a database file: a wrong key is an error, a damaged file is kept for recovery.
 
+pub mod cipher;
 pub mod key;
 pub mod recovery;
 pub mod schema;
@@ -31,12 +32,8 @@ pub struct Db {
     pub reader: Connection,
 }
 
-/// The SQLCipher settings every Tillkit database is written with.
-///
-/// SHA-256 has hardware support on current phones (ARMv8 crypto extensions) and x86
-/// (SHA-NI); SHA-512, SQLCipher 4's default, does not. Page HMACs are on the sale's
-/// commit path, so this is most of the encryption cost of a sale.
-pub(crate) const PINNED_CIPHER_SETTINGS: &str = "PRAGMA cipher_hmac_algorithm = HMAC_SHA256;";
+/// File name of the copy a cipher-settings conversion writes before it replaces the database.
+const CONVERT_FILE: &str = "tillkit.db.convert";
 
 /// File name of the copy a key rotation writes before it replaces the database.
 const REKEY_FILE: &str = "tillkit.db.rekey";
@@ -65,6 +62,7 @@ impl Db {
         // A rotation that crashed before its rename left only this copy: the database
         // itself was never touched, so the copy is garbage.
         let _ = fs::remove_file(config.data_dir.join(REKEY_FILE));
+        let _ = fs::remove_file(config.data_dir.join(CONVERT_FILE));
         let exists = fs::metadata(&path).map(|m| m.len() > 0).unwrap_or(false);
         check_wal_present(&path)?;
         let sidecar = KeyIdSidecar::read(&id_path);
@@ -126,7 +124,27 @@ impl Db {
                     vault.clear_next()?;
                     return Ok(db);
                 }
-                Err(Error::KeyMismatch) => continue,
+                Err(Error::KeyMismatch) => {
+                    // Another build may have written it with other cipher settings: that is
+                    // not damage. Convert it to the pinned ones, then open it as usual.
+                    let Some(profile) = cipher::detect(&path, key) else {
+                        continue;
+                    };
+                    cipher::convert(&path, &config.data_dir.join(CONVERT_FILE), key, &profile)?;
+                    let writer = open_keyed(&path, key, config)?;
+                    if *is_staged {
+                        vault.save(key)?;
+                    }
+                    let db = Db::finish(path, writer, key, config)?;
+                    if sidecar
+                        .as_ref()
+                        .is_none_or(|s| s.id != key.id || !s.established)
+                    {
+                        write_durably(&id_path, key.id.as_bytes())?;
+                    }
+                    vault.clear_next()?;
+                    return Ok(db);
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -141,6 +159,7 @@ impl Db {
 
     fn finish(path: PathBuf, mut writer: Connection, key: &DbKey, config: &Config) -> Result<Db> {
         schema::migrate(&mut writer)?;
+        cipher::record(&writer)?;
         check_queue_readable(&writer)?;
         let reader = open_keyed(&path, key, config)?;
         Ok(Db {
@@ -169,12 +188,13 @@ impl Db {
         let version = schema::version(&writer)?;
         let attach = Zeroizing::new(format!(
             "ATTACH DATABASE '{}' AS rekeyed KEY \"{}\";
-             PRAGMA rekeyed.cipher_hmac_algorithm = HMAC_SHA256;
+             {}
              SELECT sqlcipher_export('rekeyed');
              PRAGMA rekeyed.user_version = {version};
              DETACH DATABASE rekeyed;",
             copy.display().to_string().replace('\'', "''"),
-            new_key.sql_literal().as_str()
+            new_key.sql_literal().as_str(),
+            cipher::PINNED.pragmas("rekeyed"),
         ));
         writer.execute_batch(&attach)?;
         fs::File::open(&copy)
@@ -290,7 +310,7 @@ pub(crate) fn open_keyed(path: &Path, key: &DbKey, config: &Config) -> Result<Co
         | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.execute_batch(&key.pragma())?;
-    conn.execute_batch(PINNED_CIPHER_SETTINGS)?;
+    conn.execute_batch(&cipher::PINNED.pragmas("main"))?;
     // Before any read: the other connection of this till may hold a lock for a moment.
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     // The first read decrypts page 1: a wrong key fails here with SQLITE_NOTADB.

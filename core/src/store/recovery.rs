@@ -21,6 +21,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params, params_from_iter};
 use serde::{Deserialize, Serialize};
 
+use super::cipher::{CipherProfile, PINNED, other_profiles};
 use super::key::{DbKey, KeyVault};
 use super::{DB_FILE, KEY_ID_FILE, open_keyed, schema, write_durably};
 use crate::config::Config;
@@ -331,25 +332,32 @@ fn mark_seq_floor(tx: &rusqlite::Transaction<'_>) -> Result<()> {
 struct Source<'a> {
     path: &'a Path,
     key: &'a DbKey,
+    profile: CipherProfile,
     conn: Option<Connection>,
 }
 
 impl<'a> Source<'a> {
-    /// The first of `keys` that opens the file's first page, or what went wrong.
+    /// The first of `keys` and cipher profiles that opens the file's first page, or what
+    /// went wrong with the pinned profile.
     fn open(path: &'a Path, keys: &'a [DbKey]) -> std::result::Result<Self, String> {
-        let mut last = String::new();
+        let mut first = None;
         for key in keys {
-            let mut source = Source {
-                path,
-                key,
-                conn: None,
-            };
-            match source.connect() {
-                Ok(()) => return Ok(source),
-                Err(e) => last = e.to_string(),
+            for profile in std::iter::once(PINNED).chain(other_profiles()) {
+                let mut source = Source {
+                    path,
+                    key,
+                    profile,
+                    conn: None,
+                };
+                match source.connect() {
+                    Ok(()) => return Ok(source),
+                    Err(e) => {
+                        first.get_or_insert(e.to_string());
+                    }
+                }
             }
         }
-        Err(last)
+        Err(first.unwrap_or_default())
     }
 
     fn connect(&mut self) -> rusqlite::Result<()> {
@@ -357,7 +365,7 @@ impl<'a> Source<'a> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(self.path, flags)?;
         conn.execute_batch(&self.key.pragma())?;
-        conn.execute_batch(super::PINNED_CIPHER_SETTINGS)?;
+        conn.execute_batch(&self.profile.pragmas("main"))?;
         // Read a truncated file up to its end instead of refusing it whole.
         conn.execute_batch("PRAGMA writable_schema = ON;")?;
         conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
@@ -462,7 +470,7 @@ const ROWID_TABLES: &[(&str, &[&str])] = &[
 ];
 
 /// Small key-ordered tables without rowids, read in one scan as far as it gets.
-const SCANNED_TABLES: &[&str] = &["discounts", "register_seq", "meta"];
+const SCANNED_TABLES: &[&str] = &["discounts", "register_seq", "meta", "stock_levels"];
 
 fn salvage_file(
     path: &Path,

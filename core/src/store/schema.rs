@@ -10,6 +10,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_sync_state.sql")),
     (3, include_str!("migrations/0003_parked_sales.sql")),
+    (4, include_str!("migrations/0004_stock_levels.sql")),
 ];
 
 /// The schema version a fresh database ends at.

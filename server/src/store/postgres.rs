@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Transaction};
@@ -25,7 +26,10 @@ use crate::protocol::{
 use crate::validate::{self, Decision, from_milli, to_milli};
 
 /// Migration N is `MIGRATIONS[N - 1]`; the table `tillkit_schema` records the applied ones.
-const MIGRATIONS: &[&str] = &[include_str!("pg_migrations/001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("pg_migrations/001_initial.sql"),
+    include_str!("pg_migrations/002_no_foreign_keys_on_the_upload_path.sql"),
+];
 
 /// The advisory lock key every instance takes to migrate ("tillkit" in ASCII), so
 /// instances starting together apply each migration once.
@@ -220,10 +224,34 @@ impl PgStore {
         .await
     }
 
+    /// The batch's checks, done before the transaction (on the blocking pool, every core)
+    /// with the store's tax settings as they are now; `None` when the store has none yet.
+    async fn prepare(
+        &self,
+        ctx: &UploadContext,
+        sales: &Arc<Vec<SaleRecord>>,
+    ) -> Result<Option<(TaxSettings, Vec<validate::Prepared>)>, Failure> {
+        let client = self.pool.get().await?;
+        let stmt = client
+            .prepare_cached("SELECT tax_settings FROM stores WHERE store_id = $1")
+            .await?;
+        let Some(row) = client.query_opt(&stmt, &[&ctx.store_id]).await? else {
+            return Ok(None);
+        };
+        drop(client);
+        let Some(tax) = row.get::<_, Option<&str>>(0) else {
+            return Ok(None);
+        };
+        let settings: TaxSettings = parse("tax settings", tax)?;
+        let prepared = prepare_off_thread(sales, ctx, &settings).await?;
+        Ok(Some((settings, prepared)))
+    }
+
     async fn try_upload(
         &self,
         ctx: &UploadContext,
-        sales: &[SaleRecord],
+        sales: &Arc<Vec<SaleRecord>>,
+        prepared: &Option<(TaxSettings, Vec<validate::Prepared>)>,
     ) -> Result<Vec<SaleResult>, Failure> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
@@ -243,16 +271,19 @@ impl PgStore {
             .map(|r| (r.get(0), r.get(1)))
             .collect();
 
+        let prepared = match prepared {
+            Some((seen, p)) if *seen == settings => p.clone(),
+            // The catalogue (and its tax settings) changed since: check again, under the lock.
+            _ => prepare_off_thread(sales, ctx, &settings).await?,
+        };
         let mut new = NewRows::default();
         let mut results = Vec::with_capacity(sales.len());
-        for (sale, id) in sales.iter().zip(ids) {
-            let decision = validate::decide(
-                sale,
-                &ctx.store_id,
-                &ctx.uploaded_by,
-                &settings,
-                stored.get(&id).map(String::as_str),
-            )?;
+        for ((sale, id), prepared) in sales.iter().zip(ids).zip(prepared) {
+            let existing = match prepared {
+                validate::Prepared::Refused(_) => None,
+                validate::Prepared::Checked { .. } => stored.get(&id).map(String::as_str),
+            };
+            let decision = prepared.resolve(existing);
             let (status, reason) = match decision {
                 Decision::Accept(a) => {
                     if !a.tax_check.totals_match {
@@ -285,6 +316,28 @@ impl PgStore {
         tx.commit().await?;
         Ok(results)
     }
+}
+
+/// `validate::prepare_batch` on the blocking pool, so the async threads keep serving.
+async fn prepare_off_thread(
+    sales: &Arc<Vec<SaleRecord>>,
+    ctx: &UploadContext,
+    settings: &TaxSettings,
+) -> Result<Vec<validate::Prepared>, Failure> {
+    let (sales, store, register, settings) = (
+        sales.clone(),
+        ctx.store_id.clone(),
+        ctx.uploaded_by.clone(),
+        settings.clone(),
+    );
+    let span = tracing::Span::current();
+    let prepared = tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        validate::prepare_batch(&sales, &store, &register, &settings)
+    })
+    .await
+    .map_err(|e| StoreError::Backend(format!("sale checks failed: {e}")))??;
+    Ok(prepared)
 }
 
 /// The accepted sales of a batch and their stock movements, as columns for one `INSERT`
@@ -993,7 +1046,10 @@ impl ServerStore for PgStore {
         ctx: &UploadContext,
         sales: Vec<SaleRecord>,
     ) -> Result<Vec<SaleResult>, StoreError> {
-        retrying("upload_batch", || self.try_upload(ctx, &sales)).await
+        let sales = Arc::new(sales);
+        // Checked once, outside the store's lock; re-checked only if the settings moved.
+        let prepared = retrying("upload_batch", || self.prepare(ctx, &sales)).await?;
+        retrying("upload_batch", || self.try_upload(ctx, &sales, &prepared)).await
     }
 
     async fn stored_sale(

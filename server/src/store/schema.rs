@@ -9,6 +9,7 @@ use crate::error::StoreError;
 pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_register_seq.sql"),
+    include_str!("migrations/003_one_index_less_per_sale.sql"),
 ];
 
 /// Newest schema version this build knows.

@@ -548,16 +548,18 @@ fn upload_batch(
                created_at, received_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
-        for sale in sales {
+        // The checks run on every core; only the id lookups and writes stay in order.
+        let prepared = validate::prepare_batch(sales, &ctx.store_id, &ctx.uploaded_by, &settings)?;
+        for (sale, prepared) in sales.iter().zip(prepared) {
             let id = sale.sale_id.to_string();
-            let existing: Option<String> = find.query_row([&id], |r| r.get(0)).optional()?;
-            let (status, reason) = match validate::decide(
-                sale,
-                &ctx.store_id,
-                &ctx.uploaded_by,
-                &settings,
-                existing.as_deref(),
-            )? {
+            // Refused sales are never looked up: they learn nothing about stored ids.
+            let existing: Option<String> = match prepared {
+                validate::Prepared::Refused(_) => None,
+                validate::Prepared::Checked { .. } => {
+                    find.query_row([&id], |r| r.get(0)).optional()?
+                }
+            };
+            let (status, reason) = match prepared.resolve(existing.as_deref()) {
                 Decision::Accept(a) => {
                     let check = &a.tax_check;
                     insert_sale.execute(params![

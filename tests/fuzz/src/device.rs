@@ -134,12 +134,13 @@ fn check_products(till: &Till, p: &CatalogPayload) {
 
 /// What a refused import must leave alone: the store row and its whole catalogue.
 fn store_state(till: &Till, store_id: &str) -> Vec<String> {
-    const QUERIES: [&str; 4] = [
+    const QUERIES: [&str; 5] = [
         "SELECT store_id || '|' || name || '|' || tax_settings_id || '|' || coalesce(catalog_cursor, '<none>')
          FROM stores WHERE store_id = ?1",
         "SELECT product_id || '|' || sku || '|' || name || '|' || price || '|' || coalesce(tax_category, '')
-                || '|' || stock_tracked || '|' || stock_milli || '|' || active || '|' || barcodes
+                || '|' || stock_tracked || '|' || active || '|' || barcodes
          FROM products WHERE store_id = ?1 ORDER BY product_id",
+        "SELECT product_id || '|' || stock_milli FROM stock_levels WHERE store_id = ?1 ORDER BY product_id",
         "SELECT barcode || '|' || product_id FROM barcodes WHERE store_id = ?1 ORDER BY barcode",
         "SELECT discount_id || '|' || definition FROM discounts WHERE store_id = ?1 ORDER BY discount_id",
     ];

@@ -30,6 +30,9 @@ class RecoveryTest {
         }
         core.shutdown()
         core.close()
+        // The sync engine lets go of the database on a background thread: once it has,
+        // the WAL is checkpointed into the file and removed.
+        eventually(30, "the database to be closed") { !Files.exists(dir.resolve("tillkit.db-wal")) }
         return dir
     }
 
