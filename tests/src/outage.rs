@@ -353,3 +353,103 @@ fn device_sample(dev: &Device, since_ms: i64) -> Option<(i64, i64)> {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The outage benchmarks' body: `REGISTERS` registers (default 4) with the default sync
+/// settings through `OUTAGES` outages (default 20) of 10 s to `LONGEST_OUTAGE_SECS` (default
+/// 180) of `kind`; prints each outage, then the summary, then `headline: p95 in ms` last.
+pub fn bench(kind: Kind, headline: &str) {
+    let plan = Plan {
+        kind,
+        backend: Backend::Sqlite,
+        registers: env_or("REGISTERS", 4),
+        outages: outage_lengths(
+            env_or("OUTAGES", 20),
+            Duration::from_secs(env_or("LONGEST_OUTAGE_SECS", 180)),
+        ),
+        backlog: 0,
+        config: shop_config,
+        // The benchmark binary serves as its own server child.
+        child_test: "benchmark",
+    };
+    let secs = |d: Duration| format!("{:.1}", d.as_secs_f64());
+    let count = plan.outages.len();
+    println!(
+        "{}: {} registers selling a sale a second each, default SyncConfig, {count} outages \
+         of {} s to {} s",
+        kind.name(),
+        plan.registers,
+        secs(plan.outages.iter().copied().min().unwrap_or_default()),
+        secs(plan.outages.iter().copied().max().unwrap_or_default()),
+    );
+    let report = run(&plan, |recoveries| {
+        let Some(first) = recoveries.first() else {
+            return;
+        };
+        let latencies: Vec<String> = recoveries.iter().map(|r| secs(r.latency)).collect();
+        let device: Vec<String> = recoveries
+            .iter()
+            .map(|r| {
+                r.device_ms
+                    .map_or("-".into(), |ms| format!("{:.1}", ms as f64 / 1e3))
+            })
+            .collect();
+        println!(
+            "outage {}/{count}: {} s, {} sales a register; queue empty after [{}] s; the \
+             devices' own samples [{}] s",
+            first.outage + 1,
+            secs(first.lasted),
+            first.sales,
+            latencies.join(", "),
+            device.join(", ")
+        );
+    });
+    let latencies = report.latencies();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "{} sales over {} min of outages, each stored once",
+        report.sales,
+        secs(report.outage_time / 60)
+    );
+    println!(
+        "outage end -> queue empty (caller's clock, {} samples): p50 {:.0} ms, p95 {:.0} ms, \
+         max {:.0} ms",
+        latencies.len(),
+        ms(percentile(&latencies, 50)),
+        ms(percentile(&latencies, 95)),
+        ms(percentile(&latencies, 100))
+    );
+    let device = report.device_samples();
+    // How far before the outage's end each device starts counting (negative: after it).
+    let mut early: Vec<i64> = report
+        .recoveries
+        .iter()
+        .filter_map(|r| Some(r.lasted.as_millis() as i64 - r.device_since_ms?))
+        .collect();
+    early.sort();
+    println!(
+        "the devices' own metric ({} samples): p50 {} ms, p95 {} ms; it starts counting \
+         {} ms (median) and at most {} ms before the outage ended, at least {} ms",
+        device.len(),
+        percentile(&device, 50),
+        percentile(&device, 95),
+        percentile(&early, 50),
+        percentile(&early, 100),
+        early.first().copied().unwrap_or_default()
+    );
+    if !report.probes.is_empty() {
+        println!(
+            "health requests during outages: {:.1} per register per minute; closest two of \
+             one register {:.0} ms apart",
+            report.probes_per_minute(),
+            report.closest_probes().map_or(0.0, ms)
+        );
+    }
+    println!("{headline}: {:.0}", ms(percentile(&latencies, 95)));
+}
