@@ -152,8 +152,25 @@ pub fn check_contents(
     let mut ids = HashSet::new();
     let mut skus = HashSet::new();
     let mut codes = HashSet::new();
+    let text_ok = |s: &str| !s.trim().is_empty() && s.chars().count() <= max_text;
+    // Rate ids, labels and category ids end up in every sale: held to the sale's limits.
+    for r in &tax.rates {
+        if !text_ok(&r.id) || r.label.chars().count() > max_text {
+            return bad(format!(
+                "tax rate {:?}: id must be 1..={max_text} characters and its label at most {max_text}",
+                r.id
+            ));
+        }
+    }
+    for c in &tax.categories {
+        if !text_ok(&c.id) {
+            return bad(format!(
+                "tax category {:?}: id must be 1..={max_text} characters",
+                c.id
+            ));
+        }
+    }
     for pr in products {
-        let text_ok = |s: &str| !s.trim().is_empty() && s.chars().count() <= max_text;
         if !text_ok(&pr.id) || !text_ok(&pr.sku) || !text_ok(&pr.name) {
             return bad(format!(
                 "product {:?}: id, sku and name must be 1..={max_text} characters",

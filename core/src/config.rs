@@ -12,11 +12,12 @@ pub struct Config {
     pub keychain_service: String,
     /// Keychain account of the database key; one per data directory. Default `database-key`.
     pub keychain_account: String,
-    /// Most lines one cart may hold. Default 10,000.
+    /// Most lines one cart may hold. Default and ceiling `limits::MAX_LINES_PER_SALE` (10,000).
     pub max_cart_lines: usize,
     /// Most search results returned. Default 50.
     pub search_limit: usize,
-    /// Longest accepted product name or free-text field, in characters. Default 500.
+    /// Longest accepted product name or free-text field, in characters. Default and ceiling
+    /// `limits::MAX_TEXT_CHARS` (500): the server takes nothing longer.
     pub max_text_len: usize,
     /// `PRAGMA max_page_count` (pages of 4 KiB) to bound the database; `None` = unbounded.
     pub max_page_count: Option<u64>,
@@ -29,9 +30,9 @@ impl Config {
             data_dir: data_dir.into(),
             keychain_service: "app.tillkit".into(),
             keychain_account: "database-key".into(),
-            max_cart_lines: 10_000,
+            max_cart_lines: crate::limits::MAX_LINES_PER_SALE,
             search_limit: 50,
-            max_text_len: 500,
+            max_text_len: crate::limits::MAX_TEXT_CHARS,
             max_page_count: None,
         }
     }

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::cart::{AppliedDiscount, Cart};
 use crate::catalog::to_milli;
 use crate::error::{Error, Result};
+use crate::limits;
 use crate::money::{self, MAX_AMOUNT};
 use crate::session::Session;
 use crate::tax::{self, Discount, TaxPortion, TaxSettings, Totals};
@@ -153,6 +154,12 @@ struct Settlement {
 /// only the cash part is cash-rounded, and server-backed tenders are refused offline.
 fn settle(settings: &TaxSettings, total: Decimal, payments: &[Payment]) -> Result<Settlement> {
     let minor = settings.minor_units();
+    if payments.len() > limits::MAX_PAYMENTS_PER_SALE {
+        return Err(Error::invalid(format!(
+            "a sale takes at most {} payments",
+            limits::MAX_PAYMENTS_PER_SALE
+        )));
+    }
     let mut card = Decimal::ZERO;
     let mut cash = Decimal::ZERO;
     for p in payments {
@@ -170,14 +177,14 @@ fn settle(settings: &TaxSettings, total: Decimal, payments: &[Payment]) -> Resul
                 cash += p.amount;
             }
             PaymentMethod::Card => {
-                let ok = p
-                    .reference
-                    .as_deref()
-                    .is_some_and(|r| !r.trim().is_empty() && r.chars().count() <= 128);
+                let ok = p.reference.as_deref().is_some_and(|r| {
+                    !r.trim().is_empty() && r.chars().count() <= limits::MAX_REFERENCE_CHARS
+                });
                 if !ok {
-                    return Err(Error::invalid(
-                        "a card payment needs the terminal's reference (1 to 128 characters)",
-                    ));
+                    return Err(Error::invalid(format!(
+                        "a card payment needs the terminal's reference (1 to {} characters)",
+                        limits::MAX_REFERENCE_CHARS
+                    )));
                 }
                 card += p.amount;
             }
@@ -187,6 +194,13 @@ fn settle(settings: &TaxSettings, total: Decimal, payments: &[Payment]) -> Resul
                 });
             }
         }
+    }
+    // Every figure of the sale is bounded, what was handed over too (and so the change).
+    if card + cash > MAX_AMOUNT {
+        return Err(Error::invalid(format!(
+            "payments of {} exceed the maximum of {MAX_AMOUNT}",
+            card + cash
+        )));
     }
     if card > total {
         return Err(Error::invalid(format!(
@@ -341,6 +355,13 @@ fn write_record(
 ) -> Result<u64> {
     let record = serde_json::to_string(r)?;
     let record_len = record.len();
+    if record_len > limits::MAX_SALE_BYTES {
+        // One sale alone must fit a request the server accepts; nothing is written.
+        return Err(Error::invalid(format!(
+            "the sale takes {record_len} bytes; at most {} fit one upload",
+            limits::MAX_SALE_BYTES
+        )));
+    }
     let sale_ref: i64 = tx
         .prepare_cached(
             "INSERT INTO sales (sale_id, store_id, register_id, receipt_no, seq, created_at, currency,

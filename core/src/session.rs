@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::limits;
 
 /// An open cashier session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,9 +25,13 @@ impl Session {
             ("register id", register_id),
             ("staff id", staff_id),
         ] {
-            if v.trim().is_empty() || v.chars().count() > 64 || v.chars().any(char::is_control) {
+            if v.trim().is_empty()
+                || v.chars().count() > limits::MAX_ID_CHARS
+                || v.chars().any(char::is_control)
+            {
                 return Err(Error::invalid(format!(
-                    "{what} must be 1 to 64 printable characters"
+                    "{what} must be 1 to {} printable characters",
+                    limits::MAX_ID_CHARS
                 )));
             }
         }

@@ -187,7 +187,8 @@ impl Till {
 
     /// Applies a catalogue payload atomically.
     pub fn import_catalog(&self, payload: &CatalogPayload) -> Result<ImportSummary> {
-        let max = self.config.max_text_len;
+        // A larger configured length would let in names the server refuses in a sale.
+        let max = self.config.max_text_len.min(crate::limits::MAX_TEXT_CHARS);
         self.with_writer(|c| catalog::import(c, payload, max))
     }
 
@@ -264,7 +265,9 @@ impl Till {
         Ok(Cart::new(
             &s.store_id,
             self.current_tax()?,
-            self.config.max_cart_lines,
+            self.config
+                .max_cart_lines
+                .min(crate::limits::MAX_LINES_PER_SALE),
         ))
     }
 

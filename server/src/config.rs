@@ -6,15 +6,8 @@ use std::time::Duration;
 
 use crate::forwarded::Cidr;
 
-/// Longest accepted free-text field of a sale (ids, names, receipt number), in characters.
-/// Mirrors the device's default `max_text_len` so anything a till produced fits.
-pub const MAX_TEXT_CHARS: usize = 500;
-
-/// Longest store or register id, in characters (the device's session limit).
-pub const MAX_ID_CHARS: usize = 64;
-
-/// Longest card terminal reference, in characters (the device's limit).
-pub const MAX_REFERENCE_CHARS: usize = 128;
+/// The device/server contract limits, defined once in the core (`tillkit_core::limits`).
+pub use tillkit_core::limits::{MAX_ID_CHARS, MAX_REFERENCE_CHARS, MAX_TEXT_CHARS};
 
 /// How the HTTP side of the server behaves. `ServerConfig::default()` gives the defaults.
 #[derive(Debug, Clone)]
@@ -41,8 +34,8 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            max_body_bytes: 8 * 1024 * 1024,
-            max_batch_sales: 500,
+            max_body_bytes: tillkit_core::limits::MAX_BODY_BYTES,
+            max_batch_sales: tillkit_core::limits::MAX_BATCH_SALES,
             auth_failures_per_window: 20,
             auth_failure_window: Duration::from_secs(60),
             auth_tracked_peers: 10_000,

@@ -4,14 +4,16 @@
 
 use std::collections::HashSet;
 
-use rust_decimal::Decimal;
-use tillkit_core::money::{MAX_AMOUNT, decimals};
-use tillkit_core::sale::{PaymentMethod, SaleRecord};
-use tillkit_core::tax::{Discount, MAX_QUANTITY, QUANTITY_DECIMALS, TaxSettings, Totals};
-
-use crate::config::{MAX_ID_CHARS, MAX_REFERENCE_CHARS, MAX_TEXT_CHARS};
 use crate::error::StoreError;
 use crate::protocol::CatalogFile;
+use rust_decimal::Decimal;
+use tillkit_core::limits::{
+    MAX_AMOUNT, MAX_ID_CHARS, MAX_LINES_PER_SALE, MAX_PAYMENTS_PER_SALE, MAX_QUANTITY,
+    MAX_REFERENCE_CHARS, MAX_TEXT_CHARS, QUANTITY_DECIMALS,
+};
+use tillkit_core::money::decimals;
+use tillkit_core::sale::{PaymentMethod, SaleRecord};
+use tillkit_core::tax::{Discount, TaxSettings, Totals};
 
 /// What to do with one uploaded sale.
 #[derive(Debug, Clone, PartialEq)]
@@ -221,6 +223,18 @@ fn check_sale(sale: &SaleRecord, settings: &TaxSettings) -> Result<Vec<Movement>
     }
     if sale.lines.is_empty() {
         return Err("the sale has no lines".into());
+    }
+    if sale.lines.len() > MAX_LINES_PER_SALE {
+        return Err(format!(
+            "{} lines; a sale has at most {MAX_LINES_PER_SALE}",
+            sale.lines.len()
+        ));
+    }
+    if sale.payments.len() > MAX_PAYMENTS_PER_SALE {
+        return Err(format!(
+            "{} payments; a sale has at most {MAX_PAYMENTS_PER_SALE}",
+            sale.payments.len()
+        ));
     }
     let dp = settings.minor_units();
     text("register_id", &sale.register_id, MAX_ID_CHARS)?;

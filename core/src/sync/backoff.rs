@@ -67,11 +67,6 @@ impl Backoff {
         self.attempt
     }
 
-    /// The largest delay this backoff ever gives.
-    pub fn cap(&self) -> Duration {
-        self.cap
-    }
-
     /// The delay before the next try. `retry_after` from the server is a floor, but never
     /// beyond the cap: a server (or a middlebox) cannot stop a register for longer.
     pub fn next_delay(&mut self, retry_after: Option<Duration>) -> Duration {

@@ -42,13 +42,6 @@ pub struct Answer {
     pub typed: Option<String>,
 }
 
-impl Answer {
-    /// True when the body was not the protocol's JSON: a proxy, WAF or portal answered.
-    pub fn is_foreign(&self) -> bool {
-        self.typed.is_none()
-    }
-}
-
 impl std::fmt::Display for Answer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "HTTP {}", self.status)?;

@@ -9,7 +9,8 @@ use tillkit_core::tax::Totals;
 
 use crate::auth::{Principal, TokenHash};
 use crate::error::StoreError;
-use crate::protocol::{CatalogFile, SaleResult, StockAudit, Summary};
+use crate::protocol::{CatalogFile, SaleResult, SaleStatus, StockAudit, Summary};
+use crate::validate::Decision;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
@@ -22,6 +23,34 @@ use std::sync::Arc;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+
+/// The answer for one decided sale, logged the same way by every backend (an accepted sale
+/// is written by the backend before it is answered).
+pub(crate) fn answer(sale: &SaleRecord, decision: &Decision) -> SaleResult {
+    let id = sale.sale_id;
+    let (status, reason) = match decision {
+        Decision::Accept(a) => {
+            if !a.tax_check.totals_match {
+                tracing::info!(sale = %id, difference = ?a.tax_check.tax_difference, "device totals differ from the server's");
+            }
+            (SaleStatus::Accepted, None)
+        }
+        Decision::Duplicate => (SaleStatus::Duplicate, None),
+        Decision::Conflict(reason) => {
+            tracing::warn!(sale = %id, "conflicting sale id; stored sale kept");
+            (SaleStatus::Conflict, Some(reason.clone()))
+        }
+        Decision::Rejected(reason) => {
+            tracing::info!(sale = %id, %reason, "sale rejected");
+            (SaleStatus::Rejected, Some(reason.clone()))
+        }
+    };
+    SaleResult {
+        sale_id: id,
+        status,
+        reason,
+    }
+}
 
 /// Opens the backend `location` names: a `postgres://` or `postgresql://` URL, else the path
 /// of a SQLite file (created if missing). Either is migrated before it is returned.

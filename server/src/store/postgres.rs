@@ -20,8 +20,7 @@ use super::{RegisterInfo, ServerStore, StoredSale, UploadContext};
 use crate::auth::{Principal, TokenHash};
 use crate::error::StoreError;
 use crate::protocol::{
-    BelowZero, CatalogFile, ProductAudit, RegisterMovements, SaleResult, SaleStatus, StockAudit,
-    Summary,
+    BelowZero, CatalogFile, ProductAudit, RegisterMovements, SaleResult, StockAudit, Summary,
 };
 use crate::validate::{self, Decision, from_milli, to_milli};
 
@@ -284,31 +283,12 @@ impl PgStore {
                 validate::Prepared::Checked { .. } => stored.get(&id).map(String::as_str),
             };
             let decision = prepared.resolve(existing);
-            let (status, reason) = match decision {
-                Decision::Accept(a) => {
-                    if !a.tax_check.totals_match {
-                        tracing::info!(sale = %id, difference = ?a.tax_check.tax_difference, "device totals differ from the server's");
-                    }
-                    new.push(sale, &id, &a)?;
-                    // A second copy of this id later in the batch is judged against this one.
-                    stored.insert(id, a.canonical);
-                    (SaleStatus::Accepted, None)
-                }
-                Decision::Duplicate => (SaleStatus::Duplicate, None),
-                Decision::Conflict(reason) => {
-                    tracing::warn!(sale = %id, "conflicting sale id; stored sale kept");
-                    (SaleStatus::Conflict, Some(reason))
-                }
-                Decision::Rejected(reason) => {
-                    tracing::info!(sale = %id, %reason, "sale rejected");
-                    (SaleStatus::Rejected, Some(reason))
-                }
-            };
-            results.push(SaleResult {
-                sale_id: sale.sale_id,
-                status,
-                reason,
-            });
+            results.push(super::answer(sale, &decision));
+            if let Decision::Accept(a) = decision {
+                new.push(sale, &id, &a)?;
+                // A second copy of this id later in the batch is judged against this one.
+                stored.insert(id, a.canonical);
+            }
         }
         if !new.sale_id.is_empty() {
             new.insert(&tx, ctx, version).await?;
@@ -1085,6 +1065,7 @@ impl ServerStore for PgStore {
 mod tests {
     use super::*;
     use crate::admin;
+    use crate::protocol::SaleStatus;
     use crate::store::conformance;
     use crate::testkit::{TestDatabase, postgres_url};
 

@@ -17,8 +17,7 @@ use super::{RegisterInfo, ServerStore, StoredSale, UploadContext, schema};
 use crate::auth::{Principal, TokenHash};
 use crate::error::StoreError;
 use crate::protocol::{
-    BelowZero, CatalogFile, ProductAudit, RegisterMovements, SaleResult, SaleStatus, StockAudit,
-    Summary,
+    BelowZero, CatalogFile, ProductAudit, RegisterMovements, SaleResult, StockAudit, Summary,
 };
 use crate::validate::{self, Decision, from_milli, to_milli};
 
@@ -559,62 +558,44 @@ fn upload_batch(
                     find.query_row([&id], |r| r.get(0)).optional()?
                 }
             };
-            let (status, reason) = match prepared.resolve(existing.as_deref()) {
-                Decision::Accept(a) => {
-                    let check = &a.tax_check;
-                    insert_sale.execute(params![
-                        id,
+            let decision = prepared.resolve(existing.as_deref());
+            if let Decision::Accept(a) = &decision {
+                let check = &a.tax_check;
+                insert_sale.execute(params![
+                    id,
+                    ctx.store_id,
+                    sale.register_id,
+                    ctx.uploaded_by,
+                    sale.receipt_no,
+                    sale.created_at,
+                    ctx.received_at,
+                    sale.currency,
+                    sale.total.to_string(),
+                    sale.tax_total.to_string(),
+                    a.canonical,
+                    check.server_totals.as_ref().map(json).transpose()?,
+                    check.tax_difference.map(|d| d.to_string()),
+                    check.totals_match,
+                    check.error,
+                    i64::try_from(sale.seq).map_err(|_| StoreError::Invalid(format!(
+                        "seq {} out of range",
+                        sale.seq
+                    )))?,
+                ])?;
+                for m in &a.movements {
+                    insert_move.execute(params![
                         ctx.store_id,
+                        m.product_id,
                         sale.register_id,
-                        ctx.uploaded_by,
-                        sale.receipt_no,
+                        id,
+                        m.delta_milli,
                         sale.created_at,
-                        ctx.received_at,
-                        sale.currency,
-                        sale.total.to_string(),
-                        sale.tax_total.to_string(),
-                        a.canonical,
-                        check.server_totals.as_ref().map(json).transpose()?,
-                        check.tax_difference.map(|d| d.to_string()),
-                        check.totals_match,
-                        check.error,
-                        i64::try_from(sale.seq).map_err(|_| StoreError::Invalid(format!(
-                            "seq {} out of range",
-                            sale.seq
-                        )))?,
+                        ctx.received_at
                     ])?;
-                    for m in &a.movements {
-                        insert_move.execute(params![
-                            ctx.store_id,
-                            m.product_id,
-                            sale.register_id,
-                            id,
-                            m.delta_milli,
-                            sale.created_at,
-                            ctx.received_at
-                        ])?;
-                        moved.insert(m.product_id.clone());
-                    }
-                    if !check.totals_match {
-                        tracing::info!(sale = %id, difference = ?check.tax_difference, "device totals differ from the server's");
-                    }
-                    (SaleStatus::Accepted, None)
+                    moved.insert(m.product_id.clone());
                 }
-                Decision::Duplicate => (SaleStatus::Duplicate, None),
-                Decision::Conflict(reason) => {
-                    tracing::warn!(sale = %id, "conflicting sale id; stored sale kept");
-                    (SaleStatus::Conflict, Some(reason))
-                }
-                Decision::Rejected(reason) => {
-                    tracing::info!(sale = %id, %reason, "sale rejected");
-                    (SaleStatus::Rejected, Some(reason))
-                }
-            };
-            results.push(SaleResult {
-                sale_id: sale.sale_id,
-                status,
-                reason,
-            });
+            }
+            results.push(super::answer(sale, &decision));
         }
     }
     if !moved.is_empty() {
