@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use tillkit_core::sale::{Payment, PaymentMethod};
 use tillkit_core::store::key::{KeyVault, Keychain};
 use tillkit_core::{Config, Error, Till};
 
@@ -64,21 +63,7 @@ fn a_key_that_cannot_be_unwrapped_is_a_typed_error_and_makes_no_new_key() {
     config.keychain_account = "register-R07".into();
 
     let till = Till::open(config.clone()).unwrap();
-    till.import_catalog(&uk_catalog()).unwrap();
-    till.login("uk-01", "R07", "alice").unwrap();
-    let mut cart = till.new_cart().unwrap();
-    till.add_product(&mut cart, "p-bread", d("1")).unwrap();
-    let sale = till
-        .complete_sale(
-            &cart,
-            &[Payment {
-                method: PaymentMethod::Cash,
-                amount: d("3.20"),
-                reference: None,
-            }],
-        )
-        .unwrap()
-        .record;
+    let sale = sell_one_loaf(&till);
     drop(till);
     let keychain = Keychain::new(&config.keychain_service, &config.keychain_account).unwrap();
     let key_id = keychain.load().unwrap().expect("a key").id;

@@ -12,6 +12,13 @@ import org.junit.Assert.assertEquals
 import org.junit.Assert.assertTrue
 import org.junit.Test
 
+/** The result of [block] and how many seconds it took. */
+private fun <T> timed(block: () -> T): Pair<T, Double> {
+    val started = System.nanoTime()
+    val result = block()
+    return result to (System.nanoTime() - started) / 1e9
+}
+
 class BackgroundDrainTest {
     private fun sell(core: TillkitCore, n: Int) = repeat(n) {
         core.newCart().use { cart ->
@@ -61,9 +68,7 @@ class BackgroundDrainTest {
         val core = openStocked(dir)
         try {
             sell(core, 2)
-            val started = System.nanoTime()
-            val report = core.drainNow(700uL)
-            val seconds = (System.nanoTime() - started) / 1e9
+            val (report, seconds) = timed { core.drainNow(700uL) }
             assertEquals(DrainOutcome.TIMED_OUT, report.outcome)
             assertEquals(RunVerdict.RetryLater, afterDrain(report.outcome.toDrainResult(), attempt = 0))
             assertEquals(2uL, report.status.pending)
@@ -83,9 +88,7 @@ class BackgroundDrainTest {
             withQueuedSales(server, sales = 3) { core ->
                 server.admin("revoke-register", "--store", STORE, "--register", REGISTER)
                 core.setNetworkAvailable(true)
-                val started = System.nanoTime()
-                val report = core.drainNow(120_000uL)
-                val seconds = (System.nanoTime() - started) / 1e9
+                val (report, seconds) = timed { core.drainNow(120_000uL) }
                 assertEquals(DrainOutcome.NEEDS_ATTENTION, report.outcome)
                 assertEquals(RunVerdict.Done, afterDrain(report.outcome.toDrainResult(), attempt = 0))
                 assertTrue(report.status.authFailed)
