@@ -16,4 +16,4 @@ dependencyResolutionManagement {
 
 rootProject.name = "tillkit-android"
 
-include(":app", ":tillkit", ":ui-model")
+include(":app", ":tillkit", ":ui-model", ":background")

@@ -2,7 +2,7 @@
 # Runs Tillkit's whole test suite: every Rust crate (unit, integration, crash, fault and
 # end-to-end tests against the real server on loopback, on SQLite and on a private
 # PostgreSQL it starts), the plain-Kotlin Android modules and the Kotlin binding tests on the
-# host JVM, and the Android packaging check. Installs what a fresh machine lacks.
+# host JVM, and the Android packaging checks. Installs what a fresh machine lacks.
 # Usage: tests/run-all.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +26,12 @@ fi
 echo "== Android view-state module (plain Kotlin) on the host JVM"
 android/ui-model/test.sh
 
-echo "== Android packaging: the 16 KB page-size check"
+echo "== Android background-upload policy (plain Kotlin) on the host JVM"
+android/background/test.sh
+
+echo "== Android packaging: the 16 KB page-size check, backup and transfer rules"
 android/check-page-size-test.sh
+android/backup-rules-test.sh
 
 if [ -x tests/kotlin/run.sh ]; then
   echo "== Kotlin bindings on the host JVM"

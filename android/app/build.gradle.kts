@@ -46,6 +46,11 @@ android {
 
 dependencies {
     implementation(project(":tillkit"))
+    // Background upload: WorkManager, the app-in-front signal, the notification it needs
+    // on Android 11 and older.
+    implementation(libs.androidx.work.runtime.ktx)
+    implementation(libs.androidx.lifecycle.process)
+    implementation(libs.androidx.core)
     implementation(libs.androidx.activity.compose)
     implementation(libs.androidx.lifecycle.viewmodel.compose)
     implementation(libs.androidx.lifecycle.runtime.compose)

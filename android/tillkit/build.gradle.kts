@@ -50,6 +50,7 @@ tasks.named("preBuild") { dependsOn(checkRustOutputs) }
 
 dependencies {
     api(project(":ui-model"))
+    api(project(":background"))
     api(libs.kotlinx.coroutines.android)
     implementation(libs.jna) { artifact { type = "aar" } }
     // The generated bindings' Android cleaner is annotated @RequiresApi.

@@ -57,10 +57,10 @@ impl CoreConfig {
 }
 
 /// The open till and its running sync engine.
-struct Running {
+pub(crate) struct Running {
     // Declared first so it is dropped first: sync stops before the database closes.
-    engine: SyncEngine,
-    till: Arc<Till>,
+    pub(crate) engine: SyncEngine,
+    pub(crate) till: Arc<Till>,
 }
 
 /// The offline point-of-sale core of one register: catalogue, carts, sales, sync.
@@ -70,7 +70,7 @@ pub struct TillkitCore {
 }
 
 impl TillkitCore {
-    fn running(&self) -> Result<Arc<Running>, TillkitError> {
+    pub(crate) fn running(&self) -> Result<Arc<Running>, TillkitError> {
         self.running
             .read()
             .unwrap_or_else(PoisonError::into_inner)

@@ -13,6 +13,12 @@ pub enum TillkitError {
     /// The keychain key does not open this database; the file was kept.
     #[error("the keychain key does not match the database; the database file was kept")]
     KeyMismatch,
+    /// A key is stored but this device cannot unwrap it (e.g. moved to a new phone without
+    /// its Keystore key); the database was kept and no new key was made.
+    #[error(
+        "the stored database key cannot be unlocked on this device; the database file was kept: {reason}"
+    )]
+    KeyUnreadable { reason: String },
     /// The database cannot be opened with its key (damaged, truncated or missing); nothing
     /// was opened and no empty store was made. The damaged files were kept at `kept`.
     /// Show the "database needs recovery" screen: `recoverDatabase` salvages the sales;
@@ -83,6 +89,7 @@ impl From<Error> for TillkitError {
         match e {
             Error::KeyMissing => TillkitError::KeyMissing,
             Error::KeyMismatch => TillkitError::KeyMismatch,
+            Error::KeyUnreadable(reason) => TillkitError::KeyUnreadable { reason },
             Error::Keychain(reason) => TillkitError::Keychain { reason },
             Error::NeedsRecovery { reason, kept } => TillkitError::NeedsRecovery {
                 reason,

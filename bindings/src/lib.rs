@@ -1,6 +1,7 @@
 //! Tillkit's Kotlin and Swift bindings (UniFFI proc-macros): the FFI types and conversions.
 //! A thin skin over tillkit-core: it converts and forwards; all logic stays in the core.
 
+mod background;
 mod cart;
 mod core;
 mod error;
@@ -11,6 +12,7 @@ mod status;
 #[cfg(target_os = "android")]
 mod android;
 
+pub use background::{DrainOutcome, DrainReport};
 pub use cart::CartHandle;
 pub use core::{CoreConfig, TillkitCore};
 pub use error::TillkitError;

@@ -21,6 +21,13 @@ pub enum Error {
     /// The keychain could not be read or written.
     #[error("keychain error: {0}")]
     Keychain(String),
+    /// A key is stored but this device cannot unwrap it (its wrapping key is gone, e.g.
+    /// app data moved to a new phone without its Keystore key); the database is kept and
+    /// no new key is made.
+    #[error(
+        "the stored database key cannot be unlocked on this device ({0}); the database file was kept"
+    )]
+    KeyUnreadable(String),
     /// The store cannot be opened with its key (damaged pages, a truncated or missing
     /// file); nothing was opened and no new store was made. The damaged file(s) were kept
     /// under the names in `kept`. Opening answers this until `Till::recover` salvages the

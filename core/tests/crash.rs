@@ -40,20 +40,6 @@ fn open(dir: &Path) -> Till {
     Till::open_with_vault(Config::new(dir.join("data")), &FileVault(dir.join("key"))).unwrap()
 }
 
-/// xorshift64*: small, seeded, reproducible.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// The child's body: ring sales forever, print each id after it is durable.
 #[test]
 fn crash_child_rings_sales_until_killed() {

@@ -4,7 +4,6 @@
 mod common;
 
 use common::*;
-use tillkit_core::sale::{Payment, PaymentMethod};
 use tillkit_core::store::key::{KeyVault, Keychain};
 use tillkit_core::{Config, Error, Till};
 
@@ -16,21 +15,7 @@ fn the_key_is_created_in_the_keychain_reused_rotated_and_required() {
     config.keychain_account = "register-R07".into();
 
     let till = Till::open(config.clone()).unwrap();
-    till.import_catalog(&uk_catalog()).unwrap();
-    till.login("uk-01", "R07", "alice").unwrap();
-    let mut cart = till.new_cart().unwrap();
-    till.add_product(&mut cart, "p-bread", d("1")).unwrap();
-    let sale = till
-        .complete_sale(
-            &cart,
-            &[Payment {
-                method: PaymentMethod::Cash,
-                amount: d("3.20"),
-                reference: None,
-            }],
-        )
-        .unwrap()
-        .record;
+    let sale = sell_one_loaf(&till);
     drop(till);
 
     let keychain = Keychain::new(&config.keychain_service, &config.keychain_account).unwrap();

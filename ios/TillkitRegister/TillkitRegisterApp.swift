@@ -5,7 +5,16 @@ import Tillkit
 
 @main
 struct TillkitRegisterApp: App {
-    @StateObject private var startup = Startup()
+    @StateObject private var startup: Startup
+    @Environment(\.scenePhase) private var scenePhase
+
+    init() {
+        // One register per process, for the screens and for background runs alike; the
+        // background handlers must be registered before launching ends.
+        let startup = Startup()
+        _startup = StateObject(wrappedValue: startup)
+        BackgroundTasks.register(startup: startup)
+    }
 
     var body: some Scene {
         WindowGroup {
@@ -21,6 +30,12 @@ struct TillkitRegisterApp: App {
                 )
             case .ready(let store):
                 RegisterView(store: store)
+            }
+        }
+        .onChange(of: scenePhase) { phase in
+            // Leaving the screen: ask iOS to go on uploading what waits.
+            if phase == .background {
+                BackgroundTasks.schedule(pending: startup.readyStore?.status.pending ?? 0)
             }
         }
     }
@@ -52,6 +67,23 @@ final class Startup: ObservableObject {
     nonisolated init(open: @escaping @MainActor () async throws -> TillkitStore = Startup.openFromEnvironment) {
         openRegister = open
         Task { await self.run() }
+    }
+
+    /// The open register, if opening has succeeded.
+    var readyStore: TillkitStore? {
+        if case .ready(let store) = state { return store }
+        return nil
+    }
+
+    /// The open register for a background run: waits up to `seconds` while it opens. After
+    /// a failure that a retry may cure it starts one, for the next run, and returns nil.
+    func store(waitingUpTo seconds: Double) async -> TillkitStore? {
+        let deadline = Date().addingTimeInterval(seconds)
+        while case .opening = state, Date() < deadline {
+            try? await Task.sleep(nanoseconds: 100_000_000)
+        }
+        if case .failed(let failure) = state, failure.canRetry { retry() }
+        return readyStore
     }
 
     /// "Try again" on the failure screen; does nothing unless opening failed.
@@ -86,16 +118,8 @@ final class Startup: ObservableObject {
         #else
         let allowHttpLoopback = false
         #endif
-        let dataDir = try FileManager.default
-            .url(for: .applicationSupportDirectory, in: .userDomainMask, appropriateFor: nil, create: true)
-            .appendingPathComponent("tillkit", isDirectory: true)
-        try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
-        // The key stays in this device's keychain, so a backup of the file could not be opened.
-        var values = URLResourceValues()
-        values.isExcludedFromBackup = true
-        var url = dataDir
-        try url.setResourceValues(values)
-
+        // Out of backups, readable after the first unlock (the background upload needs it).
+        let dataDir = try DataDirectory.prepare()
         let config = CoreConfig(
             dataDir: dataDir.path,
             serverUrl: env["TILLKIT_SERVER_URL"] ?? "http://127.0.0.1:8787/",

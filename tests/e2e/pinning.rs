@@ -6,8 +6,8 @@ mod tls;
 
 use std::time::Duration;
 
+use tillkit_core::sync::SyncConfig;
 use tillkit_core::sync::tls::certificate_pin;
-use tillkit_core::sync::{Connectivity, SyncConfig};
 use tillkit_e2e::fixtures::*;
 use tls::{Ca, Identity, TlsTerminator};
 
@@ -89,20 +89,12 @@ fn assert_pin_refused(server: &Server, identity: Identity, ca: &Ca, pins: &[Stri
             .last_error
             .is_some_and(|e| e.contains("pin"))
     });
-    let status = dev.engine().status();
-    let error = status.last_error.clone().unwrap_or_default();
-    assert!(
-        error.contains("certificate pin mismatch"),
-        "the status names the pin: {error}"
-    );
-    assert_eq!(status.connectivity, Connectivity::Offline);
-    assert_eq!(status.pending, 5, "every sale is still queued");
-    assert!(!status.auth_failed);
-    assert_eq!(terminator.handshakes(), 0, "no handshake completed");
-    assert_eq!(
-        server.store().summary(STORE).expect("summary").sale_count,
-        0,
-        "nothing reached the server"
+    tls::assert_refused_and_nothing_sent(
+        &dev.engine().status(),
+        "certificate pin mismatch",
+        5,
+        &terminator,
+        server,
     );
     dev
 }

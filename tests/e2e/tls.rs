@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tillkit_core::sync::{Connectivity, SyncStatus};
+use tillkit_e2e::fixtures::{STORE, Server};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
@@ -164,4 +166,29 @@ impl Drop for TlsTerminator {
     fn drop(&mut self) {
         self.accept.abort();
     }
+}
+
+/// A refused handshake lost and sent nothing: Offline with `why` in the status, all `pending`
+/// sales still queued, no handshake completed at `terminator`, nothing stored at `server`.
+pub fn assert_refused_and_nothing_sent(
+    status: &SyncStatus,
+    why: &str,
+    pending: u64,
+    terminator: &TlsTerminator,
+    server: &Server,
+) {
+    let error = status.last_error.clone().unwrap_or_default();
+    assert!(
+        error.contains(why),
+        "the status says why the server was refused ({why}): {error}"
+    );
+    assert_eq!(status.connectivity, Connectivity::Offline);
+    assert_eq!(status.pending, pending, "every sale is still queued");
+    assert!(!status.auth_failed);
+    assert_eq!(terminator.handshakes(), 0, "no handshake completed");
+    assert_eq!(
+        server.store().summary(STORE).expect("summary").sale_count,
+        0,
+        "nothing reached the server"
+    );
 }

@@ -52,12 +52,22 @@ cargo build --quiet -p tillkit-server --bin tillkit-server
 bindings/generate.sh >/dev/null
 generated="bindings/generated/kotlin/app/tillkit/ffi/tillkit_ffi.kt"
 
+# The Android app's platform-free Kotlin is compiled against the same bindings, so its
+# mapping of the core's errors and records is tested here with the real core: :ui-model,
+# :background and :tillkit's files that import no android.* (checked).
+shared_kotlin=(android/tillkit/src/main/kotlin/app/tillkit/ffi/Errors.kt android/tillkit/src/main/kotlin/app/tillkit/ffi/Mappers.kt)
+if grep -nE '^import (android|androidx)\.' "${shared_kotlin[@]}"; then
+  echo "tests/kotlin/run.sh: ${shared_kotlin[*]} must stay free of android.*" >&2
+  exit 1
+fi
+
 echo "== kotlinc"
 rm -rf "$build" && mkdir -p "$build"
 classpath="$(IFS=:; echo "${jars[*]}")"
 # -nowarn: the generated bindings produce many warnings that are not ours to fix.
 "$toolchain/package/bin/kotlinc" -nowarn -jvm-target 17 -cp "$classpath" -d "$build/classes" \
-  "$generated" tests/kotlin/src/*.kt
+  "$generated" android/ui-model/src/main/kotlin android/background/src/main/kotlin \
+  "${shared_kotlin[@]}" tests/kotlin/src/*.kt
 
 echo "== JUnit on the host JVM"
 test_classes=()

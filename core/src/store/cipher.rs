@@ -9,7 +9,7 @@ use rusqlite::{Connection, OpenFlags};
 use zeroize::Zeroizing;
 
 use super::key::DbKey;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// One way of laying out and authenticating SQLCipher pages. A file can only be read with
 /// the profile it was written with; none of these is stored in the (encrypted) file itself.
@@ -156,24 +156,7 @@ pub(crate) fn convert(path: &Path, copy: &Path, key: &DbKey, from: &CipherProfil
             PINNED.pragmas("converted"),
         ));
         source.execute_batch(&export)?;
-        fs::File::open(copy)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| Error::Storage(format!("cannot sync the converted copy: {e}")))?;
-        source.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
-        source.close().map_err(|(_, e)| Error::from(e))?;
-    }
-    if Path::new(&format!("{}-wal", path.display())).exists() {
-        let _ = fs::remove_file(copy);
-        return Err(Error::Storage(
-            "the database is still in use; its cipher settings were not converted".into(),
-        ));
-    }
-    fs::rename(copy, path)
-        .map_err(|e| Error::Storage(format!("cannot replace the database: {e}")))?;
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| Error::Storage(e.to_string()))?;
+        super::replace_with_copy(source, path, copy, "its cipher settings were not converted")?;
     }
     tracing::warn!(from = %from.describe(), "database converted to the pinned cipher settings");
     Ok(())

@@ -124,8 +124,7 @@ impl Keychain {
     }
 
     fn entry(&self, slot: &str) -> Result<keyring_core::Entry> {
-        keyring_core::Entry::new(&self.service, &format!("{}{slot}", self.account))
-            .map_err(keychain_err)
+        platform_entry(&self.service, &format!("{}{slot}", self.account)).map_err(keychain_err)
     }
 
     fn load_slot(&self, slot: &str) -> Result<Option<DbKey>> {
@@ -135,6 +134,12 @@ impl Keychain {
                 DbKey::decode(&secret).map(Some)
             }
             Err(keyring_core::Error::NoEntry) => Ok(None),
+            // Stored, but this device cannot unwrap it (Android: the Keystore key that
+            // encrypts it did not come along in a device-to-device transfer).
+            Err(
+                e @ (keyring_core::Error::BadStoreFormat(_)
+                | keyring_core::Error::BadDataFormat(..)),
+            ) => Err(Error::KeyUnreadable(e.to_string())),
             Err(e) => Err(keychain_err(e)),
         }
     }
@@ -174,6 +179,31 @@ impl KeyVault for Keychain {
     }
 }
 
+/// iOS: the key is readable from the first unlock after a restart on (a background upload
+/// while the phone is locked) and never leaves this device (no backup, no new phone).
+/// Only the data-protection store takes that modifier; a test's in-memory store takes none.
+#[cfg(target_os = "ios")]
+fn platform_entry(service: &str, account: &str) -> keyring_core::Result<keyring_core::Entry> {
+    if default_store_is::<apple_native_keyring_store::protected::Store>() {
+        let modifiers =
+            std::collections::HashMap::from([("access-policy", "AfterFirstUnlockThisDeviceOnly")]);
+        keyring_core::Entry::new_with_modifiers(service, account, &modifiers)
+    } else {
+        keyring_core::Entry::new(service, account)
+    }
+}
+
+#[cfg(not(target_os = "ios"))]
+fn platform_entry(service: &str, account: &str) -> keyring_core::Result<keyring_core::Entry> {
+    keyring_core::Entry::new(service, account)
+}
+
+/// Whether the default credential store is an `S`.
+#[cfg(any(target_os = "ios", test))]
+fn default_store_is<S: 'static>() -> bool {
+    keyring_core::get_default_store().is_some_and(|store| store.as_any().is::<S>())
+}
+
 fn keychain_err(e: keyring_core::Error) -> Error {
     // keyring-core errors describe the store, never the secret.
     Error::Keychain(e.to_string())
@@ -190,8 +220,15 @@ fn install_platform_store() -> Result<()> {
     // iOS has only the data-protection keychain.
     #[cfg(target_os = "ios")]
     let store = apple_native_keyring_store::protected::Store::new();
+    // It panics when the app has not handed over its Context (TillkitAndroid does, first):
+    // a typed error instead of a panic across the FFI.
     #[cfg(target_os = "android")]
-    let store = android_native_keyring_store::Store::new();
+    let store =
+        std::panic::catch_unwind(android_native_keyring_store::Store::new).map_err(|_| {
+            Error::Keychain(
+                "the Android keychain was not initialised with the app's Context".into(),
+            )
+        })?;
     #[cfg(target_os = "linux")]
     let store = linux_keyutils_keyring_store::Store::new();
     #[cfg(any(
@@ -273,6 +310,14 @@ mod tests {
         assert_eq!(*decoded.bytes, *key.bytes);
         let debug = format!("{key:?}");
         assert!(!debug.contains(hex(&key.bytes[..]).as_str()));
+    }
+
+    #[test]
+    fn the_store_check_tells_the_installed_store_apart() {
+        // The only test of this binary that sets a store; the iOS modifier depends on it.
+        keyring_core::set_default_store(keyring_core::mock::Store::new().unwrap());
+        assert!(default_store_is::<keyring_core::mock::Store>());
+        assert!(!default_store_is::<String>());
     }
 
     #[test]

@@ -107,23 +107,8 @@ impl Db {
             }
         }
         for (key, is_staged) in &candidates {
-            match open_keyed(&path, key, config) {
-                Ok(writer) => {
-                    if *is_staged {
-                        // The rotation got as far as replacing the file: finish it.
-                        vault.save(key)?;
-                        tracing::info!("key rotation completed on open");
-                    }
-                    let db = Db::finish(path, writer, key, config)?;
-                    if sidecar
-                        .as_ref()
-                        .is_none_or(|s| s.id != key.id || !s.established)
-                    {
-                        write_durably(&id_path, key.id.as_bytes())?;
-                    }
-                    vault.clear_next()?;
-                    return Ok(db);
-                }
+            let writer = match open_keyed(&path, key, config) {
+                Ok(writer) => writer,
                 Err(Error::KeyMismatch) => {
                     // Another build may have written it with other cipher settings: that is
                     // not damage. Convert it to the pinned ones, then open it as usual.
@@ -131,22 +116,24 @@ impl Db {
                         continue;
                     };
                     cipher::convert(&path, &config.data_dir.join(CONVERT_FILE), key, &profile)?;
-                    let writer = open_keyed(&path, key, config)?;
-                    if *is_staged {
-                        vault.save(key)?;
-                    }
-                    let db = Db::finish(path, writer, key, config)?;
-                    if sidecar
-                        .as_ref()
-                        .is_none_or(|s| s.id != key.id || !s.established)
-                    {
-                        write_durably(&id_path, key.id.as_bytes())?;
-                    }
-                    vault.clear_next()?;
-                    return Ok(db);
+                    open_keyed(&path, key, config)?
                 }
                 Err(e) => return Err(e),
+            };
+            if *is_staged {
+                // The rotation got as far as replacing the file: finish it.
+                vault.save(key)?;
+                tracing::info!("key rotation completed on open");
             }
+            let db = Db::finish(path, writer, key, config)?;
+            if sidecar
+                .as_ref()
+                .is_none_or(|s| s.id != key.id || !s.established)
+            {
+                write_durably(&id_path, key.id.as_bytes())?;
+            }
+            vault.clear_next()?;
+            return Ok(db);
         }
         // The key the file was made with does not open it: the file itself is damaged.
         if recorded_id.is_some() {
@@ -197,26 +184,8 @@ impl Db {
             cipher::PINNED.pragmas("rekeyed"),
         ));
         writer.execute_batch(&attach)?;
-        fs::File::open(&copy)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| Error::Storage(format!("cannot sync the re-keyed copy: {e}")))?;
-        writer.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
         drop(reader);
-        writer.close().map_err(|(_, e)| Error::from(e))?;
-        if Path::new(&format!("{}-wal", path.display())).exists() {
-            // Replaying this WAL onto the new file would corrupt it; leave everything as is.
-            let _ = fs::remove_file(&copy);
-            return Err(Error::Storage(
-                "the database is still in use; key not rotated".into(),
-            ));
-        }
-        fs::rename(&copy, &path)
-            .map_err(|e| Error::Storage(format!("cannot replace the database: {e}")))?;
-        if let Some(dir) = path.parent() {
-            fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(|e| Error::Storage(e.to_string()))?;
-        }
+        replace_with_copy(writer, &path, &copy, "key not rotated")?;
         write_durably(&config.data_dir.join(KEY_ID_FILE), new_key.id.as_bytes())?;
         vault.save(&new_key)?;
         vault.clear_next()?;
@@ -224,6 +193,37 @@ impl Db {
         let writer = open_keyed(&path, &new_key, config)?;
         Db::finish(path, writer, &new_key, config)
     }
+}
+
+/// Puts the exported `copy` in the place of the database at `path`, crash-safely: the copy
+/// is synced, `source` (the last connection to `path`) checkpoints its WAL away and closes,
+/// then the copy is renamed over the file and the directory synced. If a WAL is left (the
+/// file is still in use) nothing is replaced: replaying it onto the copy would corrupt it.
+pub(crate) fn replace_with_copy(
+    source: Connection,
+    path: &Path,
+    copy: &Path,
+    refused: &str,
+) -> Result<()> {
+    fs::File::open(copy)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::Storage(format!("cannot sync {}: {e}", copy.display())))?;
+    source.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    source.close().map_err(|(_, e)| Error::from(e))?;
+    if Path::new(&format!("{}-wal", path.display())).exists() {
+        let _ = fs::remove_file(copy);
+        return Err(Error::Storage(format!(
+            "the database is still in use; {refused}"
+        )));
+    }
+    fs::rename(copy, path)
+        .map_err(|e| Error::Storage(format!("cannot replace the database: {e}")))?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| Error::Storage(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// A new database: record the key id first, so that a crash right after creating the

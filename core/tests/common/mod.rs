@@ -6,11 +6,30 @@ use std::str::FromStr;
 
 use rust_decimal::Decimal;
 use tillkit_core::catalog::CatalogPayload;
+use tillkit_core::sale::{Payment, PaymentMethod, SaleRecord};
 use tillkit_core::store::key::MemoryVault;
 use tillkit_core::{Config, Till};
 
 pub fn d(s: &str) -> Decimal {
     Decimal::from_str(s).unwrap()
+}
+
+/// On a fresh till: the UK catalogue, a session of register R07, one loaf paid exactly in cash.
+pub fn sell_one_loaf(till: &Till) -> SaleRecord {
+    till.import_catalog(&uk_catalog()).unwrap();
+    till.login("uk-01", "R07", "alice").unwrap();
+    let mut cart = till.new_cart().unwrap();
+    till.add_product(&mut cart, "p-bread", d("1")).unwrap();
+    till.complete_sale(
+        &cart,
+        &[Payment {
+            method: PaymentMethod::Cash,
+            amount: d("3.20"),
+            reference: None,
+        }],
+    )
+    .unwrap()
+    .record
 }
 
 /// A UK store: VAT-inclusive prices at 20%, 5% and 0%, a few products, two discounts.
@@ -132,4 +151,18 @@ pub fn schema_of(c: &rusqlite::Connection) -> Vec<(String, String, String)> {
         .unwrap()
         .map(Result::unwrap)
         .collect()
+}
+
+/// xorshift64*: small, seeded, reproducible.
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
 }

@@ -24,20 +24,6 @@ use tillkit_core::store::schema;
 use tillkit_core::{Config, Till};
 use zeroize::Zeroizing;
 
-/// xorshift64*: small, seeded, reproducible.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scenario {
     SaleCapture,
@@ -478,4 +464,8 @@ fn every_completed_sale_survives_a_power_cut_at_any_write_or_sync() {
         );
     }
     eprintln!("{} power cuts, every one recovered", seeds.len());
+    // The templates live as long as the process; their directories need not.
+    for s in SCENARIOS {
+        let _ = std::fs::remove_dir_all(&template(s).dir);
+    }
 }

@@ -8,7 +8,7 @@ public enum StartupProblem: String, CaseIterable, Sendable {
     case keyMissing
     /// The keychain's key does not open the database.
     case keyMismatch
-    /// A key is stored but this device cannot read it.
+    /// A key is stored but this device cannot read it (e.g. restored onto another device).
     case keyUnreadable
     /// The database cannot be opened with its key; its files were kept for recovery.
     case needsRecovery
@@ -90,6 +90,7 @@ public struct StartupFailure: Equatable, Sendable {
         switch typed {
         case .KeyMissing: problem = .keyMissing
         case .KeyMismatch: problem = .keyMismatch
+        case .KeyUnreadable: problem = .keyUnreadable
         // The app shows the recovery screen for this one; the failure screen is the fallback.
         case .NeedsRecovery: problem = .needsRecovery
         case .NewerSchema: problem = .newerSchema

@@ -10,7 +10,9 @@ public protocol NetworkPathMonitoring: AnyObject {
     func cancel()
 }
 
-/// `NWPathMonitor`: a `.satisfied` path counts as available.
+/// `NWPathMonitor`: a `.satisfied` path counts as available. The OS only says "worth trying":
+/// the core's health probe of the server decides Online (green), so a captive portal that
+/// satisfies the path still reads Offline until the server itself answers.
 public final class SystemPathMonitor: NetworkPathMonitoring {
     private let monitor = NWPathMonitor()
     private let queue = DispatchQueue(label: "app.tillkit.network-path")
@@ -168,6 +170,14 @@ public final class TillkitStore: ObservableObject {
     public func setNetworkAvailable(_ available: Bool) async throws {
         let core = self.core
         try await offMain { try core.setNetworkAvailable(available: available) }
+    }
+
+    /// For background work with a time limit: syncs now and waits up to `timeoutMs` until
+    /// nothing uploadable is left. Runs off the main actor; the core call blocks until then,
+    /// even if the calling task is cancelled (the limit bounds it).
+    public func drainNow(timeoutMs: UInt64) async throws -> DrainReport {
+        let core = self.core
+        return try await offMain { try core.drainNow(timeoutMs: timeoutMs) }
     }
 
     /// Sync as soon as possible.

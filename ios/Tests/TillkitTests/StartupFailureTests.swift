@@ -5,6 +5,7 @@ final class StartupFailureTests: XCTestCase {
     func testTypedErrorsMapToTheirScreens() {
         XCTAssertEqual(StartupFailure(TillkitError.KeyMissing).problem, .keyMissing)
         XCTAssertEqual(StartupFailure(TillkitError.KeyMismatch).problem, .keyMismatch)
+        XCTAssertEqual(StartupFailure(TillkitError.KeyUnreadable(reason: "Encryption key not found")).problem, .keyUnreadable)
         XCTAssertEqual(StartupFailure(TillkitError.NeedsRecovery(reason: "damaged", kept: [])).problem, .needsRecovery)
         XCTAssertEqual(StartupFailure(TillkitError.NewerSchema(found: 9, supported: 4)).problem, .newerSchema)
         XCTAssertEqual(StartupFailure(TillkitError.Keychain(reason: "locked")).problem, .keychain)

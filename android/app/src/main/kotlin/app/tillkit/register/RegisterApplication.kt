@@ -1,8 +1,13 @@
-// Opens the register's core once per process and signs the cashier in.
+// Opens the register's core once per process and signs the cashier in; asks for background
+// upload (UploadWorker) whenever the app leaves the screen.
 // Development wiring: server, token and register come from BuildConfig (see README.md).
 package app.tillkit.register
 
 import android.app.Application
+import androidx.lifecycle.DefaultLifecycleObserver
+import androidx.lifecycle.LifecycleOwner
+import androidx.lifecycle.ProcessLifecycleOwner
+import app.tillkit.background.uploadSchedule
 import app.tillkit.ffi.CoreConfig
 import app.tillkit.ffi.TillkitAndroid
 import app.tillkit.ffi.TillkitException
@@ -48,6 +53,15 @@ class RegisterApplication : Application() {
     override fun onCreate() {
         super.onCreate()
         open()
+        // The periodic upload exists from the first start on; leaving the screen with sales
+        // waiting asks for one soon (expedited).
+        UploadWorker.schedule(this, uploadSchedule(pending = 0))
+        ProcessLifecycleOwner.get().lifecycle.addObserver(object : DefaultLifecycleObserver {
+            override fun onStop(owner: LifecycleOwner) {
+                val pending = (startup.value as? Startup.Ready)?.till?.status?.value?.pending ?: 0L
+                UploadWorker.schedule(this@RegisterApplication, uploadSchedule(pending))
+            }
+        })
     }
 
     /** Opens the register (again, after a recovery). */

@@ -31,6 +31,7 @@ fun TillkitException.startupFailure(): StartupFailure {
     val problem = when (this) {
         is TillkitException.KeyMissing -> StartupProblem.KeyMissing
         is TillkitException.KeyMismatch -> StartupProblem.KeyMismatch
+        is TillkitException.KeyUnreadable -> StartupProblem.KeyUnreadable
         // The app shows the recovery screen for this one; the failure screen is the fallback.
         is TillkitException.NeedsRecovery -> StartupProblem.NeedsRecovery
         is TillkitException.NewerSchema -> StartupProblem.NewerSchema

@@ -2,6 +2,7 @@
 // The one place that knows both; no value is computed or rounded here.
 package app.tillkit.ffi
 
+import app.tillkit.background.DrainResult
 import app.tillkit.ui.BlockedStore
 import app.tillkit.ui.CartLine
 import app.tillkit.ui.CartTotals
@@ -84,3 +85,9 @@ fun RecoveryReportRecord.toRecoveryOutcome() = RecoveryOutcome(
     unreadable = unreadable,
     keptFiles = keptFiles,
 )
+
+fun DrainOutcome.toDrainResult() = when (this) {
+    DrainOutcome.DRAINED -> DrainResult.Drained
+    DrainOutcome.NEEDS_ATTENTION -> DrainResult.NeedsAttention
+    DrainOutcome.TIMED_OUT -> DrainResult.TimedOut
+}

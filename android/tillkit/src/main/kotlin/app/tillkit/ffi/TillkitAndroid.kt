@@ -5,6 +5,9 @@ package app.tillkit.ffi
 import android.content.Context
 import android.net.ConnectivityManager
 import android.net.Network
+import android.net.NetworkCapabilities
+import app.tillkit.background.DrainResult
+import app.tillkit.background.networkUsable
 import app.tillkit.ui.QueuedSale
 import app.tillkit.ui.RecoveryOutcome
 import app.tillkit.ui.RegisterStatus
@@ -34,14 +37,52 @@ class TillkitAndroid private constructor(
         }
     })
 
+    // A network counts only once Android has validated it and while it is not blocked for
+    // this app (networkUsable): a captive-portal Wi-Fi is offline. The core's health probe of
+    // the server still decides Online. Callbacks arrive one at a time on ConnectivityManager's
+    // thread, so this state needs no lock.
     private val networkCallback = object : ConnectivityManager.NetworkCallback() {
-        override fun onAvailable(network: Network) = reportNetwork(true)
-        override fun onLost(network: Network) = reportNetwork(false)
+        private var current: Network? = null
+        private var capabilities: NetworkCapabilities? = null
+        private var blocked = false
+
+        // Followed at once by onCapabilitiesChanged (API 26+), which reports.
+        override fun onAvailable(network: Network) {
+            if (network != current) {
+                current = network
+                capabilities = null
+                blocked = false
+            }
+        }
+
+        override fun onCapabilitiesChanged(network: Network, networkCapabilities: NetworkCapabilities) {
+            current = network
+            capabilities = networkCapabilities
+            report()
+        }
+
+        // Data saver, background restrictions (API 29+; never blocked before).
+        override fun onBlockedStatusChanged(network: Network, blocked: Boolean) {
+            if (network != current) return
+            this.blocked = blocked
+            report()
+        }
+
+        override fun onLost(network: Network) {
+            if (network != current) return
+            current = null
+            capabilities = null
+            blocked = false
+            report()
+        }
+
+        private fun report() = reportNetwork(capabilities?.let { usable(it, blocked) } ?: false)
     }
 
     private fun watchNetwork() {
-        // The default-network callback says nothing when there is no network at all.
-        reportNetwork(connectivity.activeNetwork != null)
+        // Registering reports the current default network, if any; with none it says nothing.
+        val active = connectivity.activeNetwork?.let { connectivity.getNetworkCapabilities(it) }
+        reportNetwork(active?.let { usable(it, blocked = false) } ?: false)
         connectivity.registerDefaultNetworkCallback(networkCallback)
     }
 
@@ -52,6 +93,13 @@ class TillkitAndroid private constructor(
             // Only `Closed`, for an event that raced close(): nothing is listening any more.
         }
     }
+
+    /**
+     * For background work with a time limit: syncs now and waits up to [timeoutMs] until
+     * nothing uploadable is left. Holds an IO thread until then even if the caller is
+     * cancelled (the core call blocks); the limit bounds it.
+     */
+    suspend fun drainNow(timeoutMs: Long): DrainResult = io { core.drainNow(timeoutMs.toULong()).outcome.toDrainResult() }
 
     /** Opens a cashier session; sync of this store starts at once. */
     suspend fun login(storeId: String, registerId: String, staffId: String) =
@@ -176,3 +224,9 @@ class RegisterCart internal constructor(internal val handle: CartHandle) : AutoC
 }
 
 private suspend fun <T> io(block: () -> T): T = withContext(Dispatchers.IO) { block() }
+
+private fun usable(capabilities: NetworkCapabilities, blocked: Boolean) = networkUsable(
+    hasInternet = capabilities.hasCapability(NetworkCapabilities.NET_CAPABILITY_INTERNET),
+    validated = capabilities.hasCapability(NetworkCapabilities.NET_CAPABILITY_VALIDATED),
+    blocked = blocked,
+)

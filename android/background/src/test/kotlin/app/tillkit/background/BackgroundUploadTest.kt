@@ -1,0 +1,50 @@
+package app.tillkit.background
+
+import app.tillkit.ui.StartupProblem
+import org.junit.Assert.assertEquals
+import org.junit.Assert.assertFalse
+import org.junit.Assert.assertTrue
+import org.junit.Test
+
+class BackgroundUploadTest {
+    @Test
+    fun sales_waiting_ask_for_an_upload_soon_and_the_periodic_run_is_always_kept() {
+        assertEquals(UploadSchedule(uploadSoon = true, periodic = true), uploadSchedule(pending = 3))
+        assertEquals(UploadSchedule(uploadSoon = false, periodic = true), uploadSchedule(pending = 0))
+    }
+
+    @Test
+    fun a_drained_queue_or_one_needing_a_person_ends_the_run() {
+        for (attempt in listOf(0, 3, MAX_ATTEMPTS - 1)) {
+            assertEquals(RunVerdict.Done, afterDrain(DrainResult.Drained, attempt))
+            assertEquals(RunVerdict.Done, afterDrain(DrainResult.NeedsAttention, attempt))
+        }
+    }
+
+    @Test
+    fun a_drain_that_ran_out_of_time_is_retried_until_the_attempts_are_used_up() {
+        val verdicts = (0 until MAX_ATTEMPTS + 2).map { afterDrain(DrainResult.TimedOut, it) }
+        assertEquals(List(MAX_ATTEMPTS - 1) { RunVerdict.RetryLater }, verdicts.take(MAX_ATTEMPTS - 1))
+        assertTrue(verdicts.drop(MAX_ATTEMPTS - 1).all { it == RunVerdict.Done })
+    }
+
+    @Test
+    fun an_open_failure_that_passes_by_itself_is_retried_and_one_needing_a_person_is_not() {
+        val passing = setOf(StartupProblem.Keychain, StartupProblem.Storage, StartupProblem.StorageFull, StartupProblem.Unexpected)
+        for (problem in StartupProblem.entries) {
+            val expected = if (problem in passing) RunVerdict.RetryLater else RunVerdict.Done
+            assertEquals(problem.name, expected, afterOpenFailure(problem, attempt = 0))
+            assertEquals(problem.name, RunVerdict.Done, afterOpenFailure(problem, attempt = MAX_ATTEMPTS))
+        }
+        assertEquals(RunVerdict.RetryLater, afterOpenTimeout(0))
+        assertEquals(RunVerdict.Done, afterOpenTimeout(MAX_ATTEMPTS - 1))
+    }
+
+    @Test
+    fun budgets_fit_the_schedulers_limits() {
+        // WorkManager stops a worker after 10 minutes; its periodic minimum is 15.
+        assertTrue(DRAIN_BUDGET_MS + OPEN_BUDGET_MS < 10 * 60 * 1000L)
+        assertTrue(PERIODIC_INTERVAL_MINUTES >= 15)
+        assertFalse(RETRY_BACKOFF_SECONDS < 10)
+    }
+}
