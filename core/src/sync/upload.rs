@@ -69,6 +69,7 @@ pub(super) async fn drain(
         let body_len = body.len();
         let span = tracing::info_span!("upload_batch", store = store_id, sales = ids.len());
         let sent_at = Instant::now();
+        let sent_at_ms = crate::time::now_ms();
         let result = shared
             .client
             .upload(store_id, token, body)
@@ -97,6 +98,9 @@ pub(super) async fn drain(
             }
             Err(e) if e.is_too_large() => park(shared, &ids[0], &e)?,
             Err(e) => {
+                if e.is_unanswered() {
+                    shared.failed_request(sent_at_ms);
+                }
                 if let Err(local) = shared.till.record_upload_failure(&ids, &e.chain()) {
                     tracing::warn!(error = %local, "failed attempt not recorded");
                 }
