@@ -1,7 +1,7 @@
-//! The figures operators ask for: sale success rate during outages, sync latency after
-//! reconnect, and device storage. Reads and small appends only; never touches sales.
+//! The figures operators ask for: sale success rate during outages, sync latency after an
+//! outage, and device storage. Reads and small appends only; never touches sales.
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::error::Result;
 
@@ -14,18 +14,40 @@ pub struct Metrics {
     pub offline_completed: u64,
     /// `offline_completed / offline_attempts`, if there were any.
     pub offline_success_rate: Option<f64>,
-    /// Reconnects measured (network up to queue empty).
+    /// Recoveries measured: outage over (as far as the device can tell) to queue empty.
+    /// See docs/ARCHITECTURE.md, "Sync latency", for exactly what is measured.
     pub latency_samples: u64,
-    /// Median reconnect-to-drained time in milliseconds.
+    /// Median recovery time in milliseconds.
     pub sync_latency_p50_ms: Option<u64>,
-    /// 95th percentile reconnect-to-drained time in milliseconds.
+    /// 95th percentile recovery time in milliseconds.
     pub sync_latency_p95_ms: Option<u64>,
+    /// The latest recovery measured.
+    pub last_recovery: Option<LatencySample>,
     /// Bytes of the database file plus its WAL.
     pub database_bytes: u64,
     /// Bytes of queued sale payloads.
     pub queued_bytes: u64,
     /// Free bytes on the data directory's volume.
     pub free_bytes: Option<u64>,
+}
+
+/// One recovery from an outage, as the device measured it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LatencySample {
+    /// When counting started (Unix ms): the network coming back, or, for an outage the
+    /// device found itself, the sending of its last request that got no answer.
+    pub since: i64,
+    /// When the queue was empty (Unix ms).
+    pub drained_at: i64,
+    /// Sales waiting when the server answered again.
+    pub sales: u64,
+}
+
+impl LatencySample {
+    /// `drained_at - since`, in milliseconds.
+    pub fn millis(&self) -> u64 {
+        u64::try_from(self.drained_at.saturating_sub(self.since)).unwrap_or(0)
+    }
 }
 
 /// Records the outcome of a sale attempt made while offline.
@@ -55,7 +77,7 @@ pub(crate) fn last_success(c: &Connection) -> Result<Option<i64>> {
     )
 }
 
-/// Records one reconnect: network up at `up_at`, queue empty at `drained_at`.
+/// Records one recovery: counted from `up_at`, queue empty at `drained_at`.
 pub(crate) fn record_latency(
     c: &Connection,
     store_id: &str,
@@ -96,6 +118,19 @@ pub fn collect(c: &Connection, store_id: &str, db_path: &std::path::Path) -> Res
         [store_id],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
+    let last_recovery = c
+        .prepare_cached(
+            "SELECT network_up, drained_at, sales FROM sync_latency WHERE store_id = ?1
+             ORDER BY id DESC LIMIT 1",
+        )?
+        .query_row([store_id], |r| {
+            Ok(LatencySample {
+                since: r.get(0)?,
+                drained_at: r.get(1)?,
+                sales: r.get::<_, i64>(2)?.max(0) as u64,
+            })
+        })
+        .optional()?;
     let mut stmt =
         c.prepare_cached("SELECT drained_at - network_up FROM sync_latency WHERE store_id = ?1")?;
     let mut latencies: Vec<u64> = stmt
@@ -122,6 +157,7 @@ pub fn collect(c: &Connection, store_id: &str, db_path: &std::path::Path) -> Res
         latency_samples: latencies.len() as u64,
         sync_latency_p50_ms: percentile(&latencies, 50),
         sync_latency_p95_ms: percentile(&latencies, 95),
+        last_recovery,
         database_bytes: file_len("") + file_len("-wal"),
         queued_bytes: queued_bytes as u64,
         free_bytes: db_path.parent().and_then(free_bytes),

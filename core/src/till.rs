@@ -453,8 +453,8 @@ impl Till {
         self.with_reader(outbox::next_parked_due)
     }
 
-    /// Records that `store_id`'s queue was fully acknowledged at `now`, and the reconnect
-    /// that led there (`(network up at, sales then pending)`), for the metrics.
+    /// Records that `store_id`'s queue was fully acknowledged at `now`, and the recovery
+    /// that led there (`(counted from, sales then pending)`), for the metrics.
     pub(crate) fn record_sync_success(
         &self,
         store_id: &str,

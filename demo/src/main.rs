@@ -1,7 +1,8 @@
-//! The Tillkit demo: a sync server and two registers of one store sell through an
-//! outage, then sync by themselves. It runs everything for real on loopback.
-//! Usage: tillkit-demo [--data-dir DIR] [--sales N]
+//! The Tillkit demo: a sync server and two registers of one store sell through a network
+//! outage and then a server outage, and sync by themselves after each. It runs everything for
+//! real on loopback. Usage: tillkit-demo [--data-dir DIR] [--sales N]
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
@@ -12,10 +13,12 @@ use tillkit_core::sale::{Payment, PaymentMethod};
 use tillkit_core::store::key::{DbKey, KeyVault, Keychain};
 use tillkit_core::sync::{Connectivity, StatusListener, SyncConfig, SyncEngine, SyncStatus};
 use tillkit_core::{Config, Error, Till};
-use tillkit_server::admin;
+use tillkit_server::{ServerStore, admin};
 
 const STORE: &str = "corner-shop";
 const CATALOG: &str = include_str!("catalog.json");
+/// How long the server stays down in step 5; each register sells a sale a second meanwhile.
+const SERVER_DOWN: Duration = Duration::from_secs(6);
 
 struct Args {
     data_dir: Option<PathBuf>,
@@ -135,9 +138,9 @@ struct Register {
     engine: SyncEngine,
 }
 
-/// Rings `n` sales on a register; every third sale includes the limited mug so the two
-/// registers together sell more mugs than the store has.
-fn ring_sales(r: &Register, n: usize, seed: usize) -> Result<Decimal, Error> {
+/// Rings `n` sales on a register (printing a few when `show`); every third sale includes
+/// the limited mug so the two registers together sell more mugs than the store has.
+fn ring_sales(r: &Register, n: usize, seed: usize, show: bool) -> Result<Decimal, Error> {
     let mut takings = Decimal::ZERO;
     let baskets: [&[(&str, &str)]; 5] = [
         &[("flat-white", "1"), ("croissant", "2")],
@@ -174,6 +177,9 @@ fn ring_sales(r: &Register, n: usize, seed: usize) -> Result<Decimal, Error> {
         };
         let sale = r.till.complete_sale(&cart, &payments)?;
         takings += sale.record.total;
+        if !show {
+            continue;
+        }
         if i < 2 || i + 1 == n {
             let rec = &sale.record;
             println!(
@@ -307,7 +313,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut device_takings = Decimal::ZERO;
     for (i, r) in registers.iter().enumerate() {
-        device_takings += ring_sales(r, args.sales, i)?;
+        device_takings += ring_sales(r, args.sales, i, true)?;
     }
     for r in &registers {
         let s = r.engine.status();
@@ -350,17 +356,17 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     std::thread::sleep(Duration::from_millis(100));
     drop(subscriptions);
 
-    println!("\n== 5. What the server holds");
+    let (server, outage_takings) = server_outage(&rt, server, &registers)?;
+    device_takings += outage_takings;
+    let rung = 2 * args.sales + 2 * SERVER_DOWN.as_secs() as usize;
+
+    println!("\n== 7. What the server holds");
     let summary = rt.block_on(store.summary(STORE))?;
     println!(
-        "  sales: {} (devices rang {}), takings £{} (devices: £{}), VAT £{}",
-        summary.sale_count,
-        2 * args.sales,
-        summary.total,
-        device_takings,
-        summary.tax_total
+        "  sales: {} (devices rang {rung}), takings £{} (devices: £{}), VAT £{}",
+        summary.sale_count, summary.total, device_takings, summary.tax_total
     );
-    if summary.sale_count as usize != 2 * args.sales || summary.total != device_takings {
+    if summary.sale_count as usize != rung || summary.total != device_takings {
         return Err("the server's totals do not match the devices'".into());
     }
     println!(
@@ -392,11 +398,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    println!("\n== 6. Operator metrics");
+    println!("\n== 8. Operator metrics");
     for r in &registers {
         let m = r.till.metrics()?;
         println!(
-            "  {}: sales completed while offline {}/{} ({}), sync latency after reconnect p50 {} / p95 {}, database {} KiB, queued {} B, free space {} MiB",
+            "  {}: sales completed while offline {}/{} ({}), sync latency after an outage p50 {} / p95 {} ({} outages), database {} KiB, queued {} B, free space {} MiB",
             r.name,
             m.offline_completed,
             m.offline_attempts,
@@ -409,6 +415,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             m.sync_latency_p95_ms
                 .map(|x| format!("{x} ms"))
                 .unwrap_or("-".into()),
+            m.latency_samples,
             m.database_bytes / 1024,
             m.queued_bytes,
             m.free_bytes
@@ -417,7 +424,116 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         );
     }
     drop(registers);
-    rt.block_on(server.shutdown())?;
+    server.stop(&rt)?;
     println!("\nDone: every sale made offline reached the server exactly once.");
     Ok(())
+}
+
+/// The server, restarted on the address it had: the registers were never told.
+struct Restarted {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), tillkit_server::ServerError>>,
+}
+
+impl Restarted {
+    fn start(
+        rt: &tokio::runtime::Runtime,
+        store: Arc<dyn ServerStore>,
+        addr: SocketAddr,
+    ) -> Result<Restarted, Box<dyn std::error::Error>> {
+        let listener = rt.block_on(tokio::net::TcpListener::bind(addr))?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = rt.spawn(tillkit_server::serve(store, listener, async {
+            let _ = stopped.await;
+        }));
+        Ok(Restarted { stop, task })
+    }
+
+    fn stop(self, rt: &tokio::runtime::Runtime) -> Result<(), Box<dyn std::error::Error>> {
+        let _ = self.stop.send(());
+        rt.block_on(self.task)??;
+        Ok(())
+    }
+}
+
+/// Step 5 and 6: the server stops while the registers' network stays up (their connections
+/// are refused), they sell a sale a second, and the server comes back on its address. The
+/// registers notice by themselves (a health probe every few seconds); each one's own latency
+/// metric counts from its last request that got no answer. Returns the server and the
+/// takings rung meanwhile.
+fn server_outage(
+    rt: &tokio::runtime::Runtime,
+    server: tillkit_server::ServerHandle,
+    registers: &[Register],
+) -> Result<(Restarted, Decimal), Box<dyn std::error::Error>> {
+    println!(
+        "\n== 5. The server goes down for {} s; the shop's Wi-Fi stays up, so the registers are \
+         not told. They keep selling, a sale a second each",
+        SERVER_DOWN.as_secs()
+    );
+    let (addr, store) = (server.addr(), server.store());
+    rt.block_on(server.shutdown())?;
+    let mut takings = Decimal::ZERO;
+    let started = Instant::now();
+    for second in 1..=SERVER_DOWN.as_secs() {
+        for (i, r) in registers.iter().enumerate() {
+            takings += ring_sales(r, 1, second as usize + i, false)?;
+        }
+        let next = started + Duration::from_secs(second);
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        let line: Vec<String> = registers
+            .iter()
+            .map(|r| {
+                let s = r.engine.status();
+                format!("{} {} pending {:>2}", r.name, pill(&s), s.pending)
+            })
+            .collect();
+        println!("  {second} s: {}", line.join(" | "));
+    }
+
+    println!("\n== 6. The server starts again on the same address: nobody tells the registers");
+    println!(
+        "  (each register's own latency metric counts from its last request that got no \
+         answer: the first moment it could have known the server was back)"
+    );
+    let restarted = Restarted::start(rt, store, addr)?;
+    let back = Instant::now();
+    let back_ms = tillkit_core::time::now_ms();
+    let deadline = back + Duration::from_secs(60);
+    let mut emptied: Vec<Option<Duration>> = vec![None; registers.len()];
+    while emptied.iter().any(Option::is_none) {
+        for (r, at) in registers.iter().zip(emptied.iter_mut()) {
+            if at.is_none() && r.till.queue_counts()?.pending == 0 {
+                *at = Some(back.elapsed());
+            }
+        }
+        if Instant::now() > deadline {
+            return Err("the registers did not drain within a minute".into());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for (r, empty) in registers.iter().zip(emptied.into_iter().flatten()) {
+        // The engine records its sample just after the queue empties.
+        let sample = loop {
+            let last = r.till.metrics()?.last_recovery;
+            match last {
+                Some(s) if s.drained_at >= back_ms => break s,
+                _ if Instant::now() > deadline => {
+                    return Err(format!("{} measured no recovery", r.name).into());
+                }
+                _ => std::thread::sleep(Duration::from_millis(5)),
+            }
+        };
+        let before = back_ms - sample.since;
+        println!(
+            "  {} found the server by itself: queue empty {:.1} s after it came back; its own \
+             metric says {:.1} s, counted from {:.1} s {} the server was back",
+            r.name,
+            empty.as_secs_f64(),
+            sample.millis() as f64 / 1000.0,
+            before.abs() as f64 / 1000.0,
+            if before >= 0 { "before" } else { "after" }
+        );
+    }
+    Ok((restarted, takings))
 }

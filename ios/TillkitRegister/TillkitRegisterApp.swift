@@ -13,7 +13,7 @@ struct TillkitRegisterApp: App {
         // background handlers must be registered before launching ends.
         let startup = Startup()
         _startup = StateObject(wrappedValue: startup)
-        BackgroundTasks.register(startup: startup)
+        BackgroundUploadTasks.register(startup: startup)
     }
 
     var body: some Scene {
@@ -35,7 +35,7 @@ struct TillkitRegisterApp: App {
         .onChange(of: scenePhase) { phase in
             // Leaving the screen: ask iOS to go on uploading what waits.
             if phase == .background {
-                BackgroundTasks.schedule(pending: startup.readyStore?.status.pending ?? 0)
+                BackgroundUploadTasks.schedule(pending: startup.readyStore?.status.pending ?? 0)
             }
         }
     }

@@ -71,25 +71,47 @@ enum Tender {
     Notes(Vec<u64>),
 }
 
-fn case() -> impl Strategy<Value = Case> {
-    let currencies = prop_oneof![
+fn currency() -> impl Strategy<Value = (&'static str, u32, Option<&'static str>)> {
+    prop_oneof![
         Just(("GBP", 2, None)),
         Just(("JPY", 0, None)),
         Just(("KWD", 3, None)),
         Just(("CHF", 2, Some("0.05"))),
         Just(("CAD", 2, Some("0.05"))),
         Just(("USD", 2, None)),
-    ];
-    let rules = prop_oneof![
+    ]
+}
+
+fn rule() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
         Just("half_up"),
         Just("half_even"),
         Just("toward_zero"),
         Just("up")
-    ];
-    (
-        (currencies, any::<bool>(), rules, any::<bool>()),
-        proptest::collection::vec((0u64..=100_000, any::<bool>()), 1..4),
-        proptest::collection::vec(
+    ]
+}
+
+fn tender() -> impl Strategy<Value = Tender> {
+    prop_oneof![
+        (0u64..1_000_000).prop_map(Tender::Cash),
+        (0u64..=10_000, text(limits::MAX_REFERENCE_CHARS)).prop_map(|(s, r)| Tender::Split(s, r)),
+        (
+            1usize..=limits::MAX_PAYMENTS_PER_SALE + 1,
+            text(limits::MAX_REFERENCE_CHARS)
+        )
+            .prop_map(|(n, r)| Tender::Cards(n, r)),
+        proptest::collection::vec(0u64..=1_000_000_000_000, 1..4).prop_map(Tender::Notes),
+    ]
+}
+
+prop_compose! {
+    fn case()(
+        currency in currency(),
+        inclusive in any::<bool>(),
+        rule in rule(),
+        invoice_level in any::<bool>(),
+        rates in proptest::collection::vec((0u64..=100_000, any::<bool>()), 1..4),
+        products in proptest::collection::vec(
             (
                 0u64..5_000_000_000,
                 text(limits::MAX_TEXT_CHARS),
@@ -99,46 +121,15 @@ fn case() -> impl Strategy<Value = Case> {
             ),
             1..6,
         ),
-        proptest::collection::vec(text(limits::MAX_TEXT_CHARS), 4),
-        proptest::collection::vec((0usize..6, 1u64..5_000_000), 1..8),
-        proptest::option::of((0u64..=10_000, any::<bool>())),
-        proptest::option::of((0u64..=10_000, any::<bool>())),
-        prop_oneof![
-            (0u64..1_000_000).prop_map(Tender::Cash),
-            (0u64..=10_000, text(limits::MAX_REFERENCE_CHARS))
-                .prop_map(|(s, r)| Tender::Split(s, r)),
-            (
-                1usize..=limits::MAX_PAYMENTS_PER_SALE + 1,
-                text(limits::MAX_REFERENCE_CHARS)
-            )
-                .prop_map(|(n, r)| Tender::Cards(n, r)),
-            proptest::collection::vec(0u64..=1_000_000_000_000, 1..4).prop_map(Tender::Notes),
-        ],
-    )
-        .prop_map(
-            |(
-                (currency, inclusive, rule, invoice_level),
-                rates,
-                products,
-                rate_ids,
-                lines,
-                line_discount,
-                cart_discount,
-                tender,
-            )| Case {
-                currency,
-                inclusive,
-                rule,
-                invoice_level,
-                rates,
-                products,
-                rate_ids,
-                lines,
-                line_discount,
-                cart_discount,
-                tender,
-            },
-        )
+        rate_ids in proptest::collection::vec(text(limits::MAX_TEXT_CHARS), 4),
+        lines in proptest::collection::vec((0usize..6, 1u64..5_000_000), 1..8),
+        line_discount in proptest::option::of((0u64..=10_000, any::<bool>())),
+        cart_discount in proptest::option::of((0u64..=10_000, any::<bool>())),
+        tender in tender(),
+    ) -> Case {
+        Case { currency, inclusive, rule, invoice_level, rates, products, rate_ids, lines,
+               line_discount, cart_discount, tender }
+    }
 }
 
 impl Case {

@@ -4,29 +4,10 @@
 
 use std::time::Duration;
 
-use tillkit_core::sync::SyncConfig;
 use tillkit_e2e::fixtures::*;
 use tillkit_e2e::proxy::{Fault, Outcome, Proxy};
 
 const DRAIN: Duration = Duration::from_secs(30);
-
-/// A server, a proxy in front of it, and a device that pulled its catalogue through the
-/// proxy, went offline and rang `sales` sales. Uploads go `batch_size` sales at a time.
-fn offline_device_behind_proxy(
-    sales: usize,
-    batch_size: usize,
-    tweak: impl FnOnce(&mut SyncConfig),
-) -> (Server, Proxy, Device) {
-    let server = Server::start();
-    let proxy = server.proxy();
-    let mut cfg = sync_config(&proxy.url(), &server.token(STORE, "R1"));
-    cfg.batch_size = batch_size;
-    tweak(&mut cfg);
-    let mut dev = Device::online(STORE, "R1", cfg);
-    dev.set_network(false);
-    dev.ring_many(sales);
-    (server, proxy, dev)
-}
 
 /// Uploads in order with their outcome and status.
 fn upload_story(proxy: &Proxy) -> Vec<(Outcome, Option<u16>)> {

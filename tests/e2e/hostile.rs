@@ -9,29 +9,11 @@ use std::time::Duration;
 
 use tillkit_core::outbox::QueueState;
 use tillkit_core::sync::protocol::PROTOCOL_VERSION;
-use tillkit_core::sync::{ProtocolMismatch, SyncConfig, SyncStatus};
+use tillkit_core::sync::{ProtocolMismatch, SyncStatus};
 use tillkit_e2e::fixtures::*;
-use tillkit_e2e::proxy::{Fault, Mangle, Outcome, Proxy, Reply};
+use tillkit_e2e::proxy::{Fault, Mangle, Outcome, Reply};
 
 const DRAIN: Duration = Duration::from_secs(60);
-
-/// A server, a proxy in front of it, and a device that pulled its catalogue through the
-/// proxy, went offline and rang `sales` sales; uploads go `batch_size` at a time.
-fn offline_device_behind_proxy(
-    sales: usize,
-    batch_size: usize,
-    tweak: impl FnOnce(&mut SyncConfig),
-) -> (Server, Proxy, Device) {
-    let server = Server::start();
-    let proxy = server.proxy();
-    let mut cfg = sync_config(&proxy.url(), &server.token(STORE, "R1"));
-    cfg.batch_size = batch_size;
-    tweak(&mut cfg);
-    let mut dev = Device::online(STORE, "R1", cfg);
-    dev.set_network(false);
-    dev.ring_many(sales);
-    (server, proxy, dev)
-}
 
 /// Subscribes a status log to the device's engine.
 fn watch(dev: &Device) -> (Arc<StatusLog>, tillkit_core::sync::Subscription) {

@@ -434,13 +434,15 @@ impl KeyVault for FileVault {
     }
 }
 
-/// Sync settings for tests: plain HTTP to loopback and quick retries (20 ms base, 500 ms
-/// cap) so faults recover in well under a second. Timeouts stay at their defaults.
+/// Sync settings for tests: plain HTTP to loopback, quick retries (20 ms base, 500 ms cap)
+/// and quick outage probes (every 100 to 300 ms) so faults recover in well under a second.
+/// Timeouts stay at their defaults. The outage tests use `SyncConfig::new` as a shop would.
 pub fn sync_config(url: &str, token: &str) -> SyncConfig {
     let mut cfg = SyncConfig::new(url, token);
     cfg.allow_http_loopback = true;
     cfg.backoff_base = Duration::from_millis(20);
     cfg.backoff_cap = Duration::from_millis(500);
+    cfg.probe_interval = Duration::from_millis(200);
     cfg
 }
 
@@ -538,7 +540,7 @@ impl Device {
         }
     }
 
-    /// Waits until the engine has emptied the current store's queue.
+    /// Waits until the engine has emptied this device's queue (every store).
     pub fn wait_drained(&self, timeout: Duration) {
         assert!(
             self.engine().wait_until_drained(timeout),
@@ -650,4 +652,23 @@ impl StatusLog {
             .iter()
             .any(|s| s.last_error.as_deref().is_some_and(|e| e.contains(text)))
     }
+}
+
+/// A server, a proxy in front of it, and a device that pulled its catalogue through the
+/// proxy, went offline and rang `sales` sales. Uploads go `batch_size` sales at a time;
+/// `tweak` adjusts the sync settings first.
+pub fn offline_device_behind_proxy(
+    sales: usize,
+    batch_size: usize,
+    tweak: impl FnOnce(&mut SyncConfig),
+) -> (Server, Proxy, Device) {
+    let server = Server::start();
+    let proxy = server.proxy();
+    let mut cfg = sync_config(&proxy.url(), &server.token(STORE, "R1"));
+    cfg.batch_size = batch_size;
+    tweak(&mut cfg);
+    let mut dev = Device::online(STORE, "R1", cfg);
+    dev.set_network(false);
+    dev.ring_many(sales);
+    (server, proxy, dev)
 }

@@ -4,4 +4,5 @@
 pub mod chaos;
 pub mod child;
 pub mod fixtures;
+pub mod outage;
 pub mod proxy;

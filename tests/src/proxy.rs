@@ -1,5 +1,6 @@
 //! A fault-injecting HTTP/1.1 proxy for loopback tests: it forwards each request to the
-//! server or, as scripted, loses, cuts, stalls or answers it itself, and logs every exchange.
+//! server or, as scripted, loses, cuts, stalls, swallows or answers it itself, and logs every
+//! exchange; its link can go down by resetting every connection or by going silent.
 //! It parses only what it needs (request line, status line, body framing); it is no server.
 
 use std::collections::VecDeque;
@@ -32,6 +33,9 @@ pub enum Fault {
     Reply(Reply),
     /// Hold it without answering for this long, or until the client gives up, then close.
     Stall(Duration),
+    /// Swallow it, as a dead line does: never pass it on, never answer, keep the connection
+    /// open and silent until the client gives up.
+    BlackHole,
     /// Pass it to the server, wait for its whole answer (so the server has committed), and
     /// send the client a damaged answer instead, as a broken middlebox would.
     Mangle(Mangle),
@@ -157,6 +161,24 @@ pub enum Outcome {
     Mangled,
     /// The server answered but the client was gone before it could be passed on.
     ClientGone,
+    /// Swallowed (`Fault::BlackHole`, or the link was a black hole): the server never saw
+    /// it and the client got nothing.
+    Swallowed,
+}
+
+/// What the link between the device and the server does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// Requests pass (subject to the faults scripted).
+    Up,
+    /// Every open connection is reset, and each new one is reset as it arrives: the device
+    /// sees refused and reset connections at once.
+    Reset,
+    /// Nothing comes back, as when a shop's line dies behind its router: open connections go
+    /// silent, new ones are accepted and their requests swallowed, and the device only sees
+    /// timeouts. A connection that went silent stays silent after the link comes back, as
+    /// flows through a restarted router or a new public address do.
+    BlackHole,
 }
 
 /// One request through the proxy and what happened to it.
@@ -248,7 +270,7 @@ struct Inner {
     /// size divided by this has passed. `None`: as fast as loopback.
     uplink: Mutex<Option<u64>>,
     before_reply: Mutex<Option<BeforeReply>>,
-    link: watch::Sender<bool>,
+    link: watch::Sender<Link>,
     flapper: Mutex<Option<tokio::task::AbortHandle>>,
     /// Connections closed because the link went down (idle or with a request in flight).
     cut_connections: AtomicU64,
@@ -280,7 +302,7 @@ impl Proxy {
             .block_on(TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
             .expect("proxy binds a loopback port");
         let addr = listener.local_addr().expect("proxy address");
-        let (link, _) = watch::channel(true);
+        let (link, _) = watch::channel(Link::Up);
         let inner = Arc::new(Inner {
             upstream: Mutex::new(upstream),
             script: Mutex::new(Vec::new()),
@@ -385,9 +407,14 @@ impl Proxy {
             .collect()
     }
 
-    /// Takes the link down (every connection is closed, new ones are closed at once) or up.
+    /// Takes the link down (every connection is reset, new ones are reset at once) or up.
     pub fn set_link(&self, up: bool) {
-        self.inner.link.send_replace(up);
+        self.set_link_state(if up { Link::Up } else { Link::Reset });
+    }
+
+    /// Sets what the link does (see `Link`).
+    pub fn set_link_state(&self, state: Link) {
+        self.inner.link.send_replace(state);
     }
 
     /// Flips the link down and up every `period` until `stop_flapping`; the link starts down.
@@ -397,8 +424,10 @@ impl Proxy {
             let mut tick = tokio::time::interval(period);
             tick.tick().await;
             loop {
-                let up = *inner.link.borrow();
-                inner.link.send_replace(!up);
+                let up = *inner.link.borrow() == Link::Up;
+                inner
+                    .link
+                    .send_replace(if up { Link::Reset } else { Link::Up });
                 tick.tick().await;
             }
         });
@@ -431,8 +460,8 @@ impl Drop for Proxy {
         if let Some(task) = lock(&self.inner.flapper).take() {
             task.abort();
         }
-        // Open connections end when the link "goes down" for good.
-        self.inner.link.send_replace(false);
+        // Open connections, silent ones too, end when the link is reset for good.
+        self.inner.link.send_replace(Link::Reset);
     }
 }
 
@@ -441,7 +470,8 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
         let Ok((client, _)) = listener.accept().await else {
             continue;
         };
-        if !*inner.link.borrow() {
+        let state = *inner.link.borrow();
+        if state == Link::Reset {
             inner.refused.fetch_add(1, Ordering::SeqCst);
             let _ = client.set_zero_linger();
             drop(client);
@@ -450,18 +480,68 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
         let _ = client.set_nodelay(true);
         let inner = inner.clone();
         tokio::spawn(async move {
+            let mut client = BufReader::new(client);
             let mut link = inner.link.subscribe();
-            let in_flight = Arc::new(AtomicBool::new(false));
-            tokio::select! {
-                _ = serve_connection(client, &inner, &in_flight) => {}
-                _ = link.wait_for(|up| !*up) => {
-                    inner.cut_connections.fetch_add(1, Ordering::SeqCst);
-                    if in_flight.load(Ordering::SeqCst) {
-                        inner.cut_requests.fetch_add(1, Ordering::SeqCst);
-                    }
+            if state == Link::BlackHole {
+                // Opened into the black hole: it never carries anything.
+                swallow(&mut client, &inner, &mut link).await;
+                return;
+            }
+            let in_flight = AtomicBool::new(false);
+            let cut = tokio::select! {
+                _ = serve_connection(&mut client, &inner, &in_flight) => return,
+                cut = link.wait_for(|state| *state != Link::Up) => {
+                    cut.map(|state| *state).unwrap_or(Link::Reset)
                 }
+            };
+            inner.cut_connections.fetch_add(1, Ordering::SeqCst);
+            if in_flight.load(Ordering::SeqCst) {
+                inner.cut_requests.fetch_add(1, Ordering::SeqCst);
+            }
+            if cut == Link::BlackHole {
+                swallow(&mut client, &inner, &mut link).await;
             }
         });
+    }
+}
+
+/// Holds a connection the link made silent: logs each request the client still sends,
+/// passes nothing on and answers nothing, until the client gives up or the link is reset.
+async fn swallow(
+    client: &mut BufReader<TcpStream>,
+    inner: &Inner,
+    link: &mut watch::Receiver<Link>,
+) {
+    let silent = async {
+        loop {
+            match read_message(&mut *client, None).await {
+                Ok(Some(request)) => {
+                    let mut parts = request.start_line.split(' ');
+                    let exchange = Exchange {
+                        started: Instant::now(),
+                        method: parts.next().unwrap_or_default().to_string(),
+                        path: parts.next().unwrap_or_default().to_string(),
+                        request_body: request.body,
+                        fault: Fault::BlackHole,
+                        status: None,
+                        response_body: Vec::new(),
+                        replied_at: None,
+                        outcome: Outcome::Swallowed,
+                    };
+                    lock(&inner.log).push(exchange);
+                }
+                Ok(None) => return,
+                Err(_) => {
+                    // The rest of a request the link cut in the middle: read on, say nothing.
+                    let _ = tokio::io::copy(&mut *client, &mut tokio::io::sink()).await;
+                    return;
+                }
+            }
+        }
+    };
+    tokio::select! {
+        _ = silent => {}
+        _ = link.wait_for(|state| *state == Link::Reset) => {}
     }
 }
 
@@ -499,10 +579,13 @@ struct Message {
 }
 
 /// Serves one client connection: one request at a time, a fresh server connection each.
-async fn serve_connection(client: TcpStream, inner: &Inner, in_flight: &AtomicBool) {
-    let mut client = BufReader::new(client);
+async fn serve_connection(
+    client: &mut BufReader<TcpStream>,
+    inner: &Inner,
+    in_flight: &AtomicBool,
+) {
     loop {
-        let request = match read_message(&mut client, None).await {
+        let request = match read_message(&mut *client, None).await {
             Ok(Some(m)) => m,
             _ => return,
         };
@@ -557,6 +640,10 @@ async fn serve_connection(client: TcpStream, inner: &Inner, in_flight: &AtomicBo
                     exchange.response_body = reply.body.clone();
                     exchange.outcome = Outcome::Answered;
                     Some(reply.encode())
+                }
+                Fault::BlackHole => {
+                    exchange.outcome = Outcome::Swallowed;
+                    None
                 }
                 Fault::Stall(how_long) => {
                     // Wait for the stall to end or the client to hang up (its timeout fired).
@@ -628,6 +715,10 @@ async fn serve_connection(client: TcpStream, inner: &Inner, in_flight: &AtomicBo
         };
         let Some(raw) = reply else {
             in_flight.store(false, Ordering::SeqCst);
+            if fault == Fault::BlackHole {
+                // Silent, not closed: the client learns nothing until its own timeout.
+                let _ = tokio::io::copy(&mut *client, &mut tokio::io::sink()).await;
+            }
             return;
         };
         let written = client.get_mut().write_all(&raw).await.is_ok();

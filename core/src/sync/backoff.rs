@@ -1,6 +1,7 @@
-//! Retry timing: exponential backoff with full jitter and a cap, `Retry-After` parsing, and
-//! deadline arithmetic that saturates. It only computes delays; it never sleeps or decides
-//! what is retryable, and nothing here can overflow or panic whatever a header or config says.
+//! Retry timing: exponential backoff with full jitter and a cap, the jitter source itself,
+//! `Retry-After` parsing, and deadline arithmetic that saturates. It only computes delays; it
+//! never sleeps or decides what is retryable, and nothing here can overflow or panic whatever
+//! a header or config says.
 
 use std::time::{Duration, SystemTime};
 
@@ -10,20 +11,49 @@ pub struct Backoff {
     base: Duration,
     cap: Duration,
     attempt: u32,
-    rng: u64,
+    jitter: Jitter,
+}
+
+/// Uniform random fractions for spreading retries (xorshift64, seeded by the OS): registers
+/// that failed together must not retry together. Spread, not secrecy, is the point.
+#[derive(Debug, Clone)]
+pub struct Jitter(u64);
+
+/// The resolution of a jitter draw: one ten-thousandth of the range.
+const JITTER_STEPS: u64 = 10_000;
+
+impl Jitter {
+    /// A generator seeded from the OS.
+    pub fn new() -> Self {
+        let mut seed = [0u8; 8];
+        // Without randomness we still wait, just without spread.
+        let _ = getrandom::fill(&mut seed);
+        Jitter(u64::from_le_bytes(seed) | 1)
+    }
+
+    /// A duration drawn uniformly from `[0, d]`.
+    pub fn up_to(&mut self, d: Duration) -> Duration {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        fraction(d, self.0 % (JITTER_STEPS + 1), JITTER_STEPS)
+    }
+}
+
+impl Default for Jitter {
+    fn default() -> Self {
+        Jitter::new()
+    }
 }
 
 impl Backoff {
     /// A backoff starting at `base`, never above `cap`.
     pub fn new(base: Duration, cap: Duration) -> Self {
-        let mut seed = [0u8; 8];
-        // Without randomness we still back off, just without jitter spread.
-        let _ = getrandom::fill(&mut seed);
         Backoff {
             base,
             cap,
             attempt: 0,
-            rng: u64::from_le_bytes(seed) | 1,
+            jitter: Jitter::new(),
         }
     }
 
@@ -42,10 +72,7 @@ impl Backoff {
     pub fn next_delay(&mut self, retry_after: Option<Duration>) -> Duration {
         let ceiling = ceiling(self.base, self.cap, self.attempt);
         self.attempt = self.attempt.saturating_add(1);
-        self.rng ^= self.rng << 13;
-        self.rng ^= self.rng >> 7;
-        self.rng ^= self.rng << 17;
-        let jittered = fraction(ceiling, self.rng % 10_000, 10_000);
+        let jittered = self.jitter.up_to(ceiling);
         match retry_after {
             Some(floor) => jittered.max(floor.min(self.cap)),
             None => jittered,

@@ -1,7 +1,9 @@
 //! The HTTP side of sync: health, batch upload and catalogue download over rustls.
-//! It classifies every failure (retry, offline, auth, refused, incompatible) but keeps no state.
+//! It classifies every failure (retry, offline, auth, refused, incompatible); the only state
+//! it keeps is its connection pool, which it can drop.
 
 use std::net::IpAddr;
+use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
@@ -28,10 +30,35 @@ const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// A configured HTTP client for one server. Tokens are passed per request: they belong to
 /// the register's store, not to the client.
 pub struct Client {
-    http: reqwest::Client,
+    /// Replaced, with its pool, by `drop_connections`.
+    http: RwLock<reqwest::Client>,
+    settings: Settings,
     base: Url,
     /// The protocol version sent (always `PROTOCOL_VERSION` outside tests).
     protocol: u32,
+}
+
+/// What an HTTP client is built from, kept to build a fresh one.
+struct Settings {
+    tls: rustls::ClientConfig,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    https_only: bool,
+}
+
+impl Settings {
+    fn build(&self) -> Result<reqwest::Client, Error> {
+        reqwest::Client::builder()
+            .connect_timeout(self.connect_timeout)
+            .timeout(self.request_timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .https_only(self.https_only)
+            .no_proxy()
+            .user_agent(concat!("tillkit/", env!("CARGO_PKG_VERSION")))
+            .tls_backend_preconfigured(self.tls.clone())
+            .build()
+            .map_err(|e| Error::sync("cannot build the HTTP client", e))
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -71,27 +98,41 @@ impl Client {
         }
         // One rustls configuration on every platform (see tls.rs): no platform verifier to
         // initialise, no process-wide crypto provider to install.
-        let tls = super::tls::client_config(&cfg.root_certificates_pem, &cfg.pinned_spki_sha256)?;
-        let builder = reqwest::Client::builder()
-            .connect_timeout(cfg.connect_timeout.min(MAX_TIMEOUT))
-            .timeout(cfg.request_timeout.min(MAX_TIMEOUT))
-            .pool_idle_timeout(Duration::from_secs(30))
-            .https_only(base.scheme() == "https")
-            .no_proxy()
-            .user_agent(concat!("tillkit/", env!("CARGO_PKG_VERSION")))
-            .tls_backend_preconfigured(tls);
-        let http = builder
-            .build()
-            .map_err(|e| Error::sync("cannot build the HTTP client", e))?;
+        let settings = Settings {
+            tls: super::tls::client_config(&cfg.root_certificates_pem, &cfg.pinned_spki_sha256)?,
+            connect_timeout: cfg.connect_timeout.min(MAX_TIMEOUT),
+            request_timeout: cfg.request_timeout.min(MAX_TIMEOUT),
+            https_only: base.scheme() == "https",
+        };
+        let http = RwLock::new(settings.build()?);
         #[cfg(feature = "test-support")]
         let protocol = cfg.hooks.protocol_version.unwrap_or(PROTOCOL_VERSION);
         #[cfg(not(feature = "test-support"))]
         let protocol = PROTOCOL_VERSION;
         Ok(Client {
             http,
+            settings,
             base,
             protocol,
         })
+    }
+
+    /// Forgets every pooled connection: after an outage none is trusted. A path that went
+    /// silent may leave connections that look open but carry nothing ever again, and a
+    /// request sent on one would wait its whole timeout. Requests in flight keep theirs.
+    pub fn drop_connections(&self) {
+        match self.settings.build() {
+            Ok(fresh) => *self.http.write().unwrap_or_else(PoisonError::into_inner) = fresh,
+            // The same settings built once already; keep the pool rather than fail.
+            Err(e) => tracing::warn!(error = %e, "connections kept: no fresh HTTP client"),
+        }
+    }
+
+    fn http(&self) -> reqwest::Client {
+        self.http
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The base URL plus `segments`, each escaped as one path segment (a store id may hold
@@ -106,7 +147,7 @@ impl Client {
     }
 
     fn get(&self, url: Url, token: Option<&str>) -> reqwest::RequestBuilder {
-        self.with_headers(self.http.get(url), token)
+        self.with_headers(self.http().get(url), token)
     }
 
     fn with_headers(
@@ -145,7 +186,7 @@ impl Client {
     ) -> Result<BatchResponse, SyncError> {
         let url = self.url(&["v1", "stores", store_id, "sales", "batch"]);
         let resp = self
-            .with_headers(self.http.post(url), Some(token))
+            .with_headers(self.http().post(url), Some(token))
             .header(CONTENT_TYPE, "application/json")
             .body(body)
             .send()

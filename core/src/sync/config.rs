@@ -58,6 +58,9 @@ impl Credentials for StoreTokens {
     }
 }
 
+/// The shortest `probe_interval` used: a mistaken zero must not flood the server.
+pub const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(100);
+
 /// How sync talks to the server. `SyncConfig::new(url, token)` gives the defaults.
 #[derive(Clone)]
 pub struct SyncConfig {
@@ -77,6 +80,12 @@ pub struct SyncConfig {
     pub backoff_base: Duration,
     /// Largest retry delay, also the longest `Retry-After` honoured. Default 60 s.
     pub backoff_cap: Duration,
+    /// While the server does not answer (connection refused or reset, no answer in time),
+    /// the engine stops retrying uploads and sends one `GET /v1/health` about this often
+    /// instead: each wait is drawn uniformly from half to one and a half times it, so
+    /// registers that lost the server together do not probe together. The first answer
+    /// starts the upload at once. Default 5 s; below `MIN_PROBE_INTERVAL` counts as that.
+    pub probe_interval: Duration,
     /// How often to sync while online even without a trigger. Default 30 s.
     pub periodic_interval: Duration,
     /// How often to pull the catalogue while online. Default 5 min.
@@ -123,6 +132,7 @@ impl SyncConfig {
             connect_timeout: Duration::from_secs(5),
             backoff_base: Duration::from_millis(250),
             backoff_cap: Duration::from_secs(60),
+            probe_interval: Duration::from_secs(5),
             periodic_interval: Duration::from_secs(30),
             catalog_interval: Duration::from_secs(300),
             allow_http_loopback: false,
@@ -131,6 +141,11 @@ impl SyncConfig {
             #[cfg(feature = "test-support")]
             hooks: Default::default(),
         }
+    }
+
+    /// The probe interval actually used: never below `MIN_PROBE_INTERVAL`.
+    pub(crate) fn probe_every(&self) -> Duration {
+        self.probe_interval.max(MIN_PROBE_INTERVAL)
     }
 
     /// The batch size actually used: at least 1, at most what the server accepts.

@@ -1,6 +1,7 @@
 //! The running engine: a supervised background task on the core's own tokio runtime that
-//! uploads every store's queue first, then pulls the catalogue on its own schedule, and
-//! publishes status. A panic in a round is caught and the task goes on after a backoff.
+//! uploads every store's queue first, then pulls the catalogue on its own schedule, probes
+//! the server's health while it does not answer, and publishes status. A panic in a round is
+//! caught and the task goes on after a backoff.
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use tracing::Instrument;
 use super::backoff::{Backoff, deadline_after};
 use super::client::Client;
 use super::error::SyncError;
+use super::probe::{Probed, Prober};
 use super::status::{
     Connectivity, ProtocolMismatch, StatusListener, StoreBacklog, StoreBlock, Subscription,
     SyncStatus,
@@ -35,6 +37,9 @@ pub(super) struct Shared {
     pub(super) client: Client,
     network_up: AtomicBool,
     reachable: AtomicBool,
+    /// The last upload or probe got no answer at all (refused, reset, timed out): the
+    /// engine probes the server's health instead of retrying uploads until it answers.
+    lost: AtomicBool,
     syncing: AtomicBool,
     /// Batches the server has answered, ever: a round that moved it made progress.
     acknowledged: AtomicU64,
@@ -53,8 +58,13 @@ struct Flags {
     /// Stores whose sales cannot upload now, and why.
     blocked: BTreeMap<String, StoreBlock>,
     mismatch: Option<ProtocolMismatch>,
-    /// When the network last came back with sales waiting (for the latency metric).
+    /// When the outage could first have ended, with the sales then waiting (for the latency
+    /// metric): the network coming back, or the last unanswered request of an outage the
+    /// engine found itself.
     reconnect_at: Option<(i64, u64)>,
+    /// When (Unix ms) the latest request of the current outage that got no usable answer was
+    /// sent: the server cannot be known to have come back before then.
+    failed_at: Option<i64>,
 }
 
 /// The running sync engine. Dropping it stops the background task.
@@ -81,6 +91,7 @@ impl SyncEngine {
             client,
             network_up: AtomicBool::new(true),
             reachable: AtomicBool::new(false),
+            lost: AtomicBool::new(false),
             syncing: AtomicBool::new(false),
             acknowledged: AtomicU64::new(0),
             rounds: AtomicU64::new(0),
@@ -102,7 +113,12 @@ impl SyncEngine {
         let was = self.shared.network_up.swap(available, Ordering::SeqCst);
         if available && !was {
             let pending = self.shared.pending().unwrap_or(0);
-            lock(&self.shared.flags).reconnect_at = Some((crate::time::now_ms(), pending));
+            let mut flags = lock(&self.shared.flags);
+            flags.reconnect_at = Some((crate::time::now_ms(), pending));
+            flags.failed_at = None;
+            drop(flags);
+            // Whatever failed before the network went away, try the upload itself at once.
+            self.shared.lost.store(false, Ordering::SeqCst);
         }
         if !available {
             self.shared.set_reachable(false);
@@ -265,13 +281,39 @@ impl Shared {
         self.till.set_offline(!up);
     }
 
-    /// The server answered in its own protocol: it is there and speaks our version.
+    /// The server answered in its own protocol: it is there and speaks our version. When
+    /// this ends an outage the engine found itself, the latency metric counts from the last
+    /// request that went unanswered (the server could not be known back before it).
     pub(super) fn server_answered(&self) {
         self.set_reachable(true);
-        lock(&self.flags).mismatch = None;
+        let outage_over = self.lost.swap(false, Ordering::SeqCst);
+        let pending = if outage_over {
+            self.pending().unwrap_or(0)
+        } else {
+            0
+        };
+        let mut flags = lock(&self.flags);
+        flags.mismatch = None;
+        if outage_over && let Some(failed_at) = flags.failed_at.take() {
+            let since = flags
+                .reconnect_at
+                .map_or(failed_at, |(up_at, _)| up_at.max(failed_at));
+            flags.reconnect_at = Some((since, pending));
+        }
     }
 
-    fn set_upload_error(&self, e: Option<String>) {
+    /// True while an outage is being probed.
+    pub(super) fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// A request sent at `sent_at` (Unix ms) found the server unreachable.
+    pub(super) fn failed_request(&self, sent_at: i64) {
+        let mut flags = lock(&self.flags);
+        flags.failed_at = Some(flags.failed_at.map_or(sent_at, |at| at.max(sent_at)));
+    }
+
+    pub(super) fn set_upload_error(&self, e: Option<String>) {
         lock(&self.flags).upload_error = e;
     }
 
@@ -379,6 +421,14 @@ impl CatalogSchedule {
         ));
     }
 
+    /// The server answers again after an outage: a pull that failed in it is due at once
+    /// (it starts after the uploads, as always), not at the end of its backoff.
+    fn resume(&mut self) {
+        if self.backoff.attempts() > 0 {
+            self.due = Instant::now();
+        }
+    }
+
     /// Schedules the next pull from how the last one ended.
     fn finished(
         &mut self,
@@ -448,6 +498,7 @@ async fn run(shared: Arc<Shared>) -> std::convert::Infallible {
         task: None,
     };
     let mut sizing = Sizing::new(cfg.max_batch());
+    let mut probes = Prober::new(cfg.probe_every());
     let sale_signal = shared.till.sale_signal();
     let mut upload_due = Instant::now();
     // The last round failed: a new sale waits for the backoff like the rest of the queue.
@@ -456,7 +507,7 @@ async fn run(shared: Arc<Shared>) -> std::convert::Infallible {
     let mut not_before: Option<Instant> = None;
     loop {
         let online = shared.network_up.load(Ordering::SeqCst);
-        if online && Instant::now() >= upload_due {
+        if online && !shared.is_lost() && Instant::now() >= upload_due {
             let span = tracing::info_span!("sync_round", attempt = uploads.attempts());
             let acknowledged = shared.acknowledged.load(Ordering::SeqCst);
             let round = upload_round(&shared, &mut sizing).instrument(span).await;
@@ -480,16 +531,30 @@ async fn run(shared: Arc<Shared>) -> std::convert::Infallible {
                     let now = Instant::now();
                     not_before = retry_after.map(|r| deadline_after(now, r));
                     upload_due = deadline_after(now, uploads.next_delay(retry_after));
+                    if shared.is_lost() {
+                        // No answer at all: until the server answers a health probe, retrying
+                        // the upload would only repeat the failure, at a growing backoff
+                        // that would hide the server's return for up to `backoff_cap`.
+                        probes.schedule_from_now();
+                    }
                 }
             }
         }
-        if online {
+        let lost = online && shared.is_lost();
+        if lost {
+            probes.send_if_due(&shared);
+        } else if probes.out() {
+            // Something else found the server (or the network went away): probes still out
+            // no longer matter.
+            probes.stop();
+        }
+        if online && !lost {
             catalog.start_if_due(&shared);
         }
         shared.refresh_status();
         // Wait for the next due time or an event.
-        let mut wake_at = upload_due;
-        if catalog.task.is_none() && shared.till.session().is_ok() {
+        let mut wake_at = if lost { probes.due } else { upload_due };
+        if !lost && catalog.task.is_none() && shared.till.session().is_ok() {
             wake_at = wake_at.min(catalog.due);
         }
         let sleep = async {
@@ -512,19 +577,80 @@ async fn run(shared: Arc<Shared>) -> std::convert::Infallible {
                 // server said it would take requests again.
                 if not_before.is_none_or(|t| Instant::now() >= t) {
                     upload_due = Instant::now();
+                    // During an outage, ask the server's health at once.
+                    probes.hurry();
                 } else if let Some(t) = not_before {
                     upload_due = upload_due.max(t);
                 }
             }
             _ = sleep => {}
             _ = sale_signal.notified() => {
-                // Show the new sale at once. Upload it now only if the server is reachable
-                // and the last attempt went through; otherwise keep to the backoff.
-                if !retrying && shared.reachable.load(Ordering::SeqCst) {
+                // Show the new sale at once. Upload it now unless the last attempt failed
+                // (keep to the backoff) or the server is not answering (keep probing).
+                if !retrying && !shared.is_lost() {
                     upload_due = Instant::now();
                 }
             }
             result = catalog_done => catalog.finished(&shared, result),
+            probed = probes.next(), if probes.out() => {
+                let Some(probed) = probed else { continue };
+                match probe_ended(&shared, &probes, probed) {
+                    Probe::Answered => {
+                        probes.stop();
+                        uploads.reset();
+                        retrying = false;
+                        let now = Instant::now();
+                        upload_due = not_before.map_or(now, |t| t.max(now));
+                        catalog.resume();
+                    }
+                    Probe::Failed => {}
+                    Probe::Busy(wait) => {
+                        let t = deadline_after(Instant::now(), wait.min(cfg.backoff_cap));
+                        not_before = Some(t);
+                        probes.due = probes.due.max(t);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What one probe's end means for the loop.
+enum Probe {
+    /// The server answered: upload at once.
+    Answered,
+    /// Still unreachable: probe again on schedule.
+    Failed,
+    /// Still unreachable, and the answer asked for this long before the next try.
+    Busy(Duration),
+}
+
+/// Records how a probe ended (status, reachability, the latency metric's start).
+fn probe_ended(shared: &Shared, probes: &Prober, probed: Probed) -> Probe {
+    match probed.result {
+        Ok(()) => {
+            // A probe sent earlier and still unanswered was lost while this one got through:
+            // the outage lasted at least until it was sent.
+            if let Some(lost) = probes.unanswered_before(probed.sent_at) {
+                shared.failed_request(lost);
+            }
+            shared.server_answered();
+            shared.set_upload_error(None);
+            tracing::info!("server answers again");
+            Probe::Answered
+        }
+        Err(e) => {
+            tracing::debug!(error = %e.chain(), "health probe failed");
+            shared.failed_request(probed.sent_at);
+            shared.note_failure(&e);
+            shared.set_upload_error(Some(e.chain()));
+            match e {
+                SyncError::Busy {
+                    retry_after: Some(wait),
+                    ..
+                } => Probe::Busy(wait),
+                _ => Probe::Failed,
+            }
         }
     }
 }
@@ -650,12 +776,18 @@ async fn raise_seq_floor(shared: &Shared) {
 /// and mark the session store's empty queue as acknowledged.
 async fn idle_round(shared: &Shared, session_store: Option<&str>) -> Round {
     if !shared.reachable.load(Ordering::SeqCst) {
+        let sent_at = crate::time::now_ms();
         match shared.client.health().await {
             Ok(()) => {
                 shared.server_answered();
                 tracing::info!("server reachable");
             }
-            Err(e) => return failed(shared, e),
+            Err(e) => {
+                if e.is_unanswered() {
+                    shared.failed_request(sent_at);
+                }
+                return failed(shared, e);
+            }
         }
     }
     let mut flags = lock(&shared.flags);
@@ -675,6 +807,9 @@ async fn idle_round(shared: &Shared, session_store: Option<&str>) -> Round {
 fn failed(shared: &Shared, e: SyncError) -> Round {
     tracing::warn!(error = %e.chain(), "sync attempt failed");
     shared.note_failure(&e);
+    if e.is_unanswered() && !shared.lost.swap(true, Ordering::SeqCst) {
+        shared.client.drop_connections();
+    }
     shared.set_upload_error(Some(e.chain()));
     let retry_after = match e {
         SyncError::Busy { retry_after, .. } => retry_after,

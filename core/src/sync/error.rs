@@ -114,6 +114,12 @@ fn incompatibility_text(ours: u32, server: ProtocolRange) -> String {
 }
 
 impl SyncError {
+    /// True when nothing answered at all (refused, reset, timed out): the server or the
+    /// path to it is down, as opposed to an answer that refused or failed the request.
+    pub fn is_unanswered(&self) -> bool {
+        matches!(self, SyncError::Network(_) | SyncError::Timeout(_))
+    }
+
     /// True for `413`: the batch is too large for the path; split it.
     pub fn is_too_large(&self) -> bool {
         matches!(self, SyncError::Refused { answer } if answer.status == 413)

@@ -1,6 +1,7 @@
 //! Sync: a supervised background task on the core's own runtime that uploads every store's
-//! queue in batches, pulls the catalogue, and publishes status. UI-thread calls never wait
-//! on the network; the queue is only shortened by the server's answers for its sales.
+//! queue in batches, pulls the catalogue, probes the server through outages, and publishes
+//! status. UI-thread calls never wait on the network; the queue is only shortened by the
+//! server's answers for its sales.
 
 pub mod backoff;
 mod catalog;
@@ -8,12 +9,13 @@ pub mod client;
 mod config;
 mod engine;
 pub mod error;
+mod probe;
 pub mod protocol;
 mod status;
 pub mod tls;
 mod upload;
 
-pub use config::{Credentials, RegisterToken, StoreTokens, SyncConfig};
+pub use config::{Credentials, MIN_PROBE_INTERVAL, RegisterToken, StoreTokens, SyncConfig};
 pub use engine::SyncEngine;
 pub use error::SyncError;
 pub use status::{

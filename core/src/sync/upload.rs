@@ -69,6 +69,7 @@ pub(super) async fn drain(
         let body_len = body.len();
         let span = tracing::info_span!("upload_batch", store = store_id, sales = ids.len());
         let sent_at = Instant::now();
+        let sent_at_ms = crate::time::now_ms();
         let result = shared
             .client
             .upload(store_id, token, body)
@@ -97,6 +98,9 @@ pub(super) async fn drain(
             }
             Err(e) if e.is_too_large() => park(shared, &ids[0], &e)?,
             Err(e) => {
+                if e.is_unanswered() {
+                    shared.failed_request(sent_at_ms);
+                }
                 if let Err(local) = shared.till.record_upload_failure(&ids, &e.chain()) {
                     tracing::warn!(error = %local, "failed attempt not recorded");
                 }
@@ -165,7 +169,11 @@ fn apply(shared: &Shared, ids: &[String], response: &BatchResponse) -> Result<()
         verdicts.push((r.sale_id.clone(), verdict));
     }
     shared.till.apply_upload_verdicts(&verdicts)?;
-    shared.acknowledged();
+    if !verdicts.is_empty() {
+        // Progress, so the backoff may start again from its base; an answer that named
+        // none of the sales (a middlebox's canned `{"results": []}`) is no progress.
+        shared.acknowledged();
+    }
     let synced = verdicts
         .iter()
         .filter(|(_, v)| *v == Verdict::Synced)

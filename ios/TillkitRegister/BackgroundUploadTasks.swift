@@ -5,7 +5,7 @@ import Foundation
 import Tillkit
 
 @MainActor
-enum BackgroundTasks {
+enum BackgroundUploadTasks {
     /// The identifiers registered here; the app's tests check Info.plist lists exactly these.
     static let identifiers = BackgroundUpload.identifiers
 

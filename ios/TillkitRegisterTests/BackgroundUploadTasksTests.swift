@@ -3,7 +3,7 @@
 import XCTest
 @testable import TillkitRegister
 
-final class BackgroundTasksTests: XCTestCase {
+final class BackgroundUploadTasksTests: XCTestCase {
     private func infoArray(_ key: String) -> [String] {
         Bundle.main.object(forInfoDictionaryKey: key) as? [String] ?? []
     }
@@ -11,7 +11,7 @@ final class BackgroundTasksTests: XCTestCase {
     @MainActor
     func testInfoPlistPermitsExactlyTheIdentifiersTheAppRegisters() {
         // Registering an identifier Info.plist does not list crashes the app at launch.
-        XCTAssertEqual(Set(infoArray("BGTaskSchedulerPermittedIdentifiers")), Set(BackgroundTasks.identifiers))
+        XCTAssertEqual(Set(infoArray("BGTaskSchedulerPermittedIdentifiers")), Set(BackgroundUploadTasks.identifiers))
     }
 
     func testTheBackgroundModesForRefreshAndProcessingAreDeclared() {
