@@ -5,12 +5,12 @@
 mod common;
 
 use common::*;
+use tillkit_core::Till;
 use tillkit_core::journal::{
     self, BreakKind, JournalExport, JournalLink, RegisterReport, SegmentReason,
 };
 use tillkit_core::sale::{Payment, PaymentMethod, SaleRecord};
 use tillkit_core::testing::{inspect, tamper};
-use tillkit_core::Till;
 
 fn sell(till: &Till, n: usize) -> Vec<SaleRecord> {
     (0..n)
@@ -48,7 +48,10 @@ fn every_record_links_to_the_one_before_it_from_the_registers_genesis() {
     let t = uk_till();
     let sales = sell(&t.till, 4);
     let first = link(&sales[0]);
-    let segment = first.segment.as_ref().expect("the first record opens a segment");
+    let segment = first
+        .segment
+        .as_ref()
+        .expect("the first record opens a segment");
     assert_eq!(segment.reason, SegmentReason::NewRegister);
     assert_eq!(first.prev_seq, 0);
     assert_eq!(first.prev, journal::genesis("uk-01", "R07", segment.id));
@@ -84,7 +87,10 @@ fn the_export_holds_every_record_byte_for_byte_as_stored_and_uploaded() {
     .unwrap();
     let lines: Vec<&str> = export.lines().collect();
     assert_eq!(lines.len(), 4, "a header and one line per record");
-    assert_eq!(&lines[1..], stored.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        &lines[1..],
+        stored.iter().map(String::as_str).collect::<Vec<_>>()
+    );
     let parsed = JournalExport::parse(&export).unwrap();
     assert_eq!(parsed.header.register_id, "R07");
     assert_eq!(parsed.header.last_seq, 3);

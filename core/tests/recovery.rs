@@ -337,7 +337,12 @@ fn a_damaged_first_page_recovers_nothing_silently_and_says_so() {
 /// The link of the newest sale of `till`'s register.
 fn newest_link(till: &Till) -> tillkit_core::journal::JournalLink {
     let (_, sale_id, _) = stored_sales(till).pop().unwrap();
-    till.load_sale(&sale_id).unwrap().unwrap().0.journal.unwrap()
+    till.load_sale(&sale_id)
+        .unwrap()
+        .unwrap()
+        .0
+        .journal
+        .unwrap()
 }
 
 /// A store of 300 sales whose newest leaf of sales is damaged, then salvaged; `forget_head`
@@ -362,7 +367,10 @@ fn salvaged_without_the_newest_sales(
     refuses_twice(dir.path(), &vault);
     let report = recovery::recover(&Config::new(dir.path()), &vault).unwrap();
     let lost = check_recovered(dir.path(), &vault, &rung, &report);
-    assert!(lost.contains(&300), "the newest sale is among the lost: {lost:?}");
+    assert!(
+        lost.contains(&300),
+        "the newest sale is among the lost: {lost:?}"
+    );
     (dir, vault, rung)
 }
 
@@ -380,7 +388,10 @@ fn a_salvaged_store_goes_on_with_its_journal_from_the_head_it_kept() {
     let link = newest_link(&till);
     // The head survived on its own page: the chain goes on after the true newest sale,
     // lost here but perhaps uploaded; the server sees no restart.
-    assert!(link.segment.is_none(), "the chain is not restarted: {link:?}");
+    assert!(
+        link.segment.is_none(),
+        "the chain is not restarted: {link:?}"
+    );
     assert_eq!(link.prev_seq, 300);
     assert_eq!(link.prev, journal_hash(&rung[299].2));
     let journal = till.verify_journal().unwrap();

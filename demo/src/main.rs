@@ -423,9 +423,60 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 .unwrap_or("-".into()),
         );
     }
+    journal_audit(&rt, store.as_ref(), &registers)?;
     drop(registers);
     server.stop(&rt)?;
     println!("\nDone: every sale made offline reached the server exactly once.");
+    Ok(())
+}
+
+/// Step 9: each register's chain of records as the server verifies it, and as the device's
+/// own export verifies it, agreeing on the newest record.
+fn journal_audit(
+    rt: &tokio::runtime::Runtime,
+    store: &dyn ServerStore,
+    registers: &[Register],
+) -> Result<(), Box<dyn std::error::Error>> {
+    println!("\n== 9. The journal: every record chained to the one before it (SHA-256)");
+    let audit = rt.block_on(store.journal_audit(STORE))?;
+    for r in registers {
+        let Some(on_server) = audit.registers.iter().find(|j| j.register_id == r.name) else {
+            return Err(format!("the server has no journal of {}", r.name).into());
+        };
+        let on_device = r.till.verify_journal()?;
+        let head = |h: &Option<tillkit_core::journal::Anchor>| {
+            h.as_ref().map_or("none".to_string(), |a| {
+                format!("{} {}...", a.seq, a.hash.get(..12).unwrap_or(&a.hash))
+            })
+        };
+        println!(
+            "  {}: server {} ({} records, {} gaps, {} forks, {} breaks), device {}, head {}",
+            r.name,
+            if on_server.intact {
+                "intact"
+            } else {
+                "NOT INTACT"
+            },
+            on_server.records,
+            on_server.gaps.len(),
+            on_server.forks.len(),
+            on_server.breaks.len(),
+            if on_device.intact {
+                "intact"
+            } else {
+                "NOT INTACT"
+            },
+            head(&on_server.head),
+        );
+        if on_device.head != on_server.head {
+            return Err(
+                format!("{}: the device and the server disagree on the head", r.name).into(),
+            );
+        }
+    }
+    if !audit.intact {
+        return Err("the server's journal audit is not intact".into());
+    }
     Ok(())
 }
 

@@ -37,6 +37,11 @@ fn demo_sells_through_an_outage_and_syncs_every_sale_once() {
         "{stdout}"
     );
     assert!(stdout.contains("exactly once"), "{stdout}");
+    assert_eq!(
+        stdout.matches(": server intact (").count(),
+        2,
+        "each register's journal verifies on the server: {stdout}"
+    );
     // Everything was kept in the data directory asked for.
     assert!(dir.path().join("server.db").exists());
     assert!(dir.path().join("R01").join("tillkit.db").exists());

@@ -235,7 +235,10 @@ async fn journal_audit(
         authorize(&state, &headers, peer.ip(), &store_id).await?;
         let audit = state.store.journal_audit(&store_id).await?;
         if !audit.intact {
-            tracing::warn!(registers = audit.registers.len(), "journal audit found breaks, forks or gaps");
+            tracing::warn!(
+                registers = audit.registers.len(),
+                "journal audit found breaks, forks or gaps"
+            );
         }
         Ok(Json(audit))
     }

@@ -394,13 +394,18 @@ fn print_journal(audit: &JournalAudit) {
             "\nregister {}: {} records, head {}{}",
             r.register_id,
             r.records,
-            r.head
-                .as_ref()
-                .map_or("none".to_string(), |h| format!("{} ({}...)", h.seq, h.hash.get(..12).unwrap_or(&h.hash))),
+            r.head.as_ref().map_or("none".to_string(), |h| format!(
+                "{} ({}...)",
+                h.seq,
+                h.hash.get(..12).unwrap_or(&h.hash)
+            )),
             if r.intact { "" } else { "  << NOT INTACT" }
         );
         if !r.unchained.is_empty() {
-            println!("  unchained (made before the journal): {}", list(&r.unchained));
+            println!(
+                "  unchained (made before the journal): {}",
+                list(&r.unchained)
+            );
         }
         for s in &r.segments {
             println!(
@@ -427,7 +432,10 @@ fn print_journal(audit: &JournalAudit) {
             println!("  fork after {}: {}", f.prev_seq, who.join(", "));
         }
         for b in &r.breaks {
-            println!("  break at {} ({}), {:?}: {}", b.record.seq, b.record.receipt_no, b.kind, b.detail);
+            println!(
+                "  break at {} ({}), {:?}: {}",
+                b.record.seq, b.record.receipt_no, b.kind, b.detail
+            );
         }
     }
 }

@@ -7,11 +7,11 @@ use std::collections::HashSet;
 use crate::error::StoreError;
 use crate::protocol::CatalogFile;
 use rust_decimal::Decimal;
+use tillkit_core::journal::{self, JournalLink};
 use tillkit_core::limits::{
     MAX_AMOUNT, MAX_ID_CHARS, MAX_LINES_PER_SALE, MAX_PAYMENTS_PER_SALE, MAX_QUANTITY,
     MAX_REFERENCE_CHARS, MAX_TEXT_CHARS, QUANTITY_DECIMALS,
 };
-use tillkit_core::journal::{self, JournalLink};
 use tillkit_core::money::decimals;
 use tillkit_core::sale::{PaymentMethod, SaleRecord};
 use tillkit_core::tax::{Discount, TaxSettings, Totals};
@@ -470,9 +470,15 @@ pub fn check_link(link: &JournalLink, seq: u64) -> Result<(), String> {
     match &link.segment {
         Some(segment) => {
             if link.prev_seq != 0 {
-                return Err("journal: a segment's first record links to its genesis (prev_seq 0)".into());
+                return Err(
+                    "journal: a segment's first record links to its genesis (prev_seq 0)".into(),
+                );
             }
-            if segment.after.as_ref().is_some_and(|a| !journal::is_hash(&a.hash)) {
+            if segment
+                .after
+                .as_ref()
+                .is_some_and(|a| !journal::is_hash(&a.hash))
+            {
                 return Err("journal: the segment's after.hash is not a SHA-256".into());
             }
             if let Some(note) = &segment.note {

@@ -110,6 +110,60 @@ async fn admin_commands_work_on(db: [&str; 2], dir: &Path) {
     let audit: StockAudit = serde_json::from_str(&json).expect("audit json");
     assert_eq!(audit.products.len(), 2);
 
+    // The journal: intact exits 0; a chain with a gap is reported and exits non-zero.
+    let chain = tillkit_server::testkit::chained(
+        (1..=3)
+            .map(|i| {
+                let c = tillkit_server::testkit::uk_catalog();
+                tillkit_server::testkit::sale(
+                    &tillkit_server::testkit::uk_tax(),
+                    STORE,
+                    "R07",
+                    i,
+                    &[(tillkit_server::testkit::product(&c, "p-bread"), d("1"))],
+                )
+            })
+            .collect(),
+    );
+    let ctx = |at| tillkit_server::store::UploadContext {
+        store_id: STORE.into(),
+        uploaded_by: "R07".into(),
+        received_at: at,
+    };
+    store
+        .upload_batch(&ctx(1), vec![chain[0].clone(), chain[1].clone()])
+        .await
+        .expect("upload");
+    let text = stdout(&admin(&["admin", "journal", "--store", STORE]));
+    assert!(
+        text.contains(": intact") && text.contains("register R07: 2 records"),
+        "{text}"
+    );
+    store
+        .upload_batch(
+            &ctx(2),
+            vec![{
+                let mut late = chain[2].clone();
+                late.seq = 5;
+                late
+            }],
+        )
+        .await
+        .expect("upload");
+    let gap = admin(&["admin", "journal", "--store", STORE]);
+    assert!(!gap.status.success(), "a journal with a gap is not intact");
+    let text = String::from_utf8_lossy(&gap.stdout);
+    assert!(
+        text.contains("gaps (numbers never received): 3-4"),
+        "{text}"
+    );
+    let json =
+        String::from_utf8_lossy(&admin(&["admin", "journal", "--store", STORE, "--json"]).stdout)
+            .into_owned();
+    let journal: tillkit_server::protocol::JournalAudit =
+        serde_json::from_str(&json).expect("journal json");
+    assert!(!journal.intact);
+
     // A token is never an argument: refused even before anything is looked up.
     let refused = admin(&["admin", "revoke-token", "--token", &token]);
     assert!(!refused.status.success());

@@ -15,7 +15,7 @@ use tillkit_core::store::key::{DbKey, KeyVault, MemoryVault};
 use tillkit_core::sync::{StatusListener, SyncConfig, SyncEngine, SyncStatus};
 use tillkit_core::{Config, Till};
 pub use tillkit_server::ServerStore;
-use tillkit_server::protocol::{StockAudit, Summary};
+use tillkit_server::protocol::{JournalAudit, StockAudit, Summary};
 use tillkit_server::store::StoredSale;
 use tillkit_server::testkit::TestDatabase;
 use tillkit_server::{ServerConfig, ServerHandle, StoreError, admin};
@@ -159,6 +159,11 @@ impl Db {
     /// See `ServerStore::stock_audit`.
     pub fn stock_audit(&self, store_id: &str) -> Result<StockAudit, StoreError> {
         self.block_on(self.store.stock_audit(store_id))
+    }
+
+    /// See `ServerStore::journal_audit`.
+    pub fn journal_audit(&self, store_id: &str) -> Result<JournalAudit, StoreError> {
+        self.block_on(self.store.journal_audit(store_id))
     }
 
     /// See `ServerStore::stored_sale`.

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Anchor, CanonicalError, JournalLink, SegmentReason, SegmentStart, genesis, value_hash};
+use super::{
+    Anchor, CanonicalError, JournalLink, SegmentReason, SegmentStart, genesis, value_hash,
+};
 use crate::error::{Error, Result};
 
 /// The `format` of a journal export's header line.
@@ -85,7 +87,9 @@ fn open_segment(tx: &Transaction<'_>, store_id: &str, register_id: &str) -> Resu
             "SELECT seq, record FROM sales WHERE store_id = ?1 AND register_id = ?2
              ORDER BY id DESC LIMIT 1",
         )?
-        .query_row(params![store_id, register_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![store_id, register_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
         .optional()?;
     let after = match newest {
         Some((seq, record)) => Some(Anchor {
@@ -100,7 +104,12 @@ fn open_segment(tx: &Transaction<'_>, store_id: &str, register_id: &str) -> Resu
         (None, None) => (SegmentReason::NewRegister, None),
     };
     let id = Uuid::now_v7();
-    tracing::info!(store = store_id, register = register_id, ?reason, "journal segment opened");
+    tracing::info!(
+        store = store_id,
+        register = register_id,
+        ?reason,
+        "journal segment opened"
+    );
     Ok(JournalLink {
         prev_seq: 0,
         prev: genesis(store_id, register_id, id),
@@ -216,9 +225,8 @@ pub(crate) fn export(
         Some((last, _, _)) => (last, None),
         None => (0, None),
     };
-    let mut stmt = tx.prepare(
-        "SELECT record FROM sales WHERE store_id = ?1 AND register_id = ?2 ORDER BY id",
-    )?;
+    let mut stmt = tx
+        .prepare("SELECT record FROM sales WHERE store_id = ?1 AND register_id = ?2 ORDER BY id")?;
     let records: Vec<String> = stmt
         .query_map(params![store_id, register_id], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;

@@ -203,7 +203,9 @@ pub fn genesis(store_id: &str, register_id: &str, segment: Uuid) -> String {
 
 /// True for 64 lowercase hex digits, the form of every journal hash.
 pub fn is_hash(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
@@ -212,8 +214,9 @@ mod tests {
 
     #[test]
     fn canonical_bytes_sort_members_and_drop_whitespace() {
-        let v: Value = serde_json::from_str(r#"{ "b": [1, true, null], "a": {"y": "2", "x": -3} }"#)
-            .expect("json");
+        let v: Value =
+            serde_json::from_str(r#"{ "b": [1, true, null], "a": {"y": "2", "x": -3} }"#)
+                .expect("json");
         let bytes = canonical_bytes(&v).expect("canonical");
         assert_eq!(
             String::from_utf8(bytes).expect("utf8"),

@@ -9,8 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    Anchor, CanonicalError, JournalExport, JournalLink, SegmentReason, genesis, is_hash,
-    value_hash,
+    Anchor, CanonicalError, JournalExport, JournalLink, SegmentReason, genesis, is_hash, value_hash,
 };
 
 /// A record as the verification names it.
@@ -43,14 +42,21 @@ pub struct Entry {
 
 impl Entry {
     /// Reads a record's JSON value: its number, ids, link, and hash.
-    pub fn from_value(value: &Value, recorded_hash: Option<String>) -> Result<Entry, CanonicalError> {
+    pub fn from_value(
+        value: &Value,
+        recorded_hash: Option<String>,
+    ) -> Result<Entry, CanonicalError> {
         let text = |key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
         let kind = if value.get("kind").and_then(Value::as_str) == Some("refund") {
             "refund"
         } else {
             "sale"
         };
-        let id_key = if kind == "refund" { "refund_id" } else { "sale_id" };
+        let id_key = if kind == "refund" {
+            "refund_id"
+        } else {
+            "sale_id"
+        };
         let seq = value
             .get("seq")
             .and_then(Value::as_u64)
@@ -59,7 +65,10 @@ impl Entry {
             None | Some(Value::Null) => (None, None),
             Some(j) => match serde_json::from_value::<JournalLink>(j.clone()) {
                 Ok(link) if is_hash(&link.prev) => (Some(link), None),
-                Ok(link) => (None, Some(format!("prev {:?} is not a SHA-256 hash", link.prev))),
+                Ok(link) => (
+                    None,
+                    Some(format!("prev {:?} is not a SHA-256 hash", link.prev)),
+                ),
                 Err(e) => (None, Some(e.to_string())),
             },
         };
@@ -335,7 +344,11 @@ pub fn verify(
     }
     segments.sort_by(|a, b| a.start.cmp(&b.start));
     for (i, s) in segments.iter_mut().enumerate() {
-        s.restart = i > 0 || matches!(s.reason, SegmentReason::FreshStart | SegmentReason::Recovered);
+        s.restart = i > 0
+            || matches!(
+                s.reason,
+                SegmentReason::FreshStart | SegmentReason::Recovered
+            );
     }
     let forks = claims
         .into_iter()
@@ -394,7 +407,12 @@ pub fn verify_export(export: &JournalExport) -> Result<RegisterReport, Canonical
         .map(|r| Entry::from_value(r, None))
         .collect::<Result<Vec<_>, _>>()?;
     let h = &export.header;
-    Ok(verify(&h.store_id, &h.register_id, entries, h.head.as_ref()))
+    Ok(verify(
+        &h.store_id,
+        &h.register_id,
+        entries,
+        h.head.as_ref(),
+    ))
 }
 
 #[cfg(test)]
@@ -451,7 +469,11 @@ mod tests {
         // A fixed permutation: reversed halves, interleaved.
         shuffled.reverse();
         let (a, b) = shuffled.split_at(20);
-        let mixed: Vec<Value> = a.iter().zip(b).flat_map(|(x, y)| [y.clone(), x.clone()]).collect();
+        let mixed: Vec<Value> = a
+            .iter()
+            .zip(b)
+            .flat_map(|(x, y)| [y.clone(), x.clone()])
+            .collect();
         assert_eq!(verify("s", "R1", entries(&mixed), None), ordered);
     }
 
@@ -494,7 +516,10 @@ mod tests {
         es[2] = Entry::from_value(&changed, Some(arrived)).expect("entry");
         let r = verify("s", "R1", es, None);
         assert_eq!(r.breaks.len(), 1);
-        assert_eq!((r.breaks[0].kind, r.breaks[0].record.seq), (BreakKind::Altered, 3));
+        assert_eq!(
+            (r.breaks[0].kind, r.breaks[0].record.seq),
+            (BreakKind::Altered, 3)
+        );
     }
 
     #[test]

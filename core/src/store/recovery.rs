@@ -783,7 +783,9 @@ fn finish_salvage(tx: &rusqlite::Transaction<'_>, report: &mut RecoveryReport) -
         &ledger::RestartMarker {
             reason: SegmentReason::Recovered,
             at: crate::time::now_ms(),
-            note: Some("salvaged after damage; the chain could not go on from a surviving record".into()),
+            note: Some(
+                "salvaged after damage; the chain could not go on from a surviving record".into(),
+            ),
         },
     )?;
     let count = |sql: &str| tx.query_row(sql, [], |r| r.get::<_, i64>(0));

@@ -941,7 +941,11 @@ pub async fn journals_verify_in_any_arrival_order_and_show_gaps_forks_and_breaks
         .await
         .expect("upload");
     assert_eq!(statuses(&r), [SaleStatus::Rejected]);
-    assert!(r[0].reason.as_deref().is_some_and(|m| m.contains("journal")));
+    assert!(
+        r[0].reason
+            .as_deref()
+            .is_some_and(|m| m.contains("journal"))
+    );
 }
 
 /// Sales queued by devices from before the journal carry no link: they are stored as ever
@@ -955,7 +959,10 @@ pub async fn records_from_before_the_journal_are_stored_and_reported_unchained(
     let j = register_journal(store, "R2").await;
     assert!(j.intact, "{j:?}");
     assert_eq!(
-        j.unchained.iter().map(|g| (g.first, g.last)).collect::<Vec<_>>(),
+        j.unchained
+            .iter()
+            .map(|g| (g.first, g.last))
+            .collect::<Vec<_>>(),
         [(1, 3)]
     );
     assert!(j.segments.is_empty() && j.head.is_none());
@@ -987,7 +994,11 @@ pub async fn an_edited_stored_record_is_named_by_the_journal_audit<E, Fut>(
     let named: Vec<(BreakKind, u64)> = j.breaks.iter().map(|b| (b.kind, b.record.seq)).collect();
     assert!(named.contains(&(BreakKind::Altered, 2)), "{j:?}");
     assert!(named.contains(&(BreakKind::LinkMismatch, 3)), "{j:?}");
-    let at3 = j.breaks.iter().find(|b| b.record.seq == 3).expect("break at 3");
+    let at3 = j
+        .breaks
+        .iter()
+        .find(|b| b.record.seq == 3)
+        .expect("break at 3");
     assert_eq!(
         at3.predecessor.as_ref().map(|p| p.record_id.clone()),
         Some(r1[1].sale_id.to_string())

@@ -20,7 +20,8 @@ use super::{JournalRows, RegisterInfo, ServerStore, StoredSale, UploadContext};
 use crate::auth::{Principal, TokenHash};
 use crate::error::StoreError;
 use crate::protocol::{
-    BelowZero, CatalogFile, JournalAudit, ProductAudit, RegisterMovements, SaleResult, StockAudit, Summary,
+    BelowZero, CatalogFile, JournalAudit, ProductAudit, RegisterMovements, SaleResult, StockAudit,
+    Summary,
 };
 use crate::validate::{self, Decision, from_milli, to_milli};
 
