@@ -500,6 +500,27 @@ fn a_newer_servers_extra_fields_in_every_answer_never_stop_the_app() {
 }
 
 #[test]
+fn a_verdict_this_app_does_not_know_keeps_the_sales_queued_until_one_it_knows() {
+    let (server, proxy, dev) = offline_device_behind_proxy(30, 10, |_| {});
+    let (log, _sub) = watch(&dev);
+    proxy.on_uploads(std::iter::repeat_n(
+        Fault::Mangle(Mangle::UnknownVerdict),
+        3,
+    ));
+    dev.set_network(true);
+    dev.wait_drained(DRAIN);
+    assert!(
+        log.seen().iter().any(|s| s
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("does not know"))),
+        "the status asked for an app update while the verdicts were unknown"
+    );
+    // The server stored the mangled batches already: it answers them `duplicate` later.
+    assert_all_arrived_and_none_set_aside(&server, &dev, &log);
+}
+
+#[test]
 fn absurd_durations_in_the_config_never_panic_the_engine() {
     let server = Server::start();
     let mut cfg = sync_config(&server.url(), &server.token(STORE, "R1"));

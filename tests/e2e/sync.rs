@@ -10,7 +10,7 @@ use tillkit_core::sync::{
     Connectivity, StatusListener, StoreBacklog, StoreBlock, StoreTokens, SyncConfig, SyncStatus,
 };
 use tillkit_e2e::fixtures::*;
-use tillkit_e2e::proxy::Exchange;
+use tillkit_e2e::proxy::{Exchange, Fault};
 
 const DRAIN: Duration = Duration::from_secs(30);
 
@@ -619,4 +619,39 @@ fn rewrite_record(dev: &Device, sale_id: &str, record: &str) {
         Ok(())
     })
     .expect("rewrite the record");
+}
+
+#[test]
+fn dropping_the_engine_and_the_till_closes_the_database_at_once() {
+    let server = Server::start();
+    // A stalling proxy keeps an upload in flight while the engine is dropped.
+    let proxy = server.proxy();
+    proxy.on_uploads([Fault::Stall(Duration::from_secs(3))]);
+    let mut dev = Device::online(
+        STORE,
+        "R1",
+        sync_config(&proxy.url(), &server.token(STORE, "R1")),
+    );
+    dev.ring_many(5);
+    wait_until(DRAIN, "an upload to be in flight", || {
+        proxy
+            .exchanges()
+            .iter()
+            .any(|e| e.path.ends_with("/sales/batch"))
+    });
+    let wal = dev.till.db_path().with_extension("db-wal");
+    assert!(wal.exists(), "the open database has its WAL");
+    let Device {
+        dir: _dir,
+        till,
+        engine,
+        ..
+    } = dev;
+    drop(engine);
+    drop(till);
+    // The last connection's close checkpoints and removes the WAL: nothing holds it now.
+    assert!(
+        !wal.exists(),
+        "the database is closed when the till is dropped"
+    );
 }

@@ -55,6 +55,9 @@ pub enum Mangle {
     /// The server's status and JSON with a made-up field added to every object, as a
     /// newer server would send.
     ExtraFields,
+    /// The server's status and JSON with every `status` value replaced by a verdict no
+    /// version of the protocol has, as a newer server might answer.
+    UnknownVerdict,
 }
 
 /// An answer the proxy makes up: status, content type, body and any headers, however odd.
@@ -787,10 +790,14 @@ fn mangled(how: Mangle, status: u16, body: &[u8]) -> Vec<u8> {
             "text/html; charset=utf-8",
             b"<!doctype html><html><body><h1>Sign in to Wi-Fi</h1></body></html>".to_vec(),
         ),
-        Mangle::ExtraFields => {
+        Mangle::ExtraFields | Mangle::UnknownVerdict => {
             let mut json: serde_json::Value =
                 serde_json::from_slice(body).unwrap_or(serde_json::Value::Null);
-            add_fields(&mut json);
+            if how == Mangle::ExtraFields {
+                add_fields(&mut json);
+            } else {
+                replace_statuses(&mut json);
+            }
             (
                 status,
                 "application/json",
@@ -805,6 +812,23 @@ fn mangled(how: Mangle, status: u16, body: &[u8]) -> Vec<u8> {
     .into_bytes();
     raw.extend_from_slice(&body);
     raw
+}
+
+/// Replaces every `status` string in `v`, at every depth, by a verdict nobody knows.
+fn replace_statuses(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map.iter_mut() {
+                if key == "status" && value.is_string() {
+                    *value = serde_json::json!("held_for_review");
+                } else {
+                    replace_statuses(value);
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(replace_statuses),
+        _ => {}
+    }
 }
 
 /// Adds a field no version of the protocol has to every object in `v`, at every depth.

@@ -186,13 +186,23 @@ fn unreachable_runtime() -> &'static tokio::runtime::Handle {
     panic!("sync runtime used after shutdown")
 }
 
+/// Longest a dropped engine waits for its threads to let go of the database.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+
 impl Drop for SyncEngine {
     fn drop(&mut self) {
         self.task.abort();
         if let Some(rt) = self.runtime.take() {
-            // Never block a caller's thread on in-flight HTTP: abandon it. Anything in
-            // flight stays queued and is re-sent (deduplicated) next time.
-            rt.shutdown_background();
+            // In-flight HTTP is abandoned (cancelled, not awaited): anything in flight stays
+            // queued and is re-sent, deduplicated, next time. Waiting a moment for the
+            // runtime's threads lets them drop their handles on the database, so that it is
+            // closed when the caller drops the till (a recovery may rename its files next).
+            // Inside an async context no thread may block: there, abandon at once.
+            if tokio::runtime::Handle::try_current().is_ok() {
+                rt.shutdown_background();
+            } else {
+                rt.shutdown_timeout(SHUTDOWN_GRACE);
+            }
         }
     }
 }

@@ -26,6 +26,11 @@ pub enum SaleStatus {
     Conflict,
     /// Failed validation; never retried automatically.
     Rejected,
+    /// A verdict a newer server gives that this app does not know: the sale is neither
+    /// synced nor set aside, it stays queued and the status asks for an app update.
+    /// A server never sends this value itself.
+    #[serde(other)]
+    Unknown,
 }
 
 /// One entry of a batch response.
@@ -112,6 +117,16 @@ pub fn decode_batch_response(bytes: &[u8]) -> Result<BatchResponse, serde_json::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_verdict_this_app_does_not_know_decodes_as_unknown_not_as_an_error() {
+        let r = decode_batch_response(
+            br#"{"results":[{"sale_id":"a","status":"held_for_review"},{"sale_id":"b","status":"accepted"}]}"#,
+        )
+        .expect("decodes");
+        assert_eq!(r.results[0].status, SaleStatus::Unknown);
+        assert_eq!(r.results[1].status, SaleStatus::Accepted);
+    }
 
     #[test]
     fn a_newer_servers_extra_fields_are_ignored_in_every_answer_the_device_reads() {

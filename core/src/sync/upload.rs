@@ -148,7 +148,13 @@ fn apply(shared: &Shared, ids: &[String], response: &BatchResponse) -> Result<()
     // must not pass for complete.
     let mut answered = HashSet::with_capacity(ids.len());
     let mut verdicts = Vec::with_capacity(ids.len());
+    let mut unknown = 0usize;
     for r in &response.results {
+        if r.status == SaleStatus::Unknown {
+            // Not a verdict this app can act on: the sale stays queued.
+            unknown += 1;
+            continue;
+        }
         if !sent.contains(r.sale_id.as_str()) || !answered.insert(r.sale_id.as_str()) {
             continue;
         }
@@ -165,6 +171,7 @@ fn apply(shared: &Shared, ids: &[String], response: &BatchResponse) -> Result<()
                     .as_deref()
                     .unwrap_or("the server holds a different sale with this id")
             )),
+            SaleStatus::Unknown => continue,
         };
         verdicts.push((r.sale_id.clone(), verdict));
     }
@@ -180,6 +187,14 @@ fn apply(shared: &Shared, ids: &[String], response: &BatchResponse) -> Result<()
         .count();
     tracing::info!(sent = ids.len(), synced, "batch acknowledged");
     shared.refresh_status();
+    if unknown > 0 {
+        return Err(SyncError::Inconsistent {
+            request: Request::Upload,
+            what: format!(
+                "it gave {unknown} sale(s) a verdict this app does not know (update the app); they stay queued"
+            ),
+        });
+    }
     if answered.len() < ids.len() {
         return Err(SyncError::Inconsistent {
             request: Request::Upload,
