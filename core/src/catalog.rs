@@ -42,6 +42,10 @@ pub struct CatalogPayload {
     pub discounts: Vec<DiscountRule>,
     #[serde(default)]
     pub removed_discount_ids: Vec<String>,
+    /// The store's offline limits. Absent from a snapshot (an older server): no limits;
+    /// absent from a delta: the device keeps the ones it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline_limits: Option<crate::offline_limits::OfflineLimits>,
 }
 
 /// One product as the server describes it (unknown fields ignored).
@@ -253,6 +257,11 @@ pub fn import(conn: &mut Connection, p: &CatalogPayload, max_text: usize) -> Res
     };
     tax.validate()?;
     validate(p, &tax, max_text)?;
+    if let Some(limits) = &p.offline_limits {
+        limits
+            .validate()
+            .map_err(|e| Error::InvalidCatalog(format!("offline limits: {e}")))?;
+    }
 
     let now = crate::time::now_ms();
     let name = p.store_name.clone().unwrap_or_else(|| p.store_id.clone());
@@ -268,6 +277,12 @@ pub fn import(conn: &mut Connection, p: &CatalogPayload, max_text: usize) -> Res
            tax_settings_id = excluded.tax_settings_id, catalog_cursor = excluded.catalog_cursor,
            updated_at = excluded.updated_at",
         params![p.store_id, name, settings_json, p.cursor, now],
+    )?;
+    crate::offline_limits::cache_limits(
+        &tx,
+        &p.store_id,
+        p.offline_limits.as_ref(),
+        p.kind == PayloadKind::Snapshot,
     )?;
     // Local sales the server has not acknowledged are not in its stock figures yet:
     // re-apply their movements on top of what the server sends.

@@ -21,6 +21,9 @@ pub struct Config {
     pub max_text_len: usize,
     /// `PRAGMA max_page_count` (pages of 4 KiB) to bound the database; `None` = unbounded.
     pub max_page_count: Option<u64>,
+    /// Share of an offline limit (percent, 1 to 100) used from which the status warns that
+    /// it is near. Default 80.
+    pub offline_warn_percent: u8,
 }
 
 impl Config {
@@ -34,6 +37,7 @@ impl Config {
             search_limit: 50,
             max_text_len: crate::limits::MAX_TEXT_CHARS,
             max_page_count: None,
+            offline_warn_percent: 80,
         }
     }
 }

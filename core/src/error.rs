@@ -4,6 +4,7 @@
 use rust_decimal::Decimal;
 use std::path::PathBuf;
 
+use crate::offline_limits::{Measure, OfflineLimit};
 use crate::tax::TaxError;
 
 /// Result alias used across the core.
@@ -77,6 +78,17 @@ pub enum Error {
     /// This operation cannot be done offline (e.g. gift cards, online-only discounts).
     #[error("{what} needs a connection to the server")]
     NeedsConnection { what: String },
+    /// The sale would pass one of the store's offline limits (`limit` names it); nothing was
+    /// written. Cash, or another tender, may still be allowed.
+    #[error(
+        "offline limit reached ({}): {attempted} against a limit of {max}; the sale was not written",
+        limit.describe()
+    )]
+    OfflineLimit {
+        limit: OfflineLimit,
+        attempted: Measure,
+        max: Measure,
+    },
     /// A catalogue payload was refused whole; the previous catalogue stays.
     #[error("catalogue rejected: {0}")]
     InvalidCatalog(String),

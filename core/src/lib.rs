@@ -9,6 +9,7 @@ pub mod journal;
 pub mod limits;
 pub mod metrics;
 pub mod money;
+pub mod offline_limits;
 pub mod outbox;
 pub mod sale;
 pub mod session;

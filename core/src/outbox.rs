@@ -166,6 +166,8 @@ pub(crate) fn apply_verdicts(conn: &mut Connection, verdicts: &[(String, Verdict
             }
         }
     }
+    // A store whose queue this left with nothing pending is back in step with the server.
+    crate::offline_limits::close_drained(&tx)?;
     tx.commit()?;
     Ok(())
 }

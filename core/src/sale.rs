@@ -12,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::journal::{self, JournalLink, ledger};
 use crate::limits;
 use crate::money::{self, MAX_AMOUNT};
+use crate::offline_limits::{self, Tenders};
 use crate::session::Session;
 use crate::tax::{self, Discount, TaxPortion, TaxSettings, Totals};
 
@@ -150,6 +151,8 @@ pub struct CompletedSale {
 /// How the payments settle the total: what is due, tendered, rounded and given back.
 struct Settlement {
     amount_due: Decimal,
+    /// What the card payments paid (never more than the total).
+    card: Decimal,
     tendered: Decimal,
     cash_rounding: Decimal,
     change_due: Decimal,
@@ -235,6 +238,7 @@ fn settle(settings: &TaxSettings, total: Decimal, payments: &[Payment]) -> Resul
     }
     Ok(Settlement {
         amount_due: card + cash_due,
+        card,
         tendered: card + cash,
         cash_rounding: rounding,
         change_due: cash - cash_due,
@@ -242,7 +246,9 @@ fn settle(settings: &TaxSettings, total: Decimal, payments: &[Payment]) -> Resul
 }
 
 /// Validates and writes a sale in one transaction; returns it only once committed.
-/// `offline` records the attempt for the outage success-rate metric, in the same commit.
+/// `offline` (the register is out of contact with the server) records the attempt for the
+/// outage success-rate metric, in the same commit, and makes it an offline sale for the
+/// store's offline limits (`offline_limits`), which may refuse it before anything is written.
 pub fn complete(
     conn: &mut Connection,
     session: &Session,
@@ -266,6 +272,13 @@ pub fn complete(
     let _enter = span.enter();
 
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let tenders = Tenders {
+        card: settlement.card,
+        cash: settlement.amount_due - settlement.card,
+    };
+    let now = offline_limits::Reading::now();
+    // Refused here, the transaction rolls back having written nothing.
+    let window = offline_limits::admit(&tx, &session.store_id, tenders, !offline, now)?;
     let claim = ledger::claim(&tx, &session.store_id, &session.register_id)?;
     let seq = claim.seq;
 
@@ -338,6 +351,9 @@ pub fn complete(
     let hash = journal::record_hash(&record).map_err(|e| Error::Storage(e.to_string()))?;
     ledger::advance(&tx, &session.store_id, &session.register_id, seq, &hash)?;
     let stored_bytes = write_record(&tx, &record, cart.tax_settings_id)?;
+    if let Some(window) = &window {
+        offline_limits::record(&tx, window)?;
+    }
     if offline {
         crate::metrics::record_attempt(&tx, &session.store_id, true)?;
     }

@@ -325,6 +325,15 @@ impl Till {
         result
     }
 
+    /// The offline limits of the session's store: its limits, the open offline window and
+    /// the warnings of limits near or reached (see `offline_limits`).
+    pub fn offline_status(&self) -> Result<crate::offline_limits::OfflineStatus> {
+        let s = self.session()?;
+        let warn = self.config.offline_warn_percent;
+        let now = crate::offline_limits::Reading::now();
+        self.with_reader(|c| crate::offline_limits::status(c, &s.store_id, warn, now))
+    }
+
     /// Tells the till whether the server is unreachable (set by the sync engine).
     pub fn set_offline(&self, offline: bool) {
         self.offline.store(offline, Ordering::Relaxed);

@@ -12,6 +12,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (3, include_str!("migrations/0003_parked_sales.sql")),
     (4, include_str!("migrations/0004_stock_levels.sql")),
     (5, include_str!("migrations/0005_journal_and_refunds.sql")),
+    (6, include_str!("migrations/0006_offline_limits.sql")),
 ];
 
 /// The schema version a fresh database ends at.

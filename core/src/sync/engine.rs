@@ -268,6 +268,14 @@ impl Shared {
             .or_else(|| flags.catalog_error.clone());
         next.protocol_mismatch = flags.mismatch;
         drop(flags);
+        next.offline = match self.till.offline_status() {
+            Ok(offline) => Some(offline),
+            Err(Error::NoSession) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "offline limits unreadable");
+                self.status.borrow().offline.clone()
+            }
+        };
         self.status.send_if_modified(|cur| {
             if *cur == next {
                 false
@@ -575,6 +583,14 @@ async fn run(shared: Arc<Shared>) -> std::convert::Infallible {
                 std::future::pending::<()>().await;
             }
         };
+        // A time limit becoming near or reached shows on time, whatever else happens.
+        let limit_change = next_limit_change(&shared);
+        let limit_tick = async {
+            match limit_change {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => std::future::pending().await,
+            }
+        };
         let catalog_done = async {
             match catalog.task.as_mut() {
                 Some(task) => task.await,
@@ -594,6 +610,7 @@ async fn run(shared: Arc<Shared>) -> std::convert::Infallible {
                 }
             }
             _ = sleep => {}
+            _ = limit_tick => {}
             _ = sale_signal.notified() => {
                 // Show the new sale at once. Upload it now unless the last attempt failed
                 // (keep to the backoff) or the server is not answering (keep probing).
@@ -663,6 +680,16 @@ fn probe_ended(shared: &Shared, probes: &Prober, probed: Probed) -> Probe {
             }
         }
     }
+}
+
+/// How long until an offline time limit of the session's store becomes near or reached.
+fn next_limit_change(shared: &Shared) -> Option<Duration> {
+    let status = shared.status.borrow().offline.clone()?;
+    let warn = shared.till.config().offline_warn_percent;
+    // A millisecond late, so the threshold has passed when the status is recomputed.
+    status
+        .next_change_in_ms(warn)
+        .map(|ms| Duration::from_millis(ms.saturating_add(1)))
 }
 
 /// When the next round is due after one that left nothing to send: the periodic interval,

@@ -81,6 +81,9 @@ pub struct SyncStatus {
     pub protocol_mismatch: Option<ProtocolMismatch>,
     /// Every store with unsent sales, by store id.
     pub stores: Vec<StoreBacklog>,
+    /// The session store's offline limits: the open window and the limits near or reached
+    /// (`None` without a session).
+    pub offline: Option<crate::offline_limits::OfflineStatus>,
 }
 
 impl SyncStatus {
@@ -96,6 +99,7 @@ impl SyncStatus {
             auth_failed: false,
             protocol_mismatch: None,
             stores: Vec::new(),
+            offline: None,
         }
     }
 
