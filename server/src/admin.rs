@@ -6,6 +6,7 @@ use crate::config::MAX_ID_CHARS;
 use crate::error::StoreError;
 use crate::protocol::CatalogFile;
 use crate::store::{RegisterInfo, ServerStore};
+use tillkit_core::offline_limits::{OfflineLimits, TenderLimits};
 
 /// Refuses ids a device session would refuse: 1 to 64 printable characters.
 fn check_id(what: &str, id: &str) -> Result<(), StoreError> {
@@ -81,6 +82,81 @@ pub async fn revoke_token(store: &dyn ServerStore, token: &str) -> Result<bool, 
     Ok(revoked)
 }
 
+/// Sets the store's offline limits (all of them at once: an absent one is no limit); the
+/// registers receive them with their next catalogue pull. Returns the new catalogue cursor.
+pub async fn set_offline_limits(
+    store: &dyn ServerStore,
+    store_id: &str,
+    limits: &OfflineLimits,
+) -> Result<String, StoreError> {
+    limits
+        .validate()
+        .map_err(|e| StoreError::Invalid(format!("offline limits: {e}")))?;
+    let cursor = store.set_offline_limits(store_id, limits).await?;
+    tracing::info!(store = %store_id, cursor = %cursor, "offline limits set");
+    Ok(cursor)
+}
+
+/// The `offline-limits` command's options, by tender: `--card-max-offline DURATION`,
+/// `--card-max-sale AMOUNT`, `--card-max-total AMOUNT` and the same for `cash`.
+pub const OFFLINE_LIMIT_OPTIONS: [&str; 6] = [
+    "card-max-offline",
+    "card-max-sale",
+    "card-max-total",
+    "cash-max-offline",
+    "cash-max-sale",
+    "cash-max-total",
+];
+
+/// Offline limits from the command's options (`option` gives the value of one, if given):
+/// an option not given is no limit. Durations are a number with `s`, `m`, `h` or `d`.
+pub fn offline_limits_from(
+    option: impl Fn(&str) -> Option<String>,
+) -> Result<OfflineLimits, StoreError> {
+    let amount = |key: &str| -> Result<Option<rust_decimal::Decimal>, StoreError> {
+        option(key)
+            .map(|v| {
+                v.trim()
+                    .parse()
+                    .map_err(|_| StoreError::Invalid(format!("--{key}: {v:?} is not an amount")))
+            })
+            .transpose()
+    };
+    let duration = |key: &str| -> Result<Option<u64>, StoreError> {
+        option(key)
+            .map(|v| {
+                parse_duration_secs(&v)
+                    .ok_or_else(|| StoreError::Invalid(format!("--{key}: {v:?} is not a duration (e.g. 90s, 30m, 24h, 2d)")))
+            })
+            .transpose()
+    };
+    let tender = |t: &str| -> Result<TenderLimits, StoreError> {
+        Ok(TenderLimits {
+            max_offline_secs: duration(&format!("{t}-max-offline"))?,
+            max_sale: amount(&format!("{t}-max-sale"))?,
+            max_total: amount(&format!("{t}-max-total"))?,
+        })
+    };
+    Ok(OfflineLimits {
+        card: tender("card")?,
+        cash: tender("cash")?,
+    })
+}
+
+/// Seconds in `90s`, `30m`, `24h` or `2d`.
+pub fn parse_duration_secs(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let unit = match text.chars().last()? {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let n: u64 = text[..text.len() - 1].parse().ok()?;
+    n.checked_mul(unit)
+}
+
 /// Loads a whole catalogue into a store; returns the new cursor.
 pub async fn load_catalog(
     store: &dyn ServerStore,
@@ -131,6 +207,34 @@ fn unknown_field(given: &serde_json::Value, known: &serde_json::Value, at: &str)
 mod tests {
     use super::*;
     use crate::store::SqliteStore;
+
+    #[test]
+    fn offline_limits_come_from_the_options_given_and_nothing_else() {
+        let given = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let l = offline_limits_from(given(&[
+            ("card-max-offline", "24h"),
+            ("card-max-sale", "200.00"),
+            ("cash-max-total", "1500"),
+        ]))
+        .expect("limits");
+        assert_eq!(l.card.max_offline_secs, Some(86_400));
+        assert_eq!(l.card.max_sale, Some(rust_decimal::Decimal::new(20000, 2)));
+        assert_eq!(l.card.max_total, None);
+        assert_eq!(l.cash.max_total, Some(rust_decimal::Decimal::from(1500)));
+        assert!(offline_limits_from(given(&[])).expect("none").is_empty());
+        assert!(offline_limits_from(given(&[("card-max-offline", "24")])).is_err());
+        assert!(offline_limits_from(given(&[("cash-max-sale", "lots")])).is_err());
+        assert_eq!(parse_duration_secs("90s"), Some(90));
+        assert_eq!(parse_duration_secs("2d"), Some(172_800));
+        assert_eq!(parse_duration_secs("m"), None);
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_misspelt_field_anywhere_in_an_operators_catalogue_is_refused() {

@@ -23,6 +23,9 @@ const USAGE: &str = "usage:
   tillkit-server admin registers       DB --store ID [--json]
   tillkit-server admin revoke-token    DB [--token-file FILE]        (else the token on stdin)
   tillkit-server admin load-catalog    DB --store ID --file catalog.json
+  tillkit-server admin offline-limits  DB --store ID [--card-max-offline 24h] [--card-max-sale 200.00]
+                         [--card-max-total 2000.00] [--cash-max-offline D] [--cash-max-sale A]
+                         [--cash-max-total A]   (sets them all: one not given is no limit)
   tillkit-server admin audit           DB --store ID [--json]        (stock, oversells, over-refunds)
   tillkit-server admin journal         DB --store ID [--json]        (each register's chain)
 DB is --data FILE (SQLite, created if missing) or --database postgres://USER[:PASSWORD]@HOST[:PORT]/NAME
@@ -286,6 +289,18 @@ async fn admin_command(command: Option<&str>, o: &Options) -> Result<(), CliErro
             let cursor =
                 admin::load_catalog_json(&*o.store().await?, o.get("store")?, value).await?;
             println!("catalogue loaded; cursor {cursor}");
+        }
+        Some("offline-limits") => {
+            let mut allowed = vec!["store"];
+            allowed.extend(admin::OFFLINE_LIMIT_OPTIONS);
+            o.only(&allowed)?;
+            let limits = admin::offline_limits_from(|k| o.values.get(k).cloned())?;
+            let store_id = o.get("store")?;
+            let cursor = admin::set_offline_limits(&*o.store().await?, store_id, &limits).await?;
+            println!(
+                "offline limits of {store_id} set; catalogue cursor {cursor}\n{}",
+                serde_json::to_string_pretty(&limits)?
+            );
         }
         Some("audit") => {
             o.only(&["store"])?;

@@ -82,6 +82,43 @@ async fn admin_commands_work_on(db: [&str; 2], dir: &Path) {
         file.to_str().expect("path"),
     ]));
     assert!(loaded.contains("cursor 1"), "{loaded}");
+    // Offline limits: set by the command, served in the catalogue devices pull.
+    let set = stdout(&admin(&[
+        "admin",
+        "offline-limits",
+        "--store",
+        STORE,
+        "--card-max-offline",
+        "24h",
+        "--card-max-sale",
+        "200.00",
+        "--card-max-total",
+        "2000.00",
+    ]));
+    assert!(set.contains("cursor 2") && set.contains("\"200.00\""), "{set}");
+    let bad = admin(&[
+        "admin",
+        "offline-limits",
+        "--store",
+        STORE,
+        "--card-max-sale",
+        "-5",
+    ]);
+    assert!(!bad.status.success(), "a negative limit is refused");
+    let typo = admin(&["admin", "offline-limits", "--store", STORE, "--card-max", "1"]);
+    assert!(!typo.status.success(), "an unknown option is refused");
+    {
+        let store = tillkit_server::store::open(db[1]).await.expect("open");
+        let limits = store
+            .catalog(STORE, None)
+            .await
+            .expect("catalogue")
+            .offline_limits
+            .expect("limits served");
+        assert_eq!(limits.card.max_offline_secs, Some(86_400));
+        assert_eq!(limits.card.max_total, Some(d("2000.00")));
+        assert!(limits.cash.max_sale.is_none());
+    }
     let token = stdout(&admin(&[
         "admin",
         "create-register",

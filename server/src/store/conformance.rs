@@ -36,6 +36,7 @@ where
     register_revocation_stops_every_token_of_that_register_only(&make().await).await;
     journals_verify_in_any_arrival_order_and_show_gaps_forks_and_breaks(&make().await).await;
     records_from_before_the_journal_are_stored_and_reported_unchained(&make().await).await;
+    offline_limits_are_stored_and_travel_in_every_catalogue(&make().await).await;
 }
 
 const STORE: &str = "uk-01";
@@ -1003,4 +1004,85 @@ pub async fn an_edited_stored_record_is_named_by_the_journal_audit<E, Fut>(
         at3.predecessor.as_ref().map(|p| p.record_id.clone()),
         Some(r1[1].sale_id.to_string())
     );
+}
+
+/// Offline limits set by an admin are served with every catalogue (snapshot and delta) from
+/// a new cursor on; clearing them serves an empty set; a store without a catalogue, an
+/// unknown store and a negative limit are refused, changing nothing.
+pub async fn offline_limits_are_stored_and_travel_in_every_catalogue(store: &dyn ServerStore) {
+    use tillkit_core::offline_limits::{OfflineLimits, TenderLimits};
+    admin::create_store(store, "empty", "No catalogue")
+        .await
+        .expect("create store");
+    let limits = OfflineLimits {
+        card: TenderLimits {
+            max_offline_secs: Some(86_400),
+            max_sale: Some(d("200.00")),
+            max_total: Some(d("2000.00")),
+        },
+        cash: TenderLimits {
+            max_offline_secs: None,
+            max_sale: None,
+            max_total: Some(d("5000.01")),
+        },
+    };
+    let err = admin::set_offline_limits(store, "empty", &limits)
+        .await
+        .expect_err("no catalogue yet");
+    assert!(matches!(err, StoreError::NoCatalog(_)), "{err:?}");
+    let err = admin::set_offline_limits(store, "nowhere", &limits)
+        .await
+        .expect_err("unknown store");
+    assert!(matches!(err, StoreError::StoreNotFound(_)), "{err:?}");
+
+    setup(store, STORE).await;
+    let before = store.catalog(STORE, None).await.expect("snapshot");
+    assert_eq!(
+        before.offline_limits,
+        Some(OfflineLimits::default()),
+        "a store without limits says so explicitly"
+    );
+    let cursor = admin::set_offline_limits(store, STORE, &limits)
+        .await
+        .expect("set limits");
+    assert_ne!(cursor, before.cursor, "devices see a new cursor");
+    let snap = store.catalog(STORE, None).await.expect("snapshot");
+    assert_eq!(snap.offline_limits.as_ref(), Some(&limits));
+    assert_eq!(snap.cursor, cursor);
+    let delta = store
+        .catalog(STORE, Some(&before.cursor))
+        .await
+        .expect("delta");
+    assert_eq!(delta.kind, PayloadKind::Delta);
+    assert_eq!(delta.offline_limits.as_ref(), Some(&limits));
+    assert!(delta.products.is_empty(), "limits change no product");
+
+    let mut negative = limits.clone();
+    negative.card.max_sale = Some(d("-1"));
+    let err = admin::set_offline_limits(store, STORE, &negative)
+        .await
+        .expect_err("negative");
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    assert_eq!(
+        store.catalog(STORE, None).await.expect("snapshot").offline_limits,
+        Some(limits)
+    );
+    // A catalogue reload keeps them.
+    admin::load_catalog(store, STORE, &uk_catalog())
+        .await
+        .expect("reload");
+    assert!(
+        !store
+            .catalog(STORE, None)
+            .await
+            .expect("snapshot")
+            .offline_limits
+            .expect("present")
+            .is_empty()
+    );
+    admin::set_offline_limits(store, STORE, &OfflineLimits::default())
+        .await
+        .expect("clear");
+    let cleared = store.catalog(STORE, None).await.expect("snapshot");
+    assert_eq!(cleared.offline_limits, Some(OfflineLimits::default()));
 }

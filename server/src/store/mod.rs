@@ -4,6 +4,7 @@
 
 use rust_decimal::Decimal;
 use tillkit_core::catalog::CatalogPayload;
+use tillkit_core::offline_limits::OfflineLimits;
 use tillkit_core::sale::SaleRecord;
 use tillkit_core::tax::Totals;
 
@@ -150,6 +151,15 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
         &self,
         store_id: &str,
         catalog: &CatalogFile,
+    ) -> Result<String, StoreError>;
+
+    /// Replaces the store's offline limits (already checked by `OfflineLimits::validate`;
+    /// empty: none), served with every catalogue from the new cursor on, which it returns.
+    /// Needs a loaded catalogue (the limits are in its currency).
+    async fn set_offline_limits(
+        &self,
+        store_id: &str,
+        limits: &OfflineLimits,
     ) -> Result<String, StoreError>;
 
     /// A snapshot, or a delta since `since` when it is a cursor this store issued.

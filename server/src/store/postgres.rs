@@ -10,6 +10,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Transaction};
 use rust_decimal::Decimal;
 use tillkit_core::catalog::{CatalogPayload, DiscountRule, PayloadKind, ProductRecord};
+use tillkit_core::offline_limits::OfflineLimits;
 use tillkit_core::sale::SaleRecord;
 use tillkit_core::tax::TaxSettings;
 use tillkit_core::time::now_ms;
@@ -30,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("pg_migrations/001_initial.sql"),
     include_str!("pg_migrations/002_no_foreign_keys_on_the_upload_path.sql"),
     include_str!("pg_migrations/003_journal_and_refunds.sql"),
+    include_str!("pg_migrations/004_offline_limits.sql"),
 ];
 
 /// The advisory lock key every instance takes to migrate ("tillkit" in ASCII), so
@@ -543,7 +545,19 @@ async fn catalog_read(
         }
         discounts.push(parse::<DiscountRule>("discount", r.get(1))?);
     }
+    let limits: Option<String> = tx
+        .query_one(
+            "SELECT offline_limits FROM stores WHERE store_id = $1",
+            &[&store_id],
+        )
+        .await?
+        .get(0);
+    let offline_limits = match limits {
+        Some(l) => parse::<OfflineLimits>("offline limits", &l)?,
+        None => OfflineLimits::default(),
+    };
     Ok(CatalogPayload {
+        offline_limits: Some(offline_limits),
         store_id: store_id.to_string(),
         store_name: Some(name),
         kind: if since.is_some() {
@@ -1028,6 +1042,28 @@ impl ServerStore for PgStore {
             new
         })?;
         tracing::info!(store = %store_id, cursor = new, products = catalog.products.len(), "catalogue loaded");
+        Ok(new.to_string())
+    }
+
+    async fn set_offline_limits(
+        &self,
+        store_id: &str,
+        limits: &OfflineLimits,
+    ) -> Result<String, StoreError> {
+        let stored = (!limits.is_empty()).then(|| json(limits)).transpose()?;
+        let new = write_tx!(self, "set_offline_limits", |tx| {
+            let (tax, version, _) = store_row(&tx, store_id, true).await?;
+            if tax.is_none() {
+                return Err(Failure::Fail(StoreError::NoCatalog(store_id.to_string())));
+            }
+            let new = version + 1;
+            tx.execute(
+                "UPDATE stores SET offline_limits = $2, catalog_version = $3 WHERE store_id = $1",
+                &[&store_id, &stored, &new],
+            )
+            .await?;
+            new
+        })?;
         Ok(new.to_string())
     }
 

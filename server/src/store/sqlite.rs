@@ -9,6 +9,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use rust_decimal::Decimal;
 use tillkit_core::catalog::{CatalogPayload, DiscountRule, PayloadKind, ProductRecord};
+use tillkit_core::offline_limits::OfflineLimits;
 use tillkit_core::sale::SaleRecord;
 use tillkit_core::tax::TaxSettings;
 use tillkit_core::time::now_ms;
@@ -141,6 +142,16 @@ impl ServerStore for SqliteStore {
     ) -> Result<String, StoreError> {
         let (store_id, catalog) = (store_id.to_owned(), catalog.clone());
         self.run(move |c| load_catalog(c, &store_id, &catalog))
+            .await
+    }
+
+    async fn set_offline_limits(
+        &self,
+        store_id: &str,
+        limits: &OfflineLimits,
+    ) -> Result<String, StoreError> {
+        let (store_id, limits) = (store_id.to_owned(), limits.clone());
+        self.run(move |c| set_offline_limits(c, &store_id, &limits))
             .await
     }
 
@@ -443,6 +454,26 @@ fn load_catalog(
     Ok(new.to_string())
 }
 
+fn set_offline_limits(
+    conn: &mut Connection,
+    store_id: &str,
+    limits: &OfflineLimits,
+) -> Result<String, StoreError> {
+    let stored = (!limits.is_empty()).then(|| json(limits)).transpose()?;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let (tax, version, _) = store_row(&tx, store_id)?;
+    if tax.is_none() {
+        return Err(StoreError::NoCatalog(store_id.to_string()));
+    }
+    let new = version + 1;
+    tx.execute(
+        "UPDATE stores SET offline_limits = ?2, catalog_version = ?3 WHERE store_id = ?1",
+        params![store_id, stored, new],
+    )?;
+    tx.commit()?;
+    Ok(new.to_string())
+}
+
 fn catalog(
     conn: &mut Connection,
     store_id: &str,
@@ -513,7 +544,17 @@ fn catalog(
             discounts.push(parse::<DiscountRule>("discount", &definition)?);
         }
     }
+    let limits: Option<String> = tx.query_row(
+        "SELECT offline_limits FROM stores WHERE store_id = ?1",
+        [store_id],
+        |r| r.get(0),
+    )?;
+    let offline_limits = match limits {
+        Some(l) => parse::<OfflineLimits>("offline limits", &l)?,
+        None => OfflineLimits::default(),
+    };
     Ok(CatalogPayload {
+        offline_limits: Some(offline_limits),
         store_id: store_id.to_string(),
         store_name: Some(name),
         kind: if since.is_some() {
