@@ -57,6 +57,15 @@ pub enum TillkitError {
     /// This cannot be done offline (gift cards, online-only discounts...).
     #[error("{what} needs a connection to the server")]
     NeedsConnection { what: String },
+    /// The sale would pass the store's offline limit `limit`; nothing was written. Another
+    /// tender (often cash) may still be allowed; the limits reset once the queue has drained.
+    /// `attempted` and `max` are decimal strings for amounts, whole seconds for time.
+    #[error("offline limit {limit:?} reached: {attempted} against a limit of {max}")]
+    OfflineLimitReached {
+        limit: crate::offline_limits::OfflineLimitKind,
+        attempted: String,
+        max: String,
+    },
     /// A catalogue payload was refused whole; the previous catalogue stays.
     #[error("catalogue rejected: {reason}")]
     InvalidCatalog { reason: String },
@@ -114,6 +123,21 @@ impl From<Error> for TillkitError {
                 paid: paid.to_string(),
             },
             Error::NeedsConnection { what } => TillkitError::NeedsConnection { what },
+            Error::OfflineLimit {
+                limit,
+                attempted,
+                max,
+            } => {
+                let text = |m: tillkit_core::offline_limits::Measure| match m {
+                    tillkit_core::offline_limits::Measure::Money(d) => d.to_string(),
+                    tillkit_core::offline_limits::Measure::Millis(ms) => (ms / 1000).to_string(),
+                };
+                TillkitError::OfflineLimitReached {
+                    limit: limit.into(),
+                    attempted: text(attempted),
+                    max: text(max),
+                }
+            }
             Error::InvalidCatalog(reason) => TillkitError::InvalidCatalog { reason },
             Error::NoCatalog { store_id } => TillkitError::NoCatalog { store_id },
             Error::NoSession => TillkitError::NoSession,

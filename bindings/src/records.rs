@@ -545,6 +545,8 @@ pub struct SyncStatusRecord {
     pub protocol_mismatch: Option<ProtocolMismatch>,
     /// Every store with unsent sales on this device.
     pub stores: Vec<StoreBacklogRecord>,
+    /// The session store's offline limits, window and warnings (`null`/`nil` without a session).
+    pub offline: Option<crate::offline_limits::OfflineStatusRecord>,
 }
 
 impl From<SyncStatus> for SyncStatusRecord {
@@ -572,6 +574,7 @@ impl From<SyncStatus> for SyncStatusRecord {
                 },
             }),
             stores: s.stores.into_iter().map(Into::into).collect(),
+            offline: s.offline.map(Into::into),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
+use tillkit_core::offline_limits::{OfflineLimits, TenderLimits};
 use tillkit_core::sale::{Payment, PaymentMethod};
 use tillkit_core::store::key::{DbKey, KeyVault, Keychain};
 use tillkit_core::sync::{Connectivity, StatusListener, SyncConfig, SyncEngine, SyncStatus};
@@ -136,6 +137,46 @@ struct Register {
     name: &'static str,
     till: Arc<Till>,
     engine: SyncEngine,
+    /// Card payments an offline limit refused (the cashier took cash instead).
+    card_refused: std::sync::atomic::AtomicU64,
+}
+
+/// The store's offline limits the demo's admin sets: card only; cash has none.
+fn demo_limits() -> OfflineLimits {
+    OfflineLimits {
+        card: TenderLimits {
+            max_offline_secs: Some(24 * 3600),
+            max_sale: Some(d("100.00")),
+            max_total: Some(d("250.00")),
+        },
+        cash: TenderLimits::default(),
+    }
+}
+
+/// One line for a register's offline limits: the window's card total and the most pressing
+/// warning (which limit, how close).
+fn limits_line(till: &Till) -> Result<String, Error> {
+    let s = till.offline_status()?;
+    let Some(w) = &s.window else {
+        return Ok("no offline window open".into());
+    };
+    let warning = match s.warnings.first() {
+        Some(x) => format!(
+            " | WARNING {} {}% ({} of {}){}",
+            x.limit,
+            x.percent,
+            x.used,
+            x.max,
+            if x.reached { ": REACHED, cash only" } else { "" }
+        ),
+        None => " | no limit near".into(),
+    };
+    Ok(format!(
+        "offline window: {} sales, card £{} of £{}{warning}",
+        w.sales,
+        w.card_total,
+        s.limits.card.max_total.unwrap_or_default()
+    ))
 }
 
 /// Rings `n` sales on a register (printing a few when `show`); every third sale includes
@@ -175,7 +216,24 @@ fn ring_sales(r: &Register, n: usize, seed: usize, show: bool) -> Result<Decimal
                 reference: None,
             }]
         };
-        let sale = r.till.complete_sale(&cart, &payments)?;
+        let sale = match r.till.complete_sale(&cart, &payments) {
+            // An offline limit refused the card (nothing was written): the customer pays cash.
+            Err(e @ Error::OfflineLimit { .. }) => {
+                let refused = r
+                    .card_refused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if show && refused == 0 {
+                    println!("  {} card refused: {e}; the customer pays cash", r.name);
+                }
+                let cash = [Payment {
+                    method: PaymentMethod::Cash,
+                    amount: total.ceil(),
+                    reference: None,
+                }];
+                r.till.complete_sale(&cart, &cash)?
+            }
+            other => other?,
+        };
         takings += sale.record.total;
         if !show {
             continue;
@@ -258,6 +316,15 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         println!("  (store exists from an earlier run: reusing it)");
     }
     rt.block_on(admin::load_catalog_json(store.as_ref(), STORE, catalog))?;
+    let cursor = rt.block_on(admin::set_offline_limits(
+        store.as_ref(),
+        STORE,
+        &demo_limits(),
+    ))?;
+    println!(
+        "  offline limits set by the admin (catalogue cursor {cursor}): card at most £100.00 a \
+         sale and £250.00 in all while offline, for 24 h; cash unlimited"
+    );
     println!(
         "  listening on {}; catalogue: 8 products, UK VAT 20/5/0%",
         server.base_url()
@@ -281,6 +348,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             name: if name == "R01" { "R01" } else { "R02" },
             till,
             engine,
+            card_refused: std::sync::atomic::AtomicU64::new(0),
         });
     }
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -328,6 +396,14 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             s.pending
         );
     }
+    for r in &registers {
+        println!(
+            "  {} {} | {} card payment(s) refused, taken in cash",
+            r.name,
+            limits_line(&r.till)?,
+            r.card_refused.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
 
     println!("\n== 4. Connectivity returns: the queues drain by themselves");
     let subscriptions: Vec<_> = registers
@@ -352,6 +428,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         "  both queues empty {} ms after the network came back",
         started.elapsed().as_millis()
     );
+    for r in &registers {
+        // The window closes in the transaction that empties the queue.
+        println!("  {} {}: card sales allowed again", r.name, limits_line(&r.till)?);
+    }
     // Let the listeners print the final state before they are dropped.
     std::thread::sleep(Duration::from_millis(100));
     drop(subscriptions);

@@ -38,6 +38,11 @@ final class RegisterModel: ObservableObject {
     // Cart calls run one after another, so a slow refresh never overwrites a newer one.
     private var cartTask: Task<Void, Never>?
 
+    /// The offline limit near or reached, from the core's status (which limit, how close).
+    var limitBanner: LimitBanner? {
+        offlineLimitBanner(store.status.offlineLimits, money: money, currency: totals?.currency ?? "")
+    }
+
     init(store: TillkitStore, money: MoneyFormat = MoneyFormat()) {
         self.store = store
         self.money = money

@@ -16,6 +16,13 @@ struct RegisterView: View {
     var body: some View {
         NavigationStack {
             VStack(spacing: 8) {
+                if let limit = model.limitBanner {
+                    Text(limit.text)
+                        .frame(maxWidth: .infinity, alignment: .leading)
+                        .padding(8)
+                        .background(limit.stop ? Color.red.opacity(0.2) : Color.orange.opacity(0.2),
+                                    in: RoundedRectangle(cornerRadius: 8))
+                }
                 if let banner = model.banner {
                     HStack {
                         Text(banner)

@@ -189,6 +189,15 @@ impl Db {
         self.block_on(admin::load_catalog_json(&*self.store, store_id, catalog))
     }
 
+    /// See `admin::set_offline_limits`; returns the new catalogue cursor.
+    pub fn set_offline_limits(
+        &self,
+        store_id: &str,
+        limits: &tillkit_core::offline_limits::OfflineLimits,
+    ) -> Result<String, StoreError> {
+        self.block_on(admin::set_offline_limits(&*self.store, store_id, limits))
+    }
+
     /// See `admin::revoke_token`.
     pub fn revoke_token(&self, token: &str) -> Result<bool, StoreError> {
         self.block_on(admin::revoke_token(&*self.store, token))

@@ -12,6 +12,9 @@ extension TillkitError {
         case .EmptyCart: return "The cart is empty"
         case let .InvalidInput(reason): return reason
         case let .NeedsConnection(what): return "\(what) needs a connection to the server"
+        // Nothing was saved: the cart stays, another tender may still be taken.
+        case let .OfflineLimitReached(limit, attempted, max):
+            return offlineRefusalMessage(limit: limit, attempted: attempted, max: max, money: money, currency: currency ?? "")
         case .NoCatalog: return "Waiting for the catalogue to arrive"
         case .NoSession: return "No cashier is signed in"
         case .StorageFull: return "The device storage is full: nothing was saved"

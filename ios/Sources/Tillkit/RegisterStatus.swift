@@ -24,6 +24,8 @@ public struct RegisterStatus: Equatable, Sendable {
     public var serverTooOld: Bool
     /// This app is older than anything the server serves.
     public var appTooOld: Bool
+    /// The store's offline limits: warnings and headroom (OfflineLimits.swift).
+    public var offlineLimits: OfflineLimitsState
 
     /// A store whose sales wait, and how many.
     public struct BlockedStore: Equatable, Sendable {
@@ -45,7 +47,8 @@ public struct RegisterStatus: Equatable, Sendable {
         lastError: String? = nil,
         blockedStores: [BlockedStore] = [],
         serverTooOld: Bool = false,
-        appTooOld: Bool = false
+        appTooOld: Bool = false,
+        offlineLimits: OfflineLimitsState = OfflineLimitsState()
     ) {
         self.online = online
         self.syncing = syncing
@@ -57,6 +60,7 @@ public struct RegisterStatus: Equatable, Sendable {
         self.blockedStores = blockedStores
         self.serverTooOld = serverTooOld
         self.appTooOld = appTooOld
+        self.offlineLimits = offlineLimits
     }
 
     /// Maps the bindings' record, field by field.
@@ -80,7 +84,8 @@ public struct RegisterStatus: Equatable, Sendable {
                 BlockedStore(storeId: $0.storeId, pending: $0.pending)
             },
             serverTooOld: serverTooOld,
-            appTooOld: appTooOld
+            appTooOld: appTooOld,
+            offlineLimits: record.offline.map(OfflineLimitsState.init) ?? OfflineLimitsState()
         )
     }
 }

@@ -37,16 +37,20 @@ import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import app.tillkit.register.RegisterViewModel.Method
 import app.tillkit.ui.CartLineView
+import app.tillkit.ui.BannerLevel
 import app.tillkit.ui.CartView
+import app.tillkit.ui.LimitBanner
 import app.tillkit.ui.StatusPill as PillState
 
 @Composable
 fun RegisterScreen(viewModel: RegisterViewModel, onOpenAttention: () -> Unit) {
     val state by viewModel.state.collectAsStateWithLifecycle()
     val pill by viewModel.pill.collectAsStateWithLifecycle()
+    val limit by viewModel.limitBanner.collectAsStateWithLifecycle()
 
     Column(Modifier.fillMaxSize().safeDrawingPadding().padding(16.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
         Header(pill, onOpenAttention)
+        limit?.let { LimitBannerRow(it) }
         state.banner?.let { Banner(it, onDismiss = viewModel::onDismissBanner) }
         Row(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
             OutlinedTextField(
@@ -120,6 +124,18 @@ private fun Header(pill: PillState, onOpenAttention: () -> Unit) {
                 Text("Attention")
             }
         }
+    }
+}
+
+/** An offline limit near (amber) or reached (red); it stays until the status clears it. */
+@Composable
+private fun LimitBannerRow(banner: LimitBanner) {
+    val colour = when (banner.level) {
+        BannerLevel.Warning -> MaterialTheme.colorScheme.tertiaryContainer
+        BannerLevel.Stop -> MaterialTheme.colorScheme.errorContainer
+    }
+    Surface(color = colour, shape = MaterialTheme.shapes.small) {
+        Text(banner.text, modifier = Modifier.fillMaxWidth().padding(12.dp))
     }
 }
 

@@ -12,6 +12,7 @@ import app.tillkit.ffi.cashierMessage
 import app.tillkit.ffi.toCompletedSale
 import app.tillkit.ui.CartTotals
 import app.tillkit.ui.CartView
+import app.tillkit.ui.LimitBanner
 import app.tillkit.ui.MoneyFormat
 import app.tillkit.ui.PaymentState
 import app.tillkit.ui.StatusPill
@@ -19,6 +20,8 @@ import app.tillkit.ui.cardPayment
 import app.tillkit.ui.cartView
 import app.tillkit.ui.cashPayment
 import app.tillkit.ui.completedSaleBanner
+import app.tillkit.ui.offlineLimitBanner
+import app.tillkit.ui.offlineLimitProblem
 import app.tillkit.ui.statusPill
 import kotlinx.coroutines.Job
 import kotlinx.coroutines.delay
@@ -65,6 +68,11 @@ class RegisterViewModel(
     val pill: StateFlow<StatusPill> = till.status
         .map(::statusPill)
         .stateIn(viewModelScope, SharingStarted.WhileSubscribed(5_000), statusPill(till.status.value))
+
+    /** The offline limit near or reached, above the cart (the core's status says which and how close). */
+    val limitBanner: StateFlow<LimitBanner?> = till.status
+        .map { offlineLimitBanner(it.offlineLimits, money, totals?.currency ?: "") }
+        .stateIn(viewModelScope, SharingStarted.WhileSubscribed(5_000), null)
 
     // Cart calls run one at a time, so a slow snapshot never overwrites a newer one.
     private val cartLock = Mutex()
@@ -137,10 +145,15 @@ class RegisterViewModel(
 
     private fun evaluate(method: Method, input: String): PaymentState {
         val t = totals ?: return PaymentState(tender = null, problem = "The total is not known yet", changeDue = null)
-        return when (method) {
+        val sheet = when (method) {
             Method.Cash -> cashPayment(t.cashDue, t.currency, input, money)
             Method.Card -> cardPayment(t.total, input)
         }
+        // Spare the cashier a refusal the core would give: the tender's offline headroom.
+        val status = till.status.value
+        val amount = if (method == Method.Card) t.total else t.cashDue
+        val limit = offlineLimitProblem(status.offlineLimits, status.online, method == Method.Card, amount, money, t.currency)
+        return if (sheet.tender != null && limit != null) PaymentState(tender = null, problem = limit, changeDue = null) else sheet
     }
 
     private fun cartCall(call: suspend (RegisterCart) -> Unit) {

@@ -2,6 +2,8 @@
 package app.tillkit.ffi
 
 import app.tillkit.ui.MoneyFormat
+import app.tillkit.ui.OfflineRefusal
+import app.tillkit.ui.offlineRefusalMessage
 import app.tillkit.ui.StartupFailure
 import app.tillkit.ui.StartupProblem
 import app.tillkit.ui.startupFailure
@@ -16,6 +18,9 @@ fun TillkitException.cashierMessage(money: MoneyFormat, currency: String?): Stri
         is TillkitException.EmptyCart -> "The cart is empty"
         is TillkitException.InvalidInput -> reason
         is TillkitException.NeedsConnection -> "$what needs a connection to the server"
+        // Nothing was saved: the cart stays, another tender may still be taken.
+        is TillkitException.OfflineLimitReached ->
+            offlineRefusalMessage(OfflineRefusal(limit.toOfflineLimit(), attempted, max), money, currency ?: "")
         is TillkitException.NoCatalog -> "Waiting for the catalogue to arrive"
         is TillkitException.NoSession -> "No cashier is signed in"
         is TillkitException.StorageFull -> "The device storage is full: nothing was saved"

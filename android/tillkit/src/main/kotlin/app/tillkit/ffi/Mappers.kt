@@ -8,6 +8,8 @@ import app.tillkit.ui.CartLine
 import app.tillkit.ui.CartTotals
 import app.tillkit.ui.CompletedSale
 import app.tillkit.ui.LineTotals
+import app.tillkit.ui.OfflineLimit
+import app.tillkit.ui.OfflineLimitsState
 import app.tillkit.ui.ProtocolProblem
 import app.tillkit.ui.QueuedSale
 import app.tillkit.ui.RecoveryOutcome
@@ -34,7 +36,34 @@ fun SyncStatusRecord.toRegisterStatus() = RegisterStatus(
         is ProtocolMismatch.AppTooOld -> ProtocolProblem.AppTooOld
         null -> null
     },
+    offlineLimits = offline?.toOfflineLimitsState() ?: OfflineLimitsState(),
 )
+
+fun OfflineStatusRecord.toOfflineLimitsState() = OfflineLimitsState(
+    warnings = warnings.map { w ->
+        app.tillkit.ui.OfflineLimitWarning(
+            limit = w.limit.toOfflineLimit(),
+            percent = w.percent.toInt(),
+            reached = w.reached,
+            usedSecs = w.usedSecs?.toLong(),
+            maxSecs = w.maxSecs?.toLong(),
+            usedAmount = w.usedAmount,
+            maxAmount = w.maxAmount,
+        )
+    },
+    cardHeadroom = cardHeadroom,
+    cashHeadroom = cashHeadroom,
+    windowOpen = window != null,
+)
+
+fun OfflineLimitKind.toOfflineLimit() = when (this) {
+    OfflineLimitKind.CARD_OFFLINE_TIME -> OfflineLimit.CardOfflineTime
+    OfflineLimitKind.CARD_SALE -> OfflineLimit.CardSale
+    OfflineLimitKind.CARD_TOTAL -> OfflineLimit.CardTotal
+    OfflineLimitKind.CASH_OFFLINE_TIME -> OfflineLimit.CashOfflineTime
+    OfflineLimitKind.CASH_SALE -> OfflineLimit.CashSale
+    OfflineLimitKind.CASH_TOTAL -> OfflineLimit.CashTotal
+}
 
 fun CartLineRecord.toCartLine() = CartLine(
     lineId = lineId.toLong(),

@@ -22,6 +22,8 @@ data class RegisterStatus(
     val blockedStores: List<BlockedStore> = emptyList(),
     /** The server and this app speak no common sync protocol version. */
     val protocolMismatch: ProtocolProblem? = null,
+    /** The store's offline limits: warnings and headroom (see OfflineLimits.kt). */
+    val offlineLimits: OfflineLimitsState = OfflineLimitsState(),
 )
 
 /** A store whose sales cannot upload now, and how many wait. */
