@@ -356,9 +356,11 @@ impl Row {
     fn window(&self, now: Reading) -> OfflineWindow {
         OfflineWindow {
             opened_at: self.opened_at,
-            offline_ms: self
-                .offline_ms
-                .saturating_add(passed_since(self.wall_at, self.boot_at, now)),
+            offline_ms: self.offline_ms.saturating_add(passed_since(
+                self.wall_at,
+                self.boot_at,
+                now,
+            )),
             card_total: self.card_total,
             cash_total: self.cash_total,
             sales: self.sales,
@@ -415,7 +417,9 @@ pub(crate) fn cache_limits(
 ) -> Result<()> {
     match limits {
         Some(l) => {
-            let json = (!l.is_empty()).then(|| serde_json::to_string(l)).transpose()?;
+            let json = (!l.is_empty())
+                .then(|| serde_json::to_string(l))
+                .transpose()?;
             tx.execute(
                 "UPDATE stores SET offline_limits = ?2 WHERE store_id = ?1",
                 params![store_id, json],
@@ -701,11 +705,17 @@ mod tests {
         assert_eq!(passed_since(1_000, Some(50), at(4_000, Some(3_050))), 3_000);
         // The wall clock set back five hours: the boot clock still counts the hour.
         let h = 3_600_000;
-        assert_eq!(passed_since(10 * h, Some(h), at(6 * h, Some(2 * h))), h as u64);
+        assert_eq!(
+            passed_since(10 * h, Some(h), at(6 * h, Some(2 * h))),
+            h as u64
+        );
         // The wall clock set forward: counted (the limit only comes closer).
         assert_eq!(passed_since(0, Some(0), at(2 * h, Some(10))), 2 * h as u64);
         // A restart of the device (boot clock below the checkpoint's): the wall clock alone.
-        assert_eq!(passed_since(0, Some(5 * h), at(3 * h, Some(h))), 3 * h as u64);
+        assert_eq!(
+            passed_since(0, Some(5 * h), at(3 * h, Some(h))),
+            3 * h as u64
+        );
         // Both clocks behind: nothing, never a negative time.
         assert_eq!(passed_since(5 * h, Some(5 * h), at(h, Some(h))), 0);
         // No boot clock on this platform.

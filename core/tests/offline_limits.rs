@@ -122,7 +122,10 @@ fn card_limits_hold_exactly_to_the_cent() {
     assert_eq!(attempted, Measure::Money(d("100.01")));
     sell_seat(&t, "0.01").expect("exactly the total");
     let (limit, _, max) = refused(sell_seat(&t, "0.01"));
-    assert_eq!((limit, max), (OfflineLimit::CardTotal, Measure::Money(d("100.00"))));
+    assert_eq!(
+        (limit, max),
+        (OfflineLimit::CardTotal, Measure::Money(d("100.00")))
+    );
     // Cash has no limits here: it still sells.
     sell_seat(&t, "0").expect("cash while card is refused");
     let status = t.till.offline_status().unwrap();
@@ -325,7 +328,11 @@ fn limits_come_with_the_catalogue_and_an_older_servers_catalogue_has_none() {
     t.till.login("uk-01", "R07", "alice").unwrap();
     let limits = card_limits(Some(60), "5.00", "10.00");
     t.till
-        .import_catalog(&catalog_with(Some(limits.clone()), PayloadKind::Snapshot, "1"))
+        .import_catalog(&catalog_with(
+            Some(limits.clone()),
+            PayloadKind::Snapshot,
+            "1",
+        ))
         .unwrap();
     assert_eq!(t.till.offline_status().unwrap().limits, limits);
     // A delta without them keeps them; one with them replaces them.
@@ -380,7 +387,10 @@ fn a_catalogue_with_limits_that_mean_nothing_is_refused_whole() {
     bad.products.truncate(1);
     let err = t.till.import_catalog(&bad).expect_err("negative limit");
     assert!(matches!(err, Error::InvalidCatalog(_)), "{err:?}");
-    assert_eq!(t.till.catalog_cursor("uk-01").unwrap().as_deref(), Some("1"));
+    assert_eq!(
+        t.till.catalog_cursor("uk-01").unwrap().as_deref(),
+        Some("1")
+    );
     assert_eq!(
         t.till.offline_status().unwrap().limits.card.max_sale,
         Some(d("5.00"))

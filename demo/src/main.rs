@@ -167,7 +167,11 @@ fn limits_line(till: &Till) -> Result<String, Error> {
             x.percent,
             x.used,
             x.max,
-            if x.reached { ": REACHED, cash only" } else { "" }
+            if x.reached {
+                ": REACHED, cash only"
+            } else {
+                ""
+            }
         ),
         None => " | no limit near".into(),
     };
@@ -430,7 +434,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     for r in &registers {
         // The window closes in the transaction that empties the queue.
-        println!("  {} {}: card sales allowed again", r.name, limits_line(&r.till)?);
+        println!(
+            "  {} {}: card sales allowed again",
+            r.name,
+            limits_line(&r.till)?
+        );
     }
     // Let the listeners print the final state before they are dropped.
     std::thread::sleep(Duration::from_millis(100));

@@ -125,8 +125,11 @@ pub fn offline_limits_from(
     let duration = |key: &str| -> Result<Option<u64>, StoreError> {
         option(key)
             .map(|v| {
-                parse_duration_secs(&v)
-                    .ok_or_else(|| StoreError::Invalid(format!("--{key}: {v:?} is not a duration (e.g. 90s, 30m, 24h, 2d)")))
+                parse_duration_secs(&v).ok_or_else(|| {
+                    StoreError::Invalid(format!(
+                        "--{key}: {v:?} is not a duration (e.g. 90s, 30m, 24h, 2d)"
+                    ))
+                })
             })
             .transpose()
     };

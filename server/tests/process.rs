@@ -95,7 +95,10 @@ async fn admin_commands_work_on(db: [&str; 2], dir: &Path) {
         "--card-max-total",
         "2000.00",
     ]));
-    assert!(set.contains("cursor 2") && set.contains("\"200.00\""), "{set}");
+    assert!(
+        set.contains("cursor 2") && set.contains("\"200.00\""),
+        "{set}"
+    );
     let bad = admin(&[
         "admin",
         "offline-limits",
@@ -105,7 +108,14 @@ async fn admin_commands_work_on(db: [&str; 2], dir: &Path) {
         "-5",
     ]);
     assert!(!bad.status.success(), "a negative limit is refused");
-    let typo = admin(&["admin", "offline-limits", "--store", STORE, "--card-max", "1"]);
+    let typo = admin(&[
+        "admin",
+        "offline-limits",
+        "--store",
+        STORE,
+        "--card-max",
+        "1",
+    ]);
     assert!(!typo.status.success(), "an unknown option is refused");
     {
         let store = tillkit_server::store::open(db[1]).await.expect("open");

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use rust_decimal::Decimal;
 use tillkit_core::Error;
+use tillkit_core::Till;
 use tillkit_core::offline_limits::{OfflineLimit, OfflineLimits, TenderLimits};
 use tillkit_core::sale::{Payment, PaymentMethod, SaleRecord};
-use tillkit_core::Till;
 use tillkit_e2e::fixtures::*;
 use tillkit_e2e::proxy::Fault;
 
@@ -73,13 +73,18 @@ fn limits_set_by_an_admin_are_pulled_and_enforced(backend: &Backend) {
     let _subscription = dev.engine().subscribe(log.clone());
 
     // Online, the limits do not apply: a card sale beyond the offline limit goes through.
-    dev.sales.push(sell_seat(&dev.till, "89.00").expect("online card sale"));
+    dev.sales
+        .push(sell_seat(&dev.till, "89.00").expect("online card sale"));
     dev.wait_drained(WAIT);
     assert!(dev.till.offline_status().expect("status").window.is_none());
 
     dev.set_network(false);
-    assert_eq!(refused_by(sell_seat(&dev.till, "80.01")), OfflineLimit::CardSale);
-    dev.sales.push(sell_seat(&dev.till, "80.00").expect("exactly the largest card sale"));
+    assert_eq!(
+        refused_by(sell_seat(&dev.till, "80.01")),
+        OfflineLimit::CardSale
+    );
+    dev.sales
+        .push(sell_seat(&dev.till, "80.00").expect("exactly the largest card sale"));
     // 80.00 of 100.00: near (80 %), and the published status says which limit and how close.
     wait_until(WAIT, "the status to warn of the card total", || {
         dev.engine().status().offline.is_some_and(|o| {
@@ -88,10 +93,18 @@ fn limits_set_by_an_admin_are_pulled_and_enforced(backend: &Backend) {
                 .any(|w| w.limit == OfflineLimit::CardTotal && w.percent == 80 && !w.reached)
         })
     });
-    assert_eq!(refused_by(sell_seat(&dev.till, "20.01")), OfflineLimit::CardTotal);
-    dev.sales.push(sell_seat(&dev.till, "20.00").expect("exactly the total"));
-    assert_eq!(refused_by(sell_seat(&dev.till, "0.01")), OfflineLimit::CardTotal);
-    dev.sales.push(sell_seat(&dev.till, "0").expect("cash still sells"));
+    assert_eq!(
+        refused_by(sell_seat(&dev.till, "20.01")),
+        OfflineLimit::CardTotal
+    );
+    dev.sales
+        .push(sell_seat(&dev.till, "20.00").expect("exactly the total"));
+    assert_eq!(
+        refused_by(sell_seat(&dev.till, "0.01")),
+        OfflineLimit::CardTotal
+    );
+    dev.sales
+        .push(sell_seat(&dev.till, "0").expect("cash still sells"));
     let status = dev.engine().status();
     let offline = status.offline.expect("offline status");
     assert_eq!(offline.card_headroom, Some(Decimal::ZERO));
@@ -118,8 +131,14 @@ fn limits_set_by_an_admin_are_pulled_and_enforced(backend: &Backend) {
 
     // The next outage starts a fresh window.
     dev.set_network(false);
-    dev.sales.push(sell_seat(&dev.till, "80.00").expect("a fresh window"));
-    let window = dev.till.offline_status().expect("status").window.expect("open");
+    dev.sales
+        .push(sell_seat(&dev.till, "80.00").expect("a fresh window"));
+    let window = dev
+        .till
+        .offline_status()
+        .expect("status")
+        .window
+        .expect("open");
     assert_eq!((window.card_total, window.sales), (d("80.00"), 1));
     dev.set_network(true);
     dev.wait_drained(WAIT);

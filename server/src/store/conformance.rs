@@ -1064,7 +1064,11 @@ pub async fn offline_limits_are_stored_and_travel_in_every_catalogue(store: &dyn
         .expect_err("negative");
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
     assert_eq!(
-        store.catalog(STORE, None).await.expect("snapshot").offline_limits,
+        store
+            .catalog(STORE, None)
+            .await
+            .expect("snapshot")
+            .offline_limits,
         Some(limits)
     );
     // A catalogue reload keeps them.
