@@ -36,6 +36,8 @@ pub fn boot_ms() -> Option<i64> {
         if rc != 0 {
             return None;
         }
+        // 32-bit Android has 32-bit fields; elsewhere the conversion does nothing.
+        #[allow(clippy::useless_conversion)]
         Some(i64::from(ts.tv_sec) * 1000 + i64::from(ts.tv_nsec) / 1_000_000)
     }
     #[cfg(not(any(
