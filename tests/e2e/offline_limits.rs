@@ -110,13 +110,14 @@ fn limits_set_by_an_admin_are_pulled_and_enforced(backend: &Backend) {
     assert_eq!(offline.card_headroom, Some(Decimal::ZERO));
     assert_eq!(offline.window.as_ref().map(|w| w.sales), Some(3));
     assert!(offline.warnings[0].reached);
-    assert!(
-        log.seen().iter().any(|s| s
-            .offline
-            .as_ref()
-            .is_some_and(|o| o.warnings.iter().any(|w| w.reached))),
-        "listeners heard the limit reached"
-    );
+    // Listeners are called on the engine's threads: they hear it a moment later.
+    wait_until(WAIT, "listeners to hear the limit reached", || {
+        log.seen().iter().any(|s| {
+            s.offline
+                .as_ref()
+                .is_some_and(|o| o.warnings.iter().any(|w| w.reached))
+        })
+    });
 
     // Back online: the queue drains and the window closes; the server holds every sale once.
     dev.set_network(true);
