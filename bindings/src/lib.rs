@@ -7,6 +7,7 @@ mod core;
 mod error;
 mod records;
 mod recovery;
+mod runtime;
 mod status;
 
 #[cfg(target_os = "android")]
@@ -18,7 +19,7 @@ pub use core::{CoreConfig, TillkitCore};
 pub use error::TillkitError;
 pub use records::*;
 pub use recovery::*;
-pub use status::{StatusObserver, StatusSubscription};
+pub use status::StatusStream;
 
 uniffi::setup_scaffolding!();
 
