@@ -1,34 +1,32 @@
-//! `TillkitCore`: one device's till and its sync engine as the apps see them: async calls
-//! (Kotlin `suspend`, Swift `async`) for anything that touches disk or network. It converts
-//! arguments and forwards to tillkit-core; no sale, tax or sync logic lives here.
+//! `TillkitCore`: one device's till and its sync engine as the apps see them.
+//! It converts arguments and forwards to tillkit-core; no sale, tax or sync logic lives here.
 
 use std::sync::{Arc, PoisonError, RwLock};
 
-use tillkit_core::sync::{KeychainTokens, SyncConfig, SyncEngine};
+use tillkit_core::sync::{SyncConfig, SyncEngine};
 use tillkit_core::{Config, Till};
 
 use crate::cart::CartHandle;
 use crate::error::TillkitError;
 use crate::records::{
-    CatalogImportRecord, MetricsRecord, PairedRegister, PaymentRecord, ProductRecord,
-    QueuedSaleRecord, SaleReceipt, SyncStatusRecord,
+    CatalogImportRecord, MetricsRecord, PaymentRecord, ProductRecord, QueuedSaleRecord,
+    SaleReceipt, SyncStatusRecord,
 };
-use crate::runtime::{blocking, detached, own_thread};
-use crate::status::StatusStream;
+use crate::status::{StatusObserver, StatusSubscription};
 
-/// How a device's core is set up. Optional fields fall back to the core's documented
-/// defaults. It holds no secret: the register's tokens live in the keychain (`pair`).
+/// How a device's core is set up. Optional fields fall back to the core's documented defaults.
+/// The register's token is not in here but an argument of `open`, because Kotlin data
+/// classes and Swift structs print every field and configs end up in logs.
 #[derive(uniffi::Record)]
 pub struct CoreConfig {
     /// Directory of the encrypted database (created if missing); one per register.
     pub data_dir: String,
     /// Base URL of the sync server, e.g. `https://sync.example.com/`.
     pub server_url: String,
-    /// Keychain service of the database key and the tokens. Default `app.tillkit`.
+    /// Keychain service of the database key. Default `app.tillkit`.
     #[uniffi(default = None)]
     pub keychain_service: Option<String>,
-    /// Keychain account of the database key; one per data directory. Each store's token is
-    /// kept beside it as `<account>.token.<store id>`. Default `database-key`.
+    /// Keychain account of the database key; one per data directory. Default `database-key`.
     #[uniffi(default = None)]
     pub keychain_account: Option<String>,
     /// Allow plain HTTP to a loopback address (development and tests only). Default false.
@@ -56,29 +54,13 @@ impl CoreConfig {
         }
         core_config
     }
-
-    /// Sync settings for `server_url` with this config's TLS settings and `tokens`.
-    fn sync_config(&self, tokens: Arc<KeychainTokens>) -> SyncConfig {
-        let mut sync = SyncConfig::with_credentials(&self.server_url, tokens);
-        sync.allow_http_loopback = self.allow_http_loopback;
-        sync.root_certificates_pem = self
-            .root_certificates_pem
-            .iter()
-            .map(|pem| pem.clone().into_bytes())
-            .collect();
-        sync.pinned_spki_sha256 = self.pinned_spki_sha256.clone();
-        sync
-    }
 }
 
-/// The open till, its running sync engine and the keychain its tokens are in.
+/// The open till and its running sync engine.
 pub(crate) struct Running {
     // Declared first so it is dropped first: sync stops before the database closes.
     pub(crate) engine: SyncEngine,
     pub(crate) till: Arc<Till>,
-    tokens: Arc<KeychainTokens>,
-    /// What sync was started with (server, TLS settings), for pairing with the same server.
-    sync: SyncConfig,
 }
 
 /// The offline point-of-sale core of one register: catalogue, carts, sales, sync.
@@ -100,177 +82,91 @@ impl TillkitCore {
     pub(crate) fn till(&self) -> Result<Arc<Till>, TillkitError> {
         Ok(self.running()?.till.clone())
     }
-
-    /// Runs `f` with the till on a blocking thread.
-    async fn with_till<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Till) -> Result<T, TillkitError> + Send + 'static,
-    ) -> Result<T, TillkitError> {
-        let till = self.till()?;
-        blocking(move || f(&till)).await
-    }
-
-    /// Runs `f` with the till and engine on a blocking thread.
-    async fn with_running<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Running) -> Result<T, TillkitError> + Send + 'static,
-    ) -> Result<T, TillkitError> {
-        let running = self.running()?;
-        blocking(move || f(&running)).await
-    }
-
-    fn open_now(config: CoreConfig) -> Result<Arc<Self>, TillkitError> {
-        let core_config = config.core_config();
-        let tokens = Arc::new(KeychainTokens::new(&core_config)?);
-        let sync = config.sync_config(tokens.clone());
-        let till = Arc::new(Till::open(core_config)?);
-        let engine = SyncEngine::start(till.clone(), sync.clone())?;
-        Ok(Arc::new(TillkitCore {
-            running: RwLock::new(Some(Arc::new(Running {
-                engine,
-                till,
-                tokens,
-                sync,
-            }))),
-        }))
-    }
-}
-
-/// The same server, written either way (`https://h/` and `https://h`).
-fn same_server(a: &str, b: &str) -> bool {
-    a.trim_end_matches('/').eq_ignore_ascii_case(b.trim_end_matches('/'))
 }
 
 #[uniffi::export]
 impl TillkitCore {
     /// Opens the encrypted store with its key from the OS keychain (created on first run)
-    /// and starts background sync; each store's token comes from the keychain, where
-    /// `pair` put it. Without one the store's sales wait, and the status says
-    /// `needsPairing`. The network is assumed up until told otherwise.
+    /// and starts background sync with the register's bearer `token`. The network is
+    /// assumed up until told otherwise.
     #[uniffi::constructor]
-    pub async fn open(config: CoreConfig) -> Result<Arc<Self>, TillkitError> {
-        blocking(move || Self::open_now(config)).await
-    }
-
-    /// Trades the one-time pairing code an operator made (`admin pair-register`) for the
-    /// register's token, keeps it in the keychain (its own entry for the store, beside the
-    /// database key) and syncs at once: a queue waiting for pairing uploads now. The code
-    /// is typed or scanned; `server_url` is the server it came for and must be this core's
-    /// (a code for another server is refused before anything is sent). Once sent, the
-    /// exchange finishes even if the caller is cancelled, so a redeemed code keeps its token.
-    /// Returns the store and register the code was for: log in with them.
-    pub async fn pair(
-        &self,
-        server_url: String,
-        code: String,
-    ) -> Result<PairedRegister, TillkitError> {
-        let running = self.running()?;
-        if !same_server(&server_url, &running.sync.server_url) {
-            return Err(TillkitError::invalid(format!(
-                "this register syncs with {}; a pairing code for {server_url} does not fit it",
-                running.sync.server_url
-            )));
-        }
-        detached(async move {
-            let paired = tillkit_core::sync::pair(&running.sync, &code).await?;
-            let (store_id, register_id) = (paired.store_id.clone(), paired.register_id.clone());
-            let keep = running.clone();
-            blocking(move || {
-                keep.tokens
-                    .save(&paired.store_id, &paired.register_id, paired.token())?;
-                Ok(())
-            })
-            .await?;
-            running.engine.sync_now();
-            Ok(PairedRegister {
-                store_id,
-                register_id,
-            })
-        })
-        .await
-    }
-
-    /// The register this device is paired as in `store_id`, or null when it holds no token
-    /// for the store (show the pairing screen). Never returns the token.
-    pub async fn paired_register(
-        &self,
-        store_id: String,
-    ) -> Result<Option<PairedRegister>, TillkitError> {
-        self.with_running(move |r| {
-            Ok(r.tokens.load(&store_id)?.map(|t| PairedRegister {
-                store_id: store_id.clone(),
-                register_id: t.register_id.clone(),
-            }))
-        })
-        .await
+    pub fn open(config: CoreConfig, token: String) -> Result<Arc<Self>, TillkitError> {
+        let core_config = config.core_config();
+        let mut sync = SyncConfig::new(&config.server_url, &token);
+        sync.allow_http_loopback = config.allow_http_loopback;
+        sync.root_certificates_pem = config
+            .root_certificates_pem
+            .into_iter()
+            .map(String::into_bytes)
+            .collect();
+        sync.pinned_spki_sha256 = config.pinned_spki_sha256;
+        let till = Arc::new(Till::open(core_config)?);
+        let engine = SyncEngine::start(till.clone(), sync)?;
+        Ok(Arc::new(TillkitCore {
+            running: RwLock::new(Some(Arc::new(Running { engine, till }))),
+        }))
     }
 
     /// Stops sync and closes the database once calls in flight return. Later calls fail
     /// with `Closed`. (Kotlin's `close()` only frees this handle; carts keep a core alive.)
-    pub async fn shutdown(&self) {
+    pub fn shutdown(&self) {
         let running = self
             .running
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        // The engine waits for its threads off any runtime thread; nothing to report.
-        let _ = own_thread(move || drop(running)).await;
+        drop(running);
     }
 
     /// Opens a cashier session; the engine starts syncing this store's queue at once.
-    pub async fn login(
+    pub fn login(
         &self,
         store_id: String,
         register_id: String,
         staff_id: String,
     ) -> Result<(), TillkitError> {
-        self.with_running(move |r| {
-            r.till.login(&store_id, &register_id, &staff_id)?;
-            r.engine.sync_now();
-            Ok(())
-        })
-        .await
+        let r = self.running()?;
+        r.till.login(&store_id, &register_id, &staff_id)?;
+        r.engine.sync_now();
+        Ok(())
     }
 
     /// Closes the session. Unsent sales stay queued and keep uploading: the token belongs
     /// to the register, not to the cashier.
-    pub async fn logout(&self) -> Result<(), TillkitError> {
-        self.with_till(|t| {
-            t.logout();
-            Ok(())
-        })
-        .await
+    pub fn logout(&self) -> Result<(), TillkitError> {
+        self.running()?.till.logout();
+        Ok(())
     }
 
     /// Searches the current store's active products by name, SKU or barcode.
-    pub async fn search(&self, query: String) -> Result<Vec<ProductRecord>, TillkitError> {
-        self.with_till(move |t| Ok(t.search(&query)?.into_iter().map(Into::into).collect()))
-            .await
+    pub fn search(&self, query: String) -> Result<Vec<ProductRecord>, TillkitError> {
+        Ok(self
+            .till()?
+            .search(&query)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// A product of the current store by id.
-    pub async fn product(&self, product_id: String) -> Result<ProductRecord, TillkitError> {
-        self.with_till(move |t| Ok(t.product(&product_id)?.into()))
-            .await
+    pub fn product(&self, product_id: String) -> Result<ProductRecord, TillkitError> {
+        Ok(self.till()?.product(&product_id)?.into())
     }
 
     /// A product of the current store by barcode.
-    pub async fn product_by_barcode(&self, code: String) -> Result<ProductRecord, TillkitError> {
-        self.with_till(move |t| Ok(t.product_by_barcode(&code)?.into()))
-            .await
+    pub fn product_by_barcode(&self, code: String) -> Result<ProductRecord, TillkitError> {
+        Ok(self.till()?.product_by_barcode(&code)?.into())
     }
 
     /// A new empty cart with the store's current prices and tax settings.
-    pub async fn new_cart(self: Arc<Self>) -> Result<Arc<CartHandle>, TillkitError> {
-        let till = self.till()?;
-        let cart = blocking(move || Ok(till.new_cart()?)).await?;
+    pub fn new_cart(self: Arc<Self>) -> Result<Arc<CartHandle>, TillkitError> {
+        let cart = self.till()?.new_cart()?;
         Ok(Arc::new(CartHandle::new(self, cart)))
     }
 
     /// Checks the payments and writes the sale durably (with its queue row) in one
-    /// transaction. Start a new cart for the next customer. A cancelled call still
-    /// finishes: a sale is written whole or not at all, never half because a screen closed.
-    pub async fn complete_sale(
+    /// transaction. Start a new cart for the next customer.
+    pub fn complete_sale(
         &self,
         cart: Arc<CartHandle>,
         payments: Vec<PaymentRecord>,
@@ -279,105 +175,85 @@ impl TillkitCore {
             .into_iter()
             .map(TryInto::try_into)
             .collect::<Result<Vec<_>, _>>()?;
-        self.with_till(move |till| {
-            let sale = cart.with_cart(|c| till.complete_sale(c, &payments).map_err(Into::into))?;
-            Ok(sale.record.into())
-        })
-        .await
+        let till = self.till()?;
+        let sale = cart.with_cart(|c| till.complete_sale(c, &payments).map_err(Into::into))?;
+        Ok(sale.record.into())
     }
 
     /// Sales of the current store waiting for upload, oldest first.
-    pub async fn pending_sales(&self, limit: u32) -> Result<Vec<QueuedSaleRecord>, TillkitError> {
-        self.with_till(move |t| {
-            Ok(t.pending_sales(limit as usize)?
-                .into_iter()
-                .map(Into::into)
-                .collect())
-        })
-        .await
+    pub fn pending_sales(&self, limit: u32) -> Result<Vec<QueuedSaleRecord>, TillkitError> {
+        Ok(self
+            .till()?
+            .pending_sales(limit as usize)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// Sales of the current store that need a person: set aside by the server (with its
     /// reasons) or parked (still retried).
-    pub async fn attention_sales(
-        &self,
-        limit: u32,
-    ) -> Result<Vec<QueuedSaleRecord>, TillkitError> {
-        self.with_till(move |t| {
-            Ok(t.attention_sales(limit as usize)?
-                .into_iter()
-                .map(Into::into)
-                .collect())
-        })
-        .await
+    pub fn attention_sales(&self, limit: u32) -> Result<Vec<QueuedSaleRecord>, TillkitError> {
+        Ok(self
+            .till()?
+            .attention_sales(limit as usize)?
+            .into_iter()
+            .map(Into::into)
+            .collect())
     }
 
     /// Puts the current store's set-aside sales back in line and sends its parked sales
     /// again now: all of them (`sale_ids` null), or those listed. Returns how many it
     /// touched; a sync round starts at once.
-    pub async fn retry_attention_sales(
+    pub fn retry_attention_sales(
         &self,
         sale_ids: Option<Vec<String>>,
     ) -> Result<u64, TillkitError> {
-        self.with_running(move |r| {
-            let touched = r.till.retry_attention_sales(sale_ids.as_deref())?;
-            r.engine.sync_now();
-            Ok(touched)
-        })
-        .await
+        let r = self.running()?;
+        let touched = r.till.retry_attention_sales(sale_ids.as_deref())?;
+        r.engine.sync_now();
+        Ok(touched)
     }
 
     /// The sales the server set aside, with its reasons, as JSON for an operator to export.
-    pub async fn export_attention_sales(&self) -> Result<String, TillkitError> {
-        self.with_till(|t| Ok(t.export_attention_sales()?)).await
+    pub fn export_attention_sales(&self) -> Result<String, TillkitError> {
+        Ok(self.till()?.export_attention_sales()?)
     }
 
     /// The app reports the OS network state; going up triggers an immediate sync.
-    pub async fn set_network_available(&self, available: bool) -> Result<(), TillkitError> {
-        self.with_running(move |r| {
-            r.engine.set_network_available(available);
-            Ok(())
-        })
-        .await
+    pub fn set_network_available(&self, available: bool) -> Result<(), TillkitError> {
+        self.running()?.engine.set_network_available(available);
+        Ok(())
     }
 
-    /// Sync as soon as possible (a "sync now" button). Returns at once.
+    /// Sync as soon as possible (a "sync now" button, or after a new token).
     pub fn sync_now(&self) -> Result<(), TillkitError> {
         self.running()?.engine.sync_now();
         Ok(())
     }
 
     /// The current sync status.
-    pub async fn status(&self) -> Result<SyncStatusRecord, TillkitError> {
-        self.with_running(|r| Ok(r.engine.status().into())).await
+    pub fn status(&self) -> Result<SyncStatusRecord, TillkitError> {
+        Ok(self.running()?.engine.status().into())
     }
 
-    /// The status as a stream: `next()` gives the current status, then each change, and
-    /// null once the core shuts down. Freeing it (or cancelling a `next()` and freeing it)
-    /// unsubscribes. Kotlin: `statusFlow()`; Swift: `statusUpdates()`.
-    pub async fn watch_status(&self) -> Result<Arc<StatusStream>, TillkitError> {
-        self.with_running(|r| Ok(Arc::new(StatusStream::new(r.engine.watch()))))
-            .await
-    }
-
-    /// Status streams and listeners subscribed now (diagnostics: a stream left open by a
-    /// screen that went away shows here).
-    pub fn status_watchers(&self) -> Result<u64, TillkitError> {
-        Ok(self.running()?.engine.watchers() as u64)
+    /// Calls `observer` with the current status at once, then on every change, on a
+    /// background thread, until the returned subscription is cancelled or freed.
+    pub fn subscribe_status(
+        &self,
+        observer: Box<dyn StatusObserver>,
+    ) -> Result<Arc<StatusSubscription>, TillkitError> {
+        let running = self.running()?;
+        Ok(Arc::new(StatusSubscription::new(&running.engine, observer)))
     }
 
     /// Operator metrics for the current store.
-    pub async fn metrics(&self) -> Result<MetricsRecord, TillkitError> {
-        self.with_till(|t| Ok(t.metrics()?.into())).await
+    pub fn metrics(&self) -> Result<MetricsRecord, TillkitError> {
+        Ok(self.till()?.metrics()?.into())
     }
 
     /// Applies a catalogue payload (the sync protocol's JSON) atomically; a bad one is
     /// refused whole and the previous catalogue stays.
-    pub async fn import_catalog_json(
-        &self,
-        json: String,
-    ) -> Result<CatalogImportRecord, TillkitError> {
-        self.with_till(move |t| Ok(t.import_catalog_json(&json)?.into()))
-            .await
+    pub fn import_catalog_json(&self, json: String) -> Result<CatalogImportRecord, TillkitError> {
+        Ok(self.till()?.import_catalog_json(&json)?.into())
     }
 }

@@ -7,7 +7,6 @@ mod core;
 mod error;
 mod records;
 mod recovery;
-mod runtime;
 mod status;
 
 #[cfg(target_os = "android")]
@@ -19,7 +18,7 @@ pub use core::{CoreConfig, TillkitCore};
 pub use error::TillkitError;
 pub use records::*;
 pub use recovery::*;
-pub use status::StatusStream;
+pub use status::{StatusObserver, StatusSubscription};
 
 uniffi::setup_scaffolding!();
 

@@ -539,11 +539,8 @@ pub struct SyncStatusRecord {
     pub last_error: Option<String>,
     /// Sales set aside by the server or parked, plus 1 per store whose sales cannot upload.
     pub attention: u64,
-    /// The server refuses the token of a store with unsent sales (401/403).
+    /// The server refuses this register's token: a person must enter a new one.
     pub auth_failed: bool,
-    /// A store with unsent sales has no token or a refused one: show "needs pairing" and
-    /// the pairing screen. Its sales stay queued and upload once it is paired again.
-    pub needs_pairing: bool,
     /// Set while the server and this app speak no common protocol version.
     pub protocol_mismatch: Option<ProtocolMismatch>,
     /// Every store with unsent sales on this device.
@@ -564,7 +561,6 @@ impl From<SyncStatus> for SyncStatusRecord {
             last_error: s.last_error,
             attention: s.attention,
             auth_failed: s.auth_failed,
-            needs_pairing: s.needs_pairing,
             protocol_mismatch: s.protocol_mismatch.map(|m| match m {
                 CoreMismatch::ServerTooOld { app, server } => ProtocolMismatch::ServerTooOld {
                     app,
@@ -670,11 +666,4 @@ mod tests {
             Err(TillkitError::InvalidInput { .. })
         ));
     }
-}
-
-/// The register a pairing made this device, per store (the token stays in the keychain).
-#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
-pub struct PairedRegister {
-    pub store_id: String,
-    pub register_id: String,
 }

@@ -101,54 +101,6 @@ async fn admin_commands_work_on(db: [&str; 2], dir: &Path) {
     };
     assert_eq!(who(&token).await.map(|p| p.register_id), Some("R07".into()));
 
-    // A one-time pairing code: printed once, in groups of four, redeemable once.
-    let code = stdout(&admin(&[
-        "admin",
-        "pair-register",
-        "--store",
-        STORE,
-        "--register",
-        "R07",
-        "--minutes",
-        "5",
-    ]));
-    assert_eq!(code.len(), 14, "{code}");
-    let (paired, paired_token) = tillkit_server::admin::redeem_pairing_code(&*store, &code)
-        .await
-        .expect("redeem")
-        .expect("the printed code pairs");
-    assert_eq!(paired.register_id, "R07");
-    assert!(who(&token).await.is_none(), "pairing revoked the earlier token");
-    assert!(who(paired_token.expose()).await.is_some());
-    assert!(
-        tillkit_server::admin::redeem_pairing_code(&*store, &code)
-            .await
-            .expect("again")
-            .is_none(),
-        "a code works once"
-    );
-    for minutes in ["0", "1441", "ten"] {
-        let o = admin(&[
-            "admin",
-            "pair-register",
-            "--store",
-            STORE,
-            "--register",
-            "R07",
-            "--minutes",
-            minutes,
-        ]);
-        assert!(!o.status.success(), "--minutes {minutes} is refused");
-    }
-    let token = stdout(&admin(&[
-        "admin",
-        "create-register",
-        "--store",
-        STORE,
-        "--register",
-        "R07",
-    ]));
-
     let text = stdout(&admin(&["admin", "audit", "--store", STORE]));
     assert!(
         text.contains("p-kettle") && text.contains("started 3"),
@@ -328,6 +280,46 @@ async fn admin_commands_work_on(db: [&str; 2], dir: &Path) {
             String::from_utf8_lossy(&o.stderr).contains("usage:"),
             "{bad:?} prints usage"
         );
+    }
+
+    // A one-time pairing code: printed once, in groups of four, redeemable once.
+    let code = stdout(&admin(&[
+        "admin",
+        "pair-register",
+        "--store",
+        STORE,
+        "--register",
+        "R08",
+        "--minutes",
+        "5",
+    ]));
+    assert_eq!(code.len(), 14, "{code}");
+    let (paired, paired_token) = tillkit_server::admin::redeem_pairing_code(&*store, &code)
+        .await
+        .expect("redeem")
+        .expect("the printed code pairs");
+    assert_eq!(paired.register_id, "R08");
+    assert!(who(&new).await.is_none(), "pairing revoked the earlier token");
+    assert!(who(paired_token.expose()).await.is_some());
+    assert!(
+        tillkit_server::admin::redeem_pairing_code(&*store, &code)
+            .await
+            .expect("again")
+            .is_none(),
+        "a code works once"
+    );
+    for minutes in ["0", "1441", "ten"] {
+        let o = admin(&[
+            "admin",
+            "pair-register",
+            "--store",
+            STORE,
+            "--register",
+            "R08",
+            "--minutes",
+            minutes,
+        ]);
+        assert!(!o.status.success(), "--minutes {minutes} is refused");
     }
 }
 
