@@ -270,12 +270,21 @@ mod tests {
         assert_eq!(shown.len(), 14, "{shown}");
         assert_eq!(PairingCode::parse(&shown), Some(code.clone()));
         let typed = format!(" {} ", shown.to_lowercase().replace('-', " "));
-        assert_eq!(PairingCode::parse(&typed).map(|c| c.hash()), Some(code.hash()));
+        assert_eq!(
+            PairingCode::parse(&typed).map(|c| c.hash()),
+            Some(code.hash())
+        );
         assert_eq!(
             PairingCode::parse("0OIL-1111-2222").map(|c| c.hash()),
             PairingCode::parse("0011-1111-2222").map(|c| c.hash())
         );
-        for bad in ["", "ABCD-EFGH-JKM", "ABCD-EFGH-JKMNP", "ABCD-EFGH-JKMU", "ÄBCD-EFGH-JKMN"] {
+        for bad in [
+            "",
+            "ABCD-EFGH-JKM",
+            "ABCD-EFGH-JKMNP",
+            "ABCD-EFGH-JKMU",
+            "ÄBCD-EFGH-JKMN",
+        ] {
             assert!(PairingCode::parse(bad).is_none(), "{bad:?}");
         }
         assert!(!format!("{code:?}").contains(&shown));

@@ -160,9 +160,7 @@ impl ApiError {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
-            format!(
-                "too many failed authentications or pairings; retry in {retry_after_secs} s"
-            ),
+            format!("too many failed authentications or pairings; retry in {retry_after_secs} s"),
         );
         e.retry_after = Some(retry_after_secs);
         e

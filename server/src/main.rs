@@ -266,13 +266,9 @@ async fn admin_command(command: Option<&str>, o: &Options) -> Result<(), CliErro
                 None => tillkit_server::config::PAIRING_CODE_TTL.as_secs() / 60,
             };
             let ttl = std::time::Duration::from_secs(minutes.saturating_mul(60));
-            let (code, expires_at) = admin::pair_register(
-                &*o.store().await?,
-                o.get("store")?,
-                o.get("register")?,
-                ttl,
-            )
-            .await?;
+            let (code, expires_at) =
+                admin::pair_register(&*o.store().await?, o.get("store")?, o.get("register")?, ttl)
+                    .await?;
             // Shown once: the device trades it for the register's token, once, within the time.
             println!("{}", code.display());
             eprintln!(

@@ -217,15 +217,21 @@ async fn a_pairing_code_gives_the_registers_token_once() {
     let r = post_pair(&env, json!({ "code": code.display() })).await;
     assert_eq!(r.status(), StatusCode::OK);
     let body: Value = r.json().await.expect("json");
-    assert_eq!((body["store_id"].as_str(), body["register_id"].as_str()), (Some(STORE), Some("R1")));
+    assert_eq!(
+        (body["store_id"].as_str(), body["register_id"].as_str()),
+        (Some(STORE), Some("R1"))
+    );
     let token = body["token"].as_str().expect("token").to_string();
     assert_eq!(
-        env.get(&format!("/v1/stores/{STORE}/summary"), &token).await.status(),
+        env.get(&format!("/v1/stores/{STORE}/summary"), &token)
+            .await
+            .status(),
         StatusCode::OK,
         "the paired token works"
     );
     assert_error(
-        env.get(&format!("/v1/stores/{STORE}/summary"), &env.token).await,
+        env.get(&format!("/v1/stores/{STORE}/summary"), &env.token)
+            .await,
         StatusCode::UNAUTHORIZED,
         "unauthorized",
     )
@@ -238,14 +244,21 @@ async fn a_pairing_code_gives_the_registers_token_once() {
     )
     .await;
     assert_eq!(
-        env.get(&format!("/v1/stores/{STORE}/summary"), &token).await.status(),
+        env.get(&format!("/v1/stores/{STORE}/summary"), &token)
+            .await
+            .status(),
         StatusCode::OK
     );
     for bad in [json!({}), json!({ "code": 7 }), json!("ABCD")] {
         assert_eq!(post_pair(&env, bad).await.status(), StatusCode::BAD_REQUEST);
     }
     let long = "A".repeat(4096);
-    assert!(post_pair(&env, json!({ "code": long })).await.status().is_client_error());
+    assert!(
+        post_pair(&env, json!({ "code": long }))
+            .await
+            .status()
+            .is_client_error()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,7 +281,9 @@ async fn guessing_pairing_codes_is_rate_limited_like_bad_tokens() {
     assert_error(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     // The limit is the one bad tokens count against.
     assert_eq!(
-        env.get(&format!("/v1/stores/{STORE}/summary"), &env.token).await.status(),
+        env.get(&format!("/v1/stores/{STORE}/summary"), &env.token)
+            .await
+            .status(),
         StatusCode::TOO_MANY_REQUESTS
     );
 }

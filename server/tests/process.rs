@@ -299,7 +299,10 @@ async fn admin_commands_work_on(db: [&str; 2], dir: &Path) {
         .expect("redeem")
         .expect("the printed code pairs");
     assert_eq!(paired.register_id, "R08");
-    assert!(who(&new).await.is_none(), "pairing revoked the earlier token");
+    assert!(
+        who(&new).await.is_none(),
+        "pairing revoked the earlier token"
+    );
     assert!(who(paired_token.expose()).await.is_some());
     assert!(
         tillkit_server::admin::redeem_pairing_code(&*store, &code)

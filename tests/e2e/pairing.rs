@@ -51,10 +51,15 @@ fn keychain_config(server: &Server, ca: &Ca, tokens: Arc<KeychainTokens>) -> Syn
 /// A one-time code for `register` of `store_id`, as `admin pair-register` prints it.
 fn code_for(server: &Server, store_id: &str, register: &str) -> String {
     let db = server.store();
-    db.block_on(admin::pair_register(&*db.store(), store_id, register, CODE_TTL))
-        .expect("pairing code")
-        .0
-        .display()
+    db.block_on(admin::pair_register(
+        &*db.store(),
+        store_id,
+        register,
+        CODE_TTL,
+    ))
+    .expect("pairing code")
+    .0
+    .display()
 }
 
 /// What the device does with a code: pair, then keep the token in the keychain.
@@ -97,9 +102,12 @@ fn a_paired_device_keeps_its_token_in_the_keychain_and_uses_it_on_every_start(ba
     let mut dev = Device::new(STORE, "R1");
     let tokens = tokens_of(&dev);
     let cfg = keychain_config(&server, &ca, tokens.clone());
-    let paired = pair_device(&server, &cfg, &tokens, &code_for(&server, STORE, "R1"))
-        .expect("pairs");
-    assert_eq!((paired.store_id.as_str(), paired.register_id.as_str()), (STORE, "R1"));
+    let paired =
+        pair_device(&server, &cfg, &tokens, &code_for(&server, STORE, "R1")).expect("pairs");
+    assert_eq!(
+        (paired.store_id.as_str(), paired.register_id.as_str()),
+        (STORE, "R1")
+    );
     dev.start(cfg);
     dev.wait_for_catalog(STORE);
     dev.ring_many(20);
@@ -161,7 +169,11 @@ fn a_refused_token_shows_needs_pairing_keeps_the_queue_and_pairing_again_uploads
         status.stores.first().and_then(|s| s.blocked),
         Some(StoreBlock::TokenRefused)
     );
-    assert_eq!(status.connectivity, Connectivity::Online, "the server answered");
+    assert_eq!(
+        status.connectivity,
+        Connectivity::Online,
+        "the server answered"
+    );
     assert_eq!(db.summary(STORE).expect("summary").sale_count, 5);
 
     // Pairing again, on the running engine: the queue goes up, once, with the new token.
@@ -178,15 +190,21 @@ fn a_device_serving_two_stores_uploads_each_queue_with_its_own_token() {
     let ca = Ca::new();
     let server = https_server(&Backend::Sqlite, &ca);
     let db = server.store();
-    db.create_store(OTHER_STORE, "Camden Market").expect("store");
+    db.create_store(OTHER_STORE, "Camden Market")
+        .expect("store");
     db.load_catalog_json(OTHER_STORE, uk_catalog("34.99"))
         .expect("catalogue");
     let mut dev = Device::new(STORE, "R1");
     let tokens = tokens_of(&dev);
     let cfg = keychain_config(&server, &ca, tokens.clone());
     pair_device(&server, &cfg, &tokens, &code_for(&server, STORE, "R1")).expect("store A");
-    pair_device(&server, &cfg, &tokens, &code_for(&server, OTHER_STORE, "R5"))
-        .expect("store B");
+    pair_device(
+        &server,
+        &cfg,
+        &tokens,
+        &code_for(&server, OTHER_STORE, "R5"),
+    )
+    .expect("store B");
 
     // Both queues fill before any sync: 7 sales as register R5 of store B, 9 as R1 of A.
     import_catalogue(&server, &dev, STORE);
@@ -211,7 +229,10 @@ fn a_device_serving_two_stores_uploads_each_queue_with_its_own_token() {
                 .stored_sale(store_id, &sale.sale_id.to_string())
                 .expect("lookup")
                 .expect("stored");
-            assert_eq!(stored.uploaded_by, register, "uploaded with its own store's token");
+            assert_eq!(
+                stored.uploaded_by, register,
+                "uploaded with its own store's token"
+            );
         }
     }
 }

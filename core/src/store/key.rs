@@ -183,7 +183,10 @@ impl KeyVault for Keychain {
 /// while the phone is locked) and never leaves this device (no backup, no new phone).
 /// Only the data-protection store takes that modifier; a test's in-memory store takes none.
 #[cfg(target_os = "ios")]
-pub(crate) fn platform_entry(service: &str, account: &str) -> keyring_core::Result<keyring_core::Entry> {
+pub(crate) fn platform_entry(
+    service: &str,
+    account: &str,
+) -> keyring_core::Result<keyring_core::Entry> {
     if default_store_is::<apple_native_keyring_store::protected::Store>() {
         let modifiers =
             std::collections::HashMap::from([("access-policy", "AfterFirstUnlockThisDeviceOnly")]);
@@ -194,7 +197,10 @@ pub(crate) fn platform_entry(service: &str, account: &str) -> keyring_core::Resu
 }
 
 #[cfg(not(target_os = "ios"))]
-pub(crate) fn platform_entry(service: &str, account: &str) -> keyring_core::Result<keyring_core::Entry> {
+pub(crate) fn platform_entry(
+    service: &str,
+    account: &str,
+) -> keyring_core::Result<keyring_core::Entry> {
     keyring_core::Entry::new(service, account)
 }
 

@@ -21,8 +21,8 @@ pub use config::{Credentials, MIN_PROBE_INTERVAL, RegisterToken, StoreTokens, Sy
 pub use engine::SyncEngine;
 pub use error::SyncError;
 pub use pairing::{Paired, pair};
-pub use tokens::KeychainTokens;
 pub use status::{
     Connectivity, ProtocolMismatch, StatusListener, StatusWatch, StoreBacklog, StoreBlock,
     Subscription, SyncStatus,
 };
+pub use tokens::KeychainTokens;

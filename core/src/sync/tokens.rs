@@ -149,7 +149,10 @@ mod tests {
         tokens.save("s-b", "R7", "token-b").unwrap();
         // A new handle (the next start) reads them from the keychain.
         let again = KeychainTokens::new(&config).unwrap();
-        assert_eq!(again.token("s-a").as_deref().map(String::as_str), Some("token-a"));
+        assert_eq!(
+            again.token("s-a").as_deref().map(String::as_str),
+            Some("token-a")
+        );
         let b = again.load("s-b").unwrap().unwrap();
         assert_eq!((b.register_id.as_str(), b.token()), ("R7", "token-b"));
         // Each entry is its own: the database key's account is untouched.
@@ -162,7 +165,10 @@ mod tests {
             Err(keyring_core::Error::NoEntry)
         ));
         again.save("s-a", "R1", "token-a2").unwrap();
-        assert_eq!(again.token("s-a").as_deref().map(String::as_str), Some("token-a2"));
+        assert_eq!(
+            again.token("s-a").as_deref().map(String::as_str),
+            Some("token-a2")
+        );
         again.forget("s-a").unwrap();
         assert!(again.token("s-a").is_none());
         assert!(KeychainTokens::new(&config).unwrap().token("s-a").is_none());

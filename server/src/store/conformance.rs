@@ -34,8 +34,7 @@ where
     unknown_store_or_missing_catalogue_fails_whole(&make().await).await;
     last_seq_is_the_registers_highest_stored_seq(&make().await).await;
     register_revocation_stops_every_token_of_that_register_only(&make().await).await;
-    a_pairing_code_is_single_use_short_lived_and_replaces_the_registers_tokens(&make().await)
-        .await;
+    a_pairing_code_is_single_use_short_lived_and_replaces_the_registers_tokens(&make().await).await;
     journals_verify_in_any_arrival_order_and_show_gaps_forks_and_breaks(&make().await).await;
     records_from_before_the_journal_are_stored_and_reported_unchained(&make().await).await;
 }
@@ -857,10 +856,7 @@ pub async fn a_pairing_code_is_single_use_short_lived_and_replaces_the_registers
         .await
         .expect("token");
     let live = |t: crate::auth::Token| async move {
-        store
-            .authenticate(&t.hash())
-            .await
-            .expect("authenticate")
+        store.authenticate(&t.hash()).await.expect("authenticate")
     };
     let (code, expires_at) = admin::pair_register(store, STORE, "R1", ten_minutes)
         .await
@@ -873,10 +869,24 @@ pub async fn a_pairing_code_is_single_use_short_lived_and_replaces_the_registers
         .await
         .expect("redeem")
         .expect("a live code pairs");
-    assert_eq!((who.store_id.as_str(), who.register_id.as_str()), (STORE, "R1"));
-    assert_eq!(live(token.clone()).await, Some(who.clone()), "the new token works");
-    assert_eq!(live(old).await, None, "the register's earlier token is revoked");
-    assert!(live(neighbour).await.is_some(), "another register keeps its token");
+    assert_eq!(
+        (who.store_id.as_str(), who.register_id.as_str()),
+        (STORE, "R1")
+    );
+    assert_eq!(
+        live(token.clone()).await,
+        Some(who.clone()),
+        "the new token works"
+    );
+    assert_eq!(
+        live(old).await,
+        None,
+        "the register's earlier token is revoked"
+    );
+    assert!(
+        live(neighbour).await.is_some(),
+        "another register keeps its token"
+    );
     assert!(
         admin::redeem_pairing_code(store, &code.display())
             .await
@@ -884,7 +894,10 @@ pub async fn a_pairing_code_is_single_use_short_lived_and_replaces_the_registers
             .is_none(),
         "a used code is refused"
     );
-    assert!(live(token).await.is_some(), "a refused reuse revokes nothing");
+    assert!(
+        live(token).await.is_some(),
+        "a refused reuse revokes nothing"
+    );
 
     // A code for a new register registers it; an expired code is refused and changes nothing.
     let (late, _) = admin::pair_register(store, STORE, "R9", ten_minutes)
@@ -915,7 +928,11 @@ pub async fn a_pairing_code_is_single_use_short_lived_and_replaces_the_registers
         .collect();
     assert_eq!(
         states,
-        [("R1".into(), 1, 1), ("R2".into(), 1, 0), ("R9".into(), 1, 0)]
+        [
+            ("R1".into(), 1, 1),
+            ("R2".into(), 1, 0),
+            ("R9".into(), 1, 0)
+        ]
     );
 
     for bad in ["", "not a code", "AAAA-AAAA-AAAA"] {

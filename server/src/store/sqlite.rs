@@ -1141,10 +1141,9 @@ mod tests {
         let token = admin::create_register(&store, "s", "R1")
             .await
             .expect("token");
-        let (code, _) =
-            admin::pair_register(&store, "s", "R2", std::time::Duration::from_secs(60))
-                .await
-                .expect("code");
+        let (code, _) = admin::pair_register(&store, "s", "R2", std::time::Duration::from_secs(60))
+            .await
+            .expect("code");
         let (_, paired) = admin::redeem_pairing_code(&store, &code.display())
             .await
             .expect("redeem")
@@ -1162,7 +1161,9 @@ mod tests {
         ] {
             for content in [&bytes, &wal] {
                 assert!(
-                    !content.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    !content
+                        .windows(needle.len())
+                        .any(|w| w == needle.as_bytes()),
                     "raw {what} found on disk"
                 );
             }
