@@ -84,6 +84,10 @@ pub enum TillkitError {
     /// Sync could not start or failed (network, server, token).
     #[error("sync: {reason}")]
     Sync { reason: String },
+    /// The server refused the pairing code (unknown, expired or already used): ask the
+    /// operator for a new one. No token was stored.
+    #[error("pairing refused: {reason}")]
+    PairingRefused { reason: String },
     /// `TillkitCore.shutdown()` was called; open a new core to go on.
     #[error("this core was shut down")]
     Closed,
@@ -141,6 +145,7 @@ impl From<Error> for TillkitError {
             Error::InvalidCatalog(reason) => TillkitError::InvalidCatalog { reason },
             Error::NoCatalog { store_id } => TillkitError::NoCatalog { store_id },
             Error::NoSession => TillkitError::NoSession,
+            Error::PairingRefused { reason } => TillkitError::PairingRefused { reason },
             // Tax refusals come from the cart's own figures (quantities, discounts).
             Error::Tax(e) => TillkitError::InvalidInput {
                 reason: e.to_string(),

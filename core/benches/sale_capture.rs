@@ -60,6 +60,12 @@ fn main() {
     let bare_pages = wal_pages(&dir.join("bare.db-wal")) / 100.0;
     let by_table = pages_by_table(&till, &dir.join("data/tillkit.db-wal"), 100);
 
+    let (cart, payments) = five_line_cart(&till, 20_000, 1_000);
+    let sample = till.complete_sale(&cart, &payments).unwrap();
+    if std::env::var_os("SHOW_RECORD").is_some() {
+        println!("{}", serde_json::to_string_pretty(&sample.record).unwrap());
+    }
+
     let mut sale = Vec::with_capacity(samples);
     let mut base = Vec::with_capacity(samples);
     for i in 0..samples {
@@ -95,6 +101,7 @@ fn main() {
     println!(
         "pages written per commit: sale {sale_pages:.1} ({by_table}), bare insert {bare_pages:.1}"
     );
+    println!("stored record: {} bytes for 5 lines", sample.stored_bytes);
     println!(
         "p99 ratio: {:.2}",
         pct(&sale, 99.0).as_secs_f64() / pct(&base, 99.0).as_secs_f64()

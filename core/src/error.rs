@@ -101,6 +101,10 @@ pub enum Error {
     /// Tax settings or tax inputs were refused.
     #[error("tax: {0}")]
     Tax(#[from] TaxError),
+    /// The server refused the pairing code (unknown, expired or already used): ask the
+    /// operator for a new one. Nothing was stored.
+    #[error("pairing refused: {reason}")]
+    PairingRefused { reason: String },
     /// Sync could not be set up (its runtime or HTTP client); the cause is the source.
     #[error("sync: {reason}")]
     Sync {

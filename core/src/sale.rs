@@ -348,9 +348,11 @@ pub fn complete(
         oversold,
         journal: Some(claim.link),
     };
-    let hash = journal::record_hash(&record).map_err(|e| Error::Storage(e.to_string()))?;
+    // Serialized once: the text stored and uploaded is the text hashed.
+    let text = serde_json::to_string(&record)?;
+    let hash = journal::text_hash(text.as_bytes()).map_err(|e| Error::Storage(e.to_string()))?;
     ledger::advance(&tx, &session.store_id, &session.register_id, seq, &hash)?;
-    let stored_bytes = write_record(&tx, &record, cart.tax_settings_id)?;
+    let stored_bytes = write_record(&tx, &record, text, cart.tax_settings_id)?;
     if let Some(window) = &window {
         offline_limits::record(&tx, window)?;
     }
@@ -375,9 +377,9 @@ pub fn receipt_no(register_id: &str, seq: u64) -> String {
 fn write_record(
     tx: &rusqlite::Transaction<'_>,
     r: &SaleRecord,
+    record: String,
     tax_settings_id: i64,
 ) -> Result<u64> {
-    let record = serde_json::to_string(r)?;
     let record_len = record.len();
     if record_len > limits::MAX_SALE_BYTES {
         // One sale alone must fit a request the server accepts; nothing is written.

@@ -1,8 +1,12 @@
 //! Operator actions as library calls (stores, registers and tokens, catalogue loads), used by
 //! the CLI, the tests and the demo. It never prints or logs a token; callers decide.
 
-use crate::auth::Token;
-use crate::config::MAX_ID_CHARS;
+use std::time::Duration;
+
+use tillkit_core::time::now_ms;
+
+use crate::auth::{PairingCode, Principal, Token};
+use crate::config::{MAX_ID_CHARS, MAX_PAIRING_CODE_TTL};
 use crate::error::StoreError;
 use crate::protocol::CatalogFile;
 use crate::store::{RegisterInfo, ServerStore};
@@ -50,6 +54,52 @@ pub async fn create_register(
         .await?;
     tracing::info!(store = %store_id, register = %register_id, "register token issued");
     Ok(token)
+}
+
+/// A one-time pairing code for the register (registered if new), live for `ttl`: shown
+/// once to the operator, who reads or shows it to the device; only its digest is stored.
+/// Returns the code and when it expires (Unix ms, server clock).
+pub async fn pair_register(
+    store: &dyn ServerStore,
+    store_id: &str,
+    register_id: &str,
+    ttl: Duration,
+) -> Result<(PairingCode, i64), StoreError> {
+    check_id("register id", register_id)?;
+    if ttl.is_zero() || ttl > MAX_PAIRING_CODE_TTL {
+        return Err(StoreError::Invalid(format!(
+            "a pairing code lives from 1 minute to {} hours",
+            MAX_PAIRING_CODE_TTL.as_secs() / 3600
+        )));
+    }
+    let code = PairingCode::generate()?;
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    let expires_at = now_ms().saturating_add(ttl_ms);
+    store
+        .add_pairing_code(store_id, register_id, &code.hash(), expires_at)
+        .await?;
+    tracing::info!(store = %store_id, register = %register_id, expires_at, "pairing code made");
+    Ok((code, expires_at))
+}
+
+/// Trades a pairing code as the device sent it for a fresh token of its register; the
+/// register's earlier tokens are revoked in the same transaction (one register, one
+/// device). `None` for a code that is malformed, unknown, expired or used.
+pub async fn redeem_pairing_code(
+    store: &dyn ServerStore,
+    code: &str,
+) -> Result<Option<(Principal, Token)>, StoreError> {
+    let Some(code) = PairingCode::parse(code) else {
+        return Ok(None);
+    };
+    let token = Token::generate()?;
+    let principal = store
+        .redeem_pairing_code(&code.hash(), &token.hash(), now_ms())
+        .await?;
+    if let Some(p) = &principal {
+        tracing::info!(store = %p.store_id, register = %p.register_id, "register paired; its earlier tokens revoked");
+    }
+    Ok(principal.map(|p| (p, token)))
 }
 
 /// Revokes every live token of a register at once (a lost, stolen or replaced device);

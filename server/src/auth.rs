@@ -1,5 +1,6 @@
-//! Register tokens (generation, hashing, bearer parsing) and the per-IP limit on failed
-//! authentications. Raw tokens never reach storage or a log line; only their digests do.
+//! Register tokens and one-time pairing codes (generation, hashing, parsing) and the per-IP
+//! limit on failed authentications and pairings. Raw tokens and codes never reach storage or
+//! a log line; only their digests do.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -68,6 +69,78 @@ impl TokenHash {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Symbols of a pairing code: Crockford's base 32 (no I, L, O, U), so a code read aloud or
+/// typed from a screen survives the usual confusions.
+const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+/// Symbols in a pairing code: 60 random bits. Short-lived, single use and behind the
+/// failure limit, so this is far beyond what guessing can reach.
+const CODE_SYMBOLS: usize = 12;
+
+/// A one-time pairing code as shown to the operator (`ABCD-EFGH-JKMN`). Its `Debug` never
+/// shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PairingCode(String);
+
+impl PairingCode {
+    /// A new random code.
+    pub fn generate() -> Result<PairingCode, StoreError> {
+        let mut bytes = [0u8; CODE_SYMBOLS];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| StoreError::Backend(format!("no randomness: {e}")))?;
+        // 256 is a multiple of 32: every symbol is equally likely.
+        let symbols = bytes
+            .iter()
+            .map(|b| CODE_ALPHABET[usize::from(b % 32)] as char)
+            .collect();
+        Ok(PairingCode(symbols))
+    }
+
+    /// Parses a code as a person typed or a scanner read it: case, spaces and dashes do not
+    /// matter, and O, I and L are read as 0, 1 and 1. `None` when it cannot be one of ours.
+    pub fn parse(s: &str) -> Option<PairingCode> {
+        if s.len() > 64 {
+            return None;
+        }
+        let mut symbols = String::with_capacity(CODE_SYMBOLS);
+        for c in s.chars() {
+            let c = match c.to_ascii_uppercase() {
+                ' ' | '-' | '\t' => continue,
+                'O' => '0',
+                'I' | 'L' => '1',
+                c => c,
+            };
+            if !c.is_ascii() || !CODE_ALPHABET.contains(&(c as u8)) {
+                return None;
+            }
+            symbols.push(c);
+        }
+        (symbols.len() == CODE_SYMBOLS).then_some(PairingCode(symbols))
+    }
+
+    /// The code in groups of four, to show the operator once.
+    pub fn display(&self) -> String {
+        let groups: Vec<&str> = (0..CODE_SYMBOLS)
+            .step_by(4)
+            .filter_map(|i| self.0.get(i..i + 4))
+            .collect();
+        groups.join("-")
+    }
+
+    /// The digest stored in place of the code (domain-separated from token digests).
+    pub fn hash(&self) -> TokenHash {
+        let mut digest = Sha256::new();
+        digest.update(b"tillkit-pairing-code:");
+        digest.update(self.0.as_bytes());
+        TokenHash(hex(&digest.finalize()))
+    }
+}
+
+impl fmt::Debug for PairingCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PairingCode(<redacted>)")
+    }
 }
 
 /// Who a valid token belongs to.
@@ -188,6 +261,34 @@ mod tests {
         for s in ["", "abc", &"A".repeat(64), &"g".repeat(64), &"a".repeat(65)] {
             assert!(Token::parse(s).is_none(), "{s:?}");
         }
+    }
+
+    #[test]
+    fn pairing_codes_survive_typing_and_nothing_else_parses() {
+        let code = PairingCode::generate().expect("randomness");
+        let shown = code.display();
+        assert_eq!(shown.len(), 14, "{shown}");
+        assert_eq!(PairingCode::parse(&shown), Some(code.clone()));
+        let typed = format!(" {} ", shown.to_lowercase().replace('-', " "));
+        assert_eq!(
+            PairingCode::parse(&typed).map(|c| c.hash()),
+            Some(code.hash())
+        );
+        assert_eq!(
+            PairingCode::parse("0OIL-1111-2222").map(|c| c.hash()),
+            PairingCode::parse("0011-1111-2222").map(|c| c.hash())
+        );
+        for bad in [
+            "",
+            "ABCD-EFGH-JKM",
+            "ABCD-EFGH-JKMNP",
+            "ABCD-EFGH-JKMU",
+            "ÄBCD-EFGH-JKMN",
+        ] {
+            assert!(PairingCode::parse(bad).is_none(), "{bad:?}");
+        }
+        assert!(!format!("{code:?}").contains(&shown));
+        assert_ne!(code.hash().as_str(), Token(code.0.clone()).hash().as_str());
     }
 
     #[test]

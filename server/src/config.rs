@@ -9,6 +9,12 @@ use crate::forwarded::Cidr;
 /// The device/server contract limits, defined once in the core (`tillkit_core::limits`).
 pub use tillkit_core::limits::{MAX_ID_CHARS, MAX_REFERENCE_CHARS, MAX_TEXT_CHARS};
 
+/// How long a pairing code lives unless the operator says otherwise (`--minutes`).
+pub const PAIRING_CODE_TTL: Duration = Duration::from_secs(10 * 60);
+/// The longest a pairing code may live: a code is a password sent over a phone call or a
+/// screen share, so it must not outlive the day.
+pub const MAX_PAIRING_CODE_TTL: Duration = Duration::from_secs(24 * 3600);
+
 /// How the HTTP side of the server behaves. `ServerConfig::default()` gives the defaults.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {

@@ -96,6 +96,15 @@ impl ApiError {
         )
     }
 
+    /// 401: a pairing code that is unknown, expired or already used.
+    pub fn pairing_refused() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            crate::protocol::PAIRING_REFUSED,
+            "the pairing code is unknown, expired or already used; ask for a new one",
+        )
+    }
+
     /// 403: a valid token used for another store.
     pub fn forbidden() -> Self {
         Self::new(
@@ -151,7 +160,7 @@ impl ApiError {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
-            format!("too many failed authentications; retry in {retry_after_secs} s"),
+            format!("too many failed authentications or pairings; retry in {retry_after_secs} s"),
         );
         e.retry_after = Some(retry_after_secs);
         e

@@ -23,9 +23,13 @@ use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::forwarded;
 use crate::protocol::{
-    BatchRequest, BatchResponse, Health, JournalAudit, LastSeq, SaleStatus, StockAudit, Summary,
+    BatchRequest, BatchResponse, Health, JournalAudit, LastSeq, PairRequest, PairResponse,
+    SaleStatus, StockAudit, Summary,
 };
 use crate::store::{ServerStore, UploadContext};
+
+/// A pairing request is one short code; anything larger is not one.
+const MAX_PAIR_BODY_BYTES: usize = 1024;
 
 #[derive(Clone)]
 struct AppState {
@@ -44,6 +48,10 @@ pub fn router(store: Arc<dyn ServerStore>, config: ServerConfig) -> Router {
     };
     Router::new()
         .route("/v1/health", get(health))
+        .route(
+            "/v1/pair",
+            post(pair).layer(DefaultBodyLimit::max(MAX_PAIR_BODY_BYTES)),
+        )
         .route("/v1/stores/{store_id}/catalog", get(catalog))
         .route(
             "/v1/stores/{store_id}/sales/batch",
@@ -102,6 +110,33 @@ async fn authorize(
         return Err(ApiError::forbidden());
     }
     Ok(principal)
+}
+
+/// `POST /v1/pair`: trades a one-time pairing code for the register's fresh token. Failed
+/// codes count against the client like failed tokens, so guessing is limited the same way.
+async fn pair(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Result<Json<PairRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<PairResponse>, ApiError> {
+    let peer = forwarded::client_addr(peer.ip(), &headers, &state.config.trusted_proxies);
+    if let Err(wait) = state.limiter.check(peer) {
+        return Err(ApiError::rate_limited(retry_secs(wait)));
+    }
+    let Json(request) = body.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Some((principal, token)) =
+        crate::admin::redeem_pairing_code(&*state.store, &request.code).await?
+    else {
+        state.limiter.record_failure(peer);
+        tracing::warn!(%peer, "pairing refused");
+        return Err(ApiError::pairing_refused());
+    };
+    Ok(Json(PairResponse {
+        store_id: principal.store_id,
+        register_id: principal.register_id,
+        token: token.expose().to_string(),
+    }))
 }
 
 async fn health() -> Json<Health> {

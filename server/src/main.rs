@@ -19,6 +19,8 @@ const USAGE: &str = "usage:
                          [--tls-cert chain.pem --tls-key key.pem]
   tillkit-server admin create-store    DB --id ID --name NAME
   tillkit-server admin create-register DB --store ID --register R07   (prints the token once)
+  tillkit-server admin pair-register   DB --store ID --register R07 [--minutes 10]
+                                       (prints a one-time pairing code once)
   tillkit-server admin revoke-register DB --store ID --register R07   (every token of it)
   tillkit-server admin registers       DB --store ID [--json]
   tillkit-server admin revoke-token    DB [--token-file FILE]        (else the token on stdin)
@@ -257,6 +259,25 @@ async fn admin_command(command: Option<&str>, o: &Options) -> Result<(), CliErro
                     .await?;
             // The only place a token is ever shown: give it to the device, it cannot be recovered.
             println!("{}", token.expose());
+        }
+        Some("pair-register") => {
+            o.only(&["store", "register", "minutes"])?;
+            let minutes = match o.values.get("minutes") {
+                Some(m) => m
+                    .parse::<u64>()
+                    .map_err(|_| CliError("--minutes takes a whole number".into()))?,
+                None => tillkit_server::config::PAIRING_CODE_TTL.as_secs() / 60,
+            };
+            let ttl = std::time::Duration::from_secs(minutes.saturating_mul(60));
+            let (code, expires_at) =
+                admin::pair_register(&*o.store().await?, o.get("store")?, o.get("register")?, ttl)
+                    .await?;
+            // Shown once: the device trades it for the register's token, once, within the time.
+            println!("{}", code.display());
+            eprintln!(
+                "one-time pairing code for register {}: valid for {minutes} minute(s), until {expires_at} (Unix ms); pairing revokes the register's earlier tokens",
+                o.get("register")?
+            );
         }
         Some("revoke-register") => {
             o.only(&["store", "register"])?;

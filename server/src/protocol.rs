@@ -10,7 +10,9 @@ use tillkit_core::tax::TaxSettings;
 use uuid::Uuid;
 
 // The shapes both sides read are defined once, in the core.
-pub use tillkit_core::sync::protocol::{ErrorBody, LastSeq, SaleStatus};
+pub use tillkit_core::sync::protocol::{
+    ErrorBody, LastSeq, PAIRING_REFUSED, PairRequest, PairResponse, SaleStatus,
+};
 
 /// `GET /v1/health` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

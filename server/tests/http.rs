@@ -198,6 +198,96 @@ async fn repeated_bad_tokens_from_one_peer_are_rate_limited() {
     env.assert_alive().await;
 }
 
+async fn post_pair(env: &Env, body: serde_json::Value) -> reqwest::Response {
+    env.client
+        .post(env.url("/v1/pair"))
+        .json(&body)
+        .send()
+        .await
+        .expect("request")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pairing_code_gives_the_registers_token_once() {
+    let env = Env::start().await;
+    let store = env.server.store();
+    let (code, _) = admin::pair_register(&*store, STORE, "R1", std::time::Duration::from_secs(60))
+        .await
+        .expect("code");
+    let r = post_pair(&env, json!({ "code": code.display() })).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body: Value = r.json().await.expect("json");
+    assert_eq!(
+        (body["store_id"].as_str(), body["register_id"].as_str()),
+        (Some(STORE), Some("R1"))
+    );
+    let token = body["token"].as_str().expect("token").to_string();
+    assert_eq!(
+        env.get(&format!("/v1/stores/{STORE}/summary"), &token)
+            .await
+            .status(),
+        StatusCode::OK,
+        "the paired token works"
+    );
+    assert_error(
+        env.get(&format!("/v1/stores/{STORE}/summary"), &env.token)
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    // The same code again: refused, and the token it gave keeps working.
+    assert_error(
+        post_pair(&env, json!({ "code": code.display() })).await,
+        StatusCode::UNAUTHORIZED,
+        "pairing_refused",
+    )
+    .await;
+    assert_eq!(
+        env.get(&format!("/v1/stores/{STORE}/summary"), &token)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    for bad in [json!({}), json!({ "code": 7 }), json!("ABCD")] {
+        assert_eq!(post_pair(&env, bad).await.status(), StatusCode::BAD_REQUEST);
+    }
+    let long = "A".repeat(4096);
+    assert!(
+        post_pair(&env, json!({ "code": long }))
+            .await
+            .status()
+            .is_client_error()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_pairing_codes_is_rate_limited_like_bad_tokens() {
+    let env = Env::start().await;
+    let (code, _) = admin::pair_register(
+        &*env.server.store(),
+        STORE,
+        "R2",
+        std::time::Duration::from_secs(60),
+    )
+    .await
+    .expect("code");
+    for i in 0..20 {
+        let r = post_pair(&env, json!({ "code": format!("{i:012}") })).await;
+        assert_error(r, StatusCode::UNAUTHORIZED, "pairing_refused").await;
+    }
+    // The right code now waits too: a guesser must not learn which guess was right.
+    let r = post_pair(&env, json!({ "code": code.display() })).await;
+    assert_error(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // The limit is the one bad tokens count against.
+    assert_eq!(
+        env.get(&format!("/v1/stores/{STORE}/summary"), &env.token)
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retried_batch_after_lost_response_creates_no_duplicate() {
     let env = Env::start().await;

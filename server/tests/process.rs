@@ -328,6 +328,49 @@ async fn admin_commands_work_on(db: [&str; 2], dir: &Path) {
             "{bad:?} prints usage"
         );
     }
+
+    // A one-time pairing code: printed once, in groups of four, redeemable once.
+    let code = stdout(&admin(&[
+        "admin",
+        "pair-register",
+        "--store",
+        STORE,
+        "--register",
+        "R08",
+        "--minutes",
+        "5",
+    ]));
+    assert_eq!(code.len(), 14, "{code}");
+    let (paired, paired_token) = tillkit_server::admin::redeem_pairing_code(&*store, &code)
+        .await
+        .expect("redeem")
+        .expect("the printed code pairs");
+    assert_eq!(paired.register_id, "R08");
+    assert!(
+        who(&new).await.is_none(),
+        "pairing revoked the earlier token"
+    );
+    assert!(who(paired_token.expose()).await.is_some());
+    assert!(
+        tillkit_server::admin::redeem_pairing_code(&*store, &code)
+            .await
+            .expect("again")
+            .is_none(),
+        "a code works once"
+    );
+    for minutes in ["0", "1441", "ten"] {
+        let o = admin(&[
+            "admin",
+            "pair-register",
+            "--store",
+            STORE,
+            "--register",
+            "R08",
+            "--minutes",
+            minutes,
+        ]);
+        assert!(!o.status.success(), "--minutes {minutes} is refused");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -141,8 +141,7 @@ pub(crate) fn advance(
 
 /// The journal hash of a record as stored (its JSON text).
 pub(crate) fn stored_hash(record: &str) -> Result<String> {
-    let value: Value = serde_json::from_str(record)?;
-    value_hash(&value).map_err(|e| Error::Storage(e.to_string()))
+    super::text_hash(record.as_bytes()).map_err(|e| Error::Storage(e.to_string()))
 }
 
 /// The first line of a journal export.

@@ -5,6 +5,7 @@
 //! (the device's side of it is `ledger`). See docs/ARCHITECTURE.md, "The journal".
 
 pub(crate) mod ledger;
+mod text;
 mod verify;
 
 use ring::digest::{SHA256, digest};
@@ -184,8 +185,22 @@ pub fn value_hash(value: &Value) -> Result<String, CanonicalError> {
 /// The journal hash of a record: SHA-256 of the canonical bytes of its JSON form (the form
 /// stored, uploaded and exported), its own link included.
 pub fn record_hash<T: Serialize>(record: &T) -> Result<String, CanonicalError> {
-    let value = serde_json::to_value(record).map_err(|e| CanonicalError(e.to_string()))?;
-    value_hash(&value)
+    let text = serde_json::to_vec(record).map_err(|e| CanonicalError(e.to_string()))?;
+    text_hash(&text)
+}
+
+/// The journal hash of a record given as its JSON text (as stored or uploaded). The same as
+/// `value_hash` of the parsed text; serde_json's own output takes a path that builds no
+/// `Value`.
+pub fn text_hash(text: &[u8]) -> Result<String, CanonicalError> {
+    match text::canonical(text) {
+        Some(bytes) => Ok(sha256_hex(&bytes)),
+        None => {
+            let value: Value =
+                serde_json::from_slice(text).map_err(|e| CanonicalError(e.to_string()))?;
+            value_hash(&value)
+        }
+    }
 }
 
 /// The genesis value a segment's first record links to: the hash of the canonical bytes of

@@ -183,7 +183,10 @@ impl KeyVault for Keychain {
 /// while the phone is locked) and never leaves this device (no backup, no new phone).
 /// Only the data-protection store takes that modifier; a test's in-memory store takes none.
 #[cfg(target_os = "ios")]
-fn platform_entry(service: &str, account: &str) -> keyring_core::Result<keyring_core::Entry> {
+pub(crate) fn platform_entry(
+    service: &str,
+    account: &str,
+) -> keyring_core::Result<keyring_core::Entry> {
     if default_store_is::<apple_native_keyring_store::protected::Store>() {
         let modifiers =
             std::collections::HashMap::from([("access-policy", "AfterFirstUnlockThisDeviceOnly")]);
@@ -194,7 +197,10 @@ fn platform_entry(service: &str, account: &str) -> keyring_core::Result<keyring_
 }
 
 #[cfg(not(target_os = "ios"))]
-fn platform_entry(service: &str, account: &str) -> keyring_core::Result<keyring_core::Entry> {
+pub(crate) fn platform_entry(
+    service: &str,
+    account: &str,
+) -> keyring_core::Result<keyring_core::Entry> {
     keyring_core::Entry::new(service, account)
 }
 
@@ -204,14 +210,14 @@ fn default_store_is<S: 'static>() -> bool {
     keyring_core::get_default_store().is_some_and(|store| store.as_any().is::<S>())
 }
 
-fn keychain_err(e: keyring_core::Error) -> Error {
+pub(crate) fn keychain_err(e: keyring_core::Error) -> Error {
     // keyring-core errors describe the store, never the secret.
     Error::Keychain(e.to_string())
 }
 
 /// Makes the platform's native store the default unless the app (or a test) set one.
 /// Android needs the app to have initialised the NDK context first (see bindings).
-fn install_platform_store() -> Result<()> {
+pub(crate) fn install_platform_store() -> Result<()> {
     if keyring_core::get_default_store().is_some() {
         return Ok(());
     }

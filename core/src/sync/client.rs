@@ -15,7 +15,8 @@ use super::SyncConfig;
 use super::backoff::parse_retry_after;
 use super::error::{Answer, Request, SyncError};
 use super::protocol::{
-    BatchResponse, ErrorBody, PROTOCOL_HEADER, PROTOCOL_VERSION, UNSUPPORTED_PROTOCOL,
+    BatchResponse, ErrorBody, PROTOCOL_HEADER, PROTOCOL_VERSION, PairRequest, PairResponse,
+    UNSUPPORTED_PROTOCOL,
 };
 use crate::catalog::CatalogPayload;
 use crate::error::Error;
@@ -226,6 +227,24 @@ impl Client {
             });
         }
         Ok(body.last_seq)
+    }
+
+    /// `POST /v1/pair`: trades a one-time pairing code for the register's token.
+    pub async fn pair(&self, code: &str) -> Result<PairResponse, SyncError> {
+        let body = Zeroizing::new(
+            serde_json::to_string(&PairRequest {
+                code: code.to_string(),
+            })
+            .map_err(|e| SyncError::Local(Error::invalid(format!("pairing code: {e}"))))?,
+        );
+        let resp = self
+            .with_headers(self.http().post(self.url(&["v1", "pair"])), None)
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.as_str().to_owned())
+            .send()
+            .await
+            .map_err(network)?;
+        json_body(resp, Request::Pair, self.protocol).await
     }
 
     /// `GET /v1/stores/{store}/catalog?since=cursor` with the store's token.

@@ -22,8 +22,8 @@ use super::client::Client;
 use super::error::SyncError;
 use super::probe::{Probed, Prober};
 use super::status::{
-    Connectivity, ProtocolMismatch, StatusListener, StoreBacklog, StoreBlock, Subscription,
-    SyncStatus,
+    Connectivity, ProtocolMismatch, StatusListener, StatusWatch, StoreBacklog, StoreBlock,
+    Subscription, SyncStatus,
 };
 use super::upload::{self, Sizing};
 use super::{SyncConfig, catalog};
@@ -154,6 +154,18 @@ impl SyncEngine {
         Subscription(handle.abort_handle())
     }
 
+    /// The status as a stream (current first, then each change) until it is dropped.
+    pub fn watch(&self) -> StatusWatch {
+        self.shared.refresh_status();
+        StatusWatch::new(self.shared.status.subscribe())
+    }
+
+    /// How many status streams and listeners are subscribed now (diagnostics: a stream
+    /// an app forgot to cancel shows here).
+    pub fn watchers(&self) -> usize {
+        self.shared.status.receiver_count()
+    }
+
     /// Waits until no sale on this device is pending upload, or `timeout` passes; true if
     /// none is. For tools and tests: the app itself just watches the status.
     pub fn wait_until_drained(&self, timeout: Duration) -> bool {
@@ -241,6 +253,7 @@ impl Shared {
             next.pending += counts.pending;
             next.attention += counts.attention + counts.parked + u64::from(blocked.is_some());
             next.auth_failed |= blocked == Some(StoreBlock::TokenRefused);
+            next.needs_pairing |= blocked.is_some();
             next.oldest_pending_at = match (next.oldest_pending_at, counts.oldest_pending_at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),

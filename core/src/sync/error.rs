@@ -16,6 +16,8 @@ pub enum Request {
     Catalog,
     /// `GET .../registers/{register}/last-seq`.
     LastSeq,
+    /// `POST /v1/pair`.
+    Pair,
 }
 
 impl std::fmt::Display for Request {
@@ -25,6 +27,7 @@ impl std::fmt::Display for Request {
             Request::Upload => "upload",
             Request::Catalog => "catalogue download",
             Request::LastSeq => "receipt number check",
+            Request::Pair => "pairing",
         })
     }
 }

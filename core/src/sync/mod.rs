@@ -9,16 +9,20 @@ pub mod client;
 mod config;
 mod engine;
 pub mod error;
+mod pairing;
 mod probe;
 pub mod protocol;
 mod status;
 pub mod tls;
+mod tokens;
 mod upload;
 
 pub use config::{Credentials, MIN_PROBE_INTERVAL, RegisterToken, StoreTokens, SyncConfig};
 pub use engine::SyncEngine;
 pub use error::SyncError;
+pub use pairing::{Paired, pair};
 pub use status::{
-    Connectivity, ProtocolMismatch, StatusListener, StoreBacklog, StoreBlock, Subscription,
-    SyncStatus,
+    Connectivity, ProtocolMismatch, StatusListener, StatusWatch, StoreBacklog, StoreBlock,
+    Subscription, SyncStatus,
 };
+pub use tokens::KeychainTokens;

@@ -89,6 +89,39 @@ pub struct LastSeq {
     pub last_seq: u64,
 }
 
+/// The `error` code of `POST /v1/pair` for a code that is unknown, expired or used.
+pub const PAIRING_REFUSED: &str = "pairing_refused";
+
+/// The body of `POST /v1/pair`: the one-time code an operator made for a register.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairRequest {
+    pub code: String,
+}
+
+/// The answer of `POST /v1/pair`: the register the code was made for and its fresh token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairResponse {
+    pub store_id: String,
+    pub register_id: String,
+    pub token: String,
+}
+
+// Neither the code nor the token may reach a log through `{:?}`.
+impl std::fmt::Debug for PairRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PairRequest").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for PairResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PairResponse")
+            .field("store_id", &self.store_id)
+            .field("register_id", &self.register_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Builds a batch request body from stored payloads without re-encoding them: the
 /// bytes sent on a retry are exactly the bytes sent the first time.
 pub fn batch_body(payloads: &[&str]) -> String {

@@ -77,6 +77,9 @@ pub struct SyncStatus {
     pub attention: u64,
     /// The server refuses the token of some store with unsent sales.
     pub auth_failed: bool,
+    /// Some store with unsent sales has no token on this device or a refused one: the
+    /// register needs pairing again (`pair`). Its sales stay queued and upload after it.
+    pub needs_pairing: bool,
     /// Set while the server and this app speak no common protocol version.
     pub protocol_mismatch: Option<ProtocolMismatch>,
     /// Every store with unsent sales, by store id.
@@ -97,6 +100,7 @@ impl SyncStatus {
             last_error: None,
             attention: 0,
             auth_failed: false,
+            needs_pairing: false,
             protocol_mismatch: None,
             stores: Vec::new(),
             offline: None,
@@ -129,5 +133,29 @@ pub struct Subscription(pub(crate) tokio::task::AbortHandle);
 impl Drop for Subscription {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// The status as a stream: the current status first, then each change. Runtime-agnostic
+/// (any executor may poll it); dropping it unsubscribes.
+pub struct StatusWatch {
+    rx: tokio::sync::watch::Receiver<SyncStatus>,
+    started: bool,
+}
+
+impl StatusWatch {
+    pub(crate) fn new(rx: tokio::sync::watch::Receiver<SyncStatus>) -> Self {
+        StatusWatch { rx, started: false }
+    }
+
+    /// The current status on the first call, then the next change; `None` once the engine
+    /// is gone. Cancel-safe: a dropped call loses no change (the next one sees it).
+    pub async fn next(&mut self) -> Option<SyncStatus> {
+        if !self.started {
+            self.started = true;
+        } else {
+            self.rx.changed().await.ok()?;
+        }
+        Some(self.rx.borrow_and_update().clone())
     }
 }

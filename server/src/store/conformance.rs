@@ -34,6 +34,7 @@ where
     unknown_store_or_missing_catalogue_fails_whole(&make().await).await;
     last_seq_is_the_registers_highest_stored_seq(&make().await).await;
     register_revocation_stops_every_token_of_that_register_only(&make().await).await;
+    a_pairing_code_is_single_use_short_lived_and_replaces_the_registers_tokens(&make().await).await;
     journals_verify_in_any_arrival_order_and_show_gaps_forks_and_breaks(&make().await).await;
     records_from_before_the_journal_are_stored_and_reported_unchained(&make().await).await;
     offline_limits_are_stored_and_travel_in_every_catalogue(&make().await).await;
@@ -838,6 +839,122 @@ pub async fn register_revocation_stops_every_token_of_that_register_only(store: 
         admin::registers(store, "nope").await,
         Err(StoreError::StoreNotFound(_))
     ));
+}
+
+/// A pairing code works once, before it expires, for the register it was made for; it
+/// revokes the register's earlier tokens and no other register's; only its digest is kept.
+pub async fn a_pairing_code_is_single_use_short_lived_and_replaces_the_registers_tokens(
+    store: &dyn ServerStore,
+) {
+    use std::time::Duration;
+    setup(store, STORE).await;
+    setup(store, "uk-02").await;
+    let ten_minutes = Duration::from_secs(600);
+    let old = admin::create_register(store, STORE, "R1")
+        .await
+        .expect("token");
+    let neighbour = admin::create_register(store, STORE, "R2")
+        .await
+        .expect("token");
+    let live = |t: crate::auth::Token| async move {
+        store.authenticate(&t.hash()).await.expect("authenticate")
+    };
+    let (code, expires_at) = admin::pair_register(store, STORE, "R1", ten_minutes)
+        .await
+        .expect("code");
+    assert!(expires_at > tillkit_core::time::now_ms());
+
+    // Typed the way a person would: lower case, spaces for dashes.
+    let typed = code.display().to_lowercase().replace('-', " ");
+    let (who, token) = admin::redeem_pairing_code(store, &typed)
+        .await
+        .expect("redeem")
+        .expect("a live code pairs");
+    assert_eq!(
+        (who.store_id.as_str(), who.register_id.as_str()),
+        (STORE, "R1")
+    );
+    assert_eq!(
+        live(token.clone()).await,
+        Some(who.clone()),
+        "the new token works"
+    );
+    assert_eq!(
+        live(old).await,
+        None,
+        "the register's earlier token is revoked"
+    );
+    assert!(
+        live(neighbour).await.is_some(),
+        "another register keeps its token"
+    );
+    assert!(
+        admin::redeem_pairing_code(store, &code.display())
+            .await
+            .expect("again")
+            .is_none(),
+        "a used code is refused"
+    );
+    assert!(
+        live(token).await.is_some(),
+        "a refused reuse revokes nothing"
+    );
+
+    // A code for a new register registers it; an expired code is refused and changes nothing.
+    let (late, _) = admin::pair_register(store, STORE, "R9", ten_minutes)
+        .await
+        .expect("code");
+    assert_eq!(
+        store
+            .redeem_pairing_code(
+                &late.hash(),
+                &crate::auth::Token::generate().expect("token").hash(),
+                tillkit_core::time::now_ms() + 11 * 60 * 1000,
+            )
+            .await
+            .expect("redeem late"),
+        None,
+        "an expired code is refused"
+    );
+    let (r9, _) = admin::redeem_pairing_code(store, &late.display())
+        .await
+        .expect("redeem in time")
+        .expect("still live before it expires");
+    assert_eq!(r9.register_id, "R9");
+    let states: Vec<(String, u64, u64)> = admin::registers(store, STORE)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| (r.register_id, r.live_tokens, r.revoked_tokens))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("R1".into(), 1, 1),
+            ("R2".into(), 1, 0),
+            ("R9".into(), 1, 0)
+        ]
+    );
+
+    for bad in ["", "not a code", "AAAA-AAAA-AAAA"] {
+        assert!(
+            admin::redeem_pairing_code(store, bad)
+                .await
+                .expect("garbage")
+                .is_none(),
+            "{bad:?}"
+        );
+    }
+    assert!(matches!(
+        admin::pair_register(store, "no-such-store", "R1", ten_minutes).await,
+        Err(StoreError::StoreNotFound(_))
+    ));
+    for ttl in [Duration::ZERO, Duration::from_secs(25 * 3600)] {
+        assert!(matches!(
+            admin::pair_register(store, STORE, "R1", ttl).await,
+            Err(StoreError::Invalid(_))
+        ));
+    }
 }
 
 fn bread_sale(c: &CatalogFile, register: &str, seq: u64) -> SaleRecord {

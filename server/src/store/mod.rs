@@ -139,6 +139,26 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
     /// Revokes every live token of a register (a lost or replaced device); returns how many.
     async fn revoke_register(&self, store_id: &str, register_id: &str) -> Result<u64, StoreError>;
 
+    /// Registers `register_id` in the store if new and stores the digest of a one-time
+    /// pairing code for it, live until `expires_at` (Unix ms, server clock).
+    async fn add_pairing_code(
+        &self,
+        store_id: &str,
+        register_id: &str,
+        code: &TokenHash,
+        expires_at: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Trades a live pairing code (known, unused, `expires_at` after `now`) for `token`, in
+    /// one transaction: the code is marked used, the register's other live tokens are
+    /// revoked and `token` is bound to it. `None` when the code is not live: nothing changed.
+    async fn redeem_pairing_code(
+        &self,
+        code: &TokenHash,
+        token: &TokenHash,
+        now: i64,
+    ) -> Result<Option<Principal>, StoreError>;
+
     /// The store's registers and their tokens' state, by register id.
     async fn registers(&self, store_id: &str) -> Result<Vec<RegisterInfo>, StoreError>;
 

@@ -31,7 +31,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("pg_migrations/001_initial.sql"),
     include_str!("pg_migrations/002_no_foreign_keys_on_the_upload_path.sql"),
     include_str!("pg_migrations/003_journal_and_refunds.sql"),
-    include_str!("pg_migrations/004_offline_limits.sql"),
+    include_str!("pg_migrations/004_pairing_codes.sql"),
+    include_str!("pg_migrations/005_offline_limits.sql"),
 ];
 
 /// The advisory lock key every instance takes to migrate ("tillkit" in ASCII), so
@@ -889,6 +890,78 @@ impl ServerStore for PgStore {
                 &[&store_id, &register_id, &now_ms()],
             )
             .await?
+        })
+    }
+
+    async fn add_pairing_code(
+        &self,
+        store_id: &str,
+        register_id: &str,
+        code: &TokenHash,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        write_tx!(self, "add_pairing_code", |tx| {
+            store_row(&tx, store_id, false).await?;
+            let now = now_ms();
+            tx.execute(
+                "INSERT INTO registers (store_id, register_id, created_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (store_id, register_id) DO NOTHING",
+                &[&store_id, &register_id, &now],
+            )
+            .await?;
+            tx.execute(
+                "INSERT INTO pairing_codes (store_id, code_hash, register_id, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&store_id, &code.as_str(), &register_id, &now, &expires_at],
+            )
+            .await?;
+        })
+    }
+
+    async fn redeem_pairing_code(
+        &self,
+        code: &TokenHash,
+        token: &TokenHash,
+        now: i64,
+    ) -> Result<Option<Principal>, StoreError> {
+        write_tx!(self, "redeem_pairing_code", |tx| {
+            // Read committed: a second device racing with the same code waits on the row
+            // lock, re-reads `used_at` once the first commits, and updates nothing.
+            let row = tx
+                .query_opt(
+                    "UPDATE pairing_codes SET used_at = $2
+                     WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2
+                     RETURNING store_id, register_id",
+                    &[&code.as_str(), &now],
+                )
+                .await?;
+            match row {
+                None => None,
+                Some(r) => {
+                    let principal = Principal {
+                        store_id: r.get(0),
+                        register_id: r.get(1),
+                    };
+                    tx.execute(
+                        "UPDATE tokens SET revoked_at = $3
+                         WHERE store_id = $1 AND register_id = $2 AND revoked_at IS NULL",
+                        &[&principal.store_id, &principal.register_id, &now],
+                    )
+                    .await?;
+                    tx.execute(
+                        "INSERT INTO tokens (store_id, token_hash, register_id, created_at)
+                         VALUES ($1, $2, $3, $4)",
+                        &[
+                            &principal.store_id,
+                            &token.as_str(),
+                            &principal.register_id,
+                            &now,
+                        ],
+                    )
+                    .await?;
+                    Some(principal)
+                }
+            }
         })
     }
 

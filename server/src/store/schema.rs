@@ -11,7 +11,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_register_seq.sql"),
     include_str!("migrations/003_one_index_less_per_sale.sql"),
     include_str!("migrations/004_journal_and_refunds.sql"),
-    include_str!("migrations/005_offline_limits.sql"),
+    include_str!("migrations/005_pairing_codes.sql"),
+    include_str!("migrations/006_offline_limits.sql"),
 ];
 
 /// Newest schema version this build knows.

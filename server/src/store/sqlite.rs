@@ -125,6 +125,30 @@ impl ServerStore for SqliteStore {
             .await
     }
 
+    async fn add_pairing_code(
+        &self,
+        store_id: &str,
+        register_id: &str,
+        code: &TokenHash,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
+        let (store_id, register_id, code) =
+            (store_id.to_owned(), register_id.to_owned(), code.clone());
+        self.run(move |c| add_pairing_code(c, &store_id, &register_id, &code, expires_at))
+            .await
+    }
+
+    async fn redeem_pairing_code(
+        &self,
+        code: &TokenHash,
+        token: &TokenHash,
+        now: i64,
+    ) -> Result<Option<Principal>, StoreError> {
+        let (code, token) = (code.clone(), token.clone());
+        self.run(move |c| redeem_pairing_code(c, &code, &token, now))
+            .await
+    }
+
     async fn registers(&self, store_id: &str) -> Result<Vec<RegisterInfo>, StoreError> {
         let store_id = store_id.to_owned();
         self.run(move |c| registers(c, &store_id)).await
@@ -276,6 +300,67 @@ fn add_register_token(
     )?;
     tx.commit()?;
     Ok(())
+}
+
+fn add_pairing_code(
+    conn: &mut Connection,
+    store_id: &str,
+    register_id: &str,
+    code: &TokenHash,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    store_row(&tx, store_id)?;
+    let now = now_ms();
+    tx.execute(
+        "INSERT OR IGNORE INTO registers (store_id, register_id, created_at) VALUES (?1, ?2, ?3)",
+        params![store_id, register_id, now],
+    )?;
+    tx.execute(
+        "INSERT INTO pairing_codes (code_hash, store_id, register_id, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![code.as_str(), store_id, register_id, now, expires_at],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn redeem_pairing_code(
+    conn: &mut Connection,
+    code: &TokenHash,
+    token: &TokenHash,
+    now: i64,
+) -> Result<Option<Principal>, StoreError> {
+    // Immediate: two devices racing with one code serialise here; the second finds it used.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let principal = tx
+        .query_row(
+            "UPDATE pairing_codes SET used_at = ?2
+             WHERE code_hash = ?1 AND used_at IS NULL AND expires_at > ?2
+             RETURNING store_id, register_id",
+            params![code.as_str(), now],
+            |r| {
+                Ok(Principal {
+                    store_id: r.get(0)?,
+                    register_id: r.get(1)?,
+                })
+            },
+        )
+        .optional()?;
+    let Some(principal) = principal else {
+        return Ok(None);
+    };
+    tx.execute(
+        "UPDATE tokens SET revoked_at = ?3
+         WHERE store_id = ?1 AND register_id = ?2 AND revoked_at IS NULL",
+        params![principal.store_id, principal.register_id, now],
+    )?;
+    tx.execute(
+        "INSERT INTO tokens (token_hash, store_id, register_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![token.as_str(), principal.store_id, principal.register_id, now],
+    )?;
+    tx.commit()?;
+    Ok(Some(principal))
 }
 
 fn revoke_token(conn: &mut Connection, token: &TokenHash) -> Result<bool, StoreError> {
@@ -1089,7 +1174,7 @@ mod tests {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn tokens_are_stored_only_as_digests() {
+    async fn tokens_and_pairing_codes_are_stored_only_as_digests() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("server.db");
         let store = SqliteStore::open(&path).expect("open");
@@ -1097,15 +1182,32 @@ mod tests {
         let token = admin::create_register(&store, "s", "R1")
             .await
             .expect("token");
+        let (code, _) = admin::pair_register(&store, "s", "R2", std::time::Duration::from_secs(60))
+            .await
+            .expect("code");
+        let (_, paired) = admin::redeem_pairing_code(&store, &code.display())
+            .await
+            .expect("redeem")
+            .expect("paired");
         drop(store);
         let bytes = std::fs::read(&path).expect("db");
         let wal = std::fs::read(path.with_extension("db-wal")).unwrap_or_default();
-        let needle = token.expose().as_bytes();
-        for content in [&bytes, &wal] {
-            assert!(
-                !content.windows(needle.len()).any(|w| w == needle),
-                "raw token found on disk"
-            );
+        let shown = code.display();
+        let bare = shown.replace('-', "");
+        for (what, needle) in [
+            ("token", token.expose()),
+            ("paired token", paired.expose()),
+            ("pairing code", shown.as_str()),
+            ("pairing code", bare.as_str()),
+        ] {
+            for content in [&bytes, &wal] {
+                assert!(
+                    !content
+                        .windows(needle.len())
+                        .any(|w| w == needle.as_bytes()),
+                    "raw {what} found on disk"
+                );
+            }
         }
     }
 }
