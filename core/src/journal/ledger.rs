@@ -8,9 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{
-    Anchor, CanonicalError, JournalLink, SegmentReason, SegmentStart, genesis, value_hash,
-};
+use super::{Anchor, CanonicalError, JournalLink, SegmentReason, SegmentStart, genesis};
 use crate::error::{Error, Result};
 
 /// The `format` of a journal export's header line.
