@@ -79,8 +79,9 @@ impl Parser<'_> {
 
     fn object(&mut self, out: &mut Vec<u8>, depth: usize) -> Option<()> {
         self.at += 1;
-        // Members are written in arrival order, then put in order in place: (name, where the
-        // member's `"name":value` starts and ends in `out`).
+        out.push(b'{');
+        // Members are written in arrival order and put in order afterwards if need be:
+        // (name, where the member's `"name":value` starts and ends in `out`).
         let base = out.len();
         let mut members: Vec<(&[u8], usize, usize)> = Vec::new();
         self.ws();
@@ -99,6 +100,9 @@ impl Parser<'_> {
                     return None;
                 }
                 self.eat(b':')?;
+                if !members.is_empty() {
+                    out.push(b',');
+                }
                 let from = out.len();
                 out.extend_from_slice(name);
                 out.push(b':');
@@ -115,28 +119,20 @@ impl Parser<'_> {
                 }
             }
         }
+        // Strictly increasing names are in order and unique: nothing to move.
         if !members.is_sorted_by(|a, b| a.0 < b.0) {
             members.sort_unstable_by(|a, b| a.0.cmp(b.0));
             if members.windows(2).any(|w| w[0].0 == w[1].0) {
                 return None; // a repeated name: the Value path decides
             }
             let written = out.split_off(base);
-            for &(_, from, to) in &members {
+            for (i, &(_, from, to)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
                 out.extend_from_slice(&written[from - base..to - base]);
-                out.push(b',');
-            }
-        } else {
-            // Already in order: only the separators are missing.
-            let written = out.split_off(base);
-            for &(_, from, to) in &members {
-                out.extend_from_slice(&written[from - base..to - base]);
-                out.push(b',');
             }
         }
-        if !members.is_empty() {
-            out.pop();
-        }
-        out.insert(base, b'{');
         out.push(b'}');
         Some(())
     }
