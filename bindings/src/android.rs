@@ -4,10 +4,10 @@
 use jni::JNIEnv;
 use jni::objects::{JClass, JObject};
 
-/// Called from Kotlin as `app.tillkit.ffi.TillkitAndroid.initializeKeychain(context)`:
+/// Called from Kotlin as `app.tillkit.core.TillkitAndroid.initializeKeychain(context)`:
 ///
 /// ```kotlin
-/// package app.tillkit.ffi
+/// package app.tillkit.core
 /// object TillkitAndroid {
 ///     init { System.loadLibrary("tillkit_ffi") }
 ///     @JvmStatic external fun initializeKeychain(context: android.content.Context)
@@ -17,7 +17,7 @@ use jni::objects::{JClass, JObject};
 /// It forwards to android-native-keyring-store, which records the JavaVM and a global
 /// reference to the application context in `ndk-context` (later calls are ignored).
 #[unsafe(no_mangle)]
-pub extern "system" fn Java_app_tillkit_ffi_TillkitAndroid_initializeKeychain(
+pub extern "system" fn Java_app_tillkit_core_TillkitAndroid_initializeKeychain(
     env: JNIEnv,
     class: JClass,
     context: JObject,

@@ -1,5 +1,5 @@
-//! The background upload call: sync now and wait, within a time limit, for the queue to
-//! drain. It forwards to the sync engine and reads its status; it decides nothing about sync.
+//! The background upload call: sync now and wait (async), within a time limit, for the
+//! queue to drain. It forwards to the sync engine and reads its status; it decides nothing about sync.
 
 use std::time::{Duration, Instant};
 
@@ -8,6 +8,7 @@ use tillkit_core::sync::SyncStatus;
 use crate::core::TillkitCore;
 use crate::error::TillkitError;
 use crate::records::SyncStatusRecord;
+use crate::runtime::{blocking, cancellable};
 
 /// How often the wait looks at the status; small against any time limit a worker has.
 const POLL: Duration = Duration::from_millis(20);
@@ -53,36 +54,41 @@ fn uploadable(status: &SyncStatus) -> u64 {
 #[uniffi::export]
 impl TillkitCore {
     /// For background work with a time limit (Android WorkManager, iOS BGTaskScheduler):
-    /// starts a sync round now and blocks until nothing uploadable is left or `timeout_ms`
-    /// passes, then says which. Never call it on the main thread.
-    pub fn drain_now(&self, timeout_ms: u64) -> Result<DrainReport, TillkitError> {
+    /// starts a sync round now and waits until nothing uploadable is left or `timeout_ms`
+    /// passes, then says which. It holds no thread while it waits; cancelling the call
+    /// (the worker stopped by the OS) ends the wait at once, and sync goes on as usual.
+    pub async fn drain_now(&self, timeout_ms: u64) -> Result<DrainReport, TillkitError> {
         let running = self.running()?;
-        running.engine.sync_now();
-        let start = Instant::now();
-        let limit = Duration::from_millis(timeout_ms);
-        loop {
-            let status = running.engine.status();
-            let outcome = if status.syncing {
-                None
-            } else if status.pending == 0 {
-                Some(DrainOutcome::Drained)
-            } else if uploadable(&status) == 0 {
-                Some(DrainOutcome::NeedsAttention)
-            } else {
-                None
-            };
-            let outcome = match outcome {
-                Some(o) => o,
-                None if start.elapsed() >= limit => DrainOutcome::TimedOut,
-                None => {
-                    std::thread::sleep(POLL);
-                    continue;
-                }
-            };
-            return Ok(DrainReport {
-                outcome,
-                status: status.into(),
-            });
-        }
+        cancellable(async move {
+            running.engine.sync_now();
+            let start = Instant::now();
+            let limit = Duration::from_millis(timeout_ms);
+            loop {
+                let r = running.clone();
+                let status = blocking(move || Ok(r.engine.status())).await?;
+                let outcome = if status.syncing {
+                    None
+                } else if status.pending == 0 {
+                    Some(DrainOutcome::Drained)
+                } else if uploadable(&status) == 0 {
+                    Some(DrainOutcome::NeedsAttention)
+                } else {
+                    None
+                };
+                let outcome = match outcome {
+                    Some(o) => o,
+                    None if start.elapsed() >= limit => DrainOutcome::TimedOut,
+                    None => {
+                        tokio::time::sleep(POLL).await;
+                        continue;
+                    }
+                };
+                return Ok(DrainReport {
+                    outcome,
+                    status: status.into(),
+                });
+            }
+        })
+        .await
     }
 }

@@ -1,5 +1,6 @@
-//! `CartHandle`: the cart being rung up, held in memory behind a mutex for the apps.
-//! It parses the app's decimal strings and forwards to the core's cart; nothing is stored here.
+//! `CartHandle`: the cart being rung up, held in memory behind a mutex for the apps. Calls
+//! that read the catalogue are async; the rest work on memory and return at once. It
+//! parses the app's decimal strings and forwards to the core's cart; nothing is stored here.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -8,6 +9,7 @@ use tillkit_core::cart::Cart;
 use crate::core::TillkitCore;
 use crate::error::TillkitError;
 use crate::records::{CartLineRecord, TotalsRecord, parse_decimal, parse_discount_value};
+use crate::runtime::blocking;
 
 /// A cart of the core that made it. Safe to use from any thread.
 #[derive(uniffi::Object)]
@@ -41,18 +43,27 @@ impl CartHandle {
 #[uniffi::export]
 impl CartHandle {
     /// Adds a product by id; `quantity` is a decimal string ("1", "0.375" kg). Returns the
-    /// line id (the same product is merged into one line).
-    pub fn add_product(&self, product_id: String, quantity: String) -> Result<u64, TillkitError> {
+    /// line id (the same product is merged into one line). Reads the catalogue: async.
+    pub async fn add_product(
+        self: Arc<Self>,
+        product_id: String,
+        quantity: String,
+    ) -> Result<u64, TillkitError> {
         let quantity = parse_decimal("quantity", &quantity)?;
         let till = self.core.till()?;
-        self.with_cart(|c| Ok(till.add_product(c, &product_id, quantity)?))
+        blocking(move || self.with_cart(|c| Ok(till.add_product(c, &product_id, quantity)?)))
+            .await
     }
 
-    /// Adds a product by barcode; returns the line id.
-    pub fn add_barcode(&self, code: String, quantity: String) -> Result<u64, TillkitError> {
+    /// Adds a product by barcode; returns the line id. Reads the catalogue: async.
+    pub async fn add_barcode(
+        self: Arc<Self>,
+        code: String,
+        quantity: String,
+    ) -> Result<u64, TillkitError> {
         let quantity = parse_decimal("quantity", &quantity)?;
         let till = self.core.till()?;
-        self.with_cart(|c| Ok(till.add_barcode(c, &code, quantity)?))
+        blocking(move || self.with_cart(|c| Ok(till.add_barcode(c, &code, quantity)?))).await
     }
 
     /// Sets a line's quantity (decimal string).
@@ -67,16 +78,20 @@ impl CartHandle {
     }
 
     /// Applies a catalogue discount to a line, or to the whole cart when `line_id` is null.
-    /// `value` is the cashier's figure for open discounts (decimal string); fixed ones ignore it.
-    pub fn apply_discount(
-        &self,
+    /// `value` is the cashier's figure for open discounts (decimal string); fixed ones ignore
+    /// it. Reads the catalogue: async.
+    pub async fn apply_discount(
+        self: Arc<Self>,
         discount_id: String,
         line_id: Option<u64>,
         value: Option<String>,
     ) -> Result<(), TillkitError> {
         let value = parse_discount_value(value)?;
         let till = self.core.till()?;
-        self.with_cart(|c| Ok(till.apply_discount(c, &discount_id, line_id, value)?))
+        blocking(move || {
+            self.with_cart(|c| Ok(till.apply_discount(c, &discount_id, line_id, value)?))
+        })
+        .await
     }
 
     /// Removes the discount of a line, or of the cart when `line_id` is null.

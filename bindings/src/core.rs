@@ -1,5 +1,6 @@
-//! `TillkitCore`: one device's till and its sync engine as the apps see them.
-//! It converts arguments and forwards to tillkit-core; no sale, tax or sync logic lives here.
+//! `TillkitCore`: one device's till and its sync engine as the apps see them: async calls
+//! (Kotlin `suspend`, Swift `async`) for anything that touches disk or network. It converts
+//! arguments and forwards to tillkit-core; no sale, tax or sync logic lives here.
 
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -12,6 +13,7 @@ use crate::records::{
     CatalogImportRecord, MetricsRecord, PaymentRecord, ProductRecord, QueuedSaleRecord,
     SaleReceipt, SyncStatusRecord,
 };
+use crate::runtime::{blocking, own_thread};
 use crate::status::{StatusObserver, StatusSubscription};
 
 /// How a device's core is set up. Optional fields fall back to the core's documented defaults.
@@ -82,15 +84,26 @@ impl TillkitCore {
     pub(crate) fn till(&self) -> Result<Arc<Till>, TillkitError> {
         Ok(self.running()?.till.clone())
     }
-}
 
-#[uniffi::export]
-impl TillkitCore {
-    /// Opens the encrypted store with its key from the OS keychain (created on first run)
-    /// and starts background sync with the register's bearer `token`. The network is
-    /// assumed up until told otherwise.
-    #[uniffi::constructor]
-    pub fn open(config: CoreConfig, token: String) -> Result<Arc<Self>, TillkitError> {
+    /// Runs `f` with the till on a blocking thread.
+    async fn with_till<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Till) -> Result<T, TillkitError> + Send + 'static,
+    ) -> Result<T, TillkitError> {
+        let till = self.till()?;
+        blocking(move || f(&till)).await
+    }
+
+    /// Runs `f` with the till and engine on a blocking thread.
+    pub(crate) async fn with_running<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Running) -> Result<T, TillkitError> + Send + 'static,
+    ) -> Result<T, TillkitError> {
+        let running = self.running()?;
+        blocking(move || f(&running)).await
+    }
+
+    fn open_now(config: CoreConfig, token: String) -> Result<Arc<Self>, TillkitError> {
         let core_config = config.core_config();
         let mut sync = SyncConfig::new(&config.server_url, &token);
         sync.allow_http_loopback = config.allow_http_loopback;
@@ -106,67 +119,83 @@ impl TillkitCore {
             running: RwLock::new(Some(Arc::new(Running { engine, till }))),
         }))
     }
+}
+
+#[uniffi::export]
+impl TillkitCore {
+    /// Opens the encrypted store with its key from the OS keychain (created on first run)
+    /// and starts background sync with the register's bearer `token`. The network is
+    /// assumed up until told otherwise.
+    #[uniffi::constructor]
+    pub async fn open(config: CoreConfig, token: String) -> Result<Arc<Self>, TillkitError> {
+        blocking(move || Self::open_now(config, token)).await
+    }
 
     /// Stops sync and closes the database once calls in flight return. Later calls fail
     /// with `Closed`. (Kotlin's `close()` only frees this handle; carts keep a core alive.)
-    pub fn shutdown(&self) {
+    pub async fn shutdown(&self) {
         let running = self
             .running
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        drop(running);
+        // The engine waits for its threads off any runtime thread; nothing to report.
+        let _ = own_thread(move || drop(running)).await;
     }
 
     /// Opens a cashier session; the engine starts syncing this store's queue at once.
-    pub fn login(
+    pub async fn login(
         &self,
         store_id: String,
         register_id: String,
         staff_id: String,
     ) -> Result<(), TillkitError> {
-        let r = self.running()?;
-        r.till.login(&store_id, &register_id, &staff_id)?;
-        r.engine.sync_now();
-        Ok(())
+        self.with_running(move |r| {
+            r.till.login(&store_id, &register_id, &staff_id)?;
+            r.engine.sync_now();
+            Ok(())
+        })
+        .await
     }
 
     /// Closes the session. Unsent sales stay queued and keep uploading: the token belongs
     /// to the register, not to the cashier.
-    pub fn logout(&self) -> Result<(), TillkitError> {
-        self.running()?.till.logout();
-        Ok(())
+    pub async fn logout(&self) -> Result<(), TillkitError> {
+        self.with_till(|t| {
+            t.logout();
+            Ok(())
+        })
+        .await
     }
 
     /// Searches the current store's active products by name, SKU or barcode.
-    pub fn search(&self, query: String) -> Result<Vec<ProductRecord>, TillkitError> {
-        Ok(self
-            .till()?
-            .search(&query)?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+    pub async fn search(&self, query: String) -> Result<Vec<ProductRecord>, TillkitError> {
+        self.with_till(move |t| Ok(t.search(&query)?.into_iter().map(Into::into).collect()))
+            .await
     }
 
     /// A product of the current store by id.
-    pub fn product(&self, product_id: String) -> Result<ProductRecord, TillkitError> {
-        Ok(self.till()?.product(&product_id)?.into())
+    pub async fn product(&self, product_id: String) -> Result<ProductRecord, TillkitError> {
+        self.with_till(move |t| Ok(t.product(&product_id)?.into()))
+            .await
     }
 
     /// A product of the current store by barcode.
-    pub fn product_by_barcode(&self, code: String) -> Result<ProductRecord, TillkitError> {
-        Ok(self.till()?.product_by_barcode(&code)?.into())
+    pub async fn product_by_barcode(&self, code: String) -> Result<ProductRecord, TillkitError> {
+        self.with_till(move |t| Ok(t.product_by_barcode(&code)?.into()))
+            .await
     }
 
     /// A new empty cart with the store's current prices and tax settings.
-    pub fn new_cart(self: Arc<Self>) -> Result<Arc<CartHandle>, TillkitError> {
-        let cart = self.till()?.new_cart()?;
+    pub async fn new_cart(self: Arc<Self>) -> Result<Arc<CartHandle>, TillkitError> {
+        let cart = self.with_till(|t| Ok(t.new_cart()?)).await?;
         Ok(Arc::new(CartHandle::new(self, cart)))
     }
 
     /// Checks the payments and writes the sale durably (with its queue row) in one
-    /// transaction. Start a new cart for the next customer.
-    pub fn complete_sale(
+    /// transaction. Start a new cart for the next customer. A cancelled call still
+    /// finishes: a sale is written whole or not at all, never half because a screen closed.
+    pub async fn complete_sale(
         &self,
         cart: Arc<CartHandle>,
         payments: Vec<PaymentRecord>,
@@ -175,69 +204,83 @@ impl TillkitCore {
             .into_iter()
             .map(TryInto::try_into)
             .collect::<Result<Vec<_>, _>>()?;
-        let till = self.till()?;
-        let sale = cart.with_cart(|c| till.complete_sale(c, &payments).map_err(Into::into))?;
-        Ok(sale.record.into())
+        self.with_till(move |till| {
+            let sale = cart.with_cart(|c| till.complete_sale(c, &payments).map_err(Into::into))?;
+            Ok(sale.record.into())
+        })
+        .await
     }
 
     /// Sales of the current store waiting for upload, oldest first.
-    pub fn pending_sales(&self, limit: u32) -> Result<Vec<QueuedSaleRecord>, TillkitError> {
-        Ok(self
-            .till()?
-            .pending_sales(limit as usize)?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+    pub async fn pending_sales(&self, limit: u32) -> Result<Vec<QueuedSaleRecord>, TillkitError> {
+        self.with_till(move |t| {
+            Ok(t.pending_sales(limit as usize)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+        .await
     }
 
     /// Sales of the current store that need a person: set aside by the server (with its
     /// reasons) or parked (still retried).
-    pub fn attention_sales(&self, limit: u32) -> Result<Vec<QueuedSaleRecord>, TillkitError> {
-        Ok(self
-            .till()?
-            .attention_sales(limit as usize)?
-            .into_iter()
-            .map(Into::into)
-            .collect())
+    pub async fn attention_sales(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<QueuedSaleRecord>, TillkitError> {
+        self.with_till(move |t| {
+            Ok(t.attention_sales(limit as usize)?
+                .into_iter()
+                .map(Into::into)
+                .collect())
+        })
+        .await
     }
 
     /// Puts the current store's set-aside sales back in line and sends its parked sales
     /// again now: all of them (`sale_ids` null), or those listed. Returns how many it
     /// touched; a sync round starts at once.
-    pub fn retry_attention_sales(
+    pub async fn retry_attention_sales(
         &self,
         sale_ids: Option<Vec<String>>,
     ) -> Result<u64, TillkitError> {
-        let r = self.running()?;
-        let touched = r.till.retry_attention_sales(sale_ids.as_deref())?;
-        r.engine.sync_now();
-        Ok(touched)
+        self.with_running(move |r| {
+            let touched = r.till.retry_attention_sales(sale_ids.as_deref())?;
+            r.engine.sync_now();
+            Ok(touched)
+        })
+        .await
     }
 
     /// The sales the server set aside, with its reasons, as JSON for an operator to export.
-    pub fn export_attention_sales(&self) -> Result<String, TillkitError> {
-        Ok(self.till()?.export_attention_sales()?)
+    pub async fn export_attention_sales(&self) -> Result<String, TillkitError> {
+        self.with_till(|t| Ok(t.export_attention_sales()?)).await
     }
 
-    /// The app reports the OS network state; going up triggers an immediate sync.
-    pub fn set_network_available(&self, available: bool) -> Result<(), TillkitError> {
-        self.running()?.engine.set_network_available(available);
-        Ok(())
+    /// The app reports the OS network state; going up triggers an immediate sync (and
+    /// reads the queue's size, hence async). Report changes in order, one at a time.
+    pub async fn set_network_available(&self, available: bool) -> Result<(), TillkitError> {
+        self.with_running(move |r| {
+            r.engine.set_network_available(available);
+            Ok(())
+        })
+        .await
     }
 
-    /// Sync as soon as possible (a "sync now" button, or after a new token).
+    /// Sync as soon as possible (a "sync now" button, or after a new token). Returns at once.
     pub fn sync_now(&self) -> Result<(), TillkitError> {
         self.running()?.engine.sync_now();
         Ok(())
     }
 
-    /// The current sync status.
-    pub fn status(&self) -> Result<SyncStatusRecord, TillkitError> {
-        Ok(self.running()?.engine.status().into())
+    /// The current sync status (counted from the queue).
+    pub async fn status(&self) -> Result<SyncStatusRecord, TillkitError> {
+        self.with_running(|r| Ok(r.engine.status().into())).await
     }
 
     /// Calls `observer` with the current status at once, then on every change, on a
-    /// background thread, until the returned subscription is cancelled or freed.
+    /// background thread, until the returned subscription is cancelled or freed. Kotlin's
+    /// `statusFlow()` and Swift's `statusUpdates()` (app.tillkit.core / TillkitKit) wrap it.
     pub fn subscribe_status(
         &self,
         observer: Box<dyn StatusObserver>,
@@ -246,14 +289,24 @@ impl TillkitCore {
         Ok(Arc::new(StatusSubscription::new(&running.engine, observer)))
     }
 
+    /// Status listeners subscribed now (diagnostics: a subscription left open by a screen
+    /// that went away shows here). Freed subscriptions leave within moments.
+    pub fn status_watchers(&self) -> Result<u64, TillkitError> {
+        Ok(self.running()?.engine.watchers() as u64)
+    }
+
     /// Operator metrics for the current store.
-    pub fn metrics(&self) -> Result<MetricsRecord, TillkitError> {
-        Ok(self.till()?.metrics()?.into())
+    pub async fn metrics(&self) -> Result<MetricsRecord, TillkitError> {
+        self.with_till(|t| Ok(t.metrics()?.into())).await
     }
 
     /// Applies a catalogue payload (the sync protocol's JSON) atomically; a bad one is
     /// refused whole and the previous catalogue stays.
-    pub fn import_catalog_json(&self, json: String) -> Result<CatalogImportRecord, TillkitError> {
-        Ok(self.till()?.import_catalog_json(&json)?.into())
+    pub async fn import_catalog_json(
+        &self,
+        json: String,
+    ) -> Result<CatalogImportRecord, TillkitError> {
+        self.with_till(move |t| Ok(t.import_catalog_json(&json)?.into()))
+            .await
     }
 }

@@ -91,6 +91,10 @@ pub enum TillkitError {
     /// `TillkitCore.shutdown()` was called; open a new core to go on.
     #[error("this core was shut down")]
     Closed,
+    /// A failure inside the core that is not the app's doing (a caught panic); nothing was
+    /// written half. Report it.
+    #[error("internal error: {reason}")]
+    Internal { reason: String },
 }
 
 impl From<Error> for TillkitError {

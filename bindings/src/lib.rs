@@ -8,6 +8,7 @@ mod error;
 mod offline_limits;
 mod records;
 mod recovery;
+mod runtime;
 mod status;
 
 #[cfg(target_os = "android")]

@@ -153,7 +153,8 @@ impl From<OfflineStatus> for OfflineStatusRecord {
 #[uniffi::export]
 impl TillkitCore {
     /// The session store's offline limits now (the status carries the same, on every change).
-    pub fn offline_status(&self) -> Result<OfflineStatusRecord, TillkitError> {
-        Ok(self.till()?.offline_status()?.into())
+    pub async fn offline_status(&self) -> Result<OfflineStatusRecord, TillkitError> {
+        let till = self.till()?;
+        crate::runtime::blocking(move || Ok(till.offline_status()?.into())).await
     }
 }

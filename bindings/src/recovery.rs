@@ -6,6 +6,7 @@ use tillkit_core::store::recovery::{self, RecoveryReport};
 
 use crate::core::CoreConfig;
 use crate::error::TillkitError;
+use crate::runtime::blocking;
 
 /// What a recovery salvaged and what it could not read.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -43,23 +44,26 @@ impl From<RecoveryReport> for RecoveryReportRecord {
 /// Salvages every readable sale of a database that answered `NeedsRecovery` into a fresh
 /// store, still queued; then `TillkitCore.open` works again. Call it with no core open.
 #[uniffi::export]
-pub fn recover_database(config: CoreConfig) -> Result<RecoveryReportRecord, TillkitError> {
-    Ok(Till::recover(&config.core_config())?.into())
+pub async fn recover_database(config: CoreConfig) -> Result<RecoveryReportRecord, TillkitError> {
+    blocking(move || Ok(Till::recover(&config.core_config())?.into())).await
 }
 
 /// Starts an empty store in place of one that answered `NeedsRecovery`, salvaging
 /// nothing. Only after a person confirmed it: unsent sales in the kept file will not
 /// upload. The kept files stay (see `keptDatabaseFiles`).
 #[uniffi::export]
-pub fn start_fresh_database(config: CoreConfig) -> Result<(), TillkitError> {
-    Ok(Till::start_fresh(&config.core_config())?)
+pub async fn start_fresh_database(config: CoreConfig) -> Result<(), TillkitError> {
+    blocking(move || Ok(Till::start_fresh(&config.core_config())?)).await
 }
 
 /// Every damaged file a recovery kept in the data directory, for support to collect.
 #[uniffi::export]
-pub fn kept_database_files(config: CoreConfig) -> Result<Vec<String>, TillkitError> {
-    Ok(recovery::kept_files(&config.core_config())?
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect())
+pub async fn kept_database_files(config: CoreConfig) -> Result<Vec<String>, TillkitError> {
+    blocking(move || {
+        Ok(recovery::kept_files(&config.core_config())?
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect())
+    })
+    .await
 }

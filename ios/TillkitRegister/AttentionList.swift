@@ -1,5 +1,6 @@
 import SwiftUI
 import Tillkit
+import TillkitKit
 
 /// Sales the server set aside (each with its reason) or the network path parked; reloaded
 /// when the core's count moves. Retry sends one, or all, again; only the server's verdict
@@ -15,7 +16,7 @@ struct AttentionList: View {
     private func retry(_ saleId: String?) {
         Task {
             do {
-                try await store.retryAttentionSales(saleIds: saleId.map { [$0] })
+                _ = try await store.core.retryAttentionSales(saleIds: saleId.map { [$0] })
                 retryError = nil
             } catch {
                 retryError = "The sale could not be put back in line: \(error)"
@@ -56,7 +57,7 @@ struct AttentionList: View {
             if let retryError { Text(retryError).foregroundStyle(.red).padding() }
         }
         .task(id: "\(store.status.attention)-\(retries)") {
-            guard let sales = try? await store.attentionSales() else { return }
+            guard let sales = try? await store.core.attentionSales(limit: 100) else { return }
             let nowMs = Int64(Date().timeIntervalSince1970 * 1_000)
             rows = attentionRows(sales, nowMs: nowMs, money: money)
         }

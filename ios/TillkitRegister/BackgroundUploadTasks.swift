@@ -3,6 +3,7 @@
 import BackgroundTasks
 import Foundation
 import Tillkit
+import TillkitKit
 
 @MainActor
 enum BackgroundUploadTasks {
@@ -61,7 +62,7 @@ enum BackgroundUploadTasks {
             return false
         }
         do {
-            let report = try await store.drainNow(timeoutMs: BackgroundUpload.budgetMs(processing: processing))
+            let report = try await store.core.drainNow(timeoutMs: BackgroundUpload.budgetMs(processing: processing))
             schedule(pending: report.status.pending)
             return BackgroundUpload.succeeded(report.outcome)
         } catch {

@@ -1,5 +1,6 @@
 import SwiftUI
 import Tillkit
+import TillkitKit
 
 /// The cart's lines with +/- and per-line tax, then the core's totals.
 struct CartView: View {

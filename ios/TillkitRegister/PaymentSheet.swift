@@ -1,5 +1,6 @@
 import SwiftUI
 import Tillkit
+import TillkitKit
 
 /// Cash (amount tendered, change due) or card (the terminal's reference), then "Charge".
 struct PaymentSheet: View {

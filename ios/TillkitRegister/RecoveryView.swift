@@ -2,6 +2,7 @@
 // person types the word) starts fresh. The core salvages; this view only asks and shows.
 import SwiftUI
 import Tillkit
+import TillkitKit
 
 @MainActor
 final class RecoveryModel: ObservableObject {
@@ -20,7 +21,7 @@ final class RecoveryModel: ObservableObject {
         guard flow.recoverTapped() else { return }
         Task {
             do {
-                flow.recovered(try await DatabaseRecovery.recover(config: config))
+                flow.recovered(try await recoverDatabase(config: config))
             } catch let error as TillkitError {
                 flow.failed(error.cashierMessage(money: MoneyFormat(), currency: nil))
             } catch {
@@ -36,7 +37,7 @@ final class RecoveryModel: ObservableObject {
         guard flow.confirmFreshTapped() else { return }
         Task {
             do {
-                try await DatabaseRecovery.startFresh(config: config)
+                try await startFreshDatabase(config: config)
                 flow.startedFresh()
             } catch let error as TillkitError {
                 flow.failed(error.cashierMessage(money: MoneyFormat(), currency: nil))

@@ -2,6 +2,7 @@
 // It calls the core and words its answers with the Tillkit package; it never prices or taxes.
 import Foundation
 import Tillkit
+import TillkitKit
 
 @MainActor
 final class RegisterModel: ObservableObject {
@@ -54,19 +55,19 @@ final class RegisterModel: ObservableObject {
         let code = barcode.trimmingCharacters(in: .whitespaces)
         guard !code.isEmpty else { return }
         barcode = ""
-        cartCall { cart in _ = try await offMain { try cart.addBarcode(code: code, quantity: "1") } }
+        cartCall { cart in _ = try await cart.addBarcode(code: code, quantity: "1") }
     }
 
     func add(productId: String) {
-        cartCall { cart in _ = try await offMain { try cart.addProduct(productId: productId, quantity: "1") } }
+        cartCall { cart in _ = try await cart.addProduct(productId: productId, quantity: "1") }
     }
 
     func setQuantity(lineId: UInt64, quantity: String) {
-        cartCall { cart in try await offMain { try cart.setQuantity(lineId: lineId, quantity: quantity) } }
+        cartCall { cart in try cart.setQuantity(lineId: lineId, quantity: quantity) }
     }
 
     func remove(lineId: UInt64) {
-        cartCall { cart in try await offMain { try cart.remove(lineId: lineId) } }
+        cartCall { cart in try cart.remove(lineId: lineId) }
     }
 
     func startPayment(_ method: Method) {
@@ -85,7 +86,7 @@ final class RegisterModel: ObservableObject {
         cartTask = Task {
             await previous?.value
             guard let current = handle,
-                  let receipt = await attempt({ try await self.store.completeSale(cart: current, payments: [record]) })
+                  let receipt = await attempt({ try await self.store.core.completeSale(cart: current, payments: [record]) })
             else { return }
             // The sale is durable; the next customer gets a new cart.
             handle = nil
@@ -104,7 +105,7 @@ final class RegisterModel: ObservableObject {
         }
         searchTask = Task {
             try? await Task.sleep(nanoseconds: 150_000_000)  // wait for the last keystroke
-            guard !Task.isCancelled, let products = await attempt({ try await self.store.search(text) }) else { return }
+            guard !Task.isCancelled, let products = await attempt({ try await self.store.core.search(query: text) }) else { return }
             results = products.map { self.row($0) }
         }
     }
@@ -130,18 +131,17 @@ final class RegisterModel: ObservableObject {
 
     private func currentCart() async -> CartHandle? {
         if let handle { return handle }
-        guard let opened = await attempt({ try await self.store.newCart() }) else { return nil }
+        guard let opened = await attempt({ try await self.store.core.newCart() }) else { return nil }
         handle = opened
         await refresh(opened)
         return opened
     }
 
     private func refresh(_ current: CartHandle) async {
-        let read = await attempt {
-            try await offMain { () -> ([CartLineRecord], TotalsRecord) in
-                let totals = try current.totals()
-                return (current.lines(), totals)
-            }
+        // In memory, no disk: the cart's own calls return at once.
+        let read = await attempt { () -> ([CartLineRecord], TotalsRecord) in
+            let totals = try current.totals()
+            return (current.lines(), totals)
         }
         guard let read else { return }
         let (lines, totals) = read

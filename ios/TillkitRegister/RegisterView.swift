@@ -1,5 +1,6 @@
 import SwiftUI
 import Tillkit
+import TillkitKit
 
 /// Search and barcode entry, results, the cart, and the pay buttons; the status pill on top.
 struct RegisterView: View {

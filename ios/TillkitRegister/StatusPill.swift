@@ -1,5 +1,6 @@
 import SwiftUI
 import Tillkit
+import TillkitKit
 
 /// Green "Online", amber "Offline · N pending", red when the register's token is refused.
 struct StatusPillView: View {

@@ -2,6 +2,7 @@
 // Development wiring: server, token and register come from the scheme's environment.
 import SwiftUI
 import Tillkit
+import TillkitKit
 
 @main
 struct TillkitRegisterApp: App {
@@ -132,14 +133,14 @@ final class Startup: ObservableObject {
             throw RecoveryNeeded(reason: reason, keptFiles: kept, config: config)
         }
         do {
-            try await store.login(
+            try await store.core.login(
                 storeId: env["TILLKIT_STORE_ID"] ?? "store-1",
                 registerId: env["TILLKIT_REGISTER_ID"] ?? "R08",
                 staffId: "cashier"
             )
         } catch {
             // Opening again must never find this one still open beside it.
-            store.shutdown()
+            await store.shutdown()
             throw error
         }
         return store

@@ -2,7 +2,8 @@
 # Tests the Kotlin bindings on the host JVM: builds libtillkit_ffi and tillkit-server,
 # generates the Kotlin bindings, compiles them with the tests (kotlinc) and runs JUnit 4
 # through JNA. Installs what a fresh Debian machine lacks (JNA, JUnit 4 via apt; the
-# Kotlin compiler via npm, cached in target/kotlin-toolchain). Usage: tests/kotlin/run.sh
+# Kotlin compiler via npm, cached in target/kotlin-toolchain, whose package also carries the
+# kotlinx-coroutines jar the async bindings and the status Flow need). Usage: tests/kotlin/run.sh
 # Ends with the line "N passed, M failed"; exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,6 +47,10 @@ if [ ! -x "$toolchain/package/bin/kotlinc" ]; then
     && tar xzf "kotlin-compiler-$KOTLIN_VERSION.tgz" && rm "kotlin-compiler-$KOTLIN_VERSION.tgz")
 fi
 kotlin_lib="$toolchain/package/lib"
+# The generated async calls (suspend) and app.tillkit.core's Flow need kotlinx-coroutines:
+# the npm package ships it (no other registry needed); fail plainly if a version stops shipping it.
+coroutines="$kotlin_lib/kotlinx-coroutines-core-jvm.jar"
+[ -f "$coroutines" ] || { echo "tests/kotlin/run.sh: $coroutines missing from kotlin-compiler@$KOTLIN_VERSION" >&2; exit 1; }
 
 echo "== Rust: tillkit-server, libtillkit_ffi and its Kotlin bindings"
 cargo build --quiet -p tillkit-server --bin tillkit-server
@@ -55,7 +60,9 @@ generated="bindings/generated/kotlin/app/tillkit/ffi/tillkit_ffi.kt"
 # The Android app's platform-free Kotlin is compiled against the same bindings, so its
 # mapping of the core's errors and records is tested here with the real core: :ui-model,
 # :background and :tillkit's files that import no android.* (checked).
-shared_kotlin=(android/tillkit/src/main/kotlin/app/tillkit/ffi/Errors.kt android/tillkit/src/main/kotlin/app/tillkit/ffi/Mappers.kt)
+# The hand-written Kotlin lives in app.tillkit.core, apart from the generated app.tillkit.ffi.
+core_kotlin=android/tillkit/src/main/kotlin/app/tillkit/core
+shared_kotlin=("$core_kotlin/Errors.kt" "$core_kotlin/Mappers.kt" "$core_kotlin/StatusFlow.kt")
 if grep -nE '^import (android|androidx)\.' "${shared_kotlin[@]}"; then
   echo "tests/kotlin/run.sh: ${shared_kotlin[*]} must stay free of android.*" >&2
   exit 1
@@ -63,7 +70,7 @@ fi
 
 echo "== kotlinc"
 rm -rf "$build" && mkdir -p "$build"
-classpath="$(IFS=:; echo "${jars[*]}")"
+classpath="$(IFS=:; echo "${jars[*]}"):$coroutines"
 # -nowarn: the generated bindings produce many warnings that are not ours to fix.
 "$toolchain/package/bin/kotlinc" -nowarn -jvm-target 17 -cp "$classpath" -d "$build/classes" \
   "$generated" android/ui-model/src/main/kotlin android/background/src/main/kotlin \

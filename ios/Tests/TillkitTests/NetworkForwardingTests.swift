@@ -1,5 +1,6 @@
 import XCTest
-@testable import Tillkit
+import Tillkit
+@testable import TillkitKit
 
 /// A path monitor the test drives by hand.
 private final class FakePathMonitor: NetworkPathMonitoring {
@@ -17,7 +18,7 @@ private final class RecordingSink: NetworkAvailabilitySink, @unchecked Sendable 
     private var values: [Bool] = []
     var reported: [Bool] { lock.lock(); defer { lock.unlock() }; return values }
 
-    func setNetworkAvailable(available: Bool) throws {
+    func setNetworkAvailable(available: Bool) async throws {
         lock.lock()
         values.append(available)
         lock.unlock()
@@ -25,13 +26,17 @@ private final class RecordingSink: NetworkAvailabilitySink, @unchecked Sendable 
 }
 
 final class NetworkForwardingTests: XCTestCase {
-    func testEveryPathChangeReachesTheCoreInOrder() {
+    func testEveryPathChangeReachesTheCoreInOrder() async throws {
         let monitor = FakePathMonitor()
         let sink = RecordingSink()
         let forwarder = NetworkForwarder(monitor: monitor, sink: sink)
         monitor.report(true)
         monitor.report(false)
         monitor.report(true)
+        // Forwarded one at a time on a task of the forwarder's: wait for the third.
+        for _ in 0..<500 where sink.reported.count < 3 {
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
         XCTAssertEqual(sink.reported, [true, false, true])
         withExtendedLifetime(forwarder) {}
     }

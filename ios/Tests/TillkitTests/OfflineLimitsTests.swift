@@ -1,5 +1,6 @@
 import XCTest
-@testable import Tillkit
+import Tillkit
+@testable import TillkitKit
 
 final class OfflineLimitsTests: XCTestCase {
     private let money = MoneyFormat(locale: Locale(identifier: "en_GB"))

@@ -1,5 +1,6 @@
 import XCTest
-@testable import Tillkit
+import Tillkit
+@testable import TillkitKit
 
 /// A monitor that reports one state and never changes: the test switches the network itself.
 private final class SteadyPathMonitor: NetworkPathMonitoring {
@@ -26,8 +27,17 @@ final class OfflineScenarioTests: XCTestCase {
 
         let config = CoreConfig(dataDir: dataDir.path, serverUrl: url, allowHttpLoopback: true)
         let store = try await TillkitStore.open(config: config, token: token, monitor: SteadyPathMonitor())
-        defer { store.shutdown() }
-        try await store.login(
+        do {
+            try await salesRungUpOffline(store)
+        } catch {
+            await store.shutdown()
+            throw error
+        }
+        await store.shutdown()
+    }
+
+    private func salesRungUpOffline(_ store: TillkitStore) async throws {
+        try await store.core.login(
             storeId: env["TILLKIT_STORE_ID"] ?? "store-1",
             registerId: env["TILLKIT_REGISTER_ID"] ?? "R98",
             staffId: "xctest"
@@ -38,7 +48,7 @@ final class OfflineScenarioTests: XCTestCase {
         var probe: CartHandle?
         try await eventually("catalogue") {
             do {
-                probe = try await store.newCart()
+                probe = try await store.core.newCart()
                 return true
             } catch TillkitError.NoCatalog {
                 return false
@@ -51,17 +61,15 @@ final class OfflineScenarioTests: XCTestCase {
         let barcode = env["TILLKIT_BARCODE"] ?? "5060000000031"
         var receipts: [String] = []
         for _ in 0..<3 {
-            let cart = try await store.newCart()
-            let total = try await offMain { () -> String in
-                _ = try cart.addBarcode(code: barcode, quantity: "2")
-                return try cart.totals().total
-            }
+            let cart = try await store.core.newCart()
+            _ = try await cart.addBarcode(code: barcode, quantity: "2")
+            let total = try cart.totals().total
             let payment = PaymentRecord(method: .cash, amount: total, reference: nil)
-            let receipt = try await store.completeSale(cart: cart, payments: [payment])
+            let receipt = try await store.core.completeSale(cart: cart, payments: [payment])
             receipts.append(receipt.receiptNo)
         }
         // XCTAssert's autoclosures cannot await: read first, then assert.
-        let pending = try await store.pendingSales()
+        let pending = try await store.core.pendingSales(limit: 100)
         XCTAssertEqual(pending.map(\.receiptNo), receipts)
         try await eventually("pending 3 in the status") { store.status.pending == 3 }
         XCTAssertEqual(store.pill.colour, .amber)
@@ -69,8 +77,8 @@ final class OfflineScenarioTests: XCTestCase {
 
         try await store.setNetworkAvailable(true)
         try await eventually("queue drained", timeout: 60) { store.status.online && store.status.pending == 0 }
-        let left = try await store.pendingSales()
-        let setAside = try await store.attentionSales()
+        let left = try await store.core.pendingSales(limit: 100)
+        let setAside = try await store.core.attentionSales(limit: 100)
         XCTAssertEqual(left.count, 0)
         XCTAssertEqual(setAside.count, 0, "no sale set aside")
         XCTAssertEqual(store.pill.text, "Online")

@@ -1,5 +1,6 @@
 import XCTest
-@testable import Tillkit
+import Tillkit
+@testable import TillkitKit
 
 final class PaymentTests: XCTestCase {
     private let uk = MoneyFormat(locale: Locale(identifier: "en_GB"))

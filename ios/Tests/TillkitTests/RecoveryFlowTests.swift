@@ -1,5 +1,6 @@
 import XCTest
-@testable import Tillkit
+import Tillkit
+@testable import TillkitKit
 
 final class RecoveryFlowTests: XCTestCase {
     private let kept = ["/data/tillkit/tillkit.db.damaged-1"]

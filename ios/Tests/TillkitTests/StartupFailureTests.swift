@@ -1,5 +1,6 @@
 import XCTest
-@testable import Tillkit
+import Tillkit
+@testable import TillkitKit
 
 final class StartupFailureTests: XCTestCase {
     func testTypedErrorsMapToTheirScreens() {

@@ -5,22 +5,23 @@ package app.tillkit.tests
 import app.tillkit.background.DrainResult
 import app.tillkit.background.RunVerdict
 import app.tillkit.background.afterDrain
+import app.tillkit.core.toDrainResult
 import app.tillkit.ffi.DrainOutcome
 import app.tillkit.ffi.TillkitCore
-import app.tillkit.ffi.toDrainResult
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertTrue
+import kotlinx.coroutines.runBlocking
 import org.junit.Test
 
 /** The result of [block] and how many seconds it took. */
-private fun <T> timed(block: () -> T): Pair<T, Double> {
+private inline fun <T> timed(block: () -> T): Pair<T, Double> {
     val started = System.nanoTime()
     val result = block()
     return result to (System.nanoTime() - started) / 1e9
 }
 
 class BackgroundDrainTest {
-    private fun sell(core: TillkitCore, n: Int) = repeat(n) {
+    private suspend fun sell(core: TillkitCore, n: Int) = repeat(n) {
         core.newCart().use { cart ->
             cart.addProduct("p-bread", "1")
             core.completeSale(cart, listOf(cash("1.45")))
@@ -29,7 +30,7 @@ class BackgroundDrainTest {
 
     /** A core of the test server's register with its catalogue and sales rung while the
      *  network was down (still down: the block brings it back when it wants). */
-    private fun <T> withQueuedSales(server: TestServer, sales: Int, block: (TillkitCore) -> T): T {
+    private suspend fun <T> withQueuedSales(server: TestServer, sales: Int, block: suspend (TillkitCore) -> T): T {
         val dir = tempDir("drain")
         val core = openCore(dir, serverUrl = server.baseUrl, token = server.token)
         try {
@@ -47,7 +48,7 @@ class BackgroundDrainTest {
     }
 
     @Test
-    fun drain_now_uploads_every_queued_sale_and_reports_drained() {
+    fun drain_now_uploads_every_queued_sale_and_reports_drained() = runBlocking<Unit> {
         TestServer.start().use { server ->
             withQueuedSales(server, sales = 4) { core ->
                 core.setNetworkAvailable(true)
@@ -63,7 +64,7 @@ class BackgroundDrainTest {
     }
 
     @Test
-    fun an_unreachable_server_times_out_within_the_limit_and_keeps_every_sale() {
+    fun an_unreachable_server_times_out_within_the_limit_and_keeps_every_sale() = runBlocking<Unit> {
         val dir = tempDir("drain-offline")
         val core = openStocked(dir)
         try {
@@ -83,7 +84,7 @@ class BackgroundDrainTest {
     }
 
     @Test
-    fun a_refused_token_ends_the_drain_early_as_needing_attention_and_keeps_the_sales() {
+    fun a_refused_token_ends_the_drain_early_as_needing_attention_and_keeps_the_sales() = runBlocking<Unit> {
         TestServer.start().use { server ->
             withQueuedSales(server, sales = 3) { core ->
                 server.admin("revoke-register", "--store", STORE, "--register", REGISTER)

@@ -4,11 +4,12 @@ package app.tillkit.tests
 
 import app.tillkit.ffi.TillkitCore
 import org.junit.Assert.assertEquals
+import kotlinx.coroutines.runBlocking
 import org.junit.Test
 
 class ManyObjectsTest {
     @Test
-    fun a_thousand_carts_are_freed_and_let_go_of_their_core() {
+    fun a_thousand_carts_are_freed_and_let_go_of_their_core() = runBlocking<Unit> {
         val dir = tempDir("carts")
         try {
             openStocked(dir).use { warmUp ->
@@ -44,9 +45,9 @@ class ManyObjectsTest {
     }
 
     @Test
-    fun fifty_cores_open_and_close_without_leaking_descriptors_or_threads() {
+    fun fifty_cores_open_and_close_without_leaking_descriptors_or_threads() = runBlocking<Unit> {
         val dir = tempDir("cores")
-        fun cycle(n: Int): TillkitCore {
+        suspend fun cycle(n: Int): TillkitCore {
             val core = openCore(dir)
             core.login(STORE, REGISTER, "alice")
             if (n == 0) core.importCatalogJson(DEVICE_CATALOG)

@@ -3,14 +3,14 @@
 // naming the limit (nothing written), warned of in the status, reset by a full drain.
 package app.tillkit.tests
 
+import app.tillkit.core.cashierMessage
+import app.tillkit.core.toRegisterStatus
 import app.tillkit.ffi.OfflineLimitKind
 import app.tillkit.ffi.PaymentMethod
 import app.tillkit.ffi.PaymentRecord
 import app.tillkit.ffi.SaleReceipt
 import app.tillkit.ffi.TillkitCore
 import app.tillkit.ffi.TillkitException
-import app.tillkit.ffi.cashierMessage
-import app.tillkit.ffi.toRegisterStatus
 import app.tillkit.ui.MoneyFormat
 import app.tillkit.ui.OfflineLimit
 import java.util.Locale
@@ -18,11 +18,12 @@ import org.junit.Assert.assertEquals
 import org.junit.Assert.assertNull
 import org.junit.Assert.assertTrue
 import org.junit.Assert.fail
+import kotlinx.coroutines.runBlocking
 import org.junit.Test
 
 class OfflineLimitsTest {
     /** One child seat (89.00): `card` by card, the rest in cash. */
-    private fun sellSeat(core: TillkitCore, card: String, cashPart: String?): SaleReceipt {
+    private suspend fun sellSeat(core: TillkitCore, card: String, cashPart: String?): SaleReceipt {
         val cart = core.newCart()
         try {
             cart.addProduct("p-seat", "1")
@@ -36,7 +37,7 @@ class OfflineLimitsTest {
         }
     }
 
-    private fun refusal(block: () -> Unit): TillkitException.OfflineLimitReached {
+    private inline fun refusal(block: () -> Unit): TillkitException.OfflineLimitReached {
         try {
             block()
         } catch (e: TillkitException.OfflineLimitReached) {
@@ -47,7 +48,7 @@ class OfflineLimitsTest {
     }
 
     @Test
-    fun limits_set_on_the_server_refuse_card_beyond_them_offline_while_cash_still_sells() {
+    fun limits_set_on_the_server_refuse_card_beyond_them_offline_while_cash_still_sells() = runBlocking<Unit> {
         TestServer.start().use { server ->
             server.admin("offline-limits", "--store", STORE, "--card-max-sale", "50.00", "--card-max-total", "60.00")
             val dir = tempDir("limits")

@@ -5,11 +5,12 @@ package app.tillkit.tests
 import app.tillkit.ffi.Connectivity
 import java.math.BigDecimal
 import org.junit.Assert.assertEquals
+import kotlinx.coroutines.runBlocking
 import org.junit.Test
 
 class OfflineToOnlineSyncTest {
     @Test
-    fun sales_rung_offline_reach_the_server_exactly_once_after_the_network_returns() {
+    fun sales_rung_offline_reach_the_server_exactly_once_after_the_network_returns() = runBlocking<Unit> {
         TestServer.start().use { server ->
             val dir = tempDir("e2e")
             val core = openCore(dir, serverUrl = server.baseUrl, token = server.token)

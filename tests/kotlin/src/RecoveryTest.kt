@@ -11,15 +11,15 @@ import java.io.RandomAccessFile
 import java.nio.file.Files
 import java.nio.file.Path
 import org.junit.Assert.assertEquals
-import org.junit.Assert.assertThrows
 import org.junit.Assert.assertTrue
+import kotlinx.coroutines.runBlocking
 import org.junit.Test
 
 class RecoveryTest {
     private val sales = 120
 
     /** A closed core with `sales` sales queued; returns its data directory. */
-    private fun closedWithSales(name: String): Path {
+    private suspend fun closedWithSales(name: String): Path {
         val dir = tempDir(name)
         val core = openStocked(dir)
         repeat(sales) {
@@ -48,16 +48,16 @@ class RecoveryTest {
 
     private fun pages(dir: Path) = Files.size(dir.resolve("tillkit.db")) / 4096
 
-    private fun refusedTwice(dir: Path): TillkitException.NeedsRecovery {
-        val first = assertThrows(TillkitException.NeedsRecovery::class.java) { openCore(dir) }
-        val again = assertThrows(TillkitException.NeedsRecovery::class.java) { openCore(dir) }
+    private suspend fun refusedTwice(dir: Path): TillkitException.NeedsRecovery {
+        val first = expectThrows<TillkitException.NeedsRecovery> { openCore(dir) }
+        val again = expectThrows<TillkitException.NeedsRecovery> { openCore(dir) }
         assertEquals("the same kept file is named after a restart", first.kept, again.kept)
         assertTrue(first.kept.single().contains("tillkit.db.damaged-"))
         return first
     }
 
     @Test
-    fun a_damaged_database_keeps_refusing_until_recovery_salvages_its_sales_still_queued() {
+    fun a_damaged_database_keeps_refusing_until_recovery_salvages_its_sales_still_queued() = runBlocking<Unit> {
         val dir = closedWithSales("recover")
         // Pages in the middle of the file: the sales and their queue rows fill most of it.
         for (page in pages(dir) / 2 until pages(dir) / 2 + 4) damagePage(dir, page)
@@ -80,7 +80,7 @@ class RecoveryTest {
     }
 
     @Test
-    fun starting_fresh_is_its_own_call_and_the_damaged_file_stays_listed() {
+    fun starting_fresh_is_its_own_call_and_the_damaged_file_stays_listed() = runBlocking<Unit> {
         val dir = closedWithSales("fresh")
         damagePage(dir, 1)
         val refused = refusedTwice(dir)

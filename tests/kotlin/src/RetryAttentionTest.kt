@@ -6,11 +6,12 @@ import app.tillkit.ffi.QueueState
 import java.nio.file.Files
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertTrue
+import kotlinx.coroutines.runBlocking
 import org.junit.Test
 
 class RetryAttentionTest {
     @Test
-    fun sales_the_server_rejected_are_retried_on_request_by_id_or_all_and_arrive_once() {
+    fun sales_the_server_rejected_are_retried_on_request_by_id_or_all_and_arrive_once() = runBlocking<Unit> {
         TestServer.start().use { server ->
             val dir = tempDir("retry")
             val core = openCore(dir, serverUrl = server.baseUrl, token = server.token)

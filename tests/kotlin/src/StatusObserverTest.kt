@@ -12,6 +12,7 @@ import org.junit.Assert.assertNotNull
 import org.junit.Assert.assertNotSame
 import org.junit.Assert.assertNull
 import org.junit.Assert.assertTrue
+import kotlinx.coroutines.runBlocking
 import org.junit.Test
 
 class StatusObserverTest {
@@ -25,7 +26,7 @@ class StatusObserverTest {
         fun next(millis: Long) = seen.poll(millis, TimeUnit.MILLISECONDS)
     }
 
-    private fun sellBread(core: app.tillkit.ffi.TillkitCore) {
+    private suspend fun sellBread(core: app.tillkit.ffi.TillkitCore) {
         core.newCart().use { cart ->
             cart.addProduct("p-bread", "1")
             core.completeSale(cart, listOf(cash("2"))).also { assertEquals("0.55", it.changeDue) }
@@ -33,7 +34,7 @@ class StatusObserverTest {
     }
 
     @Test
-    fun observer_hears_the_current_status_first_then_changes_on_a_background_thread() {
+    fun observer_hears_the_current_status_first_then_changes_on_a_background_thread() = runBlocking<Unit> {
         val dir = tempDir("status")
         val core = openStocked(dir)
         try {
@@ -75,7 +76,7 @@ class StatusObserverTest {
     }
 
     @Test
-    fun freeing_a_subscription_handle_stops_its_callbacks() {
+    fun freeing_a_subscription_handle_stops_its_callbacks() = runBlocking<Unit> {
         val dir = tempDir("status-free")
         val core = openStocked(dir)
         try {

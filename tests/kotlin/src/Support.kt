@@ -14,6 +14,7 @@ import java.net.URI
 import java.nio.file.Files
 import java.nio.file.Path
 import java.util.concurrent.TimeUnit
+import kotlinx.coroutines.delay
 
 const val STORE = "uk-01"
 const val REGISTER = "R07"
@@ -69,7 +70,7 @@ fun Path.deleteTree() {
 }
 
 /** Opens a core on `dir`; its database key is kept in memory (see useInMemoryKeychainForTests). */
-fun openCore(
+suspend fun openCore(
     dir: Path,
     serverUrl: String = UNREACHABLE_SERVER,
     token: String = UNUSED_TOKEN,
@@ -93,7 +94,7 @@ fun coreConfig(
 )
 
 /** A core logged in to the UK store with the catalogue imported locally (no server needed). */
-fun openStocked(dir: Path): TillkitCore {
+suspend fun openStocked(dir: Path): TillkitCore {
     val core = openCore(dir)
     core.login(STORE, REGISTER, "alice")
     core.importCatalogJson(DEVICE_CATALOG)
@@ -101,12 +102,23 @@ fun openStocked(dir: Path): TillkitCore {
 }
 
 /** Polls `condition` until it holds or `seconds` pass; fails with `what`. */
-fun eventually(seconds: Long, what: String, condition: () -> Boolean) {
+suspend fun eventually(seconds: Long, what: String, condition: suspend () -> Boolean) {
     val deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds)
     while (!condition()) {
         if (System.nanoTime() > deadline) throw AssertionError("timed out after ${seconds}s waiting for: $what")
-        Thread.sleep(20)
+        delay(20)
     }
+}
+
+/** The `E` that `block` throws; fails if it throws nothing or something else. */
+inline fun <reified E : Throwable> expectThrows(block: () -> Unit): E {
+    try {
+        block()
+    } catch (e: Throwable) {
+        if (e is E) return e
+        throw AssertionError("expected ${E::class.simpleName}, got $e", e)
+    }
+    throw AssertionError("expected ${E::class.simpleName}, nothing was thrown")
 }
 
 /** The raw value of a top-level field of a flat JSON object (enough for the server's summary). */

@@ -3,11 +3,12 @@
 package app.tillkit.tests
 
 import org.junit.Assert.assertEquals
+import kotlinx.coroutines.runBlocking
 import org.junit.Test
 
 class TaxGoldenTest {
     @Test
-    fun uk_vat_inclusive_receipt_matches_the_rust_golden_case() {
+    fun uk_vat_inclusive_receipt_matches_the_rust_golden_case() = runBlocking<Unit> {
         val dir = tempDir("tax")
         val core = openStocked(dir)
         try {

@@ -9,15 +9,14 @@ import app.tillkit.ffi.TillkitCore
 import app.tillkit.ffi.TillkitException
 import app.tillkit.ffi.useInMemoryKeychainForTests
 import org.junit.Assert.assertEquals
-import org.junit.Assert.assertThrows
 import org.junit.Assert.assertTrue
+import kotlinx.coroutines.runBlocking
 import org.junit.Test
 
 class TypedErrorsTest {
-    private inline fun <reified E : TillkitException> expect(noinline call: () -> Unit): E =
-        assertThrows(E::class.java) { call() }
+    private inline fun <reified E : TillkitException> expect(call: () -> Unit): E = expectThrows<E>(call)
 
-    private fun withStocked(block: (app.tillkit.ffi.TillkitCore) -> Unit) {
+    private fun withStocked(block: suspend (app.tillkit.ffi.TillkitCore) -> Unit) = runBlocking {
         val dir = tempDir("errors")
         val core = openStocked(dir)
         try {
@@ -69,7 +68,7 @@ class TypedErrorsTest {
     }
 
     @Test
-    fun selling_needs_a_session_a_catalogue_lines_and_active_products() {
+    fun selling_needs_a_session_a_catalogue_lines_and_active_products() = runBlocking<Unit> {
         val dir = tempDir("errors-session")
         val core = openCore(dir)
         try {
@@ -113,7 +112,7 @@ class TypedErrorsTest {
     }
 
     @Test
-    fun a_database_without_its_key_is_kept_and_reported() {
+    fun a_database_without_its_key_is_kept_and_reported() = runBlocking<Unit> {
         val dir = tempDir("errors-key")
         openCore(dir).use { it.shutdown() }
         expect<TillkitException.KeyMissing> { openCore(dir, keychainAccount = "another-account") }
@@ -122,7 +121,7 @@ class TypedErrorsTest {
     }
 
     @Test
-    fun a_malformed_certificate_pin_or_root_is_invalid_input_and_the_database_stays() {
+    fun a_malformed_certificate_pin_or_root_is_invalid_input_and_the_database_stays() = runBlocking<Unit> {
         val dir = tempDir("errors-tls")
         useInMemoryKeychainForTests()
         fun config(pins: List<String>, roots: List<String>) = CoreConfig(

@@ -4,7 +4,8 @@ package app.tillkit.register
 
 import androidx.lifecycle.ViewModel
 import androidx.lifecycle.viewModelScope
-import app.tillkit.ffi.TillkitAndroid
+import app.tillkit.core.TillkitAndroid
+import app.tillkit.core.toQueuedSale
 import app.tillkit.ffi.TillkitException
 import app.tillkit.ui.AttentionItem
 import app.tillkit.ui.MoneyFormat
@@ -44,7 +45,7 @@ class AttentionViewModel(
     fun retry(saleId: String?) {
         viewModelScope.launch {
             mutableRetryError.value = try {
-                till.retryAttentionSales(saleId?.let { listOf(it) })
+                till.core.retryAttentionSales(saleId?.let { listOf(it) })
                 null
             } catch (e: TillkitException) {
                 e.message ?: "The sale could not be put back in line"
@@ -55,7 +56,7 @@ class AttentionViewModel(
 
     private suspend fun load(): List<AttentionItem>? =
         try {
-            attentionItems(till.attentionSales(), nowMs(), money)
+            attentionItems(till.core.attentionSales(100u).map { it.toQueuedSale() }, nowMs(), money)
         } catch (_: TillkitException) {
             null
         }

@@ -27,7 +27,7 @@ import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import androidx.lifecycle.viewmodel.compose.viewModel
-import app.tillkit.ffi.TillkitAndroid
+import app.tillkit.core.TillkitAndroid
 import app.tillkit.ui.StartupFailure
 
 class MainActivity : ComponentActivity() {

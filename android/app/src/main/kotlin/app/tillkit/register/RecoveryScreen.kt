@@ -22,9 +22,9 @@ import androidx.compose.ui.unit.dp
 import androidx.lifecycle.ViewModel
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import androidx.lifecycle.viewModelScope
-import app.tillkit.ffi.TillkitAndroid
+import app.tillkit.core.TillkitAndroid
+import app.tillkit.core.cashierMessage
 import app.tillkit.ffi.TillkitException
-import app.tillkit.ffi.cashierMessage
 import app.tillkit.ui.MoneyFormat
 import app.tillkit.ui.RecoveryFlow
 import app.tillkit.ui.RecoveryStep

@@ -8,15 +8,14 @@ import androidx.lifecycle.DefaultLifecycleObserver
 import androidx.lifecycle.LifecycleOwner
 import androidx.lifecycle.ProcessLifecycleOwner
 import app.tillkit.background.uploadSchedule
+import app.tillkit.core.TillkitAndroid
+import app.tillkit.core.startupFailure
 import app.tillkit.ffi.CoreConfig
-import app.tillkit.ffi.TillkitAndroid
 import app.tillkit.ffi.TillkitException
-import app.tillkit.ffi.startupFailure
 import app.tillkit.ui.StartupFailure
 import app.tillkit.ui.startupFailure
 import java.io.File
 import kotlinx.coroutines.CancellationException
-import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.MainScope
 import kotlinx.coroutines.NonCancellable
 import kotlinx.coroutines.flow.MutableStateFlow
@@ -93,10 +92,10 @@ class RegisterApplication : Application() {
     private suspend fun openAndSignIn(): TillkitAndroid {
         val till = TillkitAndroid.open(this, config, BuildConfig.TILLKIT_TOKEN)
         try {
-            till.login(BuildConfig.TILLKIT_STORE_ID, BuildConfig.TILLKIT_REGISTER_ID, staffId = "cashier")
+            till.core.login(BuildConfig.TILLKIT_STORE_ID, BuildConfig.TILLKIT_REGISTER_ID, staffId = "cashier")
         } catch (e: Throwable) {
             // Opening again must never find this one still open beside it.
-            withContext(NonCancellable + Dispatchers.IO) { till.close() }
+            withContext(NonCancellable) { till.shutdown() }
             throw e
         }
         return till

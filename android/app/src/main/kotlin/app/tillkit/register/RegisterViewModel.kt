@@ -4,12 +4,14 @@ package app.tillkit.register
 
 import androidx.lifecycle.ViewModel
 import androidx.lifecycle.viewModelScope
+import app.tillkit.core.TillkitAndroid
+import app.tillkit.core.cashierMessage
+import app.tillkit.core.snapshot
+import app.tillkit.core.toCompletedSale
+import app.tillkit.core.toPaymentRecord
+import app.tillkit.ffi.CartHandle
 import app.tillkit.ffi.ProductRecord
-import app.tillkit.ffi.RegisterCart
-import app.tillkit.ffi.TillkitAndroid
 import app.tillkit.ffi.TillkitException
-import app.tillkit.ffi.cashierMessage
-import app.tillkit.ffi.toCompletedSale
 import app.tillkit.ui.CartTotals
 import app.tillkit.ui.CartView
 import app.tillkit.ui.LimitBanner
@@ -76,7 +78,7 @@ class RegisterViewModel(
 
     // Cart calls run one at a time, so a slow snapshot never overwrites a newer one.
     private val cartLock = Mutex()
-    private var cart: RegisterCart? = null
+    private var cart: CartHandle? = null
     private var totals: CartTotals? = null
     private var searchJob: Job? = null
 
@@ -94,7 +96,7 @@ class RegisterViewModel(
         }
         searchJob = viewModelScope.launch {
             delay(SEARCH_DEBOUNCE_MS)
-            val products = attempt { till.search(query) } ?: return@launch
+            val products = attempt { till.core.search(query) } ?: return@launch
             mutableState.update { it.copy(results = products.map(::row)) }
         }
     }
@@ -106,14 +108,14 @@ class RegisterViewModel(
         val code = state.value.barcode.trim()
         if (code.isEmpty()) return
         mutableState.update { it.copy(barcode = "") }
-        cartCall { it.addBarcode(code) }
+        cartCall { it.addBarcode(code, "1") }
     }
 
-    fun onAddProduct(productId: String) = cartCall { it.addProduct(productId) }
+    fun onAddProduct(productId: String) = cartCall { it.addProduct(productId, "1") }
 
-    fun onSetQuantity(lineId: Long, quantity: String) = cartCall { it.setQuantity(lineId, quantity) }
+    fun onSetQuantity(lineId: Long, quantity: String) = cartCall { it.setQuantity(lineId.toULong(), quantity) }
 
-    fun onRemove(lineId: Long) = cartCall { it.remove(lineId) }
+    fun onRemove(lineId: Long) = cartCall { it.remove(lineId.toULong()) }
 
     fun onStartPayment(method: Method) {
         if (totals == null || state.value.cart.isEmpty) return
@@ -133,7 +135,7 @@ class RegisterViewModel(
         viewModelScope.launch {
             cartLock.withLock {
                 val current = cart ?: return@withLock
-                val receipt = attempt { till.completeSale(current, listOf(tender)) } ?: return@withLock
+                val receipt = attempt { till.core.completeSale(current, listOf(tender.toPaymentRecord())) } ?: return@withLock
                 // The sale is durable; the next customer gets a new cart.
                 current.close()
                 cart = null
@@ -156,7 +158,7 @@ class RegisterViewModel(
         return if (sheet.tender != null && limit != null) PaymentState(tender = null, problem = limit, changeDue = null) else sheet
     }
 
-    private fun cartCall(call: suspend (RegisterCart) -> Unit) {
+    private fun cartCall(call: suspend (CartHandle) -> Unit) {
         viewModelScope.launch {
             cartLock.withLock {
                 val current = cart ?: openAndRefresh() ?: return@withLock
@@ -166,14 +168,14 @@ class RegisterViewModel(
         }
     }
 
-    private suspend fun openAndRefresh(): RegisterCart? {
-        val opened = attempt { till.newCart() } ?: return null
+    private suspend fun openAndRefresh(): CartHandle? {
+        val opened = attempt { till.core.newCart() } ?: return null
         cart = opened
         refresh(opened)
         return opened
     }
 
-    private suspend fun refresh(current: RegisterCart) {
+    private suspend fun refresh(current: CartHandle) {
         val snapshot = attempt { current.snapshot() } ?: return
         totals = snapshot.totals
         mutableState.update { it.copy(cart = cartView(snapshot.lines, snapshot.totals, money)) }

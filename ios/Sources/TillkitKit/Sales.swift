@@ -1,6 +1,7 @@
 // Sales after "Charge": the completed-sale banner and the needs-attention rows.
 // Wording only; the core owns the queue, the server's reasons and every amount.
 import Foundation
+import Tillkit
 
 /// A row of the needs-attention list; each has a Retry action.
 public struct AttentionRow: Identifiable, Equatable, Sendable {

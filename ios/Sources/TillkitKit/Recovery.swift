@@ -1,6 +1,7 @@
 // The "database needs recovery" screen's flow: what it says and which step comes next.
 // Wording and flow only; the core decides what is damaged, salvages and keeps the files.
 import Foundation
+import Tillkit
 
 /// The word a person types to confirm starting fresh without the kept sales.
 public let startFreshWord = "FRESH"
@@ -106,15 +107,4 @@ public func recoverySummary(_ r: RecoveryReportRecord) -> [String] {
         lines.append("Every sale could be read.")
     }
     return lines
-}
-
-/// The recovery calls, off the main actor (they read the whole kept file).
-public enum DatabaseRecovery {
-    public static func recover(config: CoreConfig) async throws -> RecoveryReportRecord {
-        try await offMain { try recoverDatabase(config: config) }
-    }
-
-    public static func startFresh(config: CoreConfig) async throws {
-        try await offMain { try startFreshDatabase(config: config) }
-    }
 }

@@ -1,6 +1,7 @@
 // The register's data directory: made once, kept out of backups, and on iOS protected
 // "complete until first user authentication". It never deletes, moves or reads a file.
 import Foundation
+import Tillkit
 
 /// Where the core keeps its encrypted database.
 public enum DataDirectory {

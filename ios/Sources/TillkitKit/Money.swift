@@ -1,6 +1,7 @@
 // Money display and the payment sheet's preview, from the core's exact decimal strings.
 // Foundation's Decimal only, never Double; the core re-checks payments and its receipt is final.
 import Foundation
+import Tillkit
 
 private let posix = Locale(identifier: "en_US_POSIX")
 

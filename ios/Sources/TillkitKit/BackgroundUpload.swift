@@ -1,6 +1,7 @@
 // When the register asks iOS for background upload (BGTaskScheduler) and what a run's ending
 // means. Decisions only, no BackgroundTasks import: the app schedules, the core uploads.
 import Foundation
+import Tillkit
 
 /// The background upload's identifiers, timing and decisions.
 public enum BackgroundUpload {

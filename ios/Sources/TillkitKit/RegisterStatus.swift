@@ -1,6 +1,7 @@
 // What the cashier sees of sync: the status pill, its detail line and the attention badge.
 // It only words the core's status; it never decides connectivity or counts sales itself.
 import Foundation
+import Tillkit
 
 /// The core's sync status, as the register screen uses it.
 public struct RegisterStatus: Equatable, Sendable {

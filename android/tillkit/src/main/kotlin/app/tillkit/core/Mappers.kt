@@ -1,8 +1,25 @@
 // Converts the bindings' records to :ui-model's plain types and back, field by field.
 // The one place that knows both; no value is computed or rounded here.
-package app.tillkit.ffi
+package app.tillkit.core
 
 import app.tillkit.background.DrainResult
+import app.tillkit.ffi.CartHandle
+import app.tillkit.ffi.CartLineRecord
+import app.tillkit.ffi.Connectivity
+import app.tillkit.ffi.DrainOutcome
+import app.tillkit.ffi.OfflineLimitKind
+import app.tillkit.ffi.OfflineStatusRecord
+import app.tillkit.ffi.PaymentMethod
+import app.tillkit.ffi.PaymentRecord
+import app.tillkit.ffi.ProtocolMismatch
+import app.tillkit.ffi.QueueState
+import app.tillkit.ffi.QueuedSaleRecord
+import app.tillkit.ffi.RecoveryReportRecord
+import app.tillkit.ffi.SaleReceipt
+import app.tillkit.ffi.StoreBlock
+import app.tillkit.ffi.SyncStatusRecord
+import app.tillkit.ffi.TaxLineRecord
+import app.tillkit.ffi.TotalsRecord
 import app.tillkit.ui.BlockedStore
 import app.tillkit.ui.CartLine
 import app.tillkit.ui.CartTotals
@@ -19,6 +36,9 @@ import app.tillkit.ui.Tender
 
 /** A cart's lines and totals, read together. */
 data class CartSnapshot(val lines: List<CartLine>, val totals: CartTotals)
+
+/** The cart's lines and the core's live totals (both in memory: no disk, returns at once). */
+fun CartHandle.snapshot() = CartSnapshot(lines().map { it.toCartLine() }, totals().toCartTotals())
 
 fun SyncStatusRecord.toRegisterStatus() = RegisterStatus(
     online = connectivity == Connectivity.ONLINE,

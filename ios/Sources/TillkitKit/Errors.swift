@@ -1,5 +1,6 @@
 // What the cashier reads when the core refuses something. Wording only: the core decided.
 import Foundation
+import Tillkit
 
 extension TillkitError {
     /// A short sentence for the cashier; `currency` formats amounts when known.

@@ -1,6 +1,7 @@
 // What the cashier reads when the core refuses something. Wording only: the core decided.
-package app.tillkit.ffi
+package app.tillkit.core
 
+import app.tillkit.ffi.TillkitException
 import app.tillkit.ui.MoneyFormat
 import app.tillkit.ui.OfflineRefusal
 import app.tillkit.ui.offlineRefusalMessage

@@ -1,6 +1,7 @@
 // The cart as the register screen draws it: lines, quantities, per-line tax and totals.
 // Every amount comes from the core's TotalsRecord; nothing here prices, discounts or taxes.
 import Foundation
+import Tillkit
 
 /// One cart line on screen.
 public struct CartLineDisplay: Identifiable, Equatable, Sendable {

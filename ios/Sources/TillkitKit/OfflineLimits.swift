@@ -1,6 +1,7 @@
 // What the cashier sees of the store's offline limits: the banner while a limit is near or
 // reached, and the words for the core's refusal. Wording only: the core counts and decides.
 import Foundation
+import Tillkit
 
 /// The offline limits part of the status: warnings (reached first) and headroom.
 public struct OfflineLimitsState: Equatable, Sendable {

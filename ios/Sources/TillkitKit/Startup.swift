@@ -1,6 +1,7 @@
 // What the register shows when it cannot open: what happened, what to do, and the detail for
 // support, for every failure. Wording only: it never retries, deletes or opens anything itself.
 import Foundation
+import Tillkit
 
 /// Why the register could not open, as far as the app can tell.
 public enum StartupProblem: String, CaseIterable, Sendable {

@@ -1,0 +1,183 @@
+// The Android face of the Rust core: keychain context, network events and a status
+// StateFlow. The core's own calls are suspend functions: call them on `core` directly.
+// No sale, tax or sync rule lives here.
+package app.tillkit.core
+
+import android.content.Context
+import android.net.ConnectivityManager
+import android.net.Network
+import android.net.NetworkCapabilities
+import app.tillkit.background.DrainResult
+import app.tillkit.background.networkUsable
+import app.tillkit.ffi.CoreConfig
+import app.tillkit.ffi.TillkitCore
+import app.tillkit.ffi.TillkitException
+import app.tillkit.ffi.recoverDatabase
+import app.tillkit.ffi.startFreshDatabase
+import app.tillkit.ui.RecoveryOutcome
+import app.tillkit.ui.RegisterStatus
+import kotlinx.coroutines.CoroutineScope
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.NonCancellable
+import kotlinx.coroutines.SupervisorJob
+import kotlinx.coroutines.cancel
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.SharingStarted
+import kotlinx.coroutines.flow.StateFlow
+import kotlinx.coroutines.flow.filterNotNull
+import kotlinx.coroutines.flow.map
+import kotlinx.coroutines.flow.stateIn
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.withContext
+
+/** One register's open core. Open it once per process with [open]; [shutdown] it when done. */
+class TillkitAndroid private constructor(
+    /** The bindings' core: its disk and network calls are `suspend`, safe from any dispatcher. */
+    val core: TillkitCore,
+    initial: RegisterStatus,
+    private val connectivity: ConnectivityManager,
+) {
+    // Status collection and network forwarding; cancelled by shutdown().
+    private val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
+
+    /** The core's sync status (one subscription, shared); collect it anywhere. */
+    val status: StateFlow<RegisterStatus> = core.statusFlow()
+        .map { it.toRegisterStatus() }
+        .stateIn(scope, SharingStarted.Eagerly, initial)
+
+    // The latest network state, forwarded in order by one collector (a StateFlow keeps only
+    // the newest: the engine needs the state, not every flap). Null until the first report.
+    private val network = MutableStateFlow<Boolean?>(null)
+
+    // A network counts only once Android has validated it and while it is not blocked for
+    // this app (networkUsable): a captive-portal Wi-Fi is offline. The core's health probe of
+    // the server still decides Online. Callbacks arrive one at a time on ConnectivityManager's
+    // thread, so this state needs no lock.
+    private val networkCallback = object : ConnectivityManager.NetworkCallback() {
+        private var current: Network? = null
+        private var capabilities: NetworkCapabilities? = null
+        private var blocked = false
+
+        // Followed at once by onCapabilitiesChanged (API 26+), which reports.
+        override fun onAvailable(network: Network) {
+            if (network != current) {
+                current = network
+                capabilities = null
+                blocked = false
+            }
+        }
+
+        override fun onCapabilitiesChanged(network: Network, networkCapabilities: NetworkCapabilities) {
+            current = network
+            capabilities = networkCapabilities
+            report()
+        }
+
+        // Data saver, background restrictions (API 29+; never blocked before).
+        override fun onBlockedStatusChanged(network: Network, blocked: Boolean) {
+            if (network != current) return
+            this.blocked = blocked
+            report()
+        }
+
+        override fun onLost(network: Network) {
+            if (network != current) return
+            current = null
+            capabilities = null
+            blocked = false
+            report()
+        }
+
+        private fun report() = setNetworkAvailable(capabilities?.let { usable(it, blocked) } ?: false)
+    }
+
+    private fun watchNetwork() {
+        scope.launch {
+            network.filterNotNull().collect { available ->
+                try {
+                    core.setNetworkAvailable(available)
+                } catch (_: TillkitException) {
+                    // Only `Closed`, for an event that raced shutdown: nothing is listening any more.
+                }
+            }
+        }
+        // Registering reports the current default network, if any; with none it says nothing.
+        val active = connectivity.activeNetwork?.let { connectivity.getNetworkCapabilities(it) }
+        setNetworkAvailable(active?.let { usable(it, blocked = false) } ?: false)
+        connectivity.registerDefaultNetworkCallback(networkCallback)
+    }
+
+    /**
+     * Overrides what the network callback last reported (tests, a kiosk "offline" switch).
+     * The next network event reports the real state again. Returns at once.
+     */
+    fun setNetworkAvailable(available: Boolean) {
+        network.value = available
+    }
+
+    /**
+     * For background work with a time limit: syncs now and waits up to [timeoutMs] until
+     * nothing uploadable is left. Cancelling the caller ends the wait; sync goes on.
+     */
+    suspend fun drainNow(timeoutMs: Long): DrainResult = core.drainNow(timeoutMs.toULong()).outcome.toDrainResult()
+
+    /** Stops network events and status updates, stops sync and closes the database. */
+    suspend fun shutdown() {
+        connectivity.unregisterNetworkCallback(networkCallback)
+        scope.cancel()
+        core.shutdown()
+        core.close()
+    }
+
+    companion object {
+        init {
+            // The same library JNA loads for the bindings; loaded here for the JNI entry point.
+            System.loadLibrary("tillkit_ffi")
+        }
+
+        /** Hands the application context to the Android keychain store (bindings/src/android.rs). */
+        @JvmStatic
+        private external fun initializeKeychain(context: Context)
+
+        /**
+         * Opens the encrypted store (its key lives in the Android keystore-backed keychain,
+         * created on first run), starts sync with the register's bearer `token` and starts
+         * forwarding network changes.
+         */
+        suspend fun open(context: Context, config: CoreConfig, token: String): TillkitAndroid {
+            val app = context.applicationContext
+            initializeKeychain(app)
+            val core = TillkitCore.open(config, token)
+            try {
+                val initial = core.status().toRegisterStatus()
+                return TillkitAndroid(core, initial, app.getSystemService(ConnectivityManager::class.java))
+                    .also { it.watchNetwork() }
+            } catch (e: Throwable) {
+                withContext(NonCancellable) { core.shutdown() }
+                core.close()
+                throw e
+            }
+        }
+
+        /**
+         * Salvages the sales of a store whose [open] threw `NeedsRecovery` into a fresh
+         * store, still queued; [open] works again afterwards.
+         */
+        suspend fun recover(context: Context, config: CoreConfig): RecoveryOutcome {
+            initializeKeychain(context.applicationContext)
+            return recoverDatabase(config).toRecoveryOutcome()
+        }
+
+        /** Starts an empty store without salvage: only after a person confirmed it. */
+        suspend fun startFresh(context: Context, config: CoreConfig) {
+            initializeKeychain(context.applicationContext)
+            startFreshDatabase(config)
+        }
+    }
+}
+
+private fun usable(capabilities: NetworkCapabilities, blocked: Boolean) = networkUsable(
+    hasInternet = capabilities.hasCapability(NetworkCapabilities.NET_CAPABILITY_INTERNET),
+    validated = capabilities.hasCapability(NetworkCapabilities.NET_CAPABILITY_VALIDATED),
+    blocked = blocked,
+)
