@@ -48,20 +48,22 @@ class AsyncApiTest {
     @Test
     fun a_waiting_call_holds_no_thread_and_cancelling_it_ends_it() = runBlocking<Unit> {
         // runBlocking's one thread runs everything below: were drainNow to block it, the
-        // sale could not be made until the drain's 10 minutes were up.
+        // second sale could not be made until the drain's 10 minutes were up.
         withOfflineCore { core ->
             val thread = Thread.currentThread()
+            // A queued sale and no server: the drain waits for its whole limit.
+            sellBread(core)
             val drain = async(start = CoroutineStart.UNDISPATCHED) { core.drainNow(600_000uL) }
             assertTrue("the drain is waiting", drain.isActive)
             withTimeout(60_000) {
                 sellBread(core)
-                assertEquals(1uL, core.status().pending)
+                assertEquals(2uL, core.status().pending)
             }
             assertEquals("everything ran on the caller's one thread", thread, Thread.currentThread())
-            assertTrue("the drain still waits: the sale is queued, the server unreachable", drain.isActive)
+            assertTrue("the drain still waits: the sales are queued, the server unreachable", drain.isActive)
             withTimeout(60_000) { drain.cancelAndJoin() }
             assertTrue(drain.isCancelled)
-            assertEquals("a cancelled wait loses nothing", 1, core.pendingSales(10u).size)
+            assertEquals("a cancelled wait loses nothing", 2, core.pendingSales(10u).size)
         }
     }
 
