@@ -249,10 +249,10 @@ const SCHEMA_TABLES: &[&str] = &[
 /// `[schema.]name` at `i`: the name, and the index after it.
 fn qualified(t: &[Tok], i: usize) -> Option<(String, usize)> {
     let first = t.get(i)?.name()?;
-    if t.get(i + 1) == Some(&Tok::Punct('.')) {
-        if let Some(second) = t.get(i + 2).and_then(Tok::name) {
-            return Some((second.to_string(), i + 3));
-        }
+    if t.get(i + 1) == Some(&Tok::Punct('.'))
+        && let Some(second) = t.get(i + 2).and_then(Tok::name)
+    {
+        return Some((second.to_string(), i + 3));
     }
     Some((first.to_string(), i + 1))
 }
