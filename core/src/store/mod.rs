@@ -3,6 +3,7 @@
 
 pub mod cipher;
 pub mod key;
+pub mod receipts;
 pub mod recovery;
 pub mod schema;
 
@@ -73,6 +74,14 @@ impl Db {
             // new one would restart receipt numbers over sales that may never have left.
             return Err(Error::Damaged(
                 "the database file is missing beside its key-id sidecar".into(),
+            ));
+        }
+        if !exists && receipts::was_established(vault.receipt_book().as_ref())? {
+            // The keychain says so even where the sidecar went with the file (a reinstall
+            // that kept the keychain): the same lost store.
+            return Err(Error::Damaged(
+                "the database file is missing; the keychain says a store was established here"
+                    .into(),
             ));
         }
         let primary = vault.load()?;
