@@ -76,6 +76,8 @@ impl Db {
                 "the database file is missing beside its key-id sidecar".into(),
             ));
         }
+        let primary = vault.load()?;
+        let staged = vault.load_next()?;
         if !exists && receipts::was_established(vault.receipt_book().as_ref())? {
             // The keychain says so even where the sidecar went with the file (a reinstall
             // that kept the keychain): the same lost store.
@@ -84,8 +86,6 @@ impl Db {
                     .into(),
             ));
         }
-        let primary = vault.load()?;
-        let staged = vault.load_next()?;
         let key = match (primary, exists) {
             (Some(key), _) => key,
             // Making a new key here would orphan the existing file for good.
