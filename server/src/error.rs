@@ -12,6 +12,14 @@ pub enum StoreError {
     /// The store does not exist.
     #[error("store {0:?} not found")]
     StoreNotFound(String),
+    /// The store has no register with this id.
+    #[error("store {store_id:?} has no register {register_id:?}")]
+    RegisterNotFound {
+        /// The store.
+        store_id: String,
+        /// The register asked for.
+        register_id: String,
+    },
     /// A store with this id already exists.
     #[error("store {0:?} already exists")]
     StoreExists(String),
@@ -27,6 +35,15 @@ pub enum StoreError {
     /// Stored data could not be read back.
     #[error("stored data unreadable: {0}")]
     Corrupt(String),
+    /// The store is busy with other writers longer than the backend waits; nothing was
+    /// written. Worth retrying after `retry_after_secs`.
+    #[error("busy: {message}; retry in {retry_after_secs} s")]
+    Busy {
+        /// What was waited for.
+        message: String,
+        /// Seconds to wait before retrying (sent as `Retry-After`).
+        retry_after_secs: u64,
+    },
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -166,6 +183,19 @@ impl ApiError {
         e
     }
 
+    /// 503: the store is busy with other uploads; nothing was stored, retry after the wait.
+    pub fn busy(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!(
+                "the store is busy with other uploads; nothing of this request was stored, retry in {retry_after_secs} s"
+            ),
+        );
+        e.retry_after = Some(retry_after_secs);
+        e
+    }
+
     /// 500: something failed on the server; nothing of the request was stored.
     pub fn internal() -> Self {
         Self::new(
@@ -180,6 +210,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::StoreNotFound(id) => ApiError::not_found(format!("store {id:?} not found")),
+            StoreError::RegisterNotFound { .. } => ApiError::not_found(e.to_string()),
             StoreError::NoCatalog(id) => ApiError::new(
                 StatusCode::CONFLICT,
                 "no_catalog",
@@ -187,6 +218,13 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::StoreExists(_) | StoreError::Invalid(_) => {
                 ApiError::bad_request(e.to_string())
+            }
+            StoreError::Busy {
+                ref message,
+                retry_after_secs,
+            } => {
+                tracing::warn!(reason = %message, retry_after_secs, "store busy; asked to retry");
+                ApiError::busy(retry_after_secs)
             }
             StoreError::Backend(_) | StoreError::Corrupt(_) => {
                 // The detail stays in the server log; clients only learn to retry.

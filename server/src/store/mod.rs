@@ -16,6 +16,7 @@ use crate::validate::Decision;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod journal;
+pub mod pg_tls;
 pub mod postgres;
 mod schema;
 pub mod sqlite;
@@ -24,7 +25,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub(crate) use journal::JournalRows;
-pub use postgres::PgStore;
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 
 /// The answer for one decided sale, logged the same way by every backend (an accepted sale
