@@ -51,8 +51,7 @@ impl CartHandle {
     ) -> Result<u64, TillkitError> {
         let quantity = parse_decimal("quantity", &quantity)?;
         let till = self.core.till()?;
-        blocking(move || self.with_cart(|c| Ok(till.add_product(c, &product_id, quantity)?)))
-            .await
+        blocking(move || self.with_cart(|c| Ok(till.add_product(c, &product_id, quantity)?))).await
     }
 
     /// Adds a product by barcode; returns the line id. Reads the catalogue: async.

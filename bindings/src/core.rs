@@ -224,10 +224,7 @@ impl TillkitCore {
 
     /// Sales of the current store that need a person: set aside by the server (with its
     /// reasons) or parked (still retried).
-    pub async fn attention_sales(
-        &self,
-        limit: u32,
-    ) -> Result<Vec<QueuedSaleRecord>, TillkitError> {
+    pub async fn attention_sales(&self, limit: u32) -> Result<Vec<QueuedSaleRecord>, TillkitError> {
         self.with_till(move |t| {
             Ok(t.attention_sales(limit as usize)?
                 .into_iter()
