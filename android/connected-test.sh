@@ -22,5 +22,5 @@ trap cleanup EXIT
 adb reverse "tcp:$port" "tcp:$port"
 cd "$ANDROID_DIR"
 ./gradlew :tillkit:connectedAndroidTest \
-  "-Pandroid.testInstrumentationRunnerArguments.tillkitToken=$(cat "$work/R99.token")" \
+  "-Pandroid.testInstrumentationRunnerArguments.tillkitPairingCode=$(cat "$work/R99.code")" \
   "-Pandroid.testInstrumentationRunnerArguments.tillkitServerUrl=http://127.0.0.1:$port/"

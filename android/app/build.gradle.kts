@@ -4,8 +4,8 @@ plugins {
     alias(libs.plugins.kotlin.compose)
 }
 
-// Development wiring from gradle.properties or -P (see README.md); a production build gets
-// its register token at provisioning, not at build time.
+// Development wiring from gradle.properties or -P (see README.md): only the server. The
+// register and its token come from the pairing screen, never from the build.
 fun tillkitProperty(name: String): String = "\"${providers.gradleProperty("tillkit.$name").getOrElse("")}\""
 
 android {
@@ -21,9 +21,6 @@ android {
         versionCode = 1
         versionName = "0.1.0"
         buildConfigField("String", "TILLKIT_SERVER_URL", tillkitProperty("serverUrl"))
-        buildConfigField("String", "TILLKIT_TOKEN", tillkitProperty("token"))
-        buildConfigField("String", "TILLKIT_STORE_ID", tillkitProperty("storeId"))
-        buildConfigField("String", "TILLKIT_REGISTER_ID", tillkitProperty("registerId"))
     }
 
     buildTypes {

@@ -4,31 +4,31 @@
 
 use std::sync::{Arc, PoisonError, RwLock};
 
-use tillkit_core::sync::{SyncConfig, SyncEngine};
+use tillkit_core::sync::{KeychainTokens, SyncConfig, SyncEngine};
 use tillkit_core::{Config, Till};
 
 use crate::cart::CartHandle;
 use crate::error::TillkitError;
 use crate::records::{
-    CatalogImportRecord, MetricsRecord, PaymentRecord, ProductRecord, QueuedSaleRecord,
-    SaleReceipt, SyncStatusRecord,
+    CatalogImportRecord, MetricsRecord, PairedRegister, PaymentRecord, ProductRecord,
+    QueuedSaleRecord, SaleReceipt, SyncStatusRecord,
 };
-use crate::runtime::{blocking, own_thread};
+use crate::runtime::{blocking, detached, own_thread};
 use crate::status::{StatusObserver, StatusSubscription};
 
-/// How a device's core is set up. Optional fields fall back to the core's documented defaults.
-/// The register's token is not in here but an argument of `open`, because Kotlin data
-/// classes and Swift structs print every field and configs end up in logs.
+/// How a device's core is set up. Optional fields fall back to the core's documented
+/// defaults. It holds no secret: the register's tokens live in the keychain (`pair`).
 #[derive(uniffi::Record)]
 pub struct CoreConfig {
     /// Directory of the encrypted database (created if missing); one per register.
     pub data_dir: String,
     /// Base URL of the sync server, e.g. `https://sync.example.com/`.
     pub server_url: String,
-    /// Keychain service of the database key. Default `app.tillkit`.
+    /// Keychain service of the database key and the tokens. Default `app.tillkit`.
     #[uniffi(default = None)]
     pub keychain_service: Option<String>,
-    /// Keychain account of the database key; one per data directory. Default `database-key`.
+    /// Keychain account of the database key; one per data directory. Each store's token is
+    /// kept beside it as `<account>.token.<store id>`. Default `database-key`.
     #[uniffi(default = None)]
     pub keychain_account: Option<String>,
     /// Allow plain HTTP to a loopback address (development and tests only). Default false.
@@ -56,13 +56,29 @@ impl CoreConfig {
         }
         core_config
     }
+
+    /// Sync settings for `server_url` with this config's TLS settings and `tokens`.
+    fn sync_config(&self, tokens: Arc<KeychainTokens>) -> SyncConfig {
+        let mut sync = SyncConfig::with_credentials(&self.server_url, tokens);
+        sync.allow_http_loopback = self.allow_http_loopback;
+        sync.root_certificates_pem = self
+            .root_certificates_pem
+            .iter()
+            .map(|pem| pem.clone().into_bytes())
+            .collect();
+        sync.pinned_spki_sha256 = self.pinned_spki_sha256.clone();
+        sync
+    }
 }
 
-/// The open till and its running sync engine.
+/// The open till, its running sync engine and the keychain its tokens are in.
 pub(crate) struct Running {
     // Declared first so it is dropped first: sync stops before the database closes.
     pub(crate) engine: SyncEngine,
     pub(crate) till: Arc<Till>,
+    tokens: Arc<KeychainTokens>,
+    /// What sync was started with (server, TLS settings), for pairing with the same server.
+    sync: SyncConfig,
 }
 
 /// The offline point-of-sale core of one register: catalogue, carts, sales, sync.
@@ -103,32 +119,91 @@ impl TillkitCore {
         blocking(move || f(&running)).await
     }
 
-    fn open_now(config: CoreConfig, token: String) -> Result<Arc<Self>, TillkitError> {
+    fn open_now(config: CoreConfig) -> Result<Arc<Self>, TillkitError> {
         let core_config = config.core_config();
-        let mut sync = SyncConfig::new(&config.server_url, &token);
-        sync.allow_http_loopback = config.allow_http_loopback;
-        sync.root_certificates_pem = config
-            .root_certificates_pem
-            .into_iter()
-            .map(String::into_bytes)
-            .collect();
-        sync.pinned_spki_sha256 = config.pinned_spki_sha256;
+        let tokens = Arc::new(KeychainTokens::new(&core_config)?);
+        let sync = config.sync_config(tokens.clone());
         let till = Arc::new(Till::open(core_config)?);
-        let engine = SyncEngine::start(till.clone(), sync)?;
+        let engine = SyncEngine::start(till.clone(), sync.clone())?;
         Ok(Arc::new(TillkitCore {
-            running: RwLock::new(Some(Arc::new(Running { engine, till }))),
+            running: RwLock::new(Some(Arc::new(Running {
+                engine,
+                till,
+                tokens,
+                sync,
+            }))),
         }))
     }
+}
+
+/// The same server, written either way (`https://h/` and `https://h`).
+fn same_server(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/')
+        .eq_ignore_ascii_case(b.trim_end_matches('/'))
 }
 
 #[uniffi::export]
 impl TillkitCore {
     /// Opens the encrypted store with its key from the OS keychain (created on first run)
-    /// and starts background sync with the register's bearer `token`. The network is
-    /// assumed up until told otherwise.
+    /// and starts background sync; each store's token comes from the keychain, where
+    /// `pair` put it. Without one the store's sales wait, and the status says
+    /// `needsPairing`. The network is assumed up until told otherwise.
     #[uniffi::constructor]
-    pub async fn open(config: CoreConfig, token: String) -> Result<Arc<Self>, TillkitError> {
-        blocking(move || Self::open_now(config, token)).await
+    pub async fn open(config: CoreConfig) -> Result<Arc<Self>, TillkitError> {
+        blocking(move || Self::open_now(config)).await
+    }
+
+    /// Trades the one-time pairing code an operator made (`admin pair-register`) for the
+    /// register's token, keeps it in the keychain (its own entry for the store, beside the
+    /// database key) and syncs at once: a queue waiting for pairing uploads now. The code
+    /// is typed or pasted; `server_url` is the server it came for and must be this core's
+    /// (a code for another server is refused before anything is sent). Once sent, the
+    /// exchange finishes even if the caller is cancelled, so a redeemed code keeps its token.
+    /// Returns the store and register the code was for: log in with them.
+    pub async fn pair(
+        &self,
+        server_url: String,
+        code: String,
+    ) -> Result<PairedRegister, TillkitError> {
+        let running = self.running()?;
+        if !same_server(&server_url, &running.sync.server_url) {
+            return Err(TillkitError::invalid(format!(
+                "this register syncs with {}; a pairing code for {server_url} does not fit it",
+                running.sync.server_url
+            )));
+        }
+        detached(async move {
+            let paired = tillkit_core::sync::pair(&running.sync, &code).await?;
+            let registered = PairedRegister {
+                store_id: paired.store_id.clone(),
+                register_id: paired.register_id.clone(),
+            };
+            let keep = running.clone();
+            blocking(move || {
+                keep.tokens
+                    .save(&paired.store_id, &paired.register_id, paired.token())?;
+                Ok(())
+            })
+            .await?;
+            running.engine.sync_now();
+            Ok(registered)
+        })
+        .await
+    }
+
+    /// The register this device is paired as in `store_id`, or null when it holds no token
+    /// for the store (show the pairing screen). Never returns the token.
+    pub async fn paired_register(
+        &self,
+        store_id: String,
+    ) -> Result<Option<PairedRegister>, TillkitError> {
+        self.with_running(move |r| {
+            Ok(r.tokens.load(&store_id)?.map(|t| PairedRegister {
+                store_id: store_id.clone(),
+                register_id: t.register_id.clone(),
+            }))
+        })
+        .await
     }
 
     /// Stops sync and closes the database once calls in flight return. Later calls fail

@@ -539,8 +539,11 @@ pub struct SyncStatusRecord {
     pub last_error: Option<String>,
     /// Sales set aside by the server or parked, plus 1 per store whose sales cannot upload.
     pub attention: u64,
-    /// The server refuses this register's token: a person must enter a new one.
+    /// The server refuses the token of a store with unsent sales (401/403).
     pub auth_failed: bool,
+    /// A store with unsent sales has no token or a refused one: show "needs pairing" and
+    /// the pairing screen. Its sales stay queued and upload once it is paired again.
+    pub needs_pairing: bool,
     /// Set while the server and this app speak no common protocol version.
     pub protocol_mismatch: Option<ProtocolMismatch>,
     /// Every store with unsent sales on this device.
@@ -563,6 +566,7 @@ impl From<SyncStatus> for SyncStatusRecord {
             last_error: s.last_error,
             attention: s.attention,
             auth_failed: s.auth_failed,
+            needs_pairing: s.needs_pairing,
             protocol_mismatch: s.protocol_mismatch.map(|m| match m {
                 CoreMismatch::ServerTooOld { app, server } => ProtocolMismatch::ServerTooOld {
                     app,
@@ -637,6 +641,13 @@ impl From<ImportSummary> for CatalogImportRecord {
 /// Parses the app's optional discount value.
 pub(crate) fn parse_discount_value(value: Option<String>) -> Result<Option<Decimal>, TillkitError> {
     parse_optional("discount value", value)
+}
+
+/// The register a pairing made this device, in its store (the token stays in the keychain).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PairedRegister {
+    pub store_id: String,
+    pub register_id: String,
 }
 
 #[cfg(test)]

@@ -63,7 +63,6 @@ where
 
 /// Runs `future` on the runtime to its end even if the caller is cancelled (pairing: a code
 /// the server redeemed must not lose its token because the screen went away).
-#[allow(dead_code)] // used by pairing
 pub(crate) async fn detached<T, F>(future: F) -> Result<T, TillkitError>
 where
     T: Send + 'static,

@@ -3,14 +3,20 @@ import Tillkit
 import TillkitKit
 
 /// Search and barcode entry, results, the cart, and the pay buttons; the status pill on top.
+/// While the server refuses the register's token (or a store has none) the pairing screen
+/// covers it: sales stay queued and upload once it is paired again.
 struct RegisterView: View {
     @ObservedObject private var store: TillkitStore
     @StateObject private var model: RegisterModel
     @State private var showAttention = false
+    private let serverUrl: String
+    private let onPaired: (PairedRegister) -> Void
 
     @MainActor
-    init(store: TillkitStore) {
+    init(store: TillkitStore, serverUrl: String, onPaired: @escaping (PairedRegister) -> Void) {
         self.store = store
+        self.serverUrl = serverUrl
+        self.onPaired = onPaired
         _model = StateObject(wrappedValue: RegisterModel(store: store))
     }
 
@@ -83,6 +89,12 @@ struct RegisterView: View {
             .navigationDestination(isPresented: $showAttention) { AttentionList(store: store) }
             .sheet(isPresented: Binding(get: { model.payment != nil }, set: { if !$0 { model.payment = nil } })) {
                 PaymentSheet(model: model)
+            }
+            // Dismissed by the status itself once the new token is accepted.
+            .fullScreenCover(isPresented: .constant(store.status.needsPairing)) {
+                NavigationStack {
+                    PairingView(store: store, serverUrl: serverUrl, onPaired: onPaired)
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
-// Opens the register's core once and signs the cashier in, then shows the register.
-// Development wiring: server, token and register come from the scheme's environment.
+// Opens the register's core once and signs the cashier in, then shows the register; or the
+// pairing screen while this device holds no token for its register. The server URL comes
+// from the scheme's environment (development); the register and its token from pairing.
 import SwiftUI
 import Tillkit
 import TillkitKit
@@ -29,8 +30,12 @@ struct TillkitRegisterApp: App {
                     model: RecoveryModel(reason: reason, keptFiles: kept, config: config),
                     onOpen: { startup.reopen() }
                 )
+            case .needsPairing(let store):
+                NavigationStack {
+                    PairingView(store: store, serverUrl: Startup.serverUrl) { startup.paired(store, $0) }
+                }
             case .ready(let store):
-                RegisterView(store: store)
+                RegisterView(store: store, serverUrl: Startup.serverUrl) { startup.paired(store, $0) }
             }
         }
         .onChange(of: scenePhase) { phase in
@@ -55,25 +60,45 @@ final class Startup: ObservableObject {
     enum State {
         case opening
         case ready(TillkitStore)
+        /// The core is open but holds no token for a register: the pairing screen.
+        case needsPairing(TillkitStore)
         case failed(StartupFailure)
         /// The database could not be opened with its key: the recovery screen takes over.
         case needsRecovery(reason: String, keptFiles: [String], config: CoreConfig)
     }
 
     @Published private(set) var state: State = .opening
-    private let openRegister: @MainActor () async throws -> TillkitStore
+    private let openRegister: @MainActor () async throws -> State
 
-    /// Starts opening at once with `open` (the app's own by default; tests pass another).
+    /// Starts opening at once with `open` (the app's own by default; tests pass another),
+    /// which answers `.ready` or `.needsPairing`.
     // Nonisolated: the App creates it outside the main actor; opening hops onto it.
-    nonisolated init(open: @escaping @MainActor () async throws -> TillkitStore = Startup.openFromEnvironment) {
+    nonisolated init(open: @escaping @MainActor () async throws -> State = Startup.openFromEnvironment) {
         openRegister = open
         Task { await self.run() }
     }
 
-    /// The open register, if opening has succeeded.
+    /// The open register, if opening has succeeded (paired or waiting for pairing: its
+    /// queue uploads in the background either way once a token is there).
     var readyStore: TillkitStore? {
-        if case .ready(let store) = state { return store }
-        return nil
+        switch state {
+        case .ready(let store), .needsPairing(let store): return store
+        default: return nil
+        }
+    }
+
+    /// The pairing screen's code was accepted: remember the register and sign in.
+    func paired(_ store: TillkitStore, _ register: PairedRegister) {
+        UserDefaults.standard.set(register.storeId, forKey: Self.storeIdKey)
+        UserDefaults.standard.set(register.registerId, forKey: Self.registerIdKey)
+        Task {
+            do {
+                try await store.core.login(storeId: register.storeId, registerId: register.registerId, staffId: "cashier")
+                state = .ready(store)
+            } catch {
+                state = .failed(StartupFailure(error))
+            }
+        }
     }
 
     /// The open register for a background run: waits up to `seconds` while it opens. After
@@ -101,7 +126,7 @@ final class Startup: ObservableObject {
 
     private func run() async {
         do {
-            state = .ready(try await openRegister())
+            state = try await openRegister()
         } catch let needed as RecoveryNeeded {
             state = .needsRecovery(reason: needed.reason, keptFiles: needed.keptFiles, config: needed.config)
         } catch {
@@ -111,9 +136,17 @@ final class Startup: ObservableObject {
         }
     }
 
-    /// Development wiring: server, token and register from the scheme's environment.
-    static func openFromEnvironment() async throws -> TillkitStore {
-        let env = ProcessInfo.processInfo.environment
+    /// The register this device was paired as (not secret: the token is in the keychain).
+    private static let storeIdKey = "tillkit.storeId"
+    private static let registerIdKey = "tillkit.registerId"
+
+    /// The server: from the scheme's environment in development.
+    static var serverUrl: String {
+        ProcessInfo.processInfo.environment["TILLKIT_SERVER_URL"] ?? "http://127.0.0.1:8787/"
+    }
+
+    /// Opens the core; signs in as the paired register, or asks for pairing.
+    static func openFromEnvironment() async throws -> State {
         #if DEBUG
         let allowHttpLoopback = true
         #else
@@ -123,27 +156,29 @@ final class Startup: ObservableObject {
         let dataDir = try DataDirectory.prepare()
         let config = CoreConfig(
             dataDir: dataDir.path,
-            serverUrl: env["TILLKIT_SERVER_URL"] ?? "http://127.0.0.1:8787/",
+            serverUrl: serverUrl,
             allowHttpLoopback: allowHttpLoopback
         )
         let store: TillkitStore
         do {
-            store = try await TillkitStore.open(config: config, token: env["TILLKIT_TOKEN"] ?? "")
+            store = try await TillkitStore.open(config: config)
         } catch let TillkitError.NeedsRecovery(reason, kept) {
             throw RecoveryNeeded(reason: reason, keptFiles: kept, config: config)
         }
         do {
-            try await store.core.login(
-                storeId: env["TILLKIT_STORE_ID"] ?? "store-1",
-                registerId: env["TILLKIT_REGISTER_ID"] ?? "R08",
-                staffId: "cashier"
-            )
+            let defaults = UserDefaults.standard
+            // Never paired, or the keychain lost the token (a restored backup, a new phone).
+            guard let storeId = defaults.string(forKey: storeIdKey),
+                  let registerId = defaults.string(forKey: registerIdKey),
+                  try await store.core.pairedRegister(storeId: storeId) != nil
+            else { return .needsPairing(store) }
+            try await store.core.login(storeId: storeId, registerId: registerId, staffId: "cashier")
         } catch {
             // Opening again must never find this one still open beside it.
             await store.shutdown()
             throw error
         }
-        return store
+        return .ready(store)
     }
 }
 

@@ -26,3 +26,17 @@ extension TillkitError {
         }
     }
 }
+
+extension TillkitError {
+    /// What the pairing screen says when the core refused or could not finish a pairing.
+    public var pairingMessage: String {
+        switch self {
+        case .PairingRefused:
+            return "This code was not accepted: it may have expired, been used already or been mistyped. Ask a manager for a new one."
+        case let .InvalidInput(reason): return reason
+        case .Sync:
+            return "The server could not be reached: check the network and try again. The code stays valid until it expires."
+        default: return "Pairing failed (\(self)): call support"
+        }
+    }
+}

@@ -17,6 +17,8 @@ public struct RegisterStatus: Equatable, Sendable {
     public var attention: UInt64
     /// The server refuses this register's token.
     public var authFailed: Bool
+    /// A store with unsent sales has no token or a refused one: show the pairing screen.
+    public var needsPairing: Bool
     /// The last sync error, readable.
     public var lastError: String?
     /// Stores whose sales cannot upload now (no token, or the token refused): id and count.
@@ -45,6 +47,7 @@ public struct RegisterStatus: Equatable, Sendable {
         oldestPendingAgeSecs: UInt64? = nil,
         attention: UInt64 = 0,
         authFailed: Bool = false,
+        needsPairing: Bool = false,
         lastError: String? = nil,
         blockedStores: [BlockedStore] = [],
         serverTooOld: Bool = false,
@@ -57,6 +60,7 @@ public struct RegisterStatus: Equatable, Sendable {
         self.oldestPendingAgeSecs = oldestPendingAgeSecs
         self.attention = attention
         self.authFailed = authFailed
+        self.needsPairing = needsPairing
         self.lastError = lastError
         self.blockedStores = blockedStores
         self.serverTooOld = serverTooOld
@@ -80,6 +84,7 @@ public struct RegisterStatus: Equatable, Sendable {
             oldestPendingAgeSecs: record.oldestPendingAgeSecs,
             attention: record.attention,
             authFailed: record.authFailed,
+            needsPairing: record.needsPairing,
             lastError: record.lastError,
             blockedStores: record.stores.filter { $0.blocked != nil }.map {
                 BlockedStore(storeId: $0.storeId, pending: $0.pending)
@@ -115,7 +120,7 @@ public struct StatusPill: Equatable, Sendable {
             // Sales keep being taken, but none will upload until a person enters a new token.
             colour = .red
             text = "Register not authorised" + pending
-            detail = "Ask a manager for a new register token"
+            detail = "Ask a manager for a pairing code"
         } else {
             colour = status.online ? .green : .amber
             text = (status.online ? "Online" : "Offline") + pending

@@ -104,14 +104,14 @@ public final class TillkitStore: ObservableObject {
     /// The status pill for `status`.
     public var pill: StatusPill { StatusPill(status) }
 
-    /// Opens the encrypted store (key in the keychain, created on first run), starts sync with
-    /// the register's bearer `token`, and starts forwarding network changes.
+    /// Opens the encrypted store (key in the keychain, created on first run), starts sync
+    /// (each store's token from the keychain, put there by `core.pair`), and starts
+    /// forwarding network changes.
     public static func open(
         config: CoreConfig,
-        token: String,
         monitor: NetworkPathMonitoring = SystemPathMonitor()
     ) async throws -> TillkitStore {
-        let core = try await TillkitCore.open(config: config, token: token)
+        let core = try await TillkitCore.open(config: config)
         let status = try await core.status()
         return try TillkitStore(core: core, status: status, monitor: monitor)
     }

@@ -10,15 +10,15 @@ private final class SteadyPathMonitor: NetworkPathMonitoring {
 
 /// The offline promise against the reference server: sales rung up with the network off are
 /// kept, then uploaded by themselves once it is back. Skipped unless TILLKIT_SERVER_URL and
-/// TILLKIT_TOKEN are set (see ios/README.md); optional TILLKIT_STORE_ID (store-1),
-/// TILLKIT_REGISTER_ID (R98) and TILLKIT_BARCODE (5060000000031, from demo/src/catalog.json).
+/// TILLKIT_PAIRING_CODE are set (tests/mobile-server.sh prints a code; see ios/README.md);
+/// optional TILLKIT_BARCODE (5060000000031, from demo/src/catalog.json).
 @MainActor
 final class OfflineScenarioTests: XCTestCase {
     private var env: [String: String] { ProcessInfo.processInfo.environment }
 
     func testSalesRungUpOfflineUploadOnceTheNetworkIsBack() async throws {
-        guard let url = env["TILLKIT_SERVER_URL"], let token = env["TILLKIT_TOKEN"], !token.isEmpty else {
-            throw XCTSkip("set TILLKIT_SERVER_URL and TILLKIT_TOKEN to run against the reference server")
+        guard let url = env["TILLKIT_SERVER_URL"], let code = env["TILLKIT_PAIRING_CODE"], !code.isEmpty else {
+            throw XCTSkip("set TILLKIT_SERVER_URL and TILLKIT_PAIRING_CODE to run against the reference server")
         }
         // Tests run without an app's keychain entitlements.
         try useInMemoryKeychainForTests()
@@ -26,9 +26,9 @@ final class OfflineScenarioTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dataDir) }
 
         let config = CoreConfig(dataDir: dataDir.path, serverUrl: url, allowHttpLoopback: true)
-        let store = try await TillkitStore.open(config: config, token: token, monitor: SteadyPathMonitor())
+        let store = try await TillkitStore.open(config: config, monitor: SteadyPathMonitor())
         do {
-            try await salesRungUpOffline(store)
+            try await salesRungUpOffline(store, pairingWith: code, at: url)
         } catch {
             await store.shutdown()
             throw error
@@ -36,12 +36,10 @@ final class OfflineScenarioTests: XCTestCase {
         await store.shutdown()
     }
 
-    private func salesRungUpOffline(_ store: TillkitStore) async throws {
-        try await store.core.login(
-            storeId: env["TILLKIT_STORE_ID"] ?? "store-1",
-            registerId: env["TILLKIT_REGISTER_ID"] ?? "R98",
-            staffId: "xctest"
-        )
+    private func salesRungUpOffline(_ store: TillkitStore, pairingWith code: String, at url: String) async throws {
+        // As the pairing screen does: the code becomes the register's token in the keychain.
+        let paired = try await store.core.pair(serverUrl: url, code: code)
+        try await store.core.login(storeId: paired.storeId, registerId: paired.registerId, staffId: "xctest")
 
         try await eventually("online") { store.status.online }
         // The catalogue arrives with the first sync after login.

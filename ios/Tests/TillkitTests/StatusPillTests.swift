@@ -22,7 +22,7 @@ final class StatusPillTests: XCTestCase {
         let pill = StatusPill(RegisterStatus(online: true, pending: 1, attention: 1, authFailed: true))
         XCTAssertEqual(pill.colour, .red)
         XCTAssertEqual(pill.text, "Register not authorised · 1 pending")
-        XCTAssertEqual(pill.detail, "Ask a manager for a new register token")
+        XCTAssertEqual(pill.detail, "Ask a manager for a pairing code")
         XCTAssertEqual(pill.attentionBadge, "1")
     }
 
@@ -42,14 +42,15 @@ final class StatusPillTests: XCTestCase {
     func testTheBindingsRecordMapsFieldByField() {
         let record = SyncStatusRecord(
             connectivity: .offline, syncing: false, pending: 2, oldestPendingAgeSecs: 30,
-            lastSuccessAtMs: nil, lastError: "connection refused", attention: 2, authFailed: false,
+            lastSuccessAtMs: nil, lastError: "connection refused", attention: 2, authFailed: false, needsPairing: true,
             protocolMismatch: .serverTooOld(app: 2, serverMax: 1),
             stores: [StoreBacklogRecord(storeId: "uk-02", pending: 2, parked: 0, setAside: 0, blocked: .noToken)]
         )
         XCTAssertEqual(
             RegisterStatus(record),
             RegisterStatus(
-                online: false, pending: 2, oldestPendingAgeSecs: 30, attention: 2, lastError: "connection refused",
+                online: false, pending: 2, oldestPendingAgeSecs: 30, attention: 2, needsPairing: true,
+                lastError: "connection refused",
                 blockedStores: [.init(storeId: "uk-02", pending: 2)], serverTooOld: true
             )
         )

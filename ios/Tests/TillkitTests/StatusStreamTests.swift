@@ -22,7 +22,7 @@ final class StatusStreamTests: XCTestCase {
             dataDir: dataDir.path, serverUrl: "http://127.0.0.1:9/",
             keychainAccount: "stream-\(UUID().uuidString)", allowHttpLoopback: true
         )
-        let core = try await TillkitCore.open(config: config, token: String(repeating: "0", count: 64))
+        let core = try await TillkitCore.open(config: config)
         let baseline = try core.statusWatchers()
         // The stream lives only in the task: once the loop has returned, it is released.
         let reader = Task { () -> SyncStatusRecord? in

@@ -32,7 +32,7 @@ class BackgroundDrainTest {
      *  network was down (still down: the block brings it back when it wants). */
     private suspend fun <T> withQueuedSales(server: TestServer, sales: Int, block: suspend (TillkitCore) -> T): T {
         val dir = tempDir("drain")
-        val core = openCore(dir, serverUrl = server.baseUrl, token = server.token)
+        val core = openPaired(dir, server)
         try {
             core.login(STORE, REGISTER, "alice")
             eventually(30, "the catalogue from the server") { runCatching { core.product("p-bread") }.isSuccess }

@@ -52,7 +52,7 @@ class OfflineLimitsTest {
         TestServer.start().use { server ->
             server.admin("offline-limits", "--store", STORE, "--card-max-sale", "50.00", "--card-max-total", "60.00")
             val dir = tempDir("limits")
-            val core = openCore(dir, serverUrl = server.baseUrl, token = server.token)
+            val core = openPaired(dir, server)
             try {
                 core.login(STORE, REGISTER, "alice")
                 eventually(30, "the catalogue with its limits and a first successful round") {

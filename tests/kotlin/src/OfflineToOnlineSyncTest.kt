@@ -13,7 +13,7 @@ class OfflineToOnlineSyncTest {
     fun sales_rung_offline_reach_the_server_exactly_once_after_the_network_returns() = runBlocking<Unit> {
         TestServer.start().use { server ->
             val dir = tempDir("e2e")
-            val core = openCore(dir, serverUrl = server.baseUrl, token = server.token)
+            val core = openPaired(dir, server)
             try {
                 core.login(STORE, REGISTER, "alice")
                 // The session starts a sync round: it pulls the catalogue and drains the (empty) queue.

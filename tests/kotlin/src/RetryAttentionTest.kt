@@ -14,7 +14,7 @@ class RetryAttentionTest {
     fun sales_the_server_rejected_are_retried_on_request_by_id_or_all_and_arrive_once() = runBlocking<Unit> {
         TestServer.start().use { server ->
             val dir = tempDir("retry")
-            val core = openCore(dir, serverUrl = server.baseUrl, token = server.token)
+            val core = openPaired(dir, server)
             try {
                 core.login(STORE, REGISTER, "alice")
                 eventually(30, "the catalogue from the server and a first successful round") {

@@ -43,7 +43,7 @@ class StartupFailureTest {
                 keychainService = "app.tillkit.tests",
                 keychainAccount = "key-" + dir.fileName,
             )
-            val e = expectThrows<TillkitException.InvalidInput> { TillkitCore.open(config, UNUSED_TOKEN) }
+            val e = expectThrows<TillkitException.InvalidInput> { TillkitCore.open(config) }
             val failure = e.startupFailure()
             assertEquals(StartupProblem.Configuration, failure.problem)
             assertFalse("the same build would be refused again", failure.canRetry)

@@ -21,7 +21,9 @@ const val REGISTER = "R07"
 
 /** Nothing listens here: a core pointed at it stays offline. */
 const val UNREACHABLE_SERVER = "http://127.0.0.1:9/"
-const val UNUSED_TOKEN = "0000000000000000000000000000000000000000000000000000000000000000"
+
+/** The register the test server's own calls use (summary), never a device's. */
+const val OPERATOR_REGISTER = "OPS"
 
 /** UK VAT, prices include tax: the rates of the Rust golden case (20%, 5%, 0%). */
 private const val UK_TAX = """{
@@ -69,15 +71,24 @@ fun Path.deleteTree() {
     toFile().deleteRecursively()
 }
 
-/** Opens a core on `dir`; its database key is kept in memory (see useInMemoryKeychainForTests). */
+/**
+ * Opens a core on `dir`; its database key and tokens are kept in memory (see
+ * useInMemoryKeychainForTests). Unpaired: it holds no token until `pair`.
+ */
 suspend fun openCore(
     dir: Path,
     serverUrl: String = UNREACHABLE_SERVER,
-    token: String = UNUSED_TOKEN,
     keychainAccount: String = "key-" + dir.fileName,
 ): TillkitCore {
     useInMemoryKeychainForTests()
-    return TillkitCore.open(coreConfig(dir, serverUrl, keychainAccount), token)
+    return TillkitCore.open(coreConfig(dir, serverUrl, keychainAccount))
+}
+
+/** A core on `dir` paired, as the pairing screen does, as the test server's register. */
+suspend fun openPaired(dir: Path, server: TestServer): TillkitCore {
+    val core = openCore(dir, serverUrl = server.baseUrl)
+    core.pair(server.baseUrl, server.pairingCode())
+    return core
 }
 
 /** The configuration `openCore` uses for `dir` (recovery calls take the same one). */
@@ -128,7 +139,11 @@ fun jsonField(json: String, name: String): String {
     return match.groupValues[1].trim('"')
 }
 
-/** A real `tillkit-server` on a free loopback port, with the UK store, its catalogue and one register. */
+/**
+ * A real `tillkit-server` on a free loopback port, with the UK store and its catalogue.
+ * Devices pair as [REGISTER] with [pairingCode]; the server's own calls use a token of
+ * [OPERATOR_REGISTER], which no pairing revokes.
+ */
 class TestServer private constructor(private val binary: String, val dir: Path) : AutoCloseable {
     private val db = dir.resolve("server.db").toString()
     lateinit var token: String
@@ -157,7 +172,7 @@ class TestServer private constructor(private val binary: String, val dir: Path) 
         val catalog = dir.resolve("catalog.json")
         Files.writeString(catalog, SERVER_CATALOG)
         admin("load-catalog", "--store", STORE, "--file", catalog.toString())
-        token = admin("create-register", "--store", STORE, "--register", REGISTER).trim()
+        token = admin("create-register", "--store", STORE, "--register", OPERATOR_REGISTER).trim()
         // Another process may take the port between close and bind: try a few.
         for (attempt in 1..5) {
             val port = ServerSocket(0).use { it.localPort }
@@ -190,7 +205,11 @@ class TestServer private constructor(private val binary: String, val dir: Path) 
         return out
     }
 
-    /** GET with the register's token; returns (status, body). */
+    /** A one-time pairing code for `register` (registered if new), as an operator makes it. */
+    fun pairingCode(register: String = REGISTER): String =
+        admin("pair-register", "--store", STORE, "--register", register).trim()
+
+    /** GET with the operator register's token; returns (status, body). */
     fun get(path: String, auth: Boolean = true): Pair<Int, String> {
         val c = URI(baseUrl + path).toURL().openConnection() as HttpURLConnection
         try {

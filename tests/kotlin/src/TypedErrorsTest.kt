@@ -134,13 +134,13 @@ class TypedErrorsTest {
         )
         val wrongLength = "sha256/" + "A".repeat(40) + "=="
         for (pins in listOf(listOf("not base64!"), listOf(wrongLength), listOf(""))) {
-            val e = expect<TillkitException.InvalidInput> { TillkitCore.open(config(pins, emptyList()), UNUSED_TOKEN) }
+            val e = expect<TillkitException.InvalidInput> { TillkitCore.open(config(pins, emptyList())) }
             assertTrue(e.reason, e.reason.contains("pin"))
         }
-        expect<TillkitException.InvalidInput> { TillkitCore.open(config(emptyList(), listOf("no certificate here")), UNUSED_TOKEN) }
+        expect<TillkitException.InvalidInput> { TillkitCore.open(config(emptyList(), listOf("no certificate here"))) }
         // A well-formed pin opens the same store: nothing was damaged by the refusals.
         val pin = "sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
-        TillkitCore.open(config(listOf(pin), emptyList()), UNUSED_TOKEN).use { it.shutdown() }
+        TillkitCore.open(config(listOf(pin), emptyList())).use { it.shutdown() }
         dir.deleteTree()
     }
 

@@ -45,7 +45,13 @@ class MainActivity : ComponentActivity() {
                             viewModel(key = s.reason) { RecoveryViewModel(app, s.reason, s.keptFiles) },
                             onOpen = { app.open() },
                         )
-                        is Startup.Ready -> Screens(s.till)
+                        is Startup.NeedsPairing -> PairingScreen(
+                            viewModel(key = "pairing") {
+                                PairingViewModel(s.till, app.serverUrl) { app.paired(s.till, it) }
+                            },
+                            app.serverUrl,
+                        )
+                        is Startup.Ready -> Screens(s.till, app)
                     }
                 }
             }
@@ -53,11 +59,23 @@ class MainActivity : ComponentActivity() {
     }
 }
 
-/** Two screens need no navigation library: the register, and the needs-attention list. */
+/**
+ * Three screens need no navigation library: the register, the needs-attention list, and
+ * pairing while the server refuses the register's token or a store has none (the queue is
+ * kept and uploads once paired again).
+ */
 @Composable
-private fun Screens(till: TillkitAndroid) {
+private fun Screens(till: TillkitAndroid, app: RegisterApplication) {
     var attention by rememberSaveable { mutableStateOf(false) }
-    if (attention) {
+    val status by till.status.collectAsStateWithLifecycle()
+    if (status.needsPairing) {
+        // Paired again (perhaps as another register): the token is in the keychain, the
+        // session follows the code, and the next sync round uploads with it.
+        PairingScreen(
+            viewModel(key = "re-pairing") { PairingViewModel(till, app.serverUrl) { app.paired(till, it) } },
+            app.serverUrl,
+        )
+    } else if (attention) {
         BackHandler { attention = false }
         AttentionScreen(viewModel { AttentionViewModel(till) }, onBack = { attention = false })
     } else {

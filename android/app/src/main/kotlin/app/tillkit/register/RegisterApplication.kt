@@ -1,6 +1,7 @@
-// Opens the register's core once per process and signs the cashier in; asks for background
-// upload (UploadWorker) whenever the app leaves the screen.
-// Development wiring: server, token and register come from BuildConfig (see README.md).
+// Opens the register's core once per process and signs the cashier in, or shows the pairing
+// screen when this device holds no token for its register; asks for background upload
+// (UploadWorker) whenever the app leaves the screen. The server URL comes from BuildConfig
+// (see README.md); the register and its token come from pairing, never from the build.
 package app.tillkit.register
 
 import android.app.Application
@@ -11,6 +12,7 @@ import app.tillkit.background.uploadSchedule
 import app.tillkit.core.TillkitAndroid
 import app.tillkit.core.startupFailure
 import app.tillkit.ffi.CoreConfig
+import app.tillkit.ffi.PairedRegister
 import app.tillkit.ffi.TillkitException
 import app.tillkit.ui.StartupFailure
 import app.tillkit.ui.startupFailure
@@ -28,6 +30,8 @@ import kotlinx.coroutines.withContext
 sealed interface Startup {
     data object Opening : Startup
     data class Ready(val till: TillkitAndroid) : Startup
+    /** The core is open but this device holds no token for a register: the pairing screen. */
+    data class NeedsPairing(val till: TillkitAndroid) : Startup
     data class Failed(val failure: StartupFailure) : Startup
     /** The database could not be opened with its key: the recovery screen takes over. */
     data class NeedsRecovery(val reason: String, val keptFiles: List<String>) : Startup
@@ -38,6 +42,12 @@ class RegisterApplication : Application() {
     private val scope = MainScope()
     private val mutableStartup = MutableStateFlow<Startup>(Startup.Opening)
     val startup: StateFlow<Startup> = mutableStartup.asStateFlow()
+
+    /** The register this device was paired as (not secret: the token is in the keychain). */
+    private val pairing by lazy { getSharedPreferences("tillkit-register", MODE_PRIVATE) }
+
+    /** The server this register syncs with, and pairs with. */
+    val serverUrl: String get() = BuildConfig.TILLKIT_SERVER_URL
 
     /** The core's configuration; the recovery screen passes the same one to the core. */
     val config: CoreConfig by lazy {
@@ -57,7 +67,12 @@ class RegisterApplication : Application() {
         UploadWorker.schedule(this, uploadSchedule(pending = 0))
         ProcessLifecycleOwner.get().lifecycle.addObserver(object : DefaultLifecycleObserver {
             override fun onStop(owner: LifecycleOwner) {
-                val pending = (startup.value as? Startup.Ready)?.till?.status?.value?.pending ?: 0L
+                val till = when (val s = startup.value) {
+                    is Startup.Ready -> s.till
+                    is Startup.NeedsPairing -> s.till
+                    else -> null
+                }
+                val pending = till?.status?.value?.pending ?: 0L
                 UploadWorker.schedule(this@RegisterApplication, uploadSchedule(pending))
             }
         })
@@ -68,7 +83,7 @@ class RegisterApplication : Application() {
         mutableStartup.value = Startup.Opening
         scope.launch {
             mutableStartup.value = try {
-                Startup.Ready(openAndSignIn())
+                openAndSignIn()
             } catch (e: TillkitException.NeedsRecovery) {
                 Startup.NeedsRecovery(e.reason, e.kept)
             } catch (e: TillkitException) {
@@ -89,15 +104,42 @@ class RegisterApplication : Application() {
         if (mutableStartup.value is Startup.Failed) open()
     }
 
-    private suspend fun openAndSignIn(): TillkitAndroid {
-        val till = TillkitAndroid.open(this, config, BuildConfig.TILLKIT_TOKEN)
+    /** The pairing screen's code was accepted: remember the register and sign in. */
+    fun paired(till: TillkitAndroid, register: PairedRegister) {
+        pairing.edit()
+            .putString(STORE_ID, register.storeId)
+            .putString(REGISTER_ID, register.registerId)
+            .apply()
+        scope.launch {
+            mutableStartup.value = try {
+                till.core.login(register.storeId, register.registerId, staffId = "cashier")
+                Startup.Ready(till)
+            } catch (e: TillkitException) {
+                Startup.Failed(e.startupFailure())
+            }
+        }
+    }
+
+    private suspend fun openAndSignIn(): Startup {
+        val till = TillkitAndroid.open(this, config)
         try {
-            till.core.login(BuildConfig.TILLKIT_STORE_ID, BuildConfig.TILLKIT_REGISTER_ID, staffId = "cashier")
+            val storeId = pairing.getString(STORE_ID, null)
+            val registerId = pairing.getString(REGISTER_ID, null)
+            // Never paired, or the keychain lost the token (a new phone, a cleared keystore).
+            if (storeId == null || registerId == null || till.core.pairedRegister(storeId) == null) {
+                return Startup.NeedsPairing(till)
+            }
+            till.core.login(storeId, registerId, staffId = "cashier")
+            return Startup.Ready(till)
         } catch (e: Throwable) {
             // Opening again must never find this one still open beside it.
             withContext(NonCancellable) { till.shutdown() }
             throw e
         }
-        return till
+    }
+
+    private companion object {
+        const val STORE_ID = "store_id"
+        const val REGISTER_ID = "register_id"
     }
 }

@@ -41,6 +41,8 @@ class UploadWorker(context: Context, params: WorkerParameters) : CoroutineWorker
         val verdict = when (startup) {
             null, Startup.Opening -> afterOpenTimeout(runAttemptCount)
             is Startup.Ready -> afterDrain(startup.till.drainNow(DRAIN_BUDGET_MS), runAttemptCount)
+            // Sales of a store without a token wait (NeedsAttention: done); any other store's go up.
+            is Startup.NeedsPairing -> afterDrain(startup.till.drainNow(DRAIN_BUDGET_MS), runAttemptCount)
             is Startup.Failed -> afterOpenFailure(startup.failure.problem, runAttemptCount).also {
                 // The next run finds a fresh attempt to open, not this failure.
                 if (it == RunVerdict.RetryLater) app.retryStartup()

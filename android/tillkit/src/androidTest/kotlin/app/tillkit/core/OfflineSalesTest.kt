@@ -1,14 +1,17 @@
-package app.tillkit.ffi
+package app.tillkit.core
 
 import android.content.Context
 import androidx.test.core.app.ApplicationProvider
 import androidx.test.ext.junit.runners.AndroidJUnit4
 import androidx.test.platform.app.InstrumentationRegistry
+import app.tillkit.ffi.CoreConfig
+import app.tillkit.ffi.TillkitException
 import app.tillkit.ui.Tender
 import java.io.File
 import java.util.UUID
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.NonCancellable
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
 import org.junit.After
@@ -25,12 +28,13 @@ import org.junit.runner.RunWith
  * uploaded by themselves once it is back. Needs the reference server (see README.md):
  *
  *     ./gradlew :tillkit:connectedAndroidTest \
- *       -Pandroid.testInstrumentationRunnerArguments.tillkitToken=TOKEN
+ *       -Pandroid.testInstrumentationRunnerArguments.tillkitPairingCode=CODE
  *
  * Other arguments: tillkitServerUrl (default http://127.0.0.1:8787/, reached through
- * `adb reverse`), tillkitStoreId (store-1), tillkitRegisterId (R99: a register of its own,
- * so its receipts never mix with the app's), tillkitBarcode (5060000000031, a product of
- * demo/src/catalog.json). Skipped without a token.
+ * `adb reverse`), tillkitBarcode (5060000000031, a product of demo/src/catalog.json). The
+ * code names the register (connected-test.sh makes one for R99, a register of its own, so
+ * its receipts never mix with the app's). The code (tests/mobile-server.sh prints one) is traded for the
+ * register's token with `pair`, as the app's pairing screen does. Skipped without a code.
  */
 @RunWith(AndroidJUnit4::class)
 class OfflineSalesTest {
@@ -43,23 +47,24 @@ class OfflineSalesTest {
 
     @Before
     fun open() = runBlocking {
-        val token = args.getString("tillkitToken")
-        assumeTrue("pass -e tillkitToken TOKEN (see android/README.md)", !token.isNullOrBlank())
+        val code = args.getString("tillkitPairingCode")
+        assumeTrue("pass -e tillkitPairingCode CODE (see android/README.md)", !code.isNullOrBlank())
         val config = CoreConfig(
             dataDir = dataDir.path,
             serverUrl = args.getString("tillkitServerUrl") ?: "http://127.0.0.1:8787/",
             keychainAccount = "test-$run",
             allowHttpLoopback = true,
         )
-        till = TillkitAndroid.open(context, config, token!!)
-        val store = args.getString("tillkitStoreId") ?: "store-1"
-        till.login(store, args.getString("tillkitRegisterId") ?: "R99", staffId = "androidTest")
+        till = TillkitAndroid.open(context, config)
+        val paired = till.core.pair(config.serverUrl, code!!)
+        till.core.login(paired.storeId, paired.registerId, staffId = "androidTest")
     }
 
     @After
-    fun close() {
-        if (::till.isInitialized) till.close()
+    fun close() = runBlocking(NonCancellable) {
+        if (::till.isInitialized) till.shutdown()
         dataDir.deleteRecursively()
+        Unit
     }
 
     @Test
@@ -67,26 +72,26 @@ class OfflineSalesTest {
         val barcode = args.getString("tillkitBarcode") ?: "5060000000031"
         // The catalogue arrives with the first sync after login.
         withTimeout(30_000) { till.status.first { it.online } }
-        val firstCart = withTimeout(30_000) { retryWhileNoCatalog { till.newCart() } }
+        val firstCart = withTimeout(30_000) { retryWhileNoCatalog { till.core.newCart() } }
         firstCart.close()
 
         till.setNetworkAvailable(false)
         withTimeout(5_000) { till.status.first { !it.online } }
         val receipts = List(3) {
-            till.newCart().use { cart ->
+            till.core.newCart().use { cart ->
                 cart.addBarcode(barcode, "2")
                 val total = cart.snapshot().totals.total
-                till.completeSale(cart, listOf(Tender.Cash(total))).receiptNo
+                till.core.completeSale(cart, listOf(Tender.Cash(total).toPaymentRecord())).receiptNo
             }
         }
-        assertEquals(receipts, till.pendingSales().map { it.receiptNo })
+        assertEquals(receipts, till.core.pendingSales(100u).map { it.receiptNo })
         assertEquals(3L, withTimeout(5_000) { till.status.first { it.pending == 3L } }.pending)
 
         till.setNetworkAvailable(true)
         val drained = withTimeout(60_000) { till.status.first { it.online && it.pending == 0L } }
         assertFalse(drained.authFailed)
-        assertTrue(till.pendingSales().isEmpty())
-        assertTrue("no sale set aside", till.attentionSales().isEmpty())
+        assertTrue(till.core.pendingSales(100u).isEmpty())
+        assertTrue("no sale set aside", till.core.attentionSales(100u).isEmpty())
     }
 
     private suspend fun <T> retryWhileNoCatalog(block: suspend () -> T): T {

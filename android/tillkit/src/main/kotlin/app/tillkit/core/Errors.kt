@@ -51,3 +51,13 @@ fun TillkitException.startupFailure(): StartupFailure {
     }
     return startupFailure(problem, "${this::class.simpleName}: $message")
 }
+
+/** What the pairing screen says when the core refused or could not finish a pairing. */
+fun TillkitException.pairingMessage(): String = when (this) {
+    is TillkitException.PairingRefused ->
+        "This code was not accepted: it may have expired, been used already or been mistyped. Ask a manager for a new one."
+    is TillkitException.InvalidInput -> reason
+    is TillkitException.Sync ->
+        "The server could not be reached: check the network and try again. The code stays valid until it expires."
+    else -> "Pairing failed (${this::class.simpleName}): call support"
+}

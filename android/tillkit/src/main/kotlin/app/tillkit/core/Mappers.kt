@@ -47,6 +47,7 @@ fun SyncStatusRecord.toRegisterStatus() = RegisterStatus(
     oldestPendingAgeSecs = oldestPendingAgeSecs?.toLong(),
     attention = attention.toLong(),
     authFailed = authFailed,
+    needsPairing = needsPairing,
     lastError = lastError,
     blockedStores = stores.mapNotNull { store ->
         store.blocked?.let { BlockedStore(store.storeId, store.pending.toLong(), it == StoreBlock.TOKEN_REFUSED) }

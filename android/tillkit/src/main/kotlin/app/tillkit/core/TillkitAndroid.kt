@@ -141,13 +141,13 @@ class TillkitAndroid private constructor(
 
         /**
          * Opens the encrypted store (its key lives in the Android keystore-backed keychain,
-         * created on first run), starts sync with the register's bearer `token` and starts
-         * forwarding network changes.
+         * created on first run), starts sync (each store's token from the same keychain,
+         * put there by `core.pair`) and starts forwarding network changes.
          */
-        suspend fun open(context: Context, config: CoreConfig, token: String): TillkitAndroid {
+        suspend fun open(context: Context, config: CoreConfig): TillkitAndroid {
             val app = context.applicationContext
             initializeKeychain(app)
-            val core = TillkitCore.open(config, token)
+            val core = TillkitCore.open(config)
             try {
                 val initial = core.status().toRegisterStatus()
                 return TillkitAndroid(core, initial, app.getSystemService(ConnectivityManager::class.java))

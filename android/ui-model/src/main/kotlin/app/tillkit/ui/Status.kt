@@ -16,6 +16,8 @@ data class RegisterStatus(
     val attention: Long = 0,
     /** The server refuses this register's token. */
     val authFailed: Boolean = false,
+    /** A store with unsent sales has no token or a refused one: show the pairing screen. */
+    val needsPairing: Boolean = false,
     /** The last sync error, readable. */
     val lastError: String? = null,
     /** Stores whose sales cannot upload now (no token, or the token refused). */
@@ -52,7 +54,7 @@ fun statusPill(status: RegisterStatus): StatusPill {
         // Sales are kept; none will upload until the server (or the app) is updated.
         status.protocolMismatch == ProtocolProblem.ServerTooOld -> PillColour.Red to "Server too old for this app$pending"
         status.protocolMismatch == ProtocolProblem.AppTooOld -> PillColour.Red to "Update the app to sync$pending"
-        // Sales keep being taken, but none will upload until a person enters a new token.
+        // Sales keep being taken, but none will upload until the register is paired again.
         status.authFailed -> PillColour.Red to "Register not authorised$pending"
         status.online -> PillColour.Green to "Online$pending"
         else -> PillColour.Amber to "Offline$pending"
@@ -60,7 +62,7 @@ fun statusPill(status: RegisterStatus): StatusPill {
     val blocked = status.blockedStores.firstOrNull()
     val detail = when {
         status.protocolMismatch != null -> "Sales are kept on this register; call support"
-        status.authFailed -> "Ask a manager for a new register token"
+        status.authFailed -> "Ask a manager for a pairing code"
         blocked != null -> "${blocked.pending} sales of store ${blocked.storeId} wait for its register token"
         status.pending > 0 && status.oldestPendingAgeSecs != null -> "oldest ${ago(status.oldestPendingAgeSecs)}"
         else -> null

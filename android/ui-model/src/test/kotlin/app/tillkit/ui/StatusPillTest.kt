@@ -39,7 +39,7 @@ class StatusPillTest {
         val pill = statusPill(RegisterStatus(online = true, pending = 1, attention = 1, authFailed = true))
         assertEquals(PillColour.Red, pill.colour)
         assertEquals("Register not authorised · 1 pending", pill.text)
-        assertEquals("Ask a manager for a new register token", pill.detail)
+        assertEquals("Ask a manager for a pairing code", pill.detail)
         assertEquals("1", pill.attentionBadge)
     }
 
