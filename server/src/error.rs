@@ -91,7 +91,7 @@ impl ApiError {
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            crate::protocol::UNAUTHORIZED,
             "missing, unknown or revoked bearer token",
         )
     }
@@ -109,7 +109,7 @@ impl ApiError {
     pub fn forbidden() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            crate::protocol::FORBIDDEN,
             "this token is not allowed for this store",
         )
     }
@@ -118,7 +118,7 @@ impl ApiError {
     pub fn forbidden_register() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            crate::protocol::FORBIDDEN,
             "this token is not allowed for this register",
         )
     }
