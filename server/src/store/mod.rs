@@ -24,7 +24,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub(crate) use journal::JournalRows;
-pub use postgres::PgStore;
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 
 /// A reason for a sale's verdict as it is sent: at most `limits::MAX_REASON_CHARS`
