@@ -237,7 +237,10 @@ pub(crate) fn parks(conn: &Connection, sale_id: &str) -> Result<u32> {
 
 /// When each store's earliest parked sale is due again (Unix ms, see `ParkClock`), for the
 /// stores that have one parked.
-pub(crate) fn next_parked_due(conn: &Connection, clock: ParkClock) -> Result<BTreeMap<String, i64>> {
+pub(crate) fn next_parked_due(
+    conn: &Connection,
+    clock: ParkClock,
+) -> Result<BTreeMap<String, i64>> {
     let mut stmt = conn.prepare_cached(
         "SELECT store_id, MIN(CASE WHEN parked_until > ?2 THEN ?1 ELSE parked_until END)
          FROM outbox WHERE state = 'pending' AND parked_until IS NOT NULL GROUP BY store_id",

@@ -321,7 +321,9 @@ fn server_accepts(
     let decoded = decode_batch_request(body.as_bytes(), &config)
         .map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
     let Some(BatchEntry::Sale(decoded)) = decoded.into_iter().next() else {
-        return Err(TestCaseError::fail(format!("the server could not read {record}")));
+        return Err(TestCaseError::fail(format!(
+            "the server could not read {record}"
+        )));
     };
     prop_assert_eq!(&decoded, sale);
     let decision = decide(&decoded, store_id, "R1", settings, None)

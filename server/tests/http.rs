@@ -470,7 +470,10 @@ async fn malformed_json_and_deep_nesting_are_400_and_an_unreadable_sale_is_rejec
         .await;
     assert_error(r, StatusCode::BAD_REQUEST, "bad_request").await;
     let r = env
-        .upload(&env.token, &[serde_json::from_value(good.clone()).expect("sale")])
+        .upload(
+            &env.token,
+            &[serde_json::from_value(good.clone()).expect("sale")],
+        )
         .await;
     assert_eq!(
         statuses(&r),

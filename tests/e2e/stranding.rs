@@ -220,8 +220,7 @@ fn ring_a_large_sale(dev: &mut Device) -> SaleRecord {
     use tillkit_core::sale::{Payment, PaymentMethod};
     let till = &dev.till;
     let mut cart = till.new_cart().expect("cart");
-    till.add_product(&mut cart, "p-bread", d("1"))
-        .expect("add");
+    till.add_product(&mut cart, "p-bread", d("1")).expect("add");
     let total = cart.totals().expect("totals").total;
     let mut payments: Vec<Payment> = (0..10)
         .map(|i| Payment {
@@ -283,7 +282,9 @@ fn a_parked_sale_of_a_store_whose_token_is_refused_never_spins_the_engine() {
     // store is blocked until a person acts, with the parked sale due again meanwhile.
     server.store().revoke_register(STORE, "R1").expect("revoke");
     proxy.set_max_body(None);
-    wait_until(DRAIN, "the token refused", || dev.engine().status().auth_failed);
+    wait_until(DRAIN, "the token refused", || {
+        dev.engine().status().auth_failed
+    });
     let requests = proxy.exchanges().len();
     let rounds = hooks.upload_rounds();
     std::thread::sleep(Duration::from_secs(1));
@@ -360,7 +361,9 @@ fn a_gateways_json_401_or_403_is_a_refused_request_not_a_refused_token() {
     server.assert_holds_exactly(STORE, &dev.sales);
     assert_none_set_aside(&dev, &log);
     assert!(
-        log.seen().iter().all(|s| !s.auth_failed && !s.needs_pairing),
+        log.seen()
+            .iter()
+            .all(|s| !s.auth_failed && !s.needs_pairing),
         "a gateway's 401/403 is no verdict on the register's token"
     );
     assert!(log.showed_error("HTTP 401, application/json, probably a proxy"));
@@ -382,13 +385,21 @@ fn a_redirect_is_never_followed_and_the_sales_stay_queued_until_the_path_is_fixe
     server.assert_holds_exactly(STORE, &dev.sales);
     assert_none_set_aside(&dev, &log);
     assert!(
-        proxy.exchanges().iter().all(|e| !e.path.starts_with("/portal")),
+        proxy
+            .exchanges()
+            .iter()
+            .all(|e| !e.path.starts_with("/portal")),
         "the redirect was followed"
     );
     assert!(
-        log.showed_error("upload was redirected (HTTP 307 to /portal/login), probably a captive portal"),
+        log.showed_error(
+            "upload was redirected (HTTP 307 to /portal/login), probably a captive portal"
+        ),
         "{:?}",
-        log.seen().iter().filter_map(|s| s.last_error.clone()).collect::<Vec<_>>()
+        log.seen()
+            .iter()
+            .filter_map(|s| s.last_error.clone())
+            .collect::<Vec<_>>()
     );
     assert!(
         !log.showed_error("s3cr3t"),

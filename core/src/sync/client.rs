@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
 use super::SyncConfig;
-use super::config::{MAX_TIMEOUT, MIN_TIMEOUT};
 use super::backoff::parse_retry_after;
+use super::config::{MAX_TIMEOUT, MIN_TIMEOUT};
 use super::error::{Answer, Request, SyncError};
 use super::protocol::{
     BatchResponse, ErrorBody, FORBIDDEN, PAIRING_REFUSED, PROTOCOL_HEADER, PROTOCOL_VERSION,

@@ -201,7 +201,10 @@ mod tests {
         zero.catalog_interval = Duration::ZERO;
         let c = zero.clamped();
         assert_eq!(c.batch_size, 1);
-        assert_eq!((c.request_timeout, c.connect_timeout), (MIN_TIMEOUT, MIN_TIMEOUT));
+        assert_eq!(
+            (c.request_timeout, c.connect_timeout),
+            (MIN_TIMEOUT, MIN_TIMEOUT)
+        );
         assert_eq!((c.backoff_base, c.backoff_cap), (MIN_BACKOFF, MIN_BACKOFF));
         assert_eq!(c.probe_interval, MIN_PROBE_INTERVAL);
         assert_eq!(c.periodic_interval, MIN_PROBE_INTERVAL);
@@ -211,7 +214,10 @@ mod tests {
         inverted.backoff_base = Duration::from_secs(5);
         inverted.backoff_cap = Duration::from_secs(1);
         let c = inverted.clamped();
-        assert_eq!((c.backoff_base, c.backoff_cap), (Duration::from_secs(5), Duration::from_secs(5)));
+        assert_eq!(
+            (c.backoff_base, c.backoff_cap),
+            (Duration::from_secs(5), Duration::from_secs(5))
+        );
 
         let mut huge = SyncConfig::new("https://sync.example.com", "t");
         huge.batch_size = usize::MAX;
@@ -219,14 +225,29 @@ mod tests {
         huge.connect_timeout = Duration::MAX;
         let c = huge.clamped();
         assert_eq!(c.batch_size, limits::MAX_BATCH_SALES);
-        assert_eq!((c.request_timeout, c.connect_timeout), (MAX_TIMEOUT, MAX_TIMEOUT));
+        assert_eq!(
+            (c.request_timeout, c.connect_timeout),
+            (MAX_TIMEOUT, MAX_TIMEOUT)
+        );
 
         // The defaults are within bounds already.
         let d = SyncConfig::new("https://sync.example.com", "t");
         let c = d.clone().clamped();
         assert_eq!(
-            (c.batch_size, c.request_timeout, c.backoff_base, c.backoff_cap, c.periodic_interval),
-            (d.batch_size, d.request_timeout, d.backoff_base, d.backoff_cap, d.periodic_interval)
+            (
+                c.batch_size,
+                c.request_timeout,
+                c.backoff_base,
+                c.backoff_cap,
+                c.periodic_interval
+            ),
+            (
+                d.batch_size,
+                d.request_timeout,
+                d.backoff_base,
+                d.backoff_cap,
+                d.periodic_interval
+            )
         );
     }
 }
