@@ -224,6 +224,9 @@ async fn upload_batch(
 }
 
 /// One sale of an upload body, as decoded.
+// Nearly every entry is a sale: boxing each one to shrink the rare unreadable entry would
+// cost an allocation per sale.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum BatchEntry {
     /// A sale record: the storage backend decides it.
