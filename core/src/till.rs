@@ -17,7 +17,7 @@ use crate::journal;
 use crate::outbox::{self, Listing, Payload, QueueCounts, QueuedSale, RetryScope, Verdict};
 use crate::sale::{self, CompletedSale, Payment, SaleRecord};
 use crate::session::Session;
-use crate::store::Db;
+use crate::store::{Db, StoreLock};
 use crate::store::key::{KeyVault, Keychain};
 use crate::store::recovery::{self, RecoveryReport};
 use crate::tax::TaxSettings;
@@ -38,6 +38,9 @@ pub struct Till {
     /// recounted once. Recounting a long queue costs milliseconds, too much for every sale
     /// of an outage.
     counts: Mutex<Option<BTreeMap<String, QueueCounts>>>,
+    /// The store's lock, held as long as this till (declared last: released only after the
+    /// connections above have closed).
+    store_lock: StoreLock,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -65,6 +68,7 @@ impl Till {
             offline: AtomicBool::new(false),
             sale_signal: Arc::new(tokio::sync::Notify::new()),
             counts: Mutex::new(None),
+            store_lock: db.lock,
         })
     }
 
@@ -143,6 +147,7 @@ impl Till {
             path: self.path.clone(),
             writer: std::mem::replace(&mut *writer, placeholder()?),
             reader: std::mem::replace(&mut *reader, placeholder()?),
+            lock: self.store_lock.clone(),
         };
         let rotated = db.rotate_key(&self.config, vault);
         match rotated {
@@ -153,7 +158,7 @@ impl Till {
             }
             Err(e) => {
                 // Whatever happened, the file on disk opens with a key the vault holds.
-                let db = Db::open(&self.config, vault)?;
+                let db = Db::open_locked(&self.config, vault, self.store_lock.clone())?;
                 *writer = db.writer;
                 *reader = db.reader;
                 Err(e)

@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use tillkit_core::sale::{Payment, PaymentMethod};
+use tillkit_core::store::cipher::{self, CipherProfile};
 use tillkit_core::store::key::{DbKey, KeyVault, MemoryVault};
 use tillkit_core::store::recovery::{self, RecoveryReport};
+use tillkit_core::store::schema;
 use tillkit_core::{Config, Error, Till};
 
 const PAGE: usize = 4096;
@@ -441,4 +443,269 @@ fn a_fresh_start_opens_a_journal_segment_the_auditor_sees_as_a_restart() {
         segment.note.as_deref().is_some_and(|n| n.contains(&reason)),
         "{segment:?}"
     );
+}
+
+// ---- One holder at a time: the store's lock ----
+
+/// A config that answers `Busy` at once instead of waiting for the other holder.
+fn no_wait(dir: &Path) -> Config {
+    let mut config = Config::new(dir);
+    config.lock_wait = std::time::Duration::ZERO;
+    config
+}
+
+#[test]
+fn a_second_open_or_a_recovery_beside_an_open_till_is_busy_and_the_first_keeps_selling() {
+    let (dir, vault, _) = closed_till_with_sales(10);
+    let first = open(dir.path(), &vault).unwrap();
+    first.login("uk-01", "R07", "alice").unwrap();
+    for _ in 0..2 {
+        let err = Till::open_with_vault(no_wait(dir.path()), &vault).err();
+        assert!(matches!(err, Some(Error::Busy)), "{err:?}");
+    }
+    let config = no_wait(dir.path());
+    assert!(matches!(recovery::recover(&config, &vault), Err(Error::Busy)));
+    assert!(matches!(
+        recovery::start_fresh(&config, &vault),
+        Err(Error::Busy)
+    ));
+    ring(&first, 1);
+    assert_eq!(first.queue_counts().unwrap().pending, 11);
+    drop(first);
+    let again = Till::open_with_vault(no_wait(dir.path()), &vault).unwrap();
+    again.login("uk-01", "R07", "alice").unwrap();
+    assert_eq!(again.queue_counts().unwrap().pending, 11);
+}
+
+#[test]
+fn two_recoveries_at_once_never_race_one_runs_and_the_other_is_busy_or_finds_it_done() {
+    let (dir, vault, rung) = closed_till_with_sales(300);
+    let leaves = sales_leaf_pages(dir.path(), &vault);
+    damage_page(&dir.path().join("tillkit.db"), leaves[leaves.len() / 2]);
+    refuses_twice(dir.path(), &vault);
+    let results: Vec<tillkit_core::Result<RecoveryReport>> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| recovery::recover(&no_wait(dir.path()), &vault)))
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let done: Vec<&RecoveryReport> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(done.len(), 1, "exactly one recovery ran: {results:?}");
+    for err in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(
+            matches!(err, Error::Busy)
+                || matches!(err, Error::InvalidInput { reason } if reason.contains("no recovery is pending")),
+            "{err:?}"
+        );
+    }
+    let lost = check_recovered(dir.path(), &vault, &rung, done[0]);
+    assert!(!lost.is_empty() && lost.len() < 30, "lost {lost:?}");
+}
+
+/// The lock-holding child: opens the store in `LOCK_CHILD_ENV` with the key in the file
+/// `LOCK_CHILD_KEY_ENV`, says `open`, and keeps it open until its stdin closes.
+const LOCK_CHILD_ENV: &str = "TILLKIT_LOCK_CHILD_DIR";
+const LOCK_CHILD_KEY_ENV: &str = "TILLKIT_LOCK_CHILD_KEY";
+
+struct FileVault(PathBuf);
+
+impl KeyVault for FileVault {
+    fn load(&self) -> tillkit_core::Result<Option<DbKey>> {
+        match std::fs::read(&self.0) {
+            Ok(bytes) => DbKey::decode(&bytes).map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+    fn save(&self, key: &DbKey) -> tillkit_core::Result<()> {
+        std::fs::write(&self.0, key.encode().as_bytes())
+            .map_err(|e| Error::Keychain(e.to_string()))
+    }
+}
+
+#[test]
+fn lock_child_holds_the_store_open_until_its_stdin_closes() {
+    use std::io::{BufRead, Write};
+    let Ok(dir) = std::env::var(LOCK_CHILD_ENV) else {
+        return;
+    };
+    let key = std::env::var(LOCK_CHILD_KEY_ENV).unwrap();
+    let till = Till::open_with_vault(Config::new(dir), &FileVault(key.into()))
+        .expect("the child opens the store");
+    println!("child:open");
+    std::io::stdout().flush().unwrap();
+    for _ in std::io::stdin().lock().lines() {}
+    drop(till);
+}
+
+#[test]
+fn a_store_open_in_another_process_cannot_be_opened_recovered_or_started_fresh() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let (dir, vault, _) = closed_till_with_sales(20);
+    let data = dir.path();
+    let keys = tempfile::tempdir().unwrap();
+    let file_vault = FileVault(keys.path().join("key"));
+    file_vault.save(&vault.load().unwrap().unwrap()).unwrap();
+
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "lock_child_holds_the_store_open_until_its_stdin_closes",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(LOCK_CHILD_ENV, data)
+        .env(LOCK_CHILD_KEY_ENV, &file_vault.0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.contains("child:open"))),
+        "the child opened the store"
+    );
+    let config = no_wait(data);
+    let err = Till::open_with_vault(config.clone(), &file_vault).err();
+    assert!(matches!(err, Some(Error::Busy)), "{err:?}");
+    // Waiting for the other holder does not change the answer while it holds on.
+    let err = Till::open_with_vault(Config::new(data), &file_vault).err();
+    assert!(matches!(err, Some(Error::Busy)), "{err:?}");
+    assert!(matches!(
+        recovery::recover(&config, &file_vault),
+        Err(Error::Busy)
+    ));
+    assert!(matches!(
+        recovery::start_fresh(&config, &file_vault),
+        Err(Error::Busy)
+    ));
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let till = Till::open_with_vault(config, &file_vault).unwrap();
+    till.login("uk-01", "R07", "alice").unwrap();
+    assert_eq!(till.queue_counts().unwrap().pending, 20);
+}
+
+// ---- Files from a newer app are never touched ----
+
+/// The pragmas of a SQLCipher profile on `schema`.
+fn profile_pragmas(p: &CipherProfile, schema: &str) -> String {
+    format!(
+        "PRAGMA {schema}.cipher_page_size = {}; PRAGMA {schema}.cipher_hmac_algorithm = {};
+         PRAGMA {schema}.cipher_kdf_algorithm = {}; PRAGMA {schema}.kdf_iter = {};
+         PRAGMA {schema}.cipher_plaintext_header_size = {};",
+        p.page_size, p.hmac, p.kdf, p.kdf_iter, p.plaintext_header
+    )
+}
+
+fn key_literal(vault: &MemoryVault) -> String {
+    let key = vault.load().unwrap().unwrap();
+    let encoded = key.encode();
+    format!("x'{}'", encoded.split_once(':').unwrap().1)
+}
+
+/// A plain connection to a store file with the till's key and the pinned settings.
+fn raw(path: &Path, vault: &MemoryVault) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(&format!("PRAGMA key = \"{}\";", key_literal(vault)))
+        .unwrap();
+    c.execute_batch(&profile_pragmas(&cipher::PINNED, "main"))
+        .unwrap();
+    c
+}
+
+/// Every file of `dir` but the WAL index, by name, with its length and a digest of its
+/// bytes (an empty WAL counts as none).
+fn snapshot(dir: &Path) -> Vec<(String, usize, u64)> {
+    use std::hash::{Hash, Hasher};
+    let mut files: Vec<(String, usize, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| {
+            let bytes = std::fs::read(e.path()).unwrap();
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            bytes.hash(&mut h);
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, bytes.len(), h.finish())
+        })
+        .filter(|(n, len, _)| !n.ends_with("-shm") && !(n.ends_with("-wal") && *len == 0))
+        .collect();
+    files.sort();
+    files
+}
+
+fn refuses_as_newer(dir: &Path, vault: &MemoryVault) {
+    for _ in 0..2 {
+        let err = open(dir, vault).err();
+        assert!(
+            matches!(err, Some(Error::NewerSchema { found: 999, supported }) if supported == schema::latest_version()),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
+fn a_newer_apps_file_in_rollback_journal_mode_is_refused_without_changing_a_byte() {
+    let (dir, vault, _) = closed_till_with_sales(10);
+    let path = dir.path().join("tillkit.db");
+    let c = raw(&path, &vault);
+    c.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA user_version = 999;")
+        .unwrap();
+    drop(c);
+    let before = snapshot(dir.path());
+    refuses_as_newer(dir.path(), &vault);
+    assert_eq!(
+        snapshot(dir.path()),
+        before,
+        "no journal-mode switch, no WAL"
+    );
+}
+
+#[test]
+fn a_newer_apps_file_with_other_cipher_settings_is_refused_and_never_converted() {
+    let (dir, vault, _) = closed_till_with_sales(10);
+    let path = dir.path().join("tillkit.db");
+    let other = dir.path().join("other.db");
+    let c = raw(&path, &vault);
+    c.execute_batch(&format!(
+        "ATTACH DATABASE '{}' AS other KEY \"{}\"; {}
+         SELECT sqlcipher_export('other'); PRAGMA other.user_version = 999;
+         DETACH DATABASE other;",
+        other.display(),
+        key_literal(&vault),
+        profile_pragmas(&cipher::SQLCIPHER4_DEFAULTS, "other"),
+    ))
+    .unwrap();
+    drop(c);
+    std::fs::rename(&other, &path).unwrap();
+    let before = snapshot(dir.path());
+    refuses_as_newer(dir.path(), &vault);
+    assert_eq!(
+        snapshot(dir.path()),
+        before,
+        "not converted to the pinned settings"
+    );
+}
+
+#[test]
+fn salvage_refuses_a_kept_file_from_a_newer_app_and_leaves_it_pending_and_unchanged() {
+    let (dir, vault, _) = closed_till_with_sales(60);
+    let leaves = sales_leaf_pages(dir.path(), &vault);
+    damage_page(&dir.path().join("tillkit.db"), leaves[1]);
+    let (_, kept) = refuses_twice(dir.path(), &vault);
+    // The kept file came from a newer app (a recovery pending when the app was downgraded).
+    let c = raw(&kept[0], &vault);
+    c.execute_batch("PRAGMA user_version = 999;").unwrap();
+    drop(c);
+    let before = std::fs::read(&kept[0]).unwrap();
+    let config = Config::new(dir.path());
+    let err = recovery::recover(&config, &vault).err();
+    assert!(
+        matches!(err, Some(Error::NewerSchema { found: 999, .. })),
+        "{err:?}"
+    );
+    assert_eq!(std::fs::read(&kept[0]).unwrap(), before);
+    assert!(recovery::is_pending(&config).unwrap());
+    refuses_twice(dir.path(), &vault);
 }

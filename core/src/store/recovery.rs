@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cipher::{CipherProfile, PINNED, other_profiles};
 use super::key::{DbKey, KeyVault};
-use super::{DB_FILE, KEY_ID_FILE, open_keyed, schema, write_durably};
+use super::{DB_FILE, KEY_ID_FILE, StoreLock, check_not_newer, open_keyed, schema, write_durably};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::journal::{SegmentReason, ledger};
@@ -191,6 +191,7 @@ pub fn kept_files(config: &Config) -> Result<Vec<PathBuf>> {
 /// register asks the server for its highest on first contact.
 pub fn recover(config: &Config, vault: &dyn KeyVault) -> Result<RecoveryReport> {
     let dir = &config.data_dir;
+    let _lock = lock_for_recovery(config)?;
     let mut state = load(dir)?;
     let Some(pending) = state.pending.clone() else {
         return Err(Error::invalid("no recovery is pending"));
@@ -208,6 +209,9 @@ pub fn recover(config: &Config, vault: &dyn KeyVault) -> Result<RecoveryReport> 
         .filter(|(from, _)| from == DB_FILE)
         .map(|(_, to)| dir.join(to))
         .collect();
+    for kept in &kept_dbs {
+        refuse_newer(kept, &keys)?;
+    }
     if kept_dbs.is_empty() {
         report
             .unreadable
@@ -246,6 +250,7 @@ pub fn recover(config: &Config, vault: &dyn KeyVault) -> Result<RecoveryReport> 
 /// continue after the highest the server holds for the register.
 pub fn start_fresh(config: &Config, vault: &dyn KeyVault) -> Result<()> {
     let dir = &config.data_dir;
+    let _lock = lock_for_recovery(config)?;
     let mut state = load(dir)?;
     let Some(pending) = state.pending.clone() else {
         return Err(Error::invalid("no recovery is pending"));
@@ -276,6 +281,28 @@ pub fn start_fresh(config: &Config, vault: &dyn KeyVault) -> Result<()> {
     save(dir, &state)?;
     tracing::warn!("database started fresh without salvage");
     Ok(())
+}
+
+/// The store's lock for a recovery or a fresh start: no till may open the files while they
+/// are read, built and swapped, and no second recovery may run beside this one.
+fn lock_for_recovery(config: &Config) -> Result<StoreLock> {
+    if !config.data_dir.is_dir() {
+        return Err(Error::invalid("no recovery is pending"));
+    }
+    StoreLock::acquire(config)
+}
+
+/// `NewerSchema` for a kept file a newer app wrote: salvaging it into this build's schema
+/// would drop what the newer app added, and the newer app would then find an older store.
+/// A file whose first page cannot be read is left to salvage (which reports it).
+fn refuse_newer(path: &Path, keys: &[DbKey]) -> Result<()> {
+    match Source::open(path, keys) {
+        Ok(mut src) => match src.read(|c| Ok(check_not_newer(c))) {
+            Some(result) => result,
+            None => Ok(()),
+        },
+        Err(_) => Ok(()),
+    }
 }
 
 fn remove_db_files(path: &Path) {
