@@ -17,9 +17,9 @@ use crate::journal;
 use crate::outbox::{self, Listing, Payload, QueueCounts, QueuedSale, RetryScope, Verdict};
 use crate::sale::{self, CompletedSale, Payment, SaleRecord};
 use crate::session::Session;
-use crate::store::{Db, StoreLock};
 use crate::store::key::{KeyVault, Keychain};
 use crate::store::recovery::{self, RecoveryReport};
+use crate::store::{Db, StoreLock};
 use crate::tax::TaxSettings;
 
 /// The offline point-of-sale core for one data directory.

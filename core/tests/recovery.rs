@@ -41,7 +41,7 @@ fn ring(till: &Till, n: usize) -> Vec<(i64, String, String)> {
 }
 
 fn stored_sales(till: &Till) -> Vec<(i64, String, String)> {
-    tillkit_core::testing::inspect(&till, |c| {
+    tillkit_core::testing::inspect(till, |c| {
         let mut stmt = c.prepare("SELECT id, sale_id, record FROM sales ORDER BY id")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -464,7 +464,10 @@ fn a_second_open_or_a_recovery_beside_an_open_till_is_busy_and_the_first_keeps_s
         assert!(matches!(err, Some(Error::Busy)), "{err:?}");
     }
     let config = no_wait(dir.path());
-    assert!(matches!(recovery::recover(&config, &vault), Err(Error::Busy)));
+    assert!(matches!(
+        recovery::recover(&config, &vault),
+        Err(Error::Busy)
+    ));
     assert!(matches!(
         recovery::start_fresh(&config, &vault),
         Err(Error::Busy)
@@ -517,8 +520,7 @@ impl KeyVault for FileVault {
         }
     }
     fn save(&self, key: &DbKey) -> tillkit_core::Result<()> {
-        std::fs::write(&self.0, key.encode().as_bytes())
-            .map_err(|e| Error::Keychain(e.to_string()))
+        std::fs::write(&self.0, key.encode().as_bytes()).map_err(|e| Error::Keychain(e.to_string()))
     }
 }
 
@@ -629,7 +631,7 @@ fn snapshot(dir: &Path) -> Vec<(String, usize, u64)> {
             let name = e.file_name().to_string_lossy().into_owned();
             (name, bytes.len(), h.finish())
         })
-        .filter(|(n, len, _)| !n.ends_with("-shm") && !(n.ends_with("-wal") && *len == 0))
+        .filter(|(n, len, _)| !n.ends_with("-shm") && (*len > 0 || !n.ends_with("-wal")))
         .collect();
     files.sort();
     files

@@ -102,7 +102,11 @@ impl Db {
     }
 
     /// [`Db::open`] by the holder of the store's `lock`.
-    pub(crate) fn open_locked(config: &Config, vault: &dyn KeyVault, lock: StoreLock) -> Result<Db> {
+    pub(crate) fn open_locked(
+        config: &Config,
+        vault: &dyn KeyVault,
+        lock: StoreLock,
+    ) -> Result<Db> {
         recovery::check_pending(&config.data_dir)?;
         match Db::open_unchecked(config, vault, lock) {
             Err(Error::Damaged(detail)) => Err(recovery::mark(&config.data_dir, &detail, true)?),
