@@ -163,6 +163,17 @@ fn check_recovered(
     lost
 }
 
+/// The receipt numbers of the rung sales whose rowid is in `lost`, in order.
+fn receipts_of(rung: &[(i64, String, String)], lost: &BTreeSet<i64>) -> Vec<String> {
+    rung.iter()
+        .filter(|(id, _, _)| lost.contains(id))
+        .map(|(_, _, record)| {
+            let v: serde_json::Value = serde_json::from_str(record).unwrap();
+            v["receipt_no"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
 fn next_receipt(dir: &Path, vault: &MemoryVault) -> u64 {
     let till = open(dir, vault).unwrap();
     till.login("uk-01", "R07", "alice").unwrap();
@@ -212,6 +223,12 @@ fn damaged_pages_holding_sales_are_refused_then_every_intact_sale_is_recovered_a
     let per_page = rung.len() / leaves.len() + 2;
     assert!(lost.len() <= damaged.len() * per_page * 2, "lost {lost:?}");
     assert_eq!(report.sales_unreadable as usize, lost.len());
+    assert!(!report.complete, "pages were lost: {report:?}");
+    assert_eq!(
+        report.receipts_missing,
+        receipts_of(&rung, &lost),
+        "every lost sale's receipt number, and only those"
+    );
     assert!(
         report.unreadable.iter().any(|u| u.contains("HMAC")),
         "{report:?}"
@@ -247,6 +264,12 @@ fn a_truncated_file_is_refused_then_the_sales_before_the_cut_are_recovered() {
         report.unreadable.iter().any(|u| u.contains(&says)),
         "the report says what the cut took: {report:?}"
     );
+    assert!(!report.complete);
+    assert_eq!(
+        report.receipts_missing,
+        receipts_of(&rung, &lost),
+        "the numbers the cut took, though no page said so"
+    );
     // What was lost is what lay past the cut: the highest rowids, never a gap below.
     let first_lost = *lost.iter().next().unwrap();
     assert!(lost.iter().copied().eq(first_lost..=300), "lost {lost:?}");
@@ -262,6 +285,7 @@ fn a_missing_file_beside_its_key_sidecar_is_refused_and_receipts_continue_after_
 
     let report = recovery::recover(&Config::new(dir.path()), &vault).unwrap();
     assert_eq!(report.sales_recovered, 0);
+    assert!(!report.complete, "nothing could be read: {report:?}");
     assert!(report.unreadable.iter().any(|u| u.contains("missing")));
     let till = open(dir.path(), &vault).unwrap();
     assert!(till.needs_seq_floor().unwrap());
@@ -329,6 +353,7 @@ fn a_damaged_first_page_recovers_nothing_silently_and_says_so() {
     refuses_twice(dir.path(), &vault);
     let report = recovery::recover(&Config::new(dir.path()), &vault).unwrap();
     assert_eq!(report.sales_recovered, 0);
+    assert!(!report.complete);
     assert!(
         report.unreadable.iter().any(|u| u.contains("first page")),
         "{report:?}"
@@ -710,4 +735,146 @@ fn salvage_refuses_a_kept_file_from_a_newer_app_and_leaves_it_pending_and_unchan
     assert_eq!(std::fs::read(&kept[0]).unwrap(), before);
     assert!(recovery::is_pending(&config).unwrap());
     refuses_twice(dir.path(), &vault);
+}
+
+// ---- What the report says: complete or not, and which receipt numbers are missing ----
+
+/// A store of `n` sales whose catalogue page is damaged: it opens (the queue reads), then a
+/// product look-up meets the damage and marks it for recovery.
+fn marked_by_a_damaged_catalogue(n: usize) -> (tempfile::TempDir, MemoryVault, Vec<(i64, String, String)>) {
+    let (dir, vault, rung) = closed_till_with_sales(n);
+    let page: i64 = {
+        let till = open(dir.path(), &vault).unwrap();
+        tillkit_core::testing::inspect(&till, |c| {
+            Ok(c.query_row(
+                "SELECT min(pageno) FROM dbstat WHERE name = 'products' AND pagetype = 'leaf'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap()
+    };
+    damage_page(&dir.path().join("tillkit.db"), page as usize);
+    let till = open(dir.path(), &vault).expect("the queue still reads");
+    till.login("uk-01", "R07", "alice").unwrap();
+    let err = till.product("p-bread").err();
+    assert!(matches!(err, Some(Error::NeedsRecovery { .. })), "{err:?}");
+    drop(till);
+    refuses_twice(dir.path(), &vault);
+    (dir, vault, rung)
+}
+
+#[test]
+fn a_salvage_that_lost_no_sale_says_it_is_complete() {
+    let (dir, vault, rung) = marked_by_a_damaged_catalogue(30);
+    let report = recovery::recover(&Config::new(dir.path()), &vault).unwrap();
+    assert!(report.complete, "{report:?}");
+    assert!(report.receipts_missing.is_empty(), "{report:?}");
+    assert!(
+        report.unreadable.iter().any(|u| u.contains("products")),
+        "the catalogue page is reported, but does not make it incomplete: {report:?}"
+    );
+    let lost = check_recovered(dir.path(), &vault, &rung, &report);
+    assert!(lost.is_empty(), "{lost:?}");
+}
+
+#[test]
+fn a_row_that_repeats_a_salvaged_sale_id_is_not_counted_as_salvaged() {
+    let (dir, vault, rung) = marked_by_a_damaged_catalogue(20);
+    let config = Config::new(dir.path());
+    let kept = recovery::kept_files(&config).unwrap();
+    // Damage that gives sale 2 the id of sale 1 (its unique index gone with it).
+    let c = raw(&kept[0], &vault);
+    c.execute_batch(
+        "PRAGMA writable_schema = ON;
+         UPDATE sqlite_schema SET sql = replace(sql, 'NOT NULL UNIQUE', 'NOT NULL')
+           WHERE name = 'sales';
+         DELETE FROM sqlite_schema WHERE name = 'sqlite_autoindex_sales_1';",
+    )
+    .unwrap();
+    drop(c);
+    let c = raw(&kept[0], &vault);
+    c.execute_batch("UPDATE sales SET sale_id = (SELECT sale_id FROM sales WHERE id = 1) WHERE id = 2;")
+        .unwrap();
+    drop(c);
+    let report = recovery::recover(&config, &vault).unwrap();
+    assert_eq!(report.sales_recovered, 19, "{report:?}");
+    assert_eq!(report.queued, 19, "no queue row without its sale: {report:?}");
+    assert_eq!(report.queued_lost, 1, "{report:?}");
+    assert!(!report.complete);
+    assert_eq!(report.receipts_missing, receipts_of(&rung, &BTreeSet::from([2])));
+    assert!(
+        report.unreadable.iter().any(|u| u.contains("repeat")),
+        "{report:?}"
+    );
+    let lost = check_recovered(dir.path(), &vault, &rung, &report);
+    assert_eq!(lost, BTreeSet::from([2]));
+}
+
+// ---- Kept files: unique names, stale files kept, all of them listed ----
+
+fn is_unique_kept_name(path: &Path, kind: &str) -> bool {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let Some(rest) = name.strip_prefix(&format!("tillkit.db.{kind}-")) else {
+        return false;
+    };
+    let Some((ms, after)) = rest.split_once('-') else {
+        return false;
+    };
+    let (random, suffix) = after.split_at(after.len().min(8));
+    !ms.is_empty()
+        && ms.chars().all(|c| c.is_ascii_digit())
+        && random.len() == 8
+        && random.chars().all(|c| c.is_ascii_hexdigit())
+        && ["", "-wal", "-shm"].contains(&suffix)
+}
+
+#[test]
+fn a_second_damage_never_overwrites_the_first_kept_file_and_every_kept_or_stale_file_is_listed() {
+    let (dir, vault, _) = closed_till_with_sales(30);
+    let config = Config::new(dir.path());
+    let path = dir.path().join("tillkit.db");
+    damage_page(&path, 1);
+    let first_bytes = std::fs::read(&path).unwrap();
+    let (_, first) = refuses_twice(dir.path(), &vault);
+    assert!(is_unique_kept_name(&first[0], "damaged"), "{first:?}");
+    // A WAL beside the moved file (one the kept-file renames did not take): it must never be
+    // replayed onto the new store, and it is kept too.
+    std::fs::write(dir.path().join("tillkit.db-wal"), b"stale wal").unwrap();
+    recovery::start_fresh(&config, &vault).unwrap();
+
+    let till = open(dir.path(), &vault).unwrap();
+    till.import_catalog(&uk_catalog()).unwrap();
+    till.login("uk-01", "R07", "alice").unwrap();
+    ring(&till, 5);
+    tillkit_core::testing::tamper(&till, |c| {
+        Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?)
+    })
+    .unwrap();
+    drop(till);
+    damage_page(&path, 1);
+    let (_, second) = refuses_twice(dir.path(), &vault);
+    assert!(is_unique_kept_name(&second[0], "damaged"), "{second:?}");
+    assert_ne!(first[0], second[0]);
+    assert_eq!(std::fs::read(&first[0]).unwrap(), first_bytes, "the first kept file is untouched");
+
+    let report = recovery::recover(&config, &vault).unwrap();
+    let stale: Vec<&PathBuf> = report
+        .kept
+        .iter()
+        .filter(|p| p.to_string_lossy().contains(".stale-"))
+        .collect();
+    assert_eq!(stale.len(), 1, "{:?}", report.kept);
+    assert!(is_unique_kept_name(stale[0], "stale"), "{stale:?}");
+    assert_eq!(std::fs::read(stale[0]).unwrap(), b"stale wal");
+    for kept in [&first[0], &second[0], stale[0]] {
+        assert!(report.kept.contains(kept), "{kept:?} in {:?}", report.kept);
+    }
+    assert_eq!(recovery::kept_files(&config).unwrap(), report.kept);
+    // Even without the recovery record, every kept file in the directory is listed.
+    std::fs::remove_file(dir.path().join("tillkit.recovery")).unwrap();
+    let listed = recovery::kept_files(&config).unwrap();
+    for kept in [&first[0], &second[0], stale[0]] {
+        assert!(listed.contains(kept), "{kept:?} in {listed:?}");
+    }
 }

@@ -420,15 +420,81 @@ pub(crate) fn open_keyed(path: &Path, key: &DbKey, config: &Config) -> Result<Co
 }
 
 /// Writes a small file so that it survives a power cut (write, fsync, rename, fsync dir).
+///
+/// The temporary file is `<name>.<unique>.tmp`, new for every write: two writes (of two
+/// sidecars, or from two threads) never share one, so neither can rename the other's
+/// bytes into place. A crash leaves at most a stray `.tmp`, never a half-written file.
 pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |e: std::io::Error| Error::Storage(format!("cannot write {}: {e}", path.display()));
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    fs::rename(&tmp, path).map_err(io)?;
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Storage(format!("cannot write {}: no file name", path.display())))?;
+    let tmp = path.with_file_name(format!("{}.{}.tmp", name.to_string_lossy(), unique_tag()?));
+    let written = (|| {
+        let mut f = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
     }
-    Ok(())
+    written.map_err(io)
+}
+
+/// A tag no other file name of this data directory has: the time (Unix ms, so names sort
+/// in order) and 32 random bits (two in one millisecond, or a clock set back, still differ).
+pub(crate) fn unique_tag() -> Result<String> {
+    let mut random = [0u8; 4];
+    getrandom::fill(&mut random).map_err(|e| Error::Storage(format!("no randomness: {e}")))?;
+    Ok(format!(
+        "{}-{:08x}",
+        crate::time::now_ms(),
+        u32::from_be_bytes(random)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durable_writes_of_two_files_at_once_never_swap_their_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = ["tillkit.keyid", "tillkit.recovery"];
+        std::thread::scope(|s| {
+            for name in files {
+                let path = dir.path().join(name);
+                s.spawn(move || {
+                    for i in 0..300 {
+                        let text = format!("{name} {i}");
+                        write_durably(&path, text.as_bytes()).unwrap();
+                        let read = fs::read_to_string(&path).unwrap();
+                        assert!(read.starts_with(name), "{name} holds {read:?}");
+                    }
+                });
+            }
+        });
+        for name in files {
+            let read = fs::read_to_string(dir.path().join(name)).unwrap();
+            assert_eq!(read, format!("{name} 299"));
+        }
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+
+    #[test]
+    fn unique_tags_differ_within_one_millisecond() {
+        let tags: std::collections::HashSet<String> =
+            (0..1000).map(|_| unique_tag().unwrap()).collect();
+        assert_eq!(tags.len(), 1000);
+    }
 }
