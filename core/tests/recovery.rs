@@ -741,7 +741,9 @@ fn salvage_refuses_a_kept_file_from_a_newer_app_and_leaves_it_pending_and_unchan
 
 /// A store of `n` sales whose catalogue page is damaged: it opens (the queue reads), then a
 /// product look-up meets the damage and marks it for recovery.
-fn marked_by_a_damaged_catalogue(n: usize) -> (tempfile::TempDir, MemoryVault, Vec<(i64, String, String)>) {
+fn marked_by_a_damaged_catalogue(
+    n: usize,
+) -> (tempfile::TempDir, MemoryVault, Vec<(i64, String, String)>) {
     let (dir, vault, rung) = closed_till_with_sales(n);
     let page: i64 = {
         let till = open(dir.path(), &vault).unwrap();
@@ -794,15 +796,23 @@ fn a_row_that_repeats_a_salvaged_sale_id_is_not_counted_as_salvaged() {
     .unwrap();
     drop(c);
     let c = raw(&kept[0], &vault);
-    c.execute_batch("UPDATE sales SET sale_id = (SELECT sale_id FROM sales WHERE id = 1) WHERE id = 2;")
-        .unwrap();
+    c.execute_batch(
+        "UPDATE sales SET sale_id = (SELECT sale_id FROM sales WHERE id = 1) WHERE id = 2;",
+    )
+    .unwrap();
     drop(c);
     let report = recovery::recover(&config, &vault).unwrap();
     assert_eq!(report.sales_recovered, 19, "{report:?}");
-    assert_eq!(report.queued, 19, "no queue row without its sale: {report:?}");
+    assert_eq!(
+        report.queued, 19,
+        "no queue row without its sale: {report:?}"
+    );
     assert_eq!(report.queued_lost, 1, "{report:?}");
     assert!(!report.complete);
-    assert_eq!(report.receipts_missing, receipts_of(&rung, &BTreeSet::from([2])));
+    assert_eq!(
+        report.receipts_missing,
+        receipts_of(&rung, &BTreeSet::from([2]))
+    );
     assert!(
         report.unreadable.iter().any(|u| u.contains("repeat")),
         "{report:?}"
@@ -856,7 +866,11 @@ fn a_second_damage_never_overwrites_the_first_kept_file_and_every_kept_or_stale_
     let (_, second) = refuses_twice(dir.path(), &vault);
     assert!(is_unique_kept_name(&second[0], "damaged"), "{second:?}");
     assert_ne!(first[0], second[0]);
-    assert_eq!(std::fs::read(&first[0]).unwrap(), first_bytes, "the first kept file is untouched");
+    assert_eq!(
+        std::fs::read(&first[0]).unwrap(),
+        first_bytes,
+        "the first kept file is untouched"
+    );
 
     let report = recovery::recover(&config, &vault).unwrap();
     let stale: Vec<&PathBuf> = report

@@ -431,7 +431,10 @@ pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
         .ok_or_else(|| Error::Storage(format!("cannot write {}: no file name", path.display())))?;
     let tmp = path.with_file_name(format!("{}.{}.tmp", name.to_string_lossy(), unique_tag()?));
     let written = (|| {
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         fs::rename(&tmp, path)?;

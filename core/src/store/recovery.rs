@@ -24,8 +24,7 @@ use serde::{Deserialize, Serialize};
 use super::cipher::{CipherProfile, PINNED, other_profiles};
 use super::key::{DbKey, KeyVault};
 use super::{
-    DB_FILE, KEY_ID_FILE, StoreLock, check_not_newer, open_keyed, schema, unique_tag,
-    write_durably,
+    DB_FILE, KEY_ID_FILE, StoreLock, check_not_newer, open_keyed, schema, unique_tag, write_durably,
 };
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -265,7 +264,12 @@ pub fn recover(config: &Config, vault: &dyn KeyVault) -> Result<RecoveryReport> 
     state.history.push(Resolved {
         reason: pending.reason.clone(),
         at: pending.at,
-        kept: pending.moves.iter().map(|(_, to)| to.clone()).chain(stale).collect(),
+        kept: pending
+            .moves
+            .iter()
+            .map(|(_, to)| to.clone())
+            .chain(stale)
+            .collect(),
         outcome: format!(
             "recovered {} sales ({} queued); {} unreadable",
             report.sales_recovered, report.queued, report.sales_unreadable
@@ -312,7 +316,12 @@ pub fn start_fresh(config: &Config, vault: &dyn KeyVault) -> Result<()> {
     state.history.push(Resolved {
         reason: pending.reason.clone(),
         at: pending.at,
-        kept: pending.moves.iter().map(|(_, to)| to.clone()).chain(stale).collect(),
+        kept: pending
+            .moves
+            .iter()
+            .map(|(_, to)| to.clone())
+            .chain(stale)
+            .collect(),
         outcome: "started fresh without salvage, as confirmed".into(),
     });
     save(dir, &state)?;
@@ -429,8 +438,7 @@ fn install(dir: &Path, fresh: &Path, built: &Built, key: &DbKey) -> Result<Vec<S
     let db = dir.join(DB_FILE);
     if Built::of(fresh)? != *built {
         return Err(Error::Storage(
-            "the recovered store is not the file this recovery built; nothing was replaced"
-                .into(),
+            "the recovered store is not the file this recovery built; nothing was replaced".into(),
         ));
     }
     let tag = unique_tag()?;
@@ -993,9 +1001,8 @@ fn missing_receipts(tx: &rusqlite::Transaction<'_>, report: &mut RecoveryReport)
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
-    let mut salvaged = tx.prepare(
-        "SELECT seq FROM sales WHERE store_id = ?1 AND register_id = ?2 ORDER BY seq",
-    )?;
+    let mut salvaged =
+        tx.prepare("SELECT seq FROM sales WHERE store_id = ?1 AND register_id = ?2 ORDER BY seq")?;
     // Numbers before a restarted journal were never in this file.
     let mut restarted = tx.prepare(
         "SELECT min(seq) FROM sales WHERE store_id = ?1 AND register_id = ?2
