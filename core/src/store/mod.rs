@@ -159,10 +159,10 @@ impl Db {
             candidates.push((next, true));
         }
         candidates.sort_by_key(|(k, _)| recorded_id.as_deref() != Some(k.id.as_str()));
-        if let Some(recorded) = &recorded_id {
-            if !candidates.iter().any(|(k, _)| k.id == *recorded) {
-                return Err(Error::KeyMismatch);
-            }
+        if let Some(recorded) = &recorded_id
+            && !candidates.iter().any(|(k, _)| k.id == *recorded)
+        {
+            return Err(Error::KeyMismatch);
         }
         for (key, is_staged) in &candidates {
             // Read-only first: a file from a newer app must not change by a byte (no switch

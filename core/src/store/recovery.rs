@@ -898,10 +898,10 @@ fn lost_sale_ids(src: &mut Source<'_>, failed: &[i64]) -> Vec<String> {
             let mut q = stmt.query([])?;
             while let Some(r) = q.next()? {
                 let rowid: i64 = r.get(0)?;
-                if wanted.contains(&rowid) {
-                    if let Ok(id) = r.get::<_, String>(1) {
-                        ids.insert(rowid, id);
-                    }
+                if wanted.contains(&rowid)
+                    && let Ok(id) = r.get::<_, String>(1)
+                {
+                    ids.insert(rowid, id);
                 }
             }
             Ok(())
@@ -1060,7 +1060,7 @@ mod tests {
         let built = build_fresh(&config, &ours, &key, |_| Ok(())).unwrap();
         // Another file took its name (a stale store, another run's): never installed.
         let other = dir.path().join("other.db");
-        build_fresh(&config, &other, &key, |tx| mark_seq_floor(tx)).unwrap();
+        build_fresh(&config, &other, &key, mark_seq_floor).unwrap();
         fs::rename(&other, &ours).unwrap();
         let err = install(dir.path(), &ours, &built, &key).unwrap_err();
         assert!(err.to_string().contains("not the file"), "{err}");
