@@ -29,6 +29,9 @@ pub struct Config {
     /// holder lets go of it (an app instance that is closing), before answering `Busy`.
     /// Default 2 s.
     pub lock_wait: Duration,
+    /// Receipt numbers reserved in the keychain by one write (see `store::receipts`); the
+    /// next block is reserved when half of one is used. Default 100.
+    pub receipt_block: u64,
 }
 
 impl Config {
@@ -44,6 +47,7 @@ impl Config {
             max_page_count: None,
             offline_warn_percent: 80,
             lock_wait: Duration::from_secs(2),
+            receipt_block: 100,
         }
     }
 }

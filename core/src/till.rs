@@ -18,6 +18,7 @@ use crate::outbox::{self, Listing, Payload, QueueCounts, QueuedSale, RetryScope,
 use crate::sale::{self, CompletedSale, Payment, SaleRecord};
 use crate::session::Session;
 use crate::store::key::{KeyVault, Keychain};
+use crate::store::receipts::Receipts;
 use crate::store::recovery::{self, RecoveryReport};
 use crate::store::{Db, StoreLock};
 use crate::tax::TaxSettings;
@@ -38,6 +39,9 @@ pub struct Till {
     /// recounted once. Recounting a long queue costs milliseconds, too much for every sale
     /// of an outage.
     counts: Mutex<Option<BTreeMap<String, QueueCounts>>>,
+    /// Receipt numbers reserved in the vault's keychain before use (none for a vault that
+    /// keeps no reservations).
+    receipts: Option<Receipts>,
     /// The store's lock, held as long as this till (declared last: released only after the
     /// connections above have closed).
     store_lock: StoreLock,
@@ -58,7 +62,18 @@ impl Till {
 
     /// Opens the store with its key from `vault`.
     pub fn open_with_vault(config: Config, vault: &dyn KeyVault) -> Result<Till> {
-        let db = Db::open(&config, vault)?;
+        let mut db = Db::open(&config, vault)?;
+        let receipts = vault
+            .receipt_book()
+            .map(|book| {
+                Receipts::open(
+                    book,
+                    config.receipt_block,
+                    &mut db.writer,
+                    recovery::SEQ_FLOOR_KEY,
+                )
+            })
+            .transpose()?;
         Ok(Till {
             config,
             path: db.path,
@@ -68,6 +83,7 @@ impl Till {
             offline: AtomicBool::new(false),
             sale_signal: Arc::new(tokio::sync::Notify::new()),
             counts: Mutex::new(None),
+            receipts,
             store_lock: db.lock,
         })
     }
@@ -310,7 +326,10 @@ impl Till {
         let mut counts = lock(&self.counts);
         let result = {
             let c = &mut *lock(&self.writer);
-            let result = self.watch(sale::complete(c, &s, cart, payments, offline));
+            let result = self.watch(
+                self.reserve_receipt_number(c, &s)
+                    .and_then(|()| sale::complete(c, &s, cart, payments, offline)),
+            );
             if offline && result.as_ref().is_err_and(Error::is_system_failure) {
                 // Best effort: the failure itself may be a full disk.
                 let _ = crate::metrics::record_attempt(c, &s.store_id, false);
@@ -328,6 +347,16 @@ impl Till {
             self.sale_signal.notify_one();
         }
         result
+    }
+
+    /// Reserves the session register's next receipt number in the keychain if it is not
+    /// yet (see `store::receipts`). Every record that takes a number calls it first, with
+    /// the writer held.
+    fn reserve_receipt_number(&self, c: &Connection, s: &Session) -> Result<()> {
+        match &self.receipts {
+            Some(r) => r.reserve_next(c, &s.store_id, &s.register_id),
+            None => Ok(()),
+        }
     }
 
     /// The offline limits of the session's store: its limits, the open offline window and
@@ -431,15 +460,17 @@ impl Till {
 
     // Typed queue operations for the sync engine: each is one transaction.
 
-    /// The next sales of `store_id` to upload (see `outbox::next_batch`).
+    /// The next sales of `store_id` to upload (see `outbox::next_batch`); no park is
+    /// believed longer than `max_park`.
     pub(crate) fn next_upload_batch(
         &self,
         store_id: &str,
         max_sales: usize,
         max_bytes: usize,
+        max_park: std::time::Duration,
     ) -> Result<Vec<Payload>> {
-        let now = crate::time::now_ms();
-        self.with_reader(|c| outbox::next_batch(c, store_id, max_sales, max_bytes, now))
+        let clock = park_clock(max_park);
+        self.with_reader(|c| outbox::next_batch(c, store_id, max_sales, max_bytes, clock))
     }
 
     /// Applies the server's verdicts on one upload, in one transaction.
@@ -462,9 +493,14 @@ impl Till {
         self.with_reader(|c| outbox::parks(c, sale_id))
     }
 
-    /// When the earliest parked sale is due again (Unix ms).
-    pub(crate) fn next_parked_due(&self) -> Result<Option<i64>> {
-        self.with_reader(outbox::next_parked_due)
+    /// When each store's earliest parked sale is due again (Unix ms); no park is believed
+    /// longer than `max_park`.
+    pub(crate) fn next_parked_due(
+        &self,
+        max_park: std::time::Duration,
+    ) -> Result<BTreeMap<String, i64>> {
+        let clock = park_clock(max_park);
+        self.with_reader(|c| outbox::next_parked_due(c, clock))
     }
 
     /// Records that `store_id`'s queue was fully acknowledged at `now`, and the recovery
@@ -487,5 +523,13 @@ impl Till {
     /// When a store's queue on this device was last fully acknowledged.
     pub(crate) fn last_sync_success(&self) -> Result<Option<i64>> {
         self.with_reader(crate::metrics::last_success)
+    }
+}
+
+/// The wall clock now, and the longest park believed (see `outbox::ParkClock`).
+fn park_clock(max_park: std::time::Duration) -> outbox::ParkClock {
+    outbox::ParkClock {
+        now: crate::time::now_ms(),
+        max_park_ms: i64::try_from(max_park.as_millis()).unwrap_or(i64::MAX),
     }
 }

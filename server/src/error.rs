@@ -12,6 +12,14 @@ pub enum StoreError {
     /// The store does not exist.
     #[error("store {0:?} not found")]
     StoreNotFound(String),
+    /// The store has no register with this id.
+    #[error("store {store_id:?} has no register {register_id:?}")]
+    RegisterNotFound {
+        /// The store.
+        store_id: String,
+        /// The register asked for.
+        register_id: String,
+    },
     /// A store with this id already exists.
     #[error("store {0:?} already exists")]
     StoreExists(String),
@@ -100,7 +108,7 @@ impl ApiError {
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            crate::protocol::UNAUTHORIZED,
             "missing, unknown or revoked bearer token",
         )
     }
@@ -118,7 +126,7 @@ impl ApiError {
     pub fn forbidden() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            crate::protocol::FORBIDDEN,
             "this token is not allowed for this store",
         )
     }
@@ -127,7 +135,7 @@ impl ApiError {
     pub fn forbidden_register() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            crate::protocol::FORBIDDEN,
             "this token is not allowed for this register",
         )
     }
@@ -202,6 +210,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::StoreNotFound(id) => ApiError::not_found(format!("store {id:?} not found")),
+            StoreError::RegisterNotFound { .. } => ApiError::not_found(e.to_string()),
             StoreError::NoCatalog(id) => ApiError::new(
                 StatusCode::CONFLICT,
                 "no_catalog",
