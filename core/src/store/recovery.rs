@@ -129,8 +129,15 @@ fn kept_of(dir: &Path, state: &State) -> Vec<PathBuf> {
         .into_iter()
         .flatten()
         .filter_map(|e| e.ok())
+        // Not a WAL index (or an empty WAL) SQLite makes beside a kept file it reads: those
+        // hold nothing of the store.
+        .filter(|e| e.metadata().is_ok_and(|m| m.len() > 0))
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| KEPT_PREFIXES.iter().any(|p| n.starts_with(p)) && !kept.contains(n))
+        .filter(|n| {
+            KEPT_PREFIXES.iter().any(|p| n.starts_with(p))
+                && !n.ends_with("-shm")
+                && !kept.contains(n)
+        })
         .collect();
     found.sort();
     kept.extend(found);
