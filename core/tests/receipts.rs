@@ -244,7 +244,10 @@ fn an_unreadable_receipt_book_never_locks_the_register_and_numbers_skip_ahead() 
         // Unknown reservations: two blocks of 10 skipped, never a number reused.
         assert_eq!(ring(&till, 1), [last + 20 + 1]);
         last += 21;
-        assert!(reservations(&config).established, "the book is written again");
+        assert!(
+            reservations(&config).established,
+            "the book is written again"
+        );
         assert!(reservations(&config).through("uk-01", "R07") >= last);
     }
     // The keychain cannot unwrap the entry (Android: BadDataFormat).
@@ -328,7 +331,10 @@ fn a_failed_established_write_never_blocks_the_open_and_is_written_at_the_next_s
     use tillkit_core::store::receipts::ReceiptBook;
     let dir = tempfile::tempdir().unwrap();
     let vault = FlakyVault::default();
-    vault.book.fail.store(1, std::sync::atomic::Ordering::SeqCst);
+    vault
+        .book
+        .fail
+        .store(1, std::sync::atomic::Ordering::SeqCst);
     let mut config = Config::new(dir.path());
     config.receipt_block = 10;
     let till = selling(Till::open_with_vault(config.clone(), &vault).expect("opens"));
@@ -339,11 +345,17 @@ fn a_failed_established_write_never_blocks_the_open_and_is_written_at_the_next_s
     assert_eq!(book.through("uk-01", "R07"), 10);
     // Out of reserved numbers while the keychain refuses: the reserved ones are used, then
     // the sale is refused, typed, nothing written; never an unreserved (reusable) number.
-    vault.book.fail.store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
+    vault
+        .book
+        .fail
+        .store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(ring(&till, 9), (2..=10).collect::<Vec<_>>());
     assert!(matches!(loaf(&till).err(), Some(Error::Keychain(_))));
     assert_eq!(till.queue_counts().unwrap().pending, 10);
-    vault.book.fail.store(0, std::sync::atomic::Ordering::SeqCst);
+    vault
+        .book
+        .fail
+        .store(0, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(ring(&till, 1), [11]);
 }
 
@@ -390,5 +402,8 @@ fn a_huge_receipt_block_is_clamped_and_never_overflows() {
     let till = selling(Till::open_with_vault(config, &vault).unwrap());
     assert_eq!(ring(&till, 2), [1, 2]);
     use tillkit_core::store::receipts::{MAX_BLOCK, ReceiptBook};
-    assert_eq!(vault.book.load().unwrap().through("uk-01", "R07"), MAX_BLOCK);
+    assert_eq!(
+        vault.book.load().unwrap().through("uk-01", "R07"),
+        MAX_BLOCK
+    );
 }

@@ -205,7 +205,9 @@ impl Receipts {
                 );
                 (
                     Reservations::default(),
-                    Some(format!("receipt book unreadable, numbers skipped ahead: {e}")),
+                    Some(format!(
+                        "receipt book unreadable, numbers skipped ahead: {e}"
+                    )),
                 )
             }
         };

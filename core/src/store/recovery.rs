@@ -196,7 +196,7 @@ pub fn recover(config: &Config, vault: &dyn KeyVault) -> Result<RecoveryReport> 
         return Err(Error::invalid("no recovery is pending"));
     };
     finish_moves(dir, &pending)?;
-    let key = vault.load()?.ok_or(Error::KeyMissing)?;
+    let key = key_for_fresh_store(vault, &pending)?;
     let mut keys = vec![key];
     keys.extend(vault.load_next()?);
 
