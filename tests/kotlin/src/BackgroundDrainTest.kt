@@ -65,9 +65,14 @@ class BackgroundDrainTest {
 
     @Test
     fun an_unreachable_server_times_out_within_the_limit_and_keeps_every_sale() = runBlocking<Unit> {
+        // Paired (a store without a token would be NEEDS_ATTENTION), then the server goes away.
+        val server = TestServer.start()
         val dir = tempDir("drain-offline")
-        val core = openStocked(dir)
+        val core = openPaired(dir, server)
+        server.close()
         try {
+            core.login(STORE, REGISTER, "alice")
+            core.importCatalogJson(DEVICE_CATALOG)
             sell(core, 2)
             val (report, seconds) = timed { core.drainNow(700uL) }
             assertEquals(DrainOutcome.TIMED_OUT, report.outcome)
