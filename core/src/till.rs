@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use rust_decimal::Decimal;
 
 use crate::cart::Cart;
-use crate::catalog::{self, CatalogPayload, ImportSummary, Product};
+use crate::catalog::{self, CatalogJson, CatalogPayload, ImportSummary, Product};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::journal;
@@ -195,9 +195,20 @@ impl Till {
 
     /// Parses and applies a catalogue payload given as JSON.
     pub fn import_catalog_json(&self, json: &str) -> Result<ImportSummary> {
-        let payload: CatalogPayload = serde_json::from_str(json)
-            .map_err(|e| Error::InvalidCatalog(format!("malformed payload: {e}")))?;
-        self.import_catalog(&payload)
+        let malformed = |e| Error::InvalidCatalog(format!("malformed payload: {e}"));
+        let payload = CatalogJson::parse(json.as_bytes()).map_err(malformed)?;
+        self.import_catalog_streamed(&payload)?.map_err(malformed)
+    }
+
+    /// Applies a catalogue payload given as JSON atomically, reading its products one at a
+    /// time (see `catalog::import_json`). `Ok(Err(_))`: a product is malformed; nothing
+    /// changed.
+    pub fn import_catalog_streamed(
+        &self,
+        payload: &CatalogJson<'_>,
+    ) -> Result<std::result::Result<ImportSummary, serde_json::Error>> {
+        let max = self.config.max_text_len.min(crate::limits::MAX_TEXT_CHARS);
+        self.with_writer(|c| catalog::import_json(c, payload, max))
     }
 
     /// Opens a session; any previous session is closed (its queue stays).
