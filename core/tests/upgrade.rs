@@ -16,15 +16,17 @@ use tillkit_core::store::schema;
 use tillkit_core::{Config, Error, Till};
 use zeroize::Zeroizing;
 
-/// FNV-1a (64-bit) of every released migration, in order. A released migration is never
-/// edited: a new schema change is a new migration, whose checksum is added here when it
-/// lands on main.
+/// FNV-1a (64-bit) of every released migration, in order: every migration on main is
+/// released (apps in the field may have run it), so each one is listed here, with no grace
+/// for a migration "not yet released". A released migration is never edited: a schema
+/// change is a new migration, whose checksum is added here in the same commit.
 const RELEASED: &[(u32, u64)] = &[
     (1, 0xe1a5_7f5f_f012_7e0f),
     (2, 0xee62_1217_f5e2_fadd),
     (3, 0x640a_c4dd_c1ae_3d02),
     (4, 0x9653_938b_1584_56ab),
     (5, 0xb526_298b_bd9a_78ed),
+    (6, 0x9b58_0b1f_9649_43fe),
 ];
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -46,35 +48,79 @@ fn released_migrations_are_never_changed() {
             "released migration {number} was edited: add a new migration instead"
         );
     }
-    let unreleased = schema::MIGRATIONS.len() - RELEASED.len();
-    assert!(
-        unreleased <= 1,
-        "record the checksum of each migration once it is released"
+}
+
+#[test]
+fn every_migration_is_listed_as_released_with_its_checksum() {
+    let numbers: Vec<u32> = schema::MIGRATIONS.iter().map(|(n, _)| *n).collect();
+    let released: Vec<u32> = RELEASED.iter().map(|(n, _)| *n).collect();
+    assert_eq!(
+        released, numbers,
+        "RELEASED must list every migration, in order (add the new one's checksum)"
+    );
+    assert_eq!(
+        numbers,
+        (1..=numbers.len() as u32).collect::<Vec<_>>(),
+        "migrations are numbered 1, 2, 3, ... with no gap"
+    );
+    // A migration file left out of MIGRATIONS would be neither run nor checked.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/migrations");
+    let files = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+        })
+        .count();
+    assert_eq!(
+        files,
+        schema::MIGRATIONS.len(),
+        "every file in {dir:?} is a migration"
     );
 }
 
 // ------------------------------------------------------------------ the no-delete check
+//
+// The migrations are tokenised with SQLite's lexical rules, split into statements (a
+// trigger's body kept whole), and each statement is parsed far enough to know what it
+// writes: its verb (after any WITH clause), its target table, its conflict resolution.
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
-    /// A keyword or identifier, lowercased (SQLite names are case-insensitive, quoted or not).
-    Name(String),
+    /// A bare word: a keyword or a name, lowercased (SQLite is case-insensitive).
+    Word(String),
+    /// A quoted name ("x", `x` or [x]), lowercased: a name, never a keyword.
+    Quoted(String),
     Punct(char),
-    /// A string literal or number: never a name.
+    /// A string, blob or number: never a name.
     Literal,
 }
 
-/// SQLite's lexical rules, as far as names go: `-- ...` and `/* ... */` comments, 'strings',
-/// "double", `backtick` and [bracket] quoted names.
+impl Tok {
+    fn is(&self, keyword: &str) -> bool {
+        matches!(self, Tok::Word(w) if w == keyword)
+    }
+
+    fn name(&self) -> Option<&str> {
+        match self {
+            Tok::Word(n) | Tok::Quoted(n) => Some(n),
+            _ => None,
+        }
+    }
+}
+
+/// SQLite's lexical rules as far as names and keywords go: `-- ...` and `/* ... */`
+/// comments, 'strings' (with '' inside), x'blobs', numbers, "double", `backtick` and
+/// [bracket] quoted names.
 fn tokens(sql: &str) -> Vec<Tok> {
     let chars: Vec<char> = sql.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
-    let until = |i: &mut usize, close: char| {
+    // Reads up to the closing quote (a doubled one is the quote itself) and past it.
+    let quoted = |i: &mut usize, close: char| {
         let start = *i;
         while *i < chars.len() {
             if chars[*i] == close {
-                // A doubled closing quote is the quote itself.
                 if close != ']' && chars.get(*i + 1) == Some(&close) {
                     *i += 2;
                     continue;
@@ -85,8 +131,9 @@ fn tokens(sql: &str) -> Vec<Tok> {
         }
         let text: String = chars[start..(*i).min(chars.len())].iter().collect();
         *i += 1;
-        text
+        text.replace(&format!("{close}{close}"), &close.to_string())
     };
+    let word_char = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
     while i < chars.len() {
         let c = chars[i];
         if c.is_whitespace() {
@@ -97,31 +144,35 @@ fn tokens(sql: &str) -> Vec<Tok> {
             }
         } else if c == '/' && chars.get(i + 1) == Some(&'*') {
             i += 2;
-            while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
+            while i < chars.len() && !(chars[i] == '*' && chars.get(i + 1) == Some(&'/')) {
                 i += 1;
             }
             i += 2;
-        } else if c == '\'' {
-            i += 1;
-            until(&mut i, '\'');
+        } else if c == '\'' || (matches!(c, 'x' | 'X') && chars.get(i + 1) == Some(&'\'')) {
+            i += if c == '\'' { 1 } else { 2 };
+            quoted(&mut i, '\'');
             out.push(Tok::Literal);
         } else if c == '"' || c == '`' || c == '[' {
             let close = if c == '[' { ']' } else { c };
             i += 1;
-            out.push(Tok::Name(until(&mut i, close).to_lowercase()));
-        } else if c.is_alphanumeric() || c == '_' || c == '$' {
-            let start = i;
-            while i < chars.len()
-                && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '$')
-            {
+            out.push(Tok::Quoted(quoted(&mut i, close).to_lowercase()));
+        } else if c.is_ascii_digit()
+            || (c == '.' && chars.get(i + 1).is_some_and(char::is_ascii_digit))
+        {
+            // 12, 1.5e3, .5, 0x1F: one literal.
+            i += 1;
+            while i < chars.len() && (word_char(chars[i]) || chars[i] == '.') {
                 i += 1;
             }
-            let word: String = chars[start..i].iter().collect();
-            if word.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-                out.push(Tok::Literal);
-            } else {
-                out.push(Tok::Name(word.to_lowercase()));
+            out.push(Tok::Literal);
+        } else if word_char(c) {
+            let start = i;
+            while i < chars.len() && word_char(chars[i]) {
+                i += 1;
             }
+            out.push(Tok::Word(
+                chars[start..i].iter().collect::<String>().to_lowercase(),
+            ));
         } else {
             out.push(Tok::Punct(c));
             i += 1;
@@ -130,59 +181,224 @@ fn tokens(sql: &str) -> Vec<Tok> {
     out
 }
 
-/// Tables whose rows are sales or describe them: never deleted, dropped, renamed or
-/// rewritten by a migration.
-const PROTECTED: &[&str] = &["sales", "outbox", "stock_movements"];
+/// One statement; a trigger's body statements stay inside it.
+#[derive(Debug)]
+struct Stmt {
+    toks: Vec<Tok>,
+}
 
-/// Every statement of `sql` that deletes, drops, renames or rewrites a protected table.
-fn forbidden(sql: &str) -> Vec<String> {
-    let t = tokens(sql);
-    let name = |i: usize| -> Option<(String, usize)> {
-        // `schema.table` or `table`; returns the table and the index after it.
-        match (t.get(i), t.get(i + 1), t.get(i + 2)) {
-            (Some(Tok::Name(_)), Some(Tok::Punct('.')), Some(Tok::Name(table))) => {
-                Some((table.clone(), i + 3))
+/// Splits tokens into statements at `;`, except inside a trigger's `BEGIN ... END` (where
+/// `CASE ... END` may nest).
+fn statements(toks: &[Tok]) -> Vec<Stmt> {
+    let mut out = Vec::new();
+    let mut current: Vec<Tok> = Vec::new();
+    let mut in_body = false;
+    let mut cases = 0u32;
+    for t in toks {
+        if !in_body && *t == Tok::Punct(';') {
+            if !current.is_empty() {
+                out.push(Stmt {
+                    toks: std::mem::take(&mut current),
+                });
             }
-            (Some(Tok::Name(table)), _, _) => Some((table.clone(), i + 1)),
-            _ => None,
+            continue;
         }
-    };
-    let word = |i: usize, w: &str| matches!(t.get(i), Some(Tok::Name(n)) if n == w);
-    let mut found = Vec::new();
-    for i in 0..t.len() {
-        let hit = if word(i, "delete") && word(i + 1, "from") {
-            name(i + 2).map(|(n, _)| (n, "DELETE FROM"))
-        } else if word(i, "drop") && word(i + 1, "table") {
-            let at = if word(i + 2, "if") && word(i + 3, "exists") {
-                i + 4
-            } else {
-                i + 2
-            };
-            name(at).map(|(n, _)| (n, "DROP TABLE"))
-        } else if word(i, "alter") && word(i + 1, "table") {
-            name(i + 2)
-                .filter(|(_, after)| word(*after, "rename") || word(*after, "drop"))
-                .map(|(n, _)| (n, "ALTER TABLE .. RENAME/DROP"))
-        } else if word(i, "update") {
-            let at = if word(i + 1, "or") { i + 3 } else { i + 1 };
-            name(at).map(|(n, _)| (n, "UPDATE"))
-        } else if word(i, "replace") && word(i + 1, "into") {
-            // REPLACE (and INSERT OR REPLACE) deletes the row it replaces.
-            name(i + 2).map(|(n, _)| (n, "REPLACE INTO"))
-        } else {
-            None
-        };
-        if let Some((table, what)) = hit.filter(|(n, _)| PROTECTED.contains(&n.as_str())) {
-            found.push(format!("{what} {table}"));
+        current.push(t.clone());
+        if is_trigger(&current) {
+            if !in_body && t.is("begin") {
+                in_body = true;
+            } else if in_body && t.is("case") {
+                cases += 1;
+            } else if in_body && t.is("end") {
+                if cases == 0 {
+                    in_body = false;
+                } else {
+                    cases -= 1;
+                }
+            }
         }
     }
-    found
+    if !current.is_empty() {
+        out.push(Stmt { toks: current });
+    }
+    out
+}
+
+/// `CREATE [TEMP|TEMPORARY] TRIGGER ...`
+fn is_trigger(t: &[Tok]) -> bool {
+    let at = if t.get(1).is_some_and(|w| w.is("temp") || w.is("temporary")) {
+        2
+    } else {
+        1
+    };
+    t.first().is_some_and(|w| w.is("create")) && t.get(at).is_some_and(|w| w.is("trigger"))
+}
+
+/// Tables whose rows are sales, the queue, stock movements or the receipt counters: no
+/// migration deletes, drops, renames, updates, replaces or upserts over their rows.
+const PROTECTED: &[&str] = &["sales", "outbox", "stock_movements", "register_seq"];
+
+/// SQLite's own schema table under each of its names: writing it rewrites any table.
+const SCHEMA_TABLES: &[&str] = &[
+    "sqlite_master",
+    "sqlite_schema",
+    "sqlite_temp_master",
+    "sqlite_temp_schema",
+];
+
+/// `[schema.]name` at `i`: the name, and the index after it.
+fn qualified(t: &[Tok], i: usize) -> Option<(String, usize)> {
+    let first = t.get(i)?.name()?;
+    if t.get(i + 1) == Some(&Tok::Punct('.'))
+        && let Some(second) = t.get(i + 2).and_then(Tok::name)
+    {
+        return Some((second.to_string(), i + 3));
+    }
+    Some((first.to_string(), i + 1))
+}
+
+/// Indexes of the tokens outside every parenthesis.
+fn top_level(t: &[Tok]) -> Vec<usize> {
+    let mut depth = 0i32;
+    let mut out = Vec::new();
+    for (i, tok) in t.iter().enumerate() {
+        match tok {
+            Tok::Punct('(') => depth += 1,
+            Tok::Punct(')') => depth -= 1,
+            _ if depth == 0 => out.push(i),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// What is wrong with one statement, if anything.
+fn check(stmt: &Stmt) -> Option<String> {
+    check_tokens(&stmt.toks, false)
+}
+
+fn check_tokens(t: &[Tok], in_trigger: bool) -> Option<String> {
+    if is_trigger(t) {
+        return check_trigger(t);
+    }
+    let top = top_level(t);
+    // A WITH clause's tables are in parentheses: the verb is the first top-level one.
+    let verb = if t.first().is_some_and(|w| w.is("with")) {
+        *top.iter().skip(1).find(|&&i| {
+            ["select", "insert", "replace", "update", "delete"]
+                .iter()
+                .any(|v| t[i].is(v))
+        })?
+    } else {
+        0
+    };
+    let word = |i: usize, w: &str| t.get(i).is_some_and(|x| x.is(w));
+    let guarded = |name: &str| PROTECTED.contains(&name) || SCHEMA_TABLES.contains(&name);
+    match t.get(verb)? {
+        v if v.is("delete") && word(verb + 1, "from") => {
+            let (table, _) = qualified(t, verb + 2)?;
+            (in_trigger || guarded(&table)).then(|| format!("DELETE FROM {table}"))
+        }
+        v if v.is("update") => {
+            let at = if word(verb + 1, "or") {
+                verb + 3
+            } else {
+                verb + 1
+            };
+            let (table, _) = qualified(t, at)?;
+            guarded(&table).then(|| format!("UPDATE {table}"))
+        }
+        v if v.is("insert") || v.is("replace") => {
+            let mut replace = v.is("replace");
+            let mut at = verb + 1;
+            if word(at, "or") {
+                replace |= word(at + 1, "replace");
+                at += 2;
+            }
+            if !word(at, "into") {
+                return None;
+            }
+            let (table, _) = qualified(t, at + 1)?;
+            if SCHEMA_TABLES.contains(&table.as_str()) {
+                return Some(format!("INSERT INTO {table}"));
+            }
+            if !PROTECTED.contains(&table.as_str()) {
+                return None;
+            }
+            // REPLACE deletes the row it replaces; DO UPDATE rewrites it.
+            let upsert = top
+                .windows(2)
+                .any(|w| t[w[0]].is("do") && t[w[1]].is("update"));
+            if replace {
+                Some(format!("REPLACE INTO {table}"))
+            } else if upsert {
+                Some(format!("INSERT INTO {table} .. ON CONFLICT DO UPDATE"))
+            } else {
+                None
+            }
+        }
+        v if v.is("drop") && word(verb + 1, "table") => {
+            let at = if word(verb + 2, "if") && word(verb + 3, "exists") {
+                verb + 4
+            } else {
+                verb + 2
+            };
+            let (table, _) = qualified(t, at)?;
+            guarded(&table).then(|| format!("DROP TABLE {table}"))
+        }
+        v if v.is("alter") && word(verb + 1, "table") => {
+            let (table, after) = qualified(t, verb + 2)?;
+            (guarded(&table) && (word(after, "rename") || word(after, "drop")))
+                .then(|| format!("ALTER TABLE {table} RENAME/DROP"))
+        }
+        v if v.is("pragma") => {
+            let (pragma, _) = qualified(t, verb + 1)?;
+            (pragma == "writable_schema").then(|| "PRAGMA writable_schema".to_string())
+        }
+        _ => None,
+    }
+}
+
+/// A trigger runs on every later write, long after its migration: one that deletes
+/// anything, writes a protected table, or drops a protected table's new rows with
+/// `RAISE(IGNORE)` is refused.
+fn check_trigger(t: &[Tok]) -> Option<String> {
+    let begin = t.iter().position(|x| x.is("begin"))?;
+    let header = &t[..begin];
+    let on = header.iter().position(|x| x.is("on"))?;
+    let (table, _) = qualified(header, on + 1)?;
+    let body = &t[begin + 1..t.len().saturating_sub(1)];
+    for stmt in statements(body) {
+        if let Some(what) = check_tokens(&stmt.toks, true) {
+            return Some(format!("trigger on {table}: {what}"));
+        }
+    }
+    let ignores = body.windows(4).any(|w| {
+        w[0].is("raise") && w[1] == Tok::Punct('(') && w[2].is("ignore") && w[3] == Tok::Punct(')')
+    });
+    (ignores && PROTECTED.contains(&table.as_str()))
+        .then(|| format!("trigger on {table}: RAISE(IGNORE) drops its rows"))
+}
+
+/// Every statement of `sql` that deletes, drops, renames or rewrites a protected table,
+/// rewrites the schema table, or creates a trigger that deletes: one finding per statement.
+fn forbidden(sql: &str) -> Vec<String> {
+    statements(&tokens(sql)).iter().filter_map(check).collect()
 }
 
 #[test]
 fn no_migration_deletes_drops_renames_or_rewrites_sales_queue_or_movements() {
     for (n, sql) in schema::MIGRATIONS {
         assert_eq!(forbidden(sql), Vec::<String>::new(), "migration {n}");
+        // The parser understood every statement: each starts with a verb it knows.
+        for stmt in statements(&tokens(sql)) {
+            let first = stmt.toks[0].name().unwrap_or_default().to_string();
+            assert!(
+                ["create", "alter", "insert", "drop", "update", "pragma"].contains(&first.as_str()),
+                "migration {n}: a statement the check does not know: {:?}",
+                stmt.toks
+            );
+        }
     }
 }
 
@@ -201,27 +417,89 @@ fn the_no_delete_check_sees_every_spelling_and_ignores_comments_and_strings() {
         "ALTER TABLE stock_movements DROP COLUMN delta_milli",
         "UPDATE sales SET record = '{}'",
         "update or replace [outbox] set state = 'pending'",
+        "UPDATE OR IGNORE \"main\".\"sales\" SET total = '0'",
         "REPLACE INTO sales (id) VALUES (1)",
         "INSERT OR REPLACE INTO outbox (sale_ref) VALUES (1)",
+        "replace into stock_movements select * from x",
+        // Upserts that overwrite a queued sale or its queue row.
+        "INSERT INTO sales (id, sale_id) VALUES (1, 'x') ON CONFLICT (sale_id) DO UPDATE SET record = excluded.record",
+        "insert into outbox select * from x where true on conflict do update set state = 'attention'",
+        "INSERT INTO outbox (sale_ref) VALUES (1) ON CONFLICT (sale_ref) DO NOTHING ON CONFLICT DO UPDATE SET attempts = 0",
+        // The receipt counters: lowering one reuses receipt numbers.
+        "UPDATE register_seq SET last_seq = 0",
+        "DELETE FROM register_seq WHERE register_id = 'R1'",
+        "INSERT OR REPLACE INTO register_seq VALUES ('s', 'R1', 0)",
+        "INSERT INTO register_seq VALUES ('s', 'R1', 0) ON CONFLICT DO UPDATE SET last_seq = 0",
+        "WITH RECURSIVE r(n) AS (SELECT 1 UNION SELECT n + 1 FROM r) UPDATE [register_seq] SET last_seq = 1",
+        "DROP TABLE register_seq",
+        // Rewriting the schema itself.
+        "PRAGMA writable_schema = ON",
+        "pragma main.WRITABLE_SCHEMA=1",
+        "PRAGMA writable_schema('RESET')",
+        "UPDATE sqlite_master SET sql = 'CREATE TABLE sales (x)' WHERE name = 'sales'",
+        "DELETE FROM main.sqlite_schema WHERE name = 'outbox'",
+        "INSERT INTO \"sqlite_master\" VALUES ('table', 'x', 'x', 0, '')",
+        "update sqlite_temp_master set sql = ''",
+        // Triggers: they run on every later write.
         "CREATE TRIGGER t AFTER INSERT ON products BEGIN DELETE FROM sales; END;",
+        "CREATE TRIGGER tidy AFTER UPDATE ON stores BEGIN DELETE FROM barcodes WHERE store_id = new.store_id; END",
+        "CREATE TEMP TRIGGER IF NOT EXISTS skip BEFORE INSERT ON outbox BEGIN SELECT RAISE(IGNORE); END",
+        "create trigger t after insert on products begin update sales set synced_at = 1; end",
+        "CREATE TRIGGER t AFTER INSERT ON meta BEGIN SELECT CASE WHEN 1 THEN 2 END; SELECT 1; REPLACE INTO outbox SELECT * FROM x; END",
+        "CREATE TRIGGER t BEFORE INSERT ON \"sales\" WHEN new.total = '0' BEGIN SELECT raise ( ignore ); END",
     ] {
-        assert_eq!(forbidden(bad).len(), 1, "not caught: {bad}");
+        assert_eq!(forbidden(bad).len(), 1, "not caught (once): {bad}");
     }
     for fine in [
         "-- DELETE FROM sales\nCREATE TABLE x (a)",
         "/* DROP TABLE outbox */ SELECT 1",
         "INSERT INTO meta VALUES ('note', 'DELETE FROM sales')",
+        "SELECT 'PRAGMA writable_schema = 1', x'00'",
         "ALTER TABLE outbox ADD COLUMN next_attempt_at INTEGER",
+        "ALTER TABLE register_seq ADD COLUMN head_seq INTEGER",
         "DELETE FROM sales_archive_view",
         "UPDATE products SET stock_milli = 0",
         "DROP TABLE sync_latency",
         "INSERT INTO sales SELECT * FROM x",
+        "INSERT OR IGNORE INTO outbox (sale_ref) SELECT id FROM sales",
+        "INSERT INTO register_seq (store_id, register_id, last_seq) VALUES ('s', 'R1', 1) ON CONFLICT DO NOTHING",
+        "INSERT INTO stock_levels VALUES ('s', 'p', 0) ON CONFLICT DO UPDATE SET stock_milli = 0",
+        "CREATE TABLE \"delete\" (\"update\" TEXT, [drop] TEXT)",
+        "SELECT * FROM sales s JOIN outbox o ON o.sale_ref = s.id",
+        "CREATE INDEX sales_by_day ON sales (created_at)",
+        "PRAGMA foreign_keys = ON",
+        // The FTS5 delete command is an INSERT into the index, not a DELETE.
+        "CREATE TRIGGER products_ad AFTER DELETE ON products BEGIN INSERT INTO product_fts (product_fts, rowid) VALUES ('delete', old.id); END",
+        "CREATE TRIGGER t AFTER INSERT ON sales BEGIN INSERT INTO audit VALUES (CASE new.total WHEN '0' THEN 'zero' ELSE 'sale' END); END",
     ] {
         assert_eq!(
             forbidden(fine),
             Vec::<String>::new(),
             "flagged wrongly: {fine}"
         );
+    }
+}
+
+#[test]
+fn the_no_delete_check_catches_every_bad_example_migration() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bad_migrations");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 6, "{files:?}");
+    for file in files {
+        let sql = std::fs::read_to_string(&file).unwrap();
+        // Each example says how many of its statements must be refused.
+        let expected: usize = sql
+            .lines()
+            .find_map(|l| l.strip_prefix("-- refused: "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{file:?} has no `-- refused: N` line"));
+        let found = forbidden(&sql);
+        assert_eq!(found.len(), expected, "{file:?}: {found:?}");
     }
 }
 
@@ -287,70 +565,102 @@ fn there_is_a_fixture_for_every_earlier_schema_version() {
 #[test]
 fn every_old_file_opens_with_todays_code_keeping_every_queued_sale() {
     for name in fixture_names() {
-        let f = fixture(&name);
-        let till = Till::open_with_vault(Config::new(f.dir.path()), &f.vault)
-            .unwrap_or_else(|e| panic!("{name}: {e:?}"));
-        till.login("uk-01", "R1", "alice").unwrap();
-        let pending: Vec<String> = till
-            .pending_sales(10_000)
-            .unwrap()
-            .into_iter()
-            .map(|s| s.sale_id)
-            .collect();
-        assert_eq!(pending, f.queued, "{name}: every queued sale, in order");
-        for id in &f.queued {
-            let (record, settings) = till.load_sale(id).unwrap().unwrap();
-            assert!(
-                record.totals_match(&record.recompute(&settings).unwrap()),
-                "{name}: sale {id} intact"
-            );
-        }
-        tillkit_core::testing::inspect(&till, |c| {
-            assert_eq!(schema::version(c)?, schema::latest_version(), "{name}");
-            let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
-            assert_eq!(ok, "ok", "{name}");
-            Ok(())
-        })
+        opens_keeping_every_queued_sale(&name);
+    }
+}
+
+#[test]
+fn a_schema_1_file_opens_keeping_every_queued_sale() {
+    opens_keeping_every_queued_sale("v1");
+}
+
+#[test]
+fn a_schema_2_file_opens_keeping_every_queued_sale() {
+    opens_keeping_every_queued_sale("v2");
+}
+
+#[test]
+fn a_schema_3_file_opens_keeping_every_queued_sale() {
+    opens_keeping_every_queued_sale("v3");
+}
+
+#[test]
+fn a_schema_4_file_opens_keeping_every_queued_sale() {
+    opens_keeping_every_queued_sale("v4");
+}
+
+#[test]
+fn a_schema_5_file_opens_keeping_every_queued_sale() {
+    opens_keeping_every_queued_sale("v5");
+}
+
+/// Opens the fixture `name` with today's code: every queued sale there, in order and
+/// intact, the schema the latest, `integrity_check` ok, and the next sale numbered after
+/// the highest the old build issued, its journal going on (or starting, naming it).
+fn opens_keeping_every_queued_sale(name: &str) {
+    let f = fixture(name);
+    let till = Till::open_with_vault(Config::new(f.dir.path()), &f.vault)
+        .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    till.login("uk-01", "R1", "alice").unwrap();
+    let pending: Vec<String> = till
+        .pending_sales(10_000)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.sale_id)
+        .collect();
+    assert_eq!(pending, f.queued, "{name}: every queued sale, in order");
+    for id in &f.queued {
+        let (record, settings) = till.load_sale(id).unwrap().unwrap();
+        assert!(
+            record.totals_match(&record.recompute(&settings).unwrap()),
+            "{name}: sale {id} intact"
+        );
+    }
+    tillkit_core::testing::inspect(&till, |c| {
+        assert_eq!(schema::version(c)?, schema::latest_version(), "{name}");
+        let ok: String = c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        assert_eq!(ok, "ok", "{name}");
+        Ok(())
+    })
+    .unwrap();
+    // Selling goes on after the highest number the old build issued.
+    let mut cart = till.new_cart().unwrap();
+    till.add_product(&mut cart, "p-bread", d("1")).unwrap();
+    let total = cart.totals().unwrap().total;
+    let sale = till
+        .complete_sale(
+            &cart,
+            &[tillkit_core::sale::Payment {
+                method: tillkit_core::sale::PaymentMethod::Cash,
+                amount: total,
+                reference: None,
+            }],
+        )
         .unwrap();
-        // Selling goes on after the highest number the old build issued.
-        let mut cart = till.new_cart().unwrap();
-        till.add_product(&mut cart, "p-bread", d("1")).unwrap();
-        let total = cart.totals().unwrap().total;
-        let sale = till
-            .complete_sale(
-                &cart,
-                &[tillkit_core::sale::Payment {
-                    method: tillkit_core::sale::PaymentMethod::Cash,
-                    amount: total,
-                    reference: None,
-                }],
-            )
-            .unwrap();
-        assert_eq!(sale.record.seq, f.queued.len() as u64 + 1, "{name}");
-        let link = sale.record.journal.as_ref().unwrap();
-        let chained_before = till
-            .load_sale(&f.queued[0])
-            .unwrap()
-            .is_some_and(|(r, _)| r.journal.is_some());
-        if chained_before {
-            // Made after the journal existed: the chain goes on with no new segment.
-            assert!(link.segment.is_none(), "{name}: {link:?}");
-            let journal = till.verify_journal().unwrap();
-            assert!(journal.intact, "{name}: {journal:?}");
-            assert!(journal.unchained.is_empty(), "{name}");
-            continue;
-        }
-        // The journal starts here, naming the newest record made before it.
-        let segment = link.segment.as_ref().unwrap();
-        assert_eq!(segment.reason, SegmentReason::JournalStarted, "{name}");
-        let after = segment.after.as_ref().unwrap();
-        assert_eq!(after.seq, f.queued.len() as u64, "{name}");
+    assert_eq!(sale.record.seq, f.queued.len() as u64 + 1, "{name}");
+    let link = sale.record.journal.as_ref().unwrap();
+    let chained_before = till
+        .load_sale(&f.queued[0])
+        .unwrap()
+        .is_some_and(|(r, _)| r.journal.is_some());
+    if chained_before {
+        // Made after the journal existed: the chain goes on with no new segment.
+        assert!(link.segment.is_none(), "{name}: {link:?}");
         let journal = till.verify_journal().unwrap();
         assert!(journal.intact, "{name}: {journal:?}");
-        assert_eq!(journal.segments[0].after_verified, Some(true), "{name}");
-        assert_eq!(journal.unchained.len(), 1, "{name}");
-        assert_eq!(journal.unchained[0].last, f.queued.len() as u64, "{name}");
+        assert!(journal.unchained.is_empty(), "{name}");
+        return;
     }
+    // The journal starts here, naming the newest record made before it.
+    let segment = link.segment.as_ref().unwrap();
+    assert_eq!(segment.reason, SegmentReason::JournalStarted, "{name}");
+    let after = segment.after.as_ref().unwrap();
+    assert_eq!(after.seq, f.queued.len() as u64, "{name}");
+    let journal = till.verify_journal().unwrap();
+    assert!(journal.intact, "{name}: {journal:?}");
+    assert_eq!(journal.segments[0].after_verified, Some(true), "{name}");
+    assert_eq!(journal.unchained.len(), 1, "{name}");
+    assert_eq!(journal.unchained[0].last, f.queued.len() as u64, "{name}");
 }
 
 #[test]

@@ -35,6 +35,16 @@ pub struct ServerConfig {
     /// Serve HTTPS with this configuration (see `tls::load_pem`). Default `None`: plain
     /// HTTP, for loopback or behind a TLS-terminating proxy.
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The longest a connection may take to deliver a request head (and a TLS handshake),
+    /// counted from when it starts waiting for one, so it also ends idle keep-alive
+    /// connections. Default 20 s: a client dripping a header (slowloris) is closed then.
+    pub header_read_timeout: Duration,
+    /// Open connections at most; beyond that, new clients wait in the listen backlog until
+    /// one closes. Default 1,024 (keep it below the process's file descriptor limit).
+    pub max_connections: usize,
+    /// How long a stopping server lets open connections finish their requests before it
+    /// drops them. Default 30 s.
+    pub shutdown_grace: Duration,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +57,9 @@ impl Default for ServerConfig {
             auth_tracked_peers: 10_000,
             trusted_proxies: Vec::new(),
             tls: None,
+            header_read_timeout: Duration::from_secs(20),
+            max_connections: 1024,
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }

@@ -27,6 +27,15 @@ pub enum StoreError {
     /// Stored data could not be read back.
     #[error("stored data unreadable: {0}")]
     Corrupt(String),
+    /// The store is busy with other writers longer than the backend waits; nothing was
+    /// written. Worth retrying after `retry_after_secs`.
+    #[error("busy: {message}; retry in {retry_after_secs} s")]
+    Busy {
+        /// What was waited for.
+        message: String,
+        /// Seconds to wait before retrying (sent as `Retry-After`).
+        retry_after_secs: u64,
+    },
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -166,6 +175,19 @@ impl ApiError {
         e
     }
 
+    /// 503: the store is busy with other uploads; nothing was stored, retry after the wait.
+    pub fn busy(retry_after_secs: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            format!(
+                "the store is busy with other uploads; nothing of this request was stored, retry in {retry_after_secs} s"
+            ),
+        );
+        e.retry_after = Some(retry_after_secs);
+        e
+    }
+
     /// 500: something failed on the server; nothing of the request was stored.
     pub fn internal() -> Self {
         Self::new(
@@ -187,6 +209,13 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::StoreExists(_) | StoreError::Invalid(_) => {
                 ApiError::bad_request(e.to_string())
+            }
+            StoreError::Busy {
+                ref message,
+                retry_after_secs,
+            } => {
+                tracing::warn!(reason = %message, retry_after_secs, "store busy; asked to retry");
+                ApiError::busy(retry_after_secs)
             }
             StoreError::Backend(_) | StoreError::Corrupt(_) => {
                 // The detail stays in the server log; clients only learn to retry.

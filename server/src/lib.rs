@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod auth;
 pub mod config;
+mod conn;
 pub mod error;
 pub mod forwarded;
 pub mod http;
@@ -38,25 +39,15 @@ pub async fn serve(
 }
 
 /// Serves the protocol on `listener` with `config` (HTTPS when `config.tls` is set) until
-/// `shutdown` resolves; in-flight requests finish first.
+/// `shutdown` resolves; in-flight requests finish first, for up to `config.shutdown_grace`.
 pub async fn serve_with_config(
     store: Arc<dyn ServerStore>,
     listener: TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let tls = config.tls.clone();
-    let app = http::router(store, config);
-    if let Some(tls) = tls {
-        return tls::serve(app, listener, tls, shutdown).await;
-    }
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
-    Ok(())
+    let app = http::router(store, config.clone());
+    conn::serve(app, listener, &config, shutdown).await
 }
 
 /// A server running in this process (tests, the demo). Dropping it stops the server too.

@@ -24,7 +24,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub(crate) use journal::JournalRows;
-pub use postgres::PgStore;
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 
 /// The answer for one decided sale, logged the same way by every backend (an accepted sale

@@ -39,18 +39,77 @@ const MIGRATIONS: &[&str] = &[
 /// instances starting together apply each migration once.
 const MIGRATION_LOCK: i64 = 0x0074_696c_6c6b_6974;
 
-/// Connections per instance. Uploads to one store queue on its row lock, so more
-/// connections only help with more stores.
-const POOL_SIZE: usize = 16;
 /// How long a request waits for a free connection, and for a new one to open.
 const POOL_WAIT: Duration = Duration::from_secs(30);
 /// Attempts of one operation when PostgreSQL reports a serialization failure or deadlock.
 const MAX_ATTEMPTS: u32 = 8;
+/// What a busy answer asks the device to wait before it retries.
+const BUSY_RETRY_AFTER_SECS: u64 = 2;
 
-/// The PostgreSQL backend. Clones share the pool.
+/// How a PostgreSQL backend is sized and how long it waits. `PgOptions::default()` gives
+/// the defaults.
+#[derive(Debug, Clone)]
+pub struct PgOptions {
+    /// Connections for everything but authentication. Default 16. Uploads to one store
+    /// take turns (see `lock_wait`) and hold at most one of them per instance, so one busy
+    /// store never takes the pool from the others.
+    pub pool_size: usize,
+    /// Connections of their own for authenticating requests, so signing in never waits
+    /// behind uploads. Default 4.
+    pub auth_pool_size: usize,
+    /// How long a write to a store waits for its turn: for the other writers of that store
+    /// in this instance, then on the store's row lock (other instances), each. Longer is
+    /// `StoreError::Busy` (503 with `Retry-After`); the device retries. Default 10 s.
+    pub lock_wait: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        PgOptions {
+            pool_size: 16,
+            auth_pool_size: 4,
+            lock_wait: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One async mutex per store: the writers of a store in this instance take turns here,
+/// holding no connection while they wait. Only stores that exist reach it (tokens are bound
+/// to a store), so the map stays as small as the chain.
+#[derive(Default)]
+struct StoreTurns(std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl StoreTurns {
+    /// The store's turn, or `Busy` after `wait`.
+    async fn take(
+        &self,
+        store_id: &str,
+        wait: Duration,
+    ) -> Result<tokio::sync::OwnedMutexGuard<()>, StoreError> {
+        let turn = {
+            // A poisoned map still holds valid mutexes.
+            let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            map.entry(store_id.to_string()).or_default().clone()
+        };
+        tokio::time::timeout(wait, turn.lock_owned())
+            .await
+            .map_err(|_| StoreError::Busy {
+                message: format!(
+                    "store {store_id:?}: other uploads of it held it for more than {} ms",
+                    wait.as_millis()
+                ),
+                retry_after_secs: BUSY_RETRY_AFTER_SECS,
+            })
+    }
+}
+
+/// The PostgreSQL backend. Clones share the pools.
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    auth_pool: Pool,
+    turns: Arc<StoreTurns>,
+    lock_wait: Duration,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -69,6 +128,11 @@ enum Failure {
 impl From<tokio_postgres::Error> for Failure {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.code() {
+            // `lock_timeout`: another instance held the store's row lock too long.
+            Some(c) if *c == SqlState::LOCK_NOT_AVAILABLE => Failure::Fail(StoreError::Busy {
+                message: format!("waited too long for a lock: {}", pg_error(&e)),
+                retry_after_secs: BUSY_RETRY_AFTER_SECS,
+            }),
             Some(c)
                 if *c == SqlState::T_R_SERIALIZATION_FAILURE
                     || *c == SqlState::T_R_DEADLOCK_DETECTED =>
@@ -162,27 +226,47 @@ async fn store_row(
 }
 
 impl PgStore {
-    /// Connects to the database at `url` (`postgres://user[:password]@host[:port]/db`) and
-    /// applies the migrations it has not seen yet.
+    /// Connects to the database at `url` (`postgres://user[:password]@host[:port]/db`) with
+    /// the default options and applies the migrations it has not seen yet.
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
-        let config: tokio_postgres::Config = url
+        PgStore::connect_with(url, &PgOptions::default()).await
+    }
+
+    /// `connect` with non-default options.
+    pub async fn connect_with(url: &str, options: &PgOptions) -> Result<PgStore, StoreError> {
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Invalid(format!("database URL: {e}")))?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
+        // Every lock wait ends: a store's row lock held by another instance answers busy
+        // rather than holding this connection (and the device's request) indefinitely.
+        let server_options = format!(
+            "{} -c lock_timeout={}",
+            config.get_options().unwrap_or(""),
+            options.lock_wait.as_millis().max(1)
         );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(POOL_WAIT))
-            .create_timeout(Some(POOL_WAIT))
-            .build()
-            .map_err(|e| StoreError::Backend(format!("connection pool: {e}")))?;
-        let store = PgStore { pool };
+        config.options(server_options.trim());
+        let pool = |size: usize| {
+            let manager = Manager::from_config(
+                config.clone(),
+                NoTls,
+                ManagerConfig {
+                    recycling_method: RecyclingMethod::Fast,
+                },
+            );
+            Pool::builder(manager)
+                .max_size(size.max(1))
+                .runtime(Runtime::Tokio1)
+                .wait_timeout(Some(POOL_WAIT))
+                .create_timeout(Some(POOL_WAIT))
+                .build()
+                .map_err(|e| StoreError::Backend(format!("connection pool: {e}")))
+        };
+        let store = PgStore {
+            pool: pool(options.pool_size)?,
+            auth_pool: pool(options.auth_pool_size)?,
+            turns: Arc::default(),
+            lock_wait: options.lock_wait,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -973,7 +1057,7 @@ impl ServerStore for PgStore {
     async fn authenticate(&self, token: &TokenHash) -> Result<Option<Principal>, StoreError> {
         // One statement: no snapshot transaction needed.
         retrying("authenticate", || async {
-            let client = self.pool.get().await?;
+            let client = self.auth_pool.get().await?;
             let stmt = client
                 .prepare_cached(
                     "SELECT store_id, register_id FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL",
@@ -996,6 +1080,7 @@ impl ServerStore for PgStore {
         catalog: &CatalogFile,
     ) -> Result<String, StoreError> {
         validate::check_catalog(store_id, catalog)?;
+        let _turn = self.turns.take(store_id, self.lock_wait).await?;
         let new = write_tx!(self, "load_catalog", |tx| {
             let (_, version, _) = store_row(&tx, store_id, true).await?;
             let new = version + 1;
@@ -1124,6 +1209,7 @@ impl ServerStore for PgStore {
         limits: &OfflineLimits,
     ) -> Result<String, StoreError> {
         let stored = (!limits.is_empty()).then(|| json(limits)).transpose()?;
+        let _turn = self.turns.take(store_id, self.lock_wait).await?;
         let new = write_tx!(self, "set_offline_limits", |tx| {
             let (tax, version, _) = store_row(&tx, store_id, true).await?;
             if tax.is_none() {
@@ -1154,9 +1240,15 @@ impl ServerStore for PgStore {
         ctx: &UploadContext,
         sales: Vec<SaleRecord>,
     ) -> Result<Vec<SaleResult>, StoreError> {
+        if sales.is_empty() {
+            // Nothing to decide: no connection, no turn.
+            return Ok(Vec::new());
+        }
         let sales = Arc::new(sales);
         // Checked once, outside the store's lock; re-checked only if the settings moved.
         let prepared = retrying("upload_batch", || self.prepare(ctx, &sales)).await?;
+        // The store's turn in this instance before a connection: waiting writers hold none.
+        let _turn = self.turns.take(&ctx.store_id, self.lock_wait).await?;
         retrying("upload_batch", || self.try_upload(ctx, &sales, &prepared)).await
     }
 

@@ -194,6 +194,10 @@ impl ServerStore for SqliteStore {
         ctx: &UploadContext,
         sales: Vec<SaleRecord>,
     ) -> Result<Vec<SaleResult>, StoreError> {
+        if sales.is_empty() {
+            // Nothing to decide, as on PostgreSQL: no transaction.
+            return Ok(Vec::new());
+        }
         let ctx = ctx.clone();
         self.run(move |c| upload_batch(c, &ctx, &sales)).await
     }

@@ -1,0 +1,293 @@
+//! The server under hostile or heavy load, over real sockets on 127.0.0.1: slow and silent
+//! clients, more connections than the cap, a stop with a request stuck mid-body, and (on a
+//! real PostgreSQL) one store's pile of uploads next to another store's.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use reqwest::StatusCode;
+use tillkit_server::store::PgOptions;
+use tillkit_server::testkit::{TestDatabase, postgres_url, uk_catalog};
+use tillkit_server::{PgStore, ServerConfig, admin, spawn_with_store};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A liveness bound only: a test that reaches it has hung, which is the failure it tests.
+const HANG: Duration = Duration::from_secs(60);
+
+/// Whether the server has closed `stream` (EOF or reset), without waiting; bytes it sent
+/// first (an error answer) are skipped.
+fn closed_by_server(stream: &TcpStream) -> bool {
+    let mut buf = [0u8; 1024];
+    loop {
+        match stream.try_read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// Reads until the server closes the connection.
+async fn read_until_closed(stream: &mut TcpStream) {
+    let mut sink = Vec::new();
+    let _ = stream.read_to_end(&mut sink).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_dripping_a_header_is_closed_after_the_head_deadline() {
+    let env = Env::start_with_config(ServerConfig {
+        header_read_timeout: Duration::from_secs(1),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut slow = TcpStream::connect(env.server.addr())
+        .await
+        .expect("connect");
+    slow.write_all(b"POST /v1/pair HTTP/1.1\r\nHost: till\r\nX-Slow: ")
+        .await
+        .expect("half a header");
+    tokio::time::timeout(HANG, read_until_closed(&mut slow))
+        .await
+        .expect("the server closes a connection whose header never completes");
+    // A connection that never sends a byte, or idles after a request, is closed the same way.
+    let mut silent = TcpStream::connect(env.server.addr())
+        .await
+        .expect("connect");
+    tokio::time::timeout(HANG, read_until_closed(&mut silent))
+        .await
+        .expect("the server closes a silent connection");
+    let mut idle = TcpStream::connect(env.server.addr())
+        .await
+        .expect("connect");
+    idle.write_all(b"GET /v1/health HTTP/1.1\r\nHost: till\r\n\r\n")
+        .await
+        .expect("request");
+    let mut answer = Vec::new();
+    tokio::time::timeout(HANG, idle.read_to_end(&mut answer))
+        .await
+        .expect("an idle keep-alive connection is closed")
+        .expect("read");
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+        "the request itself was answered"
+    );
+    env.assert_alive().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_beyond_the_connection_cap_are_served_once_the_cap_frees() {
+    let cap = 3;
+    let env = Env::start_with_config(ServerConfig {
+        max_connections: cap,
+        header_read_timeout: Duration::from_secs(1),
+        ..ServerConfig::default()
+    })
+    .await;
+    // Twice the cap held open by clients that send nothing at all.
+    let mut held = Vec::new();
+    for _ in 0..cap * 2 {
+        held.push(
+            TcpStream::connect(env.server.addr())
+                .await
+                .expect("connect"),
+        );
+    }
+    // Give the server the chance to take the first `cap` of them before the normal client.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let answer = tokio::time::timeout(HANG, env.client.get(env.url("/v1/health")).send())
+        .await
+        .expect("the normal client is served once the silent ones time out")
+        .expect("request");
+    assert_eq!(answer.status(), StatusCode::OK);
+    // It was served only after the server had closed silent connections to make room:
+    // without a cap it would have been answered while they were all still open.
+    let closed = held.iter().filter(|s| closed_by_server(s)).count();
+    assert!(
+        closed >= 1,
+        "the cap held the normal client back until a place freed ({closed} of {} closed)",
+        held.len()
+    );
+    for mut s in held {
+        tokio::time::timeout(HANG, read_until_closed(&mut s))
+            .await
+            .expect("every silent connection is closed in the end");
+    }
+    env.assert_alive().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_stuck_mid_body_does_not_stop_the_server_from_stopping() {
+    let env = Env::start_with_config(ServerConfig {
+        shutdown_grace: Duration::from_secs(1),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut stuck = TcpStream::connect(env.server.addr())
+        .await
+        .expect("connect");
+    stuck
+        .write_all(
+            b"POST /v1/pair HTTP/1.1\r\nHost: till\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"code\":",
+        )
+        .await
+        .expect("a head and the start of a body");
+    env.assert_alive().await;
+    let Env { server, dir, .. } = env;
+    tokio::time::timeout(HANG, server.shutdown())
+        .await
+        .expect("the server stops within its grace period")
+        .expect("clean stop");
+    tokio::time::timeout(HANG, read_until_closed(&mut stuck))
+        .await
+        .expect("the stuck connection was dropped");
+    drop(dir);
+}
+
+/// Two stores on one PostgreSQL, a server with a tiny pool, and store A's row lock held by
+/// another instance (a raw transaction here): A's uploads pile up, B's must still go through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_busy_store_never_starves_another_stores_uploads_or_sign_ins() {
+    let Some(server_url) = postgres_url("one_busy_store_never_starves_another_stores_uploads")
+    else {
+        return;
+    };
+    let db = TestDatabase::create(&server_url).await;
+    let store = PgStore::connect_with(
+        &db.url,
+        &PgOptions {
+            pool_size: 2,
+            auth_pool_size: 1,
+            lock_wait: Duration::from_secs(1),
+        },
+    )
+    .await
+    .expect("connect");
+    let catalog = uk_catalog();
+    let mut tokens = Vec::new();
+    for id in ["A", "B"] {
+        admin::create_store(&store, id, id).await.expect("store");
+        admin::load_catalog(&store, id, &catalog)
+            .await
+            .expect("catalogue");
+        tokens.push(
+            admin::create_register(&store, id, "R1")
+                .await
+                .expect("register")
+                .expose()
+                .to_string(),
+        );
+    }
+    let server = spawn_with_store(Arc::new(store.clone()), ServerConfig::default())
+        .await
+        .expect("server");
+    let client = client();
+    let bread = |store_id: &str, seq: u64| {
+        sale(
+            &uk_tax(),
+            store_id,
+            "R1",
+            seq,
+            &[(product(&catalog, "p-bread"), d("1"))],
+        )
+    };
+    let a_sales: Vec<_> = (1..=6).map(|seq| bread("A", seq)).collect();
+    let upload = |store_id: &'static str, token: String, sale: tillkit_core::sale::SaleRecord| {
+        let (client, url) = (client.clone(), server.base_url());
+        async move {
+            client
+                .post(format!("{url}/v1/stores/{store_id}/sales/batch"))
+                .bearer_auth(token)
+                .json(&serde_json::json!({ "sales": [sale] }))
+                .send()
+                .await
+                .expect("request")
+        }
+    };
+
+    // "Another instance" holds store A's row lock.
+    let (mut raw, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let other = raw.transaction().await.expect("tx");
+    other
+        .execute("SELECT 1 FROM stores WHERE store_id = 'A' FOR UPDATE", &[])
+        .await
+        .expect("lock A");
+    let mut a_uploads: Vec<_> = a_sales
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (i, tokio::spawn(upload("A", tokens[0].clone(), s.clone()))))
+        .collect();
+    // Until an A upload is waiting on the row lock (it holds one of the two connections).
+    let watcher = {
+        let (c, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        c
+    };
+    tokio::time::timeout(HANG, async {
+        loop {
+            let waiting: i64 = watcher
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+                    &[],
+                )
+                .await
+                .expect("activity")
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("an upload of A reaches the row lock");
+
+    // B signs in and uploads while A is stuck.
+    let b = tokio::time::timeout(HANG, upload("B", tokens[1].clone(), bread("B", 1)))
+        .await
+        .expect("B's upload is answered");
+    assert_eq!(b.status(), StatusCode::OK, "{:?}", b.text().await);
+    // Still under the lock, A's first answer can only be "busy, retry later".
+    let (first_i, first) = a_uploads.remove(0);
+    let first = tokio::time::timeout(HANG, first)
+        .await
+        .expect("A's upload is answered while the lock is held")
+        .expect("task");
+    assert_eq!(first.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        first.headers().get("retry-after").is_some(),
+        "a busy answer says when to retry"
+    );
+    other.rollback().await.expect("release A");
+
+    // The device retries each busy one; every sale of A ends up stored, once.
+    let mut pending = vec![first_i];
+    for (i, task) in a_uploads {
+        let r = task.await.expect("task");
+        match r.status() {
+            StatusCode::OK => {}
+            StatusCode::SERVICE_UNAVAILABLE => pending.push(i),
+            other => panic!("A's upload answered {other}: {:?}", r.text().await),
+        }
+    }
+    for i in pending {
+        let r = tokio::time::timeout(HANG, upload("A", tokens[0].clone(), a_sales[i].clone()))
+            .await
+            .expect("the retry is answered");
+        assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+    }
+    use tillkit_server::ServerStore;
+    assert_eq!(store.summary("A").await.expect("summary").sale_count, 6);
+    assert_eq!(store.summary("B").await.expect("summary").sale_count, 1);
+    server.shutdown().await.expect("stop");
+}
