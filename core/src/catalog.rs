@@ -232,10 +232,10 @@ impl<'t> Contents<'t> {
                 pr.id, pr.price
             ));
         }
-        if let Some(cat) = &pr.tax_category {
-            if !self.categories.contains(cat.as_str()) {
-                return bad(format!("product {:?}: unknown tax category {cat:?}", pr.id));
-            }
+        if let Some(cat) = &pr.tax_category
+            && !self.categories.contains(cat.as_str())
+        {
+            return bad(format!("product {:?}: unknown tax category {cat:?}", pr.id));
         }
         if to_milli(pr.stock).is_none() || pr.stock.abs() > MAX_AMOUNT {
             return bad(format!(
@@ -626,10 +626,10 @@ pub fn search(
     if input.is_empty() || limit == 0 {
         return Ok(out);
     }
-    if let Some(p) = by_barcode(conn, store_id, input)? {
-        if p.active {
-            out.push(p);
-        }
+    if let Some(p) = by_barcode(conn, store_id, input)?
+        && p.active
+    {
+        out.push(p);
     }
     let exact_sku = format!(
         "SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.store_id = ?1 AND p.sku = ?2 AND p.active = 1"
@@ -638,10 +638,9 @@ pub fn search(
         .prepare_cached(&exact_sku)?
         .query_row([store_id, input], product_from_row)
         .optional()?
+        && !out.iter().any(|q| q.id == p.id)
     {
-        if !out.iter().any(|q| q.id == p.id) {
-            out.push(p);
-        }
+        out.push(p);
     }
     let Some(q) = fts_query(input) else {
         return Ok(out);
