@@ -24,6 +24,9 @@ pub struct Config {
     /// Share of an offline limit (percent, 1 to 100) used from which the status warns that
     /// it is near. Default 80.
     pub offline_warn_percent: u8,
+    /// Receipt numbers reserved in the keychain by one write (see `store::receipts`); the
+    /// next block is reserved when half of one is used. Default 100.
+    pub receipt_block: u64,
 }
 
 impl Config {
@@ -38,6 +41,7 @@ impl Config {
             max_text_len: crate::limits::MAX_TEXT_CHARS,
             max_page_count: None,
             offline_warn_percent: 80,
+            receipt_block: 100,
         }
     }
 }

@@ -19,6 +19,7 @@ use crate::sale::{self, CompletedSale, Payment, SaleRecord};
 use crate::session::Session;
 use crate::store::Db;
 use crate::store::key::{KeyVault, Keychain};
+use crate::store::receipts::Receipts;
 use crate::store::recovery::{self, RecoveryReport};
 use crate::tax::TaxSettings;
 
@@ -38,6 +39,9 @@ pub struct Till {
     /// recounted once. Recounting a long queue costs milliseconds, too much for every sale
     /// of an outage.
     counts: Mutex<Option<BTreeMap<String, QueueCounts>>>,
+    /// Receipt numbers reserved in the vault's keychain before use (none for a vault that
+    /// keeps no reservations).
+    receipts: Option<Receipts>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -55,7 +59,18 @@ impl Till {
 
     /// Opens the store with its key from `vault`.
     pub fn open_with_vault(config: Config, vault: &dyn KeyVault) -> Result<Till> {
-        let db = Db::open(&config, vault)?;
+        let mut db = Db::open(&config, vault)?;
+        let receipts = vault
+            .receipt_book()
+            .map(|book| {
+                Receipts::open(
+                    book,
+                    config.receipt_block,
+                    &mut db.writer,
+                    recovery::SEQ_FLOOR_KEY,
+                )
+            })
+            .transpose()?;
         Ok(Till {
             config,
             path: db.path,
@@ -65,6 +80,7 @@ impl Till {
             offline: AtomicBool::new(false),
             sale_signal: Arc::new(tokio::sync::Notify::new()),
             counts: Mutex::new(None),
+            receipts,
         })
     }
 
@@ -316,7 +332,10 @@ impl Till {
         let mut counts = lock(&self.counts);
         let result = {
             let c = &mut *lock(&self.writer);
-            let result = self.watch(sale::complete(c, &s, cart, payments, offline));
+            let result = self.watch(
+                self.reserve_receipt_number(c, &s)
+                    .and_then(|()| sale::complete(c, &s, cart, payments, offline)),
+            );
             if offline && result.as_ref().is_err_and(Error::is_system_failure) {
                 // Best effort: the failure itself may be a full disk.
                 let _ = crate::metrics::record_attempt(c, &s.store_id, false);
@@ -334,6 +353,16 @@ impl Till {
             self.sale_signal.notify_one();
         }
         result
+    }
+
+    /// Reserves the session register's next receipt number in the keychain if it is not
+    /// yet (see `store::receipts`). Every record that takes a number calls it first, with
+    /// the writer held.
+    fn reserve_receipt_number(&self, c: &Connection, s: &Session) -> Result<()> {
+        match &self.receipts {
+            Some(r) => r.reserve_next(c, &s.store_id, &s.register_id),
+            None => Ok(()),
+        }
     }
 
     /// The offline limits of the session's store: its limits, the open offline window and

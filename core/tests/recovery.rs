@@ -268,7 +268,9 @@ fn a_missing_file_beside_its_key_sidecar_is_refused_and_receipts_continue_after_
     assert!(!till.needs_seq_floor().unwrap());
     till.import_catalog(&uk_catalog()).unwrap();
     drop(till);
-    assert_eq!(next_receipt(dir.path(), &vault), 41, "never 000001 again");
+    // The vault reserved numbers 1 to 100 in the keychain before the file went: any of
+    // them may have been issued offline, so the register continues after them.
+    assert_eq!(next_receipt(dir.path(), &vault), 101, "never 000001 again");
 }
 
 #[test]

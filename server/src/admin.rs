@@ -103,13 +103,27 @@ pub async fn redeem_pairing_code(
 }
 
 /// Revokes every live token of a register at once (a lost, stolen or replaced device);
-/// returns how many were revoked. Issue the new device its token with `create_register`.
+/// returns how many were revoked (0 for a register with no live token). An unknown register
+/// is `RegisterNotFound`. Issue the new device its token with `create_register`.
 pub async fn revoke_register(
     store: &dyn ServerStore,
     store_id: &str,
     register_id: &str,
 ) -> Result<u64, StoreError> {
     let revoked = store.revoke_register(store_id, register_id).await?;
+    // Nothing revoked may be a typo in the register id: say so rather than "0 revoked".
+    if revoked == 0
+        && !store
+            .registers(store_id)
+            .await?
+            .iter()
+            .any(|r| r.register_id == register_id)
+    {
+        return Err(StoreError::RegisterNotFound {
+            store_id: store_id.to_string(),
+            register_id: register_id.to_string(),
+        });
+    }
     tracing::info!(store = %store_id, register = %register_id, revoked, "register tokens revoked");
     Ok(revoked)
 }

@@ -12,6 +12,14 @@ pub enum StoreError {
     /// The store does not exist.
     #[error("store {0:?} not found")]
     StoreNotFound(String),
+    /// The store has no register with this id.
+    #[error("store {store_id:?} has no register {register_id:?}")]
+    RegisterNotFound {
+        /// The store.
+        store_id: String,
+        /// The register asked for.
+        register_id: String,
+    },
     /// A store with this id already exists.
     #[error("store {0:?} already exists")]
     StoreExists(String),
@@ -202,6 +210,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::StoreNotFound(id) => ApiError::not_found(format!("store {id:?} not found")),
+            StoreError::RegisterNotFound { .. } => ApiError::not_found(e.to_string()),
             StoreError::NoCatalog(id) => ApiError::new(
                 StatusCode::CONFLICT,
                 "no_catalog",

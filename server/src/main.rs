@@ -30,7 +30,9 @@ const USAGE: &str = "usage:
                          [--cash-max-total A]   (sets them all: one not given is no limit)
   tillkit-server admin audit           DB --store ID [--json]        (stock, oversells, over-refunds)
   tillkit-server admin journal         DB --store ID [--json]        (each register's chain)
-DB is --data FILE (SQLite, created if missing) or --database postgres://USER[:PASSWORD]@HOST[:PORT]/NAME
+DB is --data FILE (SQLite, created if missing), or PostgreSQL: --database URL, --database-file FILE
+  (the URL in a file), or no option and the URL in TILLKIT_DATABASE_URL; the URL is
+  postgres://USER[:PASSWORD]@HOST[:PORT]/NAME[?sslmode=verify-full&sslrootcert=ca.pem]
 logging: RUST_LOG (default info), to stderr";
 
 /// Default listen address: loopback only, so exposing the server is a deliberate choice.
@@ -89,24 +91,61 @@ impl Options {
         self.flags.iter().any(|f| f == key)
     }
 
-    /// The backend `--data` or `--database` names (exactly one of them).
-    async fn store(&self) -> Result<Arc<dyn ServerStore>, CliError> {
-        match (self.values.get("data"), self.values.get("database")) {
-            (Some(file), None) => {
+    /// Where the database is: `--data FILE`, `--database URL` or `--database-file FILE`
+    /// (one of them), else the URL in `TILLKIT_DATABASE_URL`. The last two keep a password
+    /// out of `ps` and shell history.
+    fn location(&self) -> Result<String, CliError> {
+        let given: Vec<&str> = DB_OPTIONS
+            .iter()
+            .copied()
+            .filter(|k| self.values.contains_key(*k))
+            .collect();
+        if given.len() > 1 {
+            return Err(CliError(format!(
+                "give one of --data, --database, --database-file, not {}",
+                given.join(" and --")
+            )));
+        }
+        let url_only = |url: String, from: &str| {
+            if store::is_postgres_url(&url) {
+                Ok(url)
+            } else {
+                Err(CliError(format!(
+                    "{from} takes a postgres:// URL; give a SQLite file with --data"
+                )))
+            }
+        };
+        match given.first().copied() {
+            Some("data") => {
+                let file = &self.values["data"];
                 if store::is_postgres_url(file) {
                     return Err(CliError(
                         "--data takes a file; give a PostgreSQL URL with --database".into(),
                     ));
                 }
-                Ok(store::open(file).await?)
+                Ok(file.clone())
             }
-            (None, Some(url)) if store::is_postgres_url(url) => Ok(store::open(url).await?),
-            (None, Some(_)) => Err(CliError(
-                "--database takes a postgres:// URL; give a SQLite file with --data".into(),
-            )),
-            (Some(_), Some(_)) => Err(CliError("give --data or --database, not both".into())),
-            (None, None) => Err(CliError("--data FILE or --database URL is required".into())),
+            Some("database") => url_only(self.values["database"].clone(), "--database"),
+            Some(_) => {
+                let path = &self.values["database-file"];
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| CliError(format!("--database-file {path}: {e}")))?;
+                url_only(text.trim().to_string(), "--database-file")
+            }
+            None => match std::env::var(DATABASE_URL_VAR) {
+                Ok(url) if !url.trim().is_empty() => {
+                    url_only(url.trim().to_string(), DATABASE_URL_VAR)
+                }
+                _ => Err(CliError(format!(
+                    "--data FILE, --database URL, --database-file FILE or {DATABASE_URL_VAR} is required"
+                ))),
+            },
         }
+    }
+
+    /// The backend `location` names, opened and migrated.
+    async fn store(&self) -> Result<Arc<dyn ServerStore>, CliError> {
+        Ok(store::open(&self.location()?).await?)
     }
 
     /// Refuses options other than `allowed` and the database options.
@@ -128,7 +167,9 @@ impl Options {
 }
 
 /// The options that pick the database, accepted by every command.
-const DB_OPTIONS: &[&str] = &["data", "database"];
+const DB_OPTIONS: &[&str] = &["data", "database", "database-file"];
+/// The variable naming the PostgreSQL URL when no database option is given.
+const DATABASE_URL_VAR: &str = "TILLKIT_DATABASE_URL";
 
 /// A token for a command that needs one: from `--token-file`, else the first line of stdin.
 fn read_token(o: &Options) -> Result<String, CliError> {
@@ -201,9 +242,10 @@ async fn serve(o: &Options) -> Result<(), CliError> {
         (None, None) => None,
         _ => return Err(CliError("--tls-cert and --tls-key go together".into())),
     };
-    let store = o.store().await?;
+    let location = o.location()?;
+    let store = store::open(&location).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
-    let backend = if o.values.contains_key("database") {
+    let backend = if store::is_postgres_url(&location) {
         "postgres"
     } else {
         "sqlite"

@@ -195,6 +195,26 @@ pub fn postgres_url(test: &str) -> Option<String> {
     }
 }
 
+/// The variable naming the PEM file of the CA that signed the test server's certificate
+/// (tests/postgres.sh starts it with TLS on and sets it).
+pub const POSTGRES_CA_VAR: &str = "TILLKIT_TEST_POSTGRES_CA";
+
+/// The test server's CA file, or `None` after printing why the test is skipped (a panic
+/// under `TILLKIT_REQUIRE_POSTGRES=1`).
+pub fn postgres_ca(test: &str) -> Option<String> {
+    match std::env::var(POSTGRES_CA_VAR) {
+        Ok(path) if !path.trim().is_empty() => Some(path.trim().to_string()),
+        _ => {
+            assert!(
+                std::env::var(REQUIRE_POSTGRES_VAR).as_deref() != Ok("1"),
+                "{test}: {REQUIRE_POSTGRES_VAR}=1 but {POSTGRES_CA_VAR} is not set"
+            );
+            eprintln!("SKIPPED {test}: {POSTGRES_CA_VAR} is not set (tests/postgres.sh sets it)");
+            None
+        }
+    }
+}
+
 /// A fresh, empty schema on the test server, standing in for a database of its own (its URL
 /// sets `search_path`), dropped when this value is dropped. Schemas, unlike databases, are
 /// made and dropped in milliseconds.

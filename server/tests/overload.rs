@@ -164,6 +164,7 @@ async fn one_busy_store_never_starves_another_stores_uploads_or_sign_ins() {
             pool_size: 2,
             auth_pool_size: 1,
             lock_wait: Duration::from_secs(1),
+            ..PgOptions::default()
         },
     )
     .await

@@ -24,8 +24,15 @@ fn run(args: &[&str]) -> Output {
 
 /// Runs the binary with `input` on its stdin (how a token reaches `revoke-token`).
 fn run_with_stdin(args: &[&str], input: &str) -> Output {
+    run_with(args, input, &[])
+}
+
+/// Runs the binary with `input` on its stdin and `env` set (and no database URL inherited).
+fn run_with(args: &[&str], input: &str, env: &[(&str, &str)]) -> Output {
     let mut child = Command::new(BIN)
         .args(args)
+        .env_remove("TILLKIT_DATABASE_URL")
+        .envs(env.iter().copied())
         .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -269,6 +276,29 @@ async fn admin_commands_work_on(db: [&str; 2], dir: &Path) {
         "R08",
     ]));
     assert!(revoked.starts_with("2 token(s)"), "{revoked}");
+    // A typo in the register id revokes nothing and says so, with a failing exit status.
+    let typo = admin(&[
+        "admin",
+        "revoke-register",
+        "--store",
+        STORE,
+        "--register",
+        "R8",
+    ]);
+    let said = String::from_utf8_lossy(&typo.stderr);
+    assert!(
+        !typo.status.success() && said.contains("has no register \"R8\""),
+        "{said}"
+    );
+    let typo = admin(&[
+        "admin",
+        "revoke-register",
+        "--store",
+        "no-such-store",
+        "--register",
+        "R08",
+    ]);
+    assert!(!typo.status.success(), "an unknown store fails too");
     assert!(who(&old).await.is_none() && who(&copy).await.is_none());
     let new = stdout(&admin(&[
         "admin",
@@ -414,6 +444,90 @@ async fn admin_commands_manage_stores_registers_catalogues_and_audits_on_postgre
     let dir = tempfile::tempdir().expect("tempdir");
     let db = TestDatabase::create(&server).await;
     admin_commands_work_on(["--database", &db.url], dir.path()).await;
+}
+
+/// A PostgreSQL password belongs in neither `ps` nor shell history: the URL can come from
+/// `TILLKIT_DATABASE_URL` or `--database-file`, and both name the same database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_database_url_can_come_from_the_environment_or_a_file() {
+    let Some(server) = postgres_url("the_database_url_can_come_from_the_environment_or_a_file")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDatabase::create(&server).await;
+    let created = run_with(
+        &["admin", "create-store", "--id", STORE, "--name", "Camden"],
+        "",
+        &[("TILLKIT_DATABASE_URL", &db.url)],
+    );
+    assert_eq!(stdout(&created), format!("store {STORE} created"));
+    let url_file = dir.path().join("database-url");
+    std::fs::write(&url_file, format!("{}\n", db.url)).expect("write");
+    let file = url_file.to_str().expect("path");
+    let again = run(&[
+        "admin",
+        "create-store",
+        "--database-file",
+        file,
+        "--id",
+        STORE,
+        "--name",
+        "Camden",
+    ]);
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        !again.status.success() && said.contains("already exists"),
+        "the file names the database the variable named: {said}"
+    );
+    let store = tillkit_server::store::open(&db.url).await.expect("open");
+    assert!(
+        store
+            .registers(STORE)
+            .await
+            .expect("the store is there")
+            .is_empty()
+    );
+    // An option still wins over the variable; two options are refused.
+    let sqlite = dir.path().join("server.db");
+    let o = run_with(
+        &[
+            "admin",
+            "create-store",
+            "--data",
+            sqlite.to_str().expect("path"),
+            "--id",
+            "x",
+            "--name",
+            "X",
+        ],
+        "",
+        &[("TILLKIT_DATABASE_URL", &db.url)],
+    );
+    stdout(&o);
+    assert!(sqlite.exists());
+    let o = run(&[
+        "admin",
+        "registers",
+        "--database-file",
+        file,
+        "--database",
+        &db.url,
+        "--store",
+        STORE,
+    ]);
+    assert!(!o.status.success());
+    let junk = dir.path().join("junk");
+    std::fs::write(&junk, "not a url").expect("write");
+    let o = run(&[
+        "admin",
+        "registers",
+        "--database-file",
+        junk.to_str().expect("path"),
+        "--store",
+        STORE,
+    ]);
+    assert!(!o.status.success());
 }
 
 fn free_port() -> u16 {

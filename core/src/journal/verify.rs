@@ -166,13 +166,14 @@ pub struct RegisterReport {
     pub segments: Vec<SegmentReport>,
     /// Numbers between 1 and the highest seen that no record has: missing records.
     pub gaps: Vec<SeqRange>,
-    /// Numbers that more than one record has (a register that restarted its numbering).
+    /// Numbers that more than one record has (a register that restarted its numbering):
+    /// two receipts with one number, so the journal is not intact.
     pub reused_numbers: Vec<u64>,
     pub forks: Vec<Fork>,
     pub breaks: Vec<Break>,
     /// The newest chained record (highest number).
     pub head: Option<Anchor>,
-    /// No gap, no fork, no break.
+    /// No gap, no fork, no break, no number used twice.
     pub intact: bool,
 }
 
@@ -362,7 +363,7 @@ pub fn verify(
     let highest = by_seq.keys().next_back().copied().unwrap_or(0);
     let highest = head.map_or(highest, |h| highest.max(h.seq));
     let gaps = ranges((1..=highest).filter(|n| !by_seq.contains_key(n)));
-    let reused_numbers = by_seq
+    let reused_numbers: Vec<u64> = by_seq
         .iter()
         .filter(|(_, held)| held.len() > 1)
         .map(|(n, _)| *n)
@@ -381,7 +382,8 @@ pub fn verify(
             seq: e.record.seq,
             hash: e.hash.clone(),
         });
-    let intact = gaps.is_empty() && forks.is_empty() && breaks.is_empty();
+    let intact =
+        gaps.is_empty() && forks.is_empty() && breaks.is_empty() && reused_numbers.is_empty();
     RegisterReport {
         store_id: store_id.to_string(),
         register_id: register_id.to_string(),
@@ -488,14 +490,21 @@ mod tests {
     }
 
     #[test]
-    fn a_second_segment_is_a_restart_and_reuses_numbers() {
+    fn a_second_segment_is_a_restart_and_the_numbers_it_reuses_are_flagged() {
         let mut values = chain(3, 1, Uuid::from_u128(1), SegmentReason::NewRegister);
         values.extend(chain(2, 1, Uuid::from_u128(2), SegmentReason::NewRegister));
         let r = verify("s", "R1", entries(&values), None);
         assert_eq!(r.segments.len(), 2);
         assert!(!r.segments[0].restart && r.segments[1].restart);
+        assert!(r.breaks.is_empty() && r.forks.is_empty(), "{r:?}");
         assert_eq!(r.reused_numbers, [1, 2]);
-        assert!(r.intact, "a restart is shown, not a break: {r:?}");
+        assert!(!r.intact, "two receipts with one number: {r:?}");
+        // A restart that continues after the numbers already issued is intact.
+        let mut values = chain(3, 1, Uuid::from_u128(1), SegmentReason::NewRegister);
+        values.extend(chain(2, 4, Uuid::from_u128(2), SegmentReason::Recovered));
+        let r = verify("s", "R1", entries(&values), None);
+        assert!(r.reused_numbers.is_empty() && r.segments[1].restart);
+        assert!(r.intact, "{r:?}");
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! Key bytes live only in zeroizing buffers; they never reach logs, errors or `Debug`.
 
 use std::fmt;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
+use super::receipts::{MemoryBook, ReceiptBook, Reservations};
 use crate::error::{Error, Result};
 
 /// Length of the SQLCipher raw key in bytes.
@@ -105,6 +107,12 @@ pub trait KeyVault: Send + Sync {
     fn clear_next(&self) -> Result<()> {
         Ok(())
     }
+    /// Where this vault keeps the register's receipt-number reservations, beside the key
+    /// (see `store::receipts`); `None`: nowhere, and only the database and the server
+    /// keep receipt numbers from restarting.
+    fn receipt_book(&self) -> Option<Arc<dyn ReceiptBook>> {
+        None
+    }
 }
 
 /// The OS keychain through keyring-core's default credential store.
@@ -153,6 +161,36 @@ impl Keychain {
 
 /// Keychain account suffix of the key staged by a rotation.
 const NEXT_SLOT: &str = ".next";
+/// Keychain account suffix of the receipt-number reservations.
+const RECEIPTS_SLOT: &str = ".receipts";
+
+/// The receipt-number reservations in the keychain entry beside the key's.
+struct KeychainBook {
+    service: String,
+    account: String,
+}
+
+impl ReceiptBook for KeychainBook {
+    fn load(&self) -> Result<Reservations> {
+        let entry = platform_entry(&self.service, &self.account).map_err(keychain_err)?;
+        match entry.get_secret() {
+            Ok(bytes) => Reservations::decode(&bytes),
+            Err(keyring_core::Error::NoEntry) => Ok(Reservations::default()),
+            Err(
+                e @ (keyring_core::Error::BadStoreFormat(_)
+                | keyring_core::Error::BadDataFormat(..)),
+            ) => Err(Error::KeyUnreadable(e.to_string())),
+            Err(e) => Err(keychain_err(e)),
+        }
+    }
+
+    fn save(&self, reservations: &Reservations) -> Result<()> {
+        platform_entry(&self.service, &self.account)
+            .map_err(keychain_err)?
+            .set_secret(&reservations.encode()?)
+            .map_err(keychain_err)
+    }
+}
 
 impl KeyVault for Keychain {
     fn load(&self) -> Result<Option<DbKey>> {
@@ -176,6 +214,13 @@ impl KeyVault for Keychain {
             Ok(()) | Err(keyring_core::Error::NoEntry) => Ok(()),
             Err(e) => Err(keychain_err(e)),
         }
+    }
+
+    fn receipt_book(&self) -> Option<Arc<dyn ReceiptBook>> {
+        Some(Arc::new(KeychainBook {
+            service: self.service.clone(),
+            account: format!("{}{RECEIPTS_SLOT}", self.account),
+        }))
     }
 }
 
@@ -260,14 +305,18 @@ pub(crate) fn install_platform_store() -> Result<()> {
 
 type Slot = Option<(String, Zeroizing<[u8; KEY_LEN]>)>;
 
-/// A vault held in memory, for tests and tools that manage the key themselves.
+/// A vault held in memory, for tests and tools that manage the key themselves; it keeps
+/// receipt reservations too, as the keychain does.
 #[derive(Default)]
-pub struct MemoryVault(std::sync::Mutex<[Slot; 2]>);
+pub struct MemoryVault {
+    keys: std::sync::Mutex<[Slot; 2]>,
+    receipts: Arc<MemoryBook>,
+}
 
 impl MemoryVault {
     fn get(&self, slot: usize) -> Result<Option<DbKey>> {
         let guard = self
-            .0
+            .keys
             .lock()
             .map_err(|_| Error::Keychain("vault poisoned".into()))?;
         Ok(guard[slot].as_ref().map(|(id, bytes)| DbKey {
@@ -278,7 +327,7 @@ impl MemoryVault {
 
     fn set(&self, slot: usize, key: Option<&DbKey>) -> Result<()> {
         let mut guard = self
-            .0
+            .keys
             .lock()
             .map_err(|_| Error::Keychain("vault poisoned".into()))?;
         guard[slot] = key.map(|k| (k.id.clone(), k.bytes.clone()));
@@ -301,6 +350,9 @@ impl KeyVault for MemoryVault {
     }
     fn clear_next(&self) -> Result<()> {
         self.set(1, None)
+    }
+    fn receipt_book(&self) -> Option<Arc<dyn ReceiptBook>> {
+        Some(self.receipts.clone())
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod cipher;
 pub mod key;
+pub mod receipts;
 pub mod recovery;
 pub mod schema;
 
@@ -77,6 +78,14 @@ impl Db {
         }
         let primary = vault.load()?;
         let staged = vault.load_next()?;
+        if !exists && receipts::was_established(vault.receipt_book().as_ref())? {
+            // The keychain says so even where the sidecar went with the file (a reinstall
+            // that kept the keychain): the same lost store.
+            return Err(Error::Damaged(
+                "the database file is missing; the keychain says a store was established here"
+                    .into(),
+            ));
+        }
         let key = match (primary, exists) {
             (Some(key), _) => key,
             // Making a new key here would orphan the existing file for good.

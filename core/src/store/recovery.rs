@@ -745,6 +745,12 @@ fn queued_lost(src: &mut Source<'_>, salvaged: Option<&HashSet<i64>>) -> u64 {
 
 /// Queues every salvaged unsent sale, rebuilds what is derived, and counts.
 fn finish_salvage(tx: &rusqlite::Transaction<'_>, report: &mut RecoveryReport) -> Result<()> {
+    // Counters read from the kept file are exact; the others get the keychain's floor.
+    tx.execute(
+        "INSERT OR REPLACE INTO meta (key, value)
+         SELECT ?1, json_group_array(json_array(store_id, register_id)) FROM register_seq",
+        [super::receipts::SALVAGED_COUNTERS_KEY],
+    )?;
     tx.execute_batch(
         // The next catalogue pull is a whole snapshot: some products may be missing.
         "UPDATE stores SET catalog_cursor = NULL;

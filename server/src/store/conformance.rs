@@ -37,6 +37,7 @@ where
     a_pairing_code_is_single_use_short_lived_and_replaces_the_registers_tokens(&make().await).await;
     journals_verify_in_any_arrival_order_and_show_gaps_forks_and_breaks(&make().await).await;
     records_from_before_the_journal_are_stored_and_reported_unchained(&make().await).await;
+    a_receipt_number_one_register_used_twice_is_flagged_by_the_journal_audit(&make().await).await;
     offline_limits_are_stored_and_travel_in_every_catalogue(&make().await).await;
 }
 
@@ -1206,4 +1207,35 @@ pub async fn offline_limits_are_stored_and_travel_in_every_catalogue(store: &dyn
         .expect("clear");
     let cleared = store.catalog(STORE, None).await.expect("snapshot");
     assert_eq!(cleared.offline_limits, Some(OfflineLimits::default()));
+}
+
+/// A register that numbered two different sales alike (a store that started again from 1)
+/// is flagged: the number is listed for that register and its journal is not intact. The
+/// same number from another register, or a retried upload of the same sale, is not.
+pub async fn a_receipt_number_one_register_used_twice_is_flagged_by_the_journal_audit(
+    store: &dyn ServerStore,
+) {
+    let c = setup(store, STORE).await;
+    let first = chained((1..=3).map(|i| bread_sale(&c, "R1", i)).collect());
+    upload_ok(store, "R1", first.clone()).await;
+    upload_ok(store, "R2", chained(vec![bread_sale(&c, "R2", 2)])).await;
+    // A retry of the same sales is a duplicate, not a reuse.
+    let r = store
+        .upload_batch(&ctx(STORE, "R1", 9), first[..2].to_vec())
+        .await
+        .expect("upload");
+    assert_eq!(statuses(&r), [SaleStatus::Duplicate; 2]);
+    let j = register_journal(store, "R1").await;
+    assert!(j.reused_numbers.is_empty() && j.intact, "{j:?}");
+    // The register lost its store and started again at 1: numbers 1 and 2 are reused.
+    let again = chained((1..=2).map(|i| bread_sale(&c, "R1", i)).collect());
+    upload_ok(store, "R1", again).await;
+    let j = register_journal(store, "R1").await;
+    assert_eq!(j.reused_numbers, [1, 2], "{j:?}");
+    assert!(!j.intact);
+    assert_eq!(j.records, 5);
+    let r2 = register_journal(store, "R2").await;
+    assert!(r2.reused_numbers.is_empty(), "{r2:?}");
+    let audit = store.journal_audit(STORE).await.expect("audit");
+    assert!(!audit.intact);
 }

@@ -16,6 +16,7 @@ use crate::validate::Decision;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 mod journal;
+pub mod pg_tls;
 pub mod postgres;
 mod schema;
 pub mod sqlite;

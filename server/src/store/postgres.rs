@@ -14,9 +14,10 @@ use tillkit_core::offline_limits::OfflineLimits;
 use tillkit_core::sale::SaleRecord;
 use tillkit_core::tax::TaxSettings;
 use tillkit_core::time::now_ms;
+use tokio_postgres::IsolationLevel;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{IsolationLevel, NoTls};
 
+use super::pg_tls::PgUrl;
 use super::{JournalRows, RegisterInfo, ServerStore, StoredSale, UploadContext};
 use crate::auth::{Principal, TokenHash};
 use crate::error::StoreError;
@@ -43,6 +44,12 @@ const MIGRATION_LOCK: i64 = 0x0074_696c_6c6b_6974;
 const POOL_WAIT: Duration = Duration::from_secs(30);
 /// Attempts of one operation when PostgreSQL reports a serialization failure or deadlock.
 const MAX_ATTEMPTS: u32 = 8;
+/// How often a starting instance asks for the migration lock again, and how often it says
+/// it is still waiting.
+const MIGRATION_POLL: Duration = Duration::from_millis(200);
+const MIGRATION_LOG_EVERY: Duration = Duration::from_secs(10);
+/// Idle time before TCP keepalives probe a database connection.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
 /// What a busy answer asks the device to wait before it retries.
 const BUSY_RETRY_AFTER_SECS: u64 = 2;
 
@@ -61,6 +68,9 @@ pub struct PgOptions {
     /// in this instance, then on the store's row lock (other instances), each. Longer is
     /// `StoreError::Busy` (503 with `Retry-After`); the device retries. Default 10 s.
     pub lock_wait: Duration,
+    /// How long an instance starting waits for another one's migration before it gives up
+    /// with an error naming the lock (it logs while it waits). Default 5 minutes.
+    pub migration_wait: Duration,
 }
 
 impl Default for PgOptions {
@@ -69,6 +79,7 @@ impl Default for PgOptions {
             pool_size: 16,
             auth_pool_size: 4,
             lock_wait: Duration::from_secs(10),
+            migration_wait: Duration::from_secs(300),
         }
     }
 }
@@ -152,7 +163,14 @@ impl From<StoreError> for Failure {
 
 impl From<deadpool_postgres::PoolError> for Failure {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        Failure::Fail(StoreError::Backend(format!("no database connection: {e}")))
+        // The causes say why (a refused certificate, a wrong password): keep them all.
+        let mut message = format!("no database connection: {e}");
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            message.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        Failure::Fail(StoreError::Backend(message))
     }
 }
 
@@ -234,9 +252,15 @@ impl PgStore {
 
     /// `connect` with non-default options.
     pub async fn connect_with(url: &str, options: &PgOptions) -> Result<PgStore, StoreError> {
+        let url = PgUrl::parse(url)?;
+        let tls = url.connector()?;
         let mut config: tokio_postgres::Config = url
+            .url
             .parse()
             .map_err(|e| StoreError::Invalid(format!("database URL: {e}")))?;
+        config.ssl_mode(url.ssl_mode());
+        // A connection whose peer vanished (a failover, a cut cable) is noticed and dropped.
+        config.keepalives(true).keepalives_idle(KEEPALIVE_IDLE);
         // Every lock wait ends: a store's row lock held by another instance answers busy
         // rather than holding this connection (and the device's request) indefinitely.
         let server_options = format!(
@@ -248,7 +272,7 @@ impl PgStore {
         let pool = |size: usize| {
             let manager = Manager::from_config(
                 config.clone(),
-                NoTls,
+                tls.clone(),
                 ManagerConfig {
                     recycling_method: RecyclingMethod::Fast,
                 },
@@ -267,18 +291,25 @@ impl PgStore {
             turns: Arc::default(),
             lock_wait: options.lock_wait,
         };
-        store.migrate().await?;
+        store.migrate(options.migration_wait).await?;
         Ok(store)
     }
 
     /// Applies every migration the database has not seen, all in one transaction holding
     /// the migration lock: an instance starting at the same time waits, then finds them done.
-    async fn migrate(&self) -> Result<(), StoreError> {
+    async fn migrate(&self, wait: Duration) -> Result<(), StoreError> {
         retrying("migrate", || async {
             let mut client = self.pool.get().await?;
             let tx = client.transaction().await?;
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
-                .await?;
+            // A migration may wait for the serving instances' transactions to let go of a
+            // table: as long as it may wait for the migration lock, not the short wait of
+            // serving.
+            tx.batch_execute(&format!(
+                "SET LOCAL lock_timeout = {}",
+                wait.as_millis().max(1)
+            ))
+            .await?;
+            wait_for_migration_lock(&tx, wait).await?;
             tx.batch_execute(
                 "CREATE TABLE IF NOT EXISTS tillkit_schema (
                      version    INTEGER PRIMARY KEY,
@@ -384,6 +415,46 @@ impl PgStore {
         }
         tx.commit().await?;
         Ok(results)
+    }
+}
+
+/// Takes the migration lock for `tx`, logging while another instance holds it, and gives up
+/// after `wait` with an error that names the lock.
+async fn wait_for_migration_lock(tx: &Transaction<'_>, wait: Duration) -> Result<(), Failure> {
+    let started = std::time::Instant::now();
+    let mut next_log = Duration::ZERO;
+    loop {
+        let taken: bool = tx
+            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?
+            .get(0);
+        let waited = started.elapsed();
+        if taken {
+            if waited > MIGRATION_POLL {
+                tracing::info!(
+                    waited_ms = waited.as_millis() as u64,
+                    "migration lock taken"
+                );
+            }
+            return Ok(());
+        }
+        if waited >= wait {
+            return Err(Failure::Fail(StoreError::Backend(format!(
+                "another instance has held the migration lock (advisory lock {MIGRATION_LOCK}) \
+                 for more than {} s; is one stuck mid-migration? (see pg_locks where \
+                 locktype = 'advisory', and pg_stat_activity)",
+                wait.as_secs_f64()
+            ))));
+        }
+        if waited >= next_log {
+            tracing::warn!(
+                waited_secs = waited.as_secs(),
+                gives_up_after_secs = wait.as_secs(),
+                "waiting for another instance to finish migrating the database"
+            );
+            next_log += MIGRATION_LOG_EVERY;
+        }
+        tokio::time::sleep(MIGRATION_POLL).await;
     }
 }
 
@@ -1293,6 +1364,7 @@ mod tests {
     use crate::protocol::SaleStatus;
     use crate::store::conformance;
     use crate::testkit::{TestDatabase, postgres_url};
+    use tokio_postgres::NoTls;
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn postgres_backend_passes_the_conformance_suite() {
@@ -1483,6 +1555,107 @@ mod tests {
             moved, 2,
             "the retried batch's first attempt left no movement behind"
         );
+    }
+
+    /// Whether the pool's connections are encrypted, as the server sees them.
+    async fn encrypted(store: &PgStore) -> bool {
+        let client = store.pool.get().await.expect("client");
+        client
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .expect("pg_stat_ssl")
+            .get(0)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sslmode_encrypts_the_connection_and_verify_full_refuses_a_server_it_cannot_vouch_for()
+    {
+        let test = "sslmode_encrypts_the_connection_and_verify_full_refuses";
+        let (Some(server), Some(ca)) = (postgres_url(test), crate::testkit::postgres_ca(test))
+        else {
+            return;
+        };
+        let db = TestDatabase::create(&server).await;
+        let with = |params: &str| format!("{}&{params}", db.url);
+        let plain = PgStore::connect(&db.url).await.expect("plain");
+        assert!(!encrypted(&plain).await, "no sslmode: plain TCP, as before");
+        let full = PgStore::connect(&with(&format!("sslmode=verify-full&sslrootcert={ca}")))
+            .await
+            .expect("verify-full against the test CA");
+        assert!(encrypted(&full).await);
+        admin::create_store(&full, "s", "S")
+            .await
+            .expect("works over TLS");
+        for mode in [
+            "sslmode=require",
+            &format!("sslmode=verify-ca&sslrootcert={ca}"),
+        ] {
+            let store = PgStore::connect(&with(mode)).await.expect(mode);
+            assert!(encrypted(&store).await, "{mode}");
+        }
+        // Roots that do not vouch for the server's certificate: no connection, and why.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let other = dir.path().join("other-ca.pem");
+        let stranger =
+            rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("certificate");
+        std::fs::write(&other, stranger.cert.pem()).expect("write");
+        let refused = PgStore::connect(&with(&format!(
+            "sslmode=verify-full&sslrootcert={}",
+            other.display()
+        )))
+        .await;
+        match refused {
+            Err(StoreError::Backend(m)) => {
+                assert!(m.to_lowercase().contains("certificate"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        match PgStore::connect(&with("sslmode=verify-full&sslrootcert=/nonexistent.pem")).await {
+            Err(StoreError::Invalid(m)) => assert!(m.contains("sslrootcert"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_instance_behind_a_stuck_migration_gives_up_with_an_error_naming_the_lock() {
+        let Some(server) = postgres_url("an_instance_behind_a_stuck_migration_gives_up") else {
+            return;
+        };
+        let db = TestDatabase::create(&server).await;
+        PgStore::connect(&db.url).await.expect("migrated");
+        // Another instance stuck holding the lock (it is database-wide: held only briefly).
+        let (stuck, conn) = tokio_postgres::connect(&db.url, NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        stuck
+            .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .expect("lock");
+        let options = PgOptions {
+            migration_wait: Duration::from_millis(500),
+            ..PgOptions::default()
+        };
+        let waited = tokio::time::timeout(
+            Duration::from_secs(60),
+            PgStore::connect_with(&db.url, &options),
+        )
+        .await
+        .expect("gives up instead of waiting for ever");
+        stuck
+            .execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
+            .await
+            .expect("unlock");
+        match waited {
+            Err(StoreError::Backend(m)) => assert!(m.contains("migration lock"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        PgStore::connect_with(&db.url, &options)
+            .await
+            .expect("starts once the lock is free");
     }
 
     /// Every `connect` of `starts`, run at the same time.

@@ -1,0 +1,244 @@
+//! Receipt numbers that outlive the database file: blocks of numbers reserved in the
+//! keychain before they are used, the floor every new store takes from them, and the
+//! keychain's mark that a store was established here. It never lowers a reservation.
+//!
+//! The keychain keeps its entries when the database goes: after a recovery, a fresh start
+//! or a reinstall that kept the keychain (iOS keeps it when the app is deleted), a new store
+//! continues after every number the register ever reserved, so it never reuses one it
+//! issued, even offline, before the server could tell it its highest.
+
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// What the keychain holds for one data directory, as JSON.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservations {
+    /// A store was made and used with this keychain entry: a data directory without its
+    /// database is then a lost store, not a new device.
+    #[serde(default)]
+    pub established: bool,
+    /// The highest number reserved, per register.
+    #[serde(default)]
+    pub registers: Vec<Reserved>,
+}
+
+/// The numbers one register may issue without another keychain write: up to `through`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reserved {
+    pub store_id: String,
+    pub register_id: String,
+    pub through: u64,
+}
+
+impl Reservations {
+    /// The highest number reserved for a register (0: none).
+    pub fn through(&self, store_id: &str, register_id: &str) -> u64 {
+        self.registers
+            .iter()
+            .find(|r| r.store_id == store_id && r.register_id == register_id)
+            .map_or(0, |r| r.through)
+    }
+
+    /// Raises a register's reservation to `through` (never lowers it).
+    fn raise(&mut self, store_id: &str, register_id: &str, through: u64) {
+        match self
+            .registers
+            .iter_mut()
+            .find(|r| r.store_id == store_id && r.register_id == register_id)
+        {
+            Some(r) => r.through = r.through.max(through),
+            None => self.registers.push(Reserved {
+                store_id: store_id.into(),
+                register_id: register_id.into(),
+                through,
+            }),
+        }
+    }
+
+    /// The keychain's form.
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        Ok(serde_json::to_vec(self)?)
+    }
+
+    /// Reads the keychain's form.
+    pub fn decode(bytes: &[u8]) -> Result<Reservations> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            Error::Keychain(format!(
+                "the stored receipt reservations are malformed: {e}"
+            ))
+        })
+    }
+}
+
+/// Where the reservations live: beside the database key, in the same keychain.
+pub trait ReceiptBook: Send + Sync {
+    /// What is stored (the default when nothing is).
+    fn load(&self) -> Result<Reservations>;
+    /// Replaces what is stored; returns only once it is kept.
+    fn save(&self, reservations: &Reservations) -> Result<()>;
+}
+
+/// A book held in memory (for tests and tools; it lives as long as its vault).
+#[derive(Default)]
+pub struct MemoryBook(Mutex<Reservations>);
+
+impl ReceiptBook for MemoryBook {
+    fn load(&self) -> Result<Reservations> {
+        Ok(self
+            .0
+            .lock()
+            .map_err(|_| Error::Keychain("receipt book poisoned".into()))?
+            .clone())
+    }
+
+    fn save(&self, reservations: &Reservations) -> Result<()> {
+        *self
+            .0
+            .lock()
+            .map_err(|_| Error::Keychain("receipt book poisoned".into()))? = reservations.clone();
+        Ok(())
+    }
+}
+
+/// Whether the book says a store was established in this data directory.
+pub(crate) fn was_established(book: Option<&Arc<dyn ReceiptBook>>) -> Result<bool> {
+    match book {
+        Some(book) => Ok(book.load()?.established),
+        None => Ok(false),
+    }
+}
+
+/// `meta` value of the recovery's server check once the keychain floor was applied to the
+/// new store (the check stays pending until the server answered).
+const FLOOR_APPLIED: &str = "keychain";
+
+/// `meta` key a salvage sets to the registers (JSON `[[store, register], ...]`) whose
+/// counter it read from the kept file. That counter moved in the transaction of every
+/// record, so it is exact: those registers go on gapless, without the keychain's floor.
+pub(crate) const SALVAGED_COUNTERS_KEY: &str = "receipt_counters_salvaged";
+
+/// A till's receipt numbers against its book: the book's content cached, the block size.
+pub(crate) struct Receipts {
+    book: Arc<dyn ReceiptBook>,
+    cached: Mutex<Reservations>,
+    block: u64,
+}
+
+impl Receipts {
+    /// Reads the book, gives a store that a recovery or a fresh start just made its floor
+    /// (once: every register continues after its reservation, whatever was salvaged), and
+    /// marks the store established. A store that was here all along keeps its own counters,
+    /// so its numbers stay gapless; a new store cannot be made over an established one
+    /// without a recovery (`Db::open` refuses).
+    pub(crate) fn open(
+        book: Arc<dyn ReceiptBook>,
+        block: u64,
+        conn: &mut Connection,
+        seq_floor_key: &str,
+    ) -> Result<Receipts> {
+        let mut reservations = book.load()?;
+        let tx = conn.transaction()?;
+        let check: Option<String> = tx
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [seq_floor_key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if check.as_deref().is_some_and(|v| v != FLOOR_APPLIED) {
+            let salvaged: Vec<(String, String)> = tx
+                .query_row(
+                    "SELECT value FROM meta WHERE key = ?1",
+                    [SALVAGED_COUNTERS_KEY],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()?
+                .and_then(|text| serde_json::from_str(&text).ok())
+                .unwrap_or_default();
+            for r in &reservations.registers {
+                if salvaged
+                    .iter()
+                    .any(|(s, reg)| *s == r.store_id && *reg == r.register_id)
+                {
+                    continue;
+                }
+                let floor = i64::try_from(r.through)
+                    .map_err(|_| Error::Keychain(format!("receipt reservation {}", r.through)))?;
+                tx.execute(
+                    "INSERT INTO register_seq (store_id, register_id, last_seq) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (store_id, register_id) DO UPDATE
+                     SET last_seq = max(last_seq, excluded.last_seq)",
+                    params![r.store_id, r.register_id, floor],
+                )?;
+                tracing::info!(
+                    store = %r.store_id,
+                    register = %r.register_id,
+                    through = r.through,
+                    "receipt numbers continue after the keychain's reservation"
+                );
+            }
+            tx.execute("DELETE FROM meta WHERE key = ?1", [SALVAGED_COUNTERS_KEY])?;
+            // The server's check stays pending; the keychain's floor is not applied twice.
+            tx.execute(
+                "UPDATE meta SET value = ?2 WHERE key = ?1",
+                params![seq_floor_key, FLOOR_APPLIED],
+            )?;
+        }
+        tx.commit()?;
+        if !reservations.established {
+            reservations.established = true;
+            book.save(&reservations)?;
+        }
+        Ok(Receipts {
+            book,
+            cached: Mutex::new(reservations),
+            block: block.max(2),
+        })
+    }
+
+    /// Makes sure the register's next number is reserved in the keychain before a record
+    /// takes it (the caller holds the writer, so the counter cannot move meanwhile). The
+    /// next block is reserved once half of the current one is used; should that keychain
+    /// write fail, selling goes on while reserved numbers remain, and only a record that
+    /// would take an unreserved number is refused (nothing is written).
+    pub(crate) fn reserve_next(
+        &self,
+        conn: &Connection,
+        store_id: &str,
+        register_id: &str,
+    ) -> Result<()> {
+        let last: i64 = conn
+            .prepare_cached(
+                "SELECT last_seq FROM register_seq WHERE store_id = ?1 AND register_id = ?2",
+            )?
+            .query_row(params![store_id, register_id], |r| r.get(0))
+            .optional()?
+            .unwrap_or(0);
+        let next = u64::try_from(last).unwrap_or(0) + 1;
+        let mut cached = self
+            .cached
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let through = cached.through(store_id, register_id);
+        if through >= next + self.block / 2 {
+            return Ok(());
+        }
+        let mut wanted = cached.clone();
+        wanted.raise(store_id, register_id, next + self.block - 1);
+        match self.book.save(&wanted) {
+            Ok(()) => {
+                *cached = wanted;
+                Ok(())
+            }
+            Err(e) if through >= next => {
+                tracing::warn!(error = %e, left = through + 1 - next, "receipt numbers not reserved yet; retried at the next sale");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
