@@ -36,6 +36,14 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 /// Most sales in one upload request.
 pub const MAX_BATCH_SALES: usize = 500;
 
+/// Longest reason the server gives for a sale it rejects or finds in conflict, in
+/// characters (longer ones are cut).
+pub const MAX_REASON_CHARS: usize = 1000;
+
+/// Largest batch answer a device reads, in bytes: one result per sale of the largest batch,
+/// each with the longest reason (4 bytes a character) and room for its id and status.
+pub const MAX_BATCH_RESPONSE_BYTES: usize = 64 + MAX_BATCH_SALES * (MAX_REASON_CHARS * 4 + 256);
+
 /// Largest stored sale record, in bytes: one sale alone always fits in a request the
 /// server accepts (`MAX_BODY_BYTES` less the batch wrapper).
 pub const MAX_SALE_BYTES: usize = MAX_BODY_BYTES - crate::sync::protocol::BATCH_OVERHEAD;

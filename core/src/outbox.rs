@@ -98,25 +98,42 @@ pub(crate) fn enqueue(
     Ok(())
 }
 
+/// When parked sales are due: `now` (Unix ms, wall clock) and the longest park the engine
+/// ever sets. A park ending later than that was set by a clock that has since gone back
+/// (a wall clock set right, a dead RTC battery): it counts as due now, so a clock change
+/// can never park a sale for longer than one park.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ParkClock {
+    pub(crate) now: i64,
+    pub(crate) max_park_ms: i64,
+}
+
+impl ParkClock {
+    /// The latest `parked_until` still believed.
+    fn latest(self) -> i64 {
+        self.now.saturating_add(self.max_park_ms.max(0))
+    }
+}
+
 /// The next sales of a store to upload, oldest first, at most `max_sales` and `max_bytes`
-/// of records (but always at least one). Parked sales wait until their time, then go
-/// alone, so the one that fails cannot take a batch down with it.
+/// of records (but always at least one). Parked sales wait until their time (see
+/// `ParkClock`), then go alone, so the one that fails cannot take a batch down with it.
 pub(crate) fn next_batch(
     conn: &Connection,
     store_id: &str,
     max_sales: usize,
     max_bytes: usize,
-    now: i64,
+    clock: ParkClock,
 ) -> Result<Vec<Payload>> {
     let mut stmt = conn.prepare_cached(
         "SELECT s.sale_id, s.record, o.parked_until IS NOT NULL
          FROM outbox o JOIN sales s ON s.id = o.sale_ref
          WHERE o.store_id = ?1 AND o.state = 'pending'
-           AND (o.parked_until IS NULL OR o.parked_until <= ?3)
+           AND (o.parked_until IS NULL OR o.parked_until <= ?3 OR o.parked_until > ?4)
          ORDER BY o.sale_ref LIMIT ?2",
     )?;
     let limit = i64::try_from(max_sales.max(1)).unwrap_or(i64::MAX);
-    let mut rows = stmt.query(params![store_id, limit, now])?;
+    let mut rows = stmt.query(params![store_id, limit, clock.now, clock.latest()])?;
     let mut batch = Vec::new();
     let mut bytes = 0usize;
     while let Some(row) = rows.next()? {
@@ -218,13 +235,20 @@ pub(crate) fn parks(conn: &Connection, sale_id: &str) -> Result<u32> {
     Ok(parks.map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)))
 }
 
-/// When the earliest parked sale is due again (Unix ms), if any is parked.
-pub(crate) fn next_parked_due(conn: &Connection) -> Result<Option<i64>> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT MIN(parked_until) FROM outbox WHERE state = 'pending' AND parked_until IS NOT NULL",
-        )?
-        .query_row([], |r| r.get(0))?)
+/// When each store's earliest parked sale is due again (Unix ms, see `ParkClock`), for the
+/// stores that have one parked.
+pub(crate) fn next_parked_due(
+    conn: &Connection,
+    clock: ParkClock,
+) -> Result<BTreeMap<String, i64>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT store_id, MIN(CASE WHEN parked_until > ?2 THEN ?1 ELSE parked_until END)
+         FROM outbox WHERE state = 'pending' AND parked_until IS NOT NULL GROUP BY store_id",
+    )?;
+    let rows = stmt.query_map(params![clock.now, clock.latest()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
 /// Puts a store's set-aside sales back in line and makes its parked sales due now (a

@@ -3,7 +3,7 @@
 //! sync engine lets tests inject. Nothing here is reachable from an app build.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use std::collections::BTreeMap;
 
@@ -40,7 +40,7 @@ pub fn pending_ids(till: &Till, store_id: &str) -> Result<Vec<String>> {
 
 /// The next `n` sale ids of `store_id` the sync engine would upload, oldest first.
 pub fn next_batch_ids(till: &Till, store_id: &str, n: usize) -> Result<Vec<String>> {
-    let batch = till.next_upload_batch(store_id, n, usize::MAX)?;
+    let batch = till.next_upload_batch(store_id, n, usize::MAX, std::time::Duration::MAX)?;
     Ok(batch.into_iter().map(|p| p.sale_id).collect())
 }
 
@@ -60,12 +60,24 @@ pub struct SyncHooks {
     /// Send this protocol version instead of `PROTOCOL_VERSION` (plays a newer or older app).
     pub protocol_version: Option<u32>,
     panics: Arc<AtomicU32>,
+    rounds: Arc<AtomicU64>,
 }
 
 impl SyncHooks {
     /// Makes each of the next `n` batch uploads panic inside the sync task, before it sends.
     pub fn panic_before_uploads(&self, n: u32) {
         self.panics.fetch_add(n, Ordering::SeqCst);
+    }
+
+    /// Upload rounds the engine has run so far (shared by every clone of these hooks): a
+    /// test counts them to show the engine does not spin.
+    pub fn upload_rounds(&self) -> u64 {
+        self.rounds.load(Ordering::SeqCst)
+    }
+
+    /// Counts one upload round (called by the engine after each).
+    pub(crate) fn round_done(&self) {
+        self.rounds.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Panics when a panic is due (called by the engine before each upload).

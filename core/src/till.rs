@@ -466,15 +466,17 @@ impl Till {
 
     // Typed queue operations for the sync engine: each is one transaction.
 
-    /// The next sales of `store_id` to upload (see `outbox::next_batch`).
+    /// The next sales of `store_id` to upload (see `outbox::next_batch`); no park is
+    /// believed longer than `max_park`.
     pub(crate) fn next_upload_batch(
         &self,
         store_id: &str,
         max_sales: usize,
         max_bytes: usize,
+        max_park: std::time::Duration,
     ) -> Result<Vec<Payload>> {
-        let now = crate::time::now_ms();
-        self.with_reader(|c| outbox::next_batch(c, store_id, max_sales, max_bytes, now))
+        let clock = park_clock(max_park);
+        self.with_reader(|c| outbox::next_batch(c, store_id, max_sales, max_bytes, clock))
     }
 
     /// Applies the server's verdicts on one upload, in one transaction.
@@ -497,9 +499,14 @@ impl Till {
         self.with_reader(|c| outbox::parks(c, sale_id))
     }
 
-    /// When the earliest parked sale is due again (Unix ms).
-    pub(crate) fn next_parked_due(&self) -> Result<Option<i64>> {
-        self.with_reader(outbox::next_parked_due)
+    /// When each store's earliest parked sale is due again (Unix ms); no park is believed
+    /// longer than `max_park`.
+    pub(crate) fn next_parked_due(
+        &self,
+        max_park: std::time::Duration,
+    ) -> Result<BTreeMap<String, i64>> {
+        let clock = park_clock(max_park);
+        self.with_reader(|c| outbox::next_parked_due(c, clock))
     }
 
     /// Records that `store_id`'s queue was fully acknowledged at `now`, and the recovery
@@ -522,5 +529,13 @@ impl Till {
     /// When a store's queue on this device was last fully acknowledged.
     pub(crate) fn last_sync_success(&self) -> Result<Option<i64>> {
         self.with_reader(crate::metrics::last_success)
+    }
+}
+
+/// The wall clock now, and the longest park believed (see `outbox::ParkClock`).
+fn park_clock(max_park: std::time::Duration) -> outbox::ParkClock {
+    outbox::ParkClock {
+        now: crate::time::now_ms(),
+        max_park_ms: i64::try_from(max_park.as_millis()).unwrap_or(i64::MAX),
     }
 }

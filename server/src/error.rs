@@ -108,7 +108,7 @@ impl ApiError {
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            crate::protocol::UNAUTHORIZED,
             "missing, unknown or revoked bearer token",
         )
     }
@@ -126,7 +126,7 @@ impl ApiError {
     pub fn forbidden() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            crate::protocol::FORBIDDEN,
             "this token is not allowed for this store",
         )
     }
@@ -135,7 +135,7 @@ impl ApiError {
     pub fn forbidden_register() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
-            "forbidden",
+            crate::protocol::FORBIDDEN,
             "this token is not allowed for this register",
         )
     }

@@ -23,8 +23,8 @@ use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::forwarded;
 use crate::protocol::{
-    BatchRequest, BatchResponse, Health, JournalAudit, LastSeq, PairRequest, PairResponse,
-    SaleStatus, StockAudit, Summary,
+    BatchResponse, Health, JournalAudit, LastSeq, PairRequest, PairResponse, RawBatchRequest,
+    SaleId, SaleResult, SaleStatus, StockAudit, Summary,
 };
 use crate::store::{ServerStore, UploadContext};
 
@@ -198,16 +198,16 @@ async fn upload_batch(
             })?;
         let config = state.config.clone();
         // Up to 8 MiB of JSON: parsed off the async threads.
-        let sales = tokio::task::spawn_blocking(move || decode_batch_request(&bytes, &config))
+        let entries = tokio::task::spawn_blocking(move || decode_batch_request(&bytes, &config))
             .await
             .map_err(|_| ApiError::internal())??;
-        let count = sales.len();
+        let count = entries.len();
         let ctx = UploadContext {
             store_id,
             uploaded_by: principal.register_id,
             received_at: now_ms(),
         };
-        let results = state.store.upload_batch(&ctx, sales).await?;
+        let results = decide_batch(&*state.store, &ctx, entries).await?;
         let tally = |status| results.iter().filter(|r| r.status == status).count();
         tracing::info!(
             sales = count,
@@ -223,23 +223,93 @@ async fn upload_batch(
     .await
 }
 
+/// One sale of an upload body, as decoded.
+// Nearly every entry is a sale: boxing each one to shrink the rare unreadable entry would
+// cost an allocation per sale.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum BatchEntry {
+    /// A sale record: the storage backend decides it.
+    Sale(SaleRecord),
+    /// A sale whose record does not decode (an unknown field, a value out of range): it is
+    /// answered `rejected` with the reason, and the rest of the batch goes on.
+    Unreadable { sale_id: uuid::Uuid, reason: String },
+}
+
 /// Decodes an upload body and applies the request-wide limits, exactly as `upload_batch`
-/// does before any sale is looked at (the body size is bounded while it is read).
+/// does before any sale is looked at (the body size is bounded while it is read). Each
+/// sale is decoded on its own: one that does not decode is an `Unreadable` entry, not a
+/// failed request. Only a body that is not a batch, or a sale without a readable
+/// `sale_id` (nothing to answer for), fails the whole request.
 /// serde_json's recursion limit turns deeply nested input into an error, not a stack overflow.
 pub fn decode_batch_request(
     bytes: &[u8],
     config: &ServerConfig,
-) -> Result<Vec<SaleRecord>, ApiError> {
-    let sales = serde_json::from_slice::<BatchRequest>(bytes)
+) -> Result<Vec<BatchEntry>, ApiError> {
+    let raw = serde_json::from_slice::<RawBatchRequest>(bytes)
         .map_err(|e| ApiError::bad_request(format!("invalid batch: {e}")))?
         .sales;
-    if sales.len() > config.max_batch_sales {
-        return Err(ApiError::batch_too_large(
-            sales.len(),
-            config.max_batch_sales,
-        ));
+    if raw.len() > config.max_batch_sales {
+        return Err(ApiError::batch_too_large(raw.len(), config.max_batch_sales));
     }
-    Ok(sales)
+    raw.into_iter()
+        .enumerate()
+        .map(|(i, sale)| match SaleRecord::deserialize(&sale) {
+            Ok(sale) => Ok(BatchEntry::Sale(sale)),
+            Err(e) => match SaleId::deserialize(&sale) {
+                Ok(SaleId { sale_id }) => Ok(BatchEntry::Unreadable {
+                    sale_id,
+                    reason: crate::store::reason_text(format!("unreadable sale record: {e}")),
+                }),
+                Err(_) => Err(ApiError::bad_request(format!(
+                    "invalid batch: sale {i} has no readable sale_id ({e})"
+                ))),
+            },
+        })
+        .collect()
+}
+
+/// Decides a decoded batch: the sales that decoded go to the storage backend in one
+/// transaction, the unreadable ones are rejected; one result per entry, in request order.
+async fn decide_batch(
+    store: &dyn ServerStore,
+    ctx: &UploadContext,
+    entries: Vec<BatchEntry>,
+) -> Result<Vec<SaleResult>, ApiError> {
+    let total = entries.len();
+    let mut sales = Vec::with_capacity(total);
+    let mut rejected = Vec::new();
+    for (i, entry) in entries.into_iter().enumerate() {
+        match entry {
+            BatchEntry::Sale(sale) => sales.push(sale),
+            BatchEntry::Unreadable { sale_id, reason } => {
+                tracing::info!(sale = %sale_id, %reason, "sale rejected");
+                rejected.push((
+                    i,
+                    SaleResult {
+                        sale_id,
+                        status: SaleStatus::Rejected,
+                        reason: Some(reason),
+                    },
+                ));
+            }
+        }
+    }
+    let stored = if sales.is_empty() {
+        Vec::new()
+    } else {
+        store.upload_batch(ctx, sales).await?
+    };
+    let mut stored = stored.into_iter();
+    let mut rejected = rejected.into_iter().peekable();
+    let mut results = Vec::with_capacity(total);
+    for i in 0..total {
+        match rejected.next_if(|(at, _)| *at == i) {
+            Some((_, r)) => results.push(r),
+            None => results.extend(stored.next()),
+        }
+    }
+    Ok(results)
 }
 
 async fn stock_audit(

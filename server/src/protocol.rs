@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 // The shapes both sides read are defined once, in the core.
 pub use tillkit_core::sync::protocol::{
-    ErrorBody, LastSeq, PAIRING_REFUSED, PairRequest, PairResponse, SaleStatus,
+    ErrorBody, FORBIDDEN, LastSeq, PAIRING_REFUSED, PairRequest, PairResponse, SaleStatus,
+    UNAUTHORIZED,
 };
 
 /// `GET /v1/health` answer.
@@ -29,6 +30,22 @@ pub struct Health {
 pub struct BatchRequest {
     /// Sales in the order the device queued them.
     pub sales: Vec<SaleRecord>,
+}
+
+/// The same body as the server reads it: each sale kept as plain JSON and decoded on its
+/// own, so one sale that does not decode is rejected alone.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBatchRequest {
+    /// Sales in the order the device queued them, undecoded.
+    pub sales: Vec<serde_json::Value>,
+}
+
+/// The least of a sale the server must read to answer for it: its id.
+#[derive(Debug, Deserialize)]
+pub struct SaleId {
+    /// The sale's id.
+    pub sale_id: Uuid,
 }
 
 /// `POST /v1/stores/{store_id}/sales/batch` answer: one result per sale, in request order.

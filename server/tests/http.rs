@@ -418,7 +418,7 @@ async fn more_than_500_sales_in_a_batch_is_refused_with_413() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_json_wrong_types_and_deep_nesting_are_400_and_store_nothing() {
+async fn malformed_json_and_deep_nesting_are_400_and_an_unreadable_sale_is_rejected_alone() {
     let env = Env::start().await;
     let good = serde_json::to_value(env.kettle_sale("R1", 1, "1")).expect("json");
     let mut unknown_field = good.clone();
@@ -445,8 +445,7 @@ async fn malformed_json_wrong_types_and_deep_nesting_are_400_and_store_nothing()
         "{\"sales\": \"nope\"}".to_string(),
         "{\"sales\": [1, 2]}".to_string(),
         "{\"sales\": [], \"extra\": true}".to_string(),
-        json!({"sales": [good.clone(), unknown_field]}).to_string(),
-        json!({"sales": [good.clone(), wrong_type]}).to_string(),
+        // A sale without a readable id: nothing to answer for, so the request fails.
         json!({"sales": [good.clone(), bad_id]}).to_string(),
         deep_array,
         deep_object,
@@ -471,13 +470,38 @@ async fn malformed_json_wrong_types_and_deep_nesting_are_400_and_store_nothing()
         .await;
     assert_error(r, StatusCode::BAD_REQUEST, "bad_request").await;
     let r = env
-        .upload(&env.token, &[serde_json::from_value(good).expect("sale")])
+        .upload(
+            &env.token,
+            &[serde_json::from_value(good.clone()).expect("sale")],
+        )
         .await;
     assert_eq!(
         statuses(&r),
         [SaleStatus::Accepted],
         "the server keeps serving"
     );
+
+    // A sale that does not decode (an unknown field, a wrong type) is rejected alone, with
+    // the reason; the rest of its batch is decided as usual.
+    let other = env.kettle_sale("R1", 2, "1");
+    let body = json!({"sales": [unknown_field, other, wrong_type, good]}).to_string();
+    let r = env.post_raw(&path, &env.token, body).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let answer: serde_json::Value = r.json().await.expect("JSON answer");
+    let results = answer["results"].as_array().expect("results");
+    let verdicts: Vec<&str> = results
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(verdicts, ["rejected", "accepted", "rejected", "duplicate"]);
+    for (i, needle) in [(0, "surprise"), (2, "")] {
+        let reason = results[i]["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.starts_with("unreadable sale record") && reason.contains(needle),
+            "{reason}"
+        );
+    }
+    assert_eq!(env.sale_count().await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

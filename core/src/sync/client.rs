@@ -6,26 +6,32 @@ use std::net::IpAddr;
 use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{StatusCode, Url};
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
 use super::SyncConfig;
 use super::backoff::parse_retry_after;
+use super::config::{MAX_TIMEOUT, MIN_TIMEOUT};
 use super::error::{Answer, Request, SyncError};
 use super::protocol::{
-    BatchResponse, ErrorBody, PROTOCOL_HEADER, PROTOCOL_VERSION, PairRequest, PairResponse,
-    UNSUPPORTED_PROTOCOL,
+    BatchResponse, ErrorBody, FORBIDDEN, PAIRING_REFUSED, PROTOCOL_HEADER, PROTOCOL_VERSION,
+    PairRequest, PairResponse, UNAUTHORIZED, UNSUPPORTED_PROTOCOL,
 };
 use crate::error::Error;
+use crate::limits;
 
-/// Largest success body read (a catalogue of 100,000 products is about 30 MB).
-const MAX_BODY: usize = 128 * 1024 * 1024;
-/// Largest error body read: enough for the protocol's error, a glance at anything else.
-const MAX_ERROR_BODY: usize = 16 * 1024;
-/// No timeout from a config value is longer than this (a day), so no deadline overflows.
-const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
+/// Largest catalogue read (a catalogue of 100,000 products is about 30 MB).
+const MAX_CATALOG_BODY: usize = 128 * 1024 * 1024;
+/// Largest batch answer read: one result per sale of the largest batch, each with the
+/// longest reason the server gives (see `limits::MAX_BATCH_RESPONSE_BYTES`).
+const MAX_BATCH_BODY: usize = limits::MAX_BATCH_RESPONSE_BYTES;
+/// Largest answer read for the small requests (health, last-seq, pairing) and for any error:
+/// enough for the protocol's answer, a glance at anything else.
+const MAX_SMALL_BODY: usize = 16 * 1024;
+/// Longest redirect target shown in the status.
+const MAX_LOCATION_CHARS: usize = 200;
 
 /// A configured HTTP client for one server. Tokens are passed per request: they belong to
 /// the register's store, not to the client.
@@ -53,6 +59,10 @@ impl Settings {
             .timeout(self.request_timeout)
             .pool_idle_timeout(Duration::from_secs(30))
             .https_only(self.https_only)
+            // A redirect is never followed: a captive portal or a misrouted proxy would get
+            // the request (and, on the same host, the token), and a POST turned into a GET
+            // answers something that is not the upload's answer. It is a refusal instead.
+            .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .user_agent(concat!("tillkit/", env!("CARGO_PKG_VERSION")))
             .tls_backend_preconfigured(self.tls.clone())
@@ -100,8 +110,8 @@ impl Client {
         // initialise, no process-wide crypto provider to install.
         let settings = Settings {
             tls: super::tls::client_config(&cfg.root_certificates_pem, &cfg.pinned_spki_sha256)?,
-            connect_timeout: cfg.connect_timeout.min(MAX_TIMEOUT),
-            request_timeout: cfg.request_timeout.min(MAX_TIMEOUT),
+            connect_timeout: cfg.connect_timeout.clamp(MIN_TIMEOUT, MAX_TIMEOUT),
+            request_timeout: cfg.request_timeout.clamp(MIN_TIMEOUT, MAX_TIMEOUT),
             https_only: base.scheme() == "https",
         };
         let http = RwLock::new(settings.build()?);
@@ -165,14 +175,15 @@ impl Client {
         }
     }
 
-    /// `GET /v1/health`: is the server there and answering?
+    /// `GET /v1/health`: is the server there and answering? Any small JSON object will do
+    /// (its fields are not read).
     pub async fn health(&self) -> Result<(), SyncError> {
         let resp = self
             .get(self.url(&["v1", "health"]), None)
             .send()
             .await
             .map_err(network)?;
-        json_body::<serde_json::Value>(resp, Request::Health, self.protocol)
+        json_body::<serde::de::IgnoredAny>(resp, Request::Health, self.protocol, MAX_SMALL_BODY)
             .await
             .map(drop)
     }
@@ -192,7 +203,8 @@ impl Client {
             .send()
             .await
             .map_err(network)?;
-        let (answer, bytes) = checked_body(resp, Request::Upload, self.protocol).await?;
+        let (answer, bytes) =
+            checked_body(resp, Request::Upload, self.protocol, MAX_BATCH_BODY).await?;
         // The same decoder the fuzzer exercises.
         super::protocol::decode_batch_response(&bytes).map_err(|e| SyncError::BadResponse {
             answer,
@@ -218,7 +230,7 @@ impl Client {
         ]);
         let resp = self.get(url, Some(token)).send().await.map_err(network)?;
         let body: super::protocol::LastSeq =
-            json_body(resp, Request::LastSeq, self.protocol).await?;
+            json_body(resp, Request::LastSeq, self.protocol, MAX_SMALL_BODY).await?;
         if body.store_id != store_id || body.register_id != register_id {
             return Err(SyncError::Inconsistent {
                 request: Request::LastSeq,
@@ -243,7 +255,7 @@ impl Client {
             .send()
             .await
             .map_err(network)?;
-        json_body(resp, Request::Pair, self.protocol).await
+        json_body(resp, Request::Pair, self.protocol, MAX_SMALL_BODY).await
     }
 
     /// `GET /v1/stores/{store}/catalog?since=cursor` with the store's token: the answer and
@@ -260,7 +272,7 @@ impl Client {
             url.query_pairs_mut().append_pair("since", cursor);
         }
         let resp = self.get(url, Some(token)).send().await.map_err(network)?;
-        checked_body(resp, Request::Catalog, self.protocol).await
+        checked_body(resp, Request::Catalog, self.protocol, MAX_CATALOG_BODY).await
     }
 }
 
@@ -283,8 +295,9 @@ async fn json_body<T: DeserializeOwned>(
     resp: reqwest::Response,
     request: Request,
     protocol: u32,
+    max_body: usize,
 ) -> Result<T, SyncError> {
-    let (answer, bytes) = checked_body(resp, request, protocol).await?;
+    let (answer, bytes) = checked_body(resp, request, protocol, max_body).await?;
     serde_json::from_slice(&bytes).map_err(|e| SyncError::BadResponse {
         answer,
         source: Some(e),
@@ -316,13 +329,22 @@ async fn read_limited(
     Ok(Some(out))
 }
 
-/// The body of a successful protocol answer, or the right `SyncError` for any other.
-/// Only the protocol's own JSON error body counts as the server speaking: anything else
-/// (an HTML page, a bare status) is a middlebox, and never a verdict on the token or a sale.
+/// Where a redirect points, without query or fragment, cut to a readable length.
+fn redirect_target(resp: &reqwest::Response) -> Option<String> {
+    let value = resp.headers().get(LOCATION)?.to_str().ok()?;
+    let bare = value.split(['?', '#']).next().unwrap_or_default();
+    (!bare.is_empty()).then(|| bare.chars().take(MAX_LOCATION_CHARS).collect())
+}
+
+/// The body of a successful protocol answer (at most `max_body` bytes), or the right
+/// `SyncError` for any other. Only the protocol's own JSON error body counts as the server
+/// speaking: anything else (an HTML page, a bare status, a redirect, a JSON error with a
+/// code the protocol does not have) is a middlebox, and never a verdict on the token or a sale.
 async fn checked_body(
     resp: reqwest::Response,
     request: Request,
     protocol: u32,
+    max_body: usize,
 ) -> Result<(Answer, Vec<u8>), SyncError> {
     let status = resp.status();
     let content_type = media_type(&resp);
@@ -334,7 +356,7 @@ async fn checked_body(
         typed: None,
     };
     if status.is_success() {
-        return match read_limited(resp, MAX_BODY).await.map_err(network)? {
+        return match read_limited(resp, max_body).await.map_err(network)? {
             Some(bytes) if is_json => Ok((answer, bytes)),
             _ => Err(SyncError::BadResponse {
                 answer,
@@ -342,12 +364,19 @@ async fn checked_body(
             }),
         };
     }
+    if status.is_redirection() {
+        return Err(SyncError::Redirected {
+            request,
+            status: status.as_u16(),
+            location: redirect_target(&resp),
+        });
+    }
     let retry_after = resp
         .headers()
         .get(RETRY_AFTER)
         .and_then(|v| parse_retry_after(v.as_bytes(), SystemTime::now()));
     // A body too long to be an error body is a page from something else.
-    let body = read_limited(resp, MAX_ERROR_BODY)
+    let body = read_limited(resp, MAX_SMALL_BODY)
         .await
         .ok()
         .flatten()
@@ -378,7 +407,14 @@ async fn checked_body(
     } else {
         format!("{}: {}", typed.error, typed.message)
     };
+    // Only the protocol's own codes judge the token: a gateway's or WAF's JSON 401/403
+    // (`{"error":"invalid_client"}`, `{"error":"blocked"}`) refuses the request, not the token.
+    let auth_code = [UNAUTHORIZED, FORBIDDEN, PAIRING_REFUSED].contains(&typed.error.as_str());
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+        if !auth_code {
+            // Shown as what it is: not this server's answer.
+            return Err(SyncError::Refused { answer });
+        }
         return Err(SyncError::Auth {
             status: status.as_u16(),
             message,

@@ -58,8 +58,24 @@ impl Credentials for StoreTokens {
     }
 }
 
-/// The shortest `probe_interval` used: a mistaken zero must not flood the server.
+/// The shortest `probe_interval` and `periodic_interval` used: a mistaken zero must not
+/// flood the server or spin the engine.
 pub const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The shortest `backoff_base` used: a zero base (or cap) would retry a failure at once,
+/// forever.
+pub const MIN_BACKOFF: Duration = Duration::from_millis(1);
+
+/// The shortest `catalog_interval` used: never zero, so a pull is never restarted in the
+/// same instant it ended.
+pub const MIN_CATALOG_INTERVAL: Duration = Duration::from_millis(1);
+
+/// The shortest `request_timeout` and `connect_timeout` used: a zero timeout fails every
+/// request before it is sent, which would look like an outage that never ends.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// The longest `request_timeout` and `connect_timeout` used (a day): no deadline overflows.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 /// How sync talks to the server. `SyncConfig::new(url, token)` gives the defaults.
 #[derive(Clone)]
@@ -68,17 +84,18 @@ pub struct SyncConfig {
     pub server_url: String,
     /// The register's bearer tokens, per store.
     pub credentials: Arc<dyn Credentials>,
-    /// Most sales per upload request. Default 200; at most `limits::MAX_BATCH_SALES` are
-    /// ever sent. Each upload that times out halves it (down to 1); each full batch
+    /// Most sales per upload request. Default 200; at least 1 and at most
+    /// `limits::MAX_BATCH_SALES` are ever sent. Each upload that times out halves it (down to 1); each full batch
     /// acknowledged within a quarter of `request_timeout` doubles it again (up to this value).
     pub batch_size: usize,
-    /// Whole-request timeout. Default 10 s.
+    /// Whole-request timeout. Default 10 s; `MIN_TIMEOUT` to `MAX_TIMEOUT`.
     pub request_timeout: Duration,
-    /// TCP/TLS connect timeout. Default 5 s.
+    /// TCP/TLS connect timeout. Default 5 s; `MIN_TIMEOUT` to `MAX_TIMEOUT`.
     pub connect_timeout: Duration,
-    /// First retry delay ceiling. Default 250 ms.
+    /// First retry delay ceiling. Default 250 ms; at least `MIN_BACKOFF`.
     pub backoff_base: Duration,
-    /// Largest retry delay, also the longest `Retry-After` honoured. Default 60 s.
+    /// Largest retry delay, also the longest `Retry-After` honoured and the longest a sale
+    /// is parked. Default 60 s; never below `backoff_base`.
     pub backoff_cap: Duration,
     /// While the server does not answer (connection refused or reset, no answer in time),
     /// the engine stops retrying uploads and sends one `GET /v1/health` about this often
@@ -86,9 +103,11 @@ pub struct SyncConfig {
     /// registers that lost the server together do not probe together. The first answer
     /// starts the upload at once. Default 5 s; below `MIN_PROBE_INTERVAL` counts as that.
     pub probe_interval: Duration,
-    /// How often to sync while online even without a trigger. Default 30 s.
+    /// How often to sync while online even without a trigger. Default 30 s; at least
+    /// `MIN_PROBE_INTERVAL`.
     pub periodic_interval: Duration,
-    /// How often to pull the catalogue while online. Default 5 min.
+    /// How often to pull the catalogue while online. Default 5 min; at least
+    /// `MIN_CATALOG_INTERVAL`.
     pub catalog_interval: Duration,
     /// Allow plain HTTP to loopback addresses (development and tests). Default false.
     pub allow_http_loopback: bool,
@@ -143,13 +162,92 @@ impl SyncConfig {
         }
     }
 
-    /// The probe interval actually used: never below `MIN_PROBE_INTERVAL`.
-    pub(crate) fn probe_every(&self) -> Duration {
-        self.probe_interval.max(MIN_PROBE_INTERVAL)
+    /// The settings the engine runs with: every value brought within the bounds its field
+    /// documents, so that no zero, inverted or absurd value can spin the engine, flood the
+    /// server or fail every request. The only place values are bounded.
+    pub(crate) fn clamped(mut self) -> Self {
+        self.batch_size = self.batch_size.clamp(1, limits::MAX_BATCH_SALES);
+        self.request_timeout = self.request_timeout.clamp(MIN_TIMEOUT, MAX_TIMEOUT);
+        self.connect_timeout = self.connect_timeout.clamp(MIN_TIMEOUT, MAX_TIMEOUT);
+        self.backoff_base = self.backoff_base.max(MIN_BACKOFF);
+        self.backoff_cap = self.backoff_cap.max(self.backoff_base);
+        self.probe_interval = self.probe_interval.max(MIN_PROBE_INTERVAL);
+        self.periodic_interval = self.periodic_interval.max(MIN_PROBE_INTERVAL);
+        self.catalog_interval = self.catalog_interval.max(MIN_CATALOG_INTERVAL);
+        self
     }
 
-    /// The batch size actually used: at least 1, at most what the server accepts.
-    pub(crate) fn max_batch(&self) -> usize {
-        self.batch_size.clamp(1, limits::MAX_BATCH_SALES)
+    /// The longest a sale is ever parked: a park ending later was set by a clock that has
+    /// since gone back, and is due at once.
+    pub(crate) fn max_park(&self) -> Duration {
+        self.backoff_cap
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_inverted_and_absurd_values_are_brought_within_their_documented_bounds() {
+        let mut zero = SyncConfig::new("https://sync.example.com", "t");
+        zero.batch_size = 0;
+        zero.request_timeout = Duration::ZERO;
+        zero.connect_timeout = Duration::ZERO;
+        zero.backoff_base = Duration::ZERO;
+        zero.backoff_cap = Duration::ZERO;
+        zero.probe_interval = Duration::ZERO;
+        zero.periodic_interval = Duration::ZERO;
+        zero.catalog_interval = Duration::ZERO;
+        let c = zero.clamped();
+        assert_eq!(c.batch_size, 1);
+        assert_eq!(
+            (c.request_timeout, c.connect_timeout),
+            (MIN_TIMEOUT, MIN_TIMEOUT)
+        );
+        assert_eq!((c.backoff_base, c.backoff_cap), (MIN_BACKOFF, MIN_BACKOFF));
+        assert_eq!(c.probe_interval, MIN_PROBE_INTERVAL);
+        assert_eq!(c.periodic_interval, MIN_PROBE_INTERVAL);
+        assert_eq!(c.catalog_interval, MIN_CATALOG_INTERVAL);
+
+        let mut inverted = SyncConfig::new("https://sync.example.com", "t");
+        inverted.backoff_base = Duration::from_secs(5);
+        inverted.backoff_cap = Duration::from_secs(1);
+        let c = inverted.clamped();
+        assert_eq!(
+            (c.backoff_base, c.backoff_cap),
+            (Duration::from_secs(5), Duration::from_secs(5))
+        );
+
+        let mut huge = SyncConfig::new("https://sync.example.com", "t");
+        huge.batch_size = usize::MAX;
+        huge.request_timeout = Duration::MAX;
+        huge.connect_timeout = Duration::MAX;
+        let c = huge.clamped();
+        assert_eq!(c.batch_size, limits::MAX_BATCH_SALES);
+        assert_eq!(
+            (c.request_timeout, c.connect_timeout),
+            (MAX_TIMEOUT, MAX_TIMEOUT)
+        );
+
+        // The defaults are within bounds already.
+        let d = SyncConfig::new("https://sync.example.com", "t");
+        let c = d.clone().clamped();
+        assert_eq!(
+            (
+                c.batch_size,
+                c.request_timeout,
+                c.backoff_base,
+                c.backoff_cap,
+                c.periodic_interval
+            ),
+            (
+                d.batch_size,
+                d.request_timeout,
+                d.backoff_base,
+                d.backoff_cap,
+                d.periodic_interval
+            )
+        );
     }
 }

@@ -77,6 +77,7 @@ pub struct SyncEngine {
 impl SyncEngine {
     /// Starts the engine on its own runtime. Assumes the network is up until told otherwise.
     pub fn start(till: Arc<Till>, cfg: SyncConfig) -> Result<SyncEngine> {
+        let cfg = cfg.clamped();
         let client = Client::new(&cfg)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -127,9 +128,11 @@ impl SyncEngine {
     }
 
     /// Sync as soon as possible (a "sync now" button, a replaced token, a retried sale):
-    /// stores whose token was refused are tried again.
+    /// stores whose token was refused are tried again, and the upload itself is tried at
+    /// once even while the server's health is being probed.
     pub fn sync_now(&self) {
         lock(&self.shared.flags).blocked.clear();
+        self.shared.lost.store(false, Ordering::SeqCst);
         self.shared.wake.notify_one();
     }
 
@@ -317,6 +320,14 @@ impl Shared {
     /// request that went unanswered (the server could not be known back before it).
     pub(super) fn server_answered(&self) {
         self.set_reachable(true);
+        lock(&self.flags).mismatch = None;
+        self.outage_over();
+    }
+
+    /// Something answered over HTTP (the server, or a proxy in front of it): the outage the
+    /// engine was probing is over, whatever the answer said, and the upload is tried again.
+    /// Its own answer then says what the status shows.
+    pub(super) fn outage_over(&self) {
         let outage_over = self.lost.swap(false, Ordering::SeqCst);
         let pending = if outage_over {
             self.pending().unwrap_or(0)
@@ -324,7 +335,6 @@ impl Shared {
             0
         };
         let mut flags = lock(&self.flags);
-        flags.mismatch = None;
         if outage_over && let Some(failed_at) = flags.failed_at.take() {
             let since = flags
                 .reconnect_at
@@ -528,8 +538,8 @@ async fn run(shared: Arc<Shared>) -> std::convert::Infallible {
         due: Instant::now(),
         task: None,
     };
-    let mut sizing = Sizing::new(cfg.max_batch());
-    let mut probes = Prober::new(cfg.probe_every());
+    let mut sizing = Sizing::new(cfg.batch_size);
+    let mut probes = Prober::new(cfg.probe_interval);
     let sale_signal = shared.till.sale_signal();
     let mut upload_due = Instant::now();
     // The last round failed: a new sale waits for the backoff like the rest of the queue.
@@ -543,10 +553,12 @@ async fn run(shared: Arc<Shared>) -> std::convert::Infallible {
             let acknowledged = shared.acknowledged.load(Ordering::SeqCst);
             let round = upload_round(&shared, &mut sizing).instrument(span).await;
             shared.rounds.fetch_add(1, Ordering::SeqCst);
+            #[cfg(feature = "test-support")]
+            cfg.hooks.round_done();
             match round {
                 Round::Done => {
                     uploads.reset();
-                    sizing = Sizing::new(cfg.max_batch());
+                    sizing = Sizing::new(cfg.batch_size);
                     retrying = false;
                     not_before = None;
                     upload_due = next_periodic(&shared);
@@ -679,6 +691,19 @@ fn probe_ended(shared: &Shared, probes: &Prober, probed: Probed) -> Probe {
             tracing::info!("server answers again");
             Probe::Answered
         }
+        Err(e) if e.is_answered() => {
+            // An HTML page, a 404, a redirect...: no health answer, but an answer. Probing
+            // on would strand the queue behind a path whose health route is odd, so the
+            // upload itself is tried; its answer is what the status shows.
+            tracing::info!(error = %e.chain(), "health probe answered; trying the upload");
+            if let Some(lost) = probes.unanswered_before(probed.sent_at) {
+                shared.failed_request(lost);
+            }
+            shared.note_failure(&e);
+            shared.outage_over();
+            shared.set_upload_error(Some(e.chain()));
+            Probe::Answered
+        }
         Err(e) => {
             tracing::debug!(error = %e.chain(), "health probe failed");
             shared.failed_request(probed.sent_at);
@@ -706,17 +731,33 @@ fn next_limit_change(shared: &Shared) -> Option<Duration> {
 }
 
 /// When the next round is due after one that left nothing to send: the periodic interval,
-/// or sooner when a parked sale is due again.
+/// or sooner when a parked sale of a store that can upload is due again. A blocked store's
+/// parked sale waits for its store (`sync_now`, a new token), or every round would find it
+/// due and skip it, at once, forever.
 fn next_periodic(shared: &Shared) -> Instant {
     let now = Instant::now();
     let periodic = deadline_after(now, shared.cfg.periodic_interval);
-    match shared.till.next_parked_due() {
-        Ok(Some(at_ms)) => {
+    let due = match shared.till.next_parked_due(shared.cfg.max_park()) {
+        Ok(due) => due,
+        Err(e) => {
+            tracing::warn!(error = %e, "parked sales unreadable");
+            return periodic;
+        }
+    };
+    let flags = lock(&shared.flags);
+    let first = due
+        .iter()
+        .filter(|(store_id, _)| !flags.blocked.contains_key(*store_id))
+        .map(|(_, at)| *at)
+        .min();
+    drop(flags);
+    match first {
+        Some(at_ms) => {
             let in_ms = at_ms.saturating_sub(crate::time::now_ms()).max(0);
             let parked = deadline_after(now, Duration::from_millis(in_ms as u64));
             periodic.min(parked)
         }
-        _ => periodic,
+        None => periodic,
     }
 }
 
@@ -740,6 +781,9 @@ async fn upload_round(shared: &Shared, sizing: &mut Sizing) -> Round {
     }
     let reconnect = lock(&shared.flags).reconnect_at;
     let mut drained = Vec::new();
+    // The first failure of a store's own request: the other stores still upload in this
+    // round, and the round then fails with it (so the failing store backs off).
+    let mut store_failure = None;
     for store_id in stores {
         if shared.blocked(store_id) == Some(StoreBlock::TokenRefused) {
             // Retried only after `sync_now`: repeating a refused token gets the peer
@@ -757,6 +801,10 @@ async fn upload_round(shared: &Shared, sizing: &mut Sizing) -> Round {
                 tracing::warn!(store = %store_id, error = %e.chain(), "store's token refused");
                 shared.block(store_id, Some(StoreBlock::TokenRefused));
                 shared.set_upload_error(Some(e.chain()));
+            }
+            Err(e) if e.is_per_store() => {
+                tracing::warn!(store = %store_id, error = %e.chain(), "store's upload failed; the other stores go on");
+                store_failure.get_or_insert(e);
             }
             Err(e) => return failed(shared, e),
         }
@@ -785,7 +833,10 @@ async fn upload_round(shared: &Shared, sizing: &mut Sizing) -> Round {
             flags.upload_error = None;
         }
     }
-    Round::Done
+    match store_failure {
+        Some(e) => failed(shared, e),
+        None => Round::Done,
+    }
 }
 
 /// After a recovery or a fresh start, the first contact asks the server for the highest

@@ -90,6 +90,15 @@ pub enum SyncError {
         #[source]
         source: Option<serde_json::Error>,
     },
+    /// A redirect (3xx), never followed: a captive portal or a misconfigured proxy. The
+    /// request is refused as a whole; the sales stay queued.
+    #[error("the {request} was redirected (HTTP {status}{}), probably a captive portal or a misconfigured proxy; not followed", location_text(location.as_deref()))]
+    Redirected {
+        request: Request,
+        status: u16,
+        /// Where to, without its query (which may carry a portal's session).
+        location: Option<String>,
+    },
     /// An answer that does not fit the request (another store's catalogue, sales not asked about).
     #[error("the server's answer to the {request} made no sense: {what}")]
     Inconsistent { request: Request, what: String },
@@ -102,6 +111,10 @@ pub enum SyncError {
     /// The device's own storage failed; nothing was lost.
     #[error("local storage failed")]
     Local(#[source] crate::Error),
+}
+
+fn location_text(location: Option<&str>) -> String {
+    location.map(|l| format!(" to {l}")).unwrap_or_default()
 }
 
 fn incompatibility_text(ours: u32, server: ProtocolRange) -> String {
@@ -121,6 +134,36 @@ impl SyncError {
     /// path to it is down, as opposed to an answer that refused or failed the request.
     pub fn is_unanswered(&self) -> bool {
         matches!(self, SyncError::Network(_) | SyncError::Timeout(_))
+    }
+
+    /// True when something answered over HTTP and the answer is no reason to wait (anything
+    /// but 5xx and 429): the server, or whatever sits in front of it, is there, so the
+    /// upload itself is worth trying again.
+    pub fn is_answered(&self) -> bool {
+        matches!(
+            self,
+            SyncError::Refused { .. }
+                | SyncError::Redirected { .. }
+                | SyncError::BadResponse { .. }
+                | SyncError::Inconsistent { .. }
+                | SyncError::Auth { .. }
+                | SyncError::Incompatible { .. }
+        )
+    }
+
+    /// True when the failure concerns one store's request only (a refusal, an unreadable or
+    /// inconsistent answer, a busy answer): the other stores' uploads go on in the round.
+    /// No answer at all, a protocol mismatch or local storage failing concern every store.
+    pub fn is_per_store(&self) -> bool {
+        matches!(
+            self,
+            SyncError::Refused { .. }
+                | SyncError::Redirected { .. }
+                | SyncError::BadResponse { .. }
+                | SyncError::Inconsistent { .. }
+                | SyncError::Busy { .. }
+                | SyncError::Auth { .. }
+        )
     }
 
     /// True for `413`: the batch is too large for the path; split it.

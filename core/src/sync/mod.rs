@@ -17,7 +17,10 @@ pub mod tls;
 mod tokens;
 mod upload;
 
-pub use config::{Credentials, MIN_PROBE_INTERVAL, RegisterToken, StoreTokens, SyncConfig};
+pub use config::{
+    Credentials, MAX_TIMEOUT, MIN_BACKOFF, MIN_CATALOG_INTERVAL, MIN_PROBE_INTERVAL, MIN_TIMEOUT,
+    RegisterToken, StoreTokens, SyncConfig,
+};
 pub use engine::SyncEngine;
 pub use error::SyncError;
 pub use pairing::{Paired, pair};

@@ -14,6 +14,12 @@ pub const PROTOCOL_HEADER: &str = "tillkit-protocol";
 /// The `error` code of a server that cannot serve the device's protocol version.
 pub const UNSUPPORTED_PROTOCOL: &str = "unsupported_protocol";
 
+/// The `error` code of a `401`: the bearer token is missing, unknown or revoked.
+pub const UNAUTHORIZED: &str = "unauthorized";
+
+/// The `error` code of a `403`: a valid token used for another store or register.
+pub const FORBIDDEN: &str = "forbidden";
+
 /// What the server decided for one uploaded sale.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -55,7 +55,10 @@ pub(super) async fn drain(
 ) -> Result<(), SyncError> {
     loop {
         let room = size.body_limit.saturating_sub(protocol::BATCH_OVERHEAD);
-        let batch = shared.till.next_upload_batch(store_id, size.batch, room)?;
+        let batch =
+            shared
+                .till
+                .next_upload_batch(store_id, size.batch, room, shared.cfg.max_park())?;
         if batch.is_empty() {
             return Ok(());
         }

@@ -28,6 +28,19 @@ pub(crate) use journal::JournalRows;
 pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 
+/// A reason for a sale's verdict as it is sent: at most `limits::MAX_REASON_CHARS`
+/// characters (a serde message may quote a long input), so every answer fits what a
+/// device reads.
+pub(crate) fn reason_text(reason: String) -> String {
+    let max = tillkit_core::limits::MAX_REASON_CHARS;
+    if reason.chars().count() <= max {
+        return reason;
+    }
+    let mut cut: String = reason.chars().take(max - 3).collect();
+    cut.push_str("...");
+    cut
+}
+
 /// The answer for one decided sale, logged the same way by every backend (an accepted sale
 /// is written by the backend before it is answered).
 pub(crate) fn answer(sale: &SaleRecord, decision: &Decision) -> SaleResult {
@@ -42,11 +55,11 @@ pub(crate) fn answer(sale: &SaleRecord, decision: &Decision) -> SaleResult {
         Decision::Duplicate => (SaleStatus::Duplicate, None),
         Decision::Conflict(reason) => {
             tracing::warn!(sale = %id, "conflicting sale id; stored sale kept");
-            (SaleStatus::Conflict, Some(reason.clone()))
+            (SaleStatus::Conflict, Some(reason_text(reason.clone())))
         }
         Decision::Rejected(reason) => {
             tracing::info!(sale = %id, %reason, "sale rejected");
-            (SaleStatus::Rejected, Some(reason.clone()))
+            (SaleStatus::Rejected, Some(reason_text(reason.clone())))
         }
     };
     SaleResult {

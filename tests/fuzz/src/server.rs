@@ -5,7 +5,7 @@
 use tillkit_core::sale::SaleRecord;
 use tillkit_core::tax::TaxSettings;
 use tillkit_server::config::ServerConfig;
-use tillkit_server::http::decode_batch_request;
+use tillkit_server::http::{BatchEntry, decode_batch_request};
 use tillkit_server::testkit::uk_tax;
 use tillkit_server::validate::{self, Decision};
 
@@ -64,8 +64,8 @@ impl Default for Settings {
 /// without error, and a retry of it is a duplicate. Returns how many sales were accepted.
 pub fn server_request(settings: &Settings, bytes: &[u8]) -> usize {
     let config = ServerConfig::default();
-    let sales = match decode_batch_request(bytes, &config) {
-        Ok(sales) => sales,
+    let entries = match decode_batch_request(bytes, &config) {
+        Ok(entries) => entries,
         Err(e) => {
             assert!(
                 matches!(
@@ -77,7 +77,18 @@ pub fn server_request(settings: &Settings, bytes: &[u8]) -> usize {
             return 0;
         }
     };
-    assert!(sales.len() <= config.max_batch_sales);
+    assert!(entries.len() <= config.max_batch_sales);
+    // A sale that does not decode is answered alone (rejected with a reason), never a panic.
+    let sales: Vec<SaleRecord> = entries
+        .into_iter()
+        .filter_map(|entry| match entry {
+            BatchEntry::Sale(sale) => Some(sale),
+            BatchEntry::Unreadable { reason, .. } => {
+                assert!(!reason.is_empty());
+                None
+            }
+        })
+        .collect();
     let mut accepted = 0;
     for sale in &sales {
         let canonical = validate::canonical(sale).expect("a decoded sale serialises");
