@@ -1,9 +1,12 @@
 //! Power loss, tested the way SQLite tests it: a VFS under SQLCipher (vfs.rs) records every
 //! write and sync and, at a seeded random operation, cuts the power; the files are put
-//! back to what a disk would hold and the store is reopened from that. Across sale
-//! capture, a catalogue import, a migration and a key rotation: every sale whose
-//! `complete_sale` returned is there and intact, no sale is partial, `integrity_check` is
-//! ok and the queue holds exactly the unsent sales.
+//! back to what a disk would hold (a random subset of the unsynced writes, the last page
+//! possibly torn) and the store is reopened from that. Across sale capture, a catalogue
+//! import, a migration of a real schema-1 file, the conversion of a file written with
+//! SQLCipher 4's defaults (and its migration), a key rotation and a recovery salvaging a
+//! truncated file: every sale whose `complete_sale` returned (or that the salvage holds) is
+//! there and intact, no sale is partial, `integrity_check` is ok and the queue holds
+//! exactly the unsent sales.
 //!
 //! `TILLKIT_POWER_CUTS=1000` runs the long series (default 100); `TILLKIT_POWER_SEED=<n>`
 //! reruns one seed, as printed by a failure.
@@ -20,8 +23,8 @@ use common::*;
 use tillkit_core::catalog::CatalogPayload;
 use tillkit_core::sale::{Payment, PaymentMethod, SaleRecord};
 use tillkit_core::store::key::{DbKey, KeyVault, MemoryVault};
-use tillkit_core::store::schema;
-use tillkit_core::{Config, Till};
+use tillkit_core::store::{cipher, recovery, schema};
+use tillkit_core::{Config, Error, Till};
 use zeroize::Zeroizing;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,13 +33,19 @@ enum Scenario {
     CatalogueImport,
     Migration,
     KeyRotation,
+    /// Opening a file written with SQLCipher 4's defaults: converted, then migrated.
+    Conversion,
+    /// Salvaging a truncated file into a fresh store, then selling.
+    Recovery,
 }
 
-const SCENARIOS: [Scenario; 4] = [
+const SCENARIOS: [Scenario; 6] = [
     Scenario::SaleCapture,
     Scenario::CatalogueImport,
     Scenario::Migration,
     Scenario::KeyRotation,
+    Scenario::Conversion,
+    Scenario::Recovery,
 ];
 
 /// A data directory to copy for each run, with its key and the sales it already holds.
@@ -51,13 +60,12 @@ fn scratch() -> tempfile::TempDir {
     // In memory where possible: a thousand runs of fsyncs cost nothing there, and the
     // disk model is the VFS's, not the machine's.
     let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(dir) = tempfile::Builder::new()
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::Builder::new()
             .prefix("tillkit-power-")
             .tempdir_in(shm)
-        {
-            return dir;
-        }
+    {
+        return dir;
     }
     tempfile::tempdir().unwrap()
 }
@@ -73,7 +81,7 @@ fn vault_with(key: &str) -> MemoryVault {
 fn ring(till: &Till, i: usize) -> tillkit_core::Result<SaleRecord> {
     let mut cart = till.new_cart()?;
     till.add_product(&mut cart, "p-bread", d("1"))?;
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         till.add_product(&mut cart, "p-seat", d("1"))?;
     }
     let total = cart.totals()?.total;
@@ -111,29 +119,87 @@ fn catalogue(cursor: &str, extra: usize) -> CatalogPayload {
     serde_json::from_value(payload).unwrap()
 }
 
+/// A committed fixture (a real file made by earlier code) as a template.
+fn fixture_template(name: &str) -> Template {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
+    let dir = scratch().keep();
+    for f in ["tillkit.db", "tillkit.keyid"] {
+        std::fs::copy(from.join(f), dir.join(f)).unwrap();
+    }
+    let key = Zeroizing::new(std::fs::read_to_string(from.join("key.txt")).unwrap());
+    let probe = scratch();
+    copy_dir(&dir, probe.path());
+    let till = Till::open_with_vault(Config::new(probe.path()), &vault_with(&key)).unwrap();
+    let sales = all_sales(&till);
+    Template {
+        dir,
+        key,
+        register: "R1",
+        sales,
+    }
+}
+
+/// 120 sales, the file then cut to 75 % and refused once (so a recovery is pending and the
+/// file kept aside); `sales` are what a recovery without a cut salvages from it.
+fn damaged_template() -> Template {
+    let dir = scratch().keep();
+    let vault = MemoryVault::default();
+    let till = Till::open_with_vault(Config::new(&dir), &vault).unwrap();
+    till.import_catalog(&catalogue("1", 3)).unwrap();
+    till.login("uk-01", "R07", "alice").unwrap();
+    for i in 0..120 {
+        ring(&till, i).unwrap();
+    }
+    tillkit_core::testing::tamper(&till, |c| {
+        Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?)
+    })
+    .unwrap();
+    drop(till);
+    let db = dir.join("tillkit.db");
+    let len = std::fs::metadata(&db).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(&db).unwrap();
+    file.set_len(len * 3 / 4 / 4096 * 4096).unwrap();
+    drop(file);
+    let refused = Till::open_with_vault(Config::new(&dir), &vault).err();
+    assert!(
+        matches!(refused, Some(Error::NeedsRecovery { .. })),
+        "{refused:?}"
+    );
+    let key = vault.load().unwrap().unwrap().encode();
+    let probe = scratch();
+    copy_dir(&dir, probe.path());
+    let again = vault_with(&key);
+    recovery::recover(&Config::new(probe.path()), &again).unwrap();
+    let till = Till::open_with_vault(Config::new(probe.path()), &again).unwrap();
+    let sales = all_sales(&till);
+    assert!(
+        !sales.is_empty() && sales.len() < 120,
+        "{} salvaged",
+        sales.len()
+    );
+    Template {
+        dir,
+        key,
+        register: "R07",
+        sales,
+    }
+}
+
 fn template(scenario: Scenario) -> &'static Template {
     static PLAIN: OnceLock<Template> = OnceLock::new();
     static OLD: OnceLock<Template> = OnceLock::new();
-    if scenario == Scenario::Migration {
-        return OLD.get_or_init(|| {
-            // A real schema-1 file, made by that version's code.
-            let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1");
-            let dir = scratch().keep();
-            for f in ["tillkit.db", "tillkit.keyid"] {
-                std::fs::copy(from.join(f), dir.join(f)).unwrap();
-            }
-            let key = Zeroizing::new(std::fs::read_to_string(from.join("key.txt")).unwrap());
-            let probe = scratch();
-            copy_dir(&dir, probe.path());
-            let till = Till::open_with_vault(Config::new(probe.path()), &vault_with(&key)).unwrap();
-            let sales = all_sales(&till);
-            Template {
-                dir,
-                key,
-                register: "R1",
-                sales,
-            }
-        });
+    static OTHER_SETTINGS: OnceLock<Template> = OnceLock::new();
+    static DAMAGED: OnceLock<Template> = OnceLock::new();
+    match scenario {
+        // A real schema-1 file, made by that version's code.
+        Scenario::Migration => return OLD.get_or_init(|| fixture_template("v1")),
+        Scenario::Conversion => {
+            return OTHER_SETTINGS.get_or_init(|| fixture_template("sqlcipher4-defaults"));
+        }
+        Scenario::Recovery => return DAMAGED.get_or_init(damaged_template),
+        _ => {}
     }
     PLAIN.get_or_init(|| {
         let dir = scratch().keep();
@@ -160,7 +226,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn all_sales(till: &Till) -> Vec<SaleRecord> {
-    tillkit_core::testing::inspect(&till, |c| {
+    tillkit_core::testing::inspect(till, |c| {
         let mut stmt = c.prepare("SELECT record FROM sales ORDER BY id")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
@@ -181,6 +247,9 @@ fn workload(
     register: &str,
 ) -> Vec<SaleRecord> {
     let mut done = Vec::new();
+    if scenario == Scenario::Recovery && recovery::recover(&Config::new(dir), vault).is_err() {
+        return done;
+    }
     let Ok(till) = Till::open_with_vault(Config::new(dir), vault) else {
         return done;
     };
@@ -208,8 +277,9 @@ fn workload(
         Scenario::CatalogueImport => {
             sell(&till, 2) && till.import_catalog(&catalogue("2", 300)).is_ok() && sell(&till, 2)
         }
-        // Opening migrated it; the sales after it are rung on the new schema.
-        Scenario::Migration => sell(&till, 3),
+        // Opening converted and migrated it; the sales after it are rung on the new schema.
+        Scenario::Migration | Scenario::Conversion => sell(&till, 3),
+        Scenario::Recovery => sell(&till, 2),
         Scenario::KeyRotation => sell(&till, 2) && till.rotate_key(vault).is_ok() && sell(&till, 2),
     };
     done
@@ -223,8 +293,15 @@ fn verify(
     t: &Template,
     confirmed: &[SaleRecord],
 ) -> Result<(), String> {
-    let till =
-        Till::open_with_vault(Config::new(dir), vault).map_err(|e| format!("reopen: {e:?}"))?;
+    let config = Config::new(dir);
+    let till = match Till::open_with_vault(config.clone(), vault) {
+        // The cut came before the recovery finished: it is still pending, and runs again.
+        Err(Error::NeedsRecovery { .. }) if scenario == Scenario::Recovery => {
+            recovery::recover(&config, vault).map_err(|e| format!("recovery again: {e:?}"))?;
+            Till::open_with_vault(config, vault).map_err(|e| format!("reopen: {e:?}"))?
+        }
+        other => other.map_err(|e| format!("reopen: {e:?}"))?,
+    };
     till.login("uk-01", t.register, "alice")
         .map_err(|e| e.to_string())?;
     let check = |sql: &str| -> Result<i64, String> {
@@ -263,9 +340,14 @@ fn verify(
     if stored_ids.difference(&known).count() > 1 {
         return Err("sales that never completed appeared".into());
     }
-    // Receipt numbers gapless, every sale whole: its queue row and one movement per tracked line.
+    // Receipt numbers gapless (after a salvage: rising, never reused), every sale whole:
+    // its queue row and one movement per tracked line.
     let seqs: Vec<u64> = stored.iter().map(|s| s.seq).collect();
-    if seqs != (1..=stored.len() as u64).collect::<Vec<_>>() {
+    if scenario == Scenario::Recovery {
+        if seqs.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(format!("receipt numbers reused or out of order: {seqs:?}"));
+        }
+    } else if seqs != (1..=stored.len() as u64).collect::<Vec<_>>() {
         return Err(format!("receipt numbers not gapless: {seqs:?}"));
     }
     let tracked: usize = stored
@@ -273,7 +355,10 @@ fn verify(
         .flat_map(|s| &s.lines)
         .filter(|l| l.stock_tracked)
         .count();
-    if check("SELECT count(*) FROM stock_movements")? as usize != tracked {
+    // A salvage keeps the movements it could read; the truncation took some.
+    if scenario != Scenario::Recovery
+        && check("SELECT count(*) FROM stock_movements")? as usize != tracked
+    {
         return Err("stock movements do not match the sales' tracked lines".into());
     }
     if check("SELECT count(*) FROM stock_movements WHERE sale_ref NOT IN (SELECT id FROM sales)")?
@@ -307,11 +392,36 @@ fn verify(
                 ));
             }
         }
-        Scenario::Migration => {
-            let version = tillkit_core::testing::inspect(&till, |c| schema::version(c))
+        Scenario::Migration | Scenario::Conversion => {
+            let version = tillkit_core::testing::inspect(&till, schema::version)
                 .map_err(|e| e.to_string())?;
             if version != schema::latest_version() {
                 return Err(format!("schema {version} after reopening"));
+            }
+            let settings: String = tillkit_core::testing::inspect(&till, |c| {
+                Ok(c.query_row(
+                    "SELECT value FROM meta WHERE key = 'cipher_settings'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .map_err(|e| e.to_string())?;
+            if settings != cipher::PINNED.describe() {
+                return Err(format!("cipher settings {settings} after reopening"));
+            }
+        }
+        Scenario::Recovery => {
+            // The kept file is never written, whatever the cut interrupted.
+            for entry in std::fs::read_dir(&t.dir).map_err(|e| e.to_string())? {
+                let entry = entry.map_err(|e| e.to_string())?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.contains("damaged") {
+                    let kept =
+                        std::fs::read(dir.join(&name)).map_err(|e| format!("{name}: {e}"))?;
+                    if kept != std::fs::read(entry.path()).map_err(|e| e.to_string())? {
+                        return Err(format!("the kept file {name} changed"));
+                    }
+                }
             }
         }
         Scenario::SaleCapture | Scenario::KeyRotation => {}
@@ -344,12 +454,16 @@ fn ops_of(scenario: Scenario) -> u64 {
 /// come from the seed.
 fn run_seed(seed: u64) -> Result<(Scenario, u64), String> {
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    let scenario = SCENARIOS[(seed % 4) as usize];
+    let scenario = SCENARIOS[(seed % SCENARIOS.len() as u64) as usize];
     let t = template(scenario);
     let total = ops_of(scenario);
     let cut = vfs::Cut {
         at: 1 + rng.below(total),
-        keep_unsynced: rng.below(2) == 0,
+        keep: match rng.below(4) {
+            0 => vfs::Keep::Nothing,
+            1 => vfs::Keep::Everything,
+            _ => vfs::Keep::RandomSubset(rng.next()),
+        },
         torn_sectors: (rng.below(2) == 0).then(|| rng.below(8) as usize),
     };
     let run = scratch();
@@ -402,7 +516,7 @@ fn the_power_cut_loses_what_was_never_synced_and_keeps_what_was() {
         let next = vfs::ops() + 1;
         vfs::arm(Some(vfs::Cut {
             at: 1,
-            keep_unsynced: false,
+            keep: vfs::Keep::Nothing,
             torn_sectors: None,
         }));
         let _ = c.execute("INSERT INTO t VALUES (99)", []);
@@ -419,6 +533,55 @@ fn the_power_cut_loses_what_was_never_synced_and_keeps_what_was() {
             "synchronous={sync}: {rows} rows after the cut"
         );
     }
+}
+
+/// The disk model itself: unsynced writes land as a random subset (not only none, all or a
+/// prefix), the same seed gives the same disk, and a torn last write keeps the old bytes
+/// of its page past the sectors that landed.
+#[test]
+fn a_cut_keeps_a_random_subset_of_unsynced_writes_and_tears_the_last_page() {
+    let durable = vec![0u8; 16 * 512];
+    let pending: Vec<vfs::Op> = (0..16u8)
+        .map(|i| vfs::Op::Write(u64::from(i) * 512, vec![i + 1; 512]))
+        .collect();
+    let landed = |keep, torn| -> Vec<bool> {
+        let image = vfs::disk_after(&durable, &pending, keep, torn, 7);
+        (0..16).map(|i| image[i * 512] != 0).collect()
+    };
+    assert_eq!(landed(vfs::Keep::Nothing, None), [false; 16]);
+    assert_eq!(landed(vfs::Keep::Everything, None), [true; 16]);
+    let mut patterns = BTreeSet::new();
+    let mut not_a_prefix = 0;
+    for seed in 1..=20 {
+        let l = landed(vfs::Keep::RandomSubset(seed), None);
+        assert_eq!(
+            l,
+            landed(vfs::Keep::RandomSubset(seed), None),
+            "a seed replays"
+        );
+        not_a_prefix += usize::from(l.windows(2).any(|w| !w[0] && w[1]));
+        patterns.insert(l);
+    }
+    assert!(
+        not_a_prefix >= 15,
+        "{not_a_prefix} of 20 subsets were not a prefix"
+    );
+    assert!(
+        patterns.len() >= 15,
+        "{} distinct subsets of 20",
+        patterns.len()
+    );
+    // A 4 KiB page whose write was torn after 3 sectors: new bytes, then the old ones.
+    let page = vec![0xaa; 4096];
+    let torn = vfs::disk_after(
+        &page,
+        &[vfs::Op::Write(0, vec![0x55; 4096])],
+        vfs::Keep::Nothing,
+        Some(3),
+        0,
+    );
+    assert!(torn[..1536].iter().all(|b| *b == 0x55));
+    assert!(torn[1536..].iter().all(|b| *b == 0xaa));
 }
 
 #[test]
@@ -463,7 +626,17 @@ fn every_completed_sale_survives_a_power_cut_at_any_write_or_sync() {
             points.len()
         );
     }
-    eprintln!("{} power cuts, every one recovered", seeds.len());
+    let ops: Vec<String> = SCENARIOS
+        .iter()
+        .map(|s| format!("{s:?} {}", ops_of(*s)))
+        .collect();
+    eprintln!(
+        "{} power cuts at {} distinct points, every one recovered (operations per scenario: {}; {} sales salvaged from the truncated file)",
+        seeds.len(),
+        points.len(),
+        ops.join(", "),
+        template(Scenario::Recovery).sales.len()
+    );
     // The templates live as long as the process; their directories need not.
     for s in SCENARIOS {
         let _ = std::fs::remove_dir_all(&template(s).dir);

@@ -7,8 +7,10 @@
 //! - a write reaches the disk image only when a later `xSync` of that file completes;
 //! - at the cut, the operation that hit it fails and every later one fails too (the
 //!   machine is off); at "reboot" each file is put back to what its last completed sync
-//!   made durable, plus, by the seeded coin, either none or all of the later writes, and
-//!   the last of those writes may be torn (only its first sectors landed);
+//!   made durable, plus a seeded random subset of the later writes (each one lands or not
+//!   by its own coin, in any pattern: not only none, all or a prefix, as a disk's cache and
+//!   its reordering allow), and the last of them may be torn (only its first sectors
+//!   landed, the rest of the page keeps what the disk had);
 //! - directory operations (create, delete, rename) are durable when made. Tillkit's own
 //!   code fsyncs the directory after each of its renames and sidecar writes, and SQLite
 //!   fsyncs it after creating a WAL or journal, before any write that depends on them, so
@@ -29,14 +31,24 @@ use rusqlite::ffi;
 pub struct Cut {
     /// The 1-based write/sync/truncate operation at which the power goes.
     pub at: u64,
-    /// Whether unsynced writes reached the disk anyway (page cache written back).
-    pub keep_unsynced: bool,
+    /// Which unsynced writes reached the disk anyway.
+    pub keep: Keep,
     /// Sectors (512 bytes) of the last unsynced write that landed, if it is torn.
     pub torn_sectors: Option<usize>,
 }
 
+/// Which writes not covered by a completed sync survive a cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    Nothing,
+    Everything,
+    /// Each one by its own coin, from this seed (and the file's name).
+    RandomSubset(u64),
+}
+
+/// One write or truncate a file received.
 #[derive(Debug, Clone)]
-enum Op {
+pub enum Op {
     Write(u64, Vec<u8>),
     Truncate(u64),
 }
@@ -392,13 +404,64 @@ pub fn is_dead() -> bool {
     state().dead
 }
 
+/// What the disk holds after a cut for a file whose last completed sync left `durable` and
+/// that received `pending` since: a subset of `pending` as `keep` says, in order, the last
+/// write torn to `torn_sectors` (that write then lands in part whatever the coin said).
+pub fn disk_after(
+    durable: &[u8],
+    pending: &[Op],
+    keep: Keep,
+    torn_sectors: Option<usize>,
+    salt: u64,
+) -> Vec<u8> {
+    let mut image = durable.to_vec();
+    let mut coin = match keep {
+        // splitmix64 of the seed and salt, then xorshift64* (never zero).
+        Keep::RandomSubset(seed) => {
+            let mut z = (seed ^ salt.rotate_left(17)).wrapping_add(0x9e37_79b9_7f4a_7c15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            (z ^ (z >> 31)) | 1
+        }
+        _ => 1,
+    };
+    let mut lands = || match keep {
+        Keep::Nothing => false,
+        Keep::Everything => true,
+        Keep::RandomSubset(_) => {
+            coin ^= coin >> 12;
+            coin ^= coin << 25;
+            coin ^= coin >> 27;
+            coin.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 63 == 1
+        }
+    };
+    let Some((last, earlier)) = pending.split_last() else {
+        return image;
+    };
+    for op in earlier {
+        if lands() {
+            apply(&mut image, op);
+        }
+    }
+    match (last, torn_sectors) {
+        (Op::Write(offset, data), Some(sectors)) => {
+            let landed = (sectors * 512).min(data.len());
+            apply(&mut image, &Op::Write(*offset, data[..landed].to_vec()));
+        }
+        (op, _) if lands() => apply(&mut image, op),
+        _ => {}
+    }
+    image
+}
+
 /// Reboot: every file of `dir` that the VFS saw is put back to what the disk holds after
-/// the cut (see the module comment); the power is back and nothing is armed.
+/// the cut (see the module comment and `disk_after`); the power is back and nothing is
+/// armed.
 pub fn reboot(dir: &Path) {
     let mut s = state();
     let cut = s.cut.unwrap_or(Cut {
         at: 0,
-        keep_unsynced: true,
+        keep: Keep::Everything,
         torn_sectors: None,
     });
     for entry in std::fs::read_dir(dir).expect("data dir") {
@@ -407,24 +470,21 @@ pub fn reboot(dir: &Path) {
         let Some(file) = s.files.get(&meta.ino()) else {
             continue;
         };
-        let mut image = file.durable.clone();
-        let (last, earlier) = match file.pending.split_last() {
-            Some((last, earlier)) => (Some(last), earlier),
-            None => (None, &[][..]),
-        };
-        if cut.keep_unsynced {
-            for op in earlier {
-                apply(&mut image, op);
-            }
-        }
-        match (last, cut.torn_sectors) {
-            (Some(Op::Write(offset, data)), Some(sectors)) => {
-                let landed = (sectors * 512).min(data.len());
-                apply(&mut image, &Op::Write(*offset, data[..landed].to_vec()));
-            }
-            (Some(op), _) if cut.keep_unsynced => apply(&mut image, op),
-            _ => {}
-        }
+        // The file's name, not its inode, salts its coins: a seed replays alike.
+        let salt = entry
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+            });
+        let image = disk_after(
+            &file.durable,
+            &file.pending,
+            cut.keep,
+            cut.torn_sectors,
+            salt,
+        );
         std::fs::write(entry.path(), &image).expect("restore file");
     }
     s.files.clear();
