@@ -98,8 +98,26 @@ impl Till {
         recovery::start_fresh(config, &vault)
     }
 
+    /// Resets the `.receipts` keychain entry (see [`crate::store::receipts::reset_book`]):
+    /// only after a person confirmed it, when that entry keeps the register from working.
+    /// Receipt numbers skip ahead at the next open and the server is asked for its highest.
+    pub fn reset_receipt_book(config: &Config) -> Result<()> {
+        let vault = Keychain::new(&config.keychain_service, &config.keychain_account)?;
+        crate::store::receipts::reset_book(&vault)
+    }
+
+    /// Why this open treated the keychain's receipt book as unknown (unreadable or reset:
+    /// numbers skipped ahead), for the app to show; `None` when it was read.
+    pub fn receipt_book_note(&self) -> Option<String> {
+        self.receipts
+            .as_ref()
+            .and_then(|r| r.note().map(str::to_string))
+    }
+
     /// True until the server has told this register the highest receipt number it
-    /// holds, after a recovery or a fresh start (the sync engine asks on first contact).
+    /// holds, after a recovery or a fresh start, and for a new store (the sync engine
+    /// asks at the start of every upload round until it is answered; sales rung before
+    /// that keep the numbers they took).
     pub fn needs_seq_floor(&self) -> Result<bool> {
         self.with_reader(|c| {
             Ok(c.query_row(

@@ -213,3 +213,197 @@ fn a_vault_keeps_reservations_per_register_and_never_lowers_them() {
     assert_eq!(book.load().unwrap().through("uk-01", "R08"), 600);
     assert_eq!(book.load().unwrap().through("uk-01", "R07"), 100);
 }
+
+/// The keychain entry of the reservations (mock store).
+fn book_entry(config: &Config) -> keyring_core::Entry {
+    keyring_core::Entry::new(
+        &config.keychain_service,
+        &format!("{}.receipts", config.keychain_account),
+    )
+    .unwrap()
+}
+
+#[test]
+fn an_unreadable_receipt_book_never_locks_the_register_and_numbers_skip_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = keychain_config(dir.path(), "unreadable", 10);
+    let till = selling(Till::open(config.clone()).unwrap());
+    assert_eq!(ring(&till, 3), [1, 2, 3]);
+    assert!(till.receipt_book_note().is_none());
+    drop(till);
+    let mut last = 3;
+    let too_high = format!(
+        r#"{{"established":true,"registers":[{{"store_id":"uk-01","register_id":"R07","through":{}}}]}}"#,
+        u64::MAX
+    );
+    for bad in [b"not json".to_vec(), too_high.into_bytes()] {
+        book_entry(&config).set_secret(&bad).unwrap();
+        let till = selling(Till::open(config.clone()).expect("opens over an unreadable book"));
+        assert!(till.receipt_book_note().is_some(), "the app is told");
+        assert!(till.needs_seq_floor().unwrap(), "the server is asked");
+        // Unknown reservations: two blocks of 10 skipped, never a number reused.
+        assert_eq!(ring(&till, 1), [last + 20 + 1]);
+        last += 21;
+        assert!(
+            reservations(&config).established,
+            "the book is written again"
+        );
+        assert!(reservations(&config).through("uk-01", "R07") >= last);
+    }
+    // The keychain cannot unwrap the entry (Android: BadDataFormat).
+    book_entry(&config)
+        .as_any()
+        .downcast_ref::<keyring_core::mock::Cred>()
+        .unwrap()
+        .set_error(keyring_core::Error::BadDataFormat(
+            vec![1, 2, 3],
+            Box::new(std::io::Error::other("MAC check failed")),
+        ));
+    let till = selling(Till::open(config.clone()).expect("opens over an unwrappable book"));
+    assert_eq!(ring(&till, 1), [last + 21]);
+}
+
+#[test]
+fn a_person_confirmed_reset_of_the_receipt_book_skips_ahead_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = keychain_config(dir.path(), "reset", 10);
+    let till = selling(Till::open(config.clone()).unwrap());
+    assert_eq!(ring(&till, 2), [1, 2]);
+    drop(till);
+    Till::reset_receipt_book(&config).unwrap();
+    assert!(reservations(&config).reset);
+    let till = selling(Till::open(config.clone()).unwrap());
+    assert!(till.receipt_book_note().unwrap().contains("reset"));
+    assert_eq!(ring(&till, 1), [23]);
+    assert!(!reservations(&config).reset, "cleared once applied");
+    drop(till);
+    let till = selling(Till::open(config.clone()).unwrap());
+    assert!(till.receipt_book_note().is_none());
+    assert_eq!(ring(&till, 1), [24], "applied once");
+}
+
+/// A vault whose receipt book refuses the next `fail` writes.
+#[derive(Default)]
+struct FlakyVault {
+    keys: tillkit_core::store::key::MemoryVault,
+    book: std::sync::Arc<FlakyBook>,
+}
+
+#[derive(Default)]
+struct FlakyBook {
+    kept: tillkit_core::store::receipts::MemoryBook,
+    fail: std::sync::atomic::AtomicUsize,
+}
+
+impl tillkit_core::store::receipts::ReceiptBook for FlakyBook {
+    fn load(&self) -> tillkit_core::Result<Reservations> {
+        self.kept.load()
+    }
+    fn save(&self, r: &Reservations) -> tillkit_core::Result<()> {
+        use std::sync::atomic::Ordering;
+        if self
+            .fail
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(Error::Keychain("the keychain is locked".into()));
+        }
+        self.kept.save(r)
+    }
+}
+
+impl KeyVault for FlakyVault {
+    fn load(&self) -> tillkit_core::Result<Option<tillkit_core::store::key::DbKey>> {
+        self.keys.load()
+    }
+    fn save(&self, key: &tillkit_core::store::key::DbKey) -> tillkit_core::Result<()> {
+        self.keys.save(key)
+    }
+    fn receipt_book(
+        &self,
+    ) -> Option<std::sync::Arc<dyn tillkit_core::store::receipts::ReceiptBook>> {
+        Some(self.book.clone())
+    }
+}
+
+#[test]
+fn a_failed_established_write_never_blocks_the_open_and_is_written_at_the_next_sale() {
+    use tillkit_core::store::receipts::ReceiptBook;
+    let dir = tempfile::tempdir().unwrap();
+    let vault = FlakyVault::default();
+    vault
+        .book
+        .fail
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let mut config = Config::new(dir.path());
+    config.receipt_block = 10;
+    let till = selling(Till::open_with_vault(config.clone(), &vault).expect("opens"));
+    assert!(!vault.book.load().unwrap().established, "not kept yet");
+    assert_eq!(ring(&till, 1), [1]);
+    let book = vault.book.load().unwrap();
+    assert!(book.established, "written with the first reservation");
+    assert_eq!(book.through("uk-01", "R07"), 10);
+    // Out of reserved numbers while the keychain refuses: the reserved ones are used, then
+    // the sale is refused, typed, nothing written; never an unreserved (reusable) number.
+    vault
+        .book
+        .fail
+        .store(usize::MAX, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(ring(&till, 9), (2..=10).collect::<Vec<_>>());
+    assert!(matches!(loaf(&till).err(), Some(Error::Keychain(_))));
+    assert_eq!(till.queue_counts().unwrap().pending, 10);
+    vault
+        .book
+        .fail
+        .store(0, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(ring(&till, 1), [11]);
+}
+
+#[test]
+fn no_key_no_database_and_an_established_book_start_fresh_with_a_new_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = keychain_config(dir.path(), "nokey", 10);
+    let till = selling(Till::open(config.clone()).unwrap());
+    assert_eq!(ring(&till, 3), [1, 2, 3]);
+    drop(till);
+    empty_the_directory(dir.path());
+    keyring_core::Entry::new(&config.keychain_service, &config.keychain_account)
+        .unwrap()
+        .delete_credential()
+        .unwrap();
+    assert!(matches!(
+        Till::open(config.clone()).err(),
+        Some(Error::NeedsRecovery { .. })
+    ));
+    Till::start_fresh(&config).expect("a way out: nothing was kept to orphan");
+    let till = selling(Till::open(config.clone()).unwrap());
+    assert_eq!(ring(&till, 1), [11], "after every reserved number");
+}
+
+#[test]
+fn a_new_store_asks_the_server_for_the_registers_highest_number() {
+    let t = uk_till();
+    assert!(
+        t.till.needs_seq_floor().unwrap(),
+        "a new store may be paired to a register that numbered before"
+    );
+    ring(&t.till, 2);
+    t.till.raise_seq_floor("uk-01", "R07", 700).unwrap();
+    assert!(!t.till.needs_seq_floor().unwrap());
+    assert_eq!(ring(&t.till, 1), [701]);
+}
+
+#[test]
+fn a_huge_receipt_block_is_clamped_and_never_overflows() {
+    let dir = tempfile::tempdir().unwrap();
+    let vault = FlakyVault::default();
+    let mut config = Config::new(dir.path());
+    config.receipt_block = u64::MAX;
+    let till = selling(Till::open_with_vault(config, &vault).unwrap());
+    assert_eq!(ring(&till, 2), [1, 2]);
+    use tillkit_core::store::receipts::{MAX_BLOCK, ReceiptBook};
+    assert_eq!(
+        vault.book.load().unwrap().through("uk-01", "R07"),
+        MAX_BLOCK
+    );
+}

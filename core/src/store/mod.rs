@@ -78,7 +78,7 @@ impl Db {
         }
         let primary = vault.load()?;
         let staged = vault.load_next()?;
-        if !exists && receipts::was_established(vault.receipt_book().as_ref())? {
+        if !exists && receipts::was_established(vault.receipt_book().as_ref()) {
             // The keychain says so even where the sidecar went with the file (a reinstall
             // that kept the keychain): the same lost store.
             return Err(Error::Damaged(
@@ -100,6 +100,12 @@ impl Db {
             vault.clear_next()?;
             let writer = open_new(&path, &id_path, &key, config)?;
             let db = Db::finish(path, writer, &key, config)?;
+            // A new store may be paired to a register that numbered elsewhere: the first
+            // contact asks the server for its highest (see `Till::needs_seq_floor`).
+            db.writer.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, '1')",
+                [recovery::SEQ_FLOOR_KEY],
+            )?;
             // Only now can sales be written: from here a missing file means a lost store.
             write_durably(&id_path, key.id.as_bytes())?;
             return Ok(db);

@@ -24,6 +24,10 @@ pub struct Reservations {
     /// The highest number reserved, per register.
     #[serde(default)]
     pub registers: Vec<Reserved>,
+    /// A person reset the book ([`reset_book`]): the next open treats what it held as
+    /// unknown (every counter skips ahead, the server is asked), then clears this.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reset: bool,
 }
 
 /// The numbers one register may issue without another keychain write: up to `through`.
@@ -66,11 +70,24 @@ impl Reservations {
 
     /// Reads the keychain's form.
     pub fn decode(bytes: &[u8]) -> Result<Reservations> {
-        serde_json::from_slice(bytes).map_err(|e| {
+        let reservations: Reservations = serde_json::from_slice(bytes).map_err(|e| {
             Error::Keychain(format!(
                 "the stored receipt reservations are malformed: {e}"
             ))
-        })
+        })?;
+        reservations.check()?;
+        Ok(reservations)
+    }
+
+    /// Refuses a reservation no counter can hold (beyond `i64::MAX`).
+    fn check(&self) -> Result<()> {
+        match self.registers.iter().find(|r| r.through > MAX_SEQ) {
+            Some(r) => Err(Error::Keychain(format!(
+                "the stored receipt reservation {} is out of range",
+                r.through
+            ))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -104,12 +121,40 @@ impl ReceiptBook for MemoryBook {
     }
 }
 
-/// Whether the book says a store was established in this data directory.
-pub(crate) fn was_established(book: Option<&Arc<dyn ReceiptBook>>) -> Result<bool> {
-    match book {
-        Some(book) => Ok(book.load()?.established),
-        None => Ok(false),
+/// The highest receipt number a counter can hold.
+const MAX_SEQ: u64 = i64::MAX as u64;
+
+/// The largest block reserved at once (a larger `Config::receipt_block` is clamped).
+pub const MAX_BLOCK: u64 = 1_000_000;
+
+/// Whether the book says a store was established in this data directory. A book that
+/// cannot be read says nothing (logged): it never keeps the register shut by itself.
+pub(crate) fn was_established(book: Option<&Arc<dyn ReceiptBook>>) -> bool {
+    match book.map(|b| b.load()) {
+        Some(Ok(r)) => r.established,
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "the keychain's receipt reservations are unreadable");
+            false
+        }
+        None => false,
     }
+}
+
+/// Replaces the vault's receipt book with an empty one marked reset: only after a person
+/// confirmed it (the book is unreadable, or the keychain entry is to be started again).
+/// The next open treats the old reservations as unknown: every register's counter skips
+/// two blocks ahead and the server is asked for its highest on first contact.
+pub fn reset_book(vault: &dyn crate::store::key::KeyVault) -> Result<()> {
+    let Some(book) = vault.receipt_book() else {
+        return Ok(());
+    };
+    book.save(&Reservations {
+        established: false,
+        registers: Vec::new(),
+        reset: true,
+    })?;
+    tracing::warn!("receipt book reset, as confirmed");
+    Ok(())
 }
 
 /// `meta` value of the recovery's server check once the keychain floor was applied to the
@@ -126,6 +171,11 @@ pub(crate) struct Receipts {
     book: Arc<dyn ReceiptBook>,
     cached: Mutex<Reservations>,
     block: u64,
+    /// The `established` mark (or a reset's clearing) is not kept yet: the next sale
+    /// writes the book again.
+    unsaved: std::sync::atomic::AtomicBool,
+    /// Why the book was treated as unknown at open, for the app to show.
+    note: Option<String>,
 }
 
 impl Receipts {
@@ -140,8 +190,43 @@ impl Receipts {
         conn: &mut Connection,
         seq_floor_key: &str,
     ) -> Result<Receipts> {
-        let mut reservations = book.load()?;
+        let block = block.clamp(2, MAX_BLOCK);
+        let (mut reservations, note) = match book.load() {
+            Ok(r) if r.reset => (
+                Reservations::default(),
+                Some("the receipt book was reset: numbers skipped ahead".to_string()),
+            ),
+            Ok(r) => (r, None),
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    "the keychain's receipt reservations are unreadable: numbers skip ahead \
+                     and the server is asked for its highest"
+                );
+                (
+                    Reservations::default(),
+                    Some(format!(
+                        "receipt book unreadable, numbers skipped ahead: {e}"
+                    )),
+                )
+            }
+        };
         let tx = conn.transaction()?;
+        if note.is_some() {
+            // What was reserved is unknown: every counter skips two blocks, and the
+            // server's check is pending (the keychain's floor is not applied again).
+            let skip = i64::try_from(block.saturating_mul(2)).unwrap_or(i64::MAX);
+            let raised = tx.execute(
+                "UPDATE register_seq SET last_seq = CASE WHEN last_seq > ?1 - ?2
+                 THEN ?1 ELSE last_seq + ?2 END",
+                params![i64::MAX, skip],
+            )?;
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![seq_floor_key, FLOOR_APPLIED],
+            )?;
+            tracing::warn!(registers = raised, skip, "receipt counters skipped ahead");
+        }
         let check: Option<String> = tx
             .query_row(
                 "SELECT value FROM meta WHERE key = ?1",
@@ -166,8 +251,7 @@ impl Receipts {
                 {
                     continue;
                 }
-                let floor = i64::try_from(r.through)
-                    .map_err(|_| Error::Keychain(format!("receipt reservation {}", r.through)))?;
+                let floor = i64::try_from(r.through.min(MAX_SEQ)).unwrap_or(i64::MAX);
                 tx.execute(
                     "INSERT INTO register_seq (store_id, register_id, last_seq) VALUES (?1, ?2, ?3)
                      ON CONFLICT (store_id, register_id) DO UPDATE
@@ -189,22 +273,36 @@ impl Receipts {
             )?;
         }
         tx.commit()?;
-        if !reservations.established {
+        let mut unsaved = false;
+        if !reservations.established || note.is_some() {
             reservations.established = true;
-            book.save(&reservations)?;
+            // Never blocks the open: the register works on its own counters, and the next
+            // sale writes the mark again (its number is reserved in the same write).
+            if let Err(e) = book.save(&reservations) {
+                tracing::warn!(error = %e, "the keychain's established mark is not kept yet; retried at the next sale");
+                unsaved = true;
+            }
         }
         Ok(Receipts {
             book,
             cached: Mutex::new(reservations),
-            block: block.max(2),
+            block,
+            unsaved: std::sync::atomic::AtomicBool::new(unsaved),
+            note,
         })
+    }
+
+    /// Why the book was treated as unknown at this open (`None`: it was read).
+    pub(crate) fn note(&self) -> Option<&str> {
+        self.note.as_deref()
     }
 
     /// Makes sure the register's next number is reserved in the keychain before a record
     /// takes it (the caller holds the writer, so the counter cannot move meanwhile). The
     /// next block is reserved once half of the current one is used; should that keychain
     /// write fail, selling goes on while reserved numbers remain, and only a record that
-    /// would take an unreserved number is refused (nothing is written).
+    /// would take an unreserved number is refused with the write's typed `Keychain` error
+    /// (nothing is written): numbers are never taken unreserved, so never reused.
     pub(crate) fn reserve_next(
         &self,
         conn: &Connection,
@@ -218,20 +316,24 @@ impl Receipts {
             .query_row(params![store_id, register_id], |r| r.get(0))
             .optional()?
             .unwrap_or(0);
-        let next = u64::try_from(last).unwrap_or(0) + 1;
+        let next = u64::try_from(last).unwrap_or(0).saturating_add(1);
         let mut cached = self
             .cached
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let through = cached.through(store_id, register_id);
-        if through >= next + self.block / 2 {
+        let unsaved = self.unsaved.load(std::sync::atomic::Ordering::SeqCst);
+        if through >= next.saturating_add(self.block / 2).min(MAX_SEQ) && !unsaved {
             return Ok(());
         }
         let mut wanted = cached.clone();
-        wanted.raise(store_id, register_id, next + self.block - 1);
+        let upto = next.saturating_add(self.block - 1).min(MAX_SEQ);
+        wanted.raise(store_id, register_id, upto);
         match self.book.save(&wanted) {
             Ok(()) => {
                 *cached = wanted;
+                self.unsaved
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
                 Ok(())
             }
             Err(e) if through >= next => {

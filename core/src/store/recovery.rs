@@ -196,7 +196,7 @@ pub fn recover(config: &Config, vault: &dyn KeyVault) -> Result<RecoveryReport> 
         return Err(Error::invalid("no recovery is pending"));
     };
     finish_moves(dir, &pending)?;
-    let key = vault.load()?.ok_or(Error::KeyMissing)?;
+    let key = key_for_fresh_store(vault, &pending)?;
     let mut keys = vec![key];
     keys.extend(vault.load_next()?);
 
@@ -251,7 +251,7 @@ pub fn start_fresh(config: &Config, vault: &dyn KeyVault) -> Result<()> {
         return Err(Error::invalid("no recovery is pending"));
     };
     finish_moves(dir, &pending)?;
-    let key = vault.load()?.ok_or(Error::KeyMissing)?;
+    let key = key_for_fresh_store(vault, &pending)?;
     let salvage_path = dir.join(SALVAGE_FILE);
     build_fresh(config, &salvage_path, &key, |tx| {
         mark_seq_floor(tx)?;
@@ -330,6 +330,21 @@ fn install(dir: &Path, fresh: &Path, key: &DbKey) -> Result<()> {
         d.sync_all().map_err(|e| Error::Storage(e.to_string()))?;
     }
     write_durably(&dir.join(KEY_ID_FILE), key.id.as_bytes())
+}
+
+/// The key a fresh store is made with: the vault's; a new one (saved first) only when
+/// the vault has none and no database file was kept, so no kept file is orphaned.
+fn key_for_fresh_store(vault: &dyn KeyVault, pending: &Pending) -> Result<DbKey> {
+    if let Some(key) = vault.load()? {
+        return Ok(key);
+    }
+    if pending.moves.iter().any(|(from, _)| from == DB_FILE) {
+        return Err(Error::KeyMissing);
+    }
+    let key = DbKey::generate()?;
+    vault.save(&key)?;
+    tracing::warn!("no key and no kept database: the fresh store gets a new key");
+    Ok(key)
 }
 
 fn mark_seq_floor(tx: &rusqlite::Transaction<'_>) -> Result<()> {
