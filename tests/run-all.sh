@@ -33,6 +33,9 @@ echo "== Android packaging: the 16 KB page-size check, backup and transfer rules
 android/check-page-size-test.sh
 android/backup-rules-test.sh
 
+echo "== Android: the recovery job belongs to the application, not to a screen"
+android/recovery-owner-test.sh
+
 if [ -x tests/kotlin/run.sh ]; then
   echo "== Kotlin bindings on the host JVM"
   tests/kotlin/run.sh

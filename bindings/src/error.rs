@@ -36,6 +36,10 @@ pub enum TillkitError {
         "the database's write-ahead log is missing; nothing was opened and the files were kept"
     )]
     WalMissing,
+    /// Another core (in this process or another) has the database open, or a recovery of it
+    /// is running; nothing was opened or changed. Close the other one, then try again.
+    #[error("the database is in use by another open core or a recovery; nothing was opened")]
+    Busy,
     /// The device is out of storage; nothing was written.
     #[error("the device storage is full; nothing was written")]
     StorageFull,
@@ -116,6 +120,7 @@ impl From<Error> for TillkitError {
                 TillkitError::NewerSchema { found, supported }
             }
             Error::WalMissing => TillkitError::WalMissing,
+            Error::Busy => TillkitError::Busy,
             Error::StorageFull => TillkitError::StorageFull,
             Error::Storage(reason) => TillkitError::Storage { reason },
             Error::InvalidInput { reason } => TillkitError::InvalidInput { reason },

@@ -10,6 +10,9 @@ use crate::error::TillkitError;
 /// What a recovery salvaged and what it could not read.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct RecoveryReportRecord {
+    /// Whether salvage was complete: every sale, queue row and receipt number the kept file
+    /// knew of is in the new store. When false, check `receiptsMissing` against paper.
+    pub complete: bool,
     /// Sales copied into the fresh store.
     pub sales_recovered: u64,
     /// Of those, sales queued for upload (the server dedupes any it already has).
@@ -20,6 +23,8 @@ pub struct RecoveryReportRecord {
     pub queued_lost: u64,
     /// Ids of lost sales, where an index still named them.
     pub lost_sale_ids: Vec<String>,
+    /// Receipt numbers known to have been issued that could not be recovered, in order.
+    pub receipts_missing: Vec<String>,
     /// What could not be read, in words.
     pub unreadable: Vec<String>,
     /// Every file a recovery kept in the data directory; none is ever deleted.
@@ -29,11 +34,13 @@ pub struct RecoveryReportRecord {
 impl From<RecoveryReport> for RecoveryReportRecord {
     fn from(r: RecoveryReport) -> Self {
         RecoveryReportRecord {
+            complete: r.complete,
             sales_recovered: r.sales_recovered,
             queued: r.queued,
             sales_unreadable: r.sales_unreadable,
             queued_lost: r.queued_lost,
             lost_sale_ids: r.lost_sale_ids,
+            receipts_missing: r.receipts_missing,
             unreadable: r.unreadable,
             kept_files: r.kept.iter().map(|p| p.display().to_string()).collect(),
         }

@@ -2,6 +2,7 @@
 //! Code paths read limits from here; they never hard-code them.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// How a device's core is set up. `Config::new(data_dir)` gives the defaults.
 #[derive(Debug, Clone)]
@@ -24,6 +25,10 @@ pub struct Config {
     /// Share of an offline limit (percent, 1 to 100) used from which the status warns that
     /// it is near. Default 80.
     pub offline_warn_percent: u8,
+    /// How long opening the store, or a recovery, waits for the store's lock while another
+    /// holder lets go of it (an app instance that is closing), before answering `Busy`.
+    /// Default 2 s.
+    pub lock_wait: Duration,
     /// Receipt numbers reserved in the keychain by one write (see `store::receipts`); the
     /// next block is reserved when half of one is used. Default 100.
     pub receipt_block: u64,
@@ -41,6 +46,7 @@ impl Config {
             max_text_len: crate::limits::MAX_TEXT_CHARS,
             max_page_count: None,
             offline_warn_percent: 80,
+            lock_wait: Duration::from_secs(2),
             receipt_block: 100,
         }
     }

@@ -54,6 +54,13 @@ pub enum Error {
         "the database's write-ahead log is missing; committed sales would be lost, so nothing was opened"
     )]
     WalMissing,
+    /// Another till (in this process or another) has the store open, or a recovery of it is
+    /// running: its lock file `tillkit.lock` is held. Nothing was opened or changed; try
+    /// again once the other one has closed.
+    #[error(
+        "the database is in use by another open till or a recovery; nothing was opened or changed"
+    )]
+    Busy,
     /// The device is out of storage; nothing was written.
     #[error("the device storage is full; nothing was written")]
     StorageFull,

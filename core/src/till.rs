@@ -10,17 +10,17 @@ use rusqlite::Connection;
 use rust_decimal::Decimal;
 
 use crate::cart::Cart;
-use crate::catalog::{self, CatalogPayload, ImportSummary, Product};
+use crate::catalog::{self, CatalogJson, CatalogPayload, ImportSummary, Product};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::journal;
 use crate::outbox::{self, Listing, Payload, QueueCounts, QueuedSale, RetryScope, Verdict};
 use crate::sale::{self, CompletedSale, Payment, SaleRecord};
 use crate::session::Session;
-use crate::store::Db;
 use crate::store::key::{KeyVault, Keychain};
 use crate::store::receipts::Receipts;
 use crate::store::recovery::{self, RecoveryReport};
+use crate::store::{Db, StoreLock};
 use crate::tax::TaxSettings;
 
 /// The offline point-of-sale core for one data directory.
@@ -42,6 +42,9 @@ pub struct Till {
     /// Receipt numbers reserved in the vault's keychain before use (none for a vault that
     /// keeps no reservations).
     receipts: Option<Receipts>,
+    /// The store's lock, held as long as this till (declared last: released only after the
+    /// connections above have closed).
+    store_lock: StoreLock,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -81,6 +84,7 @@ impl Till {
             sale_signal: Arc::new(tokio::sync::Notify::new()),
             counts: Mutex::new(None),
             receipts,
+            store_lock: db.lock,
         })
     }
 
@@ -177,6 +181,7 @@ impl Till {
             path: self.path.clone(),
             writer: std::mem::replace(&mut *writer, placeholder()?),
             reader: std::mem::replace(&mut *reader, placeholder()?),
+            lock: self.store_lock.clone(),
         };
         let rotated = db.rotate_key(&self.config, vault);
         match rotated {
@@ -187,7 +192,7 @@ impl Till {
             }
             Err(e) => {
                 // Whatever happened, the file on disk opens with a key the vault holds.
-                let db = Db::open(&self.config, vault)?;
+                let db = Db::open_locked(&self.config, vault, self.store_lock.clone())?;
                 *writer = db.writer;
                 *reader = db.reader;
                 Err(e)
@@ -229,9 +234,20 @@ impl Till {
 
     /// Parses and applies a catalogue payload given as JSON.
     pub fn import_catalog_json(&self, json: &str) -> Result<ImportSummary> {
-        let payload: CatalogPayload = serde_json::from_str(json)
-            .map_err(|e| Error::InvalidCatalog(format!("malformed payload: {e}")))?;
-        self.import_catalog(&payload)
+        let malformed = |e| Error::InvalidCatalog(format!("malformed payload: {e}"));
+        let payload = CatalogJson::parse(json.as_bytes()).map_err(malformed)?;
+        self.import_catalog_streamed(&payload)?.map_err(malformed)
+    }
+
+    /// Applies a catalogue payload given as JSON atomically, reading its products one at a
+    /// time (see `catalog::import_json`). `Ok(Err(_))`: a product is malformed; nothing
+    /// changed.
+    pub fn import_catalog_streamed(
+        &self,
+        payload: &CatalogJson<'_>,
+    ) -> Result<std::result::Result<ImportSummary, serde_json::Error>> {
+        let max = self.config.max_text_len.min(crate::limits::MAX_TEXT_CHARS);
+        self.with_writer(|c| catalog::import_json(c, payload, max))
     }
 
     /// Opens a session; any previous session is closed (its queue stays).

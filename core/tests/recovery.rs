@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 use tillkit_core::sale::{Payment, PaymentMethod};
+use tillkit_core::store::cipher::{self, CipherProfile};
 use tillkit_core::store::key::{DbKey, KeyVault, MemoryVault};
 use tillkit_core::store::recovery::{self, RecoveryReport};
+use tillkit_core::store::schema;
 use tillkit_core::{Config, Error, Till};
 
 const PAGE: usize = 4096;
@@ -39,7 +41,7 @@ fn ring(till: &Till, n: usize) -> Vec<(i64, String, String)> {
 }
 
 fn stored_sales(till: &Till) -> Vec<(i64, String, String)> {
-    tillkit_core::testing::inspect(&till, |c| {
+    tillkit_core::testing::inspect(till, |c| {
         let mut stmt = c.prepare("SELECT id, sale_id, record FROM sales ORDER BY id")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
@@ -161,6 +163,17 @@ fn check_recovered(
     lost
 }
 
+/// The receipt numbers of the rung sales whose rowid is in `lost`, in order.
+fn receipts_of(rung: &[(i64, String, String)], lost: &BTreeSet<i64>) -> Vec<String> {
+    rung.iter()
+        .filter(|(id, _, _)| lost.contains(id))
+        .map(|(_, _, record)| {
+            let v: serde_json::Value = serde_json::from_str(record).unwrap();
+            v["receipt_no"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
 fn next_receipt(dir: &Path, vault: &MemoryVault) -> u64 {
     let till = open(dir, vault).unwrap();
     till.login("uk-01", "R07", "alice").unwrap();
@@ -210,6 +223,12 @@ fn damaged_pages_holding_sales_are_refused_then_every_intact_sale_is_recovered_a
     let per_page = rung.len() / leaves.len() + 2;
     assert!(lost.len() <= damaged.len() * per_page * 2, "lost {lost:?}");
     assert_eq!(report.sales_unreadable as usize, lost.len());
+    assert!(!report.complete, "pages were lost: {report:?}");
+    assert_eq!(
+        report.receipts_missing,
+        receipts_of(&rung, &lost),
+        "every lost sale's receipt number, and only those"
+    );
     assert!(
         report.unreadable.iter().any(|u| u.contains("HMAC")),
         "{report:?}"
@@ -245,6 +264,12 @@ fn a_truncated_file_is_refused_then_the_sales_before_the_cut_are_recovered() {
         report.unreadable.iter().any(|u| u.contains(&says)),
         "the report says what the cut took: {report:?}"
     );
+    assert!(!report.complete);
+    assert_eq!(
+        report.receipts_missing,
+        receipts_of(&rung, &lost),
+        "the numbers the cut took, though no page said so"
+    );
     // What was lost is what lay past the cut: the highest rowids, never a gap below.
     let first_lost = *lost.iter().next().unwrap();
     assert!(lost.iter().copied().eq(first_lost..=300), "lost {lost:?}");
@@ -260,6 +285,7 @@ fn a_missing_file_beside_its_key_sidecar_is_refused_and_receipts_continue_after_
 
     let report = recovery::recover(&Config::new(dir.path()), &vault).unwrap();
     assert_eq!(report.sales_recovered, 0);
+    assert!(!report.complete, "nothing could be read: {report:?}");
     assert!(report.unreadable.iter().any(|u| u.contains("missing")));
     let till = open(dir.path(), &vault).unwrap();
     assert!(till.needs_seq_floor().unwrap());
@@ -329,6 +355,7 @@ fn a_damaged_first_page_recovers_nothing_silently_and_says_so() {
     refuses_twice(dir.path(), &vault);
     let report = recovery::recover(&Config::new(dir.path()), &vault).unwrap();
     assert_eq!(report.sales_recovered, 0);
+    assert!(!report.complete);
     assert!(
         report.unreadable.iter().any(|u| u.contains("first page")),
         "{report:?}"
@@ -443,4 +470,427 @@ fn a_fresh_start_opens_a_journal_segment_the_auditor_sees_as_a_restart() {
         segment.note.as_deref().is_some_and(|n| n.contains(&reason)),
         "{segment:?}"
     );
+}
+
+// ---- One holder at a time: the store's lock ----
+
+/// A config that answers `Busy` at once instead of waiting for the other holder.
+fn no_wait(dir: &Path) -> Config {
+    let mut config = Config::new(dir);
+    config.lock_wait = std::time::Duration::ZERO;
+    config
+}
+
+#[test]
+fn a_second_open_or_a_recovery_beside_an_open_till_is_busy_and_the_first_keeps_selling() {
+    let (dir, vault, _) = closed_till_with_sales(10);
+    let first = open(dir.path(), &vault).unwrap();
+    first.login("uk-01", "R07", "alice").unwrap();
+    for _ in 0..2 {
+        let err = Till::open_with_vault(no_wait(dir.path()), &vault).err();
+        assert!(matches!(err, Some(Error::Busy)), "{err:?}");
+    }
+    let config = no_wait(dir.path());
+    assert!(matches!(
+        recovery::recover(&config, &vault),
+        Err(Error::Busy)
+    ));
+    assert!(matches!(
+        recovery::start_fresh(&config, &vault),
+        Err(Error::Busy)
+    ));
+    ring(&first, 1);
+    assert_eq!(first.queue_counts().unwrap().pending, 11);
+    drop(first);
+    let again = Till::open_with_vault(no_wait(dir.path()), &vault).unwrap();
+    again.login("uk-01", "R07", "alice").unwrap();
+    assert_eq!(again.queue_counts().unwrap().pending, 11);
+}
+
+#[test]
+fn two_recoveries_at_once_never_race_one_runs_and_the_other_is_busy_or_finds_it_done() {
+    let (dir, vault, rung) = closed_till_with_sales(300);
+    let leaves = sales_leaf_pages(dir.path(), &vault);
+    damage_page(&dir.path().join("tillkit.db"), leaves[leaves.len() / 2]);
+    refuses_twice(dir.path(), &vault);
+    let results: Vec<tillkit_core::Result<RecoveryReport>> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..2)
+            .map(|_| s.spawn(|| recovery::recover(&no_wait(dir.path()), &vault)))
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let done: Vec<&RecoveryReport> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(done.len(), 1, "exactly one recovery ran: {results:?}");
+    for err in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert!(
+            matches!(err, Error::Busy)
+                || matches!(err, Error::InvalidInput { reason } if reason.contains("no recovery is pending")),
+            "{err:?}"
+        );
+    }
+    let lost = check_recovered(dir.path(), &vault, &rung, done[0]);
+    assert!(!lost.is_empty() && lost.len() < 30, "lost {lost:?}");
+}
+
+/// The lock-holding child: opens the store in `LOCK_CHILD_ENV` with the key in the file
+/// `LOCK_CHILD_KEY_ENV`, says `open`, and keeps it open until its stdin closes.
+const LOCK_CHILD_ENV: &str = "TILLKIT_LOCK_CHILD_DIR";
+const LOCK_CHILD_KEY_ENV: &str = "TILLKIT_LOCK_CHILD_KEY";
+
+struct FileVault(PathBuf);
+
+impl KeyVault for FileVault {
+    fn load(&self) -> tillkit_core::Result<Option<DbKey>> {
+        match std::fs::read(&self.0) {
+            Ok(bytes) => DbKey::decode(&bytes).map(Some),
+            Err(_) => Ok(None),
+        }
+    }
+    fn save(&self, key: &DbKey) -> tillkit_core::Result<()> {
+        std::fs::write(&self.0, key.encode().as_bytes()).map_err(|e| Error::Keychain(e.to_string()))
+    }
+}
+
+#[test]
+fn lock_child_holds_the_store_open_until_its_stdin_closes() {
+    use std::io::{BufRead, Write};
+    let Ok(dir) = std::env::var(LOCK_CHILD_ENV) else {
+        return;
+    };
+    let key = std::env::var(LOCK_CHILD_KEY_ENV).unwrap();
+    let till = Till::open_with_vault(Config::new(dir), &FileVault(key.into()))
+        .expect("the child opens the store");
+    println!("child:open");
+    std::io::stdout().flush().unwrap();
+    for _ in std::io::stdin().lock().lines() {}
+    drop(till);
+}
+
+#[test]
+fn a_store_open_in_another_process_cannot_be_opened_recovered_or_started_fresh() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let (dir, vault, _) = closed_till_with_sales(20);
+    let data = dir.path();
+    let keys = tempfile::tempdir().unwrap();
+    let file_vault = FileVault(keys.path().join("key"));
+    file_vault.save(&vault.load().unwrap().unwrap()).unwrap();
+
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "lock_child_holds_the_store_open_until_its_stdin_closes",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(LOCK_CHILD_ENV, data)
+        .env(LOCK_CHILD_KEY_ENV, &file_vault.0)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    assert!(
+        lines.any(|l| l.is_ok_and(|l| l.contains("child:open"))),
+        "the child opened the store"
+    );
+    let config = no_wait(data);
+    let err = Till::open_with_vault(config.clone(), &file_vault).err();
+    assert!(matches!(err, Some(Error::Busy)), "{err:?}");
+    // Waiting for the other holder does not change the answer while it holds on.
+    let err = Till::open_with_vault(Config::new(data), &file_vault).err();
+    assert!(matches!(err, Some(Error::Busy)), "{err:?}");
+    assert!(matches!(
+        recovery::recover(&config, &file_vault),
+        Err(Error::Busy)
+    ));
+    assert!(matches!(
+        recovery::start_fresh(&config, &file_vault),
+        Err(Error::Busy)
+    ));
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let till = Till::open_with_vault(config, &file_vault).unwrap();
+    till.login("uk-01", "R07", "alice").unwrap();
+    assert_eq!(till.queue_counts().unwrap().pending, 20);
+}
+
+// ---- Files from a newer app are never touched ----
+
+/// The pragmas of a SQLCipher profile on `schema`.
+fn profile_pragmas(p: &CipherProfile, schema: &str) -> String {
+    format!(
+        "PRAGMA {schema}.cipher_page_size = {}; PRAGMA {schema}.cipher_hmac_algorithm = {};
+         PRAGMA {schema}.cipher_kdf_algorithm = {}; PRAGMA {schema}.kdf_iter = {};
+         PRAGMA {schema}.cipher_plaintext_header_size = {};",
+        p.page_size, p.hmac, p.kdf, p.kdf_iter, p.plaintext_header
+    )
+}
+
+fn key_literal(vault: &MemoryVault) -> String {
+    let key = vault.load().unwrap().unwrap();
+    let encoded = key.encode();
+    format!("x'{}'", encoded.split_once(':').unwrap().1)
+}
+
+/// A plain connection to a store file with the till's key and the pinned settings.
+fn raw(path: &Path, vault: &MemoryVault) -> rusqlite::Connection {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(&format!("PRAGMA key = \"{}\";", key_literal(vault)))
+        .unwrap();
+    c.execute_batch(&profile_pragmas(&cipher::PINNED, "main"))
+        .unwrap();
+    c
+}
+
+/// Every file of `dir` but the WAL index, by name, with its length and a digest of its
+/// bytes (an empty WAL counts as none).
+fn snapshot(dir: &Path) -> Vec<(String, usize, u64)> {
+    use std::hash::{Hash, Hasher};
+    let mut files: Vec<(String, usize, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .map(|e| {
+            let bytes = std::fs::read(e.path()).unwrap();
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            bytes.hash(&mut h);
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name, bytes.len(), h.finish())
+        })
+        .filter(|(n, len, _)| !n.ends_with("-shm") && (*len > 0 || !n.ends_with("-wal")))
+        .collect();
+    files.sort();
+    files
+}
+
+fn refuses_as_newer(dir: &Path, vault: &MemoryVault) {
+    for _ in 0..2 {
+        let err = open(dir, vault).err();
+        assert!(
+            matches!(err, Some(Error::NewerSchema { found: 999, supported }) if supported == schema::latest_version()),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
+fn a_newer_apps_file_in_rollback_journal_mode_is_refused_without_changing_a_byte() {
+    let (dir, vault, _) = closed_till_with_sales(10);
+    let path = dir.path().join("tillkit.db");
+    let c = raw(&path, &vault);
+    c.execute_batch("PRAGMA journal_mode = DELETE; PRAGMA user_version = 999;")
+        .unwrap();
+    drop(c);
+    let before = snapshot(dir.path());
+    refuses_as_newer(dir.path(), &vault);
+    assert_eq!(
+        snapshot(dir.path()),
+        before,
+        "no journal-mode switch, no WAL"
+    );
+}
+
+#[test]
+fn a_newer_apps_file_with_other_cipher_settings_is_refused_and_never_converted() {
+    let (dir, vault, _) = closed_till_with_sales(10);
+    let path = dir.path().join("tillkit.db");
+    let other = dir.path().join("other.db");
+    let c = raw(&path, &vault);
+    c.execute_batch(&format!(
+        "ATTACH DATABASE '{}' AS other KEY \"{}\"; {}
+         SELECT sqlcipher_export('other'); PRAGMA other.user_version = 999;
+         DETACH DATABASE other;",
+        other.display(),
+        key_literal(&vault),
+        profile_pragmas(&cipher::SQLCIPHER4_DEFAULTS, "other"),
+    ))
+    .unwrap();
+    drop(c);
+    std::fs::rename(&other, &path).unwrap();
+    let before = snapshot(dir.path());
+    refuses_as_newer(dir.path(), &vault);
+    assert_eq!(
+        snapshot(dir.path()),
+        before,
+        "not converted to the pinned settings"
+    );
+}
+
+#[test]
+fn salvage_refuses_a_kept_file_from_a_newer_app_and_leaves_it_pending_and_unchanged() {
+    let (dir, vault, _) = closed_till_with_sales(60);
+    let leaves = sales_leaf_pages(dir.path(), &vault);
+    damage_page(&dir.path().join("tillkit.db"), leaves[1]);
+    let (_, kept) = refuses_twice(dir.path(), &vault);
+    // The kept file came from a newer app (a recovery pending when the app was downgraded).
+    let c = raw(&kept[0], &vault);
+    c.execute_batch("PRAGMA user_version = 999;").unwrap();
+    drop(c);
+    let before = std::fs::read(&kept[0]).unwrap();
+    let config = Config::new(dir.path());
+    let err = recovery::recover(&config, &vault).err();
+    assert!(
+        matches!(err, Some(Error::NewerSchema { found: 999, .. })),
+        "{err:?}"
+    );
+    assert_eq!(std::fs::read(&kept[0]).unwrap(), before);
+    assert!(recovery::is_pending(&config).unwrap());
+    refuses_twice(dir.path(), &vault);
+}
+
+// ---- What the report says: complete or not, and which receipt numbers are missing ----
+
+/// A store of `n` sales whose catalogue page is damaged: it opens (the queue reads), then a
+/// product look-up meets the damage and marks it for recovery.
+fn marked_by_a_damaged_catalogue(
+    n: usize,
+) -> (tempfile::TempDir, MemoryVault, Vec<(i64, String, String)>) {
+    let (dir, vault, rung) = closed_till_with_sales(n);
+    let page: i64 = {
+        let till = open(dir.path(), &vault).unwrap();
+        tillkit_core::testing::inspect(&till, |c| {
+            Ok(c.query_row(
+                "SELECT min(pageno) FROM dbstat WHERE name = 'products' AND pagetype = 'leaf'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .unwrap()
+    };
+    damage_page(&dir.path().join("tillkit.db"), page as usize);
+    let till = open(dir.path(), &vault).expect("the queue still reads");
+    till.login("uk-01", "R07", "alice").unwrap();
+    let err = till.product("p-bread").err();
+    assert!(matches!(err, Some(Error::NeedsRecovery { .. })), "{err:?}");
+    drop(till);
+    refuses_twice(dir.path(), &vault);
+    (dir, vault, rung)
+}
+
+#[test]
+fn a_salvage_that_lost_no_sale_says_it_is_complete() {
+    let (dir, vault, rung) = marked_by_a_damaged_catalogue(30);
+    let report = recovery::recover(&Config::new(dir.path()), &vault).unwrap();
+    assert!(report.complete, "{report:?}");
+    assert!(report.receipts_missing.is_empty(), "{report:?}");
+    assert!(
+        report.unreadable.iter().any(|u| u.contains("products")),
+        "the catalogue page is reported, but does not make it incomplete: {report:?}"
+    );
+    let lost = check_recovered(dir.path(), &vault, &rung, &report);
+    assert!(lost.is_empty(), "{lost:?}");
+}
+
+#[test]
+fn a_row_that_repeats_a_salvaged_sale_id_is_not_counted_as_salvaged() {
+    let (dir, vault, rung) = marked_by_a_damaged_catalogue(20);
+    let config = Config::new(dir.path());
+    let kept = recovery::kept_files(&config).unwrap();
+    // Damage that gives sale 2 the id of sale 1 (its unique index gone with it).
+    let c = raw(&kept[0], &vault);
+    c.execute_batch(
+        "PRAGMA writable_schema = ON;
+         UPDATE sqlite_schema SET sql = replace(sql, 'NOT NULL UNIQUE', 'NOT NULL')
+           WHERE name = 'sales';
+         DELETE FROM sqlite_schema WHERE name = 'sqlite_autoindex_sales_1';",
+    )
+    .unwrap();
+    drop(c);
+    let c = raw(&kept[0], &vault);
+    c.execute_batch(
+        "UPDATE sales SET sale_id = (SELECT sale_id FROM sales WHERE id = 1) WHERE id = 2;",
+    )
+    .unwrap();
+    drop(c);
+    let report = recovery::recover(&config, &vault).unwrap();
+    assert_eq!(report.sales_recovered, 19, "{report:?}");
+    assert_eq!(
+        report.queued, 19,
+        "no queue row without its sale: {report:?}"
+    );
+    assert_eq!(report.queued_lost, 1, "{report:?}");
+    assert!(!report.complete);
+    assert_eq!(
+        report.receipts_missing,
+        receipts_of(&rung, &BTreeSet::from([2]))
+    );
+    assert!(
+        report.unreadable.iter().any(|u| u.contains("repeat")),
+        "{report:?}"
+    );
+    let lost = check_recovered(dir.path(), &vault, &rung, &report);
+    assert_eq!(lost, BTreeSet::from([2]));
+}
+
+// ---- Kept files: unique names, stale files kept, all of them listed ----
+
+fn is_unique_kept_name(path: &Path, kind: &str) -> bool {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let Some(rest) = name.strip_prefix(&format!("tillkit.db.{kind}-")) else {
+        return false;
+    };
+    let Some((ms, after)) = rest.split_once('-') else {
+        return false;
+    };
+    let (random, suffix) = after.split_at(after.len().min(8));
+    !ms.is_empty()
+        && ms.chars().all(|c| c.is_ascii_digit())
+        && random.len() == 8
+        && random.chars().all(|c| c.is_ascii_hexdigit())
+        && ["", "-wal", "-shm"].contains(&suffix)
+}
+
+#[test]
+fn a_second_damage_never_overwrites_the_first_kept_file_and_every_kept_or_stale_file_is_listed() {
+    let (dir, vault, _) = closed_till_with_sales(30);
+    let config = Config::new(dir.path());
+    let path = dir.path().join("tillkit.db");
+    damage_page(&path, 1);
+    let first_bytes = std::fs::read(&path).unwrap();
+    let (_, first) = refuses_twice(dir.path(), &vault);
+    assert!(is_unique_kept_name(&first[0], "damaged"), "{first:?}");
+    // A WAL beside the moved file (one the kept-file renames did not take): it must never be
+    // replayed onto the new store, and it is kept too.
+    std::fs::write(dir.path().join("tillkit.db-wal"), b"stale wal").unwrap();
+    recovery::start_fresh(&config, &vault).unwrap();
+
+    let till = open(dir.path(), &vault).unwrap();
+    till.import_catalog(&uk_catalog()).unwrap();
+    till.login("uk-01", "R07", "alice").unwrap();
+    ring(&till, 5);
+    tillkit_core::testing::tamper(&till, |c| {
+        Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?)
+    })
+    .unwrap();
+    drop(till);
+    damage_page(&path, 1);
+    let (_, second) = refuses_twice(dir.path(), &vault);
+    assert!(is_unique_kept_name(&second[0], "damaged"), "{second:?}");
+    assert_ne!(first[0], second[0]);
+    assert_eq!(
+        std::fs::read(&first[0]).unwrap(),
+        first_bytes,
+        "the first kept file is untouched"
+    );
+
+    let report = recovery::recover(&config, &vault).unwrap();
+    let stale: Vec<&PathBuf> = report
+        .kept
+        .iter()
+        .filter(|p| p.to_string_lossy().contains(".stale-"))
+        .collect();
+    assert_eq!(stale.len(), 1, "{:?}", report.kept);
+    assert!(is_unique_kept_name(stale[0], "stale"), "{stale:?}");
+    assert_eq!(std::fs::read(stale[0]).unwrap(), b"stale wal");
+    for kept in [&first[0], &second[0], stale[0]] {
+        assert!(report.kept.contains(kept), "{kept:?} in {:?}", report.kept);
+    }
+    assert_eq!(recovery::kept_files(&config).unwrap(), report.kept);
+    // Even without the recovery record, every kept file in the directory is listed.
+    std::fs::remove_file(dir.path().join("tillkit.recovery")).unwrap();
+    let listed = recovery::kept_files(&config).unwrap();
+    for kept in [&first[0], &second[0], stale[0]] {
+        assert!(listed.contains(kept), "{kept:?} in {listed:?}");
+    }
 }

@@ -10,6 +10,8 @@ pub mod schema;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 use zeroize::Zeroizing;
@@ -23,6 +25,10 @@ pub const DB_FILE: &str = "tillkit.db";
 /// Plaintext sidecar naming the id (not the value) of the key that encrypts the database.
 pub const KEY_ID_FILE: &str = "tillkit.keyid";
 
+/// Lock file held while a till has the store open or a recovery runs; never deleted
+/// (removing it while held would let a second opener lock a new file of the same name).
+pub const LOCK_FILE: &str = "tillkit.lock";
+
 /// An open, keyed, migrated database: one writer connection and one reader.
 pub struct Db {
     /// Path of the database file.
@@ -31,6 +37,46 @@ pub struct Db {
     pub writer: Connection,
     /// A second connection for reads that must not wait behind writes (WAL readers).
     pub reader: Connection,
+    /// The store's lock, held as long as this (declared last: released after the
+    /// connections have closed).
+    pub lock: StoreLock,
+}
+
+/// The store's exclusive lock on `tillkit.lock`: one holder at a time, across processes
+/// and within one (each acquisition opens the file anew, and the OS lock belongs to that
+/// open file). Clones share it; it is released when the last clone drops, or by the OS when
+/// the process dies, so a crash never leaves a store locked.
+#[derive(Clone)]
+pub struct StoreLock(#[allow(dead_code)] Arc<fs::File>);
+
+/// Pause between tries while another holder lets go of the lock.
+const LOCK_RETRY: Duration = Duration::from_millis(20);
+
+impl StoreLock {
+    /// Takes the lock of the store in `config.data_dir` (which must exist), waiting up to
+    /// `config.lock_wait` for another holder to let go; then `Busy`.
+    pub fn acquire(config: &Config) -> Result<StoreLock> {
+        let path = config.data_dir.join(LOCK_FILE);
+        let io = |e: std::io::Error| Error::Storage(format!("cannot lock {}: {e}", path.display()));
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        let deadline = Instant::now() + config.lock_wait;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(StoreLock(Arc::new(file))),
+                Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::sleep(LOCK_RETRY)
+                }
+                Err(fs::TryLockError::WouldBlock) => return Err(Error::Busy),
+                Err(fs::TryLockError::Error(e)) => return Err(io(e)),
+            }
+        }
+    }
 }
 
 /// File name of the copy a cipher-settings conversion writes before it replaces the database.
@@ -50,14 +96,26 @@ impl Db {
     pub fn open(config: &Config, vault: &dyn KeyVault) -> Result<Db> {
         fs::create_dir_all(&config.data_dir)
             .map_err(|e| Error::Storage(format!("cannot create data directory: {e}")))?;
+        // Before anything is read or changed: a second opener, or a recovery running now,
+        // would race this one over the same files.
+        let lock = StoreLock::acquire(config)?;
+        Db::open_locked(config, vault, lock)
+    }
+
+    /// [`Db::open`] by the holder of the store's `lock`.
+    pub(crate) fn open_locked(
+        config: &Config,
+        vault: &dyn KeyVault,
+        lock: StoreLock,
+    ) -> Result<Db> {
         recovery::check_pending(&config.data_dir)?;
-        match Db::open_unchecked(config, vault) {
+        match Db::open_unchecked(config, vault, lock) {
             Err(Error::Damaged(detail)) => Err(recovery::mark(&config.data_dir, &detail, true)?),
             other => other,
         }
     }
 
-    fn open_unchecked(config: &Config, vault: &dyn KeyVault) -> Result<Db> {
+    fn open_unchecked(config: &Config, vault: &dyn KeyVault, lock: StoreLock) -> Result<Db> {
         let path = config.data_dir.join(DB_FILE);
         let id_path = config.data_dir.join(KEY_ID_FILE);
         // A rotation that crashed before its rename left only this copy: the database
@@ -99,7 +157,7 @@ impl Db {
         if !exists {
             vault.clear_next()?;
             let writer = open_new(&path, &id_path, &key, config)?;
-            let db = Db::finish(path, writer, &key, config)?;
+            let db = Db::finish(path, writer, &key, config, lock)?;
             // A new store may be paired to a register that numbered elsewhere: the first
             // contact asks the server for its highest (see `Till::needs_seq_floor`).
             db.writer.execute(
@@ -116,31 +174,41 @@ impl Db {
             candidates.push((next, true));
         }
         candidates.sort_by_key(|(k, _)| recorded_id.as_deref() != Some(k.id.as_str()));
-        if let Some(recorded) = &recorded_id {
-            if !candidates.iter().any(|(k, _)| k.id == *recorded) {
-                return Err(Error::KeyMismatch);
-            }
+        if let Some(recorded) = &recorded_id
+            && !candidates.iter().any(|(k, _)| k.id == *recorded)
+        {
+            return Err(Error::KeyMismatch);
         }
         for (key, is_staged) in &candidates {
-            let writer = match open_keyed(&path, key, config) {
-                Ok(writer) => writer,
-                Err(Error::KeyMismatch) => {
-                    // Another build may have written it with other cipher settings: that is
-                    // not damage. Convert it to the pinned ones, then open it as usual.
-                    let Some(profile) = cipher::detect(&path, key) else {
-                        continue;
-                    };
-                    cipher::convert(&path, &config.data_dir.join(CONVERT_FILE), key, &profile)?;
-                    open_keyed(&path, key, config)?
+            // Read-only first: a file from a newer app must not change by a byte (no switch
+            // of journal mode, no checkpoint of its WAL on close, no cipher conversion).
+            let profile = match cipher::open_with(&path, key, &cipher::PINNED) {
+                Ok(conn) => {
+                    check_not_newer(&conn)?;
+                    None
                 }
+                // Another build may have written it with other cipher settings: that is
+                // not damage.
+                Err(Error::KeyMismatch) => match cipher::detect(&path, key) {
+                    Some(profile) => {
+                        check_not_newer(&cipher::open_with(&path, key, &profile)?)?;
+                        Some(profile)
+                    }
+                    None => continue,
+                },
                 Err(e) => return Err(e),
             };
+            if let Some(profile) = profile {
+                // Convert it to the pinned settings, then open it as usual.
+                cipher::convert(&path, &config.data_dir.join(CONVERT_FILE), key, &profile)?;
+            }
+            let writer = open_keyed(&path, key, config)?;
             if *is_staged {
                 // The rotation got as far as replacing the file: finish it.
                 vault.save(key)?;
                 tracing::info!("key rotation completed on open");
             }
-            let db = Db::finish(path, writer, key, config)?;
+            let db = Db::finish(path, writer, key, config, lock)?;
             if sidecar
                 .as_ref()
                 .is_none_or(|s| s.id != key.id || !s.established)
@@ -159,7 +227,13 @@ impl Db {
         Err(Error::KeyMismatch)
     }
 
-    fn finish(path: PathBuf, mut writer: Connection, key: &DbKey, config: &Config) -> Result<Db> {
+    fn finish(
+        path: PathBuf,
+        mut writer: Connection,
+        key: &DbKey,
+        config: &Config,
+        lock: StoreLock,
+    ) -> Result<Db> {
         schema::migrate(&mut writer)?;
         cipher::record(&writer)?;
         check_queue_readable(&writer)?;
@@ -168,6 +242,7 @@ impl Db {
             path,
             writer,
             reader,
+            lock,
         })
     }
 
@@ -182,6 +257,7 @@ impl Db {
             path,
             writer,
             reader,
+            lock,
         } = self;
         let new_key = DbKey::generate()?;
         vault.save_next(&new_key)?;
@@ -206,7 +282,7 @@ impl Db {
         vault.clear_next()?;
         tracing::info!("database key rotated");
         let writer = open_keyed(&path, &new_key, config)?;
-        Db::finish(path, writer, &new_key, config)
+        Db::finish(path, writer, &new_key, config, lock)
     }
 }
 
@@ -269,6 +345,17 @@ impl KeyIdSidecar {
             established: lines.next() != Some(CREATING),
         })
     }
+}
+
+/// `NewerSchema` when a newer app wrote the file `conn` has open (read-only): this build
+/// must not touch it, let alone migrate it.
+pub(crate) fn check_not_newer(conn: &Connection) -> Result<()> {
+    let found = schema::version(conn)?;
+    let supported = schema::latest_version();
+    if found > supported {
+        return Err(Error::NewerSchema { found, supported });
+    }
+    Ok(())
 }
 
 /// Reads every queued sale and the receipt counters: the pages a register cannot work
@@ -348,15 +435,84 @@ pub(crate) fn open_keyed(path: &Path, key: &DbKey, config: &Config) -> Result<Co
 }
 
 /// Writes a small file so that it survives a power cut (write, fsync, rename, fsync dir).
+///
+/// The temporary file is `<name>.<unique>.tmp`, new for every write: two writes (of two
+/// sidecars, or from two threads) never share one, so neither can rename the other's
+/// bytes into place. A crash leaves at most a stray `.tmp`, never a half-written file.
 pub(crate) fn write_durably(path: &Path, bytes: &[u8]) -> Result<()> {
     let io = |e: std::io::Error| Error::Storage(format!("cannot write {}: {e}", path.display()));
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    fs::rename(&tmp, path).map_err(io)?;
-    if let Some(dir) = path.parent() {
-        fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Storage(format!("cannot write {}: no file name", path.display())))?;
+    let tmp = path.with_file_name(format!("{}.{}.tmp", name.to_string_lossy(), unique_tag()?));
+    let written = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
     }
-    Ok(())
+    written.map_err(io)
+}
+
+/// A tag no other file name of this data directory has: the time (Unix ms, so names sort
+/// in order) and 32 random bits (two in one millisecond, or a clock set back, still differ).
+pub(crate) fn unique_tag() -> Result<String> {
+    let mut random = [0u8; 4];
+    getrandom::fill(&mut random).map_err(|e| Error::Storage(format!("no randomness: {e}")))?;
+    Ok(format!(
+        "{}-{:08x}",
+        crate::time::now_ms(),
+        u32::from_be_bytes(random)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durable_writes_of_two_files_at_once_never_swap_their_contents() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = ["tillkit.keyid", "tillkit.recovery"];
+        std::thread::scope(|s| {
+            for name in files {
+                let path = dir.path().join(name);
+                s.spawn(move || {
+                    for i in 0..300 {
+                        let text = format!("{name} {i}");
+                        write_durably(&path, text.as_bytes()).unwrap();
+                        let read = fs::read_to_string(&path).unwrap();
+                        assert!(read.starts_with(name), "{name} holds {read:?}");
+                    }
+                });
+            }
+        });
+        for name in files {
+            let read = fs::read_to_string(dir.path().join(name)).unwrap();
+            assert_eq!(read, format!("{name} 299"));
+        }
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+    }
+
+    #[test]
+    fn unique_tags_differ_within_one_millisecond() {
+        let tags: std::collections::HashSet<String> =
+            (0..1000).map(|_| unique_tag().unwrap()).collect();
+        assert_eq!(tags.len(), 1000);
+    }
 }

@@ -23,24 +23,43 @@ use serde::{Deserialize, Serialize};
 
 use super::cipher::{CipherProfile, PINNED, other_profiles};
 use super::key::{DbKey, KeyVault};
-use super::{DB_FILE, KEY_ID_FILE, open_keyed, schema, write_durably};
+use super::{
+    DB_FILE, KEY_ID_FILE, StoreLock, check_not_newer, open_keyed, schema, unique_tag, write_durably,
+};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::journal::{SegmentReason, ledger};
 
 /// Plaintext sidecar holding the recovery state: file names, reasons and counts, no data.
 pub const RECOVERY_FILE: &str = "tillkit.recovery";
-/// Where a recovery builds the fresh store before it takes the database's place.
-const SALVAGE_FILE: &str = "tillkit.db.salvage";
+/// Where a recovery builds the fresh store before it takes the database's place (a unique
+/// tag follows, new for every run).
+const SALVAGE_PREFIX: &str = "tillkit.db.salvage-";
+/// Names of the files a recovery keeps: damaged database files, and stale `-wal`/`-shm`
+/// files that were set aside so they are never replayed onto a recovered store.
+const KEPT_PREFIXES: [&str; 2] = ["tillkit.db.damaged-", "tillkit.db.stale-"];
 /// `meta` key set in a recovered or fresh store until the server has told the register
 /// the highest receipt number it holds.
 pub(crate) const SEQ_FLOOR_KEY: &str = "seq_floor_check";
 /// Most detail lines a report carries (a badly damaged file can fail on every page).
 const MAX_DETAILS: usize = 50;
+/// Most missing receipt numbers a report lists (the count of the rest is in `unreadable`).
+const MAX_MISSING_RECEIPTS: usize = 1000;
 
 /// What a recovery salvaged and what it could not read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecoveryReport {
+    /// True when salvage was complete: the kept file was there and readable, and every sale,
+    /// queue row and receipt number it knew of is in the new store (products, stock and
+    /// discounts come back with the next catalogue and do not count).
+    pub complete: bool,
+    /// Receipt numbers known to have been issued that no salvaged record carries, per
+    /// register in order (at most 1,000; `unreadable` counts the rest). Known: every number
+    /// from the register's first record in the kept file (1, or where a fresh start or an
+    /// earlier recovery restarted its journal) to its newest one (its journal head, or its
+    /// counter in files older than the journal). When the restarting record itself was
+    /// lost, numbers before it are listed too: this errs on the side of listing.
+    pub receipts_missing: Vec<String>,
     /// Sales copied into the fresh store (sent and unsent).
     pub sales_recovered: u64,
     /// Of those, sales queued for upload (the server dedupes any it already has).
@@ -97,13 +116,32 @@ fn save(dir: &Path, state: &State) -> Result<()> {
     write_durably(&dir.join(RECOVERY_FILE), &serde_json::to_vec_pretty(state)?)
 }
 
+/// Every kept file: those the recovery record names (resolved, then pending), then any
+/// other damaged or stale file in the directory (a record lost or from an older build).
 fn kept_of(dir: &Path, state: &State) -> Vec<PathBuf> {
     let pending = state
         .pending
         .iter()
         .flat_map(|p| p.moves.iter().map(|(_, to)| to));
     let resolved = state.history.iter().flat_map(|r| r.kept.iter());
-    resolved.chain(pending).map(|name| dir.join(name)).collect()
+    let mut kept: Vec<String> = resolved.chain(pending).cloned().collect();
+    let mut found: Vec<String> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        // Not a WAL index (or an empty WAL) SQLite makes beside a kept file it reads: those
+        // hold nothing of the store.
+        .filter(|e| e.metadata().is_ok_and(|m| m.len() > 0))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            KEPT_PREFIXES.iter().any(|p| n.starts_with(p))
+                && !n.ends_with("-shm")
+                && !kept.contains(n)
+        })
+        .collect();
+    found.sort();
+    kept.extend(found);
+    kept.into_iter().map(|name| dir.join(name)).collect()
 }
 
 fn needs_recovery(dir: &Path, pending: &Pending) -> Error {
@@ -117,6 +155,7 @@ fn needs_recovery(dir: &Path, pending: &Pending) -> Error {
 fn finish_moves(dir: &Path, pending: &Pending) -> Result<()> {
     for (from, to) in &pending.moves {
         let (from, to) = (dir.join(from), dir.join(to));
+        // `to` exists: this rename was done before a crash (names are unique).
         if from.exists() && !to.exists() {
             fs::rename(&from, &to)
                 .map_err(|e| Error::Storage(format!("cannot keep the damaged file aside: {e}")))?;
@@ -149,20 +188,22 @@ pub(crate) fn mark(dir: &Path, reason: &str, move_now: bool) -> Result<Error> {
     if let Some(pending) = &state.pending {
         return Ok(needs_recovery(dir, pending));
     }
-    let stamp = crate::time::now_ms();
+    // Unique names: a second damage (even in the same millisecond, or after the clock
+    // was set back) never lands on an earlier kept file.
+    let tag = unique_tag()?;
     let moves = ["", "-wal", "-shm"]
         .iter()
         .filter(|suffix| dir.join(format!("{DB_FILE}{suffix}")).exists())
         .map(|suffix| {
             (
                 format!("{DB_FILE}{suffix}"),
-                format!("{DB_FILE}.damaged-{stamp}{suffix}"),
+                format!("{DB_FILE}.damaged-{tag}{suffix}"),
             )
         })
         .collect();
     let pending = Pending {
         reason: reason.to_string(),
-        at: stamp,
+        at: crate::time::now_ms(),
         moves,
     };
     state.pending = Some(pending.clone());
@@ -191,6 +232,7 @@ pub fn kept_files(config: &Config) -> Result<Vec<PathBuf>> {
 /// register asks the server for its highest on first contact.
 pub fn recover(config: &Config, vault: &dyn KeyVault) -> Result<RecoveryReport> {
     let dir = &config.data_dir;
+    let _lock = lock_for_recovery(config)?;
     let mut state = load(dir)?;
     let Some(pending) = state.pending.clone() else {
         return Err(Error::invalid("no recovery is pending"));
@@ -201,30 +243,40 @@ pub fn recover(config: &Config, vault: &dyn KeyVault) -> Result<RecoveryReport> 
     keys.extend(vault.load_next()?);
 
     let mut report = RecoveryReport::default();
-    let salvage_path = dir.join(SALVAGE_FILE);
+    let salvage_path = salvage_path(dir)?;
     let kept_dbs: Vec<PathBuf> = pending
         .moves
         .iter()
         .filter(|(from, _)| from == DB_FILE)
         .map(|(_, to)| dir.join(to))
         .collect();
+    for kept in &kept_dbs {
+        refuse_newer(kept, &keys)?;
+    }
+    // Each failure below clears it.
+    report.complete = !kept_dbs.is_empty();
     if kept_dbs.is_empty() {
         report
             .unreadable
             .push("the database file was missing: there was nothing to read".into());
     }
-    build_fresh(config, &salvage_path, &keys[0], |tx| {
+    let built = build_fresh(config, &salvage_path, &keys[0], |tx| {
         for kept in &kept_dbs {
             salvage_file(kept, &keys, tx, &mut report)?;
         }
         finish_salvage(tx, &mut report)
     })?;
-    install(dir, &salvage_path, &keys[0])?;
+    let stale = install(dir, &salvage_path, &built, &keys[0])?;
     state.pending = None;
     state.history.push(Resolved {
         reason: pending.reason.clone(),
         at: pending.at,
-        kept: pending.moves.iter().map(|(_, to)| to.clone()).collect(),
+        kept: pending
+            .moves
+            .iter()
+            .map(|(_, to)| to.clone())
+            .chain(stale)
+            .collect(),
         outcome: format!(
             "recovered {} sales ({} queued); {} unreadable",
             report.sales_recovered, report.queued, report.sales_unreadable
@@ -246,14 +298,15 @@ pub fn recover(config: &Config, vault: &dyn KeyVault) -> Result<RecoveryReport> 
 /// continue after the highest the server holds for the register.
 pub fn start_fresh(config: &Config, vault: &dyn KeyVault) -> Result<()> {
     let dir = &config.data_dir;
+    let _lock = lock_for_recovery(config)?;
     let mut state = load(dir)?;
     let Some(pending) = state.pending.clone() else {
         return Err(Error::invalid("no recovery is pending"));
     };
     finish_moves(dir, &pending)?;
     let key = key_for_fresh_store(vault, &pending)?;
-    let salvage_path = dir.join(SALVAGE_FILE);
-    build_fresh(config, &salvage_path, &key, |tx| {
+    let salvage_path = salvage_path(dir)?;
+    let built = build_fresh(config, &salvage_path, &key, |tx| {
         mark_seq_floor(tx)?;
         // The journal starts again, saying so: never as if this were a new register.
         ledger::mark_restart(
@@ -265,12 +318,17 @@ pub fn start_fresh(config: &Config, vault: &dyn KeyVault) -> Result<()> {
             },
         )
     })?;
-    install(dir, &salvage_path, &key)?;
+    let stale = install(dir, &salvage_path, &built, &key)?;
     state.pending = None;
     state.history.push(Resolved {
         reason: pending.reason.clone(),
         at: pending.at,
-        kept: pending.moves.iter().map(|(_, to)| to.clone()).collect(),
+        kept: pending
+            .moves
+            .iter()
+            .map(|(_, to)| to.clone())
+            .chain(stale)
+            .collect(),
         outcome: "started fresh without salvage, as confirmed".into(),
     });
     save(dir, &state)?;
@@ -278,21 +336,93 @@ pub fn start_fresh(config: &Config, vault: &dyn KeyVault) -> Result<()> {
     Ok(())
 }
 
-fn remove_db_files(path: &Path) {
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        // Leftovers of a recovery that crashed: never a kept file, never the database.
-        let _ = fs::remove_file(format!("{}{suffix}", path.display()));
+/// The store's lock for a recovery or a fresh start: no till may open the files while they
+/// are read, built and swapped, and no second recovery may run beside this one.
+fn lock_for_recovery(config: &Config) -> Result<StoreLock> {
+    if !config.data_dir.is_dir() {
+        return Err(Error::invalid("no recovery is pending"));
+    }
+    StoreLock::acquire(config)
+}
+
+/// `NewerSchema` for a kept file a newer app wrote: salvaging it into this build's schema
+/// would drop what the newer app added, and the newer app would then find an older store.
+/// A file whose first page cannot be read is left to salvage (which reports it).
+fn refuse_newer(path: &Path, keys: &[DbKey]) -> Result<()> {
+    match Source::open(path, keys) {
+        Ok(mut src) => match src.read(|c| Ok(check_not_newer(c))) {
+            Some(result) => result,
+            None => Ok(()),
+        },
+        Err(_) => Ok(()),
     }
 }
 
-/// Makes a migrated store at `path` and fills it in one transaction.
+/// A new, unique place to build this run's fresh store. Stores an earlier run built but
+/// never installed (it crashed) are removed first: copies made from the kept files, which
+/// stay; never a kept file, never the database. Called under the store's lock.
+fn salvage_path(dir: &Path) -> Result<PathBuf> {
+    for entry in fs::read_dir(dir).map_err(|e| Error::Storage(e.to_string()))? {
+        let name = entry
+            .map_err(|e| Error::Storage(e.to_string()))?
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        if name.starts_with(SALVAGE_PREFIX) {
+            let _ = fs::remove_file(dir.join(name));
+        }
+    }
+    Ok(dir.join(format!("{SALVAGE_PREFIX}{}", unique_tag()?)))
+}
+
+/// What identifies the file a recovery built, so that install moves that file and no
+/// other into the database's place.
+#[derive(Debug, PartialEq, Eq)]
+struct Built {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    inode: (u64, u64),
+}
+
+impl Built {
+    fn of(path: &Path) -> Result<Built> {
+        let m = fs::metadata(path)
+            .map_err(|e| Error::Storage(format!("the recovered store is missing: {e}")))?;
+        Ok(Built {
+            len: m.len(),
+            modified: m.modified().ok(),
+            #[cfg(unix)]
+            inode: {
+                use std::os::unix::fs::MetadataExt;
+                (m.dev(), m.ino())
+            },
+        })
+    }
+}
+
+/// Makes a migrated store at `path` (a new name) and fills it in one transaction.
 fn build_fresh(
     config: &Config,
     path: &Path,
     key: &DbKey,
     fill: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<()>,
-) -> Result<()> {
-    remove_db_files(path);
+) -> Result<Built> {
+    let built = build_into(config, path, key, fill);
+    if built.is_err() {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
+    built
+}
+
+fn build_into(
+    config: &Config,
+    path: &Path,
+    key: &DbKey,
+    fill: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<()>,
+) -> Result<Built> {
     let mut fresh = open_keyed(path, key, config)?;
     schema::migrate(&mut fresh)?;
     // Salvaged rows keep their ids; one whose parent could not be read stays anyway.
@@ -304,12 +434,22 @@ fn build_fresh(
     fresh.close().map_err(|(_, e)| Error::from(e))?;
     fs::File::open(path)
         .and_then(|f| f.sync_all())
-        .map_err(|e| Error::Storage(format!("cannot sync the recovered store: {e}")))
+        .map_err(|e| Error::Storage(format!("cannot sync the recovered store: {e}")))?;
+    Built::of(path)
 }
 
-/// Puts the fresh store in the database's place and records its key id.
-fn install(dir: &Path, fresh: &Path, key: &DbKey) -> Result<()> {
+/// Puts the fresh store in the database's place and records its key id; returns the names
+/// of the stale files it set aside (kept, and listed like the damaged ones). It refuses
+/// unless the file at `fresh` is the one this run `built`.
+fn install(dir: &Path, fresh: &Path, built: &Built, key: &DbKey) -> Result<Vec<String>> {
     let db = dir.join(DB_FILE);
+    if Built::of(fresh)? != *built {
+        return Err(Error::Storage(
+            "the recovered store is not the file this recovery built; nothing was replaced".into(),
+        ));
+    }
+    let tag = unique_tag()?;
+    let mut stale_kept = Vec::new();
     for suffix in ["-wal", "-shm"] {
         if Path::new(&format!("{}{suffix}", fresh.display())).exists() {
             return Err(Error::Storage(
@@ -320,8 +460,10 @@ fn install(dir: &Path, fresh: &Path, key: &DbKey) -> Result<()> {
         // replay it onto the fresh store.
         let stale = PathBuf::from(format!("{}{suffix}", db.display()));
         if stale.exists() {
-            let aside = dir.join(format!("{DB_FILE}.stale-{}{suffix}", crate::time::now_ms()));
-            fs::rename(&stale, aside).map_err(|e| Error::Storage(e.to_string()))?;
+            let name = format!("{DB_FILE}.stale-{tag}{suffix}");
+            fs::rename(&stale, dir.join(&name)).map_err(|e| Error::Storage(e.to_string()))?;
+            tracing::warn!(file = %name, "a stale file was set aside and kept");
+            stale_kept.push(name);
         }
     }
     fs::rename(fresh, &db)
@@ -329,7 +471,8 @@ fn install(dir: &Path, fresh: &Path, key: &DbKey) -> Result<()> {
     if let Ok(d) = fs::File::open(dir) {
         d.sync_all().map_err(|e| Error::Storage(e.to_string()))?;
     }
-    write_durably(&dir.join(KEY_ID_FILE), key.id.as_bytes())
+    write_durably(&dir.join(KEY_ID_FILE), key.id.as_bytes())?;
+    Ok(stale_kept)
 }
 
 /// The key a fresh store is made with: the vault's; a new one (saved first) only when
@@ -545,6 +688,7 @@ fn salvage_file(
     let mut src = match Source::open(path, keys) {
         Ok(src) => src,
         Err(e) => {
+            report.complete = false;
             report.unreadable.push(format!(
                 "{}: its first page (the schema) cannot be read: {e}",
                 display_name(path)
@@ -575,11 +719,32 @@ fn salvage_file(
             "outbox" | "stock_movements" => copied.get("sales"),
             _ => None,
         };
-        let (rows, failed) = copy_rowid_table(&mut src, tx, table, &hints, parent)?;
+        let Copied {
+            rows,
+            failed,
+            blind,
+            repeated,
+        } = copy_rowid_table(&mut src, tx, table, &hints, parent)?;
+        if repeated > 0 {
+            report.unreadable.push(format!(
+                "{table}: {repeated} rows not copied: they repeat a row already salvaged"
+            ));
+        }
+        if matches!(*table, "sales" | "outbox") && repeated > 0 {
+            report.complete = false;
+        }
         if !failed.is_empty() {
             report
                 .unreadable
                 .push(format!("{table}: {} rows could not be read", failed.len()));
+        }
+        if blind {
+            report.unreadable.push(format!(
+                "{table}: rows past the highest readable one cannot be reached"
+            ));
+        }
+        if matches!(*table, "sales" | "outbox") && (blind || !failed.is_empty()) {
+            report.complete = false;
         }
         if *table == "sales" {
             report.sales_unreadable = failed.len() as u64;
@@ -593,6 +758,11 @@ fn salvage_file(
             report
                 .unreadable
                 .push(format!("{table}: could not be read to its end"));
+            // The receipt counters: without them, numbers issued after the newest
+            // salvaged sale cannot be told.
+            if *table == "register_seq" {
+                report.complete = false;
+            }
         }
     }
     Ok(())
@@ -604,20 +774,33 @@ fn display_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Copies each readable row of `table` by rowid; returns the rowids copied and those that
-/// failed. With `parent`, only rows whose first column (`sale_ref`) is in it are copied.
+/// What copying one rowid table did.
+#[derive(Default)]
+struct Copied {
+    /// Rowids really inserted into the fresh store.
+    rows: HashSet<i64>,
+    /// Rowids whose row could not be read.
+    failed: Vec<i64>,
+    /// Rows past the highest readable one may exist that no path reaches.
+    blind: bool,
+    /// Rows read but not inserted: a unique key (a sale id) already salvaged.
+    repeated: u64,
+}
+
+/// Copies each readable row of `table` by rowid, counting what each insert really did
+/// (`changes()`): a row is salvaged only if it went in. With `parent`, only rows whose
+/// first column (`sale_ref`) is in it are copied.
 fn copy_rowid_table(
     src: &mut Source<'_>,
     tx: &rusqlite::Transaction<'_>,
     table: &str,
     hints: &[String],
     parent: Option<&HashSet<i64>>,
-) -> Result<(HashSet<i64>, Vec<i64>)> {
+) -> Result<Copied> {
     let columns = shared_columns(src, tx, table)?;
-    let mut copied = HashSet::new();
-    let mut failed = Vec::new();
+    let mut out = Copied::default();
     if columns.is_empty() {
-        return Ok((copied, failed));
+        return Ok(out);
     }
     let list = columns.join(", ");
     let select = format!("SELECT {list} FROM {table} WHERE rowid = ?1");
@@ -652,15 +835,20 @@ fn copy_rowid_table(
                     _ => true,
                 };
                 if keep {
-                    stmt.execute(params_from_iter(values.iter()))?;
-                    copied.insert(rowid);
+                    // INSERT OR IGNORE: 0 when a unique key repeats a row already copied.
+                    if stmt.execute(params_from_iter(values.iter()))? == 1 {
+                        out.rows.insert(rowid);
+                    } else {
+                        out.repeated += 1;
+                    }
                 }
             }
             Some(None) => {}
-            None => failed.push(rowid),
+            None => out.failed.push(rowid),
         }
     }
-    Ok((copied, failed))
+    out.blind = blind;
+    Ok(out)
 }
 
 /// Columns `table` has in both the kept file and the fresh schema (an older kept file
@@ -732,10 +920,10 @@ fn lost_sale_ids(src: &mut Source<'_>, failed: &[i64]) -> Vec<String> {
             let mut q = stmt.query([])?;
             while let Some(r) = q.next()? {
                 let rowid: i64 = r.get(0)?;
-                if wanted.contains(&rowid) {
-                    if let Ok(id) = r.get::<_, String>(1) {
-                        ids.insert(rowid, id);
-                    }
+                if wanted.contains(&rowid)
+                    && let Ok(id) = r.get::<_, String>(1)
+                {
+                    ids.insert(rowid, id);
                 }
             }
             Ok(())
@@ -798,6 +986,9 @@ fn finish_salvage(tx: &rusqlite::Transaction<'_>, report: &mut RecoveryReport) -
         }
     }
     mark_seq_floor(tx)?;
+    // Before the heads move to the newest salvaged records: the kept heads say how far
+    // each register's numbers went.
+    missing_receipts(tx, report)?;
     restore_journal_heads(tx)?;
     ledger::mark_restart(
         tx,
@@ -812,29 +1003,9 @@ fn finish_salvage(tx: &rusqlite::Transaction<'_>, report: &mut RecoveryReport) -
     let count = |sql: &str| tx.query_row(sql, [], |r| r.get::<_, i64>(0));
     report.sales_recovered = count("SELECT count(*) FROM sales")? as u64;
     report.queued = count("SELECT count(*) FROM outbox")? as u64;
-    // Receipt numbers issued (the kept counter) with no salvaged sale: lost sales, even
-    // where no page said so (a file cut short ends without an error to count).
-    let mut gaps = tx.prepare(
-        "SELECT q.register_id, q.last_seq - count(s.id), min(q.last_seq, max(coalesce(s.seq, 0)))
-         FROM register_seq q LEFT JOIN sales s
-           ON s.store_id = q.store_id AND s.register_id = q.register_id
-         GROUP BY q.store_id, q.register_id HAVING q.last_seq > count(s.id)",
-    )?;
-    let rows = gaps.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
-    })?;
-    for row in rows {
-        let (register, missing, highest) = row?;
-        report.unreadable.push(format!(
-            "register {register}: {missing} receipt numbers issued have no salvaged sale \
-             (highest salvaged {highest})"
-        ));
+    if !report.receipts_missing.is_empty() || report.queued_lost > 0 {
+        report.complete = false;
     }
-    drop(gaps);
     let mut stmt =
         tx.prepare("SELECT store_id, register_id, last_seq FROM register_seq ORDER BY 1, 2")?;
     report.highest_seq = stmt
@@ -843,4 +1014,101 @@ fn finish_salvage(tx: &rusqlite::Transaction<'_>, report: &mut RecoveryReport) -
         })?
         .collect::<rusqlite::Result<_>>()?;
     Ok(())
+}
+
+/// Receipt numbers issued (see [`RecoveryReport::receipts_missing`]) that no salvaged record
+/// carries: lost sales, even where no page said so (a file cut short ends without an error).
+fn missing_receipts(tx: &rusqlite::Transaction<'_>, report: &mut RecoveryReport) -> Result<()> {
+    // The newest number of each register: its journal head (a counter the server's floor
+    // raised went past numbers this device never issued), else its counter.
+    let registers: Vec<(String, String, i64)> = {
+        let mut stmt = tx.prepare(
+            "SELECT store_id, register_id, coalesce(head_seq, last_seq) FROM register_seq
+             ORDER BY store_id, register_id",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut salvaged =
+        tx.prepare("SELECT seq FROM sales WHERE store_id = ?1 AND register_id = ?2 ORDER BY seq")?;
+    // Numbers before a restarted journal were never in this file.
+    let mut restarted = tx.prepare(
+        "SELECT min(seq) FROM sales WHERE store_id = ?1 AND register_id = ?2
+         AND json_extract(record, '$.journal.segment.reason') IN ('fresh_start', 'recovered')",
+    )?;
+    let mut more = 0usize;
+    for (store, register, newest) in registers {
+        let seqs: HashSet<i64> = salvaged
+            .query_map(params![store, register], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let first: i64 = restarted
+            .query_row(params![store, register], |r| r.get::<_, Option<i64>>(0))?
+            .unwrap_or(1);
+        let newest = newest.max(seqs.iter().copied().max().unwrap_or(0));
+        let lost: Vec<i64> = (first.max(1)..=newest)
+            .filter(|n| !seqs.contains(n))
+            .collect();
+        if lost.is_empty() {
+            continue;
+        }
+        let highest = seqs.iter().copied().max().unwrap_or(0);
+        report.unreadable.push(format!(
+            "register {register}: {} receipt numbers issued have no salvaged sale \
+             (highest salvaged {highest})",
+            lost.len()
+        ));
+        for n in lost {
+            if report.receipts_missing.len() < MAX_MISSING_RECEIPTS {
+                report
+                    .receipts_missing
+                    .push(crate::sale::receipt_no(&register, n as u64));
+            } else {
+                more += 1;
+            }
+        }
+    }
+    if more > 0 {
+        report
+            .unreadable
+            .push(format!("... and {more} more missing receipt numbers"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn install_refuses_a_file_that_is_not_the_one_this_recovery_built() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::new(dir.path());
+        let key = DbKey::generate().unwrap();
+        let ours = salvage_path(dir.path()).unwrap();
+        let built = build_fresh(&config, &ours, &key, |_| Ok(())).unwrap();
+        // Another file took its name (a stale store, another run's): never installed.
+        let other = dir.path().join("other.db");
+        build_fresh(&config, &other, &key, mark_seq_floor).unwrap();
+        fs::rename(&other, &ours).unwrap();
+        let err = install(dir.path(), &ours, &built, &key).unwrap_err();
+        assert!(err.to_string().contains("not the file"), "{err}");
+        assert!(!dir.path().join(DB_FILE).exists(), "nothing was replaced");
+        // The file it built goes in.
+        let built = build_fresh(&config, &ours, &key, |_| Ok(())).unwrap();
+        assert!(install(dir.path(), &ours, &built, &key).unwrap().is_empty());
+        assert!(dir.path().join(DB_FILE).exists());
+    }
+
+    #[test]
+    fn a_new_salvage_place_removes_only_earlier_unfinished_salvage_stores() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(format!("{SALVAGE_PREFIX}1-00000000"));
+        let kept = dir.path().join("tillkit.db.damaged-1-00000000");
+        fs::write(&stale, b"x").unwrap();
+        fs::write(&kept, b"y").unwrap();
+        let fresh = salvage_path(dir.path()).unwrap();
+        assert!(!stale.exists());
+        assert!(kept.exists(), "a kept file is never removed");
+        assert_ne!(fresh, stale);
+    }
 }

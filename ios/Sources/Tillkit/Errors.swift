@@ -20,6 +20,7 @@ extension TillkitError {
         case .StorageFull: return "The device storage is full: nothing was saved"
         case .NeedsRecovery: return "The register's database is damaged: restart the app to recover the sales"
         case .NewerSchema: return "This register's data was written by a newer app version: update the app"
+        case .Busy: return "The register's database is in use by another copy of the app: try again in a moment"
         // Key, corruption, storage and keychain failures: the register cannot go on by itself.
         default: return "The register needs attention (\(self)): call support"
         }

@@ -99,13 +99,29 @@ public struct RecoveryFlow {
 public func recoverySummary(_ r: RecoveryReportRecord) -> [String] {
     func count(_ n: UInt64, _ what: String) -> String { n == 1 ? "1 \(what)" : "\(n) \(what)s" }
     var lines = ["\(count(r.salesRecovered, "sale")) recovered; \(count(r.queued, "sale")) will upload when online."]
-    let lost = max(r.salesUnreadable, r.queuedLost)
-    if lost > 0 {
-        lines.append("\(count(lost, "sale")) could not be read. Check them against paper receipts; the damaged file was kept for support.")
-    } else {
+    if r.complete {
         lines.append("Every sale could be read.")
+        return lines
+    }
+    let lost = max(r.salesUnreadable, r.queuedLost, UInt64(r.receiptsMissing.count))
+    if lost > 0 {
+        lines.append("\(count(lost, "sale")) could not be recovered. Check them against paper receipts; the damaged file was kept for support.")
+    } else {
+        lines.append("Not every part of the old database could be read. Check today's sales against paper receipts; the damaged file was kept for support.")
+    }
+    if !r.receiptsMissing.isEmpty {
+        lines.append("Missing receipt numbers: \(receiptList(r.receiptsMissing)).")
     }
     return lines
+}
+
+/// Receipt numbers the summary names before it counts the rest.
+public let maxReceiptsShown = 10
+
+/// Receipt numbers as one line, the first few in full and then how many more.
+public func receiptList(_ numbers: [String], shown: Int = maxReceiptsShown) -> String {
+    if numbers.count <= shown { return numbers.joined(separator: ", ") }
+    return numbers.prefix(shown).joined(separator: ", ") + " and \(numbers.count - shown) more"
 }
 
 /// The recovery calls, off the main actor (they read the whole kept file).

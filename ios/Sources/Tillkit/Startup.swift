@@ -16,6 +16,8 @@ public enum StartupProblem: String, CaseIterable, Sendable {
     case newerSchema
     /// The database's write-ahead log is gone while it held sales.
     case walMissing
+    /// Another copy of the register (or a recovery) has the database open; it passes once that one closes.
+    case busy
     /// The device storage is full.
     case storageFull
     /// The keychain could not be read (e.g. before the first unlock after a restart).
@@ -66,6 +68,8 @@ public struct StartupFailure: Equatable, Sendable {
             return ("This register's data is from a newer app version", "Update the app; the data was not touched. \(keep)")
         case .walMissing:
             return ("Part of the register's database is missing", "Nothing was opened and every file was kept for recovery. \(keep) Call support.")
+        case .busy:
+            return ("The register's database is in use", "Another copy of the register, or a recovery, has it open. Wait a moment, then try again. \(keep)")
         case .storageFull:
             return ("The device storage is full", "Free some space, then try again.")
         case .keychain:
@@ -95,6 +99,7 @@ public struct StartupFailure: Equatable, Sendable {
         case .NeedsRecovery: problem = .needsRecovery
         case .NewerSchema: problem = .newerSchema
         case .WalMissing: problem = .walMissing
+        case .Busy: problem = .busy
         case .StorageFull: problem = .storageFull
         case .Keychain: problem = .keychain
         case .Storage: problem = .storage

@@ -11,6 +11,7 @@ import java.io.RandomAccessFile
 import java.nio.file.Files
 import java.nio.file.Path
 import org.junit.Assert.assertEquals
+import org.junit.Assert.assertFalse
 import org.junit.Assert.assertThrows
 import org.junit.Assert.assertTrue
 import org.junit.Test
@@ -67,6 +68,11 @@ class RecoveryTest {
             report.salesRecovered + report.salesUnreadable)
         assertTrue(report.salesRecovered > 0uL)
         assertEquals(report.salesRecovered, report.queued)
+        if (report.salesUnreadable > 0uL || report.queuedLost > 0uL) {
+            assertFalse("a salvage that lost sales is not complete", report.complete)
+        }
+        assertEquals("every lost sale's receipt number is named", report.salesUnreadable,
+            report.receiptsMissing.size.toULong())
         assertEquals(refused.kept, report.keptFiles)
         val core = openCore(dir)
         try {

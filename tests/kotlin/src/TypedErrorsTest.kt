@@ -7,6 +7,8 @@ import app.tillkit.ffi.PaymentMethod
 import app.tillkit.ffi.PaymentRecord
 import app.tillkit.ffi.TillkitCore
 import app.tillkit.ffi.TillkitException
+import app.tillkit.ffi.recoverDatabase
+import app.tillkit.ffi.startFreshDatabase
 import app.tillkit.ffi.useInMemoryKeychainForTests
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertThrows
@@ -117,6 +119,22 @@ class TypedErrorsTest {
         val dir = tempDir("errors-key")
         openCore(dir).use { it.shutdown() }
         expect<TillkitException.KeyMissing> { openCore(dir, keychainAccount = "another-account") }
+        openCore(dir).use { it.shutdown() }
+        dir.deleteTree()
+    }
+
+    @Test
+    fun a_second_core_on_an_open_database_is_busy_and_recovery_beside_it_too() {
+        val dir = tempDir("errors-busy")
+        val first = openCore(dir)
+        try {
+            expect<TillkitException.Busy> { openCore(dir) }
+            expect<TillkitException.Busy> { recoverDatabase(coreConfig(dir)) }
+            expect<TillkitException.Busy> { startFreshDatabase(coreConfig(dir)) }
+        } finally {
+            first.shutdown()
+            first.close()
+        }
         openCore(dir).use { it.shutdown() }
         dir.deleteTree()
     }

@@ -41,10 +41,9 @@ class MainActivity : ComponentActivity() {
                     when (val s = startup) {
                         Startup.Opening -> Centered("Opening the register…")
                         is Startup.Failed -> FailureScreen(s.failure, onRetry = app::retryStartup)
-                        is Startup.NeedsRecovery -> RecoveryScreen(
-                            viewModel(key = s.reason) { RecoveryViewModel(app, s.reason, s.keptFiles) },
-                            onOpen = { app.open() },
-                        )
+                        // The session is the application's: a recovery running when this
+                        // activity goes keeps running, and the next one shows where it stands.
+                        is Startup.NeedsRecovery -> RecoveryScreen(s.recovery, onOpen = { app.open() })
                         is Startup.Ready -> Screens(s.till)
                     }
                 }

@@ -1,5 +1,6 @@
 // The "database needs recovery" screen: explains, recovers the sales, or (only after a
-// person types the word) starts fresh. The core salvages; this screen only asks and shows.
+// person types the word) starts fresh. The core salvages; the job belongs to the app's
+// RecoverySession (it outlives this screen); this screen only asks and shows.
 package app.tillkit.register
 
 import androidx.compose.foundation.layout.Arrangement
@@ -19,70 +20,12 @@ import androidx.compose.runtime.Composable
 import androidx.compose.runtime.getValue
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.unit.dp
-import androidx.lifecycle.ViewModel
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
-import androidx.lifecycle.viewModelScope
-import app.tillkit.ffi.TillkitAndroid
-import app.tillkit.ffi.TillkitException
-import app.tillkit.ffi.cashierMessage
-import app.tillkit.ui.MoneyFormat
-import app.tillkit.ui.RecoveryFlow
 import app.tillkit.ui.RecoveryStep
 import app.tillkit.ui.START_FRESH_WORD
-import kotlinx.coroutines.flow.MutableStateFlow
-import kotlinx.coroutines.flow.StateFlow
-import kotlinx.coroutines.flow.asStateFlow
-import kotlinx.coroutines.launch
-
-/** Runs the recovery calls for [RecoveryFlow] and publishes its step. */
-class RecoveryViewModel(
-    private val app: RegisterApplication,
-    reason: String,
-    keptFiles: List<String>,
-) : ViewModel() {
-    private val flow = RecoveryFlow(reason, keptFiles)
-    private val mutableStep = MutableStateFlow(flow.step)
-    val step: StateFlow<RecoveryStep> = mutableStep.asStateFlow()
-    val canConfirmFresh get() = flow.canConfirmFresh
-
-    private fun publish() {
-        mutableStep.value = flow.step
-    }
-
-    fun recover() {
-        if (!flow.recoverTapped()) return
-        publish()
-        viewModelScope.launch {
-            try {
-                flow.recovered(TillkitAndroid.recover(app, app.config))
-            } catch (e: TillkitException) {
-                flow.failed(e.cashierMessage(MoneyFormat(), currency = null))
-            }
-            publish()
-        }
-    }
-
-    fun startFresh() = flow.startFreshTapped().also { publish() }
-    fun typed(text: String) = flow.confirmationTyped(text).also { publish() }
-    fun cancelFresh() = flow.cancelFresh().also { publish() }
-
-    fun confirmFresh() {
-        if (!flow.confirmFreshTapped()) return
-        publish()
-        viewModelScope.launch {
-            try {
-                TillkitAndroid.startFresh(app, app.config)
-                flow.startedFresh()
-            } catch (e: TillkitException) {
-                flow.failed(e.cashierMessage(MoneyFormat(), currency = null))
-            }
-            publish()
-        }
-    }
-}
 
 @Composable
-fun RecoveryScreen(model: RecoveryViewModel, onOpen: () -> Unit) {
+fun RecoveryScreen(model: RecoverySession, onOpen: () -> Unit) {
     val step by model.step.collectAsStateWithLifecycle()
     Column(
         Modifier.fillMaxSize().padding(24.dp).verticalScroll(rememberScrollState()),

@@ -30,8 +30,11 @@ sealed interface Startup {
     data object Opening : Startup
     data class Ready(val till: TillkitAndroid) : Startup
     data class Failed(val failure: StartupFailure) : Startup
-    /** The database could not be opened with its key: the recovery screen takes over. */
-    data class NeedsRecovery(val reason: String, val keptFiles: List<String>) : Startup
+    /**
+     * The database could not be opened with its key: the recovery screen takes over. The
+     * session is the application's, so its job survives the screen.
+     */
+    data class NeedsRecovery(val recovery: RecoverySession) : Startup
 }
 
 class RegisterApplication : Application() {
@@ -64,14 +67,15 @@ class RegisterApplication : Application() {
         })
     }
 
-    /** Opens the register (again, after a recovery). */
+    /** Opens the register (again, after a recovery). Never beside a recovery still running. */
     fun open() {
+        if ((mutableStartup.value as? Startup.NeedsRecovery)?.recovery?.running == true) return
         mutableStartup.value = Startup.Opening
         scope.launch {
             mutableStartup.value = try {
                 Startup.Ready(openAndSignIn())
             } catch (e: TillkitException.NeedsRecovery) {
-                Startup.NeedsRecovery(e.reason, e.kept)
+                Startup.NeedsRecovery(RecoverySession(this@RegisterApplication, scope, e.reason, e.kept))
             } catch (e: TillkitException) {
                 Startup.Failed(e.startupFailure())
             } catch (e: CancellationException) {

@@ -72,6 +72,7 @@ fun afterOpenFailure(problem: StartupProblem, attempt: Int): RunVerdict = when (
     StartupProblem.Keychain,
     StartupProblem.Storage,
     StartupProblem.StorageFull,
+    StartupProblem.Busy,
     StartupProblem.Unexpected,
     -> retryUnlessExhausted(attempt)
     StartupProblem.KeyMissing,

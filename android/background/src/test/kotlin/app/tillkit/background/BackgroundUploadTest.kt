@@ -30,7 +30,10 @@ class BackgroundUploadTest {
 
     @Test
     fun an_open_failure_that_passes_by_itself_is_retried_and_one_needing_a_person_is_not() {
-        val passing = setOf(StartupProblem.Keychain, StartupProblem.Storage, StartupProblem.StorageFull, StartupProblem.Unexpected)
+        val passing = setOf(
+            StartupProblem.Keychain, StartupProblem.Storage, StartupProblem.StorageFull, StartupProblem.Busy,
+            StartupProblem.Unexpected,
+        )
         for (problem in StartupProblem.entries) {
             val expected = if (problem in passing) RunVerdict.RetryLater else RunVerdict.Done
             assertEquals(problem.name, expected, afterOpenFailure(problem, attempt = 0))

@@ -26,6 +26,7 @@ fun TillkitException.cashierMessage(money: MoneyFormat, currency: String?): Stri
         is TillkitException.StorageFull -> "The device storage is full: nothing was saved"
         is TillkitException.NeedsRecovery -> "The register's database is damaged: restart the app to recover the sales"
         is TillkitException.NewerSchema -> "This register's data was written by a newer app version: update the app"
+        is TillkitException.Busy -> "The register's database is in use by another copy of the app: try again in a moment"
         // Key, corruption, storage and keychain failures: the register cannot go on by itself.
         else -> "The register needs attention (${this::class.simpleName}): call support"
     }
@@ -41,6 +42,7 @@ fun TillkitException.startupFailure(): StartupFailure {
         is TillkitException.NeedsRecovery -> StartupProblem.NeedsRecovery
         is TillkitException.NewerSchema -> StartupProblem.NewerSchema
         is TillkitException.WalMissing -> StartupProblem.WalMissing
+        is TillkitException.Busy -> StartupProblem.Busy
         is TillkitException.StorageFull -> StartupProblem.StorageFull
         is TillkitException.Keychain -> StartupProblem.Keychain
         is TillkitException.Storage -> StartupProblem.Storage

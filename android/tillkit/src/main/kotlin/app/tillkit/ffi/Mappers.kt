@@ -107,10 +107,12 @@ fun Tender.toPaymentRecord(): PaymentRecord = when (this) {
 }
 
 fun RecoveryReportRecord.toRecoveryOutcome() = RecoveryOutcome(
+    complete = complete,
     salesRecovered = salesRecovered.toLong(),
     queued = queued.toLong(),
     salesUnreadable = salesUnreadable.toLong(),
     queuedLost = queuedLost.toLong(),
+    receiptsMissing = receiptsMissing,
     unreadable = unreadable,
     keptFiles = keptFiles,
 )

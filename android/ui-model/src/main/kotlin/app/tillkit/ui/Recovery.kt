@@ -4,10 +4,14 @@ package app.tillkit.ui
 
 /** What a recovery salvaged (from `RecoveryReportRecord`). */
 data class RecoveryOutcome(
+    /** Every sale, queue row and receipt number the damaged file knew of was salvaged. */
+    val complete: Boolean,
     val salesRecovered: Long,
     val queued: Long,
     val salesUnreadable: Long,
     val queuedLost: Long,
+    /** Receipt numbers known to have been issued that could not be recovered, in order. */
+    val receiptsMissing: List<String>,
     val unreadable: List<String>,
     val keptFiles: List<String>,
 )
@@ -106,13 +110,33 @@ fun recoverySummary(o: RecoveryOutcome): List<String> {
     val lines = mutableListOf(
         "${count(o.salesRecovered, "sale")} recovered; ${count(o.queued, "sale")} will upload when online.",
     )
-    if (o.salesUnreadable > 0 || o.queuedLost > 0) {
-        lines += "${count(maxOf(o.salesUnreadable, o.queuedLost), "sale")} could not be read. " +
+    if (o.complete) {
+        lines += "Every sale could be read."
+        return lines
+    }
+    val lost = maxOf(o.salesUnreadable, o.queuedLost, o.receiptsMissing.size.toLong())
+    lines += if (lost > 0) {
+        "${count(lost, "sale")} could not be recovered. " +
             "Check them against paper receipts; the damaged file was kept for support."
     } else {
-        lines += "Every sale could be read."
+        "Not every part of the old database could be read. Check today's sales against paper receipts; " +
+            "the damaged file was kept for support."
+    }
+    if (o.receiptsMissing.isNotEmpty()) {
+        lines += "Missing receipt numbers: ${receiptList(o.receiptsMissing)}."
     }
     return lines
 }
+
+/** Receipt numbers as one line, the first few in full and then how many more. */
+fun receiptList(numbers: List<String>, shown: Int = MAX_RECEIPTS_SHOWN): String =
+    if (numbers.size <= shown) {
+        numbers.joinToString(", ")
+    } else {
+        numbers.take(shown).joinToString(", ") + " and ${numbers.size - shown} more"
+    }
+
+/** Receipt numbers the summary names before it counts the rest. */
+const val MAX_RECEIPTS_SHOWN = 10
 
 private fun count(n: Long, what: String) = if (n == 1L) "1 $what" else "$n ${what}s"

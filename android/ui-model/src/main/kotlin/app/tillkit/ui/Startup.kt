@@ -22,6 +22,9 @@ enum class StartupProblem {
     /** The database's write-ahead log is gone while it held sales. */
     WalMissing,
 
+    /** Another copy of the register (or a recovery) has the database open; it passes once that one closes. */
+    Busy,
+
     /** The device storage is full. */
     StorageFull,
 
@@ -71,6 +74,9 @@ fun startupFailure(problem: StartupProblem, detail: String): StartupFailure {
         StartupProblem.WalMissing ->
             "Part of the register's database is missing" to
                 "Nothing was opened and every file was kept for recovery. $KEEP_DATA Call support."
+        StartupProblem.Busy ->
+            "The register's database is in use" to
+                "Another copy of the register, or a recovery, has it open. Wait a moment, then try again. $KEEP_DATA"
         StartupProblem.StorageFull ->
             "The device storage is full" to "Free some space, then try again."
         StartupProblem.Keychain ->

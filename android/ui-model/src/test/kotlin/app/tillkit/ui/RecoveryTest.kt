@@ -13,12 +13,13 @@ class RecoveryTest {
         val flow = RecoveryFlow("the database file is missing", kept)
         assertTrue(flow.recoverTapped())
         assertFalse("a second tap does not start a second recovery", flow.recoverTapped())
-        flow.recovered(RecoveryOutcome(38, 38, 2, 2, listOf("page 7"), kept))
+        flow.recovered(RecoveryOutcome(false, 38, 38, 2, 2, listOf("R1-000017", "R1-000018"), listOf("page 7"), kept))
         val done = flow.step as RecoveryStep.Done
         assertEquals(
             listOf(
                 "38 sales recovered; 38 sales will upload when online.",
-                "2 sales could not be read. Check them against paper receipts; the damaged file was kept for support.",
+                "2 sales could not be recovered. Check them against paper receipts; the damaged file was kept for support.",
+                "Missing receipt numbers: R1-000017, R1-000018.",
             ),
             done.summary,
         )
@@ -49,7 +50,21 @@ class RecoveryTest {
         flow.cancelFresh()
         assertTrue(flow.step is RecoveryStep.Needed)
         flow.recoverTapped()
-        flow.recovered(RecoveryOutcome(1, 1, 0, 0, emptyList(), kept))
+        flow.recovered(RecoveryOutcome(true, 1, 1, 0, 0, emptyList(), emptyList(), kept))
         assertEquals("Every sale could be read.", (flow.step as RecoveryStep.Done).summary[1])
+    }
+
+    @Test
+    fun an_incomplete_salvage_never_says_every_sale_was_read_and_names_what_is_missing() {
+        // Numbers the counter issued but no page held: nothing counted as unreadable.
+        val cut = RecoveryOutcome(false, 180, 180, 0, 0, (181..300).map { "R1-%06d".format(it) }, emptyList(), kept)
+        val lines = recoverySummary(cut)
+        assertFalse(lines.any { it.contains("Every sale") })
+        assertEquals("120 sales could not be recovered. Check them against paper receipts; the damaged file was kept for support.", lines[1])
+        assertEquals("Missing receipt numbers: R1-000181, R1-000182, R1-000183, R1-000184, R1-000185, R1-000186, " +
+            "R1-000187, R1-000188, R1-000189, R1-000190 and 110 more.", lines[2])
+        // The file was missing altogether: nothing known lost, but not complete either.
+        val missing = recoverySummary(RecoveryOutcome(false, 0, 0, 0, 0, emptyList(), listOf("missing"), kept))
+        assertTrue(missing[1].startsWith("Not every part of the old database could be read."))
     }
 }
