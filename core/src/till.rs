@@ -475,14 +475,14 @@ impl Till {
         self.with_reader(|c| outbox::list(c, &s.store_id, Listing::NeedsAttention, limit))
     }
 
-    /// Puts the current store's set-aside sales back in line and makes its parked sales
-    /// due at once: all of them, or those of `sale_ids`. Returns how many it touched. The
-    /// sync engine sends them at its next round (call `SyncEngine::sync_now` to start one).
+    /// Puts set-aside sales back in line and makes parked sales due at once, of every
+    /// store on this device, whoever is logged in: all of them, or those of `sale_ids`.
+    /// Returns how many it touched. The sync engine sends them at its next round (call
+    /// `SyncEngine::sync_now` to start one).
     pub fn retry_attention_sales(&self, sale_ids: Option<&[String]>) -> Result<u64> {
-        let s = self.session()?;
         let scope = sale_ids.map_or(RetryScope::All, RetryScope::Sales);
-        let touched = self.with_writer(|c| outbox::retry(c, &s.store_id, scope))?;
-        tracing::info!(store = %s.store_id, sales = touched, "set-aside sales put back in line");
+        let touched = self.with_writer(|c| outbox::retry(c, scope))?;
+        tracing::info!(sales = touched, "set-aside sales put back in line");
         self.sale_signal.notify_one();
         Ok(touched)
     }
