@@ -132,14 +132,14 @@ pub(crate) fn from_milli(m: i64) -> Decimal {
     Decimal::new(m, 3).normalize()
 }
 
-/// Checks a payload against itself and the store's tax settings, before anything is written.
-fn validate(p: &CatalogPayload, tax: &TaxSettings, max_text: usize) -> Result<()> {
+/// Checks a payload's own fields (not its products, which are checked as they are written).
+fn validate_head(p: &CatalogPayload, max_text: usize) -> Result<()> {
     if p.store_id.trim().is_empty() || p.cursor.len() > max_text {
         return Err(Error::InvalidCatalog(
             "store id missing or cursor too long".into(),
         ));
     }
-    check_contents(&p.products, &p.discounts, tax, max_text)
+    Ok(())
 }
 
 /// Checks products and discounts against each other and the tax settings. The server runs
@@ -150,41 +150,74 @@ pub fn check_contents(
     tax: &TaxSettings,
     max_text: usize,
 ) -> Result<()> {
-    let bad = |msg: String| Err(Error::InvalidCatalog(msg));
-    let minor = tax.minor_units();
-    let categories: HashSet<&str> = tax.categories.iter().map(|c| c.id.as_str()).collect();
-    let mut ids = HashSet::new();
-    let mut skus = HashSet::new();
-    let mut codes = HashSet::new();
-    let text_ok = |s: &str| !s.trim().is_empty() && s.chars().count() <= max_text;
-    // Rate ids, labels and category ids end up in every sale: held to the sale's limits.
-    for r in &tax.rates {
-        if !text_ok(&r.id) || r.label.chars().count() > max_text {
-            return bad(format!(
-                "tax rate {:?}: id must be 1..={max_text} characters and its label at most {max_text}",
-                r.id
-            ));
+    let mut contents = Contents::new(tax, max_text)?;
+    products.iter().try_for_each(|pr| contents.product(pr))?;
+    contents.discounts(discounts)
+}
+
+fn bad<T>(msg: String) -> Result<T> {
+    Err(Error::InvalidCatalog(msg))
+}
+
+/// The checks of one payload's contents, one product at a time (duplicates across the whole
+/// payload included), so a catalogue can be checked as it is read, without holding it.
+struct Contents<'t> {
+    minor: u32,
+    max_text: usize,
+    categories: HashSet<&'t str>,
+    ids: HashSet<String>,
+    skus: HashSet<String>,
+    codes: HashSet<String>,
+}
+
+impl<'t> Contents<'t> {
+    /// Checks the tax settings' own texts, which end up in every sale.
+    fn new(tax: &'t TaxSettings, max_text: usize) -> Result<Self> {
+        let contents = Contents {
+            minor: tax.minor_units(),
+            max_text,
+            categories: tax.categories.iter().map(|c| c.id.as_str()).collect(),
+            ids: HashSet::new(),
+            skus: HashSet::new(),
+            codes: HashSet::new(),
+        };
+        // Rate ids, labels and category ids are held to the sale's limits.
+        for r in &tax.rates {
+            if !contents.text_ok(&r.id) || r.label.chars().count() > max_text {
+                return bad(format!(
+                    "tax rate {:?}: id must be 1..={max_text} characters and its label at most {max_text}",
+                    r.id
+                ));
+            }
         }
-    }
-    for c in &tax.categories {
-        if !text_ok(&c.id) {
-            return bad(format!(
-                "tax category {:?}: id must be 1..={max_text} characters",
-                c.id
-            ));
+        for c in &tax.categories {
+            if !contents.text_ok(&c.id) {
+                return bad(format!(
+                    "tax category {:?}: id must be 1..={max_text} characters",
+                    c.id
+                ));
+            }
         }
+        Ok(contents)
     }
-    for pr in products {
-        if !text_ok(&pr.id) || !text_ok(&pr.sku) || !text_ok(&pr.name) {
+
+    fn text_ok(&self, s: &str) -> bool {
+        !s.trim().is_empty() && s.chars().count() <= self.max_text
+    }
+
+    /// Checks one product, and that no earlier one shares its id, SKU or a barcode.
+    fn product(&mut self, pr: &ProductRecord) -> Result<()> {
+        let (max_text, minor) = (self.max_text, self.minor);
+        if !self.text_ok(&pr.id) || !self.text_ok(&pr.sku) || !self.text_ok(&pr.name) {
             return bad(format!(
                 "product {:?}: id, sku and name must be 1..={max_text} characters",
                 pr.id
             ));
         }
-        if !ids.insert(pr.id.as_str()) {
+        if !self.ids.insert(pr.id.clone()) {
             return bad(format!("duplicate product id {:?}", pr.id));
         }
-        if !skus.insert(pr.sku.as_str()) {
+        if !self.skus.insert(pr.sku.clone()) {
             return bad(format!("duplicate sku {:?}", pr.sku));
         }
         if pr.price.is_sign_negative() || pr.price > MAX_AMOUNT {
@@ -199,10 +232,10 @@ pub fn check_contents(
                 pr.id, pr.price
             ));
         }
-        if let Some(cat) = &pr.tax_category {
-            if !categories.contains(cat.as_str()) {
-                return bad(format!("product {:?}: unknown tax category {cat:?}", pr.id));
-            }
+        if let Some(cat) = &pr.tax_category
+            && !self.categories.contains(cat.as_str())
+        {
+            return bad(format!("product {:?}: unknown tax category {cat:?}", pr.id));
         }
         if to_milli(pr.stock).is_none() || pr.stock.abs() > MAX_AMOUNT {
             return bad(format!(
@@ -214,36 +247,98 @@ pub fn check_contents(
             if code.trim().is_empty() || code.len() > 64 || code.contains(char::is_whitespace) {
                 return bad(format!("product {:?}: invalid barcode {code:?}", pr.id));
             }
-            if !codes.insert(code.as_str()) {
+            if !self.codes.insert(code.clone()) {
                 return bad(format!("duplicate barcode {code:?}"));
             }
         }
+        Ok(())
     }
-    let mut discount_ids = HashSet::new();
-    for d in discounts {
-        if d.id.trim().is_empty() || !discount_ids.insert(d.id.as_str()) {
-            return bad(format!("discount id {:?} empty or duplicated", d.id));
-        }
-        for v in [d.value, d.max].into_iter().flatten() {
-            let in_range = match d.kind {
-                DiscountKind::Percent => v >= Decimal::ZERO && v <= Decimal::ONE_HUNDRED,
-                DiscountKind::Amount => {
-                    v >= Decimal::ZERO && v <= MAX_AMOUNT && money::decimals(v) <= minor
+
+    fn discounts(&self, discounts: &[DiscountRule]) -> Result<()> {
+        let minor = self.minor;
+        let mut discount_ids = HashSet::new();
+        for d in discounts {
+            if d.id.trim().is_empty() || !discount_ids.insert(d.id.as_str()) {
+                return bad(format!("discount id {:?} empty or duplicated", d.id));
+            }
+            for v in [d.value, d.max].into_iter().flatten() {
+                let in_range = match d.kind {
+                    DiscountKind::Percent => v >= Decimal::ZERO && v <= Decimal::ONE_HUNDRED,
+                    DiscountKind::Amount => {
+                        v >= Decimal::ZERO && v <= MAX_AMOUNT && money::decimals(v) <= minor
+                    }
+                };
+                if !in_range {
+                    return bad(format!("discount {:?}: value {v} out of range", d.id));
                 }
-            };
-            if !in_range {
-                return bad(format!("discount {:?}: value {v} out of range", d.id));
+            }
+            if d.value.is_none() && d.max.is_none() {
+                return bad(format!("discount {:?}: needs a value or a max", d.id));
             }
         }
-        if d.value.is_none() && d.max.is_none() {
-            return bad(format!("discount {:?}: needs a value or a max", d.id));
-        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Applies a catalogue payload in one transaction; on any error nothing changes.
 pub fn import(conn: &mut Connection, p: &CatalogPayload, max_text: usize) -> Result<ImportSummary> {
+    import_with(conn, p, max_text, |each| {
+        p.products.iter().try_for_each(each)
+    })
+}
+
+/// A catalogue payload given as JSON, its fields but the products decoded (`head`); the
+/// products stay in the JSON until the import reads them, one at a time.
+pub struct CatalogJson<'a> {
+    head: CatalogPayload,
+    json: &'a [u8],
+}
+
+impl<'a> CatalogJson<'a> {
+    /// Decodes everything but the products, which are skipped (their syntax checked).
+    pub fn parse(json: &'a [u8]) -> serde_json::Result<Self> {
+        let head = serde_json::from_slice::<stream::Head>(json)?.into();
+        Ok(CatalogJson { head, json })
+    }
+
+    /// The payload without its products (`products` is empty).
+    pub fn head(&self) -> &CatalogPayload {
+        &self.head
+    }
+}
+
+/// Applies a catalogue given as JSON in one transaction, reading its products one at a time
+/// straight from the JSON into the store, so the whole list is never held (a 100,000-product
+/// snapshot would be about 35 MB of records beside its 15 MB body). `Ok(Err(_))`: a product
+/// is not one (nothing changed).
+pub fn import_json(
+    conn: &mut Connection,
+    payload: &CatalogJson<'_>,
+    max_text: usize,
+) -> Result<std::result::Result<ImportSummary, serde_json::Error>> {
+    let mut malformed = None;
+    let imported = import_with(conn, &payload.head, max_text, |each| {
+        stream::each_product(payload.json, each)?.map_err(|e| {
+            malformed = Some(e);
+            // Stops the import (rolled back); the caller answers with `malformed`.
+            Error::InvalidCatalog("malformed payload".into())
+        })
+    });
+    match malformed {
+        Some(e) => Ok(Err(e)),
+        None => imported.map(Ok),
+    }
+}
+
+/// The import: checks the payload's own fields and tax settings, then, in one transaction,
+/// writes the store's settings and every product `products` hands over (each checked first),
+/// and commits only if all of it passed.
+fn import_with(
+    conn: &mut Connection,
+    p: &CatalogPayload,
+    max_text: usize,
+    products: impl FnOnce(&mut dyn FnMut(&ProductRecord) -> Result<()>) -> Result<()>,
+) -> Result<ImportSummary> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let existing = store_settings(&tx, &p.store_id)?;
     let tax = match (&p.tax, p.kind, existing) {
@@ -256,7 +351,9 @@ pub fn import(conn: &mut Connection, p: &CatalogPayload, max_text: usize) -> Res
         }
     };
     tax.validate()?;
-    validate(p, &tax, max_text)?;
+    validate_head(p, max_text)?;
+    let mut contents = Contents::new(&tax, max_text)?;
+    contents.discounts(&p.discounts)?;
     if let Some(limits) = &p.offline_limits {
         limits
             .validate()
@@ -330,7 +427,8 @@ pub fn import(conn: &mut Connection, p: &CatalogPayload, max_text: usize) -> Res
         )?;
         let mut insert_code =
             tx.prepare("INSERT INTO barcodes (store_id, barcode, product_id) VALUES (?1, ?2, ?3)")?;
-        for pr in &p.products {
+        products(&mut |pr| {
+            contents.product(pr)?;
             let milli =
                 to_milli(pr.stock).unwrap_or_default() + unsynced.get(&pr.id).copied().unwrap_or(0);
             if p.kind == PayloadKind::Delta {
@@ -355,7 +453,8 @@ pub fn import(conn: &mut Connection, p: &CatalogPayload, max_text: usize) -> Res
                     .execute(params![p.store_id, code, pr.id])
                     .map_err(|e| conflict(e, &format!("barcode {code:?}")))?;
             }
-        }
+            Ok(())
+        })?;
         let mut del_discount =
             tx.prepare("DELETE FROM discounts WHERE store_id = ?1 AND discount_id = ?2")?;
         for id in &p.removed_discount_ids {
@@ -527,10 +626,10 @@ pub fn search(
     if input.is_empty() || limit == 0 {
         return Ok(out);
     }
-    if let Some(p) = by_barcode(conn, store_id, input)? {
-        if p.active {
-            out.push(p);
-        }
+    if let Some(p) = by_barcode(conn, store_id, input)?
+        && p.active
+    {
+        out.push(p);
     }
     let exact_sku = format!(
         "SELECT {PRODUCT_COLUMNS} FROM products p WHERE p.store_id = ?1 AND p.sku = ?2 AND p.active = 1"
@@ -539,10 +638,9 @@ pub fn search(
         .prepare_cached(&exact_sku)?
         .query_row([store_id, input], product_from_row)
         .optional()?
+        && !out.iter().any(|q| q.id == p.id)
     {
-        if !out.iter().any(|q| q.id == p.id) {
-            out.push(p);
-        }
+        out.push(p);
     }
     let Some(q) = fts_query(input) else {
         return Ok(out);
@@ -567,4 +665,132 @@ pub fn search(
         }
     }
     Ok(out)
+}
+
+/// Reading a JSON catalogue without holding its product list: the payload's other fields in
+/// one pass (products skipped), then the products one at a time in a second pass.
+mod stream {
+    use std::fmt;
+
+    use serde::Deserialize;
+    use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+    use super::{CatalogPayload, DiscountRule, PayloadKind, ProductRecord};
+    use crate::error::{Error, Result};
+    use crate::offline_limits::OfflineLimits;
+    use crate::tax::TaxSettings;
+
+    /// `CatalogPayload` without `products` (unknown fields, `products` among them, ignored).
+    #[derive(Deserialize)]
+    pub(super) struct Head {
+        store_id: String,
+        #[serde(default)]
+        store_name: Option<String>,
+        kind: PayloadKind,
+        cursor: String,
+        #[serde(default)]
+        tax: Option<TaxSettings>,
+        #[serde(default)]
+        removed_product_ids: Vec<String>,
+        #[serde(default)]
+        discounts: Vec<DiscountRule>,
+        #[serde(default)]
+        removed_discount_ids: Vec<String>,
+        #[serde(default)]
+        offline_limits: Option<OfflineLimits>,
+    }
+
+    impl From<Head> for CatalogPayload {
+        fn from(h: Head) -> Self {
+            CatalogPayload {
+                store_id: h.store_id,
+                store_name: h.store_name,
+                kind: h.kind,
+                cursor: h.cursor,
+                tax: h.tax,
+                products: Vec::new(),
+                removed_product_ids: h.removed_product_ids,
+                discounts: h.discounts,
+                removed_discount_ids: h.removed_discount_ids,
+                offline_limits: h.offline_limits,
+            }
+        }
+    }
+
+    /// Hands every product of the payload `json` to `each`, in order. `Ok(Err(_))`: `json` is
+    /// not a payload; `Err(_)`: what `each` answered, which stops the reading.
+    pub(super) fn each_product(
+        json: &[u8],
+        each: &mut dyn FnMut(&ProductRecord) -> Result<()>,
+    ) -> Result<std::result::Result<(), serde_json::Error>> {
+        let mut stopped = None;
+        let mut de = serde_json::Deserializer::from_slice(json);
+        let payload = Payload(Products {
+            each,
+            stopped: &mut stopped,
+        });
+        let read = serde::Deserializer::deserialize_map(&mut de, payload).and_then(|()| de.end());
+        match (stopped, read) {
+            (Some(e), _) => Err(e),
+            (None, read) => Ok(read),
+        }
+    }
+
+    struct Products<'a, 'f> {
+        each: &'a mut (dyn FnMut(&ProductRecord) -> Result<()> + 'f),
+        /// The error `each` answered, if it stopped the reading.
+        stopped: &'a mut Option<Error>,
+    }
+
+    /// The payload's object: `products` goes to `Products`, anything else is skipped.
+    struct Payload<'a, 'f>(Products<'a, 'f>);
+
+    impl<'de> Visitor<'de> for Payload<'_, '_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a catalogue payload")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+            let mut products = Some(self.0);
+            while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                if key != "products" {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+                let Some(seed) = products.take() else {
+                    return Err(de::Error::duplicate_field("products"));
+                };
+                map.next_value_seed(seed)?;
+            }
+            Ok(())
+        }
+    }
+
+    impl<'de> DeserializeSeed<'de> for Products<'_, '_> {
+        type Value = ();
+
+        fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Products<'_, '_> {
+        type Value = ();
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of products")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+            while let Some(product) = seq.next_element::<ProductRecord>()? {
+                if let Err(e) = (self.each)(&product) {
+                    *self.stopped = Some(e);
+                    return Err(de::Error::custom("stopped by the import"));
+                }
+            }
+            Ok(())
+        }
+    }
 }

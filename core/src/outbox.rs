@@ -251,33 +251,33 @@ pub(crate) fn next_parked_due(
     Ok(rows.collect::<rusqlite::Result<_>>()?)
 }
 
-/// Puts a store's set-aside sales back in line and makes its parked sales due now (a
-/// person asked to retry); returns how many sales that touched.
-pub(crate) fn retry(conn: &mut Connection, store_id: &str, scope: RetryScope<'_>) -> Result<u64> {
+/// Puts set-aside sales back in line and makes parked sales due now, of every store on
+/// the device (a person asked to retry); returns how many sales that touched.
+pub(crate) fn retry(conn: &mut Connection, scope: RetryScope<'_>) -> Result<u64> {
     let tx = conn.transaction()?;
     let mut touched = 0;
     {
         let mut unset = tx.prepare_cached(
             "UPDATE outbox SET state = 'pending', reason = NULL, parked_until = NULL, parks = 0
-             WHERE store_id = ?1 AND state = 'attention'
-               AND (?2 IS NULL OR sale_ref = (SELECT id FROM sales WHERE sale_id = ?2))",
+             WHERE state = 'attention'
+               AND (?1 IS NULL OR sale_ref = (SELECT id FROM sales WHERE sale_id = ?1))",
         )?;
         // Still parked (and so still shown), but due at once and sent alone.
         let mut unpark = tx.prepare_cached(
             "UPDATE outbox SET parked_until = 0, parks = 0
-             WHERE store_id = ?1 AND state = 'pending' AND parked_until IS NOT NULL
-               AND (?2 IS NULL OR sale_ref = (SELECT id FROM sales WHERE sale_id = ?2))",
+             WHERE state = 'pending' AND parked_until IS NOT NULL
+               AND (?1 IS NULL OR sale_ref = (SELECT id FROM sales WHERE sale_id = ?1))",
         )?;
         match scope {
             RetryScope::All => {
                 let none: Option<&str> = None;
-                touched += unset.execute(params![store_id, none])?;
-                touched += unpark.execute(params![store_id, none])?;
+                touched += unset.execute(params![none])?;
+                touched += unpark.execute(params![none])?;
             }
             RetryScope::Sales(ids) => {
                 for id in ids {
-                    touched += unset.execute(params![store_id, id])?;
-                    touched += unpark.execute(params![store_id, id])?;
+                    touched += unset.execute(params![id])?;
+                    touched += unpark.execute(params![id])?;
                 }
             }
         }

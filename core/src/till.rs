@@ -10,7 +10,7 @@ use rusqlite::Connection;
 use rust_decimal::Decimal;
 
 use crate::cart::Cart;
-use crate::catalog::{self, CatalogPayload, ImportSummary, Product};
+use crate::catalog::{self, CatalogJson, CatalogPayload, ImportSummary, Product};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::journal;
@@ -234,9 +234,20 @@ impl Till {
 
     /// Parses and applies a catalogue payload given as JSON.
     pub fn import_catalog_json(&self, json: &str) -> Result<ImportSummary> {
-        let payload: CatalogPayload = serde_json::from_str(json)
-            .map_err(|e| Error::InvalidCatalog(format!("malformed payload: {e}")))?;
-        self.import_catalog(&payload)
+        let malformed = |e| Error::InvalidCatalog(format!("malformed payload: {e}"));
+        let payload = CatalogJson::parse(json.as_bytes()).map_err(malformed)?;
+        self.import_catalog_streamed(&payload)?.map_err(malformed)
+    }
+
+    /// Applies a catalogue payload given as JSON atomically, reading its products one at a
+    /// time (see `catalog::import_json`). `Ok(Err(_))`: a product is malformed; nothing
+    /// changed.
+    pub fn import_catalog_streamed(
+        &self,
+        payload: &CatalogJson<'_>,
+    ) -> Result<std::result::Result<ImportSummary, serde_json::Error>> {
+        let max = self.config.max_text_len.min(crate::limits::MAX_TEXT_CHARS);
+        self.with_writer(|c| catalog::import_json(c, payload, max))
     }
 
     /// Opens a session; any previous session is closed (its queue stays).
@@ -464,14 +475,14 @@ impl Till {
         self.with_reader(|c| outbox::list(c, &s.store_id, Listing::NeedsAttention, limit))
     }
 
-    /// Puts the current store's set-aside sales back in line and makes its parked sales
-    /// due at once: all of them, or those of `sale_ids`. Returns how many it touched. The
-    /// sync engine sends them at its next round (call `SyncEngine::sync_now` to start one).
+    /// Puts set-aside sales back in line and makes parked sales due at once, of every
+    /// store on this device, whoever is logged in: all of them, or those of `sale_ids`.
+    /// Returns how many it touched. The sync engine sends them at its next round (call
+    /// `SyncEngine::sync_now` to start one).
     pub fn retry_attention_sales(&self, sale_ids: Option<&[String]>) -> Result<u64> {
-        let s = self.session()?;
         let scope = sale_ids.map_or(RetryScope::All, RetryScope::Sales);
-        let touched = self.with_writer(|c| outbox::retry(c, &s.store_id, scope))?;
-        tracing::info!(store = %s.store_id, sales = touched, "set-aside sales put back in line");
+        let touched = self.with_writer(|c| outbox::retry(c, scope))?;
+        tracing::info!(sales = touched, "set-aside sales put back in line");
         self.sale_signal.notify_one();
         Ok(touched)
     }

@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use tillkit_core::Error;
-use tillkit_core::catalog::{CatalogPayload, PayloadKind, ProductRecord};
+use tillkit_core::catalog::{CatalogJson, CatalogPayload, PayloadKind, ProductRecord};
 use tillkit_core::outbox::Verdict;
 use tillkit_core::sale::{Payment, PaymentMethod};
 
@@ -97,8 +97,31 @@ fn a_bad_catalogue_is_refused_whole_and_the_previous_one_stays() {
     }];
     bad_cases.push(("delta barcode colliding with an existing product", delta));
 
-    for (what, payload) in bad_cases {
-        let err = t.till.import_catalog(&payload).unwrap_err();
+    // A product that is not one, late in the list (after others were written), as JSON.
+    let mut malformed = serde_json::to_value(uk_catalog()).unwrap();
+    malformed["products"][3]["price"] = "a lot".into();
+    let malformed = malformed.to_string();
+
+    let as_json: Vec<(&str, String)> = bad_cases
+        .iter()
+        .map(|(what, p)| (*what, serde_json::to_string(p).unwrap()))
+        .chain([("a malformed product", malformed)])
+        .collect();
+    for (what, payload) in &bad_cases {
+        let err = t.till.import_catalog(payload).unwrap_err();
+        assert_refused(&t, what, err);
+    }
+    // The same, read as JSON one product at a time.
+    for (what, json) in &as_json {
+        let err = t.till.import_catalog_json(json).unwrap_err();
+        assert_refused(&t, what, err);
+    }
+    let err = t.till.import_catalog_json("{\"store_id\": 5}").unwrap_err();
+    assert!(matches!(err, Error::InvalidCatalog(_)), "{err:?}");
+}
+
+fn assert_refused(t: &TestTill, what: &str, err: Error) {
+    {
         assert!(
             matches!(err, Error::InvalidCatalog(_) | Error::Tax(_)),
             "{what}: {err:?}"
@@ -119,7 +142,52 @@ fn a_bad_catalogue_is_refused_whole_and_the_previous_one_stays() {
             "{what}"
         );
     }
-    let err = t.till.import_catalog_json("{\"store_id\": 5}").unwrap_err();
+}
+
+#[test]
+fn a_catalogue_read_as_json_one_product_at_a_time_imports_as_the_decoded_one() {
+    let mut payload = uk_catalog();
+    payload.removed_product_ids = vec!["p-gone".into()];
+    payload.removed_discount_ids = vec!["d-gone".into()];
+    let full = serde_json::to_value(&payload).unwrap();
+    // Every field but the products is in the head; the products are left in the JSON.
+    let json = full.to_string();
+    let read = CatalogJson::parse(json.as_bytes()).unwrap();
+    let mut head = payload.clone();
+    head.products.clear();
+    assert_eq!(read.head(), &head);
+    assert!(!payload.discounts.is_empty() && payload.tax.is_some());
+
+    // Whatever order the fields come in (here the products before the tax settings, and an
+    // unknown field between them), the same catalogue is applied.
+    let mut reordered = String::from("{\"products\":");
+    reordered.push_str(&full["products"].to_string());
+    reordered.push_str(",\"from_a_newer_server\":[1,{\"products\":2}]");
+    for (key, value) in full.as_object().unwrap() {
+        if key != "products" {
+            reordered.push_str(&format!(",{}:{value}", serde_json::to_string(key).unwrap()));
+        }
+    }
+    reordered.push('}');
+    let listing = |t: &TestTill| {
+        let ids = ["p-seat", "p-cheese", "p-kettle", "p-bread", "p-old"];
+        ids.map(|id| t.till.product(id).unwrap())
+    };
+    let decoded = open_till();
+    decoded.till.import_catalog(&payload).unwrap();
+    decoded.till.login("uk-01", "R07", "alice").unwrap();
+    for json in [json, reordered] {
+        let t = open_till();
+        let summary = t.till.import_catalog_json(&json).unwrap();
+        t.till.login("uk-01", "R07", "alice").unwrap();
+        assert_eq!(summary.products, 5);
+        assert_eq!(listing(&t), listing(&decoded));
+        assert_eq!(t.till.search("kettle").unwrap().len(), 1);
+    }
+
+    // Two product lists in one payload are not a payload.
+    let twice = format!("{{\"products\":[],{}", &full.to_string()[1..]);
+    let err = open_till().till.import_catalog_json(&twice).unwrap_err();
     assert!(matches!(err, Error::InvalidCatalog(_)), "{err:?}");
 }
 

@@ -607,19 +607,49 @@ fn key_rotation_survives_sigkill_at_any_point() {
     }
     let mut printed: Vec<String> = Vec::new();
     let mut seed: u64 = 0x5eed;
-    for _ in 0..25 {
+    for round in 0..25u64 {
         let mut child = spawn_child(
             "child_rotates_keys_and_rings_sales_until_killed",
             dir.path(),
         );
-        let reader = collect_ids(&mut child);
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        std::thread::sleep(Duration::from_millis(10 + (seed >> 33) % 120));
+        // Every fifth kill lands while the child starts (an interrupted rotation is then
+        // finished or undone by its open); the others after a seeded number of its sales,
+        // so that they land inside sales and rotations whatever the machine's speed.
+        let after_sales = if round % 5 == 0 {
+            0
+        } else {
+            1 + (seed >> 40) % 4
+        };
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = 0;
+        while seen < after_sales {
+            let line = rx
+                .recv_timeout(Duration::from_secs(120))
+                .expect("the child rings sales until it is killed");
+            if let Some(id) = marked(&line, "id:") {
+                printed.push(id.to_string());
+                seen += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5 + (seed >> 33) % 60));
         child.kill().unwrap();
         child.wait().unwrap();
-        printed.extend(reader.join().unwrap());
+        reader.join().unwrap();
+        printed.extend(
+            rx.try_iter()
+                .filter_map(|l| marked(&l, "id:").map(str::to_string)),
+        );
         let till = open_at(dir.path())
             .expect("after a kill the file must open with a key the vault holds");
         assert!(

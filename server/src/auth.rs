@@ -162,7 +162,23 @@ pub fn bearer(headers: &HeaderMap) -> Option<Token> {
     Token::parse(token.trim())
 }
 
-/// Counts failed authentications per peer IP in fixed windows.
+/// Bits of an IPv6 address that name one client for the limiter: a /64 is one subscriber's
+/// network (RFC 6177), whose owner picks from 2^64 addresses at will.
+const IPV6_CLIENT_PREFIX: u32 = 64;
+
+/// The key a peer's failures count under: an IPv4 address (an IPv4-mapped one too) as it
+/// is, an IPv6 address by its /64.
+fn limited_as(peer: IpAddr) -> IpAddr {
+    match peer.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX << (128 - IPV6_CLIENT_PREFIX);
+            IpAddr::V6((u128::from(v6) & mask).into())
+        }
+        v4 => v4,
+    }
+}
+
+/// Counts failed authentications per client in fixed windows (an IPv4 address, an IPv6 /64).
 #[derive(Debug)]
 pub struct FailureLimiter {
     max_failures: u32,
@@ -190,6 +206,7 @@ impl FailureLimiter {
 
     /// `Err(wait)` when the peer used up its failures in the current window.
     pub fn check(&self, peer: IpAddr) -> Result<(), Duration> {
+        let peer = limited_as(peer);
         let now = Instant::now();
         let peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
         match peers.get(&peer) {
@@ -203,6 +220,7 @@ impl FailureLimiter {
 
     /// Counts one failed authentication from `peer`.
     pub fn record_failure(&self, peer: IpAddr) {
+        let peer = limited_as(peer);
         let now = Instant::now();
         // A poisoned map only holds counters; keep using it rather than failing open.
         let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
@@ -309,6 +327,37 @@ mod tests {
         assert!(limiter.check(other).is_ok());
         std::thread::sleep(Duration::from_millis(250));
         assert!(limiter.check(ip).is_ok());
+    }
+
+    #[test]
+    fn an_ipv6_guesser_cannot_escape_the_limit_by_changing_addresses_in_its_64() {
+        let config = ServerConfig {
+            auth_failures_per_window: 3,
+            ..ServerConfig::default()
+        };
+        let limiter = FailureLimiter::new(&config);
+        for i in 1..=3u16 {
+            let hop: IpAddr = format!("2001:db8:1:2::{i:x}").parse().expect("ip");
+            assert!(limiter.check(hop).is_ok());
+            limiter.record_failure(hop);
+        }
+        let fresh: IpAddr = "2001:db8:1:2:ffff:1:2:3".parse().expect("ip");
+        assert!(
+            limiter.check(fresh).is_err(),
+            "the same /64 is the same client"
+        );
+        let neighbour: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert!(
+            limiter.check(neighbour).is_ok(),
+            "another /64 is another client"
+        );
+        // IPv4 stays per address, IPv4-mapped counts as the IPv4 address.
+        let v4: IpAddr = [192, 0, 2, 1].into();
+        for _ in 0..3 {
+            limiter.record_failure("::ffff:192.0.2.1".parse().expect("ip"));
+        }
+        assert!(limiter.check(v4).is_err());
+        assert!(limiter.check([192, 0, 2, 2].into()).is_ok());
     }
 
     #[test]

@@ -9,6 +9,10 @@ use crate::forwarded::Cidr;
 /// The device/server contract limits, defined once in the core (`tillkit_core::limits`).
 pub use tillkit_core::limits::{MAX_ID_CHARS, MAX_REFERENCE_CHARS, MAX_TEXT_CHARS};
 
+/// Most entries of one list in an audit answer (a product's dips below zero, a register's
+/// gaps, forks, breaks...); the answer says how many there were in all.
+pub const MAX_AUDIT_ITEMS: usize = 1000;
+
 /// How long a pairing code lives unless the operator says otherwise (`--minutes`).
 pub const PAIRING_CODE_TTL: Duration = Duration::from_secs(10 * 60);
 /// The longest a pairing code may live: a code is a password sent over a phone call or a

@@ -80,7 +80,7 @@ pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAdd
             return client;
         };
         for hop in list.rsplit(',') {
-            let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+            let Some(ip) = parse_hop(hop) else {
                 // Only a trusted proxy wrote to the right of here: it is the last one known.
                 return client;
             };
@@ -91,6 +91,22 @@ pub fn client_addr(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAdd
         }
     }
     client
+}
+
+/// One `X-Forwarded-For` entry: an address, with or without a port (`1.2.3.4:5678`,
+/// `[2001:db8::1]:80`, `[2001:db8::1]`), as proxies write them.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| {
+            hop.strip_prefix('[')?
+                .strip_suffix(']')?
+                .parse::<std::net::Ipv6Addr>()
+                .ok()
+                .map(IpAddr::V6)
+        })
 }
 
 #[cfg(test)]
@@ -176,5 +192,26 @@ mod tests {
             stranger
         );
         assert_eq!(client_addr(proxy, &headers(&["203.0.113.7"]), &[]), proxy);
+    }
+
+    #[test]
+    fn forwarded_entries_with_ports_name_their_address() {
+        let trusted = cidrs(&["10.0.0.0/8", "fd00::/8"]);
+        let proxy = ip("10.0.0.2");
+        let forwarded = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.append("x-forwarded-for", HeaderValue::from_str(v).expect("header"));
+            client_addr(proxy, &h, &trusted)
+        };
+        assert_eq!(forwarded("203.0.113.7:5678"), ip("203.0.113.7"));
+        assert_eq!(forwarded("[2001:db8::1]:80"), ip("2001:db8::1"));
+        assert_eq!(forwarded("[2001:db8::1]"), ip("2001:db8::1"));
+        assert_eq!(forwarded("[::1]:80"), ip("::1"));
+        // A trusted hop with a port is walked past like one without.
+        assert_eq!(forwarded("198.51.100.3, 10.0.0.9:443"), ip("198.51.100.3"));
+        assert_eq!(forwarded("198.51.100.3, [fd00::9]:443"), ip("198.51.100.3"));
+        // Still not an address: the last trusted hop stands.
+        assert_eq!(forwarded("203.0.113.7:99999"), proxy);
+        assert_eq!(forwarded("[203.0.113.7]"), proxy);
     }
 }

@@ -22,6 +22,7 @@ use crate::auth::{self, FailureLimiter, Principal};
 use crate::config::ServerConfig;
 use crate::error::ApiError;
 use crate::forwarded;
+use crate::logtext::Untrusted;
 use crate::protocol::{
     BatchResponse, Health, JournalAudit, LastSeq, PairRequest, PairResponse, RawBatchRequest,
     SaleId, SaleResult, SaleStatus, StockAudit, Summary,
@@ -159,7 +160,7 @@ async fn catalog(
     query: Result<Query<CatalogQuery>, QueryRejection>,
 ) -> Result<Json<CatalogPayload>, ApiError> {
     let store_id = store_path(path)?;
-    let span = tracing::info_span!("catalog", store = %store_id);
+    let span = tracing::info_span!("catalog", store = %Untrusted(&store_id));
     async move {
         authorize(&state, &headers, peer.ip(), &store_id).await?;
         let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
@@ -181,8 +182,7 @@ async fn upload_batch(
     request: Request,
 ) -> Result<Json<BatchResponse>, ApiError> {
     let store_id = store_path(path)?;
-    let span =
-        tracing::info_span!("upload_batch", store = %store_id, register = tracing::field::Empty);
+    let span = tracing::info_span!("upload_batch", store = %Untrusted(&store_id), register = tracing::field::Empty);
     async move {
         let principal = authorize(&state, request.headers(), peer.ip(), &store_id).await?;
         tracing::Span::current().record("register", principal.register_id.as_str());
@@ -319,7 +319,7 @@ async fn stock_audit(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<StockAudit>, ApiError> {
     let store_id = store_path(path)?;
-    let span = tracing::info_span!("stock_audit", store = %store_id);
+    let span = tracing::info_span!("stock_audit", store = %Untrusted(&store_id));
     async move {
         authorize(&state, &headers, peer.ip(), &store_id).await?;
         Ok(Json(state.store.stock_audit(&store_id).await?))
@@ -335,7 +335,7 @@ async fn journal_audit(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<JournalAudit>, ApiError> {
     let store_id = store_path(path)?;
-    let span = tracing::info_span!("journal_audit", store = %store_id);
+    let span = tracing::info_span!("journal_audit", store = %Untrusted(&store_id));
     async move {
         authorize(&state, &headers, peer.ip(), &store_id).await?;
         let audit = state.store.journal_audit(&store_id).await?;
@@ -358,7 +358,7 @@ async fn summary(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Summary>, ApiError> {
     let store_id = store_path(path)?;
-    let span = tracing::info_span!("summary", store = %store_id);
+    let span = tracing::info_span!("summary", store = %Untrusted(&store_id));
     async move {
         authorize(&state, &headers, peer.ip(), &store_id).await?;
         Ok(Json(state.store.summary(&store_id).await?))
@@ -376,7 +376,7 @@ async fn last_seq(
     let (store_id, register_id) = path
         .map(|Path(ids)| ids)
         .map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let span = tracing::info_span!("last_seq", store = %store_id, register = %register_id);
+    let span = tracing::info_span!("last_seq", store = %Untrusted(&store_id), register = %Untrusted(&register_id));
     async move {
         let principal = authorize(&state, &headers, peer.ip(), &store_id).await?;
         // Only the register itself: its numbering is nobody else's business.

@@ -8,6 +8,7 @@ mod conn;
 pub mod error;
 pub mod forwarded;
 pub mod http;
+pub mod logtext;
 pub mod protocol;
 pub mod store;
 #[cfg(any(test, feature = "conformance"))]

@@ -132,10 +132,15 @@ pub struct ProductAudit {
     pub current_stock: Decimal,
     /// Movements since the starting stock, per register, by register id.
     pub registers: Vec<RegisterMovements>,
-    /// Every movement after which the running stock was below zero, in the order the
+    /// The movements after which the running stock was below zero, in the order the
     /// server received them (within a batch, the device's queue order; never the device
-    /// clock, which may be wrong): where an oversell happened.
+    /// clock, which may be wrong): where an oversell happened. The first
+    /// `config::MAX_AUDIT_ITEMS` of them.
     pub below_zero: Vec<BelowZero>,
+    /// How many movements left the stock below zero in all (more than `below_zero` holds
+    /// when it was cut at the limit).
+    #[serde(default)]
+    pub below_zero_total: u64,
 }
 
 /// Movements of one product by one register.
@@ -180,4 +185,9 @@ pub struct JournalAudit {
     pub unreadable: Vec<String>,
     /// Every register intact and nothing unreadable.
     pub intact: bool,
+    /// Entries left out: each list (a register's unchained runs, segments, gaps, reused
+    /// numbers, forks and breaks, and `unreadable`) holds at most `config::MAX_AUDIT_ITEMS`;
+    /// this many more were found. A journal cut so is never intact (it had breaks).
+    #[serde(default)]
+    pub omitted: u64,
 }

@@ -547,6 +547,68 @@ impl Drop for Server {
     }
 }
 
+/// Ids in a request path are percent-decoded: a `%0A` in one must not start a log line of its
+/// own, where it could pass for the server's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newline_in_a_requested_id_cannot_forge_a_log_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("server.log");
+    let port = free_port();
+    let child = Command::new(BIN)
+        .args([
+            "serve",
+            "--data",
+            dir.path().join("server.db").to_str().expect("path"),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("spawn server");
+    let server = Server(child);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !client
+        .get(format!("{base}/v1/health"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "server did not come up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let forged = "x%0D%0AFORGED%20%20INFO%20admin%20token%20issued%0A";
+    for path in [
+        format!("/v1/stores/{forged}/catalog"),
+        format!("/v1/stores/{forged}/stock-audit"),
+        format!("/v1/stores/s/registers/{forged}/last-seq"),
+    ] {
+        let r = client
+            .get(format!("{base}{path}"))
+            .bearer_auth("0".repeat(64))
+            .send()
+            .await
+            .expect("request");
+        assert!(r.status().is_client_error(), "{path}: {}", r.status());
+    }
+    // The log is written as it goes; give the last line a moment, then stop the server.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(server);
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        !text.lines().any(|l| l.starts_with("FORGED")),
+        "a request started a log line:\n{text}"
+    );
+    assert!(
+        text.contains("x\\r\\nFORGED"),
+        "the id is logged, escaped:\n{text}"
+    );
+}
+
 async fn start_server(db: &Path, port: u16, client: &reqwest::Client) -> Server {
     let child = Command::new(BIN)
         .args([

@@ -69,6 +69,9 @@ fn child(url: &str, token: &str, n_products: usize, queued: usize) {
         till.catalog_cursor(STORE_ID).expect("cursor").is_some()
     });
     engine.set_network_available(false);
+    let (now, peak) = rss();
+    println!("catalogue: {n_products} products pulled; RSS {now:.1} MiB, peak {peak:.1} MiB");
+    reset_peak();
     let t = Instant::now();
     for i in 0..queued {
         let a = format!("p{}", (i * 7919) % n_products | 1);
@@ -77,7 +80,7 @@ fn child(url: &str, token: &str, n_products: usize, queued: usize) {
     }
     let (now, peak) = rss();
     println!(
-        "setup: {n_products} products pulled, {queued} sales queued in {:.0} s; RSS {now:.1} MiB, peak {peak:.1} MiB",
+        "ring offline: {queued} sales queued in {:.0} s; RSS {now:.1} MiB, peak {peak:.1} MiB",
         t.elapsed().as_secs_f64()
     );
     reset_peak();

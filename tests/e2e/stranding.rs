@@ -272,11 +272,17 @@ fn a_parked_sale_of_a_store_whose_token_is_refused_never_spins_the_engine() {
     let big = ring_a_large_sale(&mut dev);
     dev.ring_many(2);
     proxy.set_max_body(Some(limit_below(&dev, &big)));
+    let acknowledged = dev.engine().status().last_success_at;
     dev.set_network(true);
     wait_until(DRAIN, "the large sale parked, the others up", || {
         let s = dev.engine().status();
         s.pending == 1 && s.stores.first().is_some_and(|b| b.parked == 1)
     });
+    assert_eq!(
+        dev.engine().status().last_success_at,
+        acknowledged,
+        "a queue holding a parked sale was not acknowledged whole"
+    );
 
     // The register's token is revoked: the parked sale's next try is refused, and its
     // store is blocked until a person acts, with the parked sale due again meanwhile.
@@ -455,4 +461,77 @@ fn a_health_answer_larger_than_a_health_answer_is_not_read() {
         matches!(answer, Err(SyncError::BadResponse { .. })),
         "{answer:?}"
     );
+}
+
+/// A listener that panics on its first `panics` statuses, then records them.
+struct Flaky {
+    panics: std::sync::atomic::AtomicU32,
+    seen: StatusLog,
+}
+
+impl tillkit_core::sync::StatusListener for Flaky {
+    fn on_status(&self, status: tillkit_core::sync::SyncStatus) {
+        let left = self
+            .panics
+            .fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |n| n.checked_sub(1),
+            )
+            .is_ok();
+        assert!(!left, "a listener that panics");
+        self.seen.on_status(status);
+    }
+}
+
+#[test]
+fn a_panicking_status_listener_keeps_its_subscription_and_the_status_starts_with_the_queue() {
+    let (server, _proxy, mut dev) = offline_device_behind_proxy(25, 10, |_| {});
+    // A restarted engine's first status already counts the queue.
+    let cfg = sync_config(&_proxy.url(), &server.token(STORE, "R1"));
+    dev.start(cfg);
+    let first = Arc::new(StatusLog::default());
+    let _first_sub = dev.engine().subscribe(first.clone());
+    wait_until(DRAIN, "the first status", || !first.seen().is_empty());
+    assert_eq!(first.seen()[0].pending, 25, "{:?}", first.seen()[0]);
+
+    dev.set_network(false);
+    let flaky = Arc::new(Flaky {
+        panics: std::sync::atomic::AtomicU32::new(2),
+        seen: StatusLog::default(),
+    });
+    let _sub = dev.engine().subscribe(flaky.clone());
+    dev.ring_many(3);
+    dev.set_network(true);
+    dev.wait_drained(DRAIN);
+    wait_until(DRAIN, "the drained queue heard by the listener", || {
+        flaky.seen.seen().iter().any(|s| s.pending == 0)
+    });
+    server.assert_holds_exactly(STORE, &dev.sales);
+}
+
+#[test]
+fn retrying_set_aside_sales_covers_every_store_on_the_device() {
+    let (server, _proxy, dev, sales_b) = two_store_device(3, 4);
+    // The server once set aside one sale of each store (played here); the cashier is
+    // logged in to store A.
+    let aside = [
+        dev.sales[0].sale_id.to_string(),
+        sales_b[1].sale_id.to_string(),
+    ];
+    let verdicts: Vec<_> = aside
+        .iter()
+        .map(|id| {
+            (
+                id.clone(),
+                tillkit_core::outbox::Verdict::SetAside("played by the test".into()),
+            )
+        })
+        .collect();
+    tillkit_core::testing::apply_verdicts(&dev.till, &verdicts).expect("verdicts");
+    assert_eq!(dev.till.retry_attention_sales(None).expect("retry"), 2);
+    dev.set_network(true);
+    dev.wait_drained(DRAIN);
+    server.assert_holds_exactly(STORE, &dev.sales);
+    server.assert_holds_exactly(OTHER_STORE, &sales_b);
 }

@@ -19,7 +19,6 @@ use super::protocol::{
     BatchResponse, ErrorBody, FORBIDDEN, PAIRING_REFUSED, PROTOCOL_HEADER, PROTOCOL_VERSION,
     PairRequest, PairResponse, UNAUTHORIZED, UNSUPPORTED_PROTOCOL,
 };
-use crate::catalog::CatalogPayload;
 use crate::error::Error;
 use crate::limits;
 
@@ -259,19 +258,21 @@ impl Client {
         json_body(resp, Request::Pair, self.protocol, MAX_SMALL_BODY).await
     }
 
-    /// `GET /v1/stores/{store}/catalog?since=cursor` with the store's token.
+    /// `GET /v1/stores/{store}/catalog?since=cursor` with the store's token: the answer and
+    /// its JSON body, left undecoded (a big catalogue is decoded as it is imported, see
+    /// `catalog::CatalogJson`).
     pub async fn catalog(
         &self,
         store_id: &str,
         token: &str,
         since: Option<&str>,
-    ) -> Result<CatalogPayload, SyncError> {
+    ) -> Result<(Answer, Vec<u8>), SyncError> {
         let mut url = self.url(&["v1", "stores", store_id, "catalog"]);
         if let Some(cursor) = since {
             url.query_pairs_mut().append_pair("since", cursor);
         }
         let resp = self.get(url, Some(token)).send().await.map_err(network)?;
-        json_body(resp, Request::Catalog, self.protocol, MAX_CATALOG_BODY).await
+        checked_body(resp, Request::Catalog, self.protocol, MAX_CATALOG_BODY).await
     }
 }
 
@@ -315,7 +316,10 @@ async fn read_limited(
     mut resp: reqwest::Response,
     max: usize,
 ) -> Result<Option<Vec<u8>>, reqwest::Error> {
-    let mut out = Vec::new();
+    // Sized once from the announced length: growing by doubling would hold two copies of a
+    // big catalogue for a moment, and up to twice its size for good.
+    let announced = resp.content_length().and_then(|n| usize::try_from(n).ok());
+    let mut out = Vec::with_capacity(announced.unwrap_or(0).min(max));
     while let Some(chunk) = resp.chunk().await? {
         if out.len().saturating_add(chunk.len()) > max {
             return Ok(None);

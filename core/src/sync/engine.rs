@@ -101,6 +101,8 @@ impl SyncEngine {
             flags: Mutex::new(Flags::default()),
         });
         shared.till.set_offline(true);
+        // The queue as it is, before anybody asks: a status never starts at 0 pending.
+        shared.refresh_status();
         let task = runtime.spawn(supervise(shared.clone()));
         Ok(SyncEngine {
             shared,
@@ -144,14 +146,16 @@ impl SyncEngine {
 
     /// Calls `listener` with the current status at once and on every change, until the
     /// returned subscription is dropped.
+    /// A listener that panics misses that status only; it keeps its subscription.
     pub fn subscribe(&self, listener: Arc<dyn StatusListener>) -> Subscription {
+        self.shared.refresh_status();
         let mut rx = self.shared.status.subscribe();
         let handle = self.shared_runtime().spawn(async move {
             let first = rx.borrow_and_update().clone();
-            listener.on_status(first);
+            tell(listener.as_ref(), first);
             while rx.changed().await.is_ok() {
                 let next = rx.borrow_and_update().clone();
-                listener.on_status(next);
+                tell(listener.as_ref(), next);
             }
         });
         Subscription(handle.abort_handle())
@@ -192,6 +196,13 @@ impl SyncEngine {
             Some(rt) => rt.handle(),
             None => unreachable_runtime(),
         }
+    }
+}
+
+/// Gives a listener one status; its panic is logged, never the end of its subscription.
+fn tell(listener: &dyn StatusListener, status: SyncStatus) {
+    if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| listener.on_status(status))) {
+        tracing::error!(panic = %panic_text(panic.as_ref()), "status listener panicked");
     }
 }
 
@@ -808,6 +819,10 @@ async fn upload_round(shared: &Shared, sizing: &mut Sizing) -> Round {
             }
             Err(e) => return failed(shared, e),
         }
+    }
+    // A store that still holds a parked sale is not acknowledged whole: no success for it.
+    if let Ok(after) = shared.till.queue_backlog() {
+        drained.retain(|s| after.get(s).is_none_or(|c| c.pending == 0));
     }
     let now = crate::time::now_ms();
     // The latency metric goes to the store the cashier sells in, else the first drained.

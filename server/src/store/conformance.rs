@@ -39,6 +39,106 @@ where
     records_from_before_the_journal_are_stored_and_reported_unchained(&make().await).await;
     a_receipt_number_one_register_used_twice_is_flagged_by_the_journal_audit(&make().await).await;
     offline_limits_are_stored_and_travel_in_every_catalogue(&make().await).await;
+    the_same_sale_id_in_two_stores_is_two_sales(&make().await).await;
+    an_audit_lists_at_most_the_limit_of_dips_and_counts_them_all(&make().await).await;
+}
+
+/// A product oversold over and over: the audit lists the first dips below zero up to the
+/// limit and counts every one, so one answer stays bounded however long the story.
+async fn an_audit_lists_at_most_the_limit_of_dips_and_counts_them_all(store: &dyn ServerStore) {
+    use crate::config::MAX_AUDIT_ITEMS;
+    let c = setup(store, STORE).await;
+    let kettle = product(&c, "p-kettle");
+    let lines = [(kettle, d("1")); 5];
+    // 3 in stock; 5 kettles a sale.
+    let sales = MAX_AUDIT_ITEMS / 5 + 10;
+    let mut seq = 0;
+    while seq < sales as u64 {
+        let batch: Vec<_> = (seq + 1..=(seq + 200).min(sales as u64))
+            .map(|n| sale(&uk_tax(), STORE, "R1", n, &lines))
+            .collect();
+        seq += batch.len() as u64;
+        let r = store
+            .upload_batch(&ctx(STORE, "R1", seq as i64), batch)
+            .await
+            .expect("upload");
+        assert!(r.iter().all(|r| r.status == SaleStatus::Accepted), "{r:?}");
+    }
+    let audit = store.stock_audit(STORE).await.expect("audit");
+    let k = audit
+        .products
+        .iter()
+        .find(|p| p.product_id == "p-kettle")
+        .expect("kettle");
+    let dips = (sales * 5 - 3) as u64;
+    assert_eq!(k.below_zero_total, dips);
+    assert_eq!(k.below_zero.len(), MAX_AUDIT_ITEMS);
+    assert_eq!(
+        k.below_zero[0].stock_after,
+        d("-1"),
+        "the first dips are listed"
+    );
+    assert_eq!(k.current_stock, d("3") - d(&(sales * 5).to_string()));
+}
+
+/// Sale ids are unique per store, not across the chain (every key starts with the store):
+/// another store's sale with the same id is a sale of its own, and neither learns of the other.
+async fn the_same_sale_id_in_two_stores_is_two_sales(store: &dyn ServerStore) {
+    let c = setup(store, STORE).await;
+    setup(store, "other").await;
+    let mine = kettle_sale(&c, "R1", 1, "1");
+    let mut theirs = sale(
+        &uk_tax(),
+        "other",
+        "R1",
+        1,
+        &[(product(&c, "p-seat"), d("2"))],
+    );
+    theirs.sale_id = mine.sale_id;
+    let id = mine.sale_id.to_string();
+    let r = store
+        .upload_batch(&ctx(STORE, "R1", 1), vec![mine.clone()])
+        .await
+        .expect("upload");
+    assert_eq!(statuses(&r), [SaleStatus::Accepted]);
+    let r = store
+        .upload_batch(&ctx("other", "R1", 2), vec![theirs.clone()])
+        .await
+        .expect("upload");
+    assert_eq!(
+        statuses(&r),
+        [SaleStatus::Accepted],
+        "another store's sale with the same id is no conflict: {r:?}"
+    );
+    let r = store
+        .upload_batch(&ctx("other", "R1", 3), vec![theirs.clone()])
+        .await
+        .expect("upload");
+    assert_eq!(
+        statuses(&r),
+        [SaleStatus::Duplicate],
+        "and is deduplicated in its store"
+    );
+    for (s, product_id) in [(STORE, "p-kettle"), ("other", "p-seat")] {
+        let stored = store
+            .stored_sale(s, &id)
+            .await
+            .expect("read")
+            .expect("stored")
+            .record;
+        assert_eq!(stored.lines[0].product_id, product_id, "{s}");
+    }
+    for (s, product_id, delta) in [(STORE, "p-kettle", "-1"), ("other", "p-seat", "-2")] {
+        assert_eq!(store.summary(s).await.expect("summary").sale_count, 1);
+        let audit = store.stock_audit(s).await.expect("audit");
+        let moved: Vec<_> = audit
+            .products
+            .iter()
+            .filter(|p| !p.registers.is_empty())
+            .map(|p| (p.product_id.as_str(), p.registers[0].total))
+            .collect();
+        assert_eq!(moved, [(product_id, d(delta))], "{s}");
+    }
 }
 
 const STORE: &str = "uk-01";

@@ -58,7 +58,8 @@ pub(crate) fn answer(sale: &SaleRecord, decision: &Decision) -> SaleResult {
             (SaleStatus::Conflict, Some(reason_text(reason.clone())))
         }
         Decision::Rejected(reason) => {
-            tracing::info!(sale = %id, %reason, "sale rejected");
+            // A reason may quote the device's text.
+            tracing::info!(sale = %id, reason = %crate::logtext::Untrusted(reason), "sale rejected");
             (SaleStatus::Rejected, Some(reason_text(reason.clone())))
         }
     };

@@ -20,6 +20,7 @@ use tokio_postgres::error::SqlState;
 use super::pg_tls::PgUrl;
 use super::{JournalRows, RegisterInfo, ServerStore, StoredSale, UploadContext};
 use crate::auth::{Principal, TokenHash};
+use crate::config::MAX_AUDIT_ITEMS;
 use crate::error::StoreError;
 use crate::protocol::{
     BelowZero, CatalogFile, JournalAudit, ProductAudit, RegisterMovements, SaleResult, StockAudit,
@@ -816,6 +817,7 @@ async fn audit_read(tx: &Transaction<'_>, store_id: &str) -> Result<StockAudit, 
         let mut running = base;
         let mut registers: BTreeMap<String, (u64, i64)> = BTreeMap::new();
         let mut below_zero = Vec::new();
+        let mut below_zero_total = 0u64;
         for m in moves.get(id).into_iter().flatten() {
             if m.get::<_, i64>(0) <= after {
                 continue;
@@ -827,6 +829,9 @@ async fn audit_read(tx: &Transaction<'_>, store_id: &str) -> Result<StockAudit, 
             r.0 += 1;
             r.1 += delta;
             if delta < 0 && running < 0 {
+                below_zero_total += 1;
+            }
+            if delta < 0 && running < 0 && below_zero.len() < MAX_AUDIT_ITEMS {
                 let sale_id: &str = m.get(3);
                 below_zero.push(BelowZero {
                     sale_id: sale_id
@@ -856,6 +861,7 @@ async fn audit_read(tx: &Transaction<'_>, store_id: &str) -> Result<StockAudit, 
                 })
                 .collect(),
             below_zero,
+            below_zero_total,
         });
     }
     Ok(StockAudit {

@@ -13,6 +13,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004_journal_and_refunds.sql"),
     include_str!("migrations/005_pairing_codes.sql"),
     include_str!("migrations/006_offline_limits.sql"),
+    include_str!("migrations/007_sale_ids_per_store.sql"),
 ];
 
 /// Newest schema version this build knows.

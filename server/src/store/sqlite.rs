@@ -16,6 +16,7 @@ use tillkit_core::time::now_ms;
 
 use super::{JournalRows, RegisterInfo, ServerStore, StoredSale, UploadContext, schema};
 use crate::auth::{Principal, TokenHash};
+use crate::config::MAX_AUDIT_ITEMS;
 use crate::error::StoreError;
 use crate::protocol::{
     BelowZero, CatalogFile, JournalAudit, ProductAudit, RegisterMovements, SaleResult, StockAudit,
@@ -671,7 +672,8 @@ fn upload_batch(
     let mut results = Vec::with_capacity(sales.len());
     let mut moved = BTreeSet::new();
     {
-        let mut find = tx.prepare_cached("SELECT record FROM sales WHERE sale_id = ?1")?;
+        let mut find =
+            tx.prepare_cached("SELECT record FROM sales WHERE store_id = ?1 AND sale_id = ?2")?;
         let mut insert_sale = tx.prepare_cached(
             "INSERT INTO sales (sale_id, store_id, register_id, uploaded_by, receipt_no, created_at,
                received_at, currency, total, tax_total, record, server_totals, tax_difference,
@@ -690,9 +692,9 @@ fn upload_batch(
             // Refused sales are never looked up: they learn nothing about stored ids.
             let existing: Option<String> = match prepared {
                 validate::Prepared::Refused(_) => None,
-                validate::Prepared::Checked { .. } => {
-                    find.query_row([&id], |r| r.get(0)).optional()?
-                }
+                validate::Prepared::Checked { .. } => find
+                    .query_row([&ctx.store_id, &id], |r| r.get(0))
+                    .optional()?,
             };
             let decision = prepared.resolve(existing.as_deref());
             if let Decision::Accept(a) = &decision {
@@ -851,7 +853,7 @@ fn stock_audit(conn: &mut Connection, store_id: &str) -> Result<StockAudit, Stor
         let mut stmt = tx.prepare(
             "SELECT m.id, m.product_id, m.register_id, m.sale_id, s.receipt_no, m.delta_milli,
                     m.created_at, m.received_at
-             FROM stock_movements m JOIN sales s ON s.sale_id = m.sale_id
+             FROM stock_movements m JOIN sales s ON s.store_id = m.store_id AND s.sale_id = m.sale_id
              WHERE m.store_id = ?1 ORDER BY m.id",
         )?;
         let rows = stmt.query_map([store_id], |r| {
@@ -886,12 +888,16 @@ fn stock_audit(conn: &mut Connection, store_id: &str) -> Result<StockAudit, Stor
         let mut running = base;
         let mut registers: BTreeMap<&str, (u64, i64)> = BTreeMap::new();
         let mut below_zero = Vec::new();
+        let mut below_zero_total = 0u64;
         for m in moves.get(id).into_iter().flatten().filter(|m| m.id > after) {
             running += m.delta;
             let r = registers.entry(&m.register_id).or_default();
             r.0 += 1;
             r.1 += m.delta;
             if m.delta < 0 && running < 0 {
+                below_zero_total += 1;
+            }
+            if m.delta < 0 && running < 0 && below_zero.len() < MAX_AUDIT_ITEMS {
                 below_zero.push(BelowZero {
                     sale_id: m
                         .sale_id
@@ -921,6 +927,7 @@ fn stock_audit(conn: &mut Connection, store_id: &str) -> Result<StockAudit, Stor
                 })
                 .collect(),
             below_zero,
+            below_zero_total,
         });
     }
     Ok(StockAudit {
@@ -1105,6 +1112,111 @@ mod tests {
             }
         })
         .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_schema_6_file_keeps_every_sale_and_movement_when_sale_ids_become_per_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("server.db");
+        // A file as the previous build left it: schema 6, a sale and its movement.
+        let catalog = crate::testkit::uk_catalog();
+        let old = crate::testkit::sale(
+            &crate::testkit::uk_tax(),
+            "s",
+            "R1",
+            1,
+            &[(
+                crate::testkit::product(&catalog, "p-kettle"),
+                crate::testkit::d("1"),
+            )],
+        );
+        {
+            let mut conn = Connection::open(&path).expect("open");
+            for sql in &schema::MIGRATIONS[..6] {
+                conn.execute_batch(sql).expect("old migration");
+            }
+            conn.pragma_update(None, "user_version", 6)
+                .expect("version");
+            let tx = conn.transaction().expect("tx");
+            tx.execute(
+                "INSERT INTO stores (store_id, name, created_at, tax_settings, catalog_version)
+                 VALUES ('s', 'S', 0, ?1, 1)",
+                [serde_json::to_string(&catalog.tax).expect("json")],
+            )
+            .expect("store");
+            tx.execute(
+                "INSERT INTO sales (sale_id, store_id, register_id, uploaded_by, receipt_no,
+                   created_at, received_at, currency, total, tax_total, record, totals_match, seq)
+                 VALUES (?1, 's', 'R1', 'R1', 'R1-000001', 1, 2, 'GBP', ?2, ?3, ?4, 1, 1)",
+                params![
+                    old.sale_id.to_string(),
+                    old.total.to_string(),
+                    old.tax_total.to_string(),
+                    validate::canonical(&old).expect("json")
+                ],
+            )
+            .expect("sale");
+            tx.execute(
+                "INSERT INTO stock_movements (id, store_id, product_id, register_id, sale_id,
+                   delta_milli, created_at, received_at) VALUES (7, 's', 'p-kettle', 'R1', ?1, -1000, 1, 2)",
+                [old.sale_id.to_string()],
+            )
+            .expect("movement");
+            tx.commit().expect("commit");
+        }
+        let store = SqliteStore::open(&path).expect("migrates");
+        let kept = store
+            .stored_sale("s", &old.sale_id.to_string())
+            .await
+            .expect("read")
+            .expect("the sale is still there");
+        assert_eq!(kept.record, old);
+        let audit = store.stock_audit("s").await.expect("audit");
+        let kettle = audit
+            .products
+            .iter()
+            .find(|p| p.product_id == "p-kettle")
+            .expect("kettle");
+        assert_eq!(kettle.registers[0].movements, 1);
+        // A re-upload is still a duplicate; the old tables are kept as they were.
+        let r = store
+            .upload_batch(
+                &UploadContext {
+                    store_id: "s".into(),
+                    uploaded_by: "R1".into(),
+                    received_at: 3,
+                },
+                vec![old.clone()],
+            )
+            .await
+            .expect("upload");
+        assert_eq!(r[0].status, crate::protocol::SaleStatus::Duplicate);
+        let conn = Connection::open(&path).expect("open");
+        let count = |t: &str| -> i64 {
+            conn.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0))
+                .expect("count")
+        };
+        assert_eq!(
+            [
+                count("sales"),
+                count("stock_movements"),
+                count("sales_v6"),
+                count("stock_movements_v6")
+            ],
+            [1, 1, 1, 1]
+        );
+        let id: i64 = conn
+            .query_row("SELECT id FROM stock_movements", [], |r| r.get(0))
+            .expect("id");
+        assert_eq!(id, 7, "movement ids are kept");
+        let fk: Vec<String> = conn
+            .prepare("PRAGMA foreign_key_check")
+            .expect("prepare")
+            .query_map([], |r| r.get(0))
+            .expect("check")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert!(fk.is_empty(), "{fk:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
