@@ -13,6 +13,11 @@ pub use tillkit_core::limits::{MAX_ID_CHARS, MAX_REFERENCE_CHARS, MAX_TEXT_CHARS
 /// gaps, forks, breaks...); the answer says how many there were in all.
 pub const MAX_AUDIT_ITEMS: usize = 1000;
 
+/// What a busy answer (`503 busy`, a store wait that ran out) asks a device to wait, in
+/// seconds, before it retries: long enough for a burst of uploads or an admin command to
+/// pass, short enough that a till's queue is not held up.
+pub const BUSY_RETRY_AFTER_SECS: u64 = 2;
+
 /// How long a pairing code lives unless the operator says otherwise (`--minutes`).
 pub const PAIRING_CODE_TTL: Duration = Duration::from_secs(10 * 60);
 /// The longest a pairing code may live: a code is a password sent over a phone call or a

@@ -48,7 +48,15 @@ pub enum StoreError {
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Backend(e.to_string())
+        use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+        match e.sqlite_error_code() {
+            // The busy timeout ran out: another writer held the file; nothing was written.
+            Some(DatabaseBusy | DatabaseLocked) => StoreError::Busy {
+                message: format!("the database file stayed locked: {e}"),
+                retry_after_secs: crate::config::BUSY_RETRY_AFTER_SECS,
+            },
+            _ => StoreError::Backend(e.to_string()),
+        }
     }
 }
 

@@ -16,7 +16,8 @@ use tillkit_server::{ServerConfig, ServerStore, admin, tls};
 
 const USAGE: &str = "usage:
   tillkit-server serve DB [--listen 127.0.0.1:8787] [--trusted-proxy CIDR[,CIDR...]]
-                         [--tls-cert chain.pem --tls-key key.pem]
+                         [--tls-cert chain.pem --tls-key key.pem] [--store-wait-ms 3000]
+                         (--store-wait-ms: longest a request waits for the database; then 503)
   tillkit-server admin create-store    DB --id ID --name NAME
   tillkit-server admin create-register DB --store ID --register R07   (prints the token once)
   tillkit-server admin pair-register   DB --store ID --register R07 [--minutes 10]
@@ -224,7 +225,13 @@ fn run(args: &[String]) -> Result<(), CliError> {
 }
 
 async fn serve(o: &Options) -> Result<(), CliError> {
-    o.only(&["listen", "trusted-proxy", "tls-cert", "tls-key"])?;
+    o.only(&[
+        "listen",
+        "trusted-proxy",
+        "tls-cert",
+        "tls-key",
+        "store-wait-ms",
+    ])?;
     let listen: SocketAddr = o
         .values
         .get("listen")
@@ -243,7 +250,13 @@ async fn serve(o: &Options) -> Result<(), CliError> {
         _ => return Err(CliError("--tls-cert and --tls-key go together".into())),
     };
     let location = o.location()?;
-    let store = store::open(&location).await?;
+    let wait = match o.values.get("store-wait-ms") {
+        Some(ms) => Some(std::time::Duration::from_millis(ms.parse().map_err(|_| {
+            CliError(format!("--store-wait-ms takes milliseconds, not {ms:?}"))
+        })?)),
+        None => None,
+    };
+    let store = store::open_with_wait(&location, wait).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let backend = if store::is_postgres_url(&location) {
         "postgres"

@@ -292,3 +292,216 @@ async fn one_busy_store_never_starves_another_stores_uploads_or_sign_ins() {
     assert_eq!(store.summary("B").await.expect("summary").sale_count, 1);
     server.shutdown().await.expect("stop");
 }
+
+/// A store with the sample catalogue and one register on `store`: its token.
+async fn store_with_register(store: &dyn tillkit_server::ServerStore, id: &str) -> String {
+    admin::create_store(store, id, id).await.expect("store");
+    admin::load_catalog(store, id, &uk_catalog())
+        .await
+        .expect("catalogue");
+    admin::create_register(store, id, "R1")
+        .await
+        .expect("register")
+        .expose()
+        .to_string()
+}
+
+/// One sale of bread by register R1 of `store_id`.
+fn bread(store_id: &str, seq: u64) -> tillkit_core::sale::SaleRecord {
+    sale(
+        &uk_tax(),
+        store_id,
+        "R1",
+        seq,
+        &[(product(&uk_catalog(), "p-bread"), d("1"))],
+    )
+}
+
+/// Uploads `sales` to `store_id` on the server at `base`.
+async fn post_batch(
+    base: &str,
+    store_id: &str,
+    token: &str,
+    sales: &[tillkit_core::sale::SaleRecord],
+) -> reqwest::Response {
+    client()
+        .post(format!("{base}/v1/stores/{store_id}/sales/batch"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "sales": sales }))
+        .send()
+        .await
+        .expect("request")
+}
+
+/// Asserts a busy answer: 503, code `busy`, and a `Retry-After` in whole seconds.
+async fn assert_busy(r: reqwest::Response) {
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry: u64 = r
+        .headers()
+        .get("retry-after")
+        .expect("a busy answer says when to retry")
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("whole seconds");
+    assert!(retry >= 1, "Retry-After {retry}");
+    let body: serde_json::Value = r.json().await.expect("error body");
+    assert_eq!(body["code"], "busy", "{body}");
+}
+
+/// Another process (a backup, an admin command) holds the SQLite file's write lock past the
+/// store's wait: the upload waiting for the file and the one queued behind it for the
+/// connection are both answered busy while the lock is still held, never a 500 or a hang;
+/// retried after the release, each sale is stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_while_another_process_holds_the_sqlite_file_are_answered_busy_then_stored_once()
+{
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("server.db");
+    // The default wait (3 s): what a server started without options does.
+    let store = tillkit_server::SqliteStore::open_async(&path)
+        .await
+        .expect("open");
+    let token = store_with_register(&store, "A").await;
+    let server = spawn_with_store(Arc::new(store.clone()), ServerConfig::default())
+        .await
+        .expect("server");
+    let base = server.base_url();
+    let sales = [bread("A", 1), bread("A", 2)];
+
+    let locker = rusqlite::Connection::open(&path).expect("open the file");
+    locker
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let uploads: Vec<_> = sales
+        .iter()
+        .map(|s| {
+            let (base, token, s) = (base.clone(), token.clone(), s.clone());
+            tokio::spawn(async move { post_batch(&base, "A", &token, &[s]).await })
+        })
+        .collect();
+    for upload in uploads {
+        let r = tokio::time::timeout(HANG, upload)
+            .await
+            .expect("answered while the file is still locked")
+            .expect("task");
+        assert_busy(r).await;
+    }
+    // Nothing of the busy uploads was written.
+    use tillkit_server::ServerStore;
+    locker.execute_batch("ROLLBACK").expect("release the lock");
+    assert_eq!(store.summary("A").await.expect("summary").sale_count, 0);
+
+    // The device retries after Retry-After: each sale stored once, and a second retry of
+    // both is answered duplicate.
+    for s in &sales {
+        let r = post_batch(&base, "A", &token, std::slice::from_ref(s)).await;
+        assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+    }
+    let again: tillkit_server::protocol::BatchResponse = post_batch(&base, "A", &token, &sales)
+        .await
+        .json()
+        .await
+        .expect("batch");
+    assert!(
+        again
+            .results
+            .iter()
+            .all(|r| r.status == tillkit_server::protocol::SaleStatus::Duplicate),
+        "{again:?}"
+    );
+    assert_eq!(store.summary("A").await.expect("summary").sale_count, 2);
+    server.shutdown().await.expect("stop");
+}
+
+/// Every connection of the PostgreSQL pool is in use (one upload waits on a row lock another
+/// instance holds): an upload to another store waits at most the pool wait and is answered
+/// busy while the lock is still held, never a 500; retried after the release it is stored
+/// once, as is the upload that waited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_finding_every_pooled_connection_in_use_is_answered_busy_then_stored_once() {
+    let Some(server_url) = postgres_url("an_upload_finding_every_pooled_connection_in_use")
+    else {
+        return;
+    };
+    let db = TestDatabase::create(&server_url).await;
+    let store = PgStore::connect_with(
+        &db.url,
+        &PgOptions {
+            pool_size: 1,
+            auth_pool_size: 1,
+            // A's upload keeps its connection while it waits for the row lock...
+            lock_wait: HANG,
+            // ...so B gives up on the pool first.
+            pool_wait: Duration::from_secs(1),
+            ..PgOptions::default()
+        },
+    )
+    .await
+    .expect("connect");
+    let token_a = store_with_register(&store, "A").await;
+    let token_b = store_with_register(&store, "B").await;
+    let server = spawn_with_store(Arc::new(store.clone()), ServerConfig::default())
+        .await
+        .expect("server");
+    let base = server.base_url();
+
+    // "Another instance" holds store A's row lock.
+    let (mut raw, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let other = raw.transaction().await.expect("tx");
+    other
+        .execute("SELECT 1 FROM stores WHERE store_id = 'A' FOR UPDATE", &[])
+        .await
+        .expect("lock A");
+    let a = {
+        let (base, token) = (base.clone(), token_a.clone());
+        tokio::spawn(async move { post_batch(&base, "A", &token, &[bread("A", 1)]).await })
+    };
+    let watcher = {
+        let (c, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        c
+    };
+    tokio::time::timeout(HANG, async {
+        loop {
+            let waiting: i64 = watcher
+                .query_one(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'",
+                    &[],
+                )
+                .await
+                .expect("activity")
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("A's upload holds the pool's one connection, waiting on the row lock");
+
+    let b_sales = [bread("B", 1)];
+    let b = tokio::time::timeout(HANG, post_batch(&base, "B", &token_b, &b_sales))
+        .await
+        .expect("B is answered while the pool is held");
+    assert_busy(b).await;
+    assert!(!a.is_finished(), "the pool was still held when B was answered");
+    other.rollback().await.expect("release A");
+
+    let a = tokio::time::timeout(HANG, a).await.expect("A answered").expect("task");
+    assert_eq!(a.status(), StatusCode::OK, "{:?}", a.text().await);
+    for _ in 0..2 {
+        let r = post_batch(&base, "B", &token_b, &b_sales).await;
+        assert_eq!(r.status(), StatusCode::OK, "{:?}", r.text().await);
+    }
+    use tillkit_server::ServerStore;
+    assert_eq!(store.summary("A").await.expect("summary").sale_count, 1);
+    assert_eq!(store.summary("B").await.expect("summary").sale_count, 1);
+    server.shutdown().await.expect("stop");
+}

@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 pub(crate) use journal::JournalRows;
 pub use postgres::{PgOptions, PgStore};
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteOptions, SqliteStore};
 
 /// A reason for a sale's verdict as it is sent: at most `limits::MAX_REASON_CHARS`
 /// characters (a serde message may quote a long input), so every answer fits what a
@@ -73,11 +73,29 @@ pub(crate) fn answer(sale: &SaleRecord, decision: &Decision) -> SaleResult {
 /// Opens the backend `location` names: a `postgres://` or `postgresql://` URL, else the path
 /// of a SQLite file (created if missing). Either is migrated before it is returned.
 pub async fn open(location: &str) -> Result<Arc<dyn ServerStore>, StoreError> {
+    open_with_wait(location, None).await
+}
+
+/// `open`, with every wait of a request for the store (its lock, a pool connection) bounded
+/// by `wait` instead of the backend's default (3 s); past it a request is answered busy.
+pub async fn open_with_wait(
+    location: &str,
+    wait: Option<std::time::Duration>,
+) -> Result<Arc<dyn ServerStore>, StoreError> {
     if is_postgres_url(location) {
-        Ok(Arc::new(PgStore::connect(location).await?))
+        let mut options = PgOptions::default();
+        if let Some(wait) = wait {
+            options.lock_wait = wait;
+            options.pool_wait = wait;
+        }
+        Ok(Arc::new(PgStore::connect_with(location, &options).await?))
     } else {
+        let mut options = SqliteOptions::default();
+        if let Some(wait) = wait {
+            options.lock_wait = wait;
+        }
         Ok(Arc::new(
-            SqliteStore::open_async(Path::new(location)).await?,
+            SqliteStore::open_async_with(Path::new(location), &options).await?,
         ))
     }
 }

@@ -41,8 +41,8 @@ const MIGRATIONS: &[&str] = &[
 /// instances starting together apply each migration once.
 const MIGRATION_LOCK: i64 = 0x0074_696c_6c6b_6974;
 
-/// How long a request waits for a free connection, and for a new one to open.
-const POOL_WAIT: Duration = Duration::from_secs(30);
+/// How long opening a new database connection may take.
+const CONNECT_WAIT: Duration = Duration::from_secs(30);
 /// Attempts of one operation when PostgreSQL reports a serialization failure or deadlock.
 const MAX_ATTEMPTS: u32 = 8;
 /// How often a starting instance asks for the migration lock again, and how often it says
@@ -51,8 +51,7 @@ const MIGRATION_POLL: Duration = Duration::from_millis(200);
 const MIGRATION_LOG_EVERY: Duration = Duration::from_secs(10);
 /// Idle time before TCP keepalives probe a database connection.
 const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
-/// What a busy answer asks the device to wait before it retries.
-const BUSY_RETRY_AFTER_SECS: u64 = 2;
+use crate::config::BUSY_RETRY_AFTER_SECS;
 
 /// How a PostgreSQL backend is sized and how long it waits. `PgOptions::default()` gives
 /// the defaults.
@@ -67,8 +66,11 @@ pub struct PgOptions {
     pub auth_pool_size: usize,
     /// How long a write to a store waits for its turn: for the other writers of that store
     /// in this instance, then on the store's row lock (other instances), each. Longer is
-    /// `StoreError::Busy` (503 with `Retry-After`); the device retries. Default 10 s.
+    /// `StoreError::Busy` (503 with `Retry-After`); the device retries. Default 3 s.
     pub lock_wait: Duration,
+    /// How long a request waits for a free connection of its pool when every one is in
+    /// use. Longer is `StoreError::Busy` (503 with `Retry-After`), never a 500. Default 3 s.
+    pub pool_wait: Duration,
     /// How long an instance starting waits for another one's migration before it gives up
     /// with an error naming the lock (it logs while it waits). Default 5 minutes.
     pub migration_wait: Duration,
@@ -79,7 +81,8 @@ impl Default for PgOptions {
         PgOptions {
             pool_size: 16,
             auth_pool_size: 4,
-            lock_wait: Duration::from_secs(10),
+            lock_wait: Duration::from_secs(3),
+            pool_wait: Duration::from_secs(3),
             migration_wait: Duration::from_secs(300),
         }
     }
@@ -164,6 +167,13 @@ impl From<StoreError> for Failure {
 
 impl From<deadpool_postgres::PoolError> for Failure {
     fn from(e: deadpool_postgres::PoolError) -> Self {
+        if let deadpool_postgres::PoolError::Timeout(deadpool_postgres::TimeoutType::Wait) = e {
+            // Every connection stayed in use for the whole `pool_wait`: busy, not broken.
+            return Failure::Fail(StoreError::Busy {
+                message: "every database connection of the pool stayed in use".into(),
+                retry_after_secs: BUSY_RETRY_AFTER_SECS,
+            });
+        }
         // The causes say why (a refused certificate, a wrong password): keep them all.
         let mut message = format!("no database connection: {e}");
         let mut cause = std::error::Error::source(&e);
@@ -281,8 +291,8 @@ impl PgStore {
             Pool::builder(manager)
                 .max_size(size.max(1))
                 .runtime(Runtime::Tokio1)
-                .wait_timeout(Some(POOL_WAIT))
-                .create_timeout(Some(POOL_WAIT))
+                .wait_timeout(Some(options.pool_wait))
+                .create_timeout(Some(CONNECT_WAIT))
                 .build()
                 .map_err(|e| StoreError::Backend(format!("connection pool: {e}")))
         };

@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use rust_decimal::Decimal;
@@ -24,8 +24,23 @@ use crate::protocol::{
 };
 use crate::validate::{self, Decision, from_milli, to_milli};
 
-/// How long a write waits for another process (e.g. an admin command) holding the file.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How a SQLite backend waits. `SqliteOptions::default()` gives the defaults.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// The longest one call waits for the store, in all: for the other requests of this
+    /// server using its one connection, then for another process (an admin command, a
+    /// backup) holding the file's write lock. Longer is `StoreError::Busy` (503 with
+    /// `Retry-After`), never a request held for ever nor a 500. Default 3 s.
+    pub lock_wait: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            lock_wait: Duration::from_secs(3),
+        }
+    }
+}
 
 /// The SQLite-file backend. Clones share the one connection.
 #[derive(Debug, Clone)]
@@ -35,16 +50,33 @@ pub struct SqliteStore {
 
 #[derive(Debug)]
 struct Inner {
-    conn: Mutex<Connection>,
+    // An async mutex so a request waiting for the connection waits on no thread, and gives
+    // up after `lock_wait`.
+    conn: Arc<tokio::sync::Mutex<Connection>>,
     path: PathBuf,
+    lock_wait: Duration,
+}
+
+/// The busy answer for a call that waited `wait` for the store.
+fn busy(what: &str, wait: Duration) -> StoreError {
+    StoreError::Busy {
+        message: format!("{what} for more than {} ms", wait.as_millis()),
+        retry_after_secs: crate::config::BUSY_RETRY_AFTER_SECS,
+    }
 }
 
 impl SqliteStore {
-    /// Opens (creating if missing) and migrates the database at `path`. Blocks: from async
-    /// code use `open_async`.
+    /// Opens (creating if missing) and migrates the database at `path` with the default
+    /// options. Blocks: from async code use `open_async`.
     pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(path, &SqliteOptions::default())
+    }
+
+    /// `open` with non-default options. Blocks: from async code use `open_async_with`.
+    pub fn open_with(path: &Path, options: &SqliteOptions) -> Result<SqliteStore, StoreError> {
         let mut conn = Connection::open(path)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Opening and migrating may wait for an admin command's write as long as a request.
+        conn.busy_timeout(options.lock_wait)?;
         // WAL lets the admin CLI read while the server writes; FULL makes every commit
         // durable before a batch is answered.
         let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -58,16 +90,25 @@ impl SqliteStore {
         schema::migrate(&mut conn)?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
-                conn: Mutex::new(conn),
+                conn: Arc::new(tokio::sync::Mutex::new(conn)),
                 path: path.to_path_buf(),
+                lock_wait: options.lock_wait,
             }),
         })
     }
 
     /// `open` on the blocking pool.
     pub async fn open_async(path: &Path) -> Result<SqliteStore, StoreError> {
-        let path = path.to_path_buf();
-        tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+        SqliteStore::open_async_with(path, &SqliteOptions::default()).await
+    }
+
+    /// `open_with` on the blocking pool.
+    pub async fn open_async_with(
+        path: &Path,
+        options: &SqliteOptions,
+    ) -> Result<SqliteStore, StoreError> {
+        let (path, options) = (path.to_path_buf(), options.clone());
+        tokio::task::spawn_blocking(move || SqliteStore::open_with(&path, &options))
             .await
             .map_err(|e| StoreError::Backend(format!("storage task failed: {e}")))?
     }
@@ -77,19 +118,32 @@ impl SqliteStore {
         &self.inner.path
     }
 
-    /// Runs `f` on the connection on the blocking pool, inside the caller's span.
+    /// Runs `f` on the connection on the blocking pool, inside the caller's span. Waiting
+    /// for the connection and then for the file's write lock take at most `lock_wait`
+    /// together; past that the call is `Busy` and nothing of it was written.
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let inner = self.inner.clone();
+        let wait = self.inner.lock_wait;
+        let deadline = Instant::now() + wait;
+        // A panic mid-call dropped its transaction, which rolled back, and a tokio mutex is
+        // not poisoned: the connection is clean for the next call.
+        let mut conn = tokio::time::timeout(wait, self.inner.conn.clone().lock_owned())
+            .await
+            .map_err(|_| busy("other requests held the store's connection", wait))?;
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            // A panic mid-call dropped its transaction, which rolled back: the connection
-            // is clean.
-            let mut conn = inner.conn.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&mut conn)
+            // What is left of the wait is how long SQLite may wait for another process.
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            conn.busy_timeout(left)?;
+            f(&mut conn).map_err(|e| match e {
+                StoreError::Busy { .. } => busy("another process held the file's write lock", wait),
+                e => e,
+            })
         })
         .await
         .map_err(|e| StoreError::Backend(format!("storage task failed: {e}")))?
