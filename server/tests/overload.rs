@@ -346,7 +346,7 @@ async fn assert_busy(r: reqwest::Response) {
         .expect("whole seconds");
     assert!(retry >= 1, "Retry-After {retry}");
     let body: serde_json::Value = r.json().await.expect("error body");
-    assert_eq!(body["code"], "busy", "{body}");
+    assert_eq!(body["error"], "busy", "{body}");
 }
 
 /// Another process (a backup, an admin command) holds the SQLite file's write lock past the
