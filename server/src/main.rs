@@ -251,9 +251,9 @@ async fn serve(o: &Options) -> Result<(), CliError> {
     };
     let location = o.location()?;
     let wait = match o.values.get("store-wait-ms") {
-        Some(ms) => Some(std::time::Duration::from_millis(ms.parse().map_err(|_| {
-            CliError(format!("--store-wait-ms takes milliseconds, not {ms:?}"))
-        })?)),
+        Some(ms) => Some(std::time::Duration::from_millis(ms.parse().map_err(
+            |_| CliError(format!("--store-wait-ms takes milliseconds, not {ms:?}")),
+        )?)),
         None => None,
     };
     let store = store::open_with_wait(&location, wait).await?;

@@ -354,8 +354,7 @@ async fn assert_busy(r: reqwest::Response) {
 /// connection are both answered busy while the lock is still held, never a 500 or a hang;
 /// retried after the release, each sale is stored once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn uploads_while_another_process_holds_the_sqlite_file_are_answered_busy_then_stored_once()
-{
+async fn uploads_while_another_process_holds_the_sqlite_file_are_answered_busy_then_stored_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("server.db");
     // The default wait (3 s): what a server started without options does.
@@ -420,8 +419,7 @@ async fn uploads_while_another_process_holds_the_sqlite_file_are_answered_busy_t
 /// once, as is the upload that waited.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_finding_every_pooled_connection_in_use_is_answered_busy_then_stored_once() {
-    let Some(server_url) = postgres_url("an_upload_finding_every_pooled_connection_in_use")
-    else {
+    let Some(server_url) = postgres_url("an_upload_finding_every_pooled_connection_in_use") else {
         return;
     };
     let db = TestDatabase::create(&server_url).await;
@@ -491,10 +489,16 @@ async fn an_upload_finding_every_pooled_connection_in_use_is_answered_busy_then_
         .await
         .expect("B is answered while the pool is held");
     assert_busy(b).await;
-    assert!(!a.is_finished(), "the pool was still held when B was answered");
+    assert!(
+        !a.is_finished(),
+        "the pool was still held when B was answered"
+    );
     other.rollback().await.expect("release A");
 
-    let a = tokio::time::timeout(HANG, a).await.expect("A answered").expect("task");
+    let a = tokio::time::timeout(HANG, a)
+        .await
+        .expect("A answered")
+        .expect("task");
     assert_eq!(a.status(), StatusCode::OK, "{:?}", a.text().await);
     for _ in 0..2 {
         let r = post_batch(&base, "B", &token_b, &b_sales).await;
