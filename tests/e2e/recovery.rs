@@ -129,8 +129,15 @@ fn salvaged_unsent_sales_upload_once_and_receipts_continue_after_the_highest_iss
     let reserved = vault.reserved(STORE, REGISTER);
     assert!(reserved >= 60, "{reserved}");
     let next = sell(&till, 1).remove(0);
-    assert_eq!(next.seq, reserved + 1, "after the highest number ever issued");
-    assert!(vault.reserved(STORE, REGISTER) >= next.seq, "reserved before use");
+    assert_eq!(
+        next.seq,
+        reserved + 1,
+        "after the highest number ever issued"
+    );
+    assert!(
+        vault.reserved(STORE, REGISTER) >= next.seq,
+        "reserved before use"
+    );
 }
 
 #[test]
