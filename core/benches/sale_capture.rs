@@ -60,6 +60,16 @@ fn main() {
     let bare_pages = wal_pages(&dir.join("bare.db-wal")) / 100.0;
     let by_table = pages_by_table(&till, &dir.join("data/tillkit.db-wal"), 100);
 
+    // Page-cache traffic per sale on each of the till's connections (SQLite's own
+    // counters): a miss is a page read from the WAL or the file (a pread), so misses on
+    // the writer would mean its cache does not survive from one sale to the next.
+    let cache = CacheCounters::reset(&till);
+    for i in 0..100 {
+        let (cart, payments) = five_line_cart(&till, 30_000 + i, 1_000);
+        till.complete_sale(&cart, &payments).unwrap();
+    }
+    let cache = cache.since(&till, 100);
+
     let (cart, payments) = five_line_cart(&till, 20_000, 1_000);
     let sample = till.complete_sale(&cart, &payments).unwrap();
     if std::env::var_os("SHOW_RECORD").is_some() {
@@ -101,6 +111,11 @@ fn main() {
     println!(
         "pages written per commit: sale {sale_pages:.1} ({by_table}), bare insert {bare_pages:.1}"
     );
+    println!(
+        "page cache per sale: complete_sale (writer) {:.1} hits, {:.1} misses, {:.1} pages written; \
+         building the cart (reader) {:.1} misses",
+        cache.writer_hit, cache.writer_miss, cache.writer_write, cache.reader_miss
+    );
     println!("stored record: {} bytes for 5 lines", sample.stored_bytes);
     println!(
         "p99 ratio: {:.2}",
@@ -138,4 +153,66 @@ fn pages_by_table(till: &tillkit_core::Till, wal: &std::path::Path, sales: usize
         .map(|(name, n)| format!("{name} {:.1}", *n as f64 / sales as f64))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// SQLite's page-cache counters of the till's two connections (`sqlite3_db_status`).
+#[derive(Default)]
+struct CacheCounters {
+    writer_hit: f64,
+    writer_miss: f64,
+    writer_write: f64,
+    reader_miss: f64,
+}
+
+impl CacheCounters {
+    fn status(c: &rusqlite::Connection, op: std::ffi::c_int, reset: bool) -> f64 {
+        let (mut cur, mut high) = (0, 0);
+        // SAFETY: the handle is the live connection `c` borrows; the call only reads
+        // counters of that connection.
+        let rc = unsafe {
+            rusqlite::ffi::sqlite3_db_status(c.handle(), op, &mut cur, &mut high, reset as _)
+        };
+        assert_eq!(rc, rusqlite::ffi::SQLITE_OK);
+        f64::from(cur)
+    }
+
+    fn take(till: &tillkit_core::Till, reset: bool) -> CacheCounters {
+        use rusqlite::ffi::{
+            SQLITE_DBSTATUS_CACHE_HIT, SQLITE_DBSTATUS_CACHE_MISS, SQLITE_DBSTATUS_CACHE_WRITE,
+        };
+        let (writer_hit, writer_miss, writer_write) = tillkit_core::testing::tamper(till, |c| {
+            Ok((
+                Self::status(c, SQLITE_DBSTATUS_CACHE_HIT, reset),
+                Self::status(c, SQLITE_DBSTATUS_CACHE_MISS, reset),
+                Self::status(c, SQLITE_DBSTATUS_CACHE_WRITE, reset),
+            ))
+        })
+        .unwrap();
+        let reader_miss = tillkit_core::testing::inspect(till, |c| {
+            Ok(Self::status(c, SQLITE_DBSTATUS_CACHE_MISS, reset))
+        })
+        .unwrap();
+        CacheCounters {
+            writer_hit,
+            writer_miss,
+            writer_write,
+            reader_miss,
+        }
+    }
+
+    fn reset(till: &tillkit_core::Till) -> CacheCounters {
+        Self::take(till, true)
+    }
+
+    /// Counts since `reset`, per sale.
+    fn since(&self, till: &tillkit_core::Till, sales: usize) -> CacheCounters {
+        let now = Self::take(till, true);
+        let per = |v: f64| v / sales as f64;
+        CacheCounters {
+            writer_hit: per(now.writer_hit),
+            writer_miss: per(now.writer_miss),
+            writer_write: per(now.writer_write),
+            reader_miss: per(now.reader_miss),
+        }
+    }
 }
