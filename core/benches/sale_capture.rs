@@ -30,6 +30,27 @@ fn main() {
     )
     .unwrap();
     let mut insert = bare.prepare("INSERT INTO t (v) VALUES (?1)").unwrap();
+    // The same one-row commit through SQLCipher with the till's pinned page settings (a
+    // fixed benchmark key): what encrypting one page adds to a durable commit.
+    let sealed = Connection::open(dir.join("bare-sqlcipher.db")).unwrap();
+    sealed
+        .execute_batch(&format!(
+            "PRAGMA key = \"x'{}'\"; {}
+             PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+             CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL);",
+            "5a".repeat(32),
+            {
+                let p = tillkit_core::store::cipher::PINNED;
+                format!(
+                    "PRAGMA cipher_page_size = {}; PRAGMA cipher_hmac_algorithm = {};
+                     PRAGMA cipher_kdf_algorithm = {}; PRAGMA cipher_use_hmac = ON;
+                     PRAGMA cipher_plaintext_header_size = {};",
+                    p.page_size, p.hmac, p.kdf, p.plaintext_header
+                )
+            }
+        ))
+        .unwrap();
+    let mut sealed_insert = sealed.prepare("INSERT INTO t (v) VALUES (?1)").unwrap();
 
     // Warm up both paths (statement caches, WAL files created).
     for i in 0..50 {
@@ -37,6 +58,9 @@ fn main() {
         bare.execute_batch("BEGIN").unwrap();
         insert.execute(["warm"]).unwrap();
         bare.execute_batch("COMMIT").unwrap();
+        sealed.execute_batch("BEGIN").unwrap();
+        sealed_insert.execute(["warm"]).unwrap();
+        sealed.execute_batch("COMMIT").unwrap();
     }
 
     // Pages each commit writes: WAL frames appended by 100 commits after a checkpoint.
@@ -78,6 +102,7 @@ fn main() {
 
     let mut sale = Vec::with_capacity(samples);
     let mut base = Vec::with_capacity(samples);
+    let mut sealed_base = Vec::with_capacity(samples);
     for i in 0..samples {
         // The cart is built while the cashier scans; completing it is what is measured.
         let (cart, payments) = five_line_cart(&till, i + 50, 1_000);
@@ -92,9 +117,18 @@ fn main() {
             .unwrap();
         bare.execute_batch("COMMIT").unwrap();
         base.push(t.elapsed());
+
+        let t = Instant::now();
+        sealed.execute_batch("BEGIN").unwrap();
+        sealed_insert
+            .execute(["a sale-sized row would be bigger, this is the floor"])
+            .unwrap();
+        sealed.execute_batch("COMMIT").unwrap();
+        sealed_base.push(t.elapsed());
     }
     sale.sort();
     base.sort();
+    sealed_base.sort();
     let show = |name: &str, v: &[Duration]| {
         println!(
             "{name:<32} p50 {:>7.3} ms   p99 {:>7.3} ms",
@@ -108,6 +142,7 @@ fn main() {
     );
     show("complete_sale (5 lines, SQLCipher)", &sale);
     show("bare INSERT + COMMIT (plain)", &base);
+    show("bare INSERT + COMMIT (SQLCipher)", &sealed_base);
     println!(
         "pages written per commit: sale {sale_pages:.1} ({by_table}), bare insert {bare_pages:.1}"
     );
@@ -120,6 +155,10 @@ fn main() {
     println!(
         "p99 ratio: {:.2}",
         pct(&sale, 99.0).as_secs_f64() / pct(&base, 99.0).as_secs_f64()
+    );
+    println!(
+        "p50 ratio against the SQLCipher bare commit: {:.2}",
+        pct(&sale, 50.0).as_secs_f64() / pct(&sealed_base, 50.0).as_secs_f64()
     );
     println!(
         "sale_capture_p50_ratio: {:.2}",
