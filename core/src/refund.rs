@@ -199,8 +199,12 @@ fn hold(c: &rusqlite::Connection, store_id: &str, sale: &SaleRef) -> Result<Held
     };
     let Some((sale_id, refund_of, record, settings, tax_settings_id)) = row else {
         let what = match sale {
-            SaleRef::Receipt(r) => format!("a refund of receipt {r}, which this device does not hold,"),
-            SaleRef::SaleId(id) => format!("a refund of sale {id}, which this device does not hold,"),
+            SaleRef::Receipt(r) => {
+                format!("a refund of receipt {r}, which this device does not hold,")
+            }
+            SaleRef::SaleId(id) => {
+                format!("a refund of sale {id}, which this device does not hold,")
+            }
         };
         return Err(Error::NeedsConnection { what });
     };
@@ -337,7 +341,13 @@ fn check_text(what: &str, s: &str, max: usize) -> Result<()> {
 
 /// The part of `x` that `part` of `whole` carries, rounded as the sale's jurisdiction rounds;
 /// all of it exactly when the part is the whole.
-fn share(x: Decimal, part: Decimal, whole: Decimal, dp: u32, rule: RoundingRule) -> Result<Decimal> {
+fn share(
+    x: Decimal,
+    part: Decimal,
+    whole: Decimal,
+    dp: u32,
+    rule: RoundingRule,
+) -> Result<Decimal> {
     if part == whole {
         return Ok(x);
     }
@@ -476,10 +486,15 @@ pub(crate) fn refund(
 
     let mut lines = Vec::with_capacity(wanted.len());
     // Per rate of the sale's breakdown: refunded base and tax.
-    let mut per_rate: Vec<(Decimal, Decimal)> = vec![(Decimal::ZERO, Decimal::ZERO); sale.taxes.len()];
+    let mut per_rate: Vec<(Decimal, Decimal)> =
+        vec![(Decimal::ZERO, Decimal::ZERO); sale.taxes.len()];
     for &(i, q, restock) in &wanted {
         let l = &sale.lines[i];
-        let before = held.refunded.get(&l.line_no).copied().unwrap_or(Decimal::ZERO);
+        let before = held
+            .refunded
+            .get(&l.line_no)
+            .copied()
+            .unwrap_or(Decimal::ZERO);
         let gross = slice(l.gross, before, q, l.quantity, dp, rule)?;
         let mut taxes = Vec::with_capacity(portions[i].len());
         for p in &portions[i] {
