@@ -1,6 +1,7 @@
 //! The crash promise: a child process completes sales and prints each id as soon as
-//! `complete_sale` returns; we SIGKILL it at random moments (seeded, reproducible) and
-//! check after every kill that each printed sale is intact and nothing is half-written.
+//! `complete_sale` returns; we SIGKILL it during its start or after a seeded number of its
+//! sales (reproducible from the seed's number) and check after every kill that each printed
+//! sale is intact and nothing is half-written.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use tillkit_core::outbox::Verdict;
@@ -182,28 +183,37 @@ fn sale_survives_sigkill_at_any_point() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
+        // Every fifth kill lands while the child starts; the others after a seeded number
+        // of its completed sales (it reports each one), then a seeded moment into the next,
+        // so they hit sales whatever the machine's speed or load.
+        let after_sales = if kill % 5 == 0 { 0 } else { 1 + rng.below(8) };
+        let into_next = Duration::from_micros(rng.below(3_000));
         let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
         let reader = std::thread::spawn(move || {
-            let mut ids = Vec::new();
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                // The harness may print its own text before the first id on a line.
-                if let Some((_, id)) = line.split_once("id:") {
-                    ids.push(id.trim().to_string());
+            for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+                if tx.send(line).is_err() {
+                    break;
                 }
             }
-            ids
         });
-        // Kill anywhere from during start-up to well into the sale loop.
-        let wait = Duration::from_micros(rng.below(150_000) + 2_000);
-        let start = Instant::now();
-        while start.elapsed() < wait {
-            std::thread::sleep(Duration::from_micros(500));
+        // The harness may print its own text before the first id on a line.
+        let id_of = |line: &str| line.split_once("id:").map(|(_, id)| id.trim().to_string());
+        let mut seen = 0;
+        while seen < after_sales {
+            let line = rx
+                .recv_timeout(Duration::from_secs(120))
+                .expect("the child rings sales until it is killed");
+            if let Some(id) = id_of(&line) {
+                printed.insert(id);
+                seen += 1;
+            }
         }
+        std::thread::sleep(into_next);
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
-        let ids = reader.join().unwrap();
-        printed.extend(ids);
+        reader.join().unwrap();
+        printed.extend(rx.try_iter().filter_map(|l| id_of(&l)));
         let stored = check_store(dir.path(), &printed);
         assert!(
             stored >= printed.len(),
