@@ -373,6 +373,12 @@ fn a_queued_unsent_sale_can_be_refunded_and_the_refund_queues_after_it() {
     );
     let counts = t.till.queue_counts().unwrap();
     assert_eq!(counts.pending, 2);
+    // Uploads carry sales only for now: the refund stays queued, never in a batch that a
+    // server reading only sales would refuse whole.
+    assert_eq!(
+        tillkit_core::testing::next_batch_ids(&t.till, "uk-01", 10).unwrap(),
+        vec![sale.sale_id.to_string()]
+    );
     let listed = t.till.pending_sales(10).unwrap();
     assert_eq!(listed[1].receipt_no, r.receipt_no);
     assert_eq!(listed[1].total, format!("-{}", r.total));
