@@ -48,6 +48,14 @@ pub struct ServerConfig {
     /// counted from when it starts waiting for one, so it also ends idle keep-alive
     /// connections. Default 20 s: a client dripping a header (slowloris) is closed then.
     pub header_read_timeout: Duration,
+    /// The longest a request body may take to arrive in full, counted from its head, however
+    /// steadily it trickles in. Default 60 s (a full 8 MiB body at about 140 kB/s); past it
+    /// the request is answered `408 request_timeout` and its connection closed.
+    pub body_read_timeout: Duration,
+    /// Open connections one client address may hold at once; beyond that its new ones are
+    /// closed at once. Trusted proxies (`trusted_proxies`) are exempt: every client behind
+    /// them shares their address. Default 256.
+    pub max_connections_per_ip: usize,
     /// Open connections at most; beyond that, new clients wait in the listen backlog until
     /// one closes. Default 1,024 (keep it below the process's file descriptor limit).
     pub max_connections: usize,
@@ -67,6 +75,8 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             tls: None,
             header_read_timeout: Duration::from_secs(20),
+            body_read_timeout: Duration::from_secs(60),
+            max_connections_per_ip: 256,
             max_connections: 1024,
             shutdown_grace: Duration::from_secs(30),
         }

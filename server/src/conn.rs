@@ -1,11 +1,15 @@
-//! The one accept loop for plain HTTP and HTTPS: a cap on open connections, a deadline for
-//! each request head (which also ends idle keep-alive connections), the TLS handshake, and a
-//! graceful shutdown that waits for in-flight requests only up to a deadline.
+//! The one accept loop for plain HTTP and HTTPS: a cap on open connections (in all and per
+//! client address), a deadline for each request head (which also ends idle keep-alive
+//! connections), for each request body, and for the TLS handshake, and a graceful shutdown
+//! that waits for in-flight requests only up to a deadline.
 //! It never lets a slow or silent client hold a connection for ever.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -19,6 +23,7 @@ use tower_service::Service;
 
 use crate::config::ServerConfig;
 use crate::error::ServerError;
+use crate::forwarded::Cidr;
 
 /// How long to wait before accepting again after `accept` failed (out of file descriptors
 /// and the like), instead of spinning.
@@ -29,6 +34,113 @@ struct Shared {
     app: Router,
     tls: Option<TlsAcceptor>,
     header_read_timeout: Duration,
+    body_read_timeout: Duration,
+}
+
+/// Open connections per client address, so one address cannot take every place.
+struct PerIp {
+    max: usize,
+    exempt: Vec<Cidr>,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One open connection counted against its address; uncounted when dropped.
+struct IpSlot {
+    per_ip: Arc<PerIp>,
+    ip: Option<IpAddr>,
+}
+
+impl PerIp {
+    /// A place for one more connection from `ip`, or `None` when it holds `max` already.
+    fn take(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        if self.exempt.iter().any(|c| c.contains(ip)) {
+            return Some(IpSlot {
+                per_ip: self.clone(),
+                ip: None,
+            });
+        }
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = open.entry(ip).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            per_ip: self.clone(),
+            ip: Some(ip),
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let Some(ip) = self.ip else { return };
+        let mut open = self.per_ip.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&ip);
+            }
+        }
+    }
+}
+
+/// Why reading a request body failed when it did not arrive in full by its deadline; the
+/// handler that reads it answers `408 request_timeout`.
+#[derive(Debug)]
+pub(crate) struct BodyDeadline;
+
+impl std::fmt::Display for BodyDeadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request body did not arrive in time")
+    }
+}
+
+impl std::error::Error for BodyDeadline {}
+
+/// Whether `e`, or any of its causes, is a body that missed its deadline.
+pub(crate) fn is_body_deadline(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<BodyDeadline>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// A request body that must arrive in full by one deadline, however steadily it trickles:
+/// a client sending a byte a second cannot keep its request, and its place, for ever.
+struct DeadlineBody {
+    inner: hyper::body::Incoming,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl hyper::body::Body for DeadlineBody {
+    type Data = hyper::body::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        match self.deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyDeadline)))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Serves `app` on `listener` (HTTPS when `config.tls` is set) until `shutdown` resolves.
@@ -45,6 +157,12 @@ pub async fn serve(
         app,
         tls: config.tls.clone().map(TlsAcceptor::from),
         header_read_timeout: config.header_read_timeout,
+        body_read_timeout: config.body_read_timeout,
+    });
+    let per_ip = Arc::new(PerIp {
+        max: config.max_connections_per_ip.max(1),
+        exempt: config.trusted_proxies.clone(),
+        open: Mutex::default(),
     });
     let permits = Arc::new(Semaphore::new(config.max_connections.max(1)));
     let (stop, stopping) = watch::channel(false);
@@ -86,6 +204,16 @@ pub async fn serve(
                 continue;
             }
         };
+        let Some(slot) = per_ip.take(peer.ip()) else {
+            // Dropping `tcp` closes it; its place under the cap is free again at once.
+            // Not a warning: a client refused this way may retry at once, many times.
+            tracing::debug!(
+                %peer,
+                max_connections_per_ip = per_ip.max,
+                "too many connections from one address; closed"
+            );
+            continue;
+        };
         // Finished connections' tasks are collected as we go, so the set stays small.
         while connections.try_join_next().is_some() {}
         connections.spawn(connection(
@@ -93,7 +221,7 @@ pub async fn serve(
             tcp,
             peer,
             stopping.clone(),
-            permit,
+            (permit, slot),
         ));
     }
     drop(listener);
@@ -116,13 +244,14 @@ pub async fn serve(
 }
 
 /// One client: the TLS handshake when serving HTTPS, then HTTP/1.1 until it closes, idles
-/// past the head deadline, or the server stops. `_permit` frees its place when it ends.
+/// past the head deadline, or the server stops. `_places` free its places (under the cap,
+/// and its address's) when it ends.
 async fn connection(
     shared: Arc<Shared>,
     tcp: TcpStream,
     peer: SocketAddr,
     stopping: watch::Receiver<bool>,
-    _permit: OwnedSemaphorePermit,
+    _places: (OwnedSemaphorePermit, IpSlot),
 ) {
     // Answers are one write each; Nagle would only add latency.
     let _ = tcp.set_nodelay(true);
@@ -141,13 +270,21 @@ async fn connection(
 
 /// HTTP/1.1 on one connection. Every request head must arrive within the head deadline,
 /// counted from when the connection starts waiting for it: a client dripping a header, or
-/// an idle keep-alive connection, is closed then.
+/// an idle keep-alive connection, is closed then. Every body must arrive within the body
+/// deadline, counted from its head.
 async fn http<I>(shared: &Shared, io: I, peer: SocketAddr, mut stopping: watch::Receiver<bool>)
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
     let app = shared.app.clone();
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+    let body_read_timeout = shared.body_read_timeout;
+    let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
+        let mut request = request.map(|inner| {
+            axum::body::Body::new(DeadlineBody {
+                inner,
+                deadline: Box::pin(tokio::time::sleep(body_read_timeout)),
+            })
+        });
         // The handlers read the peer as axum's `ConnectInfo`, as with `axum::serve`.
         request.extensions_mut().insert(ConnectInfo(peer));
         let mut app = app.clone();

@@ -180,6 +180,19 @@ impl ApiError {
         )
     }
 
+    /// 408: the body did not arrive in full within `limit` of its head; nothing was stored
+    /// and the connection is closed.
+    pub fn request_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the request body did not arrive within {} s; nothing of it was stored",
+                limit.as_secs()
+            ),
+        )
+    }
+
     /// 429: too many failed authentications from this peer.
     pub fn rate_limited(retry_after_secs: u64) -> Self {
         let mut e = Self::new(
@@ -247,6 +260,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody::new(self.code, self.message);
         let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::REQUEST_TIMEOUT {
+            // The rest of a late body may still be on its way: the connection cannot carry
+            // another request.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()

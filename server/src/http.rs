@@ -192,6 +192,8 @@ async fn upload_batch(
             .map_err(|e: BytesRejection| {
                 if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::payload_too_large(state.config.max_body_bytes)
+                } else if crate::conn::is_body_deadline(&e) {
+                    ApiError::request_timeout(state.config.body_read_timeout)
                 } else {
                     ApiError::bad_request(e.body_text())
                 }

@@ -79,6 +79,165 @@ async fn a_client_dripping_a_header_is_closed_after_the_head_deadline() {
     env.assert_alive().await;
 }
 
+/// Sends `first`, then one more byte of `drip` every 100 ms (round and round), reading what
+/// the server answers meanwhile, until the server closes the connection: what it answered.
+async fn trickle_until_closed(mut stream: TcpStream, first: &[u8], drip: &[u8]) -> Vec<u8> {
+    stream.write_all(first).await.expect("the start of a request");
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    for &byte in drip.iter().cycle() {
+        loop {
+            match stream.try_read(&mut buf) {
+                Ok(0) => return answer,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => return answer,
+            }
+        }
+        if stream.write_all(&[byte]).await.is_err() {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    unreachable!("`cycle` over a non-empty drip never ends")
+}
+
+/// A client sending its request head a byte every 100 ms, steadily, so no single read ever
+/// waits long: the head deadline is one deadline for the whole head, so the server still
+/// closes it, while a normal client beside it is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_trickling_its_head_a_byte_at_a_time_is_closed_while_others_are_served() {
+    let env = Env::start_with_config(ServerConfig {
+        header_read_timeout: Duration::from_secs(1),
+        ..ServerConfig::default()
+    })
+    .await;
+    let slow = TcpStream::connect(env.server.addr())
+        .await
+        .expect("connect");
+    let trickler = tokio::spawn(trickle_until_closed(
+        slow,
+        b"GET /v1/health HTTP/1.1\r\nHost: till\r\nX-Slow: ",
+        b"abcdefgh",
+    ));
+    // Beside it, a normal client is served, more than once.
+    for _ in 0..3 {
+        env.assert_alive().await;
+    }
+    let answer = tokio::time::timeout(HANG, trickler)
+        .await
+        .expect("the server closes a head trickling in for longer than the head deadline")
+        .expect("task");
+    assert!(
+        !String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"),
+        "a head that never ended was not served"
+    );
+    env.assert_alive().await;
+}
+
+/// A client sending an upload body a byte every 100 ms (JSON whitespace, so it never turns
+/// invalid): one deadline for the whole body, counted from its head, answers it `408
+/// request_timeout` and closes it; nothing of it is stored, and a normal upload beside it
+/// is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_trickling_its_body_is_answered_408_and_closed_at_the_body_deadline() {
+    let env = Env::start_with_config(ServerConfig {
+        body_read_timeout: Duration::from_secs(1),
+        ..ServerConfig::default()
+    })
+    .await;
+    let slow_token = env.register("R2").await;
+    let head = format!(
+        "POST /v1/stores/{STORE}/sales/batch HTTP/1.1\r\nHost: till\r\n\
+         Authorization: Bearer {slow_token}\r\nContent-Type: application/json\r\n\
+         Content-Length: 1000000\r\n\r\n{{\"sales\":["
+    );
+    let slow = TcpStream::connect(env.server.addr())
+        .await
+        .expect("connect");
+    let trickler = tokio::spawn(async move { trickle_until_closed(slow, head.as_bytes(), b" ").await });
+    // Beside it, a register uploads normally.
+    let stored = env.upload(&env.token, &[env.kettle_sale("R1", 1, "1")]).await;
+    assert_eq!(statuses(&stored), vec![tillkit_server::protocol::SaleStatus::Accepted]);
+    let answer = tokio::time::timeout(HANG, trickler)
+        .await
+        .expect("the server ends a body trickling in for longer than the body deadline")
+        .expect("task");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("\"error\":\"request_timeout\""), "{answer}");
+    assert_eq!(env.sale_count().await, 1, "only the normal upload was stored");
+}
+
+/// A connection from `source` (a loopback address) to `server`.
+async fn connect_from(source: [u8; 4], server: std::net::SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind((std::net::Ipv4Addr::from(source), 0).into())
+        .expect("bind a loopback source address");
+    socket.connect(server).await.expect("connect")
+}
+
+/// Reads one answer to `GET /v1/health` sent on `stream`: whether it was a 200.
+async fn health_on(stream: &mut TcpStream) -> bool {
+    if stream
+        .write_all(b"GET /v1/health HTTP/1.1\r\nHost: till\r\nConnection: close\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200")
+}
+
+/// One address holding its share of connections (silent ones, which the head deadline
+/// would take long to close) cannot open more, while another address is served; when one
+/// of its own closes, it may open one again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_more_than_its_share_of_connections() {
+    let env = Env::start_with_config(ServerConfig {
+        max_connections_per_ip: 2,
+        // Longer than the test may take: only the per-address limit closes anything.
+        header_read_timeout: HANG * 2,
+        ..ServerConfig::default()
+    })
+    .await;
+    let addr = env.server.addr();
+    let mut held = vec![
+        connect_from([127, 0, 0, 1], addr).await,
+        connect_from([127, 0, 0, 1], addr).await,
+    ];
+    let mut third = connect_from([127, 0, 0, 1], addr).await;
+    let mut refused = Vec::new();
+    tokio::time::timeout(HANG, third.read_to_end(&mut refused))
+        .await
+        .expect("the address's third connection is closed")
+        .expect("read");
+    assert!(refused.is_empty(), "closed before any request");
+    assert!(
+        held.iter().all(|s| !closed_by_server(s)),
+        "the two within the limit stay open"
+    );
+    let mut other = connect_from([127, 0, 0, 2], addr).await;
+    assert!(health_on(&mut other).await, "another address is served");
+    // One of the two closes; the address may connect again once the server has seen it.
+    drop(held.pop());
+    tokio::time::timeout(HANG, async {
+        loop {
+            let mut again = connect_from([127, 0, 0, 1], addr).await;
+            if health_on(&mut again).await {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a place of the address freed by a close is taken again");
+    assert!(!closed_by_server(&held[0]), "the one left stays open");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clients_beyond_the_connection_cap_are_served_once_the_cap_frees() {
     let cap = 3;

@@ -899,3 +899,96 @@ async fn serve_speaks_https_with_its_own_certificate_and_believes_only_a_trusted
         assert!(!o.status.success(), "{bad:?} should fail");
     }
 }
+
+/// `serve` on `database` at `port`, logging at info into `log`.
+fn spawn_pg_server(database: &str, port: u16, log: &Path) -> Server {
+    let child = Command::new(BIN)
+        .args([
+            "serve",
+            "--database",
+            database,
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env_remove("TILLKIT_DATABASE_URL")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).expect("log file"))
+        .spawn()
+        .expect("spawn server");
+    Server(child)
+}
+
+/// Two instances started at the same moment on a database nobody has migrated: both come
+/// up, and the schema is migrated once, by one of them (the other waits for the migration
+/// lock and then finds nothing to do). Without the lock both would try, and one would fail
+/// on the tables the other just made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_started_together_on_a_fresh_database_both_serve_and_migrate_it_once() {
+    let Some(pg) = postgres_url("two_servers_started_together_on_a_fresh_database") else {
+        return;
+    };
+    let db = TestDatabase::create(&pg).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ports = [free_port(), free_port()];
+    let logs = [dir.path().join("a.log"), dir.path().join("b.log")];
+    let mut servers: Vec<Server> = ports
+        .iter()
+        .zip(&logs)
+        .map(|(&port, log)| spawn_pg_server(&db.url, port, log))
+        .collect();
+    let client = client();
+    for (server, port) in servers.iter_mut().zip(ports) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let health = client
+                .get(format!("http://127.0.0.1:{port}/v1/health"))
+                .send()
+                .await;
+            if health.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            if let Ok(Some(status)) = server.0.try_wait() {
+                let log: Vec<String> = logs
+                    .iter()
+                    .map(|l| std::fs::read_to_string(l).unwrap_or_default())
+                    .collect();
+                panic!("a server exited while starting ({status}): {log:#?}");
+            }
+            assert!(Instant::now() < deadline, "server did not come up");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    drop(servers);
+    let (pg_client, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(conn);
+    let versions: Vec<i32> = pg_client
+        .query("SELECT version FROM tillkit_schema ORDER BY version", &[])
+        .await
+        .expect("schema table")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(!versions.is_empty());
+    assert_eq!(versions, (1..=versions.len() as i32).collect::<Vec<_>>());
+    let applied: Vec<usize> = logs
+        .iter()
+        .map(|l| {
+            std::fs::read_to_string(l)
+                .expect("log")
+                .matches("server database migrated")
+                .count()
+        })
+        .collect();
+    assert_eq!(
+        applied.iter().sum::<usize>(),
+        versions.len(),
+        "each migration applied once in all: {applied:?}"
+    );
+    assert!(
+        applied.contains(&0),
+        "one instance found the schema migrated: {applied:?}"
+    );
+}
