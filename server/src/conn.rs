@@ -75,7 +75,11 @@ impl PerIp {
 impl Drop for IpSlot {
     fn drop(&mut self) {
         let Some(ip) = self.ip else { return };
-        let mut open = self.per_ip.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut open = self
+            .per_ip
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(n) = open.get_mut(&ip) {
             *n -= 1;
             if *n == 0 {

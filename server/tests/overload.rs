@@ -82,7 +82,10 @@ async fn a_client_dripping_a_header_is_closed_after_the_head_deadline() {
 /// Sends `first`, then one more byte of `drip` every 100 ms (round and round), reading what
 /// the server answers meanwhile, until the server closes the connection: what it answered.
 async fn trickle_until_closed(mut stream: TcpStream, first: &[u8], drip: &[u8]) -> Vec<u8> {
-    stream.write_all(first).await.expect("the start of a request");
+    stream
+        .write_all(first)
+        .await
+        .expect("the start of a request");
     let mut answer = Vec::new();
     let mut buf = [0u8; 1024];
     for &byte in drip.iter().cycle() {
@@ -155,10 +158,16 @@ async fn a_client_trickling_its_body_is_answered_408_and_closed_at_the_body_dead
     let slow = TcpStream::connect(env.server.addr())
         .await
         .expect("connect");
-    let trickler = tokio::spawn(async move { trickle_until_closed(slow, head.as_bytes(), b" ").await });
+    let trickler =
+        tokio::spawn(async move { trickle_until_closed(slow, head.as_bytes(), b" ").await });
     // Beside it, a register uploads normally.
-    let stored = env.upload(&env.token, &[env.kettle_sale("R1", 1, "1")]).await;
-    assert_eq!(statuses(&stored), vec![tillkit_server::protocol::SaleStatus::Accepted]);
+    let stored = env
+        .upload(&env.token, &[env.kettle_sale("R1", 1, "1")])
+        .await;
+    assert_eq!(
+        statuses(&stored),
+        vec![tillkit_server::protocol::SaleStatus::Accepted]
+    );
     let answer = tokio::time::timeout(HANG, trickler)
         .await
         .expect("the server ends a body trickling in for longer than the body deadline")
@@ -166,7 +175,11 @@ async fn a_client_trickling_its_body_is_answered_408_and_closed_at_the_body_dead
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"error\":\"request_timeout\""), "{answer}");
-    assert_eq!(env.sale_count().await, 1, "only the normal upload was stored");
+    assert_eq!(
+        env.sale_count().await,
+        1,
+        "only the normal upload was stored"
+    );
 }
 
 /// A connection from `source` (a loopback address) to `server`.
