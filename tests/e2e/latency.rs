@@ -284,3 +284,48 @@ fn impossible_stored_samples_are_left_out_of_the_figures_and_counted_as_dropped(
     let last = m.last_recovery.expect("the real recovery");
     assert_eq!((last.since, last.drained_at, last.sales), (10000, 11200, 4));
 }
+
+#[test]
+fn a_network_that_goes_away_again_mid_recovery_starts_the_sample_anew_when_it_returns() {
+    let server = Server::start();
+    let proxy = server.proxy();
+    let mut dev = Device::online(
+        STORE,
+        "R1",
+        sync_config(&proxy.url(), &server.token(STORE, "R1")),
+    );
+    dev.set_network(false);
+    dev.ring_many(3);
+    // The first upload of the recovery is held at the proxy until the network has gone away
+    // and come back on the device.
+    let (reached_tx, reached) = std::sync::mpsc::channel::<()>();
+    let (go, go_rx) = std::sync::mpsc::channel::<()>();
+    let reached_tx = Mutex::new(reached_tx);
+    let go_rx = Mutex::new(go_rx);
+    let once = AtomicBool::new(false);
+    proxy.before_reply(Some(Box::new(move |e| {
+        if e.is_upload() && !once.swap(true, Ordering::SeqCst) {
+            let _ = reached_tx.lock().expect("tx").send(());
+            let _ = go_rx
+                .lock()
+                .expect("rx")
+                .recv_timeout(Duration::from_secs(30));
+        }
+    })));
+    dev.set_network(true);
+    reached
+        .recv_timeout(DRAIN)
+        .expect("the recovery's first upload");
+    dev.set_network(false);
+    let back = now_ms();
+    dev.set_network(true);
+    go.send(()).expect("release the upload");
+    dev.wait_drained(DRAIN);
+    let sample = wait_for_samples(&dev, 1);
+    assert!(
+        sample.since >= back,
+        "the recovery counts from the network's last return, not across the second outage: \
+         {sample:?}, back at {back}"
+    );
+    server.assert_holds_exactly(STORE, &dev.sales);
+}

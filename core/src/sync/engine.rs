@@ -128,6 +128,7 @@ impl SyncEngine {
             let pending = self.shared.sendable().unwrap_or(0);
             let mut flags = lock(&self.shared.flags);
             // A recovery not yet measured keeps its start: a later event never moves it.
+            // (The network going away again ends it unmeasured: see below.)
             if flags.reconnect_at.is_none() {
                 flags.reconnect_at = Some((std::time::Instant::now(), pending));
             }
@@ -136,6 +137,9 @@ impl SyncEngine {
             // Whatever failed before the network went away, try the upload itself at once.
             self.shared.lost.store(false, Ordering::SeqCst);
         } else {
+            // A new outage: a recovery not measured yet never happened, and the next one
+            // counts from when the network comes back again.
+            lock(&self.shared.flags).reconnect_at = None;
             self.shared.set_reachable(false);
         }
         self.shared.wake.notify_one();
