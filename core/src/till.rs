@@ -105,7 +105,13 @@ impl Till {
     /// Resets the `.receipts` keychain entry (see [`crate::store::receipts::reset_book`]):
     /// only after a person confirmed it, when that entry keeps the register from working.
     /// Receipt numbers skip ahead at the next open and the server is asked for its highest.
+    /// `Busy` while a till has the store open: its next reservation would write the old
+    /// book back over the reset.
     pub fn reset_receipt_book(config: &Config) -> Result<()> {
+        let _lock = match config.data_dir.is_dir() {
+            true => Some(StoreLock::acquire(config)?),
+            false => None,
+        };
         let vault = Keychain::new(&config.keychain_service, &config.keychain_account)?;
         crate::store::receipts::reset_book(&vault)
     }
