@@ -122,10 +122,7 @@ fn a_sale_rung_after_the_stores_queue_came_back_empty_does_not_move_its_recovery
     let once = AtomicBool::new(false);
     let hook_rung = rung.clone();
     proxy.before_reply(Some(Box::new(move |e| {
-        if e.is_upload()
-            && e.path.contains(OTHER_STORE)
-            && !once.swap(true, Ordering::SeqCst)
-        {
+        if e.is_upload() && e.path.contains(OTHER_STORE) && !once.swap(true, Ordering::SeqCst) {
             let at = now_ms();
             let sale = ring(&till, &[("p-bread", "1")], false);
             *hook_rung.lock().expect("rung") = Some((at, sale));
@@ -253,9 +250,11 @@ fn repeated_network_up_reports_during_an_outage_send_no_extra_probe() {
     // A real change is still heard at once: down, then up, tries the upload again.
     dev.set_network(false);
     dev.set_network(true);
-    wait_until(DRAIN, "the upload tried after the network came back", || {
-        proxy.link_damage().2 > refused_before
-    });
+    wait_until(
+        DRAIN,
+        "the upload tried after the network came back",
+        || proxy.link_damage().2 > refused_before,
+    );
     proxy.set_link_state(Link::Up);
     dev.engine().sync_now();
     dev.wait_drained(DRAIN);

@@ -116,7 +116,10 @@ impl Prober {
 
     /// The latest send time of a probe still unanswered that went out before `before`: it
     /// got no answer while a later one did, so it was lost in the outage.
-    pub(super) fn unanswered_before(&self, before: std::time::Instant) -> Option<std::time::Instant> {
+    pub(super) fn unanswered_before(
+        &self,
+        before: std::time::Instant,
+    ) -> Option<std::time::Instant> {
         self.sent
             .iter()
             .map(|(_, at)| *at)
