@@ -69,7 +69,10 @@ fn offline_sale_and_refund_reach_the_server_once_in_order(backend: &Backend) {
         .stored_sale(STORE, &sale.sale_id.to_string())
         .expect("read")
         .expect("the sale is stored");
-    assert_eq!(stored_sale.record, sale, "byte for byte as the device made it");
+    assert_eq!(
+        stored_sale.record, sale,
+        "byte for byte as the device made it"
+    );
     let refunds = server
         .store()
         .refunds_of(STORE, &sale.sale_id.to_string())
