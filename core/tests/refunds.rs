@@ -441,7 +441,7 @@ fn a_refund_of_a_sale_the_server_set_aside_waits_and_says_why_until_the_sale_is_
     );
     // A person retries the sale; once the server takes it the refund follows.
     t.till
-        .retry_attention_sales(Some(&[sale_id.clone()]))
+        .retry_attention_sales(Some(std::slice::from_ref(&sale_id)))
         .unwrap();
     assert_eq!(
         tillkit_core::testing::next_batch_ids(&t.till, "uk-01", 10).unwrap(),

@@ -507,6 +507,8 @@ impl PgStore {
 }
 
 /// A record of a batch, split for deciding: sales by their index in the batch's sales.
+// Refunds are rare beside sales; boxing them would save little.
+#[allow(clippy::large_enum_variant)]
 enum Slot {
     Sale(usize),
     Refund(RefundRecord),
