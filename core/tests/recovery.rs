@@ -1077,7 +1077,10 @@ fn a_hot_rollback_journal_left_by_a_kill_is_rolled_back_on_open_never_a_readonly
             std::fs::copy(dir.path().join(name), crashed.path().join(name)).unwrap();
         }
         assert!(
-            std::fs::metadata(crashed.path().join("tillkit.db-journal")).unwrap().len() > 0,
+            std::fs::metadata(crashed.path().join("tillkit.db-journal"))
+                .unwrap()
+                .len()
+                > 0,
             "a hot journal was left"
         );
         c.execute_batch("ROLLBACK").unwrap();
@@ -1096,5 +1099,9 @@ fn a_hot_rollback_journal_left_by_a_kill_is_rolled_back_on_open_never_a_readonly
         ))
     })
     .unwrap();
-    assert_eq!((ok.as_str(), scratch), ("ok", 0), "the unfinished write is gone");
+    assert_eq!(
+        (ok.as_str(), scratch),
+        ("ok", 0),
+        "the unfinished write is gone"
+    );
 }
