@@ -1031,3 +1031,77 @@ fn a_second_damage_never_overwrites_the_first_kept_file_and_every_kept_or_stale_
         assert!(listed.contains(kept), "{kept:?} in {listed:?}");
     }
 }
+
+/// A raw connection to the till's file with its key and the pinned page settings.
+fn raw_keyed(path: &Path, vault: &MemoryVault) -> rusqlite::Connection {
+    let key = vault.load().unwrap().unwrap();
+    let encoded = key.encode();
+    let (_, hex) = encoded.split_once(':').unwrap();
+    let p = cipher::PINNED;
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(&format!(
+        "PRAGMA key = \"x'{hex}'\";
+         PRAGMA cipher_page_size = {}; PRAGMA cipher_hmac_algorithm = {};
+         PRAGMA cipher_kdf_algorithm = {}; PRAGMA cipher_use_hmac = ON;
+         PRAGMA cipher_plaintext_header_size = {};",
+        p.page_size, p.hmac, p.kdf, p.plaintext_header
+    ))
+    .unwrap();
+    c
+}
+
+#[test]
+fn a_hot_rollback_journal_left_by_a_kill_is_rolled_back_on_open_never_a_readonly_error() {
+    // A key rotation's copy takes the file's place in rollback-journal mode; the open that
+    // follows switches it to WAL through a rollback journal. A kill inside such a write
+    // leaves a hot `tillkit.db-journal`: the open's read-only first look cannot roll it
+    // back (SQLITE_READONLY_ROLLBACK), which once made every later open fail.
+    let (dir, vault, sales) = closed_till_with_sales(12);
+    let db = dir.path().join("tillkit.db");
+    raw_keyed(&db, &vault)
+        .execute_batch("PRAGMA journal_mode = DELETE;")
+        .unwrap();
+    let crashed = tempfile::tempdir().unwrap();
+    {
+        // A write transaction large enough to spill into the file, caught mid-way: the
+        // files as they are now are what a kill would leave.
+        let c = raw_keyed(&db, &vault);
+        c.execute_batch(
+            "PRAGMA cache_size = 4; BEGIN IMMEDIATE;
+             CREATE TABLE scratch (v BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400)
+             INSERT INTO scratch SELECT randomblob(900) FROM n;",
+        )
+        .unwrap();
+        for name in ["tillkit.db", "tillkit.db-journal", "tillkit.keyid"] {
+            std::fs::copy(dir.path().join(name), crashed.path().join(name)).unwrap();
+        }
+        assert!(
+            std::fs::metadata(crashed.path().join("tillkit.db-journal"))
+                .unwrap()
+                .len()
+                > 0,
+            "a hot journal was left"
+        );
+        c.execute_batch("ROLLBACK").unwrap();
+    }
+    let till = Till::open_with_vault(Config::new(crashed.path()), &vault)
+        .expect("the store opens after the kill, its journal rolled back");
+    assert_eq!(stored_sales(&till), sales, "every sale, byte for byte");
+    let (ok, scratch): (String, i64) = tillkit_core::testing::inspect(&till, |c| {
+        Ok((
+            c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?,
+            c.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'scratch'",
+                [],
+                |r| r.get(0),
+            )?,
+        ))
+    })
+    .unwrap();
+    assert_eq!(
+        (ok.as_str(), scratch),
+        ("ok", 0),
+        "the unfinished write is gone"
+    );
+}

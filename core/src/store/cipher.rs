@@ -111,7 +111,32 @@ pub fn other_profiles() -> Vec<CipherProfile> {
 
 /// Opens `path` read-only with `profile` and proves page 1 decrypts.
 pub(crate) fn open_with(path: &Path, key: &DbKey, profile: &CipherProfile) -> Result<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let read_only = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    match open_reading(path, key, profile, read_only) {
+        // A kill inside a write in rollback-journal mode (the open after a key rotation
+        // or a conversion switches the new file to WAL that way) left a hot journal, which
+        // a read-only connection cannot roll back. Rolling it back restores the file as it
+        // was last committed, as any opener would; then look again, read-only.
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.extended_code == rusqlite::ffi::SQLITE_READONLY_ROLLBACK =>
+        {
+            let read_write = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            drop(open_reading(path, key, profile, read_write)?);
+            tracing::warn!("a hot rollback journal left by a crash was rolled back");
+            Ok(open_reading(path, key, profile, read_only)?)
+        }
+        other => Ok(other?),
+    }
+}
+
+/// A connection with `key` and `profile` that has read the schema (the first read decrypts
+/// page 1, and rolls back a hot journal if the connection may write).
+fn open_reading(
+    path: &Path,
+    key: &DbKey,
+    profile: &CipherProfile,
+    flags: OpenFlags,
+) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.execute_batch(&key.pragma())?;
     conn.execute_batch(&profile.pragmas("main"))?;
