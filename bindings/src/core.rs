@@ -11,7 +11,8 @@ use crate::cart::CartHandle;
 use crate::error::TillkitError;
 use crate::records::{
     CatalogImportRecord, MetricsRecord, PairedRegister, PaymentRecord, ProductRecord,
-    QueuedSaleRecord, SaleReceipt, SyncStatusRecord,
+    QueuedSaleRecord, RefundReceipt, RefundRequestRecord, RefundableSale, SaleReceipt,
+    SaleRefRecord, SyncStatusRecord,
 };
 use crate::runtime::{blocking, detached, own_thread};
 use crate::status::{StatusObserver, StatusSubscription};
@@ -284,6 +285,26 @@ impl TillkitCore {
             Ok(sale.record.into())
         })
         .await
+    }
+
+    /// Refunds some lines of a sale this device holds (or all that is left of it), written
+    /// durably with its receipt number, restocking and queue row in one transaction; it
+    /// uploads once the server has its sale. More than is left of a line: `OverRefund`
+    /// with the figures; a sale this device does not hold: `NeedsConnection`.
+    pub async fn refund(
+        &self,
+        request: RefundRequestRecord,
+    ) -> Result<RefundReceipt, TillkitError> {
+        let request = request.try_into()?;
+        self.with_till(move |till| Ok(till.refund(&request)?.record.into()))
+            .await
+    }
+
+    /// A sale this device holds and what can still be refunded of each of its lines.
+    pub async fn refundable(&self, sale: SaleRefRecord) -> Result<RefundableSale, TillkitError> {
+        let sale = sale.into();
+        self.with_till(move |till| Ok(till.refundable(&sale)?.into()))
+            .await
     }
 
     /// Why this open treated the keychain's receipt book as unknown (unreadable, or reset by

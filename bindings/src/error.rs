@@ -61,6 +61,18 @@ pub enum TillkitError {
     /// This cannot be done offline (gift cards, online-only discounts...).
     #[error("{what} needs a connection to the server")]
     NeedsConnection { what: String },
+    /// A refund asks for more of a sale's line than is left to refund; nothing was written.
+    /// Quantities are decimal strings: `sold` on the sale, `refunded` by earlier refunds,
+    /// so at most `sold - refunded` can still come back.
+    #[error(
+        "line {line_no}: {requested} asked back, but {sold} were sold and {refunded} already refunded"
+    )]
+    OverRefund {
+        line_no: u32,
+        requested: String,
+        sold: String,
+        refunded: String,
+    },
     /// The sale would pass the store's offline limit `limit`; nothing was written. Another
     /// tender (often cash) may still be allowed; the limits reset once the queue has drained.
     /// `attempted` and `max` are decimal strings for amounts, whole seconds for time.
@@ -151,8 +163,16 @@ impl From<Error> for TillkitError {
                     max: text(max),
                 }
             }
-            e @ Error::OverRefund { .. } => TillkitError::InvalidInput {
-                reason: e.to_string(),
+            Error::OverRefund {
+                line_no,
+                requested,
+                sold,
+                refunded,
+            } => TillkitError::OverRefund {
+                line_no,
+                requested: requested.to_string(),
+                sold: sold.to_string(),
+                refunded: refunded.to_string(),
             },
             Error::InvalidCatalog(reason) => TillkitError::InvalidCatalog { reason },
             Error::NoCatalog { store_id } => TillkitError::NoCatalog { store_id },

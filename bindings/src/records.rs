@@ -681,3 +681,208 @@ mod tests {
         ));
     }
 }
+
+/// Which sale a refund reverses: its receipt number as printed or scanned, or its id.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum SaleRefRecord {
+    Receipt { receipt_no: String },
+    SaleId { sale_id: String },
+}
+
+impl From<SaleRefRecord> for tillkit_core::refund::SaleRef {
+    fn from(r: SaleRefRecord) -> Self {
+        match r {
+            SaleRefRecord::Receipt { receipt_no } => {
+                tillkit_core::refund::SaleRef::Receipt(receipt_no)
+            }
+            SaleRefRecord::SaleId { sale_id } => tillkit_core::refund::SaleRef::SaleId(sale_id),
+        }
+    }
+}
+
+/// Some quantity (a decimal string) of one line of the sale.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RefundItemRecord {
+    pub line_no: u32,
+    pub quantity: String,
+    /// Back to stock (ignored for products whose stock is not tracked).
+    pub restock: bool,
+}
+
+/// What is refunded: everything still refundable, or these lines.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum RefundLinesRecord {
+    Everything { restock: bool },
+    Items { items: Vec<RefundItemRecord> },
+}
+
+/// How the money goes back: cash (with the store's cash rounding) or to the card.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum RefundTenderRecord {
+    Cash,
+    Card { reference: String },
+}
+
+/// A refund as the cashier asks for it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RefundRequestRecord {
+    pub sale: SaleRefRecord,
+    pub lines: RefundLinesRecord,
+    pub tender: RefundTenderRecord,
+    #[uniffi(default = None)]
+    pub reason: Option<String>,
+}
+
+impl TryFrom<RefundRequestRecord> for tillkit_core::refund::RefundRequest {
+    type Error = TillkitError;
+
+    fn try_from(r: RefundRequestRecord) -> Result<Self, TillkitError> {
+        use tillkit_core::refund::{RefundItem, RefundLines, RefundTender};
+        let lines = match r.lines {
+            RefundLinesRecord::Everything { restock } => RefundLines::Everything { restock },
+            RefundLinesRecord::Items { items } => RefundLines::Items(
+                items
+                    .into_iter()
+                    .map(|i| {
+                        Ok(RefundItem {
+                            line_no: i.line_no,
+                            quantity: parse_decimal("refund quantity", &i.quantity)?,
+                            restock: i.restock,
+                        })
+                    })
+                    .collect::<Result<_, TillkitError>>()?,
+            ),
+        };
+        Ok(tillkit_core::refund::RefundRequest {
+            sale: r.sale.into(),
+            lines,
+            tender: match r.tender {
+                RefundTenderRecord::Cash => RefundTender::Cash,
+                RefundTenderRecord::Card { reference } => RefundTender::Card { reference },
+            },
+            reason: r.reason,
+        })
+    }
+}
+
+/// One refunded line: the sale line and the part of its figures coming back.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct RefundLineRecord {
+    pub line_no: u32,
+    pub product_id: String,
+    pub sku: String,
+    pub name: String,
+    pub unit_price: String,
+    pub quantity: String,
+    pub net: String,
+    pub tax: String,
+    pub gross: String,
+    pub taxes: Vec<TaxLineRecord>,
+    pub restock: bool,
+}
+
+/// A completed, durable refund: everything its receipt shows. Amounts positive: what went
+/// back.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct RefundReceipt {
+    pub refund_id: String,
+    /// The sale it reverses, and that sale's receipt number.
+    pub refund_of: String,
+    pub refund_of_receipt: String,
+    /// Its own number in the register's sequence (shared with sales).
+    pub receipt_no: String,
+    pub store_id: String,
+    pub register_id: String,
+    pub staff_id: String,
+    pub created_at_ms: i64,
+    pub currency: String,
+    pub lines: Vec<RefundLineRecord>,
+    pub net_total: String,
+    pub tax_total: String,
+    pub total: String,
+    pub taxes: Vec<TaxLineRecord>,
+    pub cash_rounding: String,
+    pub amount_paid: String,
+    pub payments: Vec<PaymentRecord>,
+    pub reason: Option<String>,
+}
+
+impl From<tillkit_core::refund::RefundRecord> for RefundReceipt {
+    fn from(r: tillkit_core::refund::RefundRecord) -> Self {
+        RefundReceipt {
+            refund_id: r.refund_id.to_string(),
+            refund_of: r.refund_of.to_string(),
+            refund_of_receipt: r.refund_of_receipt,
+            receipt_no: r.receipt_no,
+            store_id: r.store_id,
+            register_id: r.register_id,
+            staff_id: r.staff_id,
+            created_at_ms: r.created_at,
+            currency: r.currency,
+            lines: r
+                .lines
+                .iter()
+                .map(|l| RefundLineRecord {
+                    line_no: l.line_no,
+                    product_id: l.product_id.clone(),
+                    sku: l.sku.clone(),
+                    name: l.name.clone(),
+                    unit_price: l.unit_price.to_string(),
+                    quantity: l.quantity.to_string(),
+                    net: l.net.to_string(),
+                    tax: l.tax.to_string(),
+                    gross: l.gross.to_string(),
+                    taxes: tax_lines(&l.taxes),
+                    restock: l.restock,
+                })
+                .collect(),
+            net_total: r.net_total.to_string(),
+            tax_total: r.tax_total.to_string(),
+            total: r.total.to_string(),
+            taxes: tax_lines(&r.taxes),
+            cash_rounding: r.cash_rounding.to_string(),
+            amount_paid: r.amount_paid.to_string(),
+            payments: r.payments.iter().map(Into::into).collect(),
+            reason: r.reason,
+        }
+    }
+}
+
+/// What can still be refunded of one line (decimal strings; `left = sold - refunded`).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct RefundableLineRecord {
+    pub line_no: u32,
+    pub product_id: String,
+    pub name: String,
+    pub sold: String,
+    pub refunded: String,
+    pub left: String,
+    pub stock_tracked: bool,
+}
+
+/// A sale this device holds, with what is left to refund of each line.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct RefundableSale {
+    pub sale: SaleReceipt,
+    pub lines: Vec<RefundableLineRecord>,
+}
+
+impl From<(SaleRecord, Vec<tillkit_core::refund::Refundable>)> for RefundableSale {
+    fn from((sale, lines): (SaleRecord, Vec<tillkit_core::refund::Refundable>)) -> Self {
+        RefundableSale {
+            sale: sale.into(),
+            lines: lines
+                .into_iter()
+                .map(|l| RefundableLineRecord {
+                    line_no: l.line_no,
+                    product_id: l.product_id,
+                    name: l.name,
+                    sold: l.sold.to_string(),
+                    refunded: l.refunded.to_string(),
+                    left: l.left.to_string(),
+                    stock_tracked: l.stock_tracked,
+                })
+                .collect(),
+        }
+    }
+}

@@ -486,6 +486,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
+    refund_step(&rt, store.as_ref(), &registers[0])?;
+
     println!("\n== 8. Operator metrics");
     for r in &registers {
         let m = r.till.metrics()?;
@@ -515,6 +517,65 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     drop(registers);
     server.stop(&rt)?;
     println!("\nDone: every sale made offline reached the server exactly once.");
+    Ok(())
+}
+
+/// Step 7b: a customer brings one of two croissants back; the refund is its own record with
+/// its own receipt number, queued and uploaded after its sale, and the server counts it.
+fn refund_step(
+    rt: &tokio::runtime::Runtime,
+    store: &dyn ServerStore,
+    r: &Register,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use tillkit_core::refund::{RefundItem, RefundLines, RefundRequest, RefundTender, SaleRef};
+    println!("\n== 7b. A customer brings a croissant back");
+    let mut cart = r.till.new_cart()?;
+    r.till.add_product(&mut cart, "croissant", d("2"))?;
+    let total = cart.totals()?.total;
+    let sale = r
+        .till
+        .complete_sale(
+            &cart,
+            &[Payment {
+                method: PaymentMethod::Cash,
+                amount: total,
+                reference: None,
+            }],
+        )?
+        .record;
+    let refund = r
+        .till
+        .refund(&RefundRequest {
+            sale: SaleRef::Receipt(sale.receipt_no.clone()),
+            lines: RefundLines::Items(vec![RefundItem {
+                line_no: 1,
+                quantity: d("1"),
+                restock: true,
+            }]),
+            tender: RefundTender::Cash,
+            reason: Some("not wanted".into()),
+        })?
+        .record;
+    println!(
+        "  {} sold {} (£{}), then refunded 1 of its 2 croissants as {}: £{} back in cash (VAT £{})",
+        r.name,
+        sale.receipt_no,
+        sale.total,
+        refund.receipt_no,
+        refund.amount_paid,
+        refund.tax_total
+    );
+    if !r.engine.wait_until_drained(Duration::from_secs(60)) {
+        return Err(format!("{} did not upload its refund within a minute", r.name).into());
+    }
+    let summary = rt.block_on(store.summary(STORE))?;
+    println!(
+        "  the server holds refunds: {}, £{} given back (VAT £{})",
+        summary.refund_count, summary.refund_total, summary.refund_tax_total
+    );
+    if summary.refund_count != 1 || summary.refund_total != refund.total {
+        return Err("the server's refunds do not match the device's".into());
+    }
     Ok(())
 }
 

@@ -37,6 +37,10 @@ fn demo_sells_through_an_outage_and_syncs_every_sale_once() {
         "{stdout}"
     );
     assert!(stdout.contains("exactly once"), "{stdout}");
+    assert!(
+        stdout.contains("the server holds refunds: 1, "),
+        "the refund reached the server once: {stdout}"
+    );
     assert_eq!(
         stdout.matches(": server intact (").count(),
         2,

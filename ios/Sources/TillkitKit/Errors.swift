@@ -13,6 +13,9 @@ extension TillkitError {
         case .EmptyCart: return "The cart is empty"
         case let .InvalidInput(reason): return reason
         case let .NeedsConnection(what): return "\(what) needs a connection to the server"
+        // Nothing was written: the cashier can ask for at most sold - refunded.
+        case let .OverRefund(lineNo, requested, sold, refunded):
+            return "Line \(lineNo): \(refunded) of \(sold) already refunded; \(requested) cannot come back"
         // Nothing was saved: the cart stays, another tender may still be taken.
         case let .OfflineLimitReached(limit, attempted, max):
             return offlineRefusalMessage(limit: limit, attempted: attempted, max: max, money: money, currency: currency ?? "")

@@ -19,6 +19,9 @@ fun TillkitException.cashierMessage(money: MoneyFormat, currency: String?): Stri
         is TillkitException.EmptyCart -> "The cart is empty"
         is TillkitException.InvalidInput -> reason
         is TillkitException.NeedsConnection -> "$what needs a connection to the server"
+        // Nothing was written: the cashier can ask for at most sold - refunded.
+        is TillkitException.OverRefund ->
+            "Line $lineNo: $refunded of $sold already refunded; $requested cannot come back"
         // Nothing was saved: the cart stays, another tender may still be taken.
         is TillkitException.OfflineLimitReached ->
             offlineRefusalMessage(OfflineRefusal(limit.toOfflineLimit(), attempted, max), money, currency ?: "")
