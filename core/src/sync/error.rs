@@ -171,6 +171,15 @@ impl SyncError {
         matches!(self, SyncError::Refused { answer } if answer.status == 413)
     }
 
+    /// How long the answer asked the device to wait before trying again (`Retry-After` on a
+    /// 5xx or 429), never beyond `cap`: no header stops a register for longer.
+    pub fn retry_after(&self, cap: Duration) -> Option<Duration> {
+        match self {
+            SyncError::Busy { retry_after, .. } => retry_after.map(|r| r.min(cap)),
+            _ => None,
+        }
+    }
+
     /// The message and every cause, for the status line and logs.
     pub fn chain(&self) -> String {
         chain(self)

@@ -79,8 +79,8 @@ pub(super) async fn drain(
             .instrument(span)
             .await;
         shared.set_syncing(false);
-        match result {
-            Ok(response) => {
+        match step(result, ids.len()) {
+            Step::Apply(response) => {
                 shared.server_answered();
                 apply(shared, &ids, &response)?;
                 let full = ids.len() >= size.batch;
@@ -89,9 +89,10 @@ pub(super) async fn drain(
                     size.batch = size.batch.saturating_mul(2).min(size.full);
                 }
             }
-            Err(e) if e.is_too_large() && ids.len() > 1 => {
+            Step::Split(e) => {
                 // Something on the path takes less than this: send at most half as much.
                 tracing::warn!(
+                    error = %e.chain(),
                     bytes = body_len,
                     sales = ids.len(),
                     "batch too large for the path; splitting"
@@ -99,8 +100,8 @@ pub(super) async fn drain(
                 size.body_limit = (body_len / 2).max(1);
                 size.batch = (ids.len() / 2).max(1);
             }
-            Err(e) if e.is_too_large() => park(shared, &ids[0], &e)?,
-            Err(e) => {
+            Step::Park(e) => park(shared, &ids[0], &e)?,
+            Step::Keep(e) => {
                 if e.is_unanswered() {
                     shared.failed_request(sent_at_ms);
                 }
@@ -114,6 +115,29 @@ pub(super) async fn drain(
                 return Err(e);
             }
         }
+    }
+}
+
+/// What one upload's outcome does to the batch it carried.
+#[derive(Debug)]
+enum Step {
+    /// The protocol's answer: its per-sale verdicts are applied (see `verdicts`).
+    Apply(BatchResponse),
+    /// 413 for more than one sale: the path takes less; send half as much.
+    Split(SyncError),
+    /// 413 for one sale alone: that sale is parked (stays queued, retried after a backoff).
+    Park(SyncError),
+    /// Any other failure of the whole request: every sale of the batch stays queued.
+    Keep(SyncError),
+}
+
+/// Sorts an upload's outcome for a batch of `sales` sales. Only `Apply` can set a sale aside.
+fn step(result: Result<BatchResponse, SyncError>, sales: usize) -> Step {
+    match result {
+        Ok(response) => Step::Apply(response),
+        Err(e) if e.is_too_large() && sales > 1 => Step::Split(e),
+        Err(e) if e.is_too_large() => Step::Park(e),
+        Err(e) => Step::Keep(e),
     }
 }
 
@@ -143,19 +167,30 @@ fn seconds(d: Duration) -> String {
     }
 }
 
-/// Applies one well-formed answer: each sale answered is synced or set aside, all in one
-/// transaction. An answer that leaves sales out is an error; those sales stay queued.
-fn apply(shared: &Shared, ids: &[String], response: &BatchResponse) -> Result<(), SyncError> {
+/// The verdicts one well-formed answer gives the sales sent (`ids`).
+#[derive(Debug, Default, PartialEq)]
+struct Verdicts {
+    /// Each sale answered, once: synced or set aside with the server's reason.
+    verdicts: Vec<(String, Verdict)>,
+    /// Results with a status this app does not know (their sales stay queued).
+    unknown: usize,
+    /// Distinct sales sent that the answer named with a known status.
+    answered: usize,
+}
+
+/// Reads one well-formed answer. Only a sale the answer names `rejected` (or `conflict`) is
+/// set aside; a sale it leaves out, names twice or gives an unknown status stays queued, and
+/// a result for a sale that was not sent is ignored.
+fn verdicts(ids: &[String], response: &BatchResponse) -> Verdicts {
     let sent: HashSet<&str> = ids.iter().map(String::as_str).collect();
     // Distinct sales answered: a response naming one sale twice and another not at all
     // must not pass for complete.
     let mut answered = HashSet::with_capacity(ids.len());
-    let mut verdicts = Vec::with_capacity(ids.len());
-    let mut unknown = 0usize;
+    let mut out = Verdicts::default();
     for r in &response.results {
         if r.status == SaleStatus::Unknown {
             // Not a verdict this app can act on: the sale stays queued.
-            unknown += 1;
+            out.unknown += 1;
             continue;
         }
         if !sent.contains(r.sale_id.as_str()) || !answered.insert(r.sale_id.as_str()) {
@@ -176,8 +211,20 @@ fn apply(shared: &Shared, ids: &[String], response: &BatchResponse) -> Result<()
             )),
             SaleStatus::Unknown => continue,
         };
-        verdicts.push((r.sale_id.clone(), verdict));
+        out.verdicts.push((r.sale_id.clone(), verdict));
     }
+    out.answered = answered.len();
+    out
+}
+
+/// Applies one well-formed answer: each sale answered is synced or set aside, all in one
+/// transaction. An answer that leaves sales out is an error; those sales stay queued.
+fn apply(shared: &Shared, ids: &[String], response: &BatchResponse) -> Result<(), SyncError> {
+    let Verdicts {
+        verdicts,
+        unknown,
+        answered,
+    } = verdicts(ids, response);
     shared.till.apply_upload_verdicts(&verdicts)?;
     if !verdicts.is_empty() {
         // Progress, so the backoff may start again from its base; an answer that named
@@ -198,11 +245,399 @@ fn apply(shared: &Shared, ids: &[String], response: &BatchResponse) -> Result<()
             ),
         });
     }
-    if answered.len() < ids.len() {
+    if answered < ids.len() {
         return Err(SyncError::Inconsistent {
             request: Request::Upload,
-            what: format!("it answered for {} of {} sales", answered.len(), ids.len()),
+            what: format!("it answered for {answered} of {} sales", ids.len()),
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every kind of answer an upload can get, through the client's own classification and
+    //! this module's: what each does to the sales of the batch.
+
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::sync::backoff::Backoff;
+    use crate::sync::client::batch_answer;
+    use crate::sync::protocol::PROTOCOL_VERSION;
+
+    /// What becomes of one sale of the batch.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Fate {
+        Synced,
+        SetAside,
+        /// Still queued, sent again later.
+        Queued,
+    }
+    use Fate::*;
+
+    /// What becomes of the batch.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Outcome {
+        /// The answer's verdicts, one per sale in the order sent.
+        Sales(Vec<Fate>),
+        /// The whole batch stays queued; the error's kind.
+        Kept(&'static str),
+        Split,
+        Parked,
+    }
+
+    fn kind(e: &SyncError) -> &'static str {
+        match e {
+            SyncError::Network(_) => "Network",
+            SyncError::Tls { .. } => "Tls",
+            SyncError::Timeout(_) => "Timeout",
+            SyncError::Busy { .. } => "Busy",
+            SyncError::Refused { .. } => "Refused",
+            SyncError::BadResponse { .. } => "BadResponse",
+            SyncError::Redirected { .. } => "Redirected",
+            SyncError::Inconsistent { .. } => "Inconsistent",
+            SyncError::Auth { .. } => "Auth",
+            SyncError::Incompatible { .. } => "Incompatible",
+            SyncError::Local(_) => "Local",
+        }
+    }
+
+    fn response(
+        status: u16,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> reqwest::Response {
+        let mut b = http::Response::builder().status(status);
+        if let Some(ct) = content_type {
+            b = b.header("content-type", ct);
+        }
+        for (name, value) in headers {
+            b = b.header(*name, *value);
+        }
+        reqwest::Response::from(b.body(body.to_string()).expect("a valid response"))
+    }
+
+    fn classify(resp: reqwest::Response) -> Result<BatchResponse, SyncError> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(batch_answer(resp, PROTOCOL_VERSION))
+    }
+
+    /// The batch's fate under one answer, by the same steps `drain` takes.
+    fn outcome(ids: &[String], resp: reqwest::Response) -> Outcome {
+        match step(classify(resp), ids.len()) {
+            Step::Apply(answer) => {
+                let v = verdicts(ids, &answer);
+                Outcome::Sales(
+                    ids.iter()
+                        .map(|id| match v.verdicts.iter().find(|(s, _)| s == id) {
+                            Some((_, Verdict::Synced)) => Synced,
+                            Some((_, Verdict::SetAside(_))) => SetAside,
+                            None => Queued,
+                        })
+                        .collect(),
+                )
+            }
+            Step::Split(e) => {
+                assert!(e.is_too_large(), "{e:?}");
+                Outcome::Split
+            }
+            Step::Park(e) => {
+                assert!(e.is_too_large(), "{e:?}");
+                Outcome::Parked
+            }
+            Step::Keep(e) => Outcome::Kept(kind(&e)),
+        }
+    }
+
+    fn sales(n: usize) -> Vec<String> {
+        ["s-a", "s-b", "s-c"][..n]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    const JSON: Option<&str> = Some("application/json");
+    const HTML: Option<&str> = Some("text/html");
+    const PAGE: &str = "<html><body><h1>400 Bad Request</h1></body></html>";
+
+    #[test]
+    fn only_the_protocol_answer_for_a_sale_sets_that_sale_aside() {
+        let all_accepted = r#"{"results":[{"sale_id":"s-a","status":"accepted"},{"sale_id":"s-b","status":"accepted"},{"sale_id":"s-c","status":"duplicate"}]}"#;
+        let cases: &[(&str, u16, Option<&str>, &str, Outcome)] = &[
+            (
+                "all stored",
+                200,
+                JSON,
+                all_accepted,
+                Outcome::Sales(vec![Synced, Synced, Synced]),
+            ),
+            (
+                "charset parameter",
+                200,
+                Some("Application/JSON; charset=utf-8"),
+                all_accepted,
+                Outcome::Sales(vec![Synced, Synced, Synced]),
+            ),
+            (
+                "one rejected",
+                200,
+                JSON,
+                r#"{"results":[{"sale_id":"s-a","status":"accepted"},{"sale_id":"s-b","status":"rejected","reason":"total mismatch"},{"sale_id":"s-c","status":"duplicate"}]}"#,
+                Outcome::Sales(vec![Synced, SetAside, Synced]),
+            ),
+            (
+                "rejected without reason, conflict",
+                200,
+                JSON,
+                r#"{"results":[{"sale_id":"s-a","status":"rejected"},{"sale_id":"s-b","status":"conflict"},{"sale_id":"s-c","status":"accepted"}]}"#,
+                Outcome::Sales(vec![SetAside, SetAside, Synced]),
+            ),
+            (
+                "a verdict this app does not know, unknown fields",
+                200,
+                JSON,
+                r#"{"results":[{"sale_id":"s-a","status":"accepted","x":1},{"sale_id":"s-b","status":"accepted"},{"sale_id":"s-c","status":"quarantined"}],"next":2}"#,
+                Outcome::Sales(vec![Synced, Synced, Queued]),
+            ),
+            (
+                "a sale left out",
+                200,
+                JSON,
+                r#"{"results":[{"sale_id":"s-a","status":"accepted"},{"sale_id":"s-c","status":"rejected"}]}"#,
+                Outcome::Sales(vec![Synced, Queued, SetAside]),
+            ),
+            (
+                "a sale named twice, one never sent",
+                200,
+                JSON,
+                r#"{"results":[{"sale_id":"s-a","status":"accepted"},{"sale_id":"s-a","status":"rejected"},{"sale_id":"s-z","status":"rejected"}]}"#,
+                Outcome::Sales(vec![Synced, Queued, Queued]),
+            ),
+            (
+                "canned empty answer",
+                200,
+                JSON,
+                r#"{"results":[]}"#,
+                Outcome::Sales(vec![Queued, Queued, Queued]),
+            ),
+            (
+                "200 HTML page",
+                200,
+                HTML,
+                PAGE,
+                Outcome::Kept("BadResponse"),
+            ),
+            (
+                "200 JSON type, HTML body",
+                200,
+                JSON,
+                PAGE,
+                Outcome::Kept("BadResponse"),
+            ),
+            (
+                "200 JSON type, other JSON",
+                200,
+                JSON,
+                r#"{"ok":true}"#,
+                Outcome::Kept("BadResponse"),
+            ),
+            (
+                "200 truncated JSON",
+                200,
+                JSON,
+                &all_accepted[..40],
+                Outcome::Kept("BadResponse"),
+            ),
+            (
+                "200 text/plain",
+                200,
+                Some("text/plain"),
+                all_accepted,
+                Outcome::Kept("BadResponse"),
+            ),
+            (
+                "200 no content type",
+                200,
+                None,
+                all_accepted,
+                Outcome::Kept("BadResponse"),
+            ),
+            ("400 HTML", 400, HTML, PAGE, Outcome::Kept("Refused")),
+            ("400 empty", 400, None, "", Outcome::Kept("Refused")),
+            (
+                "400 protocol error body",
+                400,
+                JSON,
+                r#"{"error":"invalid_batch","message":"sales missing"}"#,
+                Outcome::Kept("Refused"),
+            ),
+            (
+                "400 JSON with rejected results",
+                400,
+                JSON,
+                r#"{"results":[{"sale_id":"s-a","status":"rejected"}]}"#,
+                Outcome::Kept("Refused"),
+            ),
+            (
+                "400 version error",
+                400,
+                JSON,
+                r#"{"error":"unsupported_protocol","message":"too new","supported_protocol":{"min":1,"max":1}}"#,
+                Outcome::Kept("Incompatible"),
+            ),
+            (
+                "404 HTML",
+                404,
+                HTML,
+                "<h1>Not Found</h1>",
+                Outcome::Kept("Refused"),
+            ),
+            (
+                "404 JSON",
+                404,
+                JSON,
+                r#"{"error":"not_found","message":"no route"}"#,
+                Outcome::Kept("Refused"),
+            ),
+            (
+                "405 HTML",
+                405,
+                HTML,
+                "<h1>Method Not Allowed</h1>",
+                Outcome::Kept("Refused"),
+            ),
+            ("415 HTML", 415, HTML, PAGE, Outcome::Kept("Refused")),
+            (
+                "422 JSON",
+                422,
+                JSON,
+                r#"{"error":"unprocessable","message":"bad"}"#,
+                Outcome::Kept("Refused"),
+            ),
+            ("413 HTML, three sales", 413, HTML, PAGE, Outcome::Split),
+            (
+                "413 JSON, three sales",
+                413,
+                JSON,
+                r#"{"error":"too_large"}"#,
+                Outcome::Split,
+            ),
+            ("401 HTML", 401, HTML, PAGE, Outcome::Kept("Refused")),
+            (
+                "401 gateway JSON",
+                401,
+                JSON,
+                r#"{"error":"invalid_client"}"#,
+                Outcome::Kept("Refused"),
+            ),
+            (
+                "401 protocol",
+                401,
+                JSON,
+                r#"{"error":"unauthorized","message":"unknown token"}"#,
+                Outcome::Kept("Auth"),
+            ),
+            ("302 portal", 302, HTML, PAGE, Outcome::Kept("Redirected")),
+            ("429", 429, HTML, PAGE, Outcome::Kept("Busy")),
+            (
+                "500",
+                500,
+                JSON,
+                r#"{"error":"internal"}"#,
+                Outcome::Kept("Busy"),
+            ),
+            ("502 HTML", 502, HTML, PAGE, Outcome::Kept("Busy")),
+        ];
+        let ids = sales(3);
+        for (what, status, content_type, body, expected) in cases {
+            let got = outcome(&ids, response(*status, *content_type, &[], body));
+            assert_eq!(&got, expected, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_413_splits_the_batch_and_parks_a_sale_too_large_alone() {
+        for (content_type, body) in [(HTML, PAGE), (JSON, r#"{"error":"too_large"}"#), (None, "")] {
+            assert_eq!(
+                outcome(&sales(2), response(413, content_type, &[], body)),
+                Outcome::Split
+            );
+            assert_eq!(
+                outcome(&sales(1), response(413, content_type, &[], body)),
+                Outcome::Parked,
+                "one sale the path refuses alone is parked, never set aside"
+            );
+        }
+        // Any other refusal of one sale alone keeps it queued like a batch.
+        assert_eq!(
+            outcome(&sales(1), response(400, HTML, &[], PAGE)),
+            Outcome::Kept("Refused")
+        );
+        // Only the server's own verdict sets a lone sale aside.
+        assert_eq!(
+            outcome(
+                &sales(1),
+                response(
+                    200,
+                    JSON,
+                    &[],
+                    r#"{"results":[{"sale_id":"s-a","status":"rejected","reason":"bad"}]}"#
+                )
+            ),
+            Outcome::Sales(vec![SetAside])
+        );
+    }
+
+    #[test]
+    fn retry_after_is_honoured_up_to_the_backoff_cap_and_ignored_when_it_does_not_parse() {
+        let cap = Duration::from_secs(60);
+        let soon = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+        // (header, expected wait after a 429 or 5xx; `None` when the header is ignored)
+        let cases: &[(&str, Option<Duration>)] = &[
+            ("5", Some(Duration::from_secs(5))),
+            ("0", Some(Duration::ZERO)),
+            ("60", Some(cap)),
+            ("61", Some(cap)),
+            ("18446744073709551615", Some(cap)),
+            ("99999999999999999999999", Some(cap)),
+            ("Sun, 06 Nov 1994 08:49:37 GMT", Some(Duration::ZERO)),
+            ("Fri, 31 Dec 9999 23:59:59 GMT", Some(cap)),
+            ("-5", None),
+            ("-18446744073709551615", None),
+            ("1.5", None),
+            ("soon", None),
+            ("5 seconds", None),
+            ("", None),
+        ];
+        for status in [429, 503] {
+            for (header, expected) in cases {
+                let e = classify(response(status, HTML, &[("retry-after", header)], PAGE))
+                    .expect_err("a busy answer");
+                assert_eq!(kind(&e), "Busy", "{status} {header:?}");
+                let wait = e.retry_after(cap);
+                assert_eq!(wait, *expected, "{status} Retry-After: {header:?}");
+                // The engine's next try comes after the wait asked, never after the cap.
+                let mut backoff = Backoff::new(Duration::from_millis(100), cap);
+                let delay = backoff.next_delay(wait);
+                assert!(delay <= cap, "{header:?}: {delay:?}");
+                assert!(delay >= wait.unwrap_or_default(), "{header:?}: {delay:?}");
+            }
+            // An HTTP-date half a minute ahead asks for about that long (whole seconds).
+            let e = classify(response(status, HTML, &[("retry-after", &soon)], PAGE))
+                .expect_err("a busy answer");
+            let wait = e.retry_after(cap).expect("a date parses");
+            assert!(
+                (Duration::from_secs(25)..=Duration::from_secs(30)).contains(&wait),
+                "{soon}: {wait:?}"
+            );
+        }
+        // Not a busy answer: the header asks nothing of the engine.
+        let refused =
+            classify(response(400, HTML, &[("retry-after", "5")], PAGE)).expect_err("refused");
+        assert_eq!(refused.retry_after(cap), None);
+    }
 }
