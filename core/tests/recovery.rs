@@ -12,6 +12,7 @@ use common::*;
 use tillkit_core::sale::{Payment, PaymentMethod};
 use tillkit_core::store::cipher::{self, CipherProfile};
 use tillkit_core::store::key::{DbKey, KeyVault, MemoryVault};
+use tillkit_core::store::receipts::Reserved;
 use tillkit_core::store::recovery::{self, RecoveryReport};
 use tillkit_core::store::schema;
 use tillkit_core::{Config, Error, Till};
@@ -174,6 +175,139 @@ fn receipts_of(rung: &[(i64, String, String)], lost: &BTreeSet<i64>) -> Vec<Stri
         .collect()
 }
 
+/// The keychain's reservation for register R07 (0: none).
+fn reserved(vault: &MemoryVault) -> u64 {
+    vault
+        .receipt_book()
+        .unwrap()
+        .load()
+        .unwrap()
+        .through("uk-01", "R07")
+}
+
+/// Sets the keychain's reservation for R07 to `through`, lower or higher than the file's
+/// counter (a keychain restored from an older backup holds less).
+fn set_reserved(vault: &MemoryVault, through: u64) {
+    let book = vault.receipt_book().unwrap();
+    let mut book_now = book.load().unwrap();
+    book_now.registers.retain(|r| r.register_id != "R07");
+    book_now.registers.push(Reserved {
+        store_id: "uk-01".into(),
+        register_id: "R07".into(),
+        through,
+    });
+    book.save(&book_now).unwrap();
+}
+
+/// The receipt numbers (`seq`) of `till`'s sales, in order.
+fn seqs(till: &Till) -> Vec<u64> {
+    stored_sales(till)
+        .iter()
+        .map(|(_, _, record)| {
+            serde_json::from_str::<serde_json::Value>(record).unwrap()["seq"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Opens the recovered (or freshly started) store, lets the "server" answer `server` as
+/// the register's highest, rings two sales and returns the first one's number, checking
+/// the journal records every number skipped and stays intact.
+fn next_after_floors(dir: &Path, vault: &MemoryVault, server: u64, held_before: u64) -> u64 {
+    let till = open(dir, vault).unwrap();
+    till.import_catalog(&uk_catalog()).unwrap();
+    till.login("uk-01", "R07", "alice").unwrap();
+    assert!(till.needs_seq_floor().unwrap(), "the server is asked");
+    till.raise_seq_floor("uk-01", "R07", server).unwrap();
+    assert!(!till.needs_seq_floor().unwrap());
+    ring(&till, 2);
+    let numbers = seqs(&till);
+    let next = numbers[numbers.len() - 2];
+    assert_eq!(numbers[numbers.len() - 1], next + 1, "then gapless");
+    let journal = till.verify_journal().unwrap();
+    assert!(journal.intact, "{journal:?}");
+    let skips: Vec<(u64, u64)> = journal.skips.iter().map(|s| (s.first, s.last)).collect();
+    if next > held_before + 1 {
+        assert_eq!(skips, [(held_before + 1, next - 1)], "{journal:?}");
+    } else {
+        assert!(skips.is_empty(), "{journal:?}");
+    }
+    next
+}
+
+#[test]
+fn after_a_salvage_receipts_follow_the_highest_of_the_salvaged_counter_the_keychain_and_the_server()
+{
+    // The salvaged counter is 20. (reservation, server's highest): each source the
+    // highest in turn, ties, and every one lower than another: none lowers another.
+    for (keychain, server) in [
+        (5, 0),
+        (5, 7),
+        (20, 20),
+        (200, 0),
+        (200, 150),
+        (200, 900),
+        (5, 900),
+        (0, 35),
+    ] {
+        let (dir, vault, _) = marked_by_a_damaged_catalogue(20);
+        set_reserved(&vault, keychain);
+        let report = recovery::recover(&Config::new(dir.path()), &vault).unwrap();
+        assert_eq!(report.sales_recovered, 20);
+        let expected = 20.max(keychain).max(server) + 1;
+        assert_eq!(
+            next_after_floors(dir.path(), &vault, server, 20),
+            expected,
+            "salvaged 20, keychain {keychain}, server {server}"
+        );
+        assert!(
+            reserved(&vault) > expected,
+            "the number was reserved before it was used"
+        );
+    }
+}
+
+#[test]
+fn after_a_fresh_start_receipts_follow_the_highest_of_the_keychain_and_the_server() {
+    for (keychain, server) in [(100, 0), (100, 40), (100, 250), (0, 12), (7, 7)] {
+        let (dir, vault, _) = closed_till_with_sales(30);
+        damage_page(&dir.path().join("tillkit.db"), 1);
+        refuses_twice(dir.path(), &vault);
+        set_reserved(&vault, keychain);
+        recovery::start_fresh(&Config::new(dir.path()), &vault).unwrap();
+        let expected = keychain.max(server) + 1;
+        assert_eq!(
+            next_after_floors(dir.path(), &vault, server, 0),
+            expected,
+            "keychain {keychain}, server {server}"
+        );
+    }
+}
+
+#[test]
+fn a_server_floor_below_the_counter_never_lowers_it() {
+    let t = uk_till();
+    ring(&t.till, 5);
+    t.till.raise_seq_floor("uk-01", "R07", 2).unwrap();
+    t.till.raise_seq_floor("uk-01", "R07", 0).unwrap();
+    ring(&t.till, 1);
+    assert_eq!(seqs(&t.till), [1, 2, 3, 4, 5, 6]);
+    t.till.raise_seq_floor("uk-01", "R07", 9).unwrap();
+    ring(&t.till, 1);
+    assert_eq!(seqs(&t.till).last(), Some(&10));
+    let journal = t.till.verify_journal().unwrap();
+    assert!(journal.intact, "{journal:?}");
+    assert_eq!(
+        journal
+            .skips
+            .iter()
+            .map(|s| (s.first, s.last))
+            .collect::<Vec<_>>(),
+        [(7, 9)]
+    );
+}
+
 fn next_receipt(dir: &Path, vault: &MemoryVault) -> u64 {
     let till = open(dir, vault).unwrap();
     till.login("uk-01", "R07", "alice").unwrap();
@@ -234,8 +368,11 @@ fn damaged_pages_holding_sales_are_refused_then_every_intact_sale_is_recovered_a
         "{report:?}"
     );
     assert!(report.kept.contains(&kept[0]));
-    // Receipt numbers continue after the highest ever issued.
-    assert_eq!(next_receipt(dir.path(), &vault), 301);
+    // Receipt numbers continue after the highest the register may have issued: the
+    // salvaged counter (300) or the keychain's reservation (the block reserved ahead).
+    let reserved = reserved(&vault);
+    assert!(reserved >= 300, "{reserved}");
+    assert_eq!(next_receipt(dir.path(), &vault), reserved + 1);
 }
 
 #[test]

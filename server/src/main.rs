@@ -495,6 +495,9 @@ fn print_journal(audit: &JournalAudit) {
                 s.note.as_ref().map_or(String::new(), |n| format!(": {n}"))
             );
         }
+        if !r.skips.is_empty() {
+            println!("  skips (recorded by the register): {}", list(&r.skips));
+        }
         if !r.gaps.is_empty() {
             println!("  gaps (numbers never received): {}", list(&r.gaps));
         }

@@ -157,12 +157,14 @@ pub fn chained(mut sales: Vec<SaleRecord>) -> Vec<SaleRecord> {
                         after: None,
                         note: None,
                     }),
+                    skipped: None,
                 }
             }
             Some((prev_seq, prev)) => JournalLink {
                 prev_seq,
                 prev,
                 segment: None,
+                skipped: None,
             },
         });
         prev = Some((s.seq, journal::record_hash(&*s).expect("a sale hashes")));

@@ -493,6 +493,15 @@ pub fn check_link(link: &JournalLink, seq: u64) -> Result<(), String> {
         }
         None => {}
     }
+    // Whether the skip fits the record it follows is the audit's business.
+    if let Some(skip) = &link.skipped
+        && (skip.first == 0 || skip.first > skip.last || skip.last >= seq)
+    {
+        return Err(format!(
+            "journal: record {seq} says numbers {} to {} were skipped, not a range before it",
+            skip.first, skip.last
+        ));
+    }
     Ok(())
 }
 
@@ -576,6 +585,26 @@ pub fn check_catalog(store_id: &str, c: &CatalogFile) -> Result<(), StoreError> 
 mod tests {
     use super::*;
     use crate::testkit::{d, product, sale, uk_catalog, uk_tax};
+
+    #[test]
+    fn a_recorded_skip_must_be_a_range_before_its_record() {
+        use tillkit_core::journal::SeqRange;
+        let link = |first, last| JournalLink {
+            prev_seq: 3,
+            prev: "a".repeat(64),
+            segment: None,
+            skipped: Some(SeqRange { first, last }),
+        };
+        assert_eq!(check_link(&link(4, 10), 11), Ok(()));
+        // Whether it fits the record it follows is the audit's business (a skip mismatch).
+        assert_eq!(check_link(&link(5, 9), 11), Ok(()));
+        for (first, last) in [(0, 10), (8, 4), (4, 11), (4, 12)] {
+            assert!(
+                check_link(&link(first, last), 11).is_err(),
+                "{first}..{last}"
+            );
+        }
+    }
 
     #[test]
     fn a_till_made_sale_is_accepted_with_one_movement_per_tracked_line() {

@@ -191,3 +191,60 @@ fn a_register_that_lost_its_database_shows_as_a_journal_restart_on_the_server() 
     );
     assert!(j.gaps.is_empty() && j.breaks.is_empty() && j.forks.is_empty());
 }
+
+#[test]
+fn a_recorded_receipt_number_skip_is_a_skip_on_the_server_as_on_the_device() {
+    let server = Server::start();
+    let mut dev = Device::online(
+        STORE,
+        "R1",
+        sync_config(&server.url(), &server.token(STORE, "R1")),
+    );
+    dev.ring_many(3);
+    dev.wait_drained(DRAIN);
+    // As after a recovery or a fresh start: the register goes on after a higher number
+    // (here the server's), and its next record says which numbers it skipped.
+    dev.till
+        .raise_seq_floor(STORE, "R1", 10)
+        .expect("the floor is raised");
+    dev.set_network(false);
+    dev.ring_many(2);
+    dev.set_network(true);
+    dev.wait_drained(DRAIN);
+    let on_server = server_journal(&server, "R1");
+    let export = JournalExport::parse(&dev.till.export_journal().expect("export")).expect("parses");
+    let on_device = tillkit_core::journal::verify_export(&export).expect("verifies");
+    let numbers: Vec<u64> = export
+        .records
+        .iter()
+        .map(|r| r["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(numbers, [1, 2, 3, 11, 12]);
+    for (side, j) in [("server", &on_server), ("device", &on_device)] {
+        assert!(j.intact, "{side}: {j:?}");
+        assert_eq!(
+            j.skips
+                .iter()
+                .map(|g| (g.first, g.last))
+                .collect::<Vec<_>>(),
+            [(4, 10)],
+            "{side}: {j:?}"
+        );
+        assert!(j.gaps.is_empty() && j.breaks.is_empty(), "{side}: {j:?}");
+    }
+    assert_eq!(
+        (
+            &on_server.gaps,
+            &on_server.skips,
+            &on_server.breaks,
+            &on_server.head
+        ),
+        (
+            &on_device.gaps,
+            &on_device.skips,
+            &on_device.breaks,
+            &on_device.head
+        ),
+        "both ends judge the same records alike"
+    );
+}

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::{Anchor, CanonicalError, JournalLink, SegmentReason, SegmentStart, genesis};
+use super::{Anchor, CanonicalError, JournalLink, SegmentReason, SegmentStart, SeqRange, genesis};
 use crate::error::{Error, Result};
 
 /// The `format` of a journal export's header line.
@@ -64,10 +64,37 @@ pub(crate) fn claim(tx: &Transaction<'_>, store_id: &str, register_id: &str) -> 
                 .map_err(|_| Error::Storage(format!("journal head {prev_seq}")))?,
             prev,
             segment: None,
+            skipped: None,
         },
         _ => open_segment(tx, store_id, register_id)?,
     };
-    Ok(Claim { seq, link })
+    Ok(Claim {
+        seq,
+        link: record_skip(link, seq),
+    })
+}
+
+/// Records on the link the numbers between the record it follows and `seq`: the counter
+/// went past them (the keychain's reservation or the server's highest after a recovery or a
+/// fresh start), so they were never issued here.
+fn record_skip(mut link: JournalLink, seq: u64) -> JournalLink {
+    let before = match &link.segment {
+        Some(segment) => segment.after.as_ref().map_or(0, |a| a.seq),
+        None => link.prev_seq,
+    };
+    if seq > before.saturating_add(1) {
+        let skipped = SeqRange {
+            first: before + 1,
+            last: seq - 1,
+        };
+        tracing::info!(
+            first = skipped.first,
+            last = skipped.last,
+            "receipt numbers skipped, recorded on the next record"
+        );
+        link.skipped = Some(skipped);
+    }
+    link
 }
 
 /// The link of a register's first chained record on this device: from a fresh genesis
@@ -117,6 +144,7 @@ fn open_segment(tx: &Transaction<'_>, store_id: &str, register_id: &str) -> Resu
             after,
             note,
         }),
+        skipped: None,
     })
 }
 

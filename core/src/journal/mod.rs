@@ -36,6 +36,14 @@ pub struct JournalLink {
     /// Set on the first record of a segment only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub segment: Option<SegmentStart>,
+    /// Numbers this register's counter passed over just before this record: after a
+    /// recovery, a fresh start or a reset receipt book it continues after every number it
+    /// may have issued (its keychain's reservation, the server's highest), and none of
+    /// those it skipped is issued by this chain. They run from the number after `prev_seq`
+    /// (after the segment's `after`, or from 1, for a segment's first record) to the one
+    /// before this record's; the audit reports them as a skip, not a gap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<SeqRange>,
 }
 
 /// The opening of a journal segment: a chain that starts from a genesis value rather than

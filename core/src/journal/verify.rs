@@ -121,6 +121,10 @@ pub enum BreakKind {
     Altered,
     /// The link itself is unreadable or points forward.
     BadLink,
+    /// A record says the register skipped numbers before it, and the skip does not fit its
+    /// link (it must run from the number after the record it follows to the one before its
+    /// own).
+    SkipMismatch,
 }
 
 /// A place where the chain does not hold.
@@ -164,8 +168,15 @@ pub struct RegisterReport {
     pub unchained: Vec<SeqRange>,
     /// Every segment, in the order of their first record.
     pub segments: Vec<SegmentReport>,
-    /// Numbers between 1 and the highest seen that no record has: missing records.
+    /// Numbers between 1 and the highest seen that no record has and no recorded skip
+    /// covers: missing records.
     pub gaps: Vec<SeqRange>,
+    /// Numbers a record says the register skipped just before it (after a recovery, a fresh
+    /// start or a reset receipt book it continues after every number it may have issued),
+    /// as far as the skip fits the record's link: those no record holds are expected, not
+    /// gaps. A record holding one is one the device no longer held (uploaded before a loss).
+    #[serde(default)]
+    pub skips: Vec<SeqRange>,
     /// Numbers that more than one record has (a register that restarted its numbering):
     /// two receipts with one number, so the journal is not intact.
     pub reused_numbers: Vec<u64>,
@@ -223,6 +234,8 @@ pub fn verify(
     let mut breaks = Vec::new();
     let mut segments = Vec::new();
     let mut claims: BTreeMap<(u64, &str), Vec<RecordRef>> = BTreeMap::new();
+    // Recorded skips that fit their link, with the record that records each.
+    let mut skips: Vec<SeqRange> = Vec::new();
     for e in &entries {
         if let Some(recorded) = &e.recorded_hash
             && *recorded != e.hash
@@ -246,6 +259,35 @@ pub fn verify(
             });
         }
         let Some(link) = &e.link else { continue };
+        if let Some(skip) = &link.skipped {
+            // The number after the record it follows: `prev_seq`, or the segment's `after`.
+            let first = match &link.segment {
+                Some(segment) => segment
+                    .after
+                    .as_ref()
+                    .map_or(1, |a| a.seq.saturating_add(1)),
+                None => link.prev_seq.saturating_add(1),
+            };
+            if skip.first == first
+                && skip.first <= skip.last
+                && skip.last.checked_add(1) == Some(e.record.seq)
+            {
+                skips.push(*skip);
+            } else {
+                breaks.push(Break {
+                    kind: BreakKind::SkipMismatch,
+                    record: e.record.clone(),
+                    predecessor: None,
+                    detail: format!(
+                        "record {} says numbers {} to {} were skipped before it, but it follows number {}",
+                        e.record.seq,
+                        skip.first,
+                        skip.last,
+                        first.saturating_sub(1)
+                    ),
+                });
+            }
+        }
         claims
             .entry((link.prev_seq, link.prev.as_str()))
             .or_default()
@@ -362,7 +404,8 @@ pub fn verify(
         .collect::<Vec<_>>();
     let highest = by_seq.keys().next_back().copied().unwrap_or(0);
     let highest = head.map_or(highest, |h| highest.max(h.seq));
-    let gaps = ranges((1..=highest).filter(|n| !by_seq.contains_key(n)));
+    let skipped = |n: &u64| skips.iter().any(|s| (s.first..=s.last).contains(n));
+    let gaps = ranges((1..=highest).filter(|n| !by_seq.contains_key(n) && !skipped(n)));
     let reused_numbers: Vec<u64> = by_seq
         .iter()
         .filter(|(_, held)| held.len() > 1)
@@ -391,6 +434,7 @@ pub fn verify(
         unchained,
         segments,
         gaps,
+        skips,
         reused_numbers,
         forks,
         breaks,
@@ -437,11 +481,13 @@ mod tests {
                         after: None,
                         note: None,
                     }),
+                    skipped: None,
                 },
                 Some(prev) => JournalLink {
                     prev_seq: seq - 1,
                     prev: record_hash(prev).expect("hash"),
                     segment: None,
+                    skipped: None,
                 },
             };
             out.push(serde_json::json!({
@@ -460,6 +506,92 @@ mod tests {
             .iter()
             .map(|v| Entry::from_value(v, None).expect("entry"))
             .collect()
+    }
+
+    /// Record `seq` of R1 following the last of `values` (number `prev_seq`), saying
+    /// `skipped` were skipped before it.
+    fn follow(values: &mut Vec<Value>, seq: u64, prev_seq: u64, skipped: Option<SeqRange>) {
+        let link = JournalLink {
+            prev_seq,
+            prev: record_hash(values.last().expect("a predecessor")).expect("hash"),
+            segment: None,
+            skipped,
+        };
+        values.push(serde_json::json!({
+            "sale_id": format!("id-{seq}"),
+            "receipt_no": format!("R1-{seq:06}"),
+            "seq": seq,
+            "total": "1.00",
+            "journal": link,
+        }));
+    }
+
+    /// Records 1 to 3, then 11 after 3 (saying `skipped`), then 12.
+    fn skipping(skipped: Option<SeqRange>) -> Vec<Value> {
+        let mut values = chain(3, 1, Uuid::from_u128(9), SegmentReason::NewRegister);
+        follow(&mut values, 11, 3, skipped);
+        follow(&mut values, 12, 11, None);
+        values
+    }
+
+    #[test]
+    fn a_recorded_skip_that_fits_its_link_is_a_skip_not_a_gap() {
+        let r = verify(
+            "s",
+            "R1",
+            entries(&skipping(Some(SeqRange { first: 4, last: 10 }))),
+            None,
+        );
+        assert!(r.intact, "{r:?}");
+        assert_eq!(r.skips, [SeqRange { first: 4, last: 10 }]);
+        assert!(r.gaps.is_empty() && r.breaks.is_empty(), "{r:?}");
+        // The same jump with no skip recorded is a gap.
+        let r = verify("s", "R1", entries(&skipping(None)), None);
+        assert!(!r.intact && r.skips.is_empty(), "{r:?}");
+        assert_eq!(r.gaps, [SeqRange { first: 4, last: 10 }]);
+    }
+
+    #[test]
+    fn a_recorded_skip_that_does_not_fit_its_link_is_a_break_and_excuses_nothing() {
+        for wrong in [
+            SeqRange { first: 5, last: 10 },
+            SeqRange { first: 4, last: 9 },
+            SeqRange { first: 4, last: 11 },
+            SeqRange { first: 9, last: 4 },
+        ] {
+            let r = verify("s", "R1", entries(&skipping(Some(wrong))), None);
+            assert!(!r.intact, "{wrong:?}: {r:?}");
+            assert!(r.skips.is_empty(), "{r:?}");
+            assert_eq!(r.gaps, [SeqRange { first: 4, last: 10 }], "{wrong:?}");
+            assert_eq!(
+                r.breaks
+                    .iter()
+                    .map(|b| (b.kind, b.record.seq))
+                    .collect::<Vec<_>>(),
+                [(BreakKind::SkipMismatch, 11)],
+                "{wrong:?}"
+            );
+        }
+        // A record holding a skipped number is one the device lost (the server kept it):
+        // the skip still covers the numbers no record holds.
+        let mut values = skipping(Some(SeqRange { first: 4, last: 10 }));
+        values.push(serde_json::json!({"sale_id": "id-7", "receipt_no": "R1-000007", "seq": 7}));
+        let r = verify("s", "R1", entries(&values), None);
+        assert!(
+            r.intact && r.gaps.is_empty() && r.breaks.is_empty(),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn a_segment_recording_the_numbers_before_it_as_skipped_is_intact() {
+        // A fresh store whose server said 40 was its register's highest.
+        let mut values = chain(1, 41, Uuid::from_u128(11), SegmentReason::FreshStart);
+        values[0]["journal"]["skipped"] = serde_json::json!({"first": 1, "last": 40});
+        follow(&mut values, 42, 41, None);
+        let r = verify("s", "R1", entries(&values), None);
+        assert!(r.intact, "{r:?}");
+        assert_eq!(r.skips, [SeqRange { first: 1, last: 40 }]);
     }
 
     #[test]

@@ -161,9 +161,8 @@ pub fn reset_book(vault: &dyn crate::store::key::KeyVault) -> Result<()> {
 /// new store (the check stays pending until the server answered).
 const FLOOR_APPLIED: &str = "keychain";
 
-/// `meta` key a salvage sets to the registers (JSON `[[store, register], ...]`) whose
-/// counter it read from the kept file. That counter moved in the transaction of every
-/// record, so it is exact: those registers go on gapless, without the keychain's floor.
+/// `meta` key an earlier build's salvage set to the registers whose counter it read from
+/// the kept file (they then went on without the keychain's floor); cleared at the next open.
 pub(crate) const SALVAGED_COUNTERS_KEY: &str = "receipt_counters_salvaged";
 
 /// A till's receipt numbers against its book: the book's content cached, the block size.
@@ -180,7 +179,8 @@ pub(crate) struct Receipts {
 
 impl Receipts {
     /// Reads the book, gives a store that a recovery or a fresh start just made its floor
-    /// (once: every register continues after its reservation, whatever was salvaged), and
+    /// (once: every register continues after the highest of its salvaged counter and its
+    /// reservation; the server's floor, asked later, only raises it further), and
     /// marks the store established. A store that was here all along keeps its own counters,
     /// so its numbers stay gapless; a new store cannot be made over an established one
     /// without a recovery (`Db::open` refuses).
@@ -235,22 +235,11 @@ impl Receipts {
             )
             .optional()?;
         if check.as_deref().is_some_and(|v| v != FLOOR_APPLIED) {
-            let salvaged: Vec<(String, String)> = tx
-                .query_row(
-                    "SELECT value FROM meta WHERE key = ?1",
-                    [SALVAGED_COUNTERS_KEY],
-                    |r| r.get::<_, String>(0),
-                )
-                .optional()?
-                .and_then(|text| serde_json::from_str(&text).ok())
-                .unwrap_or_default();
+            // Every register takes the highest of its counter (salvaged, or raised already)
+            // and its reservation: a kept file's counter can be older than numbers issued
+            // (a file restored, a WAL lost), and the reservation covers every one of them.
+            // The numbers skipped are recorded on the register's next record.
             for r in &reservations.registers {
-                if salvaged
-                    .iter()
-                    .any(|(s, reg)| *s == r.store_id && *reg == r.register_id)
-                {
-                    continue;
-                }
                 let floor = i64::try_from(r.through.min(MAX_SEQ)).unwrap_or(i64::MAX);
                 tx.execute(
                     "INSERT INTO register_seq (store_id, register_id, last_seq) VALUES (?1, ?2, ?3)

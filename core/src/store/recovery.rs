@@ -228,8 +228,9 @@ pub fn kept_files(config: &Config) -> Result<Vec<PathBuf>> {
 
 /// Salvages every sale and queue row still readable from the kept file(s) into a fresh
 /// store that takes the database's place, still queued (uploads resume as usual; the
-/// server dedupes). Receipt numbers continue after the highest one salvaged, and the
-/// register asks the server for its highest on first contact.
+/// server dedupes). Receipt numbers continue after the highest of the one salvaged and the
+/// keychain's reservation, and the register asks the server for its highest on first
+/// contact; the numbers skipped are recorded on the register's next record.
 pub fn recover(config: &Config, vault: &dyn KeyVault) -> Result<RecoveryReport> {
     let dir = &config.data_dir;
     let _lock = lock_for_recovery(config)?;
@@ -948,12 +949,7 @@ fn queued_lost(src: &mut Source<'_>, salvaged: Option<&HashSet<i64>>) -> u64 {
 
 /// Queues every salvaged unsent sale, rebuilds what is derived, and counts.
 fn finish_salvage(tx: &rusqlite::Transaction<'_>, report: &mut RecoveryReport) -> Result<()> {
-    // Counters read from the kept file are exact; the others get the keychain's floor.
-    tx.execute(
-        "INSERT OR REPLACE INTO meta (key, value)
-         SELECT ?1, json_group_array(json_array(store_id, register_id)) FROM register_seq",
-        [super::receipts::SALVAGED_COUNTERS_KEY],
-    )?;
+    // The keychain's floor is applied to every counter at the next open (`Receipts::open`).
     tx.execute_batch(
         // The next catalogue pull is a whole snapshot: some products may be missing.
         "UPDATE stores SET catalog_cursor = NULL;

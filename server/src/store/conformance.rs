@@ -1139,6 +1139,7 @@ pub async fn journals_verify_in_any_arrival_order_and_show_gaps_forks_and_breaks
         prev_seq: 6,
         prev: "0".repeat(64),
         segment: None,
+        skipped: None,
     });
     upload_ok(store, "R1", vec![broken]).await;
     let j = register_journal(store, "R1").await;
@@ -1154,6 +1155,7 @@ pub async fn journals_verify_in_any_arrival_order_and_show_gaps_forks_and_breaks
         prev_seq: 9,
         prev: "0".repeat(64),
         segment: None,
+        skipped: None,
     });
     let r = store
         .upload_batch(&ctx(STORE, "R1", 1), vec![forward])

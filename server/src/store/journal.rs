@@ -56,6 +56,7 @@ impl JournalRows {
             omitted += cap(&mut r.unchained, max)
                 + cap(&mut r.segments, max)
                 + cap(&mut r.gaps, max)
+                + cap(&mut r.skips, max)
                 + cap(&mut r.reused_numbers, max)
                 + cap(&mut r.forks, max)
                 + cap(&mut r.breaks, max);
