@@ -171,19 +171,45 @@ fn stalled_upload_times_out_and_is_retried() {
     );
 }
 
+/// Link cycles (100 ms down, 100 ms up) within which the flapping link must let some batch
+/// through: a drain that keeps going stays far inside it, one that stalls does not.
+const PROGRESS_CYCLES: u64 = 50;
+
 #[test]
 fn five_thousand_sales_drain_exactly_once_over_a_link_flapping_every_100ms() {
     let (server, proxy, dev) = offline_device_behind_proxy(5_000, 200, |_| {});
+    let pending = || dev.till.queue_counts().expect("counts").pending;
     proxy.start_flapping(Duration::from_millis(100));
-    let started = std::time::Instant::now();
     dev.set_network(true);
-    dev.wait_drained(Duration::from_secs(90));
+    // Progress is counted in link cycles, not seconds: the queue must shrink within every
+    // PROGRESS_CYCLES cycles, however slowly the machine runs them.
+    let mut left = pending();
+    let mut since = proxy.link_cycles();
+    // (link cycle, pending) at each shrink.
+    let mut story = vec![(since, left)];
+    while left > 0 {
+        std::thread::sleep(Duration::from_millis(10));
+        let (now, cycles) = (pending(), proxy.link_cycles());
+        if now < left {
+            (left, since) = (now, cycles);
+            story.push((cycles, now));
+        }
+        assert!(
+            cycles.saturating_sub(since) <= PROGRESS_CYCLES,
+            "{left} sales still pending after {PROGRESS_CYCLES} link cycles without progress; \
+             (cycle, pending): {story:?}; damage {:?}; {:?}",
+            proxy.link_damage(),
+            dev.engine().status()
+        );
+    }
+    dev.wait_drained(DRAIN);
     proxy.stop_flapping();
     eprintln!(
-        "drained 5,000 sales over a flapping link in {:?}; damage {:?}; uploads {:?}",
-        started.elapsed(),
+        "drained 5,000 sales over {} link cycles; damage {:?}; uploads {}; requests {:?}",
+        proxy.link_cycles(),
         proxy.link_damage(),
-        upload_story(&proxy).len()
+        proxy.uploads().len(),
+        requests_by_path(&proxy)
     );
 
     server.assert_holds_exactly(STORE, &dev.sales);
@@ -194,6 +220,16 @@ fn five_thousand_sales_drain_exactly_once_over_a_link_flapping_every_100ms() {
     );
     let uploaded: usize = proxy.uploads().iter().map(|e| e.uploaded_ids().len()).sum();
     assert!(uploaded >= 5_000);
+}
+
+/// How many requests the proxy answered or passed on, by path (query left out).
+fn requests_by_path(proxy: &Proxy) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for e in proxy.exchanges() {
+        let path = e.path.split('?').next().unwrap_or_default().to_string();
+        *counts.entry(path).or_default() += 1;
+    }
+    counts
 }
 
 #[test]

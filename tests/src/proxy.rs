@@ -281,6 +281,8 @@ struct Inner {
     cut_requests: AtomicU64,
     /// Connections accepted and closed at once while the link was down.
     refused: AtomicU64,
+    /// Times a flapping link came back up (one per down-and-up cycle).
+    link_cycles: AtomicU64,
     /// Requests with a larger body are answered `413` (HTML) without reaching the server,
     /// as a reverse proxy's body limit does.
     max_body: Mutex<Option<usize>>,
@@ -319,6 +321,7 @@ impl Proxy {
             cut_connections: AtomicU64::new(0),
             cut_requests: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            link_cycles: AtomicU64::new(0),
             max_body: Mutex::new(None),
         });
         let accept = runtime
@@ -431,6 +434,9 @@ impl Proxy {
                 inner
                     .link
                     .send_replace(if up { Link::Reset } else { Link::Up });
+                if !up {
+                    inner.link_cycles.fetch_add(1, Ordering::SeqCst);
+                }
                 tick.tick().await;
             }
         });
@@ -445,6 +451,11 @@ impl Proxy {
             task.abort();
         }
         self.set_link(true);
+    }
+
+    /// How many times the flapping link has come back up: down-and-up cycles so far.
+    pub fn link_cycles(&self) -> u64 {
+        self.inner.link_cycles.load(Ordering::SeqCst)
     }
 
     /// (connections cut, requests cut in flight, connections refused) by a link going down.

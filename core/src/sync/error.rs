@@ -136,6 +136,13 @@ impl SyncError {
         matches!(self, SyncError::Network(_) | SyncError::Timeout(_))
     }
 
+    /// True when the request went out and the connection ended before any answer (reset,
+    /// closed): the link dropped it in flight. A connection that could not be made is not a
+    /// cut, and neither is a timeout.
+    pub fn is_cut(&self) -> bool {
+        matches!(self, SyncError::Network(e) if !e.is_connect())
+    }
+
     /// True when something answered over HTTP and the answer is no reason to wait (anything
     /// but 5xx and 429): the server, or whatever sits in front of it, is there, so the
     /// upload itself is worth trying again.

@@ -19,6 +19,11 @@ use crate::outbox::Verdict;
 /// carries twice as much in time: a batch size halved by a timeout doubles again.
 const QUICK_BATCH_FRACTION: u32 = 4;
 
+/// Requests cut in flight in a row (each sent, none answered) after which the batch is
+/// halved: one cut is a flap to resend through, the same again says the link's good spells
+/// are too short to carry a batch this size.
+const CUTS_BEFORE_HALVING: u32 = 2;
+
 /// How much one upload request carries; learnt from the path during a drain.
 #[derive(Debug, Clone)]
 pub(super) struct Sizing {
@@ -28,6 +33,8 @@ pub(super) struct Sizing {
     full: usize,
     /// Largest request body to send: below any body the path answered 413.
     body_limit: usize,
+    /// Requests cut in flight since the last answer.
+    cuts: u32,
 }
 
 impl Sizing {
@@ -37,14 +44,37 @@ impl Sizing {
             batch: full,
             full,
             body_limit: limits::MAX_BODY_BYTES,
+            cuts: 0,
         }
+    }
+
+    /// Half the sales of a batch of `sent` (at least one) for the next request.
+    fn halve(&mut self, sent: usize) {
+        self.batch = (sent / 2).max(1);
+    }
+
+    /// Counts a request that ended with `e`: true when it was the second cut in flight in a
+    /// row and the batch should be halved. Any other ending starts the count again.
+    fn cut(&mut self, e: &SyncError) -> bool {
+        if !e.is_cut() {
+            self.cuts = 0;
+            return false;
+        }
+        self.cuts = self.cuts.saturating_add(1);
+        if self.cuts < CUTS_BEFORE_HALVING {
+            return false;
+        }
+        self.cuts = 0;
+        true
     }
 }
 
 /// Uploads `store_id`'s pending sales oldest first until none is left to send now.
 ///
-/// A batch that times out halves the batch size (the link could not carry it in time); a
-/// full batch that goes through quickly doubles it again (up to the configured size). A
+/// A batch that times out halves the batch size (the link could not carry it in time), and
+/// so do two requests in a row cut in flight (a link whose good spells are shorter than a
+/// batch takes); a full batch that goes through quickly doubles it again (up to the
+/// configured size). A
 /// 413 halves the body size for the rest of the drain; one sale refused alone is parked:
 /// it stays pending, is retried after a backoff, and the sales behind it go on.
 pub(super) async fn drain(
@@ -81,6 +111,7 @@ pub(super) async fn drain(
         shared.set_syncing(false);
         match step(result, ids.len()) {
             Step::Apply(response) => {
+                size.cuts = 0;
                 shared.server_answered();
                 apply(shared, &ids, &response)?;
                 let full = ids.len() >= size.batch;
@@ -98,7 +129,7 @@ pub(super) async fn drain(
                     "batch too large for the path; splitting"
                 );
                 size.body_limit = (body_len / 2).max(1);
-                size.batch = (ids.len() / 2).max(1);
+                size.halve(ids.len());
             }
             Step::Park(e) => park(shared, &ids[0], &e)?,
             Step::Keep(e) => {
@@ -108,9 +139,10 @@ pub(super) async fn drain(
                 if let Err(local) = shared.till.record_upload_failure(&ids, &e.chain()) {
                     tracing::warn!(error = %local, "failed attempt not recorded");
                 }
-                if matches!(e, SyncError::Timeout(_)) {
-                    // Resending the same batch would time out the same way on a slow link.
-                    size.batch = (ids.len() / 2).max(1);
+                // Resending the same batch would time out (or be cut) the same way.
+                let cut_again = size.cut(&e);
+                if matches!(e, SyncError::Timeout(_)) || cut_again {
+                    size.halve(ids.len());
                 }
                 return Err(e);
             }
