@@ -211,6 +211,8 @@ fn five_thousand_sales_drain_exactly_once_over_a_link_flapping_every_100ms() {
         proxy.uploads().len(),
         requests_by_path(&proxy)
     );
+    eprintln!("DEBUG story {:?}", story);
+    eprintln!("DEBUG uploads {:?}", proxy.uploads().iter().map(|e| (e.uploaded_ids().len(), format!("{:?}", e.outcome), e.replied_at.map(|r| (r - e.started).as_millis()))).collect::<Vec<_>>());
 
     server.assert_holds_exactly(STORE, &dev.sales);
     let (_, cut_requests, _) = proxy.link_damage();

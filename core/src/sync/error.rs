@@ -136,11 +136,11 @@ impl SyncError {
         matches!(self, SyncError::Network(_) | SyncError::Timeout(_))
     }
 
-    /// True when the request went out and the connection ended before any answer (reset,
-    /// closed): the link dropped it in flight. A connection that could not be made is not a
-    /// cut, and neither is a timeout.
+    /// True when the request went out and its answer never came whole: the connection was
+    /// reset or closed, the answer's body was cut short, or it timed out. A connection that
+    /// could not be made (refused, connect timeout) is no cut: nothing was sent.
     pub fn is_cut(&self) -> bool {
-        matches!(self, SyncError::Network(e) if !e.is_connect())
+        matches!(self, SyncError::Network(e) | SyncError::Timeout(e) if !e.is_connect())
     }
 
     /// True when something answered over HTTP and the answer is no reason to wait (anything

@@ -15,14 +15,38 @@ use super::protocol::{self, BatchResponse, SaleStatus};
 use crate::limits;
 use crate::outbox::Verdict;
 
-/// A full batch acknowledged within `request_timeout / QUICK_BATCH_FRACTION` shows the link
-/// carries twice as much in time: a batch size halved by a timeout doubles again.
+/// A full batch acknowledged within `request_timeout / QUICK_BATCH_FRACTION` counts towards
+/// doubling the batch size again: the link carried it with time to spare.
 const QUICK_BATCH_FRACTION: u32 = 4;
 
-/// Requests cut in flight in a row (each sent, none answered) after which the batch is
-/// halved: one cut is a flap to resend through, the same again says the link's good spells
-/// are too short to carry a batch this size.
-const CUTS_BEFORE_HALVING: u32 = 2;
+/// Quick full batches in a row after which the batch size doubles (up to the configured
+/// size). More than one: on a link whose good spells carry about one batch, doubling after
+/// every success would have every other request cut, and each cut costs an outage probe.
+const QUICK_BATCHES_BEFORE_DOUBLING: u32 = 2;
+
+/// How one upload request ended, as far as the size of the next one is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Answered (with the protocol's answer) within a quarter of the request timeout.
+    Quick,
+    /// Answered, but late.
+    Slow,
+    /// Sent, then cut before its answer was complete: reset, closed, answer body cut short,
+    /// or timed out. The link could not carry a request this large in one of its good spells.
+    Cut,
+    /// Anything else (refused, busy, a connection never made): says nothing about size.
+    Other,
+}
+
+impl Ending {
+    fn of_failure(e: &SyncError) -> Ending {
+        if e.is_cut() {
+            Ending::Cut
+        } else {
+            Ending::Other
+        }
+    }
+}
 
 /// How much one upload request carries; learnt from the path during a drain.
 #[derive(Debug, Clone)]
@@ -33,8 +57,8 @@ pub(super) struct Sizing {
     full: usize,
     /// Largest request body to send: below any body the path answered 413.
     body_limit: usize,
-    /// Requests cut in flight since the last answer.
-    cuts: u32,
+    /// Quick full batches since the batch size last changed or a request was cut.
+    quick: u32,
 }
 
 impl Sizing {
@@ -44,39 +68,43 @@ impl Sizing {
             batch: full,
             full,
             body_limit: limits::MAX_BODY_BYTES,
-            cuts: 0,
+            quick: 0,
         }
     }
 
     /// Half the sales of a batch of `sent` (at least one) for the next request.
     fn halve(&mut self, sent: usize) {
         self.batch = (sent / 2).max(1);
+        self.quick = 0;
     }
 
-    /// Counts a request that ended with `e`: true when it was the second cut in flight in a
-    /// row and the batch should be halved. Any other ending starts the count again.
-    fn cut(&mut self, e: &SyncError) -> bool {
-        if !e.is_cut() {
-            self.cuts = 0;
-            return false;
+    /// The batch size after a request of `sent` sales ended so: a cut halves it at once,
+    /// `QUICK_BATCHES_BEFORE_DOUBLING` quick full batches in a row double it (up to the
+    /// configured size). A short batch (the end of the queue) leaves it as it is.
+    fn record(&mut self, sent: usize, ending: Ending) {
+        match ending {
+            Ending::Cut => self.halve(sent),
+            Ending::Quick if sent >= self.batch => {
+                self.quick = self.quick.saturating_add(1);
+                if self.quick >= QUICK_BATCHES_BEFORE_DOUBLING {
+                    self.batch = self.batch.saturating_mul(2).min(self.full);
+                    self.quick = 0;
+                }
+            }
+            Ending::Slow => self.quick = 0,
+            Ending::Quick | Ending::Other => {}
         }
-        self.cuts = self.cuts.saturating_add(1);
-        if self.cuts < CUTS_BEFORE_HALVING {
-            return false;
-        }
-        self.cuts = 0;
-        true
     }
 }
 
 /// Uploads `store_id`'s pending sales oldest first until none is left to send now.
 ///
-/// A batch that times out halves the batch size (the link could not carry it in time), and
-/// so do two requests in a row cut in flight (a link whose good spells are shorter than a
-/// batch takes); a full batch that goes through quickly doubles it again (up to the
-/// configured size). A
-/// 413 halves the body size for the rest of the drain; one sale refused alone is parked:
-/// it stays pending, is retried after a backoff, and the sales behind it go on.
+/// A request cut in flight (reset, answer cut short, timed out) halves the batch size: the
+/// link could not carry that much in one of its good spells. Quick full batches in a row
+/// double it again, up to the configured size (see `Sizing::record`); every cut sale is
+/// sent again with its own id, and the server stores it once. A 413 halves the body size
+/// for the rest of the drain; one sale refused alone is parked: it stays pending, is
+/// retried after a backoff, and the sales behind it go on.
 pub(super) async fn drain(
     shared: &Shared,
     store_id: &str,
@@ -111,14 +139,11 @@ pub(super) async fn drain(
         shared.set_syncing(false);
         match step(result, ids.len()) {
             Step::Apply(response) => {
-                size.cuts = 0;
                 shared.server_answered();
                 apply(shared, &ids, &response)?;
-                let full = ids.len() >= size.batch;
                 let quick = sent_at.elapsed() < shared.cfg.request_timeout / QUICK_BATCH_FRACTION;
-                if full && quick {
-                    size.batch = size.batch.saturating_mul(2).min(size.full);
-                }
+                let ending = if quick { Ending::Quick } else { Ending::Slow };
+                size.record(ids.len(), ending);
             }
             Step::Split(e) => {
                 // Something on the path takes less than this: send at most half as much.
@@ -139,11 +164,8 @@ pub(super) async fn drain(
                 if let Err(local) = shared.till.record_upload_failure(&ids, &e.chain()) {
                     tracing::warn!(error = %local, "failed attempt not recorded");
                 }
-                // Resending the same batch would time out (or be cut) the same way.
-                let cut_again = size.cut(&e);
-                if matches!(e, SyncError::Timeout(_)) || cut_again {
-                    size.halve(ids.len());
-                }
+                // Resent as it was, a cut batch would be cut the same way.
+                size.record(ids.len(), Ending::of_failure(&e));
                 return Err(e);
             }
         }
@@ -294,8 +316,9 @@ mod tests {
     use std::time::{Duration, SystemTime};
 
     use super::*;
+    use crate::sync::SyncConfig;
     use crate::sync::backoff::Backoff;
-    use crate::sync::client::batch_answer;
+    use crate::sync::client::{Client, batch_answer};
     use crate::sync::protocol::PROTOCOL_VERSION;
 
     /// What becomes of one sale of the batch.
@@ -671,5 +694,172 @@ mod tests {
         let refused =
             classify(response(400, HTML, &[("retry-after", "5")], PAGE)).expect_err("refused");
         assert_eq!(refused.retry_after(cap), None);
+    }
+
+    #[test]
+    fn a_cut_halves_the_batch_and_quick_full_batches_in_a_row_double_it_again() {
+        use Ending::*;
+        let mut size = Sizing::new(200);
+        // (sales sent, how that request ended, batch size after it)
+        let steps: &[(usize, Ending, usize)] = &[
+            (200, Quick, 200),
+            (200, Quick, 200),
+            // Cut in flight: half as much next time, and again.
+            (200, Cut, 100),
+            (100, Cut, 50),
+            // Two quick full batches in a row double it; one alone does not.
+            (50, Quick, 50),
+            (50, Quick, 100),
+            (100, Quick, 100),
+            // A cut in between starts the count again.
+            (100, Cut, 50),
+            (50, Quick, 50),
+            (50, Cut, 25),
+            (25, Quick, 25),
+            // So does a late answer.
+            (25, Slow, 25),
+            (25, Quick, 25),
+            (25, Quick, 50),
+            // A short batch (the end of the queue) is no sign of room, and no sign against.
+            (10, Quick, 50),
+            (10, Quick, 50),
+            (50, Quick, 50),
+            (50, Quick, 100),
+            // Refused, busy, never connected: nothing about size.
+            (100, Other, 100),
+            (100, Quick, 100),
+            (100, Quick, 200),
+            // Never above the configured size.
+            (200, Quick, 200),
+            (200, Quick, 200),
+            (200, Quick, 200),
+        ];
+        for (i, (sent, ending, after)) in steps.iter().enumerate() {
+            size.record(*sent, *ending);
+            assert_eq!(size.batch, *after, "step {i}: {sent} sales, {ending:?}");
+        }
+        // Halving stops at one sale; a lone sale cut in flight is sent alone again.
+        let mut one = Sizing::new(3);
+        for after in [1, 1, 1] {
+            one.record(one.batch, Cut);
+            assert_eq!(one.batch, after);
+        }
+        for after in [1, 2, 2, 3, 3, 3] {
+            one.record(one.batch, Quick);
+            assert_eq!(one.batch, after);
+        }
+    }
+
+    /// What a one-connection endpoint on loopback does with the request it accepts.
+    #[derive(Clone, Copy, Debug)]
+    enum Endpoint {
+        /// Nothing listens on the port.
+        Closed,
+        /// Reads a few bytes of the request and closes with the rest unread (a reset).
+        Reset,
+        /// Reads the whole request and closes without a word.
+        HangsUp,
+        /// Answers 200 with a body shorter than its `content-length`, then closes.
+        ShortBody,
+        /// Reads the whole request and never answers.
+        Silent,
+        /// Answers 503.
+        Busy,
+    }
+
+    /// Reads one HTTP request (head and `content-length` body).
+    fn read_request(stream: &mut std::net::TcpStream) {
+        use std::io::Read;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            got.extend_from_slice(&buf[..n]);
+            let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if got.len() >= end + 4 + length {
+                return;
+            }
+        }
+    }
+
+    /// Starts `endpoint` on a loopback port for one connection; its URL.
+    fn start(endpoint: Endpoint) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        if let Endpoint::Closed = endpoint {
+            return url;
+        }
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            match endpoint {
+                Endpoint::Closed => {}
+                Endpoint::Reset => {
+                    // Closing with unread bytes makes the kernel send a reset.
+                    let mut some = [0u8; 16];
+                    let _ = stream.read_exact(&mut some);
+                }
+                Endpoint::HangsUp => read_request(&mut stream),
+                Endpoint::ShortBody => {
+                    read_request(&mut stream);
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                          content-length: 400\r\n\r\n{\"results\":[",
+                    );
+                }
+                Endpoint::Silent => {
+                    read_request(&mut stream);
+                    // Until the client gives up and closes.
+                    let _ = stream.read(&mut [0u8; 1]);
+                }
+                Endpoint::Busy => {
+                    read_request(&mut stream);
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n",
+                    );
+                }
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn a_reset_a_hang_up_a_short_answer_and_a_timeout_are_cuts_and_nothing_else_is() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let cases = [
+            (Endpoint::Reset, Ending::Cut),
+            (Endpoint::HangsUp, Ending::Cut),
+            (Endpoint::ShortBody, Ending::Cut),
+            (Endpoint::Silent, Ending::Cut),
+            (Endpoint::Closed, Ending::Other),
+            (Endpoint::Busy, Ending::Other),
+        ];
+        for (endpoint, expected) in cases {
+            let mut cfg = SyncConfig::new(&start(endpoint), "token");
+            cfg.allow_http_loopback = true;
+            cfg.request_timeout = crate::sync::config::MIN_TIMEOUT;
+            let client = Client::new(&cfg).expect("client");
+            let body = protocol::batch_body(&[]);
+            let e = runtime
+                .block_on(client.upload("s1", "token", body))
+                .expect_err("no answer to take");
+            assert_eq!(Ending::of_failure(&e), expected, "{endpoint:?}: {}", e.chain());
+        }
     }
 }
