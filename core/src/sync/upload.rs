@@ -20,9 +20,14 @@ use crate::outbox::Verdict;
 const QUICK_BATCH_FRACTION: u32 = 4;
 
 /// Quick full batches in a row after which the batch size doubles (up to the configured
-/// size). More than one: on a link whose good spells carry about one batch, doubling after
-/// every success would have every other request cut, and each cut costs an outage probe.
+/// size): one quick batch may be luck on a link that flaps, two are room to spare.
 const QUICK_BATCHES_BEFORE_DOUBLING: u32 = 2;
+
+/// Requests cut in flight in a row (no answer between them) after which the batch size
+/// halves. On a link that flaps, the request in flight when a good spell ends is always cut,
+/// whatever its size, so one cut after answers in the same spell says nothing; a batch cut
+/// again when it is resent, first thing in the next spell, did not fit in it.
+const CUTS_BEFORE_HALVING: u32 = 2;
 
 /// How one upload request ended, as far as the size of the next one is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +37,7 @@ enum Ending {
     /// Answered, but late.
     Slow,
     /// Sent, then cut before its answer was complete: reset, closed, answer body cut short,
-    /// or timed out. The link could not carry a request this large in one of its good spells.
+    /// or timed out.
     Cut,
     /// Anything else (refused, busy, a connection never made): says nothing about size.
     Other,
@@ -57,8 +62,10 @@ pub(super) struct Sizing {
     full: usize,
     /// Largest request body to send: below any body the path answered 413.
     body_limit: usize,
-    /// Quick full batches since the batch size last changed or a request was cut.
+    /// Quick full batches in a row since the batch size last changed.
     quick: u32,
+    /// Requests cut in a row since the last answer or change of batch size.
+    cuts: u32,
 }
 
 impl Sizing {
@@ -69,6 +76,7 @@ impl Sizing {
             full,
             body_limit: limits::MAX_BODY_BYTES,
             quick: 0,
+            cuts: 0,
         }
     }
 
@@ -76,32 +84,44 @@ impl Sizing {
     fn halve(&mut self, sent: usize) {
         self.batch = (sent / 2).max(1);
         self.quick = 0;
+        self.cuts = 0;
     }
 
-    /// The batch size after a request of `sent` sales ended so: a cut halves it at once,
-    /// `QUICK_BATCHES_BEFORE_DOUBLING` quick full batches in a row double it (up to the
-    /// configured size). A short batch (the end of the queue) leaves it as it is.
+    /// The batch size after a request of `sent` sales ended so: `CUTS_BEFORE_HALVING` cuts
+    /// in a row halve it, `QUICK_BATCHES_BEFORE_DOUBLING` quick full batches in a row double
+    /// it (up to the configured size). A short batch (the end of the queue) counts as an
+    /// answer, not as room.
     fn record(&mut self, sent: usize, ending: Ending) {
         match ending {
-            Ending::Cut => self.halve(sent),
-            Ending::Quick if sent >= self.batch => {
-                self.quick = self.quick.saturating_add(1);
-                if self.quick >= QUICK_BATCHES_BEFORE_DOUBLING {
-                    self.batch = self.batch.saturating_mul(2).min(self.full);
-                    self.quick = 0;
+            Ending::Cut => {
+                self.quick = 0;
+                self.cuts = self.cuts.saturating_add(1);
+                if self.cuts >= CUTS_BEFORE_HALVING {
+                    self.halve(sent);
                 }
             }
-            Ending::Slow => self.quick = 0,
-            Ending::Quick | Ending::Other => {}
+            Ending::Quick | Ending::Slow => {
+                self.cuts = 0;
+                if ending == Ending::Slow {
+                    self.quick = 0;
+                } else if sent >= self.batch {
+                    self.quick = self.quick.saturating_add(1);
+                    if self.quick >= QUICK_BATCHES_BEFORE_DOUBLING {
+                        self.batch = self.batch.saturating_mul(2).min(self.full);
+                        self.quick = 0;
+                    }
+                }
+            }
+            Ending::Other => {}
         }
     }
 }
 
 /// Uploads `store_id`'s pending sales oldest first until none is left to send now.
 ///
-/// A request cut in flight (reset, answer cut short, timed out) halves the batch size: the
-/// link could not carry that much in one of its good spells. Quick full batches in a row
-/// double it again, up to the configured size (see `Sizing::record`); every cut sale is
+/// Two requests in a row cut in flight (reset, answer cut short, timed out) halve the batch
+/// size: the link could not carry that much in one of its good spells. Quick full batches
+/// in a row double it again, up to the configured size (see `Sizing::record`); every cut sale is
 /// sent again with its own id, and the server stores it once. A 413 halves the body size
 /// for the rest of the drain; one sale refused alone is parked: it stays pending, is
 /// retried after a backoff, and the sales behind it go on.
@@ -697,39 +717,58 @@ mod tests {
     }
 
     #[test]
-    fn a_cut_halves_the_batch_and_quick_full_batches_in_a_row_double_it_again() {
+    fn two_cuts_in_a_row_halve_the_batch_and_two_quick_full_batches_in_a_row_double_it() {
         use Ending::*;
         let mut size = Sizing::new(200);
         // (sales sent, how that request ended, batch size after it)
         let steps: &[(usize, Ending, usize)] = &[
             (200, Quick, 200),
             (200, Quick, 200),
-            // Cut in flight: half as much next time, and again.
+            // One cut after answers: the end of a good spell, not a sign of size.
+            (200, Cut, 200),
+            (200, Quick, 200),
+            (200, Cut, 200),
+            // Cut again with no answer between: half as much next time, and again.
             (200, Cut, 100),
+            (100, Cut, 100),
             (100, Cut, 50),
             // Two quick full batches in a row double it; one alone does not.
             (50, Quick, 50),
             (50, Quick, 100),
             (100, Quick, 100),
             // A cut in between starts the count again.
-            (100, Cut, 50),
-            (50, Quick, 50),
-            (50, Cut, 25),
-            (25, Quick, 25),
-            // So does a late answer.
-            (25, Slow, 25),
-            (25, Quick, 25),
-            (25, Quick, 50),
-            // A short batch (the end of the queue) is no sign of room, and no sign against.
-            (10, Quick, 50),
-            (10, Quick, 50),
-            (50, Quick, 50),
-            (50, Quick, 100),
-            // Refused, busy, never connected: nothing about size.
-            (100, Other, 100),
+            (100, Cut, 100),
             (100, Quick, 100),
             (100, Quick, 200),
+            (200, Cut, 200),
+            (200, Cut, 100),
+            // So does a late answer, which also ends a run of cuts.
+            (100, Quick, 100),
+            (100, Slow, 100),
+            (100, Quick, 100),
+            (100, Cut, 100),
+            (100, Slow, 100),
+            (100, Cut, 100),
+            (100, Quick, 100),
+            (100, Quick, 200),
+            (200, Cut, 200),
+            (200, Cut, 100),
+            // A short batch (the end of the queue) is an answer, but no sign of room.
+            (10, Quick, 100),
+            (10, Quick, 100),
+            (100, Quick, 100),
+            (100, Cut, 100),
+            (10, Quick, 100),
+            (100, Cut, 100),
+            // Refused, busy, never connected: nothing about size, and no answer either.
+            (100, Other, 100),
+            (100, Cut, 50),
+            (50, Quick, 50),
+            (50, Other, 50),
+            (50, Quick, 100),
             // Never above the configured size.
+            (100, Quick, 100),
+            (100, Quick, 200),
             (200, Quick, 200),
             (200, Quick, 200),
             (200, Quick, 200),
@@ -740,7 +779,7 @@ mod tests {
         }
         // Halving stops at one sale; a lone sale cut in flight is sent alone again.
         let mut one = Sizing::new(3);
-        for after in [1, 1, 1] {
+        for after in [3, 1, 1, 1, 1, 1] {
             one.record(one.batch, Cut);
             assert_eq!(one.batch, after);
         }
