@@ -171,8 +171,9 @@ fn stalled_upload_times_out_and_is_retried() {
     );
 }
 
-/// Link cycles (100 ms down, 100 ms up) within which the flapping link must let some batch
-/// through: a drain that keeps going stays far inside it, one that stalls does not.
+/// Link cycles (each at least 100 ms down, then at least 100 ms up) within which the
+/// flapping link must let some batch through: a drain that keeps going stays far inside it,
+/// one that stalls does not.
 const PROGRESS_CYCLES: u64 = 50;
 
 #[test]

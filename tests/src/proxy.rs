@@ -423,11 +423,16 @@ impl Proxy {
         self.inner.link.send_replace(state);
     }
 
-    /// Flips the link down and up every `period` until `stop_flapping`; the link starts down.
+    /// Flips the link down and up every `period` (or later, never sooner) until
+    /// `stop_flapping`; the link starts down.
     pub fn start_flapping(&self, period: Duration) {
         let inner = self.inner.clone();
         let task = self.runtime.spawn(async move {
             let mut tick = tokio::time::interval(period);
+            // A tick the runtime was too busy to run on time is not made up for by a burst:
+            // the link stays up (and down) at least `period` each time, however loaded the
+            // machine, so a cycle always holds a good spell.
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
             loop {
                 let up = *inner.link.borrow() == Link::Up;
