@@ -286,6 +286,12 @@ impl TillkitCore {
         .await
     }
 
+    /// Why this open treated the keychain's receipt book as unknown (unreadable, or reset by
+    /// `resetReceiptBook`: numbers skipped ahead), for the app to show; null when it was read.
+    pub async fn receipt_book_note(&self) -> Result<Option<String>, TillkitError> {
+        self.with_till(|t| Ok(t.receipt_book_note())).await
+    }
+
     /// Sales of the current store waiting for upload, oldest first.
     pub async fn pending_sales(&self, limit: u32) -> Result<Vec<QueuedSaleRecord>, TillkitError> {
         self.with_till(move |t| {

@@ -151,6 +151,9 @@ impl From<Error> for TillkitError {
                     max: text(max),
                 }
             }
+            e @ Error::OverRefund { .. } => TillkitError::InvalidInput {
+                reason: e.to_string(),
+            },
             Error::InvalidCatalog(reason) => TillkitError::InvalidCatalog { reason },
             Error::NoCatalog { store_id } => TillkitError::NoCatalog { store_id },
             Error::NoSession => TillkitError::NoSession,

@@ -74,3 +74,12 @@ pub async fn kept_database_files(config: CoreConfig) -> Result<Vec<String>, Till
     })
     .await
 }
+
+/// Resets the keychain's receipt book (its `.receipts` entry) when that entry keeps the
+/// register from working: only after a person confirmed it. The next open skips every
+/// receipt counter ahead (see `TillkitCore.receiptBookNote`) and the server is asked for
+/// its highest. Call it with no core open (`Busy` while one is).
+#[uniffi::export]
+pub async fn reset_receipt_book(config: CoreConfig) -> Result<(), TillkitError> {
+    blocking(move || Ok(Till::reset_receipt_book(&config.core_config())?)).await
+}

@@ -96,6 +96,17 @@ pub enum Error {
         attempted: Measure,
         max: Measure,
     },
+    /// A refund asks for more of a line than was sold minus earlier refunds; nothing was
+    /// written.
+    #[error(
+        "line {line_no}: refunding {requested} is more than is left (sold {sold}, refunded {refunded} already); nothing was written"
+    )]
+    OverRefund {
+        line_no: u32,
+        requested: Decimal,
+        sold: Decimal,
+        refunded: Decimal,
+    },
     /// A catalogue payload was refused whole; the previous catalogue stays.
     #[error("catalogue rejected: {0}")]
     InvalidCatalog(String),

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod money;
 pub mod offline_limits;
 pub mod outbox;
+pub mod refund;
 pub mod sale;
 pub mod session;
 pub mod store;

@@ -115,7 +115,9 @@ impl ParkClock {
     }
 }
 
-/// The next sales of a store to upload, oldest first, at most `max_sales` and `max_bytes`
+/// The next sales of a store to upload, oldest first (refunds stay queued, unsent, until
+/// the upload protocol carries them: a server that reads only sales would refuse the
+/// whole batch), at most `max_sales` and `max_bytes`
 /// of records (but always at least one). Parked sales wait until their time (see
 /// `ParkClock`), then go alone, so the one that fails cannot take a batch down with it.
 pub(crate) fn next_batch(
@@ -128,7 +130,7 @@ pub(crate) fn next_batch(
     let mut stmt = conn.prepare_cached(
         "SELECT s.sale_id, s.record, o.parked_until IS NOT NULL
          FROM outbox o JOIN sales s ON s.id = o.sale_ref
-         WHERE o.store_id = ?1 AND o.state = 'pending'
+         WHERE o.store_id = ?1 AND o.state = 'pending' AND s.refund_of IS NULL
            AND (o.parked_until IS NULL OR o.parked_until <= ?3 OR o.parked_until > ?4)
          ORDER BY o.sale_ref LIMIT ?2",
     )?;

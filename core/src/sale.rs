@@ -430,12 +430,12 @@ fn write_record(
 }
 
 /// Reads a stored sale back, with the tax settings its totals were computed with;
-/// `None` if no such sale exists.
+/// `None` if no such sale exists (a refund is not a sale: `refund::load`).
 pub fn load(conn: &Connection, sale_id: &str) -> Result<Option<(SaleRecord, TaxSettings)>> {
     let row: Option<(String, String)> = conn
         .prepare_cached(
             "SELECT s.record, t.settings FROM sales s JOIN tax_settings t ON t.id = s.tax_settings_id
-             WHERE s.sale_id = ?1",
+             WHERE s.sale_id = ?1 AND s.refund_of IS NULL",
         )?
         .query_row([sale_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;

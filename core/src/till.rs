@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::journal;
 use crate::outbox::{self, Listing, Payload, QueueCounts, QueuedSale, RetryScope, Verdict};
+use crate::refund::{self, CompletedRefund, RefundRecord, RefundRequest, Refundable, SaleRef};
 use crate::sale::{self, CompletedSale, Payment, SaleRecord};
 use crate::session::Session;
 use crate::store::key::{KeyVault, Keychain};
@@ -105,7 +106,13 @@ impl Till {
     /// Resets the `.receipts` keychain entry (see [`crate::store::receipts::reset_book`]):
     /// only after a person confirmed it, when that entry keeps the register from working.
     /// Receipt numbers skip ahead at the next open and the server is asked for its highest.
+    /// `Busy` while a till has the store open: its next reservation would write the old
+    /// book back over the reset.
     pub fn reset_receipt_book(config: &Config) -> Result<()> {
+        let _lock = match config.data_dir.is_dir() {
+            true => Some(StoreLock::acquire(config)?),
+            false => None,
+        };
         let vault = Keychain::new(&config.keychain_service, &config.keychain_account)?;
         crate::store::receipts::reset_book(&vault)
     }
@@ -376,6 +383,35 @@ impl Till {
             self.sale_signal.notify_one();
         }
         result
+    }
+
+    /// Refunds a sale this device holds (whole, or some lines and quantities), in one
+    /// transaction with its own receipt number, journal link, restocking movements and queue
+    /// row (see `refund`). A sale this device does not hold: `NeedsConnection`; more than
+    /// is left of a line: `OverRefund`. When this returns `Ok`, the refund is durable.
+    pub fn refund(&self, request: &RefundRequest) -> Result<CompletedRefund> {
+        let s = self.session()?;
+        let (_, store) = self.current_tax()?;
+        let result = self.with_writer(|c| {
+            self.reserve_receipt_number(c, &s)?;
+            refund::refund(c, &s, &store, request)
+        });
+        if result.is_ok() {
+            self.sale_signal.notify_one();
+        }
+        result
+    }
+
+    /// A sale of the current store as this device holds it, and what can still be
+    /// refunded of each of its lines.
+    pub fn refundable(&self, sale: &SaleRef) -> Result<(SaleRecord, Vec<Refundable>)> {
+        let s = self.session()?;
+        self.with_reader(|c| refund::refundable(c, &s, sale))
+    }
+
+    /// A stored refund read back.
+    pub fn load_refund(&self, refund_id: &str) -> Result<Option<RefundRecord>> {
+        self.with_reader(|c| refund::load(c, refund_id))
     }
 
     /// Reserves the session register's next receipt number in the keychain if it is not

@@ -282,6 +282,25 @@ fn a_person_confirmed_reset_of_the_receipt_book_skips_ahead_once() {
     assert_eq!(ring(&till, 1), [24], "applied once");
 }
 
+#[test]
+fn a_receipt_book_reset_beside_an_open_till_is_busy_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = keychain_config(dir.path(), "reset-busy", 10);
+    config.lock_wait = std::time::Duration::ZERO;
+    let till = selling(Till::open(config.clone()).unwrap());
+    assert_eq!(ring(&till, 2), [1, 2]);
+    let before = reservations(&config);
+    assert!(matches!(
+        Till::reset_receipt_book(&config),
+        Err(Error::Busy)
+    ));
+    assert_eq!(reservations(&config), before, "the book is untouched");
+    assert_eq!(ring(&till, 1), [3], "the open till sells on");
+    drop(till);
+    Till::reset_receipt_book(&config).unwrap();
+    assert!(reservations(&config).reset);
+}
+
 /// A vault whose receipt book refuses the next `fail` writes.
 #[derive(Default)]
 struct FlakyVault {

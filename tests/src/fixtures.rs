@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use rust_decimal::Decimal;
 use tillkit_core::sale::{Payment, PaymentMethod, SaleRecord};
 use tillkit_core::store::key::{DbKey, KeyVault, MemoryVault};
+use tillkit_core::store::receipts::{ReceiptBook, Reservations};
 use tillkit_core::sync::{StatusListener, SyncConfig, SyncEngine, SyncStatus};
 use tillkit_core::{Config, Till};
 pub use tillkit_server::ServerStore;
@@ -431,9 +432,60 @@ impl Drop for Server {
     }
 }
 
-/// A key vault in a file, so a parent test and its child process share a device's key
-/// (tests only: a real till keeps its key in the OS keychain).
+/// A key vault in a file, with a receipt book (the receipt numbers reserved before use) in
+/// `<key file>.receipts` beside it, so a parent test and its child processes share a
+/// device's key and reservations as they would share the OS keychain (tests only: a real
+/// till keeps both in the OS keychain).
 pub struct FileVault(pub PathBuf);
+
+impl FileVault {
+    /// The highest receipt number reserved for a register (0: none).
+    pub fn reserved(&self, store_id: &str, register_id: &str) -> u64 {
+        FileBook(self.book_path())
+            .load()
+            .expect("the receipt book reads")
+            .through(store_id, register_id)
+    }
+
+    fn book_path(&self) -> PathBuf {
+        let mut path = self.0.clone().into_os_string();
+        path.push(".receipts");
+        PathBuf::from(path)
+    }
+}
+
+/// A `FileVault`'s receipt book: replaced whole (written aside, synced, renamed over), as a
+/// keychain entry is, so a kill never leaves half a book.
+struct FileBook(PathBuf);
+
+impl ReceiptBook for FileBook {
+    fn load(&self) -> tillkit_core::Result<Reservations> {
+        match std::fs::read(&self.0) {
+            Ok(bytes) => Reservations::decode(&bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Reservations::default()),
+            Err(e) => Err(tillkit_core::Error::Keychain(e.to_string())),
+        }
+    }
+
+    fn save(&self, reservations: &Reservations) -> tillkit_core::Result<()> {
+        let keychain = |e: std::io::Error| tillkit_core::Error::Keychain(e.to_string());
+        let mut aside = self.0.clone().into_os_string();
+        aside.push(".new");
+        let aside = PathBuf::from(aside);
+        {
+            let mut file = std::fs::File::create(&aside).map_err(keychain)?;
+            std::io::Write::write_all(&mut file, &reservations.encode()?).map_err(keychain)?;
+            file.sync_all().map_err(keychain)?;
+        }
+        std::fs::rename(&aside, &self.0).map_err(keychain)?;
+        if let Some(dir) = self.0.parent() {
+            std::fs::File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(keychain)?;
+        }
+        Ok(())
+    }
+}
 
 impl KeyVault for FileVault {
     fn load(&self) -> tillkit_core::Result<Option<DbKey>> {
@@ -445,6 +497,9 @@ impl KeyVault for FileVault {
     fn save(&self, key: &DbKey) -> tillkit_core::Result<()> {
         std::fs::write(&self.0, key.encode().as_bytes())
             .map_err(|e| tillkit_core::Error::Keychain(e.to_string()))
+    }
+    fn receipt_book(&self) -> Option<Arc<dyn ReceiptBook>> {
+        Some(Arc::new(FileBook(self.book_path())))
     }
 }
 

@@ -173,6 +173,16 @@ class TillkitAndroid private constructor(
             initializeKeychain(context.applicationContext)
             startFreshDatabase(config)
         }
+
+        /**
+         * Resets the keychain's receipt book when its entry keeps the register from working:
+         * only after a person confirmed it, with no core open. The next [open] skips every
+         * receipt counter ahead and says so (`receiptBookNote`).
+         */
+        suspend fun resetReceiptBook(context: Context, config: CoreConfig) {
+            initializeKeychain(context.applicationContext)
+            app.tillkit.ffi.resetReceiptBook(config)
+        }
     }
 }
 

@@ -1,0 +1,568 @@
+//! Refunds offline: whole and partial, never more than was sold, tax given back exactly from
+//! the sale's own figures, stock back unless not restockable, their own receipt numbers in
+//! the journal, queued after their sale, and nothing half-written when a write fails.
+
+mod common;
+
+use common::*;
+use rust_decimal::Decimal;
+use tillkit_core::refund::{RefundItem, RefundLines, RefundRequest, RefundTender, SaleRef};
+use tillkit_core::sale::{Payment, PaymentMethod, SaleRecord};
+use tillkit_core::{Error, Till};
+
+fn sell(till: &Till, items: &[(&str, &str)], card: bool) -> SaleRecord {
+    let mut cart = till.new_cart().unwrap();
+    for (product, qty) in items {
+        till.add_product(&mut cart, product, d(qty)).unwrap();
+    }
+    let total = cart.totals().unwrap().total;
+    let payment = if card {
+        Payment {
+            method: PaymentMethod::Card,
+            amount: total,
+            reference: Some("T-1".into()),
+        }
+    } else {
+        Payment {
+            method: PaymentMethod::Cash,
+            amount: total + d("5"),
+            reference: None,
+        }
+    };
+    till.complete_sale(&cart, &[payment]).unwrap().record
+}
+
+fn by_id(sale: &SaleRecord) -> SaleRef {
+    SaleRef::SaleId(sale.sale_id.to_string())
+}
+
+fn items(sale: &SaleRecord, lines: &[(u32, &str, bool)], tender: RefundTender) -> RefundRequest {
+    RefundRequest {
+        sale: by_id(sale),
+        lines: RefundLines::Items(
+            lines
+                .iter()
+                .map(|(line_no, q, restock)| RefundItem {
+                    line_no: *line_no,
+                    quantity: d(q),
+                    restock: *restock,
+                })
+                .collect(),
+        ),
+        tender,
+        reason: None,
+    }
+}
+
+fn stock(till: &Till, product: &str) -> Decimal {
+    till.product(product).unwrap().stock
+}
+
+fn count(till: &Till, sql: &str) -> i64 {
+    tillkit_core::testing::inspect(till, |c| Ok(c.query_row(sql, [], |r| r.get(0))?)).unwrap()
+}
+
+fn card() -> RefundTender {
+    RefundTender::Card {
+        reference: "T-R1".into(),
+    }
+}
+
+#[test]
+fn a_whole_refund_gives_back_every_figure_of_the_sale_and_restocks() {
+    let t = uk_till();
+    let sale = sell(
+        &t.till,
+        &[("p-kettle", "2"), ("p-seat", "1"), ("p-bread", "3")],
+        true,
+    );
+    assert_eq!(stock(&t.till, "p-kettle"), d("1"));
+    let refund = t
+        .till
+        .refund(&RefundRequest {
+            sale: SaleRef::Receipt(sale.receipt_no.clone()),
+            lines: RefundLines::Everything { restock: true },
+            tender: card(),
+            reason: Some("changed mind".into()),
+        })
+        .unwrap()
+        .record;
+    assert_eq!(refund.refund_of, sale.sale_id);
+    assert_eq!(refund.total, sale.total);
+    assert_eq!(refund.tax_total, sale.tax_total);
+    assert_eq!(refund.net_total, sale.net_total);
+    assert_eq!(refund.taxes, sale.taxes);
+    assert_eq!(refund.amount_paid, sale.total);
+    assert_eq!(refund.payments[0].method, PaymentMethod::Card);
+    assert_eq!(stock(&t.till, "p-kettle"), d("3"));
+    assert_eq!(stock(&t.till, "p-seat"), d("10"));
+    let (_, left) = t.till.refundable(&by_id(&sale)).unwrap();
+    assert!(left.iter().all(|l| l.left.is_zero()), "{left:?}");
+    // Stored as it was returned, and the sale itself is unchanged.
+    assert_eq!(
+        t.till
+            .load_refund(&refund.refund_id.to_string())
+            .unwrap()
+            .unwrap(),
+        refund
+    );
+    assert_eq!(
+        t.till
+            .load_sale(&sale.sale_id.to_string())
+            .unwrap()
+            .unwrap()
+            .0,
+        sale
+    );
+    // Nothing is left: another whole refund is an over-refund.
+    let err = t
+        .till
+        .refund(&RefundRequest {
+            sale: by_id(&sale),
+            lines: RefundLines::Everything { restock: true },
+            tender: card(),
+            reason: None,
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::OverRefund { .. }), "{err:?}");
+}
+
+#[test]
+fn partial_refunds_up_to_the_sold_quantity_then_over_refund_names_the_line() {
+    let t = uk_till();
+    let sale = sell(&t.till, &[("p-bread", "1"), ("p-kettle", "3")], false);
+    for n in 1..=3 {
+        let r = t
+            .till
+            .refund(&items(&sale, &[(2, "1", true)], RefundTender::Cash))
+            .unwrap()
+            .record;
+        assert_eq!(r.lines.len(), 1);
+        assert_eq!(r.lines[0].line_no, 2);
+        let (_, left) = t.till.refundable(&by_id(&sale)).unwrap();
+        assert_eq!(left[1].refunded, Decimal::from(n));
+        assert_eq!(left[1].left, Decimal::from(3 - n));
+        assert_eq!(left[0].left, d("1"));
+    }
+    let err = t
+        .till
+        .refund(&items(&sale, &[(2, "1", true)], RefundTender::Cash))
+        .unwrap_err();
+    match err {
+        Error::OverRefund {
+            line_no,
+            requested,
+            sold,
+            refunded,
+        } => {
+            assert_eq!(
+                (line_no, requested, sold, refunded),
+                (2, d("1"), d("3"), d("3"))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // More than is left in one go is refused too, and writes nothing.
+    let before = count(&t.till, "SELECT count(*) FROM sales");
+    let err = t
+        .till
+        .refund(&items(&sale, &[(1, "1.5", false)], RefundTender::Cash))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::OverRefund { line_no: 1, .. }),
+        "{err:?}"
+    );
+    assert_eq!(count(&t.till, "SELECT count(*) FROM sales"), before);
+}
+
+#[test]
+fn tax_refunded_in_pieces_sums_exactly_to_the_sales_per_rate_breakdown() {
+    let t = uk_till();
+    // A cart discount spread over lines of two rates and a weighed line: odd cents.
+    let mut cart = t.till.new_cart().unwrap();
+    t.till.add_product(&mut cart, "p-kettle", d("3")).unwrap();
+    t.till.add_product(&mut cart, "p-seat", d("7")).unwrap();
+    t.till
+        .add_product(&mut cart, "p-cheese", d("0.777"))
+        .unwrap();
+    t.till
+        .apply_discount(&mut cart, "staff10", None, None)
+        .unwrap();
+    let total = cart.totals().unwrap().total;
+    let sale = t
+        .till
+        .complete_sale(
+            &cart,
+            &[Payment {
+                method: PaymentMethod::Card,
+                amount: total,
+                reference: Some("T-9".into()),
+            }],
+        )
+        .unwrap()
+        .record;
+    let pieces: &[&[(u32, &str, bool)]] = &[
+        &[(1, "1", true), (2, "2", true)],
+        &[(2, "3", false), (3, "0.1", true)],
+        &[(1, "1", true), (3, "0.333", true)],
+        &[(1, "1", true), (2, "2", true), (3, "0.344", false)],
+    ];
+    let mut refunds = Vec::new();
+    for piece in pieces {
+        refunds.push(t.till.refund(&items(&sale, piece, card())).unwrap().record);
+    }
+    let sum = |f: &dyn Fn(&tillkit_core::refund::RefundRecord) -> Decimal| {
+        refunds.iter().map(f).sum::<Decimal>()
+    };
+    assert_eq!(sum(&|r| r.total), sale.total);
+    assert_eq!(sum(&|r| r.tax_total), sale.tax_total);
+    assert_eq!(sum(&|r| r.net_total), sale.net_total);
+    for portion in &sale.taxes {
+        let tax: Decimal = refunds
+            .iter()
+            .flat_map(|r| &r.taxes)
+            .filter(|p| p.rate_id == portion.rate_id)
+            .map(|p| p.tax)
+            .sum();
+        let base: Decimal = refunds
+            .iter()
+            .flat_map(|r| &r.taxes)
+            .filter(|p| p.rate_id == portion.rate_id)
+            .map(|p| p.taxable_base)
+            .sum();
+        assert_eq!(tax, portion.tax, "{}", portion.rate_id);
+        assert_eq!(base, portion.taxable_base, "{}", portion.rate_id);
+    }
+    for (line, sold) in sale.lines.iter().enumerate() {
+        let gross: Decimal = refunds
+            .iter()
+            .flat_map(|r| &r.lines)
+            .filter(|l| l.line_no as usize == line + 1)
+            .map(|l| l.gross)
+            .sum();
+        assert_eq!(gross, sold.gross, "line {}", line + 1);
+    }
+    // Every figure is in minor units, as the jurisdiction rounds.
+    for r in &refunds {
+        for l in &r.lines {
+            assert_eq!(l.gross.round_dp(2), l.gross);
+            assert_eq!(l.tax.round_dp(2), l.tax);
+            assert_eq!(l.net + l.tax, l.gross);
+        }
+        assert_eq!(r.taxes.iter().map(|p| p.tax).sum::<Decimal>(), r.tax_total);
+    }
+    // The card got back exactly what it paid, and no more can go to it.
+    assert_eq!(sum(&|r| r.amount_paid), sale.total);
+}
+
+#[test]
+fn tax_is_given_back_at_the_sales_rates_not_todays() {
+    let t = uk_till();
+    let sale = sell(&t.till, &[("p-kettle", "1")], true);
+    // The store's VAT changes after the sale.
+    let mut catalog = uk_catalog();
+    catalog.cursor = "2".into();
+    catalog.tax.as_mut().unwrap().rates[0].percent = d("25");
+    t.till.import_catalog(&catalog).unwrap();
+    let r = t
+        .till
+        .refund(&items(&sale, &[(1, "1", true)], card()))
+        .unwrap()
+        .record;
+    assert_eq!(r.tax_total, sale.tax_total);
+    assert_eq!(r.taxes, sale.taxes);
+    assert_eq!(r.taxes[0].percent, d("20"));
+}
+
+#[test]
+fn restocked_lines_go_back_to_stock_and_others_do_not() {
+    let t = uk_till();
+    let sale = sell(&t.till, &[("p-kettle", "2"), ("p-cheese", "1.5")], true);
+    assert_eq!(stock(&t.till, "p-kettle"), d("1"));
+    assert_eq!(stock(&t.till, "p-cheese"), d("4"));
+    let r = t
+        .till
+        .refund(&items(&sale, &[(1, "1", false), (2, "0.5", true)], card()))
+        .unwrap()
+        .record;
+    assert!(!r.lines[0].restock);
+    assert!(r.lines[1].restock);
+    assert_eq!(
+        stock(&t.till, "p-kettle"),
+        d("1"),
+        "a damaged kettle stays out"
+    );
+    assert_eq!(stock(&t.till, "p-cheese"), d("4.5"));
+    let movements = count(
+        &t.till,
+        "SELECT count(*) FROM stock_movements m JOIN sales s ON s.id = m.sale_ref
+         WHERE s.refund_of IS NOT NULL AND m.product_id = 'p-cheese' AND m.delta_milli = 500",
+    );
+    assert_eq!(movements, 1);
+    assert_eq!(
+        count(
+            &t.till,
+            "SELECT count(*) FROM stock_movements m JOIN sales s ON s.id = m.sale_ref
+             WHERE s.refund_of IS NOT NULL AND m.product_id = 'p-kettle'"
+        ),
+        0
+    );
+    // An untracked product is never restocked, whatever was asked.
+    let sale = sell(&t.till, &[("p-bread", "1")], true);
+    let r = t
+        .till
+        .refund(&items(&sale, &[(1, "1", true)], card()))
+        .unwrap()
+        .record;
+    assert!(!r.lines[0].restock);
+}
+
+#[test]
+fn refunds_take_the_next_receipt_number_and_the_journal_verifies_with_them() {
+    let t = uk_till();
+    let first = sell(&t.till, &[("p-bread", "2")], false);
+    let r = t
+        .till
+        .refund(&items(&first, &[(1, "1", false)], RefundTender::Cash))
+        .unwrap()
+        .record;
+    let next = sell(&t.till, &[("p-bread", "1")], false);
+    assert_eq!(first.seq + 1, r.seq);
+    assert_eq!(r.receipt_no, "R07-000002");
+    assert_eq!(r.refund_of_receipt, first.receipt_no);
+    assert_eq!(next.seq, r.seq + 1);
+    let link = r.journal.as_ref().unwrap();
+    assert_eq!(link.prev_seq, first.seq);
+    assert_eq!(next.journal.as_ref().unwrap().prev_seq, r.seq);
+    let report = t.till.verify_journal().unwrap();
+    assert!(report.intact, "{report:?}");
+    assert_eq!(report.records, 3);
+    assert!(
+        t.till
+            .export_journal()
+            .unwrap()
+            .contains("\"kind\":\"refund\"")
+    );
+    // Refunding by the refund's own receipt number is refused: a refund is not a sale.
+    let err = t
+        .till
+        .refund(&RefundRequest {
+            sale: SaleRef::Receipt(r.receipt_no.clone()),
+            lines: RefundLines::Everything { restock: false },
+            tender: RefundTender::Cash,
+            reason: None,
+        })
+        .unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+}
+
+#[test]
+fn a_queued_unsent_sale_can_be_refunded_and_the_refund_queues_after_it() {
+    let t = uk_till();
+    let sale = sell(&t.till, &[("p-seat", "1")], true);
+    assert_eq!(t.till.queue_counts().unwrap().pending, 1);
+    let r = t
+        .till
+        .refund(&items(&sale, &[(1, "1", true)], card()))
+        .unwrap()
+        .record;
+    let pending = tillkit_core::testing::pending_ids(&t.till, "uk-01").unwrap();
+    assert_eq!(
+        pending,
+        vec![sale.sale_id.to_string(), r.refund_id.to_string()]
+    );
+    let counts = t.till.queue_counts().unwrap();
+    assert_eq!(counts.pending, 2);
+    // Uploads carry sales only for now: the refund stays queued, never in a batch that a
+    // server reading only sales would refuse whole.
+    assert_eq!(
+        tillkit_core::testing::next_batch_ids(&t.till, "uk-01", 10).unwrap(),
+        vec![sale.sale_id.to_string()]
+    );
+    let listed = t.till.pending_sales(10).unwrap();
+    assert_eq!(listed[1].receipt_no, r.receipt_no);
+    assert_eq!(listed[1].total, format!("-{}", r.total));
+    // It survives a reopen like any sale.
+    let t = t.reopen();
+    t.till.login("uk-01", "R07", "alice").unwrap();
+    assert_eq!(
+        t.till
+            .load_refund(&r.refund_id.to_string())
+            .unwrap()
+            .unwrap(),
+        r
+    );
+}
+
+#[test]
+fn cash_refunds_use_the_stores_cash_rounding() {
+    let t = open_till();
+    t.till.import_catalog(&ch_catalog()).unwrap();
+    t.till.login("ch-01", "R1", "urs").unwrap();
+    let sale = sell(&t.till, &[("p-choc", "1")], true);
+    let r = t
+        .till
+        .refund(&items(&sale, &[(1, "1", false)], RefundTender::Cash))
+        .unwrap()
+        .record;
+    assert_eq!(r.total, d("3.92"));
+    assert_eq!(r.amount_paid, d("3.90"));
+    assert_eq!(r.cash_rounding, d("-0.02"));
+    assert_eq!(r.payments[0].amount, d("3.90"));
+    assert_eq!(r.payments[0].method, PaymentMethod::Cash);
+}
+
+#[test]
+fn a_fault_in_the_middle_of_the_refunds_transaction_leaves_nothing_half_written() {
+    let t = uk_till();
+    let sale = sell(&t.till, &[("p-kettle", "2")], true);
+    let snapshot = |till: &Till| {
+        (
+            count(till, "SELECT count(*) FROM sales"),
+            count(till, "SELECT count(*) FROM stock_movements"),
+            count(till, "SELECT count(*) FROM outbox"),
+            count(till, "SELECT max(last_seq) FROM register_seq"),
+            count(till, "SELECT max(head_seq) FROM register_seq"),
+            stock(till, "p-kettle"),
+        )
+    };
+    let before = snapshot(&t.till);
+    // The queue row is the last write of a refund: fail it, after the record, the journal
+    // head and the stock movement were written in the same transaction.
+    tillkit_core::testing::tamper(&t.till, |c| {
+        c.execute_batch(
+            "CREATE TEMP TRIGGER fail_queue BEFORE INSERT ON outbox
+             BEGIN SELECT RAISE(ABORT, 'injected fault'); END;",
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    let err = t
+        .till
+        .refund(&items(&sale, &[(1, "1", true)], card()))
+        .unwrap_err();
+    assert!(matches!(err, Error::Storage(_)), "{err:?}");
+    assert_eq!(snapshot(&t.till), before);
+    let (_, left) = t.till.refundable(&by_id(&sale)).unwrap();
+    assert_eq!(left[0].left, d("2"));
+    tillkit_core::testing::tamper(&t.till, |c| {
+        c.execute_batch("DROP TRIGGER fail_queue;")?;
+        Ok(())
+    })
+    .unwrap();
+    // The register goes on gapless and its journal holds.
+    let r = t
+        .till
+        .refund(&items(&sale, &[(1, "1", true)], card()))
+        .unwrap()
+        .record;
+    assert_eq!(r.seq, sale.seq + 1);
+    assert!(t.till.verify_journal().unwrap().intact);
+    assert_eq!(stock(&t.till, "p-kettle"), d("2"));
+}
+
+#[test]
+fn disk_full_during_a_refund_is_a_typed_error_and_nothing_is_written() {
+    let t = uk_till();
+    let sale = sell(&t.till, &[("p-bread", "100")], false);
+    let pages = count(&t.till, "PRAGMA page_count") as u64;
+    drop(t.till);
+    let mut cfg = tillkit_core::Config::new(t.dir.path());
+    cfg.max_page_count = Some(pages + 2);
+    let till = Till::open_with_vault(cfg, &t.vault).unwrap();
+    till.login("uk-01", "R07", "alice").unwrap();
+    let mut done = 0;
+    let err = loop {
+        match till.refund(&items(&sale, &[(1, "1", false)], RefundTender::Cash)) {
+            Ok(_) => done += 1,
+            Err(e) => break e,
+        }
+        assert!(done < 100, "the page limit never hit");
+    };
+    assert!(matches!(err, Error::StorageFull), "{err:?}");
+    assert_eq!(
+        count(
+            &till,
+            "SELECT count(*) FROM sales WHERE refund_of IS NOT NULL"
+        ),
+        done
+    );
+    assert_eq!(count(&till, "SELECT count(*) FROM outbox"), done + 1);
+    assert_eq!(
+        count(&till, "SELECT max(last_seq) FROM register_seq"),
+        done + 1
+    );
+    let (_, left) = till.refundable(&by_id(&sale)).unwrap();
+    assert_eq!(left[0].refunded, Decimal::from(done));
+}
+
+#[test]
+fn bad_refund_requests_are_typed_errors_and_write_nothing() {
+    let t = uk_till();
+    let cash_sale = sell(&t.till, &[("p-kettle", "1"), ("p-bread", "1")], false);
+    let before = count(&t.till, "SELECT count(*) FROM sales");
+    let invalid = |req: RefundRequest| {
+        let err = t.till.refund(&req).unwrap_err();
+        assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+    };
+    invalid(items(&cash_sale, &[(3, "1", true)], RefundTender::Cash));
+    invalid(items(&cash_sale, &[(1, "0", true)], RefundTender::Cash));
+    invalid(items(&cash_sale, &[(1, "-1", true)], RefundTender::Cash));
+    invalid(items(
+        &cash_sale,
+        &[(1, "0.0001", true)],
+        RefundTender::Cash,
+    ));
+    invalid(items(
+        &cash_sale,
+        &[(1, "1", true), (1, "1", true)],
+        RefundTender::Cash,
+    ));
+    invalid(items(&cash_sale, &[], RefundTender::Cash));
+    // A cash sale is not refunded to a card; a card refund needs the terminal's reference.
+    invalid(items(&cash_sale, &[(1, "1", true)], card()));
+    invalid(items(
+        &cash_sale,
+        &[(1, "1", true)],
+        RefundTender::Card {
+            reference: " ".into(),
+        },
+    ));
+    let mut long = items(&cash_sale, &[(1, "1", true)], RefundTender::Cash);
+    long.reason = Some("x".repeat(10_000));
+    invalid(long);
+    invalid(RefundRequest {
+        sale: SaleRef::SaleId("not-a-uuid".into()),
+        lines: RefundLines::Everything { restock: true },
+        tender: RefundTender::Cash,
+        reason: None,
+    });
+    assert_eq!(count(&t.till, "SELECT count(*) FROM sales"), before);
+    // A sale this device does not hold needs the server.
+    for sale in [
+        SaleRef::Receipt("R99-000001".into()),
+        SaleRef::SaleId(uuid::Uuid::now_v7().to_string()),
+    ] {
+        let err = t
+            .till
+            .refund(&RefundRequest {
+                sale: sale.clone(),
+                lines: RefundLines::Everything { restock: true },
+                tender: RefundTender::Cash,
+                reason: None,
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::NeedsConnection { .. }), "{err:?}");
+        assert!(matches!(
+            t.till.refundable(&sale).unwrap_err(),
+            Error::NeedsConnection { .. }
+        ));
+    }
+    // No session: nothing to refund with.
+    t.till.logout();
+    let err = t
+        .till
+        .refund(&items(&cash_sale, &[(1, "1", true)], RefundTender::Cash))
+        .unwrap_err();
+    assert!(matches!(err, Error::NoSession), "{err:?}");
+}
