@@ -898,7 +898,12 @@ mod tests {
             let e = runtime
                 .block_on(client.upload("s1", "token", body))
                 .expect_err("no answer to take");
-            assert_eq!(Ending::of_failure(&e), expected, "{endpoint:?}: {}", e.chain());
+            assert_eq!(
+                Ending::of_failure(&e),
+                expected,
+                "{endpoint:?}: {}",
+                e.chain()
+            );
         }
     }
 }
