@@ -26,7 +26,8 @@ const QUICK_BATCHES_BEFORE_DOUBLING: u32 = 2;
 /// Requests cut in flight in a row (no answer between them) after which the batch size
 /// halves. On a link that flaps, the request in flight when a good spell ends is always cut,
 /// whatever its size, so one cut after answers in the same spell says nothing; a batch cut
-/// again when it is resent, first thing in the next spell, did not fit in it.
+/// again when it is resent, first thing in the next spell, did not fit in it. A timeout
+/// halves it at once: the link had the whole request timeout and could not carry it.
 const CUTS_BEFORE_HALVING: u32 = 2;
 
 /// How one upload request ended, as far as the size of the next one is concerned.
@@ -36,19 +37,20 @@ enum Ending {
     Quick,
     /// Answered, but late.
     Slow,
-    /// Sent, then cut before its answer was complete: reset, closed, answer body cut short,
-    /// or timed out.
+    /// Sent, then cut before its answer was complete: reset, closed, answer body cut short.
     Cut,
+    /// Sent, and no whole answer within the request timeout.
+    TimedOut,
     /// Anything else (refused, busy, a connection never made): says nothing about size.
     Other,
 }
 
 impl Ending {
     fn of_failure(e: &SyncError) -> Ending {
-        if e.is_cut() {
-            Ending::Cut
-        } else {
-            Ending::Other
+        match e {
+            _ if !e.is_cut() => Ending::Other,
+            SyncError::Timeout(_) => Ending::TimedOut,
+            _ => Ending::Cut,
         }
     }
 }
@@ -87,12 +89,13 @@ impl Sizing {
         self.cuts = 0;
     }
 
-    /// The batch size after a request of `sent` sales ended so: `CUTS_BEFORE_HALVING` cuts
-    /// in a row halve it, `QUICK_BATCHES_BEFORE_DOUBLING` quick full batches in a row double
+    /// The batch size after a request of `sent` sales ended so: a timeout, or
+    /// `CUTS_BEFORE_HALVING` cuts in a row, halve it; `QUICK_BATCHES_BEFORE_DOUBLING` quick full batches in a row double
     /// it (up to the configured size). A short batch (the end of the queue) counts as an
     /// answer, not as room.
     fn record(&mut self, sent: usize, ending: Ending) {
         match ending {
+            Ending::TimedOut => self.halve(sent),
             Ending::Cut => {
                 self.quick = 0;
                 self.cuts = self.cuts.saturating_add(1);
@@ -119,8 +122,8 @@ impl Sizing {
 
 /// Uploads `store_id`'s pending sales oldest first until none is left to send now.
 ///
-/// Two requests in a row cut in flight (reset, answer cut short, timed out) halve the batch
-/// size: the link could not carry that much in one of its good spells. Quick full batches
+/// A request that times out, or two in a row cut in flight (reset, answer cut short), halve
+/// the batch size: the link could not carry that much in time, or in one of its good spells. Quick full batches
 /// in a row double it again, up to the configured size (see `Sizing::record`); every cut sale is
 /// sent again with its own id, and the server stores it once. A 413 halves the body size
 /// for the rest of the drain; one sale refused alone is parked: it stays pending, is
@@ -717,7 +720,7 @@ mod tests {
     }
 
     #[test]
-    fn two_cuts_in_a_row_halve_the_batch_and_two_quick_full_batches_in_a_row_double_it() {
+    fn a_timeout_or_two_cuts_in_a_row_halve_the_batch_and_two_quick_full_batches_double_it() {
         use Ending::*;
         let mut size = Sizing::new(200);
         // (sales sent, how that request ended, batch size after it)
@@ -765,6 +768,15 @@ mod tests {
             (100, Cut, 50),
             (50, Quick, 50),
             (50, Other, 50),
+            (50, Quick, 100),
+            // A timeout halves at once, and ends a run of cuts.
+            (100, TimedOut, 50),
+            (50, Cut, 50),
+            (50, TimedOut, 25),
+            (25, Cut, 25),
+            (25, Quick, 25),
+            (25, Quick, 50),
+            (50, Quick, 50),
             (50, Quick, 100),
             // Never above the configured size.
             (100, Quick, 100),
@@ -876,7 +888,7 @@ mod tests {
     }
 
     #[test]
-    fn a_reset_a_hang_up_a_short_answer_and_a_timeout_are_cuts_and_nothing_else_is() {
+    fn a_reset_a_hang_up_a_short_answer_and_a_timeout_cut_a_request_and_nothing_else_does() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -885,7 +897,7 @@ mod tests {
             (Endpoint::Reset, Ending::Cut),
             (Endpoint::HangsUp, Ending::Cut),
             (Endpoint::ShortBody, Ending::Cut),
-            (Endpoint::Silent, Ending::Cut),
+            (Endpoint::Silent, Ending::TimedOut),
             (Endpoint::Closed, Ending::Other),
             (Endpoint::Busy, Ending::Other),
         ];
