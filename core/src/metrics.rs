@@ -15,8 +15,11 @@ pub struct Metrics {
     /// `offline_completed / offline_attempts`, if there were any.
     pub offline_success_rate: Option<f64>,
     /// Recoveries measured: outage over (as far as the device can tell) to queue empty.
-    /// See docs/ARCHITECTURE.md, "Sync latency", for exactly what is measured.
+    /// See docs/ARCHITECTURE.md, "Outages and sync latency", for exactly what is measured.
     pub latency_samples: u64,
+    /// Stored samples that end before they start (written by an older version from the
+    /// wall clock across a clock step back): left out of the figures, not counted as 0.
+    pub latency_dropped: u64,
     /// Median recovery time in milliseconds.
     pub sync_latency_p50_ms: Option<u64>,
     /// 95th percentile recovery time in milliseconds.
@@ -44,7 +47,8 @@ pub struct LatencySample {
 }
 
 impl LatencySample {
-    /// `drained_at - since`, in milliseconds.
+    /// `drained_at - since`, in milliseconds (samples are measured on a monotonic clock,
+    /// so never negative; an impossible stored one is never shown as the last recovery).
     pub fn millis(&self) -> u64 {
         u64::try_from(self.drained_at.saturating_sub(self.since)).unwrap_or(0)
     }
@@ -120,8 +124,8 @@ pub fn collect(c: &Connection, store_id: &str, db_path: &std::path::Path) -> Res
     )?;
     let last_recovery = c
         .prepare_cached(
-            "SELECT network_up, drained_at, sales FROM sync_latency WHERE store_id = ?1
-             ORDER BY id DESC LIMIT 1",
+            "SELECT network_up, drained_at, sales FROM sync_latency
+             WHERE store_id = ?1 AND drained_at >= network_up ORDER BY id DESC LIMIT 1",
         )?
         .query_row([store_id], |r| {
             Ok(LatencySample {
@@ -133,12 +137,14 @@ pub fn collect(c: &Connection, store_id: &str, db_path: &std::path::Path) -> Res
         .optional()?;
     let mut stmt =
         c.prepare_cached("SELECT drained_at - network_up FROM sync_latency WHERE store_id = ?1")?;
-    let mut latencies: Vec<u64> = stmt
+    let all: Vec<i64> = stmt
         .query_map([store_id], |r| r.get::<_, i64>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?
-        .into_iter()
-        .map(|ms| ms.max(0) as u64)
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut latencies: Vec<u64> = all
+        .iter()
+        .filter_map(|ms| u64::try_from(*ms).ok())
         .collect();
+    let latency_dropped = (all.len() - latencies.len()) as u64;
     latencies.sort_unstable();
     let queued_bytes: i64 = c.query_row(
         "SELECT COALESCE(sum(bytes), 0) FROM outbox WHERE store_id = ?1",
@@ -155,6 +161,7 @@ pub fn collect(c: &Connection, store_id: &str, db_path: &std::path::Path) -> Res
         offline_completed: completed as u64,
         offline_success_rate: (attempts > 0).then(|| completed as f64 / attempts as f64),
         latency_samples: latencies.len() as u64,
+        latency_dropped,
         sync_latency_p50_ms: percentile(&latencies, 50),
         sync_latency_p95_ms: percentile(&latencies, 95),
         last_recovery,

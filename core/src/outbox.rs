@@ -115,9 +115,10 @@ impl ParkClock {
     }
 }
 
-/// The next sales of a store to upload, oldest first (refunds stay queued, unsent, until
-/// the upload protocol carries them: a server that reads only sales would refuse the
-/// whole batch), at most `max_sales` and `max_bytes`
+/// The next sales of a store to upload, oldest first (a refund only once the server has
+/// acknowledged the sale it reverses: it is decided against the sale as the server holds it,
+/// so it never goes before it, nor in the same batch; one whose sale is still queued or set
+/// aside waits, see `apply_verdicts`), at most `max_sales` and `max_bytes`
 /// of records (but always at least one). Parked sales wait until their time (see
 /// `ParkClock`), then go alone, so the one that fails cannot take a batch down with it.
 pub(crate) fn next_batch(
@@ -130,7 +131,9 @@ pub(crate) fn next_batch(
     let mut stmt = conn.prepare_cached(
         "SELECT s.sale_id, s.record, o.parked_until IS NOT NULL
          FROM outbox o JOIN sales s ON s.id = o.sale_ref
-         WHERE o.store_id = ?1 AND o.state = 'pending' AND s.refund_of IS NULL
+         WHERE o.store_id = ?1 AND o.state = 'pending'
+           AND (s.refund_of IS NULL OR EXISTS (
+                SELECT 1 FROM sales p WHERE p.sale_id = s.refund_of AND p.synced_at IS NOT NULL))
            AND (o.parked_until IS NULL OR o.parked_until <= ?3 OR o.parked_until > ?4)
          ORDER BY o.sale_ref LIMIT ?2",
     )?;
@@ -158,6 +161,8 @@ pub(crate) fn next_batch(
 
 /// Applies the server's verdicts in ONE transaction: synced sales are stamped and leave
 /// the queue, set-aside sales keep their row with the reason. Ids not queued are ignored.
+/// A refund of a sale set aside stays pending (it waits for its sale) and says so in its
+/// `last_error`; once its sale is synced it is sent and that note is replaced.
 pub(crate) fn apply_verdicts(conn: &mut Connection, verdicts: &[(String, Verdict)]) -> Result<()> {
     let now = crate::time::now_ms();
     let tx = conn.transaction()?;
@@ -170,6 +175,13 @@ pub(crate) fn apply_verdicts(conn: &mut Connection, verdicts: &[(String, Verdict
                     parked_until = NULL
              WHERE sale_ref = (SELECT id FROM sales WHERE sale_id = ?1)",
         )?;
+        let mut refunds_wait = tx.prepare_cached(
+            "UPDATE outbox SET last_error = 'waits for its sale ' || s.receipt_no
+                    || ', which the server set aside: ' || ?2
+             FROM sales s
+             WHERE s.sale_id = ?1 AND outbox.state = 'pending'
+               AND outbox.sale_ref IN (SELECT id FROM sales WHERE refund_of = ?1)",
+        )?;
         for (id, verdict) in verdicts {
             match verdict {
                 Verdict::Synced => {
@@ -181,6 +193,7 @@ pub(crate) fn apply_verdicts(conn: &mut Connection, verdicts: &[(String, Verdict
                 }
                 Verdict::SetAside(reason) => {
                     set_aside.execute(params![id, reason])?;
+                    refunds_wait.execute(params![id, reason])?;
                 }
             }
         }

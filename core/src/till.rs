@@ -568,21 +568,23 @@ impl Till {
         self.with_reader(|c| outbox::next_parked_due(c, clock))
     }
 
-    /// Records that `store_id`'s queue was fully acknowledged at `now`, and the recovery
-    /// that led there (`(counted from, sales then pending)`), for the metrics.
-    pub(crate) fn record_sync_success(
-        &self,
-        store_id: &str,
-        now: i64,
-        reconnect: Option<(i64, u64)>,
-    ) -> Result<()> {
+    /// Records that `store_id`'s queue was fully acknowledged at `now`, for the metrics.
+    pub(crate) fn record_sync_success(&self, store_id: &str, now: i64) -> Result<()> {
         // Metrics rows only: the queue counts stay as they are.
         let c = lock(&self.writer);
-        crate::metrics::record_success(&c, store_id, now)?;
-        if let Some((up_at, sales)) = reconnect {
-            crate::metrics::record_latency(&c, store_id, up_at, now, sales)?;
-        }
-        Ok(())
+        crate::metrics::record_success(&c, store_id, now)
+    }
+
+    /// Records one recovery's latency sample (metrics rows only).
+    pub(crate) fn record_recovery(
+        &self,
+        store_id: &str,
+        since: i64,
+        drained_at: i64,
+        sales: u64,
+    ) -> Result<()> {
+        let c = lock(&self.writer);
+        crate::metrics::record_latency(&c, store_id, since, drained_at, sales)
     }
 
     /// When a store's queue on this device was last fully acknowledged.

@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use rust_decimal::Decimal;
+use tillkit_core::outbox::Verdict;
 use tillkit_core::refund::{RefundItem, RefundLines, RefundRequest, RefundTender, SaleRef};
 use tillkit_core::sale::{Payment, PaymentMethod, SaleRecord};
 use tillkit_core::{Error, Till};
@@ -373,15 +374,21 @@ fn a_queued_unsent_sale_can_be_refunded_and_the_refund_queues_after_it() {
     );
     let counts = t.till.queue_counts().unwrap();
     assert_eq!(counts.pending, 2);
-    // Uploads carry sales only for now: the refund stays queued, never in a batch that a
-    // server reading only sales would refuse whole.
+    // A refund goes only once the server acknowledged its sale: never before it, nor in
+    // the same batch (the server decides it against the sale as it holds it).
     assert_eq!(
         tillkit_core::testing::next_batch_ids(&t.till, "uk-01", 10).unwrap(),
         vec![sale.sale_id.to_string()]
     );
+    tillkit_core::testing::apply_verdicts(&t.till, &[(sale.sale_id.to_string(), Verdict::Synced)])
+        .unwrap();
+    assert_eq!(
+        tillkit_core::testing::next_batch_ids(&t.till, "uk-01", 10).unwrap(),
+        vec![r.refund_id.to_string()]
+    );
     let listed = t.till.pending_sales(10).unwrap();
-    assert_eq!(listed[1].receipt_no, r.receipt_no);
-    assert_eq!(listed[1].total, format!("-{}", r.total));
+    assert_eq!(listed[0].receipt_no, r.receipt_no);
+    assert_eq!(listed[0].total, format!("-{}", r.total));
     // It survives a reopen like any sale.
     let t = t.reopen();
     t.till.login("uk-01", "R07", "alice").unwrap();
@@ -392,6 +399,61 @@ fn a_queued_unsent_sale_can_be_refunded_and_the_refund_queues_after_it() {
             .unwrap(),
         r
     );
+}
+
+#[test]
+fn a_refund_of_a_sale_the_server_set_aside_waits_and_says_why_until_the_sale_is_synced() {
+    let t = uk_till();
+    let sale = sell(&t.till, &[("p-seat", "2")], true);
+    let other = sell(&t.till, &[("p-seat", "1")], true);
+    let r = t
+        .till
+        .refund(&items(&sale, &[(1, "1", true)], card()))
+        .unwrap()
+        .record;
+    let (sale_id, refund_id) = (sale.sale_id.to_string(), r.refund_id.to_string());
+    tillkit_core::testing::apply_verdicts(
+        &t.till,
+        &[
+            (
+                sale_id.clone(),
+                Verdict::SetAside("tendered does not cover".into()),
+            ),
+            (other.sale_id.to_string(), Verdict::Synced),
+        ],
+    )
+    .unwrap();
+    // Not sent, not set aside, not dropped: pending, with the reason it waits.
+    assert!(
+        tillkit_core::testing::next_batch_ids(&t.till, "uk-01", 10)
+            .unwrap()
+            .is_empty()
+    );
+    let counts = t.till.queue_counts().unwrap();
+    assert_eq!((counts.pending, counts.attention), (1, 1));
+    let waiting = t.till.pending_sales(10).unwrap();
+    assert_eq!(waiting.len(), 1);
+    assert_eq!(waiting[0].sale_id, refund_id);
+    let why = waiting[0].last_error.clone().expect("a reason to wait");
+    assert!(
+        why.contains(&sale.receipt_no) && why.contains("tendered does not cover"),
+        "{why}"
+    );
+    // A person retries the sale; once the server takes it the refund follows.
+    t.till
+        .retry_attention_sales(Some(std::slice::from_ref(&sale_id)))
+        .unwrap();
+    assert_eq!(
+        tillkit_core::testing::next_batch_ids(&t.till, "uk-01", 10).unwrap(),
+        vec![sale_id.clone()]
+    );
+    tillkit_core::testing::apply_verdicts(&t.till, &[(sale_id, Verdict::Synced)]).unwrap();
+    assert_eq!(
+        tillkit_core::testing::next_batch_ids(&t.till, "uk-01", 10).unwrap(),
+        vec![refund_id.clone()]
+    );
+    tillkit_core::testing::apply_verdicts(&t.till, &[(refund_id, Verdict::Synced)]).unwrap();
+    assert_eq!(t.till.queue_counts().unwrap().pending, 0);
 }
 
 #[test]

@@ -27,7 +27,7 @@ use crate::protocol::{
     BatchResponse, Health, JournalAudit, LastSeq, PairRequest, PairResponse, RawBatchRequest,
     SaleId, SaleResult, SaleStatus, StockAudit, Summary,
 };
-use crate::store::{ServerStore, UploadContext};
+use crate::store::{ServerStore, UploadContext, UploadRecord};
 
 /// A pairing request is one short code; anything larger is not one.
 const MAX_PAIR_BODY_BYTES: usize = 1024;
@@ -231,6 +231,8 @@ async fn upload_batch(
 pub enum BatchEntry {
     /// A sale record: the storage backend decides it.
     Sale(SaleRecord),
+    /// A refund record (`"kind": "refund"`): decided against its sale by the backend.
+    Refund(tillkit_core::refund::RefundRecord),
     /// A sale whose record does not decode (an unknown field, a value out of range): it is
     /// answered `rejected` with the reason, and the rest of the batch goes on.
     Unreadable { sale_id: uuid::Uuid, reason: String },
@@ -254,19 +256,46 @@ pub fn decode_batch_request(
     }
     raw.into_iter()
         .enumerate()
-        .map(|(i, sale)| match SaleRecord::deserialize(&sale) {
-            Ok(sale) => Ok(BatchEntry::Sale(sale)),
-            Err(e) => match SaleId::deserialize(&sale) {
-                Ok(SaleId { sale_id }) => Ok(BatchEntry::Unreadable {
-                    sale_id,
-                    reason: crate::store::reason_text(format!("unreadable sale record: {e}")),
-                }),
-                Err(_) => Err(ApiError::bad_request(format!(
-                    "invalid batch: sale {i} has no readable sale_id ({e})"
-                ))),
-            },
+        .map(|(i, sale)| {
+            if sale.get("kind").and_then(serde_json::Value::as_str) == Some("refund") {
+                return decode_refund(i, &sale);
+            }
+            match SaleRecord::deserialize(&sale) {
+                Ok(sale) => Ok(BatchEntry::Sale(sale)),
+                Err(e) => match SaleId::deserialize(&sale) {
+                    Ok(SaleId { sale_id }) => Ok(BatchEntry::Unreadable {
+                        sale_id,
+                        reason: crate::store::reason_text(format!("unreadable sale record: {e}")),
+                    }),
+                    Err(_) => Err(ApiError::bad_request(format!(
+                        "invalid batch: sale {i} has no readable sale_id ({e})"
+                    ))),
+                },
+            }
         })
         .collect()
+}
+
+/// A refund entry of an upload body: one that does not decode is `Unreadable` under its
+/// `refund_id`; without a readable `refund_id` there is nothing to answer for.
+fn decode_refund(i: usize, value: &serde_json::Value) -> Result<BatchEntry, ApiError> {
+    use tillkit_core::refund::RefundRecord;
+    match RefundRecord::deserialize(value) {
+        Ok(refund) => Ok(BatchEntry::Refund(refund)),
+        Err(e) => match value
+            .get("refund_id")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|id| uuid::Uuid::parse_str(id).ok())
+        {
+            Some(sale_id) => Ok(BatchEntry::Unreadable {
+                sale_id,
+                reason: crate::store::reason_text(format!("unreadable refund record: {e}")),
+            }),
+            None => Err(ApiError::bad_request(format!(
+                "invalid batch: record {i} is a refund with no readable refund_id ({e})"
+            ))),
+        },
+    }
 }
 
 /// Decides a decoded batch: the sales that decoded go to the storage backend in one
@@ -281,7 +310,8 @@ async fn decide_batch(
     let mut rejected = Vec::new();
     for (i, entry) in entries.into_iter().enumerate() {
         match entry {
-            BatchEntry::Sale(sale) => sales.push(sale),
+            BatchEntry::Sale(sale) => sales.push(UploadRecord::Sale(sale)),
+            BatchEntry::Refund(refund) => sales.push(UploadRecord::Refund(refund)),
             BatchEntry::Unreadable { sale_id, reason } => {
                 tracing::info!(sale = %sale_id, %reason, "sale rejected");
                 rejected.push((
@@ -298,7 +328,7 @@ async fn decide_batch(
     let stored = if sales.is_empty() {
         Vec::new()
     } else {
-        store.upload_batch(ctx, sales).await?
+        store.upload_records(ctx, sales).await?
     };
     let mut stored = stored.into_iter();
     let mut rejected = rejected.into_iter().peekable();

@@ -96,12 +96,21 @@ pub struct Summary {
     pub store_id: String,
     /// The store's currency, once a catalogue was loaded.
     pub currency: Option<String>,
-    /// Sales stored.
+    /// Sales stored (refunds not counted).
     pub sale_count: u64,
-    /// Sum of the sales' `total` as recorded by the devices.
+    /// Sum of the sales' `total` as recorded by the devices (before refunds).
     pub total: Decimal,
-    /// Sum of the sales' `tax_total` as recorded by the devices.
+    /// Sum of the sales' `tax_total` as recorded by the devices (before refunds).
     pub tax_total: Decimal,
+    /// Refunds stored.
+    #[serde(default)]
+    pub refund_count: u64,
+    /// Sum of the refunds' `total` (what went back, positive).
+    #[serde(default)]
+    pub refund_total: Decimal,
+    /// Sum of the refunds' `tax_total` (tax given back, positive).
+    #[serde(default)]
+    pub refund_tax_total: Decimal,
     /// Sales whose device tax differs from the server's recomputation (or could not be recomputed).
     pub sales_with_tax_difference: u64,
     /// Sum of `device tax_total - server tax_total` over the sales that could be recomputed.

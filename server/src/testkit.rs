@@ -6,6 +6,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use tillkit_core::catalog::ProductRecord;
 use tillkit_core::journal::{self, JournalLink, SegmentReason, SegmentStart};
+use tillkit_core::refund::{RecordKind, RefundLine, RefundRecord};
 use tillkit_core::sale::{Payment, PaymentMethod, SaleLine, SaleRecord};
 use tillkit_core::tax::{self, LineInput, TaxSettings};
 use uuid::Uuid;
@@ -137,6 +138,90 @@ pub fn sale(
         }],
         oversold: false,
         journal: None,
+    }
+}
+
+/// A refund by `register_id` (its `seq`) of `quantity` of line `line_no` of `sale`, back to
+/// stock, paid back in cash: its figures the line's share of the sale's, rounded down, so
+/// refunds of one line in pieces never add up to more than was sold.
+pub fn refund(
+    sale: &SaleRecord,
+    register_id: &str,
+    seq: u64,
+    line_no: u32,
+    quantity: Decimal,
+) -> RefundRecord {
+    let l = sale
+        .lines
+        .iter()
+        .find(|l| l.line_no == line_no)
+        .expect("the sale has the line");
+    let part = |x: Decimal| {
+        (x * quantity / l.quantity)
+            .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::ToZero)
+    };
+    let (gross, tax) = (part(l.gross), part(l.tax));
+    let portion = sale
+        .taxes
+        .iter()
+        .find(|p| Some(p.rate_id.as_str()) == l.tax_category.as_deref().map(rate_of))
+        .map(|p| tillkit_core::tax::TaxPortion {
+            rate_id: p.rate_id.clone(),
+            label: p.label.clone(),
+            percent: p.percent,
+            taxable_base: gross - tax,
+            tax,
+        });
+    let taxes: Vec<_> = portion.into_iter().collect();
+    RefundRecord {
+        kind: RecordKind::Refund,
+        refund_id: Uuid::now_v7(),
+        refund_of: sale.sale_id,
+        refund_of_receipt: sale.receipt_no.clone(),
+        store_id: sale.store_id.clone(),
+        register_id: register_id.into(),
+        staff_id: "staff-1".into(),
+        receipt_no: format!("{register_id}-{seq:06}"),
+        seq,
+        created_at: 1_700_000_000_000 + seq as i64,
+        currency: sale.currency.clone(),
+        lines: vec![RefundLine {
+            line_no,
+            product_id: l.product_id.clone(),
+            sku: l.sku.clone(),
+            name: l.name.clone(),
+            unit_price: l.unit_price,
+            quantity,
+            tax_category: l.tax_category.clone(),
+            net: gross - tax,
+            tax,
+            gross,
+            taxes: taxes.clone(),
+            restock: l.stock_tracked,
+            stock_tracked: l.stock_tracked,
+        }],
+        net_total: gross - tax,
+        tax_total: tax,
+        total: gross,
+        taxes,
+        cash_rounding: Decimal::ZERO,
+        amount_paid: gross,
+        payments: vec![Payment {
+            method: PaymentMethod::Cash,
+            amount: gross,
+            reference: None,
+        }],
+        reason: None,
+        journal: None,
+    }
+}
+
+/// The one rate of a category of `uk_tax`.
+fn rate_of(category: &str) -> &'static str {
+    match category {
+        "standard" => "vat20",
+        "reduced" => "vat5",
+        _ => "vat0",
     }
 }
 

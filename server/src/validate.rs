@@ -13,6 +13,7 @@ use tillkit_core::limits::{
     MAX_REFERENCE_CHARS, MAX_TEXT_CHARS, QUANTITY_DECIMALS,
 };
 use tillkit_core::money::decimals;
+use tillkit_core::refund::RefundRecord;
 use tillkit_core::sale::{PaymentMethod, SaleRecord};
 use tillkit_core::tax::{Discount, TaxSettings, Totals};
 
@@ -455,6 +456,284 @@ fn check_sale(sale: &SaleRecord, settings: &TaxSettings) -> Result<Vec<Movement>
         return Err(format!(
             "change_due {} is not tendered {} less amount_due {}",
             sale.change_due, sale.tendered, sale.amount_due
+        ));
+    }
+    Ok(movements)
+}
+
+/// The canonical serialisation of a refund: the comparison key for duplicate vs conflict.
+pub fn canonical_refund(refund: &RefundRecord) -> Result<String, StoreError> {
+    serde_json::to_string(refund)
+        .map_err(|e| StoreError::Backend(format!("cannot serialise a refund: {e}")))
+}
+
+/// The sale a refund reverses as the server holds it (stored, or accepted earlier in the
+/// same batch), with every refund of it the server holds so far.
+#[derive(Debug, Clone, Copy)]
+pub struct HeldSale<'a> {
+    /// The sale as accepted.
+    pub sale: &'a SaleRecord,
+    /// Its refunds already accepted, from any register.
+    pub refunds: &'a [RefundRecord],
+}
+
+/// Decides one uploaded refund: refused for another store or register before any lookup,
+/// then duplicate or conflict against `existing` (the canonical JSON stored under its id),
+/// then checked against the sale it reverses as the server holds it. Refunds of one sale
+/// from several registers meet here: a line refunded beyond what was sold is rejected with
+/// the quantities in the reason, whichever register asked first.
+pub fn decide_refund(
+    refund: &RefundRecord,
+    store_id: &str,
+    uploaded_by: &str,
+    settings: &TaxSettings,
+    existing: Option<&str>,
+    held: Option<HeldSale<'_>>,
+) -> Result<Decision, StoreError> {
+    if refund.store_id != store_id {
+        return Ok(Decision::Rejected(format!(
+            "the refund belongs to store {:?}, not to {store_id:?}",
+            refund.store_id
+        )));
+    }
+    if refund.register_id != uploaded_by {
+        return Ok(Decision::Rejected(format!(
+            "the refund belongs to register {:?}, but was uploaded with register {uploaded_by:?}'s token",
+            refund.register_id
+        )));
+    }
+    let canonical = canonical_refund(refund)?;
+    match existing {
+        Some(stored) if stored == canonical => return Ok(Decision::Duplicate),
+        Some(_) => {
+            return Ok(Decision::Conflict(
+                "a different record with this id is already stored; nothing was changed".into(),
+            ));
+        }
+        None => {}
+    }
+    let Some(held) = held else {
+        return Ok(Decision::Rejected(format!(
+            "the refund reverses sale {} ({}), which the server does not hold",
+            refund.refund_of, refund.refund_of_receipt
+        )));
+    };
+    let record_hash = journal::record_hash(refund)
+        .map_err(|e| StoreError::Backend(format!("cannot hash a refund: {e}")))?;
+    Ok(match check_refund(refund, held, settings) {
+        Ok(movements) => Decision::Accept(Accepted {
+            canonical,
+            record_hash,
+            // Its figures were checked against the sale's own, not recomputed.
+            tax_check: TaxCheck {
+                server_totals: None,
+                tax_difference: Some(Decimal::ZERO),
+                totals_match: true,
+                error: None,
+            },
+            movements,
+        }),
+        Err(reason) => Decision::Rejected(reason),
+    })
+}
+
+/// Checks a refund against itself and the sale it reverses (with that sale's earlier
+/// refunds); returns its restocking movements.
+fn check_refund(
+    r: &RefundRecord,
+    held: HeldSale<'_>,
+    settings: &TaxSettings,
+) -> Result<Vec<Movement>, String> {
+    let sale = held.sale;
+    if r.refund_of != sale.sale_id || r.refund_of_receipt != sale.receipt_no {
+        return Err(format!(
+            "the refund names sale {} ({}), not the sale {} ({}) it was matched to",
+            r.refund_of, r.refund_of_receipt, sale.sale_id, sale.receipt_no
+        ));
+    }
+    if r.currency != sale.currency {
+        return Err(format!(
+            "currency {:?} differs from the sale's {:?}",
+            r.currency, sale.currency
+        ));
+    }
+    text("register_id", &r.register_id, MAX_ID_CHARS)?;
+    text("staff_id", &r.staff_id, MAX_ID_CHARS)?;
+    text("receipt_no", &r.receipt_no, MAX_TEXT_CHARS)?;
+    if let Some(reason) = &r.reason {
+        optional_text("reason", reason)?;
+    }
+    if i64::try_from(r.seq).is_err() {
+        return Err(format!("seq {} is out of range", r.seq));
+    }
+    if let Some(link) = &r.journal {
+        check_link(link, r.seq)?;
+    }
+    if r.lines.is_empty() {
+        return Err("the refund has no lines".into());
+    }
+    if r.lines.len() > sale.lines.len() {
+        return Err(format!(
+            "{} lines; the sale has {}",
+            r.lines.len(),
+            sale.lines.len()
+        ));
+    }
+    if r.payments.len() > MAX_PAYMENTS_PER_SALE {
+        return Err(format!(
+            "{} payments; a refund has at most {MAX_PAYMENTS_PER_SALE}",
+            r.payments.len()
+        ));
+    }
+    let dp = settings.minor_units();
+    let mut movements = Vec::new();
+    let (mut net, mut tax, mut gross) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+    let mut seen = HashSet::new();
+    for l in &r.lines {
+        let n = l.line_no;
+        let Some(sold) = sale.lines.iter().find(|s| s.line_no == n) else {
+            return Err(format!("the sale has no line {n}"));
+        };
+        if !seen.insert(n) {
+            return Err(format!("line {n} is refunded twice in one refund"));
+        }
+        if l.product_id != sold.product_id || l.stock_tracked != sold.stock_tracked {
+            return Err(format!(
+                "line {n}: product {:?} is not the sale's {:?}",
+                l.product_id, sold.product_id
+            ));
+        }
+        if l.quantity <= Decimal::ZERO
+            || l.quantity > MAX_QUANTITY
+            || decimals(l.quantity) > QUANTITY_DECIMALS
+        {
+            return Err(format!(
+                "line {n}: quantity {} must be above 0, at most {MAX_QUANTITY}, with at most {QUANTITY_DECIMALS} decimals",
+                l.quantity
+            ));
+        }
+        for (what, v) in [("net", l.net), ("tax", l.tax), ("gross", l.gross)] {
+            money(&format!("line {n} {what}"), v, dp)?;
+        }
+        if l.gross != l.net + l.tax {
+            return Err(format!(
+                "line {n}: gross {} is not net {} plus tax {}",
+                l.gross, l.net, l.tax
+            ));
+        }
+        let (mut q_before, mut gross_before, mut tax_before) =
+            (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+        for earlier in held.refunds.iter().filter(|e| e.refund_id != r.refund_id) {
+            for e in earlier.lines.iter().filter(|e| e.line_no == n) {
+                q_before += e.quantity;
+                gross_before += e.gross;
+                tax_before += e.tax;
+            }
+        }
+        if l.quantity > sold.quantity - q_before {
+            return Err(format!(
+                "over-refund: line {n} of sale {}: {} requested, {} sold, {} already refunded",
+                sale.receipt_no, l.quantity, sold.quantity, q_before
+            ));
+        }
+        if gross_before + l.gross > sold.gross || tax_before + l.tax > sold.tax {
+            return Err(format!(
+                "over-refund: line {n} of sale {}: {} back with {} tax, after {} with {} tax, is more than the {} with {} tax sold",
+                sale.receipt_no, l.gross, l.tax, gross_before, tax_before, sold.gross, sold.tax
+            ));
+        }
+        net += l.net;
+        tax += l.tax;
+        gross += l.gross;
+        if l.restock && l.stock_tracked {
+            let delta_milli =
+                to_milli(l.quantity).ok_or_else(|| format!("line {n}: quantity out of range"))?;
+            movements.push(Movement {
+                product_id: l.product_id.clone(),
+                delta_milli,
+            });
+        }
+    }
+    for (what, v) in [
+        ("net_total", r.net_total),
+        ("tax_total", r.tax_total),
+        ("total", r.total),
+        ("amount_paid", r.amount_paid),
+    ] {
+        money(what, v, dp)?;
+    }
+    money("cash_rounding (magnitude)", r.cash_rounding.abs(), dp)?;
+    for (what, recorded, expected, how) in [
+        ("net_total", r.net_total, net, "sum of line nets"),
+        ("tax_total", r.tax_total, tax, "sum of line taxes"),
+        ("total", r.total, gross, "sum of line grosses"),
+        (
+            "amount_paid",
+            r.amount_paid,
+            r.total + r.cash_rounding,
+            "total plus cash_rounding",
+        ),
+    ] {
+        if recorded != expected {
+            return Err(format!("{what} {recorded} is not the {how} ({expected})"));
+        }
+    }
+    let mut breakdown = Decimal::ZERO;
+    let mut rates = HashSet::new();
+    for p in &r.taxes {
+        if !sale.taxes.iter().any(|s| s.rate_id == p.rate_id) {
+            return Err(format!(
+                "tax rate {:?} is not in the sale's breakdown",
+                p.rate_id
+            ));
+        }
+        if !rates.insert(p.rate_id.as_str()) {
+            return Err(format!(
+                "tax rate {:?} appears twice in the breakdown",
+                p.rate_id
+            ));
+        }
+        money(&format!("tax rate {:?} tax", p.rate_id), p.tax, dp)?;
+        money(
+            &format!("tax rate {:?} taxable_base", p.rate_id),
+            p.taxable_base,
+            dp,
+        )?;
+        breakdown += p.tax;
+    }
+    if breakdown != r.tax_total {
+        return Err(format!(
+            "the tax breakdown sums to {breakdown}, not to tax_total {}",
+            r.tax_total
+        ));
+    }
+    let mut paid = Decimal::ZERO;
+    for (i, p) in r.payments.iter().enumerate() {
+        let n = i + 1;
+        if p.amount <= Decimal::ZERO {
+            return Err(format!("payment {n}: amount {} is not positive", p.amount));
+        }
+        money(&format!("payment {n} amount"), p.amount, dp)?;
+        if p.reference
+            .as_ref()
+            .is_some_and(|r| r.chars().count() > MAX_REFERENCE_CHARS)
+        {
+            return Err(format!(
+                "payment {n}: reference longer than {MAX_REFERENCE_CHARS} characters"
+            ));
+        }
+        if !matches!(p.method, PaymentMethod::Cash | PaymentMethod::Card) {
+            return Err(format!(
+                "payment {n}: a refund is paid back in cash or to a card, not {:?}",
+                p.method
+            ));
+        }
+        paid += p.amount;
+    }
+    if paid != r.amount_paid {
+        return Err(format!(
+            "payments sum to {paid}, not to amount_paid {}",
+            r.amount_paid
         ));
     }
     Ok(movements)

@@ -176,6 +176,15 @@ impl Db {
         self.block_on(self.store.stored_sale(store_id, sale_id))
     }
 
+    /// See `ServerStore::refunds_of`.
+    pub fn refunds_of(
+        &self,
+        store_id: &str,
+        sale_id: &str,
+    ) -> Result<Vec<tillkit_server::store::StoredRefund>, StoreError> {
+        self.block_on(self.store.refunds_of(store_id, sale_id))
+    }
+
     /// See `admin::create_store`.
     pub fn create_store(&self, store_id: &str, name: &str) -> Result<(), StoreError> {
         self.block_on(admin::create_store(&*self.store, store_id, name))

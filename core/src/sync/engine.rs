@@ -40,6 +40,9 @@ pub(super) struct Shared {
     /// The last upload or probe got no answer at all (refused, reset, timed out): the
     /// engine probes the server's health instead of retrying uploads until it answers.
     lost: AtomicBool,
+    /// "Sync now": the next round uploads at once even while an outage is being probed.
+    /// It leaves `lost` alone, so the answer that ends the outage still records its sample.
+    force_upload: AtomicBool,
     syncing: AtomicBool,
     /// Batches the server has answered, ever: a round that moved it made progress.
     acknowledged: AtomicU64,
@@ -58,13 +61,14 @@ struct Flags {
     /// Stores whose sales cannot upload now, and why.
     blocked: BTreeMap<String, StoreBlock>,
     mismatch: Option<ProtocolMismatch>,
-    /// When the outage could first have ended, with the sales then waiting (for the latency
-    /// metric): the network coming back, or the last unanswered request of an outage the
-    /// engine found itself.
-    reconnect_at: Option<(i64, u64)>,
-    /// When (Unix ms) the latest request of the current outage that got no usable answer was
-    /// sent: the server cannot be known to have come back before then.
-    failed_at: Option<i64>,
+    /// When the outage could first have ended, with the sales then waiting to be sent (for
+    /// the latency metric): the network coming back, or the last unanswered request of an
+    /// outage the engine found itself. Monotonic: a wall-clock step cannot bend a sample.
+    reconnect_at: Option<(std::time::Instant, u64)>,
+    /// When the latest request of the current outage that got no usable answer was sent:
+    /// the server cannot be known to have come back before then. Set means an outage the
+    /// engine found itself is on, whatever `lost` says.
+    failed_at: Option<std::time::Instant>,
 }
 
 /// The running sync engine. Dropping it stops the background task.
@@ -93,6 +97,7 @@ impl SyncEngine {
             network_up: AtomicBool::new(true),
             reachable: AtomicBool::new(false),
             lost: AtomicBool::new(false),
+            force_upload: AtomicBool::new(false),
             syncing: AtomicBool::new(false),
             acknowledged: AtomicU64::new(0),
             rounds: AtomicU64::new(0),
@@ -111,19 +116,30 @@ impl SyncEngine {
         })
     }
 
-    /// The app reports the OS network state. Going up triggers an immediate sync.
+    /// The app reports the OS network state. Going up triggers an immediate sync. A report
+    /// that changes nothing (iOS repeats "satisfied") does nothing: it must not cut the
+    /// probe spacing or the backoff short.
     pub fn set_network_available(&self, available: bool) {
         let was = self.shared.network_up.swap(available, Ordering::SeqCst);
-        if available && !was {
-            let pending = self.shared.pending().unwrap_or(0);
+        if available == was {
+            return;
+        }
+        if available {
+            let pending = self.shared.sendable().unwrap_or(0);
             let mut flags = lock(&self.shared.flags);
-            flags.reconnect_at = Some((crate::time::now_ms(), pending));
+            // A recovery not yet measured keeps its start: a later event never moves it.
+            // (The network going away again ends it unmeasured: see below.)
+            if flags.reconnect_at.is_none() {
+                flags.reconnect_at = Some((std::time::Instant::now(), pending));
+            }
             flags.failed_at = None;
             drop(flags);
             // Whatever failed before the network went away, try the upload itself at once.
             self.shared.lost.store(false, Ordering::SeqCst);
-        }
-        if !available {
+        } else {
+            // A new outage: a recovery not measured yet never happened, and the next one
+            // counts from when the network comes back again.
+            lock(&self.shared.flags).reconnect_at = None;
             self.shared.set_reachable(false);
         }
         self.shared.wake.notify_one();
@@ -134,7 +150,7 @@ impl SyncEngine {
     /// once even while the server's health is being probed.
     pub fn sync_now(&self) {
         lock(&self.shared.flags).blocked.clear();
-        self.shared.lost.store(false, Ordering::SeqCst);
+        self.shared.force_upload.store(true, Ordering::SeqCst);
         self.shared.wake.notify_one();
     }
 
@@ -242,6 +258,16 @@ impl Shared {
         Ok(self.till.queue_backlog()?.values().map(|c| c.pending).sum())
     }
 
+    /// Pending sales not parked: those a recovery has to send.
+    fn sendable(&self) -> Result<u64> {
+        Ok(self
+            .till
+            .queue_backlog()?
+            .values()
+            .map(|c| c.pending.saturating_sub(c.parked))
+            .sum())
+    }
+
     /// Recomputes the status from the queue and flags; listeners hear only real changes.
     pub(super) fn refresh_status(&self) {
         let backlog = match self.till.queue_backlog() {
@@ -338,19 +364,24 @@ impl Shared {
     /// Something answered over HTTP (the server, or a proxy in front of it): the outage the
     /// engine was probing is over, whatever the answer said, and the upload is tried again.
     /// Its own answer then says what the status shows.
+    /// Whether an outage was on is told by `failed_at`, not by `lost`: "sync now" may have
+    /// sent this request while probing, and its answer ends the outage all the same.
     pub(super) fn outage_over(&self) {
-        let outage_over = self.lost.swap(false, Ordering::SeqCst);
-        let pending = if outage_over {
-            self.pending().unwrap_or(0)
-        } else {
-            0
-        };
+        self.lost.store(false, Ordering::SeqCst);
+        if lock(&self.flags).failed_at.is_none() {
+            return;
+        }
+        let pending = self.sendable().unwrap_or(0);
         let mut flags = lock(&self.flags);
-        if outage_over && let Some(failed_at) = flags.failed_at.take() {
-            let since = flags
+        if let Some(failed_at) = flags.failed_at.take() {
+            // The server was not back before its last unanswered request: a network event
+            // earlier in the same outage is not where it ended.
+            let (since, sales) = flags
                 .reconnect_at
-                .map_or(failed_at, |(up_at, _)| up_at.max(failed_at));
-            flags.reconnect_at = Some((since, pending));
+                .map_or((failed_at, pending), |(up_at, n)| {
+                    (up_at.max(failed_at), n.max(pending))
+                });
+            flags.reconnect_at = Some((since, sales));
         }
     }
 
@@ -359,8 +390,8 @@ impl Shared {
         self.lost.load(Ordering::SeqCst)
     }
 
-    /// A request sent at `sent_at` (Unix ms) found the server unreachable.
-    pub(super) fn failed_request(&self, sent_at: i64) {
+    /// A request sent at `sent_at` found the server unreachable.
+    pub(super) fn failed_request(&self, sent_at: std::time::Instant) {
         let mut flags = lock(&self.flags);
         flags.failed_at = Some(flags.failed_at.map_or(sent_at, |at| at.max(sent_at)));
     }
@@ -559,7 +590,9 @@ async fn run(shared: Arc<Shared>) -> std::convert::Infallible {
     let mut not_before: Option<Instant> = None;
     loop {
         let online = shared.network_up.load(Ordering::SeqCst);
-        if online && !shared.is_lost() && Instant::now() >= upload_due {
+        let forced = shared.force_upload.load(Ordering::SeqCst);
+        if online && (forced || !shared.is_lost()) && Instant::now() >= upload_due {
+            shared.force_upload.store(false, Ordering::SeqCst);
             let span = tracing::info_span!("sync_round", attempt = uploads.attempts());
             let acknowledged = shared.acknowledged.load(Ordering::SeqCst);
             let round = upload_round(&shared, &mut sizing).instrument(span).await;
@@ -790,7 +823,7 @@ async fn upload_round(shared: &Shared, sizing: &mut Sizing) -> Round {
     if stores.is_empty() {
         return idle_round(shared, session_store.as_deref()).await;
     }
-    let reconnect = lock(&shared.flags).reconnect_at;
+    // Stores whose drain found nothing left to send, and when.
     let mut drained = Vec::new();
     // The first failure of a store's own request: the other stores still upload in this
     // round, and the round then fails with it (so the failing store backs off).
@@ -807,7 +840,7 @@ async fn upload_round(shared: &Shared, sizing: &mut Sizing) -> Round {
         };
         shared.block(store_id, None);
         match upload::drain(shared, store_id, &token, sizing).await {
-            Ok(()) => drained.push(store_id.clone()),
+            Ok(empty_at) => drained.push((store_id.clone(), empty_at)),
             Err(e @ SyncError::Auth { .. }) => {
                 tracing::warn!(store = %store_id, error = %e.chain(), "store's token refused");
                 shared.block(store_id, Some(StoreBlock::TokenRefused));
@@ -820,26 +853,20 @@ async fn upload_round(shared: &Shared, sizing: &mut Sizing) -> Round {
             Err(e) => return failed(shared, e),
         }
     }
+    record_recovery(shared, session_store.as_deref(), &drained);
     // A store that still holds a parked sale is not acknowledged whole: no success for it.
-    if let Ok(after) = shared.till.queue_backlog() {
-        drained.retain(|s| after.get(s).is_none_or(|c| c.pending == 0));
-    }
+    let after = shared.till.queue_backlog().ok();
     let now = crate::time::now_ms();
-    // The latency metric goes to the store the cashier sells in, else the first drained.
-    let latency_store = session_store
-        .filter(|s| drained.contains(s))
-        .or_else(|| drained.first().cloned());
-    for store_id in &drained {
-        let reconnect = reconnect
-            .filter(|(_, n)| *n > 0)
-            .filter(|_| latency_store.as_ref() == Some(store_id));
-        if let Err(e) = shared.till.record_sync_success(store_id, now, reconnect) {
+    for (store_id, _) in &drained {
+        let whole = after
+            .as_ref()
+            .is_some_and(|a| a.get(store_id).is_none_or(|c| c.pending == 0));
+        if whole && let Err(e) = shared.till.record_sync_success(store_id, now) {
             tracing::warn!(error = %e, "sync success not recorded");
         }
     }
     if !drained.is_empty() {
         let mut flags = lock(&shared.flags);
-        flags.reconnect_at = None;
         if !flags
             .blocked
             .values()
@@ -851,6 +878,45 @@ async fn upload_round(shared: &Shared, sizing: &mut Sizing) -> Round {
     match store_failure {
         Some(e) => failed(shared, e),
         None => Round::Done,
+    }
+}
+
+/// The latency sample of a recovery, once a drain has found nothing left to send: from the
+/// moment the outage could first have ended to that drain's empty batch, on the monotonic
+/// clock. It goes to the store the cashier sells in, else the first drained. The flag is
+/// read after the drain (the drain's own answer may have ended the outage) and taken only
+/// here, so a recovery is measured once.
+fn record_recovery(
+    shared: &Shared,
+    session_store: Option<&str>,
+    drained: &[(String, std::time::Instant)],
+) {
+    let Some((store_id, empty_at)) = drained
+        .iter()
+        .find(|(s, _)| Some(s.as_str()) == session_store)
+        .or_else(|| drained.first())
+    else {
+        return;
+    };
+    let Some((since, sales)) = lock(&shared.flags).reconnect_at.take() else {
+        return;
+    };
+    if sales == 0 {
+        // Nothing waited for the outage's end: no recovery to measure.
+        return;
+    }
+    let took = empty_at.saturating_duration_since(since);
+    let took_ms = i64::try_from(took.as_millis()).unwrap_or(i64::MAX);
+    // The wall-clock end is when the round saw it; the start is that less the duration.
+    let late_ms = i64::try_from(empty_at.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let drained_at = crate::time::now_ms().saturating_sub(late_ms);
+    if let Err(e) = shared.till.record_recovery(
+        store_id,
+        drained_at.saturating_sub(took_ms),
+        drained_at,
+        sales,
+    ) {
+        tracing::warn!(error = %e, "latency sample not recorded");
     }
 }
 
@@ -892,7 +958,7 @@ async fn raise_seq_floor(shared: &Shared) {
 /// and mark the session store's empty queue as acknowledged.
 async fn idle_round(shared: &Shared, session_store: Option<&str>) -> Round {
     if !shared.reachable.load(Ordering::SeqCst) {
-        let sent_at = crate::time::now_ms();
+        let sent_at = std::time::Instant::now();
         match shared.client.health().await {
             Ok(()) => {
                 shared.server_answered();
@@ -913,7 +979,7 @@ async fn idle_round(shared: &Shared, session_store: Option<&str>) -> Round {
     if let Some(store_id) = session_store
         && let Err(e) = shared
             .till
-            .record_sync_success(store_id, crate::time::now_ms(), None)
+            .record_sync_success(store_id, crate::time::now_ms())
     {
         tracing::warn!(error = %e, "sync success not recorded");
     }

@@ -13,9 +13,9 @@ use super::backoff::{Jitter, deadline_after};
 use super::engine::{Shared, panic_text};
 use super::error::SyncError;
 
-/// How one probe ended, and when (Unix ms) it was sent.
+/// How one probe ended, and when it was sent.
 pub(super) struct Probed {
-    pub(super) sent_at: i64,
+    pub(super) sent_at: std::time::Instant,
     pub(super) result: Result<(), SyncError>,
 }
 
@@ -29,8 +29,8 @@ pub(super) struct Prober {
     /// requests waits out its whole timeout, and the next one must not wait for it, or a
     /// register would notice the path's return a timeout late.
     in_flight: JoinSet<Probed>,
-    /// When each probe still out was sent (Unix ms).
-    sent: Vec<(Id, i64)>,
+    /// When each probe still out was sent.
+    sent: Vec<(Id, std::time::Instant)>,
 }
 
 impl Prober {
@@ -70,7 +70,7 @@ impl Prober {
         if now < self.due {
             return;
         }
-        let sent_at = crate::time::now_ms();
+        let sent_at = std::time::Instant::now();
         let shared = shared.clone();
         let probe = async move {
             Probed {
@@ -114,9 +114,12 @@ impl Prober {
         }
     }
 
-    /// The latest send time (Unix ms) of a probe still unanswered that went out before
-    /// `before`: it got no answer while a later one did, so it was lost in the outage.
-    pub(super) fn unanswered_before(&self, before: i64) -> Option<i64> {
+    /// The latest send time of a probe still unanswered that went out before `before`: it
+    /// got no answer while a later one did, so it was lost in the outage.
+    pub(super) fn unanswered_before(
+        &self,
+        before: std::time::Instant,
+    ) -> Option<std::time::Instant> {
         self.sent
             .iter()
             .map(|(_, at)| *at)

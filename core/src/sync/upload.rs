@@ -120,7 +120,8 @@ impl Sizing {
     }
 }
 
-/// Uploads `store_id`'s pending sales oldest first until none is left to send now.
+/// Uploads `store_id`'s pending sales oldest first until none is left to send now, and
+/// returns the moment it found none left (a sale rung after it is the next drain's).
 ///
 /// A request that times out, or two in a row cut in flight (reset, answer cut short), halve
 /// the batch size: the link could not carry that much in time, or in one of its good spells. Quick full batches
@@ -133,7 +134,7 @@ pub(super) async fn drain(
     store_id: &str,
     token: &str,
     size: &mut Sizing,
-) -> Result<(), SyncError> {
+) -> Result<std::time::Instant, SyncError> {
     loop {
         let room = size.body_limit.saturating_sub(protocol::BATCH_OVERHEAD);
         let batch =
@@ -141,7 +142,7 @@ pub(super) async fn drain(
                 .till
                 .next_upload_batch(store_id, size.batch, room, shared.cfg.max_park())?;
         if batch.is_empty() {
-            return Ok(());
+            return Ok(std::time::Instant::now());
         }
         #[cfg(feature = "test-support")]
         shared.cfg.hooks.maybe_panic();
@@ -153,7 +154,6 @@ pub(super) async fn drain(
         let body_len = body.len();
         let span = tracing::info_span!("upload_batch", store = store_id, sales = ids.len());
         let sent_at = Instant::now();
-        let sent_at_ms = crate::time::now_ms();
         let result = shared
             .client
             .upload(store_id, token, body)
@@ -182,7 +182,7 @@ pub(super) async fn drain(
             Step::Park(e) => park(shared, &ids[0], &e)?,
             Step::Keep(e) => {
                 if e.is_unanswered() {
-                    shared.failed_request(sent_at_ms);
+                    shared.failed_request(sent_at.into_std());
                 }
                 if let Err(local) = shared.till.record_upload_failure(&ids, &e.chain()) {
                     tracing::warn!(error = %local, "failed attempt not recorded");

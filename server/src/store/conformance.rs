@@ -7,11 +7,11 @@ use rust_decimal::Decimal;
 use tillkit_core::catalog::PayloadKind;
 use tillkit_core::sale::SaleRecord;
 
-use super::{ServerStore, UploadContext};
+use super::{ServerStore, UploadContext, UploadRecord};
 use crate::admin;
 use crate::error::StoreError;
 use crate::protocol::{CatalogFile, SaleStatus};
-use crate::testkit::{chained, d, product, sale, uk_catalog, uk_tax};
+use crate::testkit::{chained, d, product, refund, sale, uk_catalog, uk_tax};
 use tillkit_core::journal::{BreakKind, JournalLink, SegmentReason};
 
 /// Runs every check of the suite, each on a store fresh from `make`.
@@ -41,6 +41,160 @@ where
     offline_limits_are_stored_and_travel_in_every_catalogue(&make().await).await;
     the_same_sale_id_in_two_stores_is_two_sales(&make().await).await;
     an_audit_lists_at_most_the_limit_of_dips_and_counts_them_all(&make().await).await;
+    refunds_are_deduped_and_never_take_back_more_than_was_sold_across_registers(&make().await)
+        .await;
+}
+
+/// Refunds ride in upload batches: deduped by `refund_id` like sales; decided against the
+/// sale the server holds and every refund of it from any register (earlier in the same
+/// batch too), so a line is never refunded beyond what was sold; counted apart in the
+/// summary; their restocking moves stock once.
+pub async fn refunds_are_deduped_and_never_take_back_more_than_was_sold_across_registers(
+    store: &dyn ServerStore,
+) {
+    let c = setup(store, STORE).await;
+    let s = sale(
+        &uk_tax(),
+        STORE,
+        "R1",
+        1,
+        &[
+            (product(&c, "p-kettle"), d("2")),
+            (product(&c, "p-bread"), d("1")),
+        ],
+    );
+    upload_ok(store, "R1", vec![s.clone()]).await;
+    let up = |register: &'static str, at: i64, records: Vec<UploadRecord>| async move {
+        store
+            .upload_records(&ctx(STORE, register, at), records)
+            .await
+            .expect("upload")
+    };
+    let a = refund(&s, "R1", 2, 1, d("1"));
+    let r = up("R1", 10, vec![UploadRecord::Refund(a.clone())]).await;
+    assert_eq!(statuses(&r), [SaleStatus::Accepted], "{r:?}");
+    assert_eq!(r[0].sale_id, a.refund_id, "answered under its refund_id");
+    let r = up("R1", 11, vec![UploadRecord::Refund(a.clone())]).await;
+    assert_eq!(statuses(&r), [SaleStatus::Duplicate], "{r:?}");
+    let mut changed = a.clone();
+    changed.staff_id = "mallory".into();
+    let r = up("R1", 12, vec![UploadRecord::Refund(changed)]).await;
+    assert_eq!(statuses(&r), [SaleStatus::Conflict], "{r:?}");
+
+    // Another register takes the last kettle, then asks for one more in the same batch.
+    let b = refund(&s, "R2", 1, 1, d("1"));
+    let over = refund(&s, "R2", 2, 1, d("1"));
+    let r = up(
+        "R2",
+        20,
+        vec![UploadRecord::Refund(b.clone()), UploadRecord::Refund(over)],
+    )
+    .await;
+    assert_eq!(
+        statuses(&r),
+        [SaleStatus::Accepted, SaleStatus::Rejected],
+        "{r:?}"
+    );
+    let why = r[1].reason.clone().expect("reason");
+    assert!(
+        why.contains("over-refund")
+            && why.contains("1 requested")
+            && why.contains("2 sold")
+            && why.contains("2 already refunded"),
+        "{why}"
+    );
+
+    // A refund of a sale the server does not hold, and one in another register's name.
+    let unknown = sale(
+        &uk_tax(),
+        STORE,
+        "R1",
+        9,
+        &[(product(&c, "p-seat"), d("1"))],
+    );
+    let orphan = refund(&unknown, "R1", 10, 1, d("1"));
+    let forged = refund(&s, "R1", 11, 2, d("1"));
+    let r = up(
+        "R2",
+        30,
+        vec![
+            UploadRecord::Refund(orphan.clone()),
+            UploadRecord::Refund(forged),
+        ],
+    )
+    .await;
+    assert_eq!(statuses(&r), [SaleStatus::Rejected; 2], "{r:?}");
+    let r = up("R1", 31, vec![UploadRecord::Refund(orphan)]).await;
+    assert_eq!(statuses(&r), [SaleStatus::Rejected], "{r:?}");
+    assert!(
+        r[0].reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("does not hold"),
+        "{r:?}"
+    );
+
+    // A sale and its refund in one batch: the refund sees the sale stored before it.
+    let s2 = sale(
+        &uk_tax(),
+        STORE,
+        "R1",
+        12,
+        &[(product(&c, "p-seat"), d("2"))],
+    );
+    let c2 = refund(&s2, "R1", 13, 1, d("2"));
+    let r = up(
+        "R1",
+        40,
+        vec![
+            UploadRecord::Sale(s2.clone()),
+            UploadRecord::Refund(c2.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(statuses(&r), [SaleStatus::Accepted; 2], "{r:?}");
+
+    let refunds = store
+        .refunds_of(STORE, &s.sale_id.to_string())
+        .await
+        .expect("refunds");
+    let records: Vec<_> = refunds.iter().map(|r| r.record.clone()).collect();
+    assert_eq!(
+        records,
+        [a.clone(), b.clone()],
+        "stored once each, in order"
+    );
+    assert_eq!(refunds[0].uploaded_by, "R1");
+    assert_eq!(refunds[1].uploaded_by, "R2");
+    assert!(
+        store
+            .stored_sale(STORE, &a.refund_id.to_string())
+            .await
+            .expect("read")
+            .is_none(),
+        "a refund is not a sale"
+    );
+    let summary = store.summary(STORE).await.expect("summary");
+    assert_eq!((summary.sale_count, summary.refund_count), (2, 3));
+    assert_eq!(summary.total, s.total + s2.total);
+    assert_eq!(summary.refund_total, a.total + b.total + c2.total);
+    assert_eq!(
+        summary.refund_tax_total,
+        a.tax_total + b.tax_total + c2.tax_total
+    );
+    assert_eq!(summary.sales_with_tax_difference, 0);
+    let audit = store.stock_audit(STORE).await.expect("audit");
+    let stock = |id: &str| {
+        audit
+            .products
+            .iter()
+            .find(|p| p.product_id == id)
+            .expect("audited")
+            .current_stock
+    };
+    // Three kettles: two out, both back. Ten seats: two out, both back.
+    assert_eq!(stock("p-kettle"), d("3"));
+    assert_eq!(stock("p-seat"), d("10"));
 }
 
 /// A product oversold over and over: the audit lists the first dips below zero up to the

@@ -5,6 +5,7 @@
 use rust_decimal::Decimal;
 use tillkit_core::catalog::CatalogPayload;
 use tillkit_core::offline_limits::OfflineLimits;
+use tillkit_core::refund::RefundRecord;
 use tillkit_core::sale::SaleRecord;
 use tillkit_core::tax::Totals;
 
@@ -43,8 +44,7 @@ pub(crate) fn reason_text(reason: String) -> String {
 
 /// The answer for one decided sale, logged the same way by every backend (an accepted sale
 /// is written by the backend before it is answered).
-pub(crate) fn answer(sale: &SaleRecord, decision: &Decision) -> SaleResult {
-    let id = sale.sale_id;
+pub(crate) fn answer(id: uuid::Uuid, decision: &Decision) -> SaleResult {
     let (status, reason) = match decision {
         Decision::Accept(a) => {
             if !a.tax_check.totals_match {
@@ -85,6 +85,38 @@ pub async fn open(location: &str) -> Result<Arc<dyn ServerStore>, StoreError> {
 /// Whether `location` names a PostgreSQL database rather than a file.
 pub fn is_postgres_url(location: &str) -> bool {
     location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
+
+/// One record of an upload batch: a sale, or a refund of a sale (`kind: "refund"`).
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum UploadRecord {
+    /// A sale.
+    Sale(SaleRecord),
+    /// A refund; decided against the sale it reverses as the server holds it.
+    Refund(RefundRecord),
+}
+
+impl UploadRecord {
+    /// The record's id: the sale's `sale_id` or the refund's `refund_id` (the dedupe key,
+    /// and the id its result is answered under).
+    pub fn id(&self) -> uuid::Uuid {
+        match self {
+            UploadRecord::Sale(s) => s.sale_id,
+            UploadRecord::Refund(r) => r.refund_id,
+        }
+    }
+}
+
+/// A stored refund with what the server recorded next to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRefund {
+    /// The refund exactly as accepted.
+    pub record: RefundRecord,
+    /// The register whose token uploaded it.
+    pub uploaded_by: String,
+    /// Server clock when it was accepted (Unix ms).
+    pub received_at: i64,
 }
 
 /// Who uploads a batch, where, and when the server received it.
@@ -204,14 +236,34 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
         since: Option<&str>,
     ) -> Result<CatalogPayload, StoreError>;
 
-    /// Decides and stores a batch in one transaction; one result per sale, same order.
+    /// Decides and stores a batch of sales in one transaction; one result per sale, same order.
     async fn upload_batch(
         &self,
         ctx: &UploadContext,
         sales: Vec<SaleRecord>,
+    ) -> Result<Vec<SaleResult>, StoreError> {
+        self.upload_records(ctx, sales.into_iter().map(UploadRecord::Sale).collect())
+            .await
+    }
+
+    /// Decides and stores a batch of sales and refunds, in order, in one transaction; one
+    /// result per record, same order. A refund is decided against its sale as stored before
+    /// it (earlier batches, or earlier in this one) and against every refund of that sale
+    /// stored before it, from any register (`validate::decide_refund`).
+    async fn upload_records(
+        &self,
+        ctx: &UploadContext,
+        records: Vec<UploadRecord>,
     ) -> Result<Vec<SaleResult>, StoreError>;
 
-    /// A stored sale of the store by id.
+    /// The refunds of a stored sale of the store, in the order they were stored.
+    async fn refunds_of(
+        &self,
+        store_id: &str,
+        sale_id: &str,
+    ) -> Result<Vec<StoredRefund>, StoreError>;
+
+    /// A stored sale of the store by id (refunds are not sales: `refunds_of`).
     async fn stored_sale(
         &self,
         store_id: &str,

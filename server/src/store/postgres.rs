@@ -11,6 +11,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, 
 use rust_decimal::Decimal;
 use tillkit_core::catalog::{CatalogPayload, DiscountRule, PayloadKind, ProductRecord};
 use tillkit_core::offline_limits::OfflineLimits;
+use tillkit_core::refund::RefundRecord;
 use tillkit_core::sale::SaleRecord;
 use tillkit_core::tax::TaxSettings;
 use tillkit_core::time::now_ms;
@@ -18,7 +19,9 @@ use tokio_postgres::IsolationLevel;
 use tokio_postgres::error::SqlState;
 
 use super::pg_tls::PgUrl;
-use super::{JournalRows, RegisterInfo, ServerStore, StoredSale, UploadContext};
+use super::{
+    JournalRows, RegisterInfo, ServerStore, StoredRefund, StoredSale, UploadContext, UploadRecord,
+};
 use crate::auth::{Principal, TokenHash};
 use crate::config::MAX_AUDIT_ITEMS;
 use crate::error::StoreError;
@@ -371,6 +374,7 @@ impl PgStore {
         &self,
         ctx: &UploadContext,
         sales: &Arc<Vec<SaleRecord>>,
+        slots: &[Slot],
         prepared: &Option<(TaxSettings, Vec<validate::Prepared>)>,
     ) -> Result<Vec<SaleResult>, Failure> {
         let mut client = self.pool.get().await?;
@@ -378,7 +382,13 @@ impl PgStore {
         // Uploads to one store take turns here, as on SQLite; other stores are not held up.
         let (tax, version, _) = store_row(&tx, &ctx.store_id, true).await?;
         let settings = tax.ok_or_else(|| StoreError::NoCatalog(ctx.store_id.clone()))?;
-        let ids: Vec<String> = sales.iter().map(|s| s.sale_id.to_string()).collect();
+        let ids: Vec<String> = slots
+            .iter()
+            .map(|slot| match slot {
+                Slot::Sale(i) => sales[*i].sale_id.to_string(),
+                Slot::Refund(r) => r.refund_id.to_string(),
+            })
+            .collect();
         let find = tx
             .prepare_cached(
                 "SELECT sale_id, record FROM sales WHERE store_id = $1 AND sale_id = ANY($2)",
@@ -390,25 +400,102 @@ impl PgStore {
             .into_iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect();
+        // The sales the batch's refunds reverse, and their refunds so far, as stored.
+        let refunded: Vec<String> = slots
+            .iter()
+            .filter_map(|slot| match slot {
+                Slot::Refund(r) => Some(r.refund_of.to_string()),
+                Slot::Sale(_) => None,
+            })
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut held_sales: HashMap<String, SaleRecord> = HashMap::new();
+        let mut held_refunds: HashMap<String, Vec<RefundRecord>> = HashMap::new();
+        if !refunded.is_empty() {
+            let stmt = tx
+                .prepare_cached(
+                    "SELECT sale_id, record, kind, refund_of FROM sales
+                     WHERE store_id = $1
+                       AND ((kind = 'sale' AND sale_id = ANY($2)) OR refund_of = ANY($2))",
+                )
+                .await?;
+            for r in tx.query(&stmt, &[&ctx.store_id, &refunded]).await? {
+                let (id, record, kind, of): (String, &str, &str, Option<String>) =
+                    (r.get(0), r.get(1), r.get(2), r.get(3));
+                match (kind, of) {
+                    ("refund", Some(of)) => held_refunds
+                        .entry(of)
+                        .or_default()
+                        .push(parse("refund", record)?),
+                    _ => {
+                        held_sales.insert(id, parse("sale", record)?);
+                    }
+                }
+            }
+        }
 
         let prepared = match prepared {
             Some((seen, p)) if *seen == settings => p.clone(),
             // The catalogue (and its tax settings) changed since: check again, under the lock.
             _ => prepare_off_thread(sales, ctx, &settings).await?,
         };
+        let mut prepared: Vec<Option<validate::Prepared>> =
+            prepared.into_iter().map(Some).collect();
         let mut new = NewRows::default();
-        let mut results = Vec::with_capacity(sales.len());
-        for ((sale, id), prepared) in sales.iter().zip(ids).zip(prepared) {
-            let existing = match prepared {
-                validate::Prepared::Refused(_) => None,
-                validate::Prepared::Checked { .. } => stored.get(&id).map(String::as_str),
-            };
-            let decision = prepared.resolve(existing);
-            results.push(super::answer(sale, &decision));
-            if let Decision::Accept(a) = decision {
-                new.push(sale, &id, &a)?;
-                // A second copy of this id later in the batch is judged against this one.
-                stored.insert(id, a.canonical);
+        let mut results = Vec::with_capacity(slots.len());
+        for (slot, id) in slots.iter().zip(ids) {
+            match slot {
+                Slot::Sale(i) => {
+                    let sale = &sales[*i];
+                    let prepared = prepared[*i]
+                        .take()
+                        .ok_or_else(|| StoreError::Backend("a sale decided twice".into()))?;
+                    let existing = match prepared {
+                        validate::Prepared::Refused(_) => None,
+                        validate::Prepared::Checked { .. } => stored.get(&id).map(String::as_str),
+                    };
+                    let decision = prepared.resolve(existing);
+                    results.push(super::answer(sale.sale_id, &decision));
+                    if let Decision::Accept(a) = decision {
+                        new.push(RowRef::sale(sale), &id, &a)?;
+                        if refunded.binary_search(&id).is_ok() {
+                            // A refund later in this batch reverses it.
+                            held_sales.insert(id.clone(), sale.clone());
+                        }
+                        // A second copy of this id later in the batch is judged against this one.
+                        stored.insert(id, a.canonical);
+                    }
+                }
+                Slot::Refund(refund) => {
+                    let mine =
+                        refund.store_id == ctx.store_id && refund.register_id == ctx.uploaded_by;
+                    let of = refund.refund_of.to_string();
+                    let empty = Vec::new();
+                    let held =
+                        held_sales
+                            .get(&of)
+                            .filter(|_| mine)
+                            .map(|sale| validate::HeldSale {
+                                sale,
+                                refunds: held_refunds.get(&of).unwrap_or(&empty),
+                            });
+                    let existing = stored.get(&id).map(String::as_str).filter(|_| mine);
+                    let decision = validate::decide_refund(
+                        refund,
+                        &ctx.store_id,
+                        &ctx.uploaded_by,
+                        &settings,
+                        existing,
+                        held,
+                    )?;
+                    results.push(super::answer(refund.refund_id, &decision));
+                    if let Decision::Accept(a) = decision {
+                        new.push(RowRef::refund(refund), &id, &a)?;
+                        held_refunds.entry(of).or_default().push(refund.clone());
+                        stored.insert(id, a.canonical);
+                    }
+                }
             }
         }
         if !new.sale_id.is_empty() {
@@ -416,6 +503,54 @@ impl PgStore {
         }
         tx.commit().await?;
         Ok(results)
+    }
+}
+
+/// A record of a batch, split for deciding: sales by their index in the batch's sales.
+// Refunds are rare beside sales; boxing them would save little.
+#[allow(clippy::large_enum_variant)]
+enum Slot {
+    Sale(usize),
+    Refund(RefundRecord),
+}
+
+/// The columns of one accepted record, sale or refund.
+struct RowRef<'a> {
+    register_id: &'a str,
+    receipt_no: &'a str,
+    seq: u64,
+    created_at: i64,
+    currency: &'a str,
+    total: Decimal,
+    tax_total: Decimal,
+    refund_of: Option<String>,
+}
+
+impl<'a> RowRef<'a> {
+    fn sale(s: &'a SaleRecord) -> Self {
+        RowRef {
+            register_id: &s.register_id,
+            receipt_no: &s.receipt_no,
+            seq: s.seq,
+            created_at: s.created_at,
+            currency: &s.currency,
+            total: s.total,
+            tax_total: s.tax_total,
+            refund_of: None,
+        }
+    }
+
+    fn refund(r: &'a RefundRecord) -> Self {
+        RowRef {
+            register_id: &r.register_id,
+            receipt_no: &r.receipt_no,
+            seq: r.seq,
+            created_at: r.created_at,
+            currency: &r.currency,
+            total: r.total,
+            tax_total: r.tax_total,
+            refund_of: Some(r.refund_of.to_string()),
+        }
     }
 }
 
@@ -499,6 +634,8 @@ struct NewRows {
     totals_match: Vec<bool>,
     tax_check_error: Vec<Option<String>>,
     record_hash: Vec<String>,
+    kind: Vec<&'static str>,
+    refund_of: Vec<Option<String>>,
     m_product: Vec<String>,
     m_register: Vec<String>,
     m_sale: Vec<String>,
@@ -509,22 +646,22 @@ struct NewRows {
 impl NewRows {
     fn push(
         &mut self,
-        sale: &SaleRecord,
+        row: RowRef<'_>,
         id: &str,
         a: &validate::Accepted,
     ) -> Result<(), StoreError> {
         let check = &a.tax_check;
         self.sale_id.push(id.to_string());
-        self.register_id.push(sale.register_id.clone());
-        self.receipt_no.push(sale.receipt_no.clone());
+        self.register_id.push(row.register_id.to_string());
+        self.receipt_no.push(row.receipt_no.to_string());
         self.seq.push(
-            i64::try_from(sale.seq)
-                .map_err(|_| StoreError::Invalid(format!("seq {} out of range", sale.seq)))?,
+            i64::try_from(row.seq)
+                .map_err(|_| StoreError::Invalid(format!("seq {} out of range", row.seq)))?,
         );
-        self.created_at.push(sale.created_at);
-        self.currency.push(sale.currency.clone());
-        self.total.push(sale.total.to_string());
-        self.tax_total.push(sale.tax_total.to_string());
+        self.created_at.push(row.created_at);
+        self.currency.push(row.currency.to_string());
+        self.total.push(row.total.to_string());
+        self.tax_total.push(row.tax_total.to_string());
         self.record.push(a.canonical.clone());
         self.server_totals
             .push(check.server_totals.as_ref().map(json).transpose()?);
@@ -533,12 +670,18 @@ impl NewRows {
         self.totals_match.push(check.totals_match);
         self.tax_check_error.push(check.error.clone());
         self.record_hash.push(a.record_hash.clone());
+        self.kind.push(if row.refund_of.is_some() {
+            "refund"
+        } else {
+            "sale"
+        });
+        self.refund_of.push(row.refund_of);
         for m in &a.movements {
             self.m_product.push(m.product_id.clone());
-            self.m_register.push(sale.register_id.clone());
+            self.m_register.push(row.register_id.to_string());
             self.m_sale.push(id.to_string());
             self.m_delta.push(m.delta_milli);
-            self.m_created_at.push(sale.created_at);
+            self.m_created_at.push(row.created_at);
         }
         Ok(())
     }
@@ -555,16 +698,16 @@ impl NewRows {
             .prepare_cached(
                 "INSERT INTO sales (store_id, sale_id, register_id, uploaded_by, receipt_no, seq,
                    created_at, received_at, currency, total, tax_total, record, server_totals,
-                   tax_difference, totals_match, tax_check_error, record_hash)
+                   tax_difference, totals_match, tax_check_error, record_hash, kind, refund_of)
                  SELECT $1, u.sale_id, u.register_id, $2, u.receipt_no, u.seq, u.created_at, $3,
                    u.currency, u.total, u.tax_total, u.record, u.server_totals, u.tax_difference,
-                   u.totals_match, u.tax_check_error, u.record_hash
+                   u.totals_match, u.tax_check_error, u.record_hash, u.kind, u.refund_of
                  FROM UNNEST($4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[],
                    $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bool[],
-                   $16::text[], $17::text[])
+                   $16::text[], $17::text[], $18::text[], $19::text[])
                    AS u(sale_id, register_id, receipt_no, seq, created_at, currency, total,
                         tax_total, record, server_totals, tax_difference, totals_match,
-                        tax_check_error, record_hash)
+                        tax_check_error, record_hash, kind, refund_of)
                  ON CONFLICT (store_id, sale_id) DO NOTHING",
             )
             .await?;
@@ -589,6 +732,8 @@ impl NewRows {
                     &self.totals_match,
                     &self.tax_check_error,
                     &self.record_hash,
+                    &self.kind,
+                    &self.refund_of,
                 ],
             )
             .await?;
@@ -740,7 +885,7 @@ async fn stored_sale_read(
         .prepare_cached(
             "SELECT record, uploaded_by, received_at, server_totals, tax_difference, totals_match,
                     tax_check_error
-             FROM sales WHERE store_id = $1 AND sale_id = $2",
+             FROM sales WHERE store_id = $1 AND sale_id = $2 AND kind = 'sale'",
         )
         .await?;
     let Some(r) = tx.query_opt(&stmt, &[&store_id, &sale_id]).await? else {
@@ -758,6 +903,30 @@ async fn stored_sale_read(
         totals_match: r.get(5),
         tax_check_error: r.get(6),
     }))
+}
+
+async fn refunds_of_read(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    sale_id: &str,
+) -> Result<Vec<StoredRefund>, Failure> {
+    store_row(tx, store_id, false).await?;
+    let stmt = tx
+        .prepare_cached(
+            "SELECT record, uploaded_by, received_at FROM sales
+             WHERE store_id = $1 AND refund_of = $2 AND kind = 'refund'
+             ORDER BY received_at, seq",
+        )
+        .await?;
+    let mut out = Vec::new();
+    for r in tx.query(&stmt, &[&store_id, &sale_id]).await? {
+        out.push(StoredRefund {
+            record: parse("refund", r.get(0))?,
+            uploaded_by: r.get(1),
+            received_at: r.get(2),
+        });
+    }
+    Ok(out)
 }
 
 async fn audit_read(tx: &Transaction<'_>, store_id: &str) -> Result<StockAudit, Failure> {
@@ -875,11 +1044,15 @@ async fn summary_read(tx: &Transaction<'_>, store_id: &str) -> Result<Summary, F
     // Summed as NUMERIC in the database: exact, and no row leaves it.
     let stmt = tx
         .prepare_cached(
-            "SELECT COUNT(*),
-                    COALESCE(SUM(total::numeric), 0)::text,
-                    COALESCE(SUM(tax_total::numeric), 0)::text,
-                    COUNT(*) FILTER (WHERE tax_difference IS NULL OR tax_difference::numeric <> 0),
-                    COALESCE(SUM(tax_difference::numeric), 0)::text
+            "SELECT COUNT(*) FILTER (WHERE kind = 'sale'),
+                    COALESCE(SUM(total::numeric) FILTER (WHERE kind = 'sale'), 0)::text,
+                    COALESCE(SUM(tax_total::numeric) FILTER (WHERE kind = 'sale'), 0)::text,
+                    COUNT(*) FILTER (WHERE kind = 'sale'
+                      AND (tax_difference IS NULL OR tax_difference::numeric <> 0)),
+                    COALESCE(SUM(tax_difference::numeric) FILTER (WHERE kind = 'sale'), 0)::text,
+                    COUNT(*) FILTER (WHERE kind = 'refund'),
+                    COALESCE(SUM(total::numeric) FILTER (WHERE kind = 'refund'), 0)::text,
+                    COALESCE(SUM(tax_total::numeric) FILTER (WHERE kind = 'refund'), 0)::text
              FROM sales WHERE store_id = $1",
         )
         .await?;
@@ -890,6 +1063,9 @@ async fn summary_read(tx: &Transaction<'_>, store_id: &str) -> Result<Summary, F
         sale_count: r.get::<_, i64>(0) as u64,
         total: dec(r.get(1))?,
         tax_total: dec(r.get(2))?,
+        refund_count: r.get::<_, i64>(5) as u64,
+        refund_total: dec(r.get(6))?,
+        refund_tax_total: dec(r.get(7))?,
         sales_with_tax_difference: r.get::<_, i64>(3) as u64,
         tax_difference_total: dec(r.get(4))?,
     })
@@ -1312,21 +1488,46 @@ impl ServerStore for PgStore {
             .await?)
     }
 
-    async fn upload_batch(
+    async fn upload_records(
         &self,
         ctx: &UploadContext,
-        sales: Vec<SaleRecord>,
+        records: Vec<UploadRecord>,
     ) -> Result<Vec<SaleResult>, StoreError> {
-        if sales.is_empty() {
+        if records.is_empty() {
             // Nothing to decide: no connection, no turn.
             return Ok(Vec::new());
         }
+        let mut sales = Vec::with_capacity(records.len());
+        let slots: Vec<Slot> = records
+            .into_iter()
+            .map(|r| match r {
+                UploadRecord::Sale(s) => {
+                    sales.push(s);
+                    Slot::Sale(sales.len() - 1)
+                }
+                UploadRecord::Refund(r) => Slot::Refund(r),
+            })
+            .collect();
         let sales = Arc::new(sales);
         // Checked once, outside the store's lock; re-checked only if the settings moved.
         let prepared = retrying("upload_batch", || self.prepare(ctx, &sales)).await?;
         // The store's turn in this instance before a connection: waiting writers hold none.
         let _turn = self.turns.take(&ctx.store_id, self.lock_wait).await?;
-        retrying("upload_batch", || self.try_upload(ctx, &sales, &prepared)).await
+        retrying("upload_batch", || {
+            self.try_upload(ctx, &sales, &slots, &prepared)
+        })
+        .await
+    }
+
+    async fn refunds_of(
+        &self,
+        store_id: &str,
+        sale_id: &str,
+    ) -> Result<Vec<StoredRefund>, StoreError> {
+        read!(self, "refunds_of", |tx| refunds_of_read(
+            &tx, store_id, sale_id
+        )
+        .await?)
     }
 
     async fn stored_sale(

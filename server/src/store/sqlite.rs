@@ -10,11 +10,15 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use rust_decimal::Decimal;
 use tillkit_core::catalog::{CatalogPayload, DiscountRule, PayloadKind, ProductRecord};
 use tillkit_core::offline_limits::OfflineLimits;
+use tillkit_core::refund::RefundRecord;
 use tillkit_core::sale::SaleRecord;
 use tillkit_core::tax::TaxSettings;
 use tillkit_core::time::now_ms;
 
-use super::{JournalRows, RegisterInfo, ServerStore, StoredSale, UploadContext, schema};
+use super::{
+    JournalRows, RegisterInfo, ServerStore, StoredRefund, StoredSale, UploadContext, UploadRecord,
+    schema,
+};
 use crate::auth::{Principal, TokenHash};
 use crate::config::MAX_AUDIT_ITEMS;
 use crate::error::StoreError;
@@ -190,17 +194,26 @@ impl ServerStore for SqliteStore {
             .await
     }
 
-    async fn upload_batch(
+    async fn upload_records(
         &self,
         ctx: &UploadContext,
-        sales: Vec<SaleRecord>,
+        records: Vec<UploadRecord>,
     ) -> Result<Vec<SaleResult>, StoreError> {
-        if sales.is_empty() {
+        if records.is_empty() {
             // Nothing to decide, as on PostgreSQL: no transaction.
             return Ok(Vec::new());
         }
         let ctx = ctx.clone();
-        self.run(move |c| upload_batch(c, &ctx, &sales)).await
+        self.run(move |c| upload_batch(c, &ctx, records)).await
+    }
+
+    async fn refunds_of(
+        &self,
+        store_id: &str,
+        sale_id: &str,
+    ) -> Result<Vec<StoredRefund>, StoreError> {
+        let (store_id, sale_id) = (store_id.to_owned(), sale_id.to_owned());
+        self.run(move |c| refunds_of(c, &store_id, &sale_id)).await
     }
 
     async fn stored_sale(
@@ -661,24 +674,51 @@ fn catalog(
     })
 }
 
+/// A sale or a refund of a batch, split for deciding: sales by their index in `sales`.
+// Refunds are rare beside sales; boxing them would save little.
+#[allow(clippy::large_enum_variant)]
+enum Slot {
+    Sale(usize),
+    Refund(RefundRecord),
+}
+
 fn upload_batch(
     conn: &mut Connection,
     ctx: &UploadContext,
-    sales: &[SaleRecord],
+    records: Vec<UploadRecord>,
 ) -> Result<Vec<SaleResult>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let (tax, version, _) = store_row(&tx, &ctx.store_id)?;
     let settings = tax.ok_or_else(|| StoreError::NoCatalog(ctx.store_id.clone()))?;
-    let mut results = Vec::with_capacity(sales.len());
+    let mut sales = Vec::with_capacity(records.len());
+    let slots: Vec<Slot> = records
+        .into_iter()
+        .map(|r| match r {
+            UploadRecord::Sale(s) => {
+                sales.push(s);
+                Slot::Sale(sales.len() - 1)
+            }
+            UploadRecord::Refund(r) => Slot::Refund(r),
+        })
+        .collect();
+    let mut results = Vec::with_capacity(slots.len());
     let mut moved = BTreeSet::new();
     {
         let mut find =
             tx.prepare_cached("SELECT record FROM sales WHERE store_id = ?1 AND sale_id = ?2")?;
+        let mut find_sale = tx.prepare_cached(
+            "SELECT record FROM sales WHERE store_id = ?1 AND sale_id = ?2 AND kind = 'sale'",
+        )?;
+        let mut find_refunds = tx.prepare_cached(
+            "SELECT record FROM sales WHERE store_id = ?1 AND refund_of = ?2 AND kind = 'refund'
+             ORDER BY rowid",
+        )?;
         let mut insert_sale = tx.prepare_cached(
             "INSERT INTO sales (sale_id, store_id, register_id, uploaded_by, receipt_no, created_at,
                received_at, currency, total, tax_total, record, server_totals, tax_difference,
-               totals_match, tax_check_error, seq, record_hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+               totals_match, tax_check_error, seq, record_hash, kind, refund_of)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+               ?18, ?19)",
         )?;
         let mut insert_move = tx.prepare_cached(
             "INSERT INTO stock_movements (store_id, product_id, register_id, sale_id, delta_milli,
@@ -686,55 +726,137 @@ fn upload_batch(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         // The checks run on every core; only the id lookups and writes stay in order.
-        let prepared = validate::prepare_batch(sales, &ctx.store_id, &ctx.uploaded_by, &settings)?;
-        for (sale, prepared) in sales.iter().zip(prepared) {
-            let id = sale.sale_id.to_string();
-            // Refused sales are never looked up: they learn nothing about stored ids.
-            let existing: Option<String> = match prepared {
-                validate::Prepared::Refused(_) => None,
-                validate::Prepared::Checked { .. } => find
-                    .query_row([&ctx.store_id, &id], |r| r.get(0))
-                    .optional()?,
+        let mut prepared =
+            validate::prepare_batch(&sales, &ctx.store_id, &ctx.uploaded_by, &settings)?
+                .into_iter()
+                .map(Some)
+                .collect::<Vec<_>>();
+        for slot in &slots {
+            // (id, register, receipt, created_at, currency, total, tax_total, seq, refund_of)
+            let (decision, row) = match slot {
+                Slot::Sale(i) => {
+                    let sale = &sales[*i];
+                    let prepared = prepared[*i]
+                        .take()
+                        .ok_or_else(|| StoreError::Backend("a sale decided twice".into()))?;
+                    let id = sale.sale_id.to_string();
+                    // Refused sales are never looked up: they learn nothing about stored ids.
+                    let existing: Option<String> = match prepared {
+                        validate::Prepared::Refused(_) => None,
+                        validate::Prepared::Checked { .. } => find
+                            .query_row([&ctx.store_id, &id], |r| r.get(0))
+                            .optional()?,
+                    };
+                    let row = Row {
+                        id,
+                        register_id: &sale.register_id,
+                        receipt_no: &sale.receipt_no,
+                        created_at: sale.created_at,
+                        currency: &sale.currency,
+                        total: sale.total,
+                        tax_total: sale.tax_total,
+                        seq: sale.seq,
+                        refund_of: None,
+                    };
+                    (prepared.resolve(existing.as_deref()), row)
+                }
+                Slot::Refund(refund) => {
+                    let id = refund.refund_id.to_string();
+                    let mine =
+                        refund.store_id == ctx.store_id && refund.register_id == ctx.uploaded_by;
+                    // As for sales: a refund of another store or register looks nothing up.
+                    let (existing, sale, earlier) = if mine {
+                        let of = refund.refund_of.to_string();
+                        let existing: Option<String> = find
+                            .query_row([&ctx.store_id, &id], |r| r.get(0))
+                            .optional()?;
+                        let sale: Option<SaleRecord> = find_sale
+                            .query_row([&ctx.store_id, &of], |r| r.get::<_, String>(0))
+                            .optional()?
+                            .map(|t| parse("sale", &t))
+                            .transpose()?;
+                        let earlier = find_refunds
+                            .query_map([&ctx.store_id, &of], |r| r.get::<_, String>(0))?
+                            .map(|t| parse::<RefundRecord>("refund", &t?))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        (existing, sale, earlier)
+                    } else {
+                        (None, None, Vec::new())
+                    };
+                    let held = sale.as_ref().map(|sale| validate::HeldSale {
+                        sale,
+                        refunds: &earlier,
+                    });
+                    let decision = validate::decide_refund(
+                        refund,
+                        &ctx.store_id,
+                        &ctx.uploaded_by,
+                        &settings,
+                        existing.as_deref(),
+                        held,
+                    )?;
+                    let row = Row {
+                        id,
+                        register_id: &refund.register_id,
+                        receipt_no: &refund.receipt_no,
+                        created_at: refund.created_at,
+                        currency: &refund.currency,
+                        total: refund.total,
+                        tax_total: refund.tax_total,
+                        seq: refund.seq,
+                        refund_of: Some(refund.refund_of.to_string()),
+                    };
+                    (decision, row)
+                }
             };
-            let decision = prepared.resolve(existing.as_deref());
             if let Decision::Accept(a) = &decision {
                 let check = &a.tax_check;
                 insert_sale.execute(params![
-                    id,
+                    row.id,
                     ctx.store_id,
-                    sale.register_id,
+                    row.register_id,
                     ctx.uploaded_by,
-                    sale.receipt_no,
-                    sale.created_at,
+                    row.receipt_no,
+                    row.created_at,
                     ctx.received_at,
-                    sale.currency,
-                    sale.total.to_string(),
-                    sale.tax_total.to_string(),
+                    row.currency,
+                    row.total.to_string(),
+                    row.tax_total.to_string(),
                     a.canonical,
                     check.server_totals.as_ref().map(json).transpose()?,
                     check.tax_difference.map(|d| d.to_string()),
                     check.totals_match,
                     check.error,
-                    i64::try_from(sale.seq).map_err(|_| StoreError::Invalid(format!(
+                    i64::try_from(row.seq).map_err(|_| StoreError::Invalid(format!(
                         "seq {} out of range",
-                        sale.seq
+                        row.seq
                     )))?,
                     a.record_hash,
+                    if row.refund_of.is_some() {
+                        "refund"
+                    } else {
+                        "sale"
+                    },
+                    row.refund_of,
                 ])?;
                 for m in &a.movements {
                     insert_move.execute(params![
                         ctx.store_id,
                         m.product_id,
-                        sale.register_id,
-                        id,
+                        row.register_id,
+                        row.id,
                         m.delta_milli,
-                        sale.created_at,
+                        row.created_at,
                         ctx.received_at
                     ])?;
                     moved.insert(m.product_id.clone());
                 }
             }
-            results.push(super::answer(sale, &decision));
+            let id = match slot {
+                Slot::Sale(i) => sales[*i].sale_id,
+                Slot::Refund(r) => r.refund_id,
+            };
+            results.push(super::answer(id, &decision));
         }
     }
     if !moved.is_empty() {
@@ -759,6 +881,49 @@ fn upload_batch(
     Ok(results)
 }
 
+/// The columns of one accepted record.
+struct Row<'a> {
+    id: String,
+    register_id: &'a str,
+    receipt_no: &'a str,
+    created_at: i64,
+    currency: &'a str,
+    total: Decimal,
+    tax_total: Decimal,
+    seq: u64,
+    refund_of: Option<String>,
+}
+
+fn refunds_of(
+    conn: &mut Connection,
+    store_id: &str,
+    sale_id: &str,
+) -> Result<Vec<StoredRefund>, StoreError> {
+    let tx = conn.transaction()?;
+    store_row(&tx, store_id)?;
+    let mut stmt = tx.prepare_cached(
+        "SELECT record, uploaded_by, received_at FROM sales
+         WHERE store_id = ?1 AND refund_of = ?2 AND kind = 'refund' ORDER BY rowid",
+    )?;
+    let rows = stmt.query_map([store_id, sale_id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (record, uploaded_by, received_at) = row?;
+        out.push(StoredRefund {
+            record: parse("refund", &record)?,
+            uploaded_by,
+            received_at,
+        });
+    }
+    Ok(out)
+}
+
 fn stored_sale(
     conn: &mut Connection,
     store_id: &str,
@@ -777,7 +942,7 @@ fn stored_sale(
         .prepare_cached(
             "SELECT record, uploaded_by, received_at, server_totals, tax_difference, totals_match,
                     tax_check_error
-             FROM sales WHERE store_id = ?1 AND sale_id = ?2",
+             FROM sales WHERE store_id = ?1 AND sale_id = ?2 AND kind = 'sale'",
         )?
         .query_row([store_id, sale_id], |r| {
             Ok((
@@ -945,17 +1110,29 @@ fn summary(conn: &mut Connection, store_id: &str) -> Result<Summary, StoreError>
         sale_count: 0,
         total: Decimal::ZERO,
         tax_total: Decimal::ZERO,
+        refund_count: 0,
+        refund_total: Decimal::ZERO,
+        refund_tax_total: Decimal::ZERO,
         sales_with_tax_difference: 0,
         tax_difference_total: Decimal::ZERO,
     };
-    let mut stmt =
-        tx.prepare("SELECT total, tax_total, tax_difference FROM sales WHERE store_id = ?1")?;
+    let mut stmt = tx.prepare(
+        "SELECT total, tax_total, tax_difference, kind = 'refund' FROM sales WHERE store_id = ?1",
+    )?;
     let mut rows = stmt.query([store_id])?;
     // Summed in Rust: SQLite would add the TEXT amounts as floating point.
     while let Some(r) = rows.next()? {
+        let total = dec(&r.get::<_, String>(0)?)?;
+        let tax_total = dec(&r.get::<_, String>(1)?)?;
+        if r.get::<_, bool>(3)? {
+            summary.refund_count += 1;
+            summary.refund_total += total;
+            summary.refund_tax_total += tax_total;
+            continue;
+        }
         summary.sale_count += 1;
-        summary.total += dec(&r.get::<_, String>(0)?)?;
-        summary.tax_total += dec(&r.get::<_, String>(1)?)?;
+        summary.total += total;
+        summary.tax_total += tax_total;
         match r.get::<_, Option<String>>(2)? {
             Some(d) => {
                 let d = dec(&d)?;

@@ -59,6 +59,34 @@ impl Default for Settings {
     }
 }
 
+/// A decoded refund: its canonical form is a fixed point, and it is decided without error
+/// (rejected while the server holds no sale for it; a retry of a stored copy is a duplicate).
+fn refund_decided_purely(settings: &Settings, refund: &tillkit_core::refund::RefundRecord) {
+    let canonical = validate::canonical_refund(refund).expect("a decoded refund serialises");
+    let reparsed: tillkit_core::refund::RefundRecord =
+        serde_json::from_str(&canonical).expect("a canonical refund decodes");
+    assert_eq!(
+        validate::canonical_refund(&reparsed).expect("serialises"),
+        canonical
+    );
+    let tax = &settings.0[0];
+    let first = validate::decide_refund(refund, STORE, &refund.register_id, tax, None, None)
+        .expect("deciding is pure");
+    assert!(matches!(first, Decision::Rejected(_)), "{first:?}");
+    if refund.store_id == STORE {
+        let retry = validate::decide_refund(
+            refund,
+            STORE,
+            &refund.register_id,
+            tax,
+            Some(&canonical),
+            None,
+        )
+        .expect("deciding is pure");
+        assert_eq!(retry, Decision::Duplicate);
+    }
+}
+
 /// Bytes -> the upload handler's decoding and limits -> the per-sale decision every
 /// storage backend makes. A bad body is a 400/413 `ApiError`; a decoded sale is decided
 /// without error, and a retry of it is a duplicate. Returns how many sales were accepted.
@@ -83,6 +111,10 @@ pub fn server_request(settings: &Settings, bytes: &[u8]) -> usize {
         .into_iter()
         .filter_map(|entry| match entry {
             BatchEntry::Sale(sale) => Some(sale),
+            BatchEntry::Refund(refund) => {
+                refund_decided_purely(settings, &refund);
+                None
+            }
             BatchEntry::Unreadable { reason, .. } => {
                 assert!(!reason.is_empty());
                 None

@@ -3,9 +3,10 @@
 package app.tillkit.background
 
 /**
- * True for a network with internet that Android has validated and that is not blocked for
- * this app. A captive-portal Wi-Fi (internet, not validated) or a network blocked by data
- * saver or background restrictions does not count.
+ * True for a network that offers internet and is not blocked for this app (data saver,
+ * background restrictions). Android's validation is not asked for: it probes Google's servers,
+ * not ours, so a shop LAN whose sync server is local but whose internet line is down never
+ * validates, and a register that waited for it would never upload. Whether the sync server
+ * answers (a captive portal's page, a dead line) is the core's health probe to find out.
  */
-fun networkUsable(hasInternet: Boolean, validated: Boolean, blocked: Boolean): Boolean =
-    hasInternet && validated && !blocked
+fun networkUsable(hasInternet: Boolean, blocked: Boolean): Boolean = hasInternet && !blocked

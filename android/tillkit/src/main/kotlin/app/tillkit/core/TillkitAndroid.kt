@@ -49,10 +49,12 @@ class TillkitAndroid private constructor(
     // the newest: the engine needs the state, not every flap). Null until the first report.
     private val network = MutableStateFlow<Boolean?>(null)
 
-    // A network counts only once Android has validated it and while it is not blocked for
-    // this app (networkUsable): a captive-portal Wi-Fi is offline. The core's health probe of
-    // the server still decides Online. Callbacks arrive one at a time on ConnectivityManager's
-    // thread, so this state needs no lock.
+    // A network counts when it offers internet and is not blocked for this app (networkUsable),
+    // validated by Android or not: a shop LAN with its sync server inside and its internet line
+    // down never validates, and must still upload. The core's health probe of the server decides
+    // Online. Callbacks arrive one at a time on ConnectivityManager's thread, so this state
+    // needs no lock; losing or gaining validation arrives as onCapabilitiesChanged, reports the
+    // same, and the core ignores a report that changes nothing.
     private val networkCallback = object : ConnectivityManager.NetworkCallback() {
         private var current: Network? = null
         private var capabilities: NetworkCapabilities? = null
@@ -188,6 +190,5 @@ class TillkitAndroid private constructor(
 
 private fun usable(capabilities: NetworkCapabilities, blocked: Boolean) = networkUsable(
     hasInternet = capabilities.hasCapability(NetworkCapabilities.NET_CAPABILITY_INTERNET),
-    validated = capabilities.hasCapability(NetworkCapabilities.NET_CAPABILITY_VALIDATED),
     blocked = blocked,
 )
