@@ -315,11 +315,9 @@ impl TillkitCore {
         .await
     }
 
-    /// Sends sales that need a person again, of every store on this device (not only the
-    /// current store's, whoever is logged in): all of them (`sale_ids` null), or those
-    /// listed. A set-aside sale goes back to pending with its reason cleared; a parked sale
-    /// becomes due at once with its backoff reset. Returns how many it touched; a sync round
-    /// starts at once, and the server judges each sale again.
+    /// Puts the current store's set-aside sales back in line and sends its parked sales
+    /// again now: all of them (`sale_ids` null), or those listed. Returns how many it
+    /// touched; a sync round starts at once.
     pub async fn retry_attention_sales(
         &self,
         sale_ids: Option<Vec<String>>,
