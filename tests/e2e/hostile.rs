@@ -477,6 +477,7 @@ fn absurd_durations_in_the_config_never_panic_the_engine() {
     cfg.connect_timeout = Duration::MAX;
     cfg.backoff_base = Duration::MAX;
     cfg.backoff_cap = Duration::MAX;
+    cfg.probe_interval = Duration::MAX;
     cfg.periodic_interval = Duration::MAX;
     cfg.catalog_interval = Duration::MAX;
     cfg.batch_size = usize::MAX;

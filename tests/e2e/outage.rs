@@ -5,11 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use tillkit_core::sync::SyncConfig;
+use tillkit_core::sync::{Connectivity, SyncConfig};
 use tillkit_e2e::child::serve_if_child;
 use tillkit_e2e::fixtures::*;
 use tillkit_e2e::outage::{self, Kind, Plan, Report, shop_config};
-use tillkit_e2e::proxy::Link;
+use tillkit_e2e::proxy::{Fault, Link, Reply};
 
 const CHILD_TEST: &str = "outage_server_child_serves_until_killed";
 
@@ -306,4 +306,203 @@ fn health_answers_while_every_table_of_the_servers_postgres_store_is_locked() {
     for request in waiting {
         assert_eq!(rt.block_on(request).expect("request task"), 200);
     }
+}
+
+/// Sync settings for the gateway tests: the quick test retries (500 ms cap), and probes
+/// about every second.
+fn gateway_config(url: &str, token: &str) -> SyncConfig {
+    let mut cfg = sync_config(url, token);
+    cfg.probe_interval = Duration::from_secs(1);
+    cfg
+}
+
+#[test]
+fn a_gateways_error_page_in_the_servers_place_is_an_outage_probed_on_schedule_and_measured() {
+    let server = Server::start();
+    let proxy = server.proxy();
+    let mut dev = Device::online(
+        STORE,
+        "R1",
+        gateway_config(&proxy.url(), &server.token(STORE, "R1")),
+    );
+    let log = std::sync::Arc::new(StatusLog::default());
+    let _sub = dev.engine().subscribe(log.clone());
+    // The server is gone behind a load balancer: its nginx page answers every upload, with
+    // a Retry-After of its own that is no word of the server's.
+    proxy.always(
+        |m, p| m == "POST" && p.ends_with("/sales/batch"),
+        Fault::Reply(Reply::html(502).header("retry-after", "120")),
+    );
+    // The health route meets a 503 page, a bare 504 and a gateway's own JSON (no protocol
+    // error code), then gets through.
+    proxy.script(
+        |m, p| m == "GET" && p == "/v1/health",
+        [
+            Fault::Reply(Reply::html(503)),
+            Fault::Reply(Reply::status(504)),
+            Fault::Reply(
+                Reply::status(502).body("application/json", r#"{"message":"Bad Gateway"}"#),
+            ),
+        ],
+    );
+    let before = proxy.exchanges().len();
+    let outage_from = tillkit_core::time::now_ms();
+    dev.ring_many(3);
+    wait_until(
+        Duration::from_secs(60),
+        "three health probes answered by the gateway",
+        || {
+            proxy
+                .exchanges()
+                .iter()
+                .skip(before)
+                .filter(|e| e.path == "/v1/health" && e.status.is_some())
+                .count()
+                >= 3
+        },
+    );
+    let during: Vec<_> = proxy.exchanges().into_iter().skip(before).collect();
+    let third_probe = during
+        .iter()
+        .filter(|e| e.path == "/v1/health")
+        .nth(2)
+        .expect("a third probe")
+        .started;
+    let uploads = during
+        .iter()
+        .filter(|e| e.is_upload() && e.started < third_probe)
+        .count();
+    assert_eq!(
+        uploads, 1,
+        "after the first page the engine probes, it does not retry the upload on a backoff"
+    );
+    assert!(
+        log.seen()
+            .iter()
+            .any(|s| s.connectivity == Connectivity::Offline
+                && s.last_error.as_deref().is_some_and(
+                    |e| e.contains("server unreachable: the upload got HTTP 502, text/html")
+                )),
+        "the register showed the server unreachable: {:?}",
+        log.seen().last()
+    );
+
+    // The server is back behind the gateway.
+    proxy.clear_always();
+    dev.wait_drained(Duration::from_secs(60));
+    server.assert_holds_exactly(STORE, &dev.sales);
+    wait_until(Duration::from_secs(10), "the recovery's sample", || {
+        dev.till.metrics().expect("metrics").latency_samples == 1
+    });
+    let sample = dev
+        .till
+        .metrics()
+        .expect("metrics")
+        .last_recovery
+        .expect("the recovery");
+    assert_eq!(sample.sales, 3, "{sample:?}");
+    assert!(sample.since >= outage_from, "{sample:?}");
+    assert_eq!(dev.engine().status().connectivity, Connectivity::Online);
+}
+
+#[test]
+fn the_servers_own_busy_answer_keeps_the_register_online_and_is_retried_after_its_wait() {
+    let server = Server::start();
+    let proxy = server.proxy();
+    let mut dev = Device::online(
+        STORE,
+        "R1",
+        gateway_config(&proxy.url(), &server.token(STORE, "R1")),
+    );
+    let log = std::sync::Arc::new(StatusLog::default());
+    let _sub = dev.engine().subscribe(log.clone());
+    // The server's own answer when its store is busy: its JSON error body and a Retry-After.
+    let busy = Fault::Reply(
+        Reply::status(503)
+            .body(
+                "application/json",
+                r#"{"error":"busy","message":"the store is busy with other uploads; nothing of this request was stored, retry in 1 s"}"#,
+            )
+            .header("retry-after", "1"),
+    );
+    proxy.on_uploads([busy.clone(), busy]);
+    let before = proxy.exchanges().len();
+    dev.ring_many(3);
+    dev.wait_drained(Duration::from_secs(60));
+    server.assert_holds_exactly(STORE, &dev.sales);
+
+    let during: Vec<_> = proxy.exchanges().into_iter().skip(before).collect();
+    assert_eq!(
+        during.iter().filter(|e| e.is_upload()).count(),
+        3,
+        "two busy answers, then stored"
+    );
+    assert!(
+        during.iter().all(|e| e.path != "/v1/health"),
+        "a busy server is reachable: no health probes"
+    );
+    assert!(log.showed_error("the server is busy: HTTP 503"));
+    assert!(
+        log.seen()
+            .iter()
+            .all(|s| s.connectivity == Connectivity::Online),
+        "the register never showed the busy server unreachable"
+    );
+    assert_eq!(
+        dev.till.metrics().expect("metrics").latency_samples,
+        0,
+        "a busy answer is no outage"
+    );
+}
+
+#[test]
+fn a_register_never_has_more_than_one_probe_out_however_long_each_goes_unanswered() {
+    use std::io::Read;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // An address that accepts every connection and never answers, as a swallowing path does.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let addr = listener.local_addr().expect("address");
+    let open = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let accepted = Arc::new(AtomicUsize::new(0));
+    {
+        let (open, most, accepted) = (open.clone(), most.clone(), accepted.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                accepted.fetch_add(1, Ordering::SeqCst);
+                let now = open.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                let open = open.clone();
+                std::thread::spawn(move || {
+                    // Until the register gives up on it and closes.
+                    let _ = std::io::copy(&mut stream.by_ref(), &mut std::io::sink());
+                    open.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+    }
+    let mut dev = Device::new(STORE, "R1");
+    let mut cfg = sync_config(&format!("http://{addr}"), "t");
+    // Each request would wait 10 s for an answer; probes are due every 0.5 to 1.5 s.
+    cfg.request_timeout = Duration::from_secs(10);
+    cfg.probe_interval = Duration::from_secs(1);
+    dev.start(cfg);
+    // The first health check times out (10 s), then the probes follow.
+    wait_until(
+        Duration::from_secs(60),
+        "five probes after the first check",
+        || accepted.load(Ordering::SeqCst) >= 6,
+    );
+    let most = most.load(Ordering::SeqCst);
+    eprintln!(
+        "{} connections, at most {most} open at once",
+        accepted.load(Ordering::SeqCst)
+    );
+    // One probe out at a time; two connections can be seen open only for the instant between
+    // a probe giving up (its timeout, one interval) and the next going out, before the first
+    // socket's close has reached this side. Overlapping probes, each waiting out 10 s while
+    // the next went out every 0.5 to 1.5 s, would hold several open.
+    assert!(most <= 2, "{most} connections open at once");
 }

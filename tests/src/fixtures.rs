@@ -513,14 +513,15 @@ impl KeyVault for FileVault {
 }
 
 /// Sync settings for tests: plain HTTP to loopback, quick retries (20 ms base, 500 ms cap)
-/// and quick outage probes (every 100 to 300 ms) so faults recover in well under a second.
+/// and the quickest outage probes a register allows (every 0.5 to 1.5 s), so faults recover
+/// in about a second.
 /// Timeouts stay at their defaults. The outage tests use `SyncConfig::new` as a shop would.
 pub fn sync_config(url: &str, token: &str) -> SyncConfig {
     let mut cfg = SyncConfig::new(url, token);
     cfg.allow_http_loopback = true;
     cfg.backoff_base = Duration::from_millis(20);
     cfg.backoff_cap = Duration::from_millis(500);
-    cfg.probe_interval = Duration::from_millis(200);
+    cfg.probe_interval = tillkit_core::sync::MIN_PROBE_INTERVAL;
     cfg
 }
 

@@ -393,11 +393,18 @@ pub fn bench(kind: Kind, headline: &str) {
             return;
         };
         let latencies: Vec<String> = recoveries.iter().map(|r| secs(r.latency)).collect();
+        // A missing sample is a broken metric, not a figure to leave out.
         let device: Vec<String> = recoveries
             .iter()
             .map(|r| {
-                r.device_ms
-                    .map_or("-".into(), |ms| format!("{:.1}", ms as f64 / 1e3))
+                let ms = r.device_ms.unwrap_or_else(|| {
+                    panic!(
+                        "outage {}: register {} recorded no latency sample: {r:?}",
+                        r.outage + 1,
+                        r.register
+                    )
+                });
+                format!("{:.1}", ms as f64 / 1e3)
             })
             .collect();
         println!(
@@ -413,7 +420,7 @@ pub fn bench(kind: Kind, headline: &str) {
     let latencies = report.latencies();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "{} sales over {} min of outages, each stored once",
+        "{} sales over {} min of outages, each stored once (checked against the server)",
         report.sales,
         secs(report.outage_time / 60)
     );
@@ -426,6 +433,11 @@ pub fn bench(kind: Kind, headline: &str) {
         ms(percentile(&latencies, 100))
     );
     let device = report.device_samples();
+    assert_eq!(
+        (device.len(), latencies.len()),
+        (plan.registers * count, plan.registers * count),
+        "one sample per register and outage"
+    );
     // How far before the outage's end each device starts counting (negative: after it).
     let mut early: Vec<i64> = report
         .recoveries

@@ -178,8 +178,14 @@ impl Client {
     /// `GET /v1/health`: is the server there and answering? Any small JSON object will do
     /// (its fields are not read).
     pub async fn health(&self) -> Result<(), SyncError> {
+        self.health_within(self.settings.request_timeout).await
+    }
+
+    /// `health`, giving up after `timeout` (an outage probe waits no longer than its spacing).
+    pub(super) async fn health_within(&self, timeout: Duration) -> Result<(), SyncError> {
         let resp = self
             .get(self.url(&["v1", "health"]), None)
+            .timeout(timeout)
             .send()
             .await
             .map_err(network)?;
@@ -392,6 +398,10 @@ async fn checked_body(
     let typed = is_json
         .then(|| serde_json::from_slice::<ErrorBody>(&body).ok())
         .flatten();
+    if status.is_server_error() && typed.is_none() {
+        // Not the server's own error: whatever sits in front of it answered in its place.
+        return Err(SyncError::Gateway { answer });
+    }
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         return Err(SyncError::Busy {
             request,

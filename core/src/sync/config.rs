@@ -58,9 +58,21 @@ impl Credentials for StoreTokens {
     }
 }
 
-/// The shortest `probe_interval` and `periodic_interval` used: a mistaken zero must not
-/// flood the server or spin the engine.
-pub const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(100);
+/// The shortest `probe_interval` used (probes then go out 0.5 to 1.5 s apart): however many
+/// registers lose the server, each asks its health at most twice a second.
+pub const MIN_PROBE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The longest `probe_interval` used, and the longest a probe's `Retry-After` holds probing
+/// back: the server's return is noticed within about a minute and a half, whatever the
+/// settings or the answer said.
+pub const MAX_PROBE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The shortest `periodic_interval` used: a mistaken zero must not spin the engine.
+pub const MIN_PERIODIC_INTERVAL: Duration = Duration::from_millis(100);
+
+/// The largest `backoff_cap` used (and so the longest `Retry-After` honoured and the longest
+/// park): no setting can stop a register's uploads for more than ten minutes.
+pub const MAX_BACKOFF_CAP: Duration = Duration::from_secs(600);
 
 /// The shortest `backoff_base` used: a zero base (or cap) would retry a failure at once,
 /// forever.
@@ -94,19 +106,22 @@ pub struct SyncConfig {
     pub request_timeout: Duration,
     /// TCP/TLS connect timeout. Default 5 s; `MIN_TIMEOUT` to `MAX_TIMEOUT`.
     pub connect_timeout: Duration,
-    /// First retry delay ceiling. Default 250 ms; at least `MIN_BACKOFF`.
+    /// First retry delay ceiling. Default 250 ms; `MIN_BACKOFF` to `MAX_BACKOFF_CAP`.
     pub backoff_base: Duration,
     /// Largest retry delay, also the longest `Retry-After` honoured and the longest a sale
-    /// is parked. Default 60 s; never below `backoff_base`.
+    /// is parked. Default 60 s; from `backoff_base` to `MAX_BACKOFF_CAP` (10 min).
     pub backoff_cap: Duration,
     /// While the server does not answer (connection refused or reset, no answer in time),
     /// the engine stops retrying uploads and sends one `GET /v1/health` about this often
     /// instead: each wait is drawn uniformly from half to one and a half times it, so
-    /// registers that lost the server together do not probe together. The first answer
-    /// starts the upload at once. Default 5 s; below `MIN_PROBE_INTERVAL` counts as that.
+    /// registers that lost the server together do not probe together. At most one probe is
+    /// out at a time; each waits for its answer at most this long (or `request_timeout`, if
+    /// shorter). The first answer starts the upload at once. A probe's `Retry-After` holds
+    /// probing back at most `backoff_cap` and never beyond `MAX_PROBE_INTERVAL`. Default 5 s;
+    /// `MIN_PROBE_INTERVAL` (1 s) to `MAX_PROBE_INTERVAL` (60 s).
     pub probe_interval: Duration,
     /// How often to sync while online even without a trigger. Default 30 s; at least
-    /// `MIN_PROBE_INTERVAL`.
+    /// `MIN_PERIODIC_INTERVAL`.
     pub periodic_interval: Duration,
     /// How often to pull the catalogue while online. Default 5 min; at least
     /// `MIN_CATALOG_INTERVAL`.
@@ -166,15 +181,19 @@ impl SyncConfig {
 
     /// The settings the engine runs with: every value brought within the bounds its field
     /// documents, so that no zero, inverted or absurd value can spin the engine, flood the
-    /// server or fail every request. The only place values are bounded.
+    /// server, stop uploads for good or fail every request. Out-of-range values are clamped,
+    /// never refused: a register must keep selling and syncing whatever its settings say.
+    /// The only place values are bounded.
     pub(crate) fn clamped(mut self) -> Self {
         self.batch_size = self.batch_size.clamp(1, limits::MAX_BATCH_SALES);
         self.request_timeout = self.request_timeout.clamp(MIN_TIMEOUT, MAX_TIMEOUT);
         self.connect_timeout = self.connect_timeout.clamp(MIN_TIMEOUT, MAX_TIMEOUT);
-        self.backoff_base = self.backoff_base.max(MIN_BACKOFF);
-        self.backoff_cap = self.backoff_cap.max(self.backoff_base);
-        self.probe_interval = self.probe_interval.max(MIN_PROBE_INTERVAL);
-        self.periodic_interval = self.periodic_interval.max(MIN_PROBE_INTERVAL);
+        self.backoff_base = self.backoff_base.clamp(MIN_BACKOFF, MAX_BACKOFF_CAP);
+        self.backoff_cap = self.backoff_cap.clamp(self.backoff_base, MAX_BACKOFF_CAP);
+        self.probe_interval = self
+            .probe_interval
+            .clamp(MIN_PROBE_INTERVAL, MAX_PROBE_INTERVAL);
+        self.periodic_interval = self.periodic_interval.max(MIN_PERIODIC_INTERVAL);
         self.catalog_interval = self.catalog_interval.max(MIN_CATALOG_INTERVAL);
         self
     }
@@ -209,7 +228,7 @@ mod tests {
         );
         assert_eq!((c.backoff_base, c.backoff_cap), (MIN_BACKOFF, MIN_BACKOFF));
         assert_eq!(c.probe_interval, MIN_PROBE_INTERVAL);
-        assert_eq!(c.periodic_interval, MIN_PROBE_INTERVAL);
+        assert_eq!(c.periodic_interval, MIN_PERIODIC_INTERVAL);
         assert_eq!(c.catalog_interval, MIN_CATALOG_INTERVAL);
 
         let mut inverted = SyncConfig::new("https://sync.example.com", "t");
@@ -225,11 +244,30 @@ mod tests {
         huge.batch_size = usize::MAX;
         huge.request_timeout = Duration::MAX;
         huge.connect_timeout = Duration::MAX;
+        huge.backoff_base = Duration::MAX;
+        huge.backoff_cap = Duration::MAX;
+        huge.probe_interval = Duration::MAX;
+        huge.periodic_interval = Duration::MAX;
+        huge.catalog_interval = Duration::MAX;
         let c = huge.clamped();
         assert_eq!(c.batch_size, limits::MAX_BATCH_SALES);
         assert_eq!(
             (c.request_timeout, c.connect_timeout),
             (MAX_TIMEOUT, MAX_TIMEOUT)
+        );
+        assert_eq!(
+            (c.backoff_base, c.backoff_cap),
+            (MAX_BACKOFF_CAP, MAX_BACKOFF_CAP)
+        );
+        assert_eq!(c.probe_interval, MAX_PROBE_INTERVAL);
+        // A probe interval just under the floor, a cap just over its bound.
+        let mut near = SyncConfig::new("https://sync.example.com", "t");
+        near.probe_interval = Duration::from_millis(999);
+        near.backoff_cap = MAX_BACKOFF_CAP + Duration::from_nanos(1);
+        let c = near.clamped();
+        assert_eq!(
+            (c.probe_interval, c.backoff_cap),
+            (MIN_PROBE_INTERVAL, MAX_BACKOFF_CAP)
         );
 
         // The defaults are within bounds already.
@@ -241,6 +279,7 @@ mod tests {
                 c.request_timeout,
                 c.backoff_base,
                 c.backoff_cap,
+                c.probe_interval,
                 c.periodic_interval
             ),
             (
@@ -248,6 +287,7 @@ mod tests {
                 d.request_timeout,
                 d.backoff_base,
                 d.backoff_cap,
+                d.probe_interval,
                 d.periodic_interval
             )
         );

@@ -26,7 +26,7 @@ use super::status::{
     Subscription, SyncStatus,
 };
 use super::upload::{self, Sizing};
-use super::{SyncConfig, catalog};
+use super::{MAX_PROBE_INTERVAL, SyncConfig, catalog};
 use crate::error::{Error, Result};
 use crate::till::Till;
 
@@ -419,9 +419,10 @@ impl Shared {
     /// Updates flags for a failed request; what the status and reachability show.
     pub(super) fn note_failure(&self, e: &SyncError) {
         match e {
-            SyncError::Network(_) | SyncError::Timeout(_) | SyncError::Tls { .. } => {
-                self.set_reachable(false)
-            }
+            SyncError::Network(_)
+            | SyncError::Timeout(_)
+            | SyncError::Tls { .. }
+            | SyncError::Gateway { .. } => self.set_reachable(false),
             SyncError::Incompatible { ours, server } => {
                 lock(&self.flags).mismatch = Some(ProtocolMismatch::of(*ours, *server));
                 self.set_reachable(true);
@@ -581,7 +582,7 @@ async fn run(shared: Arc<Shared>) -> std::convert::Infallible {
         task: None,
     };
     let mut sizing = Sizing::new(cfg.batch_size);
-    let mut probes = Prober::new(cfg.probe_interval);
+    let mut probes = Prober::new(cfg.probe_interval, cfg.request_timeout);
     let sale_signal = shared.till.sale_signal();
     let mut upload_due = Instant::now();
     // The last round failed: a new sale waits for the backoff like the rest of the queue.
@@ -640,7 +641,7 @@ async fn run(shared: Arc<Shared>) -> std::convert::Infallible {
         }
         shared.refresh_status();
         // Wait for the next due time or an event.
-        let mut wake_at = if lost { probes.due } else { upload_due };
+        let mut wake_at = if lost { probes.wake_at() } else { upload_due };
         if !lost && catalog.task.is_none() && shared.till.session().is_ok() {
             wake_at = wake_at.min(catalog.due);
         }
@@ -701,7 +702,7 @@ async fn run(shared: Arc<Shared>) -> std::convert::Infallible {
                     }
                     Probe::Failed => {}
                     Probe::Busy(wait) => {
-                        let t = deadline_after(Instant::now(), wait.min(cfg.backoff_cap));
+                        let t = deadline_after(Instant::now(), probe_hold(wait, cfg));
                         not_before = Some(t);
                         probes.due = probes.due.max(t);
                     }
@@ -709,6 +710,13 @@ async fn run(shared: Arc<Shared>) -> std::convert::Infallible {
             }
         }
     }
+}
+
+/// How long a probe's `Retry-After` of `wait` holds probing back: up to `backoff_cap`, and
+/// never beyond the longest probe spacing, so the server's return does not go unnoticed for
+/// long whatever the answer asked.
+fn probe_hold(wait: Duration, cfg: &SyncConfig) -> Duration {
+    wait.min(cfg.backoff_cap).min(MAX_PROBE_INTERVAL)
 }
 
 /// What one probe's end means for the loop.
@@ -995,5 +1003,29 @@ fn failed(shared: &Shared, e: SyncError) -> Round {
     shared.set_upload_error(Some(e.chain()));
     Round::Failed {
         retry_after: e.retry_after(shared.cfg.backoff_cap),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_probes_retry_after_holds_probing_back_at_most_the_cap_and_never_beyond_a_minute() {
+        let mut cfg = SyncConfig::new("https://sync.example.com", "t");
+        let secs = Duration::from_secs;
+        assert_eq!(probe_hold(secs(5), &cfg.clone().clamped()), secs(5));
+        // Default cap 60 s: an hour's Retry-After waits a minute.
+        assert_eq!(probe_hold(secs(3600), &cfg.clone().clamped()), secs(60));
+        // A cap of ten minutes still holds a probe back one minute at most.
+        cfg.backoff_cap = secs(600);
+        assert_eq!(
+            probe_hold(Duration::MAX, &cfg.clone().clamped()),
+            MAX_PROBE_INTERVAL
+        );
+        // A short cap wins.
+        cfg.backoff_cap = secs(2);
+        cfg.backoff_base = secs(1);
+        assert_eq!(probe_hold(secs(30), &cfg.clamped()), secs(2));
     }
 }

@@ -72,7 +72,14 @@ pub enum SyncError {
     /// The request went out but no answer came within the request timeout.
     #[error("no answer in time")]
     Timeout(#[source] reqwest::Error),
-    /// 5xx or 429: try again later, not before `retry_after` (capped by the engine).
+    /// An error status (5xx) without the server's own error body: a load balancer, reverse
+    /// proxy or captive portal answered because the server did not (502/503/504 pages). The
+    /// server is unreachable, as if nothing had answered; any `Retry-After` is the page's, not
+    /// the server's, and is not honoured: the engine probes the server's health instead.
+    #[error("server unreachable: the {} got {answer} instead of the server's answer", answer.request)]
+    Gateway { answer: Answer },
+    /// The server's own 5xx (its JSON error body), or a 429 from anyone: try again later, not
+    /// before `retry_after` (capped by the engine).
     #[error("the server is busy: HTTP {status} to the {request}; retrying")]
     Busy {
         request: Request,
@@ -132,8 +139,12 @@ fn incompatibility_text(ours: u32, server: ProtocolRange) -> String {
 impl SyncError {
     /// True when nothing answered at all (refused, reset, timed out): the server or the
     /// path to it is down, as opposed to an answer that refused or failed the request.
+    /// A gateway's error page in the server's place counts as no answer.
     pub fn is_unanswered(&self) -> bool {
-        matches!(self, SyncError::Network(_) | SyncError::Timeout(_))
+        matches!(
+            self,
+            SyncError::Network(_) | SyncError::Timeout(_) | SyncError::Gateway { .. }
+        )
     }
 
     /// True when the request went out and its answer never came whole: the connection was
@@ -144,7 +155,7 @@ impl SyncError {
     }
 
     /// True when something answered over HTTP and the answer is no reason to wait (anything
-    /// but 5xx and 429): the server, or whatever sits in front of it, is there, so the
+    /// but 5xx and 429, and a gateway's page): the server, or whatever sits in front of it, is there, so the
     /// upload itself is worth trying again.
     pub fn is_answered(&self) -> bool {
         matches!(

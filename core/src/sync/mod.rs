@@ -18,8 +18,9 @@ mod tokens;
 mod upload;
 
 pub use config::{
-    Credentials, MAX_TIMEOUT, MIN_BACKOFF, MIN_CATALOG_INTERVAL, MIN_PROBE_INTERVAL, MIN_TIMEOUT,
-    RegisterToken, StoreTokens, SyncConfig,
+    Credentials, MAX_BACKOFF_CAP, MAX_PROBE_INTERVAL, MAX_TIMEOUT, MIN_BACKOFF,
+    MIN_CATALOG_INTERVAL, MIN_PERIODIC_INTERVAL, MIN_PROBE_INTERVAL, MIN_TIMEOUT, RegisterToken,
+    StoreTokens, SyncConfig,
 };
 pub use engine::SyncEngine;
 pub use error::SyncError;

@@ -1,6 +1,7 @@
 //! Outage probing: while the server does not answer, one cheap `GET /v1/health` every few
 //! seconds, jittered, tells the engine when to upload again. It never uploads, never touches
-//! the queue, and never sends more than one probe per spacing, however long the outage.
+//! the queue, never has more than one probe out, and never sends more than one per spacing,
+//! however long the outage.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,9 @@ use super::backoff::{Jitter, deadline_after};
 use super::engine::{Shared, panic_text};
 use super::error::SyncError;
 
+/// Farther than any probe's timeout: "not by itself".
+const FAR: Duration = Duration::from_secs(24 * 3600);
+
 /// How one probe ended, and when it was sent.
 pub(super) struct Probed {
     pub(super) sent_at: std::time::Instant,
@@ -23,21 +27,25 @@ pub(super) struct Probed {
 pub(super) struct Prober {
     interval: Duration,
     jitter: Jitter,
-    /// When the next probe goes out.
+    /// How long one probe waits for its answer: no longer than the probe interval, so that a
+    /// probe lost in a path that swallows requests holds back the next one by little.
+    timeout: Duration,
+    /// When the next probe goes out (or, if one is still out then, as soon as it ends).
     pub(super) due: Instant,
-    /// Probes not answered yet. They may overlap: a probe lost in a path that swallows
-    /// requests waits out its whole timeout, and the next one must not wait for it, or a
-    /// register would notice the path's return a timeout late.
+    /// The probe not answered yet: at most one, so a register never piles requests onto a
+    /// path or a server that is struggling.
     in_flight: JoinSet<Probed>,
     /// When each probe still out was sent.
     sent: Vec<(Id, std::time::Instant)>,
 }
 
 impl Prober {
-    /// A schedule probing about every `interval`; nothing is due until `schedule_from_now`.
-    pub(super) fn new(interval: Duration) -> Self {
+    /// A schedule probing about every `interval`, each probe waiting at most `timeout` (or
+    /// `interval`, if shorter) for its answer; nothing is due until `schedule_from_now`.
+    pub(super) fn new(interval: Duration, timeout: Duration) -> Self {
         Prober {
             interval,
+            timeout: timeout.min(interval),
             jitter: Jitter::new(),
             due: deadline_after(Instant::now(), interval),
             in_flight: JoinSet::new(),
@@ -63,19 +71,21 @@ impl Prober {
         self.due = Instant::now();
     }
 
-    /// Sends a probe if one is due, and schedules the next one from this one's start (not
-    /// its end: a probe that hangs must not stretch the spacing).
+    /// Sends a probe if one is due and none is out, and schedules the next one from this
+    /// one's start (not its end: a probe that hangs must not stretch the spacing beyond its
+    /// own timeout).
     pub(super) fn send_if_due(&mut self, shared: &Arc<Shared>) {
         let now = Instant::now();
-        if now < self.due {
+        if now < self.due || self.out() {
             return;
         }
         let sent_at = std::time::Instant::now();
         let shared = shared.clone();
+        let timeout = self.timeout;
         let probe = async move {
             Probed {
                 sent_at,
-                result: shared.client.health().await,
+                result: shared.client.health_within(timeout).await,
             }
         };
         let handle = self
@@ -89,6 +99,17 @@ impl Prober {
     /// True while a probe is out.
     pub(super) fn out(&self) -> bool {
         !self.in_flight.is_empty()
+    }
+
+    /// When the engine must next look at the schedule: the due time, or, while a probe is
+    /// out, never by itself (its end wakes the engine, and the next probe goes out then if
+    /// it is due).
+    pub(super) fn wake_at(&self) -> Instant {
+        if self.out() {
+            deadline_after(Instant::now(), FAR)
+        } else {
+            self.due
+        }
     }
 
     /// Waits until a probe ends. A probe task that panicked is logged and gives `None`: it
@@ -142,7 +163,7 @@ mod tests {
     #[test]
     fn probes_are_spaced_half_to_one_and_a_half_intervals_apart() {
         let interval = Duration::from_secs(5);
-        let mut p = Prober::new(interval);
+        let mut p = Prober::new(interval, interval);
         let draws: Vec<Duration> = (0..10_000).map(|_| p.spacing()).collect();
         assert!(
             draws
@@ -159,7 +180,7 @@ mod tests {
             assert!((1_600..=2_400).contains(&count), "{fifths:?}");
         }
         // Absurd intervals never overflow.
-        let mut huge = Prober::new(Duration::MAX);
+        let mut huge = Prober::new(Duration::MAX, Duration::MAX);
         assert!(huge.spacing() >= Duration::MAX / 2);
     }
 
@@ -171,7 +192,7 @@ mod tests {
         let mut per_second = vec![0u32; 60];
         let mut probes = 0u32;
         for _ in 0..1_000 {
-            let mut p = Prober::new(interval);
+            let mut p = Prober::new(interval, interval);
             let mut at = p.spacing();
             while at < Duration::from_secs(60) {
                 per_second[at.as_secs() as usize] += 1;
