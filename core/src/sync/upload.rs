@@ -371,6 +371,7 @@ mod tests {
             SyncError::Tls { .. } => "Tls",
             SyncError::Timeout(_) => "Timeout",
             SyncError::Busy { .. } => "Busy",
+            SyncError::Gateway { .. } => "Gateway",
             SyncError::Refused { .. } => "Refused",
             SyncError::BadResponse { .. } => "BadResponse",
             SyncError::Redirected { .. } => "Redirected",
