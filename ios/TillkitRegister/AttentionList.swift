@@ -2,9 +2,10 @@ import SwiftUI
 import Tillkit
 import TillkitKit
 
-/// Sales the server set aside (each with its reason) or the network path parked; reloaded
-/// when the core's count moves. Retry sends one, or all, again; only the server's verdict
-/// sets a sale aside again.
+/// Sales of the current store the server set aside (each with its reason) or the network path
+/// parked; reloaded when the core's count moves. Retry sends one again; Retry all sends every
+/// such sale of every store on this device (set-aside ones back to pending, parked ones due at
+/// once). Only the server's verdict sets a sale aside again.
 struct AttentionList: View {
     @ObservedObject var store: TillkitStore
     @State private var rows: [AttentionRow]?

@@ -15,35 +15,16 @@ use tillkit_e2e::proxy::{Fault, Mangle, Outcome, Reply};
 
 const DRAIN: Duration = Duration::from_secs(60);
 
-/// Subscribes a status log to the device's engine.
-fn watch(dev: &Device) -> (Arc<StatusLog>, tillkit_core::sync::Subscription) {
-    let log = Arc::new(StatusLog::default());
-    let sub = dev.engine().subscribe(log.clone());
-    (log, sub)
-}
-
 /// The promise of every case: each sale on the server once, and none set aside.
 fn assert_all_arrived_and_none_set_aside(server: &Server, dev: &Device, log: &StatusLog) {
     server.assert_holds_exactly(STORE, &dev.sales);
-    assert!(
-        dev.till.attention_sales(10).expect("attention").is_empty(),
-        "nothing the server did not reject is set aside"
-    );
-    let aside: Vec<SyncStatus> = log
-        .seen()
-        .into_iter()
-        .filter(|s| s.stores.iter().any(|b| b.set_aside > 0))
-        .collect();
-    assert!(
-        aside.is_empty(),
-        "a sale was set aside on the way: {aside:?}"
-    );
+    assert_none_set_aside(dev, log);
 }
 
 #[test]
 fn a_burst_of_html_400s_from_a_proxy_sets_nothing_aside_and_every_sale_arrives_once() {
     let (server, proxy, dev) = offline_device_behind_proxy(300, 50, |_| {});
-    let (log, _sub) = watch(&dev);
+    let (log, _sub) = watch_status(&dev);
     proxy.on_uploads(std::iter::repeat_n(Fault::Reply(Reply::html(400)), 8));
     dev.set_network(true);
     dev.wait_drained(DRAIN);
@@ -67,59 +48,27 @@ fn a_burst_of_html_400s_from_a_proxy_sets_nothing_aside_and_every_sale_arrives_o
     assert_eq!(dev.engine().status().last_error, None);
 }
 
-/// A sale far larger than the others: four lines and ten card payments with long references.
-fn ring_a_large_sale(dev: &mut Device) -> tillkit_core::sale::SaleRecord {
-    use tillkit_core::sale::{Payment, PaymentMethod};
-    let till = &dev.till;
-    let mut cart = till.new_cart().expect("cart");
-    for (product, qty) in [
+#[test]
+fn a_413_from_the_path_splits_batches_and_parks_only_the_sale_too_large_for_it() {
+    let (server, proxy, mut dev) = offline_device_behind_proxy(20, 50, |_| {});
+    // Four lines and ten card payments with long references.
+    let lines = [
         ("p-kettle", "1"),
         ("p-seat", "1"),
         ("p-bread", "1"),
         ("p-cheese", "0.25"),
-    ] {
-        till.add_product(&mut cart, product, d(qty)).expect("add");
-    }
-    let total = cart.totals().expect("totals").total;
-    let mut payments: Vec<Payment> = (0..10)
-        .map(|i| Payment {
-            method: PaymentMethod::Card,
-            amount: d("0.01"),
-            reference: Some(format!("{i:02}-{}", "T".repeat(120))),
-        })
-        .collect();
-    payments.push(Payment {
-        method: PaymentMethod::Cash,
-        amount: total - d("0.10"),
-        reference: None,
-    });
-    let sale = till.complete_sale(&cart, &payments).expect("sale").record;
-    dev.sales.push(sale.clone());
-    sale
-}
-
-#[test]
-fn a_413_from_the_path_splits_batches_and_parks_only_the_sale_too_large_for_it() {
-    let (server, proxy, mut dev) = offline_device_behind_proxy(20, 50, |_| {});
-    let big = ring_a_large_sale(&mut dev);
+    ];
+    let big = ring_a_large_sale(&mut dev, &lines);
     dev.ring_many(20);
-    let len = |s: &tillkit_core::sale::SaleRecord| serde_json::to_string(s).expect("json").len();
-    let normal = dev
-        .sales
-        .iter()
-        .filter(|s| s.sale_id != big.sale_id)
-        .map(len)
-        .max()
-        .expect("sales");
     // Room for two ordinary sales in one request, never for the large one.
-    let limit = 2 * (normal + 1) + 12;
+    let limit = 2 * (longest_other_sale(&dev, &big) + 1) + 12;
     assert!(
-        len(&big) + 12 > limit,
+        record_len(&big) + 12 > limit,
         "the large sale must not fit ({} vs {limit})",
-        len(&big)
+        record_len(&big)
     );
     proxy.set_max_body(Some(limit));
-    let (log, _sub) = watch(&dev);
+    let (log, _sub) = watch_status(&dev);
     dev.set_network(true);
 
     // Everything but the large sale goes up; the large one stays queued, parked, shown.
@@ -215,7 +164,7 @@ fn a_misrouted_proxy_answering_404_and_405_sets_nothing_aside() {
         |m, p| m == "GET" && p.contains("/catalog"),
         [Fault::Reply(Reply::html(404))],
     );
-    let (log, _sub) = watch(&dev);
+    let (log, _sub) = watch_status(&dev);
     dev.set_network(true);
     dev.wait_drained(DRAIN);
 
@@ -245,7 +194,7 @@ fn absurd_retry_after_values_are_capped_or_ignored_and_every_sale_arrives_once()
         })),
         Fault::Reply(Reply::status(429).header("retry-after", "\u{1}\u{7f}")),
     ]);
-    let (log, _sub) = watch(&dev);
+    let (log, _sub) = watch_status(&dev);
     dev.set_network(true);
     // The test config caps every wait at 500 ms: a Retry-After of 584 billion years or of
     // 9999-12-31 that were honoured would outlast this deadline.
@@ -282,7 +231,7 @@ fn a_catalogue_endpoint_answering_500_for_the_whole_drain_never_delays_an_upload
         },
     );
     let before = proxy.exchanges().len();
-    let (log, _sub) = watch(&dev);
+    let (log, _sub) = watch_status(&dev);
     dev.set_network(true);
     dev.wait_drained(DRAIN);
 
@@ -333,7 +282,7 @@ fn a_panic_injected_into_the_sync_task_is_caught_shown_and_sync_resumes() {
         // going online had nothing to upload).
         cfg.hooks.panic_before_uploads(3);
     });
-    let (log, _sub) = watch(&dev);
+    let (log, _sub) = watch_status(&dev);
     dev.set_network(true);
     dev.wait_drained(DRAIN);
 
@@ -427,7 +376,7 @@ fn a_device_newer_than_its_server_keeps_its_queue_and_says_the_server_is_too_old
     let mut newer = sync_config(&proxy.url(), &token);
     newer.hooks.protocol_version = Some(PROTOCOL_VERSION + 1);
     dev.start(newer);
-    let (log, _sub) = watch(&dev);
+    let (log, _sub) = watch_status(&dev);
     wait_until(DRAIN, "the mismatch to be shown", || {
         dev.engine().status().protocol_mismatch.is_some()
     });
@@ -502,7 +451,7 @@ fn a_newer_servers_extra_fields_in_every_answer_never_stop_the_app() {
 #[test]
 fn a_verdict_this_app_does_not_know_keeps_the_sales_queued_until_one_it_knows() {
     let (server, proxy, dev) = offline_device_behind_proxy(30, 10, |_| {});
-    let (log, _sub) = watch(&dev);
+    let (log, _sub) = watch_status(&dev);
     proxy.on_uploads(std::iter::repeat_n(
         Fault::Mangle(Mangle::UnknownVerdict),
         3,
@@ -543,7 +492,7 @@ fn absurd_durations_in_the_config_never_panic_the_engine() {
 fn only_the_servers_own_403_is_a_refused_token_a_wafs_html_403_is_retried() {
     let (server, proxy, dev) = offline_device_behind_proxy(60, 20, |_| {});
     proxy.on_uploads(std::iter::repeat_n(Fault::Reply(Reply::html(403)), 3));
-    let (log, _sub) = watch(&dev);
+    let (log, _sub) = watch_status(&dev);
     dev.set_network(true);
     dev.wait_drained(DRAIN);
     assert_all_arrived_and_none_set_aside(&server, &dev, &log);

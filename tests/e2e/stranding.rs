@@ -19,26 +19,6 @@ fn is_health(method: &str, path: &str) -> bool {
     method == "GET" && path == "/v1/health"
 }
 
-fn watch(dev: &Device) -> (Arc<StatusLog>, tillkit_core::sync::Subscription) {
-    let log = Arc::new(StatusLog::default());
-    let sub = dev.engine().subscribe(log.clone());
-    (log, sub)
-}
-
-/// No status the log saw had a sale set aside, and none is set aside now.
-fn assert_none_set_aside(dev: &Device, log: &StatusLog) {
-    assert!(
-        dev.till.attention_sales(10).expect("attention").is_empty(),
-        "nothing the server did not reject is set aside"
-    );
-    assert!(
-        log.seen()
-            .iter()
-            .all(|s| s.stores.iter().all(|b| b.set_aside == 0)),
-        "a sale was set aside on the way"
-    );
-}
-
 #[test]
 fn a_health_route_answering_html_or_404_after_a_lost_upload_never_strands_the_queue() {
     for health in [
@@ -51,7 +31,7 @@ fn a_health_route_answering_html_or_404_after_a_lost_upload_never_strands_the_qu
         // The first upload gets no answer: the engine probes the health route until it
         // answers, and this one answers, only not with the protocol's JSON.
         proxy.on_uploads([Fault::ResetMidRequest]);
-        let (log, _sub) = watch(&dev);
+        let (log, _sub) = watch_status(&dev);
         dev.set_network(true);
         dev.wait_drained(DRAIN);
 
@@ -131,7 +111,7 @@ fn one_stores_refused_uploads_never_hold_up_another_stores_in_the_same_round() {
         move |m, p| m == "POST" && p == batch_a,
         Fault::Reply(Reply::html(400)),
     );
-    let (log, _sub) = watch(&dev);
+    let (log, _sub) = watch_status(&dev);
     dev.set_network(true);
 
     wait_until(DRAIN, "the other store's sales on the server", || {
@@ -215,42 +195,10 @@ fn a_sale_the_server_cannot_read_is_rejected_alone_and_the_rest_of_its_batch_is_
     }
 }
 
-/// Rings a sale far larger than the others: ten card payments with long references.
-fn ring_a_large_sale(dev: &mut Device) -> SaleRecord {
-    use tillkit_core::sale::{Payment, PaymentMethod};
-    let till = &dev.till;
-    let mut cart = till.new_cart().expect("cart");
-    till.add_product(&mut cart, "p-bread", d("1")).expect("add");
-    let total = cart.totals().expect("totals").total;
-    let mut payments: Vec<Payment> = (0..10)
-        .map(|i| Payment {
-            method: PaymentMethod::Card,
-            amount: d("0.01"),
-            reference: Some(format!("{i:02}-{}", "T".repeat(120))),
-        })
-        .collect();
-    payments.push(Payment {
-        method: PaymentMethod::Cash,
-        amount: total - d("0.10"),
-        reference: None,
-    });
-    let sale = till.complete_sale(&cart, &payments).expect("sale").record;
-    dev.sales.push(sale.clone());
-    sale
-}
-
 /// A body limit on the path that lets each ordinary sale through alone, never `big`.
 fn limit_below(dev: &Device, big: &SaleRecord) -> usize {
-    let len = |s: &SaleRecord| serde_json::to_string(s).expect("json").len();
-    let normal = dev
-        .sales
-        .iter()
-        .filter(|s| s.sale_id != big.sale_id)
-        .map(len)
-        .max()
-        .expect("sales");
-    let limit = normal + 1 + 12;
-    assert!(len(big) + 12 > limit);
+    let limit = longest_other_sale(dev, big) + 1 + 12;
+    assert!(record_len(big) + 12 > limit);
     limit
 }
 
@@ -269,7 +217,7 @@ fn a_parked_sale_of_a_store_whose_token_is_refused_never_spins_the_engine() {
         hooks = Some(cfg.hooks.clone());
     });
     let hooks = hooks.expect("hooks");
-    let big = ring_a_large_sale(&mut dev);
+    let big = ring_a_large_sale(&mut dev, &[("p-bread", "1")]);
     dev.ring_many(2);
     proxy.set_max_body(Some(limit_below(&dev, &big)));
     let acknowledged = dev.engine().status().last_success_at;
@@ -314,7 +262,7 @@ fn a_clock_that_went_back_never_parks_a_sale_longer_than_one_park() {
         cfg.backoff_base = Duration::from_secs(5);
         cfg.backoff_cap = Duration::from_secs(20);
     });
-    let big = ring_a_large_sale(&mut dev);
+    let big = ring_a_large_sale(&mut dev, &[("p-bread", "1")]);
     let big_id = big.sale_id.to_string();
     proxy.set_max_body(Some(limit_below(&dev, &big)));
     dev.set_network(true);
@@ -360,7 +308,7 @@ fn a_gateways_json_401_or_403_is_a_refused_request_not_a_refused_token() {
             r#"{"error":"request blocked by policy","message":"WAF rule 942100"}"#,
         )),
     ]);
-    let (log, _sub) = watch(&dev);
+    let (log, _sub) = watch_status(&dev);
     dev.set_network(true);
     dev.wait_drained(DRAIN);
 
@@ -384,7 +332,7 @@ fn a_redirect_is_never_followed_and_the_sales_stay_queued_until_the_path_is_fixe
         ),
         Fault::Reply(Reply::html(302).header("location", "/v1/health")),
     ]);
-    let (log, _sub) = watch(&dev);
+    let (log, _sub) = watch_status(&dev);
     dev.set_network(true);
     dev.wait_drained(DRAIN);
 

@@ -733,6 +733,72 @@ impl StatusLog {
     }
 }
 
+/// Subscribes a status log to the device's engine: it sees every status from now on.
+pub fn watch_status(dev: &Device) -> (Arc<StatusLog>, tillkit_core::sync::Subscription) {
+    let log = Arc::new(StatusLog::default());
+    let sub = dev.engine().subscribe(log.clone());
+    (log, sub)
+}
+
+/// Nothing is set aside now, and no status the log saw had a sale set aside: only the
+/// server's own verdict sets a sale aside, and these cases have none.
+pub fn assert_none_set_aside(dev: &Device, log: &StatusLog) {
+    assert!(
+        dev.till.attention_sales(10).expect("attention").is_empty(),
+        "nothing the server did not reject is set aside"
+    );
+    let aside: Vec<SyncStatus> = log
+        .seen()
+        .into_iter()
+        .filter(|s| s.stores.iter().any(|b| b.set_aside > 0))
+        .collect();
+    assert!(
+        aside.is_empty(),
+        "a sale was set aside on the way: {aside:?}"
+    );
+}
+
+/// Rings a sale far larger than the others: `lines` (product, quantity), ten card
+/// payments of 0.01 with long references, and the rest in cash.
+pub fn ring_a_large_sale(dev: &mut Device, lines: &[(&str, &str)]) -> SaleRecord {
+    let till = &dev.till;
+    let mut cart = till.new_cart().expect("cart");
+    for (product, qty) in lines {
+        till.add_product(&mut cart, product, d(qty)).expect("add");
+    }
+    let total = cart.totals().expect("totals").total;
+    let mut payments: Vec<Payment> = (0..10)
+        .map(|i| Payment {
+            method: PaymentMethod::Card,
+            amount: d("0.01"),
+            reference: Some(format!("{i:02}-{}", "T".repeat(120))),
+        })
+        .collect();
+    payments.push(Payment {
+        method: PaymentMethod::Cash,
+        amount: total - d("0.10"),
+        reference: None,
+    });
+    let sale = till.complete_sale(&cart, &payments).expect("sale").record;
+    dev.sales.push(sale.clone());
+    sale
+}
+
+/// The length of a sale's record as uploaded (its JSON).
+pub fn record_len(sale: &SaleRecord) -> usize {
+    serde_json::to_string(sale).expect("json").len()
+}
+
+/// The longest record of the device's sales other than `big`.
+pub fn longest_other_sale(dev: &Device, big: &SaleRecord) -> usize {
+    dev.sales
+        .iter()
+        .filter(|s| s.sale_id != big.sale_id)
+        .map(record_len)
+        .max()
+        .expect("sales")
+}
+
 /// A server, a proxy in front of it, and a device that pulled its catalogue through the
 /// proxy, went offline and rang `sales` sales. Uploads go `batch_size` sales at a time;
 /// `tweak` adjusts the sync settings first.

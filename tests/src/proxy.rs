@@ -281,6 +281,8 @@ struct Inner {
     cut_requests: AtomicU64,
     /// Connections accepted and closed at once while the link was down.
     refused: AtomicU64,
+    /// Times a flapping link came back up (one per down-and-up cycle).
+    link_cycles: AtomicU64,
     /// Requests with a larger body are answered `413` (HTML) without reaching the server,
     /// as a reverse proxy's body limit does.
     max_body: Mutex<Option<usize>>,
@@ -319,6 +321,7 @@ impl Proxy {
             cut_connections: AtomicU64::new(0),
             cut_requests: AtomicU64::new(0),
             refused: AtomicU64::new(0),
+            link_cycles: AtomicU64::new(0),
             max_body: Mutex::new(None),
         });
         let accept = runtime
@@ -420,17 +423,25 @@ impl Proxy {
         self.inner.link.send_replace(state);
     }
 
-    /// Flips the link down and up every `period` until `stop_flapping`; the link starts down.
+    /// Flips the link down and up every `period` (or later, never sooner) until
+    /// `stop_flapping`; the link starts down.
     pub fn start_flapping(&self, period: Duration) {
         let inner = self.inner.clone();
         let task = self.runtime.spawn(async move {
             let mut tick = tokio::time::interval(period);
+            // A tick the runtime was too busy to run on time is not made up for by a burst:
+            // the link stays up (and down) at least `period` each time, however loaded the
+            // machine, so a cycle always holds a good spell.
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
             loop {
                 let up = *inner.link.borrow() == Link::Up;
                 inner
                     .link
                     .send_replace(if up { Link::Reset } else { Link::Up });
+                if !up {
+                    inner.link_cycles.fetch_add(1, Ordering::SeqCst);
+                }
                 tick.tick().await;
             }
         });
@@ -445,6 +456,11 @@ impl Proxy {
             task.abort();
         }
         self.set_link(true);
+    }
+
+    /// How many times the flapping link has come back up: down-and-up cycles so far.
+    pub fn link_cycles(&self) -> u64 {
+        self.inner.link_cycles.load(Ordering::SeqCst)
     }
 
     /// (connections cut, requests cut in flight, connections refused) by a link going down.

@@ -209,13 +209,7 @@ impl Client {
             .send()
             .await
             .map_err(network)?;
-        let (answer, bytes) =
-            checked_body(resp, Request::Upload, self.protocol, MAX_BATCH_BODY).await?;
-        // The same decoder the fuzzer exercises.
-        super::protocol::decode_batch_response(&bytes).map_err(|e| SyncError::BadResponse {
-            answer,
-            source: Some(e),
-        })
+        batch_answer(resp, self.protocol).await
     }
 
     /// `GET /v1/stores/{store}/registers/{register}/last-seq` with the store's token: the
@@ -280,6 +274,20 @@ impl Client {
         let resp = self.get(url, Some(token)).send().await.map_err(network)?;
         checked_body(resp, Request::Catalog, self.protocol, MAX_CATALOG_BODY).await
     }
+}
+
+/// The server's answer to a batch upload sent with protocol version `protocol`, or why
+/// `resp` is none (every whole-request failure; see `checked_body`).
+pub(super) async fn batch_answer(
+    resp: reqwest::Response,
+    protocol: u32,
+) -> Result<BatchResponse, SyncError> {
+    let (answer, bytes) = checked_body(resp, Request::Upload, protocol, MAX_BATCH_BODY).await?;
+    // The same decoder the fuzzer exercises.
+    super::protocol::decode_batch_response(&bytes).map_err(|e| SyncError::BadResponse {
+        answer,
+        source: Some(e),
+    })
 }
 
 fn network(e: reqwest::Error) -> SyncError {

@@ -97,8 +97,10 @@ pub struct SyncConfig {
     /// The register's bearer tokens, per store.
     pub credentials: Arc<dyn Credentials>,
     /// Most sales per upload request. Default 200; at least 1 and at most
-    /// `limits::MAX_BATCH_SALES` are ever sent. Each upload that times out halves it (down to 1); each full batch
-    /// acknowledged within a quarter of `request_timeout` doubles it again (up to this value).
+    /// `limits::MAX_BATCH_SALES` are ever sent. An upload that times out, or two in a row
+    /// cut in flight (reset, answer cut short), halve it (down to 1); two full batches in a
+    /// row acknowledged within a quarter of `request_timeout` double it again (up to this
+    /// value).
     pub batch_size: usize,
     /// Whole-request timeout. Default 10 s; `MIN_TIMEOUT` to `MAX_TIMEOUT`.
     pub request_timeout: Duration,

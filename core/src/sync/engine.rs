@@ -1001,11 +1001,9 @@ fn failed(shared: &Shared, e: SyncError) -> Round {
         shared.client.drop_connections();
     }
     shared.set_upload_error(Some(e.chain()));
-    let retry_after = match e {
-        SyncError::Busy { retry_after, .. } => retry_after,
-        _ => None,
-    };
-    Round::Failed { retry_after }
+    Round::Failed {
+        retry_after: e.retry_after(shared.cfg.backoff_cap),
+    }
 }
 
 #[cfg(test)]

@@ -147,6 +147,13 @@ impl SyncError {
         )
     }
 
+    /// True when the request went out and its answer never came whole: the connection was
+    /// reset or closed, the answer's body was cut short, or it timed out. A connection that
+    /// could not be made (refused, connect timeout) is no cut: nothing was sent.
+    pub fn is_cut(&self) -> bool {
+        matches!(self, SyncError::Network(e) | SyncError::Timeout(e) if !e.is_connect())
+    }
+
     /// True when something answered over HTTP and the answer is no reason to wait (anything
     /// but 5xx and 429, and a gateway's page): the server, or whatever sits in front of it, is there, so the
     /// upload itself is worth trying again.
@@ -180,6 +187,15 @@ impl SyncError {
     /// True for `413`: the batch is too large for the path; split it.
     pub fn is_too_large(&self) -> bool {
         matches!(self, SyncError::Refused { answer } if answer.status == 413)
+    }
+
+    /// How long the answer asked the device to wait before trying again (`Retry-After` on a
+    /// 5xx or 429), never beyond `cap`: no header stops a register for longer.
+    pub fn retry_after(&self, cap: Duration) -> Option<Duration> {
+        match self {
+            SyncError::Busy { retry_after, .. } => retry_after.map(|r| r.min(cap)),
+            _ => None,
+        }
     }
 
     /// The message and every cause, for the status line and logs.

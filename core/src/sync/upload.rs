@@ -15,9 +15,45 @@ use super::protocol::{self, BatchResponse, SaleStatus};
 use crate::limits;
 use crate::outbox::Verdict;
 
-/// A full batch acknowledged within `request_timeout / QUICK_BATCH_FRACTION` shows the link
-/// carries twice as much in time: a batch size halved by a timeout doubles again.
+/// A full batch acknowledged within `request_timeout / QUICK_BATCH_FRACTION` counts towards
+/// doubling the batch size again: the link carried it with time to spare.
 const QUICK_BATCH_FRACTION: u32 = 4;
+
+/// Quick full batches in a row after which the batch size doubles (up to the configured
+/// size): one quick batch may be luck on a link that flaps, two are room to spare.
+const QUICK_BATCHES_BEFORE_DOUBLING: u32 = 2;
+
+/// Requests cut in flight in a row (no answer between them) after which the batch size
+/// halves. On a link that flaps, the request in flight when a good spell ends is always cut,
+/// whatever its size, so one cut after answers in the same spell says nothing; a batch cut
+/// again when it is resent, first thing in the next spell, did not fit in it. A timeout
+/// halves it at once: the link had the whole request timeout and could not carry it.
+const CUTS_BEFORE_HALVING: u32 = 2;
+
+/// How one upload request ended, as far as the size of the next one is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// Answered (with the protocol's answer) within a quarter of the request timeout.
+    Quick,
+    /// Answered, but late.
+    Slow,
+    /// Sent, then cut before its answer was complete: reset, closed, answer body cut short.
+    Cut,
+    /// Sent, and no whole answer within the request timeout.
+    TimedOut,
+    /// Anything else (refused, busy, a connection never made): says nothing about size.
+    Other,
+}
+
+impl Ending {
+    fn of_failure(e: &SyncError) -> Ending {
+        match e {
+            _ if !e.is_cut() => Ending::Other,
+            SyncError::Timeout(_) => Ending::TimedOut,
+            _ => Ending::Cut,
+        }
+    }
+}
 
 /// How much one upload request carries; learnt from the path during a drain.
 #[derive(Debug, Clone)]
@@ -28,6 +64,10 @@ pub(super) struct Sizing {
     full: usize,
     /// Largest request body to send: below any body the path answered 413.
     body_limit: usize,
+    /// Quick full batches in a row since the batch size last changed.
+    quick: u32,
+    /// Requests cut in a row since the last answer or change of batch size.
+    cuts: u32,
 }
 
 impl Sizing {
@@ -37,6 +77,45 @@ impl Sizing {
             batch: full,
             full,
             body_limit: limits::MAX_BODY_BYTES,
+            quick: 0,
+            cuts: 0,
+        }
+    }
+
+    /// Half the sales of a batch of `sent` (at least one) for the next request.
+    fn halve(&mut self, sent: usize) {
+        self.batch = (sent / 2).max(1);
+        self.quick = 0;
+        self.cuts = 0;
+    }
+
+    /// The batch size after a request of `sent` sales ended so: a timeout, or
+    /// `CUTS_BEFORE_HALVING` cuts in a row, halve it; `QUICK_BATCHES_BEFORE_DOUBLING` quick full batches in a row double
+    /// it (up to the configured size). A short batch (the end of the queue) counts as an
+    /// answer, not as room.
+    fn record(&mut self, sent: usize, ending: Ending) {
+        match ending {
+            Ending::TimedOut => self.halve(sent),
+            Ending::Cut => {
+                self.quick = 0;
+                self.cuts = self.cuts.saturating_add(1);
+                if self.cuts >= CUTS_BEFORE_HALVING {
+                    self.halve(sent);
+                }
+            }
+            Ending::Quick | Ending::Slow => {
+                self.cuts = 0;
+                if ending == Ending::Slow {
+                    self.quick = 0;
+                } else if sent >= self.batch {
+                    self.quick = self.quick.saturating_add(1);
+                    if self.quick >= QUICK_BATCHES_BEFORE_DOUBLING {
+                        self.batch = self.batch.saturating_mul(2).min(self.full);
+                        self.quick = 0;
+                    }
+                }
+            }
+            Ending::Other => {}
         }
     }
 }
@@ -44,10 +123,12 @@ impl Sizing {
 /// Uploads `store_id`'s pending sales oldest first until none is left to send now, and
 /// returns the moment it found none left (a sale rung after it is the next drain's).
 ///
-/// A batch that times out halves the batch size (the link could not carry it in time); a
-/// full batch that goes through quickly doubles it again (up to the configured size). A
-/// 413 halves the body size for the rest of the drain; one sale refused alone is parked:
-/// it stays pending, is retried after a backoff, and the sales behind it go on.
+/// A request that times out, or two in a row cut in flight (reset, answer cut short), halve
+/// the batch size: the link could not carry that much in time, or in one of its good spells. Quick full batches
+/// in a row double it again, up to the configured size (see `Sizing::record`); every cut sale is
+/// sent again with its own id, and the server stores it once. A 413 halves the body size
+/// for the rest of the drain; one sale refused alone is parked: it stays pending, is
+/// retried after a backoff, and the sales behind it go on.
 pub(super) async fn drain(
     shared: &Shared,
     store_id: &str,
@@ -79,41 +160,61 @@ pub(super) async fn drain(
             .instrument(span)
             .await;
         shared.set_syncing(false);
-        match result {
-            Ok(response) => {
+        match step(result, ids.len()) {
+            Step::Apply(response) => {
                 shared.server_answered();
                 apply(shared, &ids, &response)?;
-                let full = ids.len() >= size.batch;
                 let quick = sent_at.elapsed() < shared.cfg.request_timeout / QUICK_BATCH_FRACTION;
-                if full && quick {
-                    size.batch = size.batch.saturating_mul(2).min(size.full);
-                }
+                let ending = if quick { Ending::Quick } else { Ending::Slow };
+                size.record(ids.len(), ending);
             }
-            Err(e) if e.is_too_large() && ids.len() > 1 => {
+            Step::Split(e) => {
                 // Something on the path takes less than this: send at most half as much.
                 tracing::warn!(
+                    error = %e.chain(),
                     bytes = body_len,
                     sales = ids.len(),
                     "batch too large for the path; splitting"
                 );
                 size.body_limit = (body_len / 2).max(1);
-                size.batch = (ids.len() / 2).max(1);
+                size.halve(ids.len());
             }
-            Err(e) if e.is_too_large() => park(shared, &ids[0], &e)?,
-            Err(e) => {
+            Step::Park(e) => park(shared, &ids[0], &e)?,
+            Step::Keep(e) => {
                 if e.is_unanswered() {
                     shared.failed_request(sent_at.into_std());
                 }
                 if let Err(local) = shared.till.record_upload_failure(&ids, &e.chain()) {
                     tracing::warn!(error = %local, "failed attempt not recorded");
                 }
-                if matches!(e, SyncError::Timeout(_)) {
-                    // Resending the same batch would time out the same way on a slow link.
-                    size.batch = (ids.len() / 2).max(1);
-                }
+                // Resent as it was, a cut batch would be cut the same way.
+                size.record(ids.len(), Ending::of_failure(&e));
                 return Err(e);
             }
         }
+    }
+}
+
+/// What one upload's outcome does to the batch it carried.
+#[derive(Debug)]
+enum Step {
+    /// The protocol's answer: its per-sale verdicts are applied (see `verdicts`).
+    Apply(BatchResponse),
+    /// 413 for more than one sale: the path takes less; send half as much.
+    Split(SyncError),
+    /// 413 for one sale alone: that sale is parked (stays queued, retried after a backoff).
+    Park(SyncError),
+    /// Any other failure of the whole request: every sale of the batch stays queued.
+    Keep(SyncError),
+}
+
+/// Sorts an upload's outcome for a batch of `sales` sales. Only `Apply` can set a sale aside.
+fn step(result: Result<BatchResponse, SyncError>, sales: usize) -> Step {
+    match result {
+        Ok(response) => Step::Apply(response),
+        Err(e) if e.is_too_large() && sales > 1 => Step::Split(e),
+        Err(e) if e.is_too_large() => Step::Park(e),
+        Err(e) => Step::Keep(e),
     }
 }
 
@@ -143,19 +244,30 @@ fn seconds(d: Duration) -> String {
     }
 }
 
-/// Applies one well-formed answer: each sale answered is synced or set aside, all in one
-/// transaction. An answer that leaves sales out is an error; those sales stay queued.
-fn apply(shared: &Shared, ids: &[String], response: &BatchResponse) -> Result<(), SyncError> {
+/// The verdicts one well-formed answer gives the sales sent (`ids`).
+#[derive(Debug, Default, PartialEq)]
+struct Verdicts {
+    /// Each sale answered, once: synced or set aside with the server's reason.
+    verdicts: Vec<(String, Verdict)>,
+    /// Results with a status this app does not know (their sales stay queued).
+    unknown: usize,
+    /// Distinct sales sent that the answer named with a known status.
+    answered: usize,
+}
+
+/// Reads one well-formed answer. Only a sale the answer names `rejected` (or `conflict`) is
+/// set aside; a sale it leaves out, names twice or gives an unknown status stays queued, and
+/// a result for a sale that was not sent is ignored.
+fn verdicts(ids: &[String], response: &BatchResponse) -> Verdicts {
     let sent: HashSet<&str> = ids.iter().map(String::as_str).collect();
     // Distinct sales answered: a response naming one sale twice and another not at all
     // must not pass for complete.
     let mut answered = HashSet::with_capacity(ids.len());
-    let mut verdicts = Vec::with_capacity(ids.len());
-    let mut unknown = 0usize;
+    let mut out = Verdicts::default();
     for r in &response.results {
         if r.status == SaleStatus::Unknown {
             // Not a verdict this app can act on: the sale stays queued.
-            unknown += 1;
+            out.unknown += 1;
             continue;
         }
         if !sent.contains(r.sale_id.as_str()) || !answered.insert(r.sale_id.as_str()) {
@@ -176,8 +288,20 @@ fn apply(shared: &Shared, ids: &[String], response: &BatchResponse) -> Result<()
             )),
             SaleStatus::Unknown => continue,
         };
-        verdicts.push((r.sale_id.clone(), verdict));
+        out.verdicts.push((r.sale_id.clone(), verdict));
     }
+    out.answered = answered.len();
+    out
+}
+
+/// Applies one well-formed answer: each sale answered is synced or set aside, all in one
+/// transaction. An answer that leaves sales out is an error; those sales stay queued.
+fn apply(shared: &Shared, ids: &[String], response: &BatchResponse) -> Result<(), SyncError> {
+    let Verdicts {
+        verdicts,
+        unknown,
+        answered,
+    } = verdicts(ids, response);
     shared.till.apply_upload_verdicts(&verdicts)?;
     if !verdicts.is_empty() {
         // Progress, so the backoff may start again from its base; an answer that named
@@ -198,11 +322,601 @@ fn apply(shared: &Shared, ids: &[String], response: &BatchResponse) -> Result<()
             ),
         });
     }
-    if answered.len() < ids.len() {
+    if answered < ids.len() {
         return Err(SyncError::Inconsistent {
             request: Request::Upload,
-            what: format!("it answered for {} of {} sales", answered.len(), ids.len()),
+            what: format!("it answered for {answered} of {} sales", ids.len()),
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every kind of answer an upload can get, through the client's own classification and
+    //! this module's: what each does to the sales of the batch.
+
+    use std::time::{Duration, SystemTime};
+
+    use super::*;
+    use crate::sync::SyncConfig;
+    use crate::sync::backoff::Backoff;
+    use crate::sync::client::{Client, batch_answer};
+    use crate::sync::protocol::PROTOCOL_VERSION;
+
+    /// What becomes of one sale of the batch.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Fate {
+        Synced,
+        SetAside,
+        /// Still queued, sent again later.
+        Queued,
+    }
+    use Fate::*;
+
+    /// What becomes of the batch.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Outcome {
+        /// The answer's verdicts, one per sale in the order sent.
+        Sales(Vec<Fate>),
+        /// The whole batch stays queued; the error's kind.
+        Kept(&'static str),
+        Split,
+        Parked,
+    }
+
+    fn kind(e: &SyncError) -> &'static str {
+        match e {
+            SyncError::Network(_) => "Network",
+            SyncError::Tls { .. } => "Tls",
+            SyncError::Timeout(_) => "Timeout",
+            SyncError::Busy { .. } => "Busy",
+            SyncError::Gateway { .. } => "Gateway",
+            SyncError::Refused { .. } => "Refused",
+            SyncError::BadResponse { .. } => "BadResponse",
+            SyncError::Redirected { .. } => "Redirected",
+            SyncError::Inconsistent { .. } => "Inconsistent",
+            SyncError::Auth { .. } => "Auth",
+            SyncError::Incompatible { .. } => "Incompatible",
+            SyncError::Local(_) => "Local",
+        }
+    }
+
+    fn response(
+        status: u16,
+        content_type: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> reqwest::Response {
+        let mut b = http::Response::builder().status(status);
+        if let Some(ct) = content_type {
+            b = b.header("content-type", ct);
+        }
+        for (name, value) in headers {
+            b = b.header(*name, *value);
+        }
+        reqwest::Response::from(b.body(body.to_string()).expect("a valid response"))
+    }
+
+    fn classify(resp: reqwest::Response) -> Result<BatchResponse, SyncError> {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(batch_answer(resp, PROTOCOL_VERSION))
+    }
+
+    /// The batch's fate under one answer, by the same steps `drain` takes.
+    fn outcome(ids: &[String], resp: reqwest::Response) -> Outcome {
+        match step(classify(resp), ids.len()) {
+            Step::Apply(answer) => {
+                let v = verdicts(ids, &answer);
+                Outcome::Sales(
+                    ids.iter()
+                        .map(|id| match v.verdicts.iter().find(|(s, _)| s == id) {
+                            Some((_, Verdict::Synced)) => Synced,
+                            Some((_, Verdict::SetAside(_))) => SetAside,
+                            None => Queued,
+                        })
+                        .collect(),
+                )
+            }
+            Step::Split(e) => {
+                assert!(e.is_too_large(), "{e:?}");
+                Outcome::Split
+            }
+            Step::Park(e) => {
+                assert!(e.is_too_large(), "{e:?}");
+                Outcome::Parked
+            }
+            Step::Keep(e) => Outcome::Kept(kind(&e)),
+        }
+    }
+
+    fn sales(n: usize) -> Vec<String> {
+        ["s-a", "s-b", "s-c"][..n]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    }
+
+    const JSON: Option<&str> = Some("application/json");
+    const HTML: Option<&str> = Some("text/html");
+    const PAGE: &str = "<html><body><h1>400 Bad Request</h1></body></html>";
+
+    #[test]
+    fn only_the_protocol_answer_for_a_sale_sets_that_sale_aside() {
+        let all_accepted = r#"{"results":[{"sale_id":"s-a","status":"accepted"},{"sale_id":"s-b","status":"accepted"},{"sale_id":"s-c","status":"duplicate"}]}"#;
+        let cases: &[(&str, u16, Option<&str>, &str, Outcome)] = &[
+            (
+                "all stored",
+                200,
+                JSON,
+                all_accepted,
+                Outcome::Sales(vec![Synced, Synced, Synced]),
+            ),
+            (
+                "charset parameter",
+                200,
+                Some("Application/JSON; charset=utf-8"),
+                all_accepted,
+                Outcome::Sales(vec![Synced, Synced, Synced]),
+            ),
+            (
+                "one rejected",
+                200,
+                JSON,
+                r#"{"results":[{"sale_id":"s-a","status":"accepted"},{"sale_id":"s-b","status":"rejected","reason":"total mismatch"},{"sale_id":"s-c","status":"duplicate"}]}"#,
+                Outcome::Sales(vec![Synced, SetAside, Synced]),
+            ),
+            (
+                "rejected without reason, conflict",
+                200,
+                JSON,
+                r#"{"results":[{"sale_id":"s-a","status":"rejected"},{"sale_id":"s-b","status":"conflict"},{"sale_id":"s-c","status":"accepted"}]}"#,
+                Outcome::Sales(vec![SetAside, SetAside, Synced]),
+            ),
+            (
+                "a verdict this app does not know, unknown fields",
+                200,
+                JSON,
+                r#"{"results":[{"sale_id":"s-a","status":"accepted","x":1},{"sale_id":"s-b","status":"accepted"},{"sale_id":"s-c","status":"quarantined"}],"next":2}"#,
+                Outcome::Sales(vec![Synced, Synced, Queued]),
+            ),
+            (
+                "a sale left out",
+                200,
+                JSON,
+                r#"{"results":[{"sale_id":"s-a","status":"accepted"},{"sale_id":"s-c","status":"rejected"}]}"#,
+                Outcome::Sales(vec![Synced, Queued, SetAside]),
+            ),
+            (
+                "a sale named twice, one never sent",
+                200,
+                JSON,
+                r#"{"results":[{"sale_id":"s-a","status":"accepted"},{"sale_id":"s-a","status":"rejected"},{"sale_id":"s-z","status":"rejected"}]}"#,
+                Outcome::Sales(vec![Synced, Queued, Queued]),
+            ),
+            (
+                "canned empty answer",
+                200,
+                JSON,
+                r#"{"results":[]}"#,
+                Outcome::Sales(vec![Queued, Queued, Queued]),
+            ),
+            (
+                "200 HTML page",
+                200,
+                HTML,
+                PAGE,
+                Outcome::Kept("BadResponse"),
+            ),
+            (
+                "200 JSON type, HTML body",
+                200,
+                JSON,
+                PAGE,
+                Outcome::Kept("BadResponse"),
+            ),
+            (
+                "200 JSON type, other JSON",
+                200,
+                JSON,
+                r#"{"ok":true}"#,
+                Outcome::Kept("BadResponse"),
+            ),
+            (
+                "200 truncated JSON",
+                200,
+                JSON,
+                &all_accepted[..40],
+                Outcome::Kept("BadResponse"),
+            ),
+            (
+                "200 text/plain",
+                200,
+                Some("text/plain"),
+                all_accepted,
+                Outcome::Kept("BadResponse"),
+            ),
+            (
+                "200 no content type",
+                200,
+                None,
+                all_accepted,
+                Outcome::Kept("BadResponse"),
+            ),
+            ("400 HTML", 400, HTML, PAGE, Outcome::Kept("Refused")),
+            ("400 empty", 400, None, "", Outcome::Kept("Refused")),
+            (
+                "400 protocol error body",
+                400,
+                JSON,
+                r#"{"error":"invalid_batch","message":"sales missing"}"#,
+                Outcome::Kept("Refused"),
+            ),
+            (
+                "400 JSON with rejected results",
+                400,
+                JSON,
+                r#"{"results":[{"sale_id":"s-a","status":"rejected"}]}"#,
+                Outcome::Kept("Refused"),
+            ),
+            (
+                "400 version error",
+                400,
+                JSON,
+                r#"{"error":"unsupported_protocol","message":"too new","supported_protocol":{"min":1,"max":1}}"#,
+                Outcome::Kept("Incompatible"),
+            ),
+            (
+                "404 HTML",
+                404,
+                HTML,
+                "<h1>Not Found</h1>",
+                Outcome::Kept("Refused"),
+            ),
+            (
+                "404 JSON",
+                404,
+                JSON,
+                r#"{"error":"not_found","message":"no route"}"#,
+                Outcome::Kept("Refused"),
+            ),
+            (
+                "405 HTML",
+                405,
+                HTML,
+                "<h1>Method Not Allowed</h1>",
+                Outcome::Kept("Refused"),
+            ),
+            ("415 HTML", 415, HTML, PAGE, Outcome::Kept("Refused")),
+            (
+                "422 JSON",
+                422,
+                JSON,
+                r#"{"error":"unprocessable","message":"bad"}"#,
+                Outcome::Kept("Refused"),
+            ),
+            ("413 HTML, three sales", 413, HTML, PAGE, Outcome::Split),
+            (
+                "413 JSON, three sales",
+                413,
+                JSON,
+                r#"{"error":"too_large"}"#,
+                Outcome::Split,
+            ),
+            ("401 HTML", 401, HTML, PAGE, Outcome::Kept("Refused")),
+            (
+                "401 gateway JSON",
+                401,
+                JSON,
+                r#"{"error":"invalid_client"}"#,
+                Outcome::Kept("Refused"),
+            ),
+            (
+                "401 protocol",
+                401,
+                JSON,
+                r#"{"error":"unauthorized","message":"unknown token"}"#,
+                Outcome::Kept("Auth"),
+            ),
+            ("302 portal", 302, HTML, PAGE, Outcome::Kept("Redirected")),
+            ("429", 429, HTML, PAGE, Outcome::Kept("Busy")),
+            (
+                "500",
+                500,
+                JSON,
+                r#"{"error":"internal"}"#,
+                Outcome::Kept("Busy"),
+            ),
+            ("502 HTML", 502, HTML, PAGE, Outcome::Kept("Busy")),
+        ];
+        let ids = sales(3);
+        for (what, status, content_type, body, expected) in cases {
+            let got = outcome(&ids, response(*status, *content_type, &[], body));
+            assert_eq!(&got, expected, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_413_splits_the_batch_and_parks_a_sale_too_large_alone() {
+        for (content_type, body) in [(HTML, PAGE), (JSON, r#"{"error":"too_large"}"#), (None, "")] {
+            assert_eq!(
+                outcome(&sales(2), response(413, content_type, &[], body)),
+                Outcome::Split
+            );
+            assert_eq!(
+                outcome(&sales(1), response(413, content_type, &[], body)),
+                Outcome::Parked,
+                "one sale the path refuses alone is parked, never set aside"
+            );
+        }
+        // Any other refusal of one sale alone keeps it queued like a batch.
+        assert_eq!(
+            outcome(&sales(1), response(400, HTML, &[], PAGE)),
+            Outcome::Kept("Refused")
+        );
+        // Only the server's own verdict sets a lone sale aside.
+        assert_eq!(
+            outcome(
+                &sales(1),
+                response(
+                    200,
+                    JSON,
+                    &[],
+                    r#"{"results":[{"sale_id":"s-a","status":"rejected","reason":"bad"}]}"#
+                )
+            ),
+            Outcome::Sales(vec![SetAside])
+        );
+    }
+
+    #[test]
+    fn retry_after_is_honoured_up_to_the_backoff_cap_and_ignored_when_it_does_not_parse() {
+        let cap = Duration::from_secs(60);
+        let soon = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
+        // (header, expected wait after a 429 or 5xx; `None` when the header is ignored)
+        let cases: &[(&str, Option<Duration>)] = &[
+            ("5", Some(Duration::from_secs(5))),
+            ("0", Some(Duration::ZERO)),
+            ("60", Some(cap)),
+            ("61", Some(cap)),
+            ("18446744073709551615", Some(cap)),
+            ("99999999999999999999999", Some(cap)),
+            ("Sun, 06 Nov 1994 08:49:37 GMT", Some(Duration::ZERO)),
+            ("Fri, 31 Dec 9999 23:59:59 GMT", Some(cap)),
+            ("-5", None),
+            ("-18446744073709551615", None),
+            ("1.5", None),
+            ("soon", None),
+            ("5 seconds", None),
+            ("", None),
+        ];
+        for status in [429, 503] {
+            for (header, expected) in cases {
+                let e = classify(response(status, HTML, &[("retry-after", header)], PAGE))
+                    .expect_err("a busy answer");
+                assert_eq!(kind(&e), "Busy", "{status} {header:?}");
+                let wait = e.retry_after(cap);
+                assert_eq!(wait, *expected, "{status} Retry-After: {header:?}");
+                // The engine's next try comes after the wait asked, never after the cap.
+                let mut backoff = Backoff::new(Duration::from_millis(100), cap);
+                let delay = backoff.next_delay(wait);
+                assert!(delay <= cap, "{header:?}: {delay:?}");
+                assert!(delay >= wait.unwrap_or_default(), "{header:?}: {delay:?}");
+            }
+            // An HTTP-date half a minute ahead asks for about that long (whole seconds).
+            let e = classify(response(status, HTML, &[("retry-after", &soon)], PAGE))
+                .expect_err("a busy answer");
+            let wait = e.retry_after(cap).expect("a date parses");
+            assert!(
+                (Duration::from_secs(25)..=Duration::from_secs(30)).contains(&wait),
+                "{soon}: {wait:?}"
+            );
+        }
+        // Not a busy answer: the header asks nothing of the engine.
+        let refused =
+            classify(response(400, HTML, &[("retry-after", "5")], PAGE)).expect_err("refused");
+        assert_eq!(refused.retry_after(cap), None);
+    }
+
+    #[test]
+    fn a_timeout_or_two_cuts_in_a_row_halve_the_batch_and_two_quick_full_batches_double_it() {
+        use Ending::*;
+        let mut size = Sizing::new(200);
+        // (sales sent, how that request ended, batch size after it)
+        let steps: &[(usize, Ending, usize)] = &[
+            (200, Quick, 200),
+            (200, Quick, 200),
+            // One cut after answers: the end of a good spell, not a sign of size.
+            (200, Cut, 200),
+            (200, Quick, 200),
+            (200, Cut, 200),
+            // Cut again with no answer between: half as much next time, and again.
+            (200, Cut, 100),
+            (100, Cut, 100),
+            (100, Cut, 50),
+            // Two quick full batches in a row double it; one alone does not.
+            (50, Quick, 50),
+            (50, Quick, 100),
+            (100, Quick, 100),
+            // A cut in between starts the count again.
+            (100, Cut, 100),
+            (100, Quick, 100),
+            (100, Quick, 200),
+            (200, Cut, 200),
+            (200, Cut, 100),
+            // So does a late answer, which also ends a run of cuts.
+            (100, Quick, 100),
+            (100, Slow, 100),
+            (100, Quick, 100),
+            (100, Cut, 100),
+            (100, Slow, 100),
+            (100, Cut, 100),
+            (100, Quick, 100),
+            (100, Quick, 200),
+            (200, Cut, 200),
+            (200, Cut, 100),
+            // A short batch (the end of the queue) is an answer, but no sign of room.
+            (10, Quick, 100),
+            (10, Quick, 100),
+            (100, Quick, 100),
+            (100, Cut, 100),
+            (10, Quick, 100),
+            (100, Cut, 100),
+            // Refused, busy, never connected: nothing about size, and no answer either.
+            (100, Other, 100),
+            (100, Cut, 50),
+            (50, Quick, 50),
+            (50, Other, 50),
+            (50, Quick, 100),
+            // A timeout halves at once, and ends a run of cuts.
+            (100, TimedOut, 50),
+            (50, Cut, 50),
+            (50, TimedOut, 25),
+            (25, Cut, 25),
+            (25, Quick, 25),
+            (25, Quick, 50),
+            (50, Quick, 50),
+            (50, Quick, 100),
+            // Never above the configured size.
+            (100, Quick, 100),
+            (100, Quick, 200),
+            (200, Quick, 200),
+            (200, Quick, 200),
+            (200, Quick, 200),
+        ];
+        for (i, (sent, ending, after)) in steps.iter().enumerate() {
+            size.record(*sent, *ending);
+            assert_eq!(size.batch, *after, "step {i}: {sent} sales, {ending:?}");
+        }
+        // Halving stops at one sale; a lone sale cut in flight is sent alone again.
+        let mut one = Sizing::new(3);
+        for after in [3, 1, 1, 1, 1, 1] {
+            one.record(one.batch, Cut);
+            assert_eq!(one.batch, after);
+        }
+        for after in [1, 2, 2, 3, 3, 3] {
+            one.record(one.batch, Quick);
+            assert_eq!(one.batch, after);
+        }
+    }
+
+    /// What a one-connection endpoint on loopback does with the request it accepts.
+    #[derive(Clone, Copy, Debug)]
+    enum Endpoint {
+        /// Nothing listens on the port.
+        Closed,
+        /// Reads a few bytes of the request and closes with the rest unread (a reset).
+        Reset,
+        /// Reads the whole request and closes without a word.
+        HangsUp,
+        /// Answers 200 with a body shorter than its `content-length`, then closes.
+        ShortBody,
+        /// Reads the whole request and never answers.
+        Silent,
+        /// Answers 503.
+        Busy,
+    }
+
+    /// Reads one HTTP request (head and `content-length` body).
+    fn read_request(stream: &mut std::net::TcpStream) {
+        use std::io::Read;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            got.extend_from_slice(&buf[..n]);
+            let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+                continue;
+            };
+            let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if got.len() >= end + 4 + length {
+                return;
+            }
+        }
+    }
+
+    /// Starts `endpoint` on a loopback port for one connection; its URL.
+    fn start(endpoint: Endpoint) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        if let Endpoint::Closed = endpoint {
+            return url;
+        }
+        std::thread::spawn(move || {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            match endpoint {
+                Endpoint::Closed => {}
+                Endpoint::Reset => {
+                    // Closing with unread bytes makes the kernel send a reset.
+                    let mut some = [0u8; 16];
+                    let _ = stream.read_exact(&mut some);
+                }
+                Endpoint::HangsUp => read_request(&mut stream),
+                Endpoint::ShortBody => {
+                    read_request(&mut stream);
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                          content-length: 400\r\n\r\n{\"results\":[",
+                    );
+                }
+                Endpoint::Silent => {
+                    read_request(&mut stream);
+                    // Until the client gives up and closes.
+                    let _ = stream.read(&mut [0u8; 1]);
+                }
+                Endpoint::Busy => {
+                    read_request(&mut stream);
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n",
+                    );
+                }
+            }
+        });
+        url
+    }
+
+    #[test]
+    fn a_reset_a_hang_up_a_short_answer_and_a_timeout_cut_a_request_and_nothing_else_does() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let cases = [
+            (Endpoint::Reset, Ending::Cut),
+            (Endpoint::HangsUp, Ending::Cut),
+            (Endpoint::ShortBody, Ending::Cut),
+            (Endpoint::Silent, Ending::TimedOut),
+            (Endpoint::Closed, Ending::Other),
+            (Endpoint::Busy, Ending::Other),
+        ];
+        for (endpoint, expected) in cases {
+            let mut cfg = SyncConfig::new(&start(endpoint), "token");
+            cfg.allow_http_loopback = true;
+            cfg.request_timeout = crate::sync::config::MIN_TIMEOUT;
+            let client = Client::new(&cfg).expect("client");
+            let body = protocol::batch_body(&[]);
+            let e = runtime
+                .block_on(client.upload("s1", "token", body))
+                .expect_err("no answer to take");
+            assert_eq!(
+                Ending::of_failure(&e),
+                expected,
+                "{endpoint:?}: {}",
+                e.chain()
+            );
+        }
+    }
 }

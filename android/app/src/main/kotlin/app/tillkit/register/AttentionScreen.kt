@@ -20,8 +20,9 @@ import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 
 /**
- * Sales the server set aside (each with its reason) or the network path parked. Retry sends
- * one, or all, again once the cause is fixed; only the server's verdict sets a sale aside again.
+ * Sales of the current store the server set aside (each with its reason) or the network path
+ * parked. Retry sends one again once the cause is fixed; Retry all sends every such sale of
+ * every store on this device. Only the server's verdict sets a sale aside again.
  */
 @Composable
 fun AttentionScreen(viewModel: AttentionViewModel, onBack: () -> Unit) {

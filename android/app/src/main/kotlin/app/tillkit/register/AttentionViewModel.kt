@@ -41,7 +41,11 @@ class AttentionViewModel(
         .map { load() }
         .stateIn(viewModelScope, SharingStarted.WhileSubscribed(5_000), null)
 
-    /** Sends one sale (or, with `null`, every one on the list) again now; the core starts a round. */
+    /**
+     * Sends one sale again now, or with `null` every sale that needs attention on this device:
+     * the list shows the current store's, but the core retries those of every store. Set-aside
+     * sales go back to pending, parked ones become due at once; the core starts a round.
+     */
     fun retry(saleId: String?) {
         viewModelScope.launch {
             mutableRetryError.value = try {
