@@ -629,7 +629,11 @@ mod tests {
                 r#"{"error":"internal"}"#,
                 Outcome::Kept("Busy"),
             ),
-            ("502 HTML", 502, HTML, PAGE, Outcome::Kept("Busy")),
+            // A 5xx page in place of the server's JSON error is the gateway's, not the
+            // server's: no answer, the batch kept, the outage probed on schedule.
+            ("502 HTML", 502, HTML, PAGE, Outcome::Kept("Gateway")),
+            ("503 HTML", 503, HTML, PAGE, Outcome::Kept("Gateway")),
+            ("504 no body", 504, None, "", Outcome::Kept("Gateway")),
         ];
         let ids = sales(3);
         for (what, status, content_type, body, expected) in cases {
@@ -692,10 +696,17 @@ mod tests {
             ("5 seconds", None),
             ("", None),
         ];
-        for status in [429, 503] {
+        // A 429 from anything in the path, and the server's own 503 busy (its JSON error).
+        const BUSY: &str = r#"{"error":"busy","message":"store busy"}"#;
+        for (status, content_type, body) in [(429, HTML, PAGE), (503, JSON, BUSY)] {
             for (header, expected) in cases {
-                let e = classify(response(status, HTML, &[("retry-after", header)], PAGE))
-                    .expect_err("a busy answer");
+                let e = classify(response(
+                    status,
+                    content_type,
+                    &[("retry-after", header)],
+                    body,
+                ))
+                .expect_err("a busy answer");
                 assert_eq!(kind(&e), "Busy", "{status} {header:?}");
                 let wait = e.retry_after(cap);
                 assert_eq!(wait, *expected, "{status} Retry-After: {header:?}");
@@ -706,14 +717,24 @@ mod tests {
                 assert!(delay >= wait.unwrap_or_default(), "{header:?}: {delay:?}");
             }
             // An HTTP-date half a minute ahead asks for about that long (whole seconds).
-            let e = classify(response(status, HTML, &[("retry-after", &soon)], PAGE))
-                .expect_err("a busy answer");
+            let e = classify(response(
+                status,
+                content_type,
+                &[("retry-after", &soon)],
+                body,
+            ))
+            .expect_err("a busy answer");
             let wait = e.retry_after(cap).expect("a date parses");
             assert!(
                 (Duration::from_secs(25)..=Duration::from_secs(30)).contains(&wait),
                 "{soon}: {wait:?}"
             );
         }
+        // A gateway's page asks nothing of the engine: the probe schedule governs the retry.
+        let page = classify(response(503, HTML, &[("retry-after", "5")], PAGE))
+            .expect_err("a gateway's page");
+        assert_eq!(kind(&page), "Gateway");
+        assert_eq!(page.retry_after(cap), None);
         // Not a busy answer: the header asks nothing of the engine.
         let refused =
             classify(response(400, HTML, &[("retry-after", "5")], PAGE)).expect_err("refused");
