@@ -290,7 +290,9 @@ impl TillkitCore {
     /// Refunds some lines of a sale this device holds (or all that is left of it), written
     /// durably with its receipt number, restocking and queue row in one transaction; it
     /// uploads once the server has its sale. More than is left of a line: `OverRefund`
-    /// with the figures; a sale this device does not hold: `NeedsConnection`.
+    /// with the figures; a sale this device does not hold: `NeedsConnection`. A cancelled
+    /// call still finishes: before trying again, ask `refundable` what is left, so a
+    /// refund the screen never saw is not given twice.
     pub async fn refund(
         &self,
         request: RefundRequestRecord,
@@ -336,9 +338,10 @@ impl TillkitCore {
         .await
     }
 
-    /// Puts the current store's set-aside sales back in line and sends its parked sales
-    /// again now: all of them (`sale_ids` null), or those listed. Returns how many it
-    /// touched; a sync round starts at once.
+    /// Puts set-aside sales back in line (their reason cleared) and makes parked sales due
+    /// at once (their backoff reset), of every store on this device, whoever is logged in:
+    /// all of them (`sale_ids` null), or those listed. Returns how many it touched; a sync
+    /// round starts at once.
     pub async fn retry_attention_sales(
         &self,
         sale_ids: Option<Vec<String>>,
