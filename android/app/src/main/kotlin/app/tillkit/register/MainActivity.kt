@@ -59,13 +59,14 @@ class MainActivity : ComponentActivity() {
 }
 
 /**
- * Three screens need no navigation library: the register, the needs-attention list, and
+ * Four screens need no navigation library: the register, a refund, the needs-attention list, and
  * pairing while the server refuses the register's token or a store has none (the queue is
  * kept and uploads once paired again).
  */
 @Composable
 private fun Screens(till: TillkitAndroid, app: RegisterApplication) {
     var attention by rememberSaveable { mutableStateOf(false) }
+    var refunding by rememberSaveable { mutableStateOf(false) }
     val status by till.status.collectAsStateWithLifecycle()
     if (status.needsPairing) {
         // Paired again (perhaps as another register): the token is in the keychain, the
@@ -74,11 +75,20 @@ private fun Screens(till: TillkitAndroid, app: RegisterApplication) {
             viewModel(key = "re-pairing") { PairingViewModel(till, app.serverUrl) { app.paired(till, it) } },
             app.serverUrl,
         )
+    } else if (refunding) {
+        // Not while a look-up or the refund call runs: its answer must reach this screen.
+        val close = { if (app.closeRefund()) refunding = false }
+        BackHandler(onBack = close)
+        RefundScreen(app.refundSession(till), onClose = close)
     } else if (attention) {
         BackHandler { attention = false }
         AttentionScreen(viewModel { AttentionViewModel(till) }, onBack = { attention = false })
     } else {
-        RegisterScreen(viewModel { RegisterViewModel(till) }, onOpenAttention = { attention = true })
+        RegisterScreen(
+            viewModel { RegisterViewModel(till) },
+            onOpenAttention = { attention = true },
+            onOpenRefund = { refunding = true },
+        )
     }
 }
 

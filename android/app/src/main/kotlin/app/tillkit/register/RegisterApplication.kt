@@ -103,6 +103,24 @@ class RegisterApplication : Application() {
         }
     }
 
+    /** The register this device signs in as, or null before pairing. */
+    val registerId: String? get() = pairing.getString(REGISTER_ID, null)
+
+    // The refund being given, if any: the application's, so a refund call running when the
+    // screen goes runs to its end and the screen finds it (and its refund id) again.
+    private var refund: RefundSession? = null
+
+    /** The refund in progress, or a new one (with a new refund id). */
+    fun refundSession(till: TillkitAndroid): RefundSession =
+        refund ?: RefundSession(till, scope, registerId).also { refund = it }
+
+    /** Leaves the refund screen; refused (false) while a call of it is running. */
+    fun closeRefund(): Boolean {
+        if (refund?.busy == true) return false
+        refund = null
+        return true
+    }
+
     /** "Try again" on the failure screen. Does nothing unless opening failed. */
     fun retryStartup() {
         if (mutableStartup.value is Startup.Failed) open()

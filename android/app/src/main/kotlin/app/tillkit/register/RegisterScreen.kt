@@ -43,13 +43,13 @@ import app.tillkit.ui.LimitBanner
 import app.tillkit.ui.StatusPill as PillState
 
 @Composable
-fun RegisterScreen(viewModel: RegisterViewModel, onOpenAttention: () -> Unit) {
+fun RegisterScreen(viewModel: RegisterViewModel, onOpenAttention: () -> Unit, onOpenRefund: () -> Unit) {
     val state by viewModel.state.collectAsStateWithLifecycle()
     val pill by viewModel.pill.collectAsStateWithLifecycle()
     val limit by viewModel.limitBanner.collectAsStateWithLifecycle()
 
     Column(Modifier.fillMaxSize().safeDrawingPadding().padding(16.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
-        Header(pill, onOpenAttention)
+        Header(pill, onOpenAttention, onOpenRefund)
         limit?.let { LimitBannerRow(it) }
         state.banner?.let { Banner(it, onDismiss = viewModel::onDismissBanner) }
         Row(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
@@ -115,10 +115,11 @@ fun RegisterScreen(viewModel: RegisterViewModel, onOpenAttention: () -> Unit) {
 }
 
 @Composable
-private fun Header(pill: PillState, onOpenAttention: () -> Unit) {
+private fun Header(pill: PillState, onOpenAttention: () -> Unit, onOpenRefund: () -> Unit) {
     Row(Modifier.fillMaxWidth(), verticalAlignment = Alignment.CenterVertically) {
         Text("Register", style = MaterialTheme.typography.titleLarge, modifier = Modifier.weight(1f))
         StatusPill(pill)
+        TextButton(onClick = onOpenRefund) { Text("Refund") }
         TextButton(onClick = onOpenAttention) {
             BadgedBox(badge = { pill.attentionBadge?.let { Badge { Text(it) } } }) {
                 Text("Attention")

@@ -4,6 +4,7 @@ package app.tillkit.core
 import app.tillkit.ffi.TillkitException
 import app.tillkit.ui.MoneyFormat
 import app.tillkit.ui.OfflineRefusal
+import app.tillkit.ui.RefundProblem
 import app.tillkit.ui.offlineRefusalMessage
 import app.tillkit.ui.StartupFailure
 import app.tillkit.ui.StartupProblem
@@ -34,6 +35,15 @@ fun TillkitException.cashierMessage(money: MoneyFormat, currency: String?): Stri
         // Key, corruption, storage and keychain failures: the register cannot go on by itself.
         else -> "The register needs attention (${this::class.simpleName}): call support"
     }
+}
+
+/** A refusal of `refundable` or `refund`, for the refund screen to word (`RefundFlow`). */
+fun TillkitException.toRefundProblem(money: MoneyFormat, currency: String?): RefundProblem = when (this) {
+    is TillkitException.OverRefund -> RefundProblem.OverRefund(lineNo.toLong(), requested, sold, refunded)
+    is TillkitException.NeedsConnection -> RefundProblem.NeedsConnection(what)
+    is TillkitException.NotFound -> RefundProblem.NotFound(what)
+    is TillkitException.InvalidInput -> RefundProblem.InvalidInput(reason)
+    else -> RefundProblem.Other(cashierMessage(money, currency))
 }
 
 /** The failure screen for a typed refusal while the register opens. */

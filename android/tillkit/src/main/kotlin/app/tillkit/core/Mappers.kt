@@ -15,7 +15,14 @@ import app.tillkit.ffi.ProtocolMismatch
 import app.tillkit.ffi.QueueState
 import app.tillkit.ffi.QueuedSaleRecord
 import app.tillkit.ffi.RecoveryReportRecord
+import app.tillkit.ffi.RefundItemRecord
+import app.tillkit.ffi.RefundLinesRecord
+import app.tillkit.ffi.RefundReceipt
+import app.tillkit.ffi.RefundRequestRecord
+import app.tillkit.ffi.RefundTenderRecord
+import app.tillkit.ffi.RefundableSale
 import app.tillkit.ffi.SaleReceipt
+import app.tillkit.ffi.SaleRefRecord
 import app.tillkit.ffi.StoreBlock
 import app.tillkit.ffi.SyncStatusRecord
 import app.tillkit.ffi.TaxLineRecord
@@ -30,6 +37,13 @@ import app.tillkit.ui.OfflineLimitsState
 import app.tillkit.ui.ProtocolProblem
 import app.tillkit.ui.QueuedSale
 import app.tillkit.ui.RecoveryOutcome
+import app.tillkit.ui.RefundDone
+import app.tillkit.ui.RefundOrder
+import app.tillkit.ui.RefundPick
+import app.tillkit.ui.RefundTender
+import app.tillkit.ui.RefundableLine
+import app.tillkit.ui.RefundableSaleInfo
+import app.tillkit.ui.RefundedLine
 import app.tillkit.ui.RegisterStatus
 import app.tillkit.ui.TaxAmount
 import app.tillkit.ui.Tender
@@ -142,4 +156,54 @@ fun DrainOutcome.toDrainResult() = when (this) {
     DrainOutcome.DRAINED -> DrainResult.Drained
     DrainOutcome.NEEDS_ATTENTION -> DrainResult.NeedsAttention
     DrainOutcome.TIMED_OUT -> DrainResult.TimedOut
+}
+
+/** The sale `refundable` found, with each line's unit price from the sale's own receipt line. */
+fun RefundableSale.toRefundableSaleInfo() = RefundableSaleInfo(
+    saleId = sale.saleId,
+    receiptNo = sale.receiptNo,
+    currency = sale.currency,
+    total = sale.total,
+    createdAtMs = sale.createdAtMs,
+    lines = lines.map { l ->
+        RefundableLine(
+            lineNo = l.lineNo.toLong(),
+            name = l.name,
+            unitPrice = sale.lines.firstOrNull { it.lineNo == l.lineNo }?.unitPrice ?: "",
+            sold = l.sold,
+            refunded = l.refunded,
+            left = l.left,
+            stockTracked = l.stockTracked,
+        )
+    },
+)
+
+/** The refund as `refund` takes it: by the sale's id, as `refundable` found it. */
+fun RefundOrder.toRefundRequestRecord() = RefundRequestRecord(
+    sale = SaleRefRecord.SaleId(saleId),
+    lines = when (val p = pick) {
+        is RefundPick.Everything -> RefundLinesRecord.Everything(p.restock)
+        is RefundPick.Lines -> RefundLinesRecord.Items(p.items.map { RefundItemRecord(it.lineNo.toUInt(), it.quantity, it.restock) })
+    },
+    tender = when (val t = tender) {
+        RefundTender.Cash -> RefundTenderRecord.Cash
+        is RefundTender.Card -> RefundTenderRecord.Card(t.reference)
+    },
+    reason = reason,
+)
+
+fun RefundReceipt.toRefundDone(): RefundDone {
+    val card = payments.firstOrNull { it.method == PaymentMethod.CARD }
+    return RefundDone(
+        refundId = refundId,
+        receiptNo = receiptNo,
+        refundOfReceipt = refundOfReceipt,
+        currency = currency,
+        total = total,
+        amountPaid = amountPaid,
+        lines = lines.map { RefundedLine(it.name, it.quantity, it.gross, it.restock) },
+        card = card != null,
+        cardReference = card?.reference,
+        reason = reason,
+    )
 }
