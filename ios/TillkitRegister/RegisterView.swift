@@ -9,6 +9,10 @@ struct RegisterView: View {
     @ObservedObject private var store: TillkitStore
     @StateObject private var model: RegisterModel
     @State private var showAttention = false
+    /// The refund in progress: kept while its sheet is away (a call still running finishes
+    /// into it), dropped when the cashier closes it.
+    @State private var refund: RefundModel?
+    @State private var showRefund = false
     private let serverUrl: String
     private let onPaired: (PairedRegister) -> Void
 
@@ -76,6 +80,14 @@ struct RegisterView: View {
             .navigationBarTitleDisplayMode(.inline)
             .toolbar {
                 ToolbarItem(placement: .principal) { StatusPillView(pill: store.pill) }
+                ToolbarItem(placement: .secondaryAction) {
+                    Button {
+                        if refund == nil || refund?.done == true { refund = RefundModel(store: store, registerId: Startup.pairedRegisterId) }
+                        showRefund = true
+                    } label: {
+                        Label("Refund", systemImage: "arrow.uturn.backward")
+                    }
+                }
                 ToolbarItem(placement: .primaryAction) {
                     Button { showAttention = true } label: {
                         if let badge = store.pill.attentionBadge {
@@ -89,6 +101,18 @@ struct RegisterView: View {
             .navigationDestination(isPresented: $showAttention) { AttentionList(store: store) }
             .sheet(isPresented: Binding(get: { model.payment != nil }, set: { if !$0 { model.payment = nil } })) {
                 PaymentSheet(model: model)
+            }
+            .sheet(isPresented: $showRefund) {
+                if let refund {
+                    NavigationStack {
+                        RefundView(model: refund) {
+                            // Not while a call runs: its answer must reach the screen.
+                            guard !refund.busy else { return }
+                            showRefund = false
+                            self.refund = nil
+                        }
+                    }
+                }
             }
             // Dismissed by the status itself once the new token is accepted.
             .fullScreenCover(isPresented: .constant(store.status.needsPairing)) {

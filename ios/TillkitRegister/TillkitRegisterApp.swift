@@ -140,6 +140,10 @@ final class Startup: ObservableObject {
     private static let storeIdKey = "tillkit.storeId"
     private static let registerIdKey = "tillkit.registerId"
 
+    /// The register this device signs in as, or nil before pairing (the refund screen tells
+    /// a mistyped number of ours from another register's receipt with it).
+    static var pairedRegisterId: String? { UserDefaults.standard.string(forKey: registerIdKey) }
+
     /// The server: from the scheme's environment in development.
     static var serverUrl: String {
         ProcessInfo.processInfo.environment["TILLKIT_SERVER_URL"] ?? "http://127.0.0.1:8787/"
