@@ -310,6 +310,9 @@ public func reviewRefund(_ form: RefundForm, refundId: String) -> RefundReview {
         problem = "Check the quantities marked in red"
     } else if lines == nil {
         problem = "Enter what comes back, or choose the whole sale"
+    } else if form.method == .card && !form.sale.sale.payments.contains(where: { $0.method == .card }) {
+        // Only what was paid by card can go back to a card (the core caps it).
+        problem = "This sale was paid in cash: refund it in cash"
     } else if tender == nil {
         problem = "Enter the card terminal's reference for the refund"
     } else {

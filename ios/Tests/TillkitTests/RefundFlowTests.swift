@@ -14,14 +14,16 @@ final class RefundFlowTests: XCTestCase {
     }
 
     /// Two headphones (one already refunded), 0.375 kg of cheese, bread all refunded.
-    private func sale(spent: Bool = false) -> RefundableSale {
+    private func sale(spent: Bool = false, paidByCard: Bool = true) -> RefundableSale {
         let receipt = SaleReceipt(
             saleId: saleId, receiptNo: "R07-000042", storeId: "uk-01", registerId: "R07", staffId: "alice",
             createdAtMs: 1_764_000_000_000, currency: "GBP",
             lines: [receiptLine(1, "Headphones", "49.99", "2"), receiptLine(2, "Comté", "18.40", "0.375"), receiptLine(3, "Bread", "2.50", "1")],
             cartDiscount: nil, subtotal: "109.28", discountTotal: "0", netTotal: "91.07", taxTotal: "18.21", total: "109.28",
-            taxes: [], cashRounding: "0", amountDue: "109.28", tendered: "110", changeDue: "0.72",
-            payments: [PaymentRecord(method: .cash, amount: "110", reference: nil)], oversold: false)
+            taxes: [], cashRounding: "0", amountDue: "109.28", tendered: "109.28", changeDue: "0",
+            payments: [paidByCard ? PaymentRecord(method: .card, amount: "109.28", reference: "TRM-0")
+                                  : PaymentRecord(method: .cash, amount: "109.28", reference: nil)],
+            oversold: false)
         let lines = [
             RefundableLineRecord(lineNo: 1, productId: "p-1", name: "Headphones", sold: "2", refunded: spent ? "2" : "1", left: spent ? "0" : "1", stockTracked: true),
             RefundableLineRecord(lineNo: 2, productId: "p-2", name: "Comté", sold: "0.375", refunded: spent ? "0.375" : "0", left: spent ? "0" : "0.375", stockTracked: true),
@@ -110,6 +112,15 @@ final class RefundFlowTests: XCTestCase {
         XCTAssertEqual(flow.review?.order?.reason, "faulty left ear")
         flow.methodChosen(.cash)
         XCTAssertEqual(flow.review?.order?.tender, .cash)
+
+        // Paid all in cash: nothing can go back to a card.
+        var cashSale = RefundFlow(refundId: refundId, ownRegister: "R07", money: money)
+        _ = cashSale.scanned("R07-000042")
+        cashSale.found(sale(paidByCard: false))
+        cashSale.methodChosen(.card)
+        cashSale.cardReferenceTyped("TRM-1")
+        XCTAssertEqual(cashSale.review?.problem, "This sale was paid in cash: refund it in cash")
+        XCTAssertNil(cashSale.confirmTapped())
     }
 
     func testConfirmSendsOnceAndEveryRetryCarriesTheSameRefundId() throws {

@@ -78,8 +78,11 @@ class RefundScreenTest {
             late.found(core.refundable(SaleRefRecord.SaleId(sale.saleId)).toRefundableSaleInfo())
             assertEquals(listOf("2", "0.25"), (late.step as RefundStep.Choose).form.sale.lines.map { it.left })
             late.quantityTyped(1, "2")
+            // Paid in cash: the screen does not offer the card (the core would refuse it).
             late.methodChosen(RefundMethod.Card)
             late.cardReferenceTyped("TRM-7")
+            assertEquals("This sale was paid in cash: refund it in cash", late.review!!.problem)
+            late.methodChosen(RefundMethod.Cash)
             val lateOrder = late.confirmTapped()!!
             // Meanwhile the headphones came back through another refund of this register.
             core.refund(lateOrder.copy(refundId = UUID.randomUUID().toString()).toRefundRequestRecord())

@@ -176,6 +176,7 @@ fun RefundableSale.toRefundableSaleInfo() = RefundableSaleInfo(
             stockTracked = l.stockTracked,
         )
     },
+    paidByCard = sale.payments.any { it.method == PaymentMethod.CARD },
 )
 
 /** The refund as `refund` takes it: by the sale's id, as `refundable` found it. */

@@ -26,6 +26,8 @@ data class RefundableSaleInfo(
     val total: String,
     val createdAtMs: Long,
     val lines: List<RefundableLine>,
+    /** Some of it was paid by card: only then can money go back to a card (the core caps it). */
+    val paidByCard: Boolean,
 )
 
 /** What comes back: all that is left (one restock flag for all), or these lines. */
@@ -370,6 +372,7 @@ fun reviewRefund(form: RefundForm, refundId: String): RefundReview {
     val problem = when {
         lineProblems.isNotEmpty() -> "Check the quantities marked in red"
         pick == null -> "Enter what comes back, or choose the whole sale"
+        form.method == RefundMethod.Card && !form.sale.paidByCard -> "This sale was paid in cash: refund it in cash"
         tender == null -> "Enter the card terminal's reference for the refund"
         else -> null
     }

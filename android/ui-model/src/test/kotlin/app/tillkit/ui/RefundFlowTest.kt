@@ -24,6 +24,7 @@ class RefundFlowTest {
             RefundableLine(2, "Comté", "18.40", sold = "0.375", refunded = "0", left = "0.375", stockTracked = true),
             RefundableLine(3, "Bread", "2.50", sold = "1", refunded = "1", left = "0", stockTracked = false),
         ),
+        paidByCard = true,
     )
 
     private fun choosing(flow: RefundFlow = RefundFlow(refundId, "R07", money)): RefundFlow {
@@ -112,6 +113,15 @@ class RefundFlowTest {
         assertEquals("faulty left ear", flow.review!!.order!!.reason)
         flow.methodChosen(RefundMethod.Cash)
         assertEquals(RefundTender.Cash, flow.review!!.order!!.tender)
+
+        // Paid all in cash: nothing can go back to a card.
+        val cashSale = RefundFlow(refundId, "R07", money)
+        cashSale.scanned(sale.receiptNo)
+        cashSale.found(sale.copy(paidByCard = false))
+        cashSale.methodChosen(RefundMethod.Card)
+        cashSale.cardReferenceTyped("TRM-1")
+        assertEquals("This sale was paid in cash: refund it in cash", cashSale.review!!.problem)
+        assertNull(cashSale.confirmTapped())
     }
 
     @Test
