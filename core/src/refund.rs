@@ -691,7 +691,11 @@ fn already_given(
         }
         RefundLines::Everything { restock } => {
             // It took everything its sale had left then: what is left now plus its own lines.
-            let held = hold(tx, &session.store_id, &SaleRef::SaleId(record.refund_of.to_string()))?;
+            let held = hold(
+                tx,
+                &session.store_id,
+                &SaleRef::SaleId(record.refund_of.to_string()),
+            )?;
             let left_before: Vec<(u32, Decimal, bool)> = held
                 .lines()
                 .into_iter()

@@ -261,7 +261,8 @@ fn differs(record: &SaleRecord, cart: &Cart, payments: &[Payment]) -> Option<&'s
                 && s.quantity == c.quantity
                 && s.discount.as_ref() == c.discount.as_ref().map(|d| &d.discount)
         });
-    if !same_lines || record.cart_discount.as_ref() != cart.cart_discount.as_ref().map(|d| &d.discount)
+    if !same_lines
+        || record.cart_discount.as_ref() != cart.cart_discount.as_ref().map(|d| &d.discount)
     {
         return Some("its cart now holds other lines or discounts");
     }

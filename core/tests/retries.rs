@@ -51,7 +51,11 @@ fn completing_the_same_cart_again_returns_its_sale_and_writes_nothing() {
     let earlier_copy = cart.clone();
     let first = t.till.complete_sale(&cart, &[cash("50")]).unwrap();
     assert!(!first.already_written);
-    assert_eq!(first.record.sale_id, cart.sale_id(), "the sale has its cart's id");
+    assert_eq!(
+        first.record.sale_id,
+        cart.sale_id(),
+        "the sale has its cart's id"
+    );
     assert_eq!(cart.completed_receipt(), Some("R07-000001"));
     let after_first = written(&t.till);
     assert_eq!(after_first, (1, 1, 1, 1, d("2")));
@@ -152,7 +156,9 @@ fn a_completed_cart_refuses_every_edit() {
         "add",
     );
     refused(
-        t.till.add_barcode(&mut cart, "5012345678924", d("1")).map(|_| ()),
+        t.till
+            .add_barcode(&mut cart, "5012345678924", d("1"))
+            .map(|_| ()),
         "add by barcode",
     );
     refused(cart.set_quantity(line, d("2")), "set quantity");
@@ -246,7 +252,10 @@ fn a_refund_retried_with_its_id_is_given_once() {
         assert_eq!(retry.stored_bytes, first.stored_bytes);
         assert_eq!(written(&t.till), after_first, "nothing more was written");
     }
-    let (_, left) = t.till.refundable(&SaleRef::Receipt(sale.receipt_no.clone())).unwrap();
+    let (_, left) = t
+        .till
+        .refundable(&SaleRef::Receipt(sale.receipt_no.clone()))
+        .unwrap();
     assert_eq!(left[0].left, d("1"), "one kettle came back, once");
 
     // The refund after it takes the next number: the retries took none.
@@ -260,7 +269,10 @@ fn a_refund_retried_with_its_id_is_given_once() {
 fn everything_left_retried_with_its_id_is_the_same_refund() {
     let t = uk_till();
     let sale = sell_kettles(&t.till);
-    given(t.till.refund(&one_kettle(Uuid::now_v7(), &sale, RefundTender::Cash)));
+    given(
+        t.till
+            .refund(&one_kettle(Uuid::now_v7(), &sale, RefundTender::Cash)),
+    );
     let id = Uuid::now_v7();
     let everything = RefundRequest {
         refund_id: id,
@@ -319,7 +331,10 @@ fn a_refund_id_reused_for_something_else_is_a_typed_error_and_writes_nothing() {
     };
     let cases = [
         ("another tender", one_kettle(id, &sale, card)),
-        ("another sale", one_kettle(id, &other_sale, RefundTender::Cash)),
+        (
+            "another sale",
+            one_kettle(id, &other_sale, RefundTender::Cash),
+        ),
         ("another quantity", two_kettles),
         ("not restocked", not_restocked),
     ];
