@@ -98,6 +98,12 @@ impl CartHandle {
         self.with_cart(|c| Ok(c.clear_discount(line_id)?))
     }
 
+    /// The id this cart's sale is written with (made with the cart). Completing this cart
+    /// again after a call whose answer was lost returns that sale instead of a second one.
+    pub fn sale_id(&self) -> String {
+        self.lock().sale_id().to_string()
+    }
+
     /// The lines, in the order they were added.
     pub fn lines(&self) -> Vec<CartLineRecord> {
         self.lock().lines().iter().map(Into::into).collect()

@@ -271,6 +271,10 @@ impl TillkitCore {
     /// Checks the payments and writes the sale durably (with its queue row) in one
     /// transaction. Start a new cart for the next customer. A cancelled call still
     /// finishes: a sale is written whole or not at all, never half because a screen closed.
+    /// To retry (the screen hung, the call was cancelled), complete the SAME cart with the
+    /// same payments: a cart whose sale is written returns that sale (same id, receipt and
+    /// figures) and writes nothing. Other payments, or editing that cart afterwards:
+    /// `SaleAlreadyCompleted` naming the sale and its receipt.
     pub async fn complete_sale(
         &self,
         cart: Arc<CartHandle>,
@@ -290,9 +294,12 @@ impl TillkitCore {
     /// Refunds some lines of a sale this device holds (or all that is left of it), written
     /// durably with its receipt number, restocking and queue row in one transaction; it
     /// uploads once the server has its sale. More than is left of a line: `OverRefund`
-    /// with the figures; a sale this device does not hold: `NeedsConnection`. A cancelled
-    /// call still finishes: before trying again, ask `refundable` what is left, so a
-    /// refund the screen never saw is not given twice.
+    /// with the figures; a sale this device does not hold: `NeedsConnection`; `refund_id`
+    /// not a UUID: `InvalidInput`. A cancelled call still finishes. To retry, send the same
+    /// request with the same `refund_id` (made once when the refund screen opened): a refund
+    /// whose id is written returns that refund and writes nothing, so it is never given
+    /// twice. The same id for another sale, other lines or another tender:
+    /// `RefundAlreadyGiven`.
     pub async fn refund(
         &self,
         request: RefundRequestRecord,

@@ -82,6 +82,25 @@ pub enum TillkitError {
         attempted: String,
         max: String,
     },
+    /// This cart's sale was already completed as `receipt_no` and the call asked something
+    /// else of it (other payments, or an edit of the cart); nothing was written. Completing
+    /// the same cart with the same payments returns that sale; the next customer needs a
+    /// new cart.
+    #[error("sale {sale_id} was already completed as receipt {receipt_no}: {reason}")]
+    SaleAlreadyCompleted {
+        sale_id: String,
+        receipt_no: String,
+        reason: String,
+    },
+    /// A refund with this `refund_id` was already given as `receipt_no` for another sale,
+    /// other lines or another tender; nothing was written. The same request returns that
+    /// refund; a new refund needs a new id.
+    #[error("refund {refund_id} was already given as receipt {receipt_no}: {reason}")]
+    RefundAlreadyGiven {
+        refund_id: String,
+        receipt_no: String,
+        reason: String,
+    },
     /// A catalogue payload was refused whole; the previous catalogue stays.
     #[error("catalogue rejected: {reason}")]
     InvalidCatalog { reason: String },
@@ -173,6 +192,24 @@ impl From<Error> for TillkitError {
                 requested: requested.to_string(),
                 sold: sold.to_string(),
                 refunded: refunded.to_string(),
+            },
+            Error::SaleAlreadyCompleted {
+                sale_id,
+                receipt_no,
+                reason,
+            } => TillkitError::SaleAlreadyCompleted {
+                sale_id,
+                receipt_no,
+                reason,
+            },
+            Error::RefundAlreadyGiven {
+                refund_id,
+                receipt_no,
+                reason,
+            } => TillkitError::RefundAlreadyGiven {
+                refund_id,
+                receipt_no,
+                reason,
             },
             Error::InvalidCatalog(reason) => TillkitError::InvalidCatalog { reason },
             Error::NoCatalog { store_id } => TillkitError::NoCatalog { store_id },

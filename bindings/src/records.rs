@@ -357,7 +357,7 @@ impl From<&SaleLine> for ReceiptLineRecord {
 /// A completed, durable sale: everything the receipt shows.
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct SaleReceipt {
-    /// Client-made id (UUID v7), the same on every upload retry.
+    /// Client-made id (UUID v7, made with its cart), the same on every upload retry.
     pub sale_id: String,
     /// e.g. `R07-000042`.
     pub receipt_no: String,
@@ -726,6 +726,10 @@ pub enum RefundTenderRecord {
 /// A refund as the cashier asks for it.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct RefundRequestRecord {
+    /// The refund's id, a UUID the app makes once when the refund screen opens and sends
+    /// again on every retry of that refund (Kotlin `UUID.randomUUID().toString()`, Swift
+    /// `UUID().uuidString`): a retry returns the refund already given, never a second one.
+    pub refund_id: String,
     pub sale: SaleRefRecord,
     pub lines: RefundLinesRecord,
     pub tender: RefundTenderRecord,
@@ -753,7 +757,14 @@ impl TryFrom<RefundRequestRecord> for tillkit_core::refund::RefundRequest {
                     .collect::<Result<_, TillkitError>>()?,
             ),
         };
+        let refund_id = uuid::Uuid::parse_str(r.refund_id.trim())
+            .ok()
+            .filter(|id| !id.is_nil())
+            .ok_or_else(|| {
+                TillkitError::invalid(format!("refund id {:?} is not a UUID", r.refund_id))
+            })?;
         Ok(tillkit_core::refund::RefundRequest {
+            refund_id,
             sale: r.sale.into(),
             lines,
             tender: match r.tender {

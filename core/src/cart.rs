@@ -1,8 +1,12 @@
-//! The cart being rung up: lines with the price and tax snapshot the cashier saw, and
-//! live totals. It only lives in memory; nothing is written until the sale completes.
+//! The cart being rung up: lines with the price and tax snapshot the cashier saw, live
+//! totals, and the id its sale will have. It only lives in memory; nothing is written until
+//! the sale completes, and once it is, the cart no longer changes.
+
+use std::sync::OnceLock;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::catalog::{DiscountKind, DiscountRule, DiscountScope, Product};
 use crate::error::{Error, Result};
@@ -32,9 +36,15 @@ pub struct CartLine {
     pub discount: Option<AppliedDiscount>,
 }
 
-/// A cart for one store, with the tax settings it was opened with.
+/// A cart for one store, with the tax settings it was opened with and the id of its sale.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cart {
+    /// The id its sale is written with, made with the cart: completing the same cart again
+    /// (a retry after a call whose answer was lost) finds that sale instead of writing
+    /// another.
+    pub(crate) sale_id: Uuid,
+    /// The receipt number of its sale, once this cart saw it written; edits are refused.
+    written: OnceLock<String>,
     pub(crate) store_id: String,
     pub(crate) tax: TaxSettings,
     /// Row id of `tax` in the store's settings history; sales point at it.
@@ -71,6 +81,8 @@ impl Cart {
         max_lines: usize,
     ) -> Self {
         Cart {
+            sale_id: Uuid::now_v7(),
+            written: OnceLock::new(),
             store_id: store_id.into(),
             tax,
             tax_settings_id,
@@ -78,6 +90,33 @@ impl Cart {
             cart_discount: None,
             max_lines,
             next_line_id: 1,
+        }
+    }
+
+    /// The id its sale is (or will be) written with.
+    pub fn sale_id(&self) -> Uuid {
+        self.sale_id
+    }
+
+    /// The receipt number of its sale once this cart saw it completed.
+    pub fn completed_receipt(&self) -> Option<&str> {
+        self.written.get().map(String::as_str)
+    }
+
+    /// Remembers that the sale was written as `receipt_no` (from then on edits are refused).
+    pub(crate) fn mark_written(&self, receipt_no: &str) {
+        let _ = self.written.set(receipt_no.to_string());
+    }
+
+    /// Refuses an edit once the sale is written: the receipt was printed with these lines.
+    fn check_open(&self) -> Result<()> {
+        match self.written.get() {
+            Some(receipt_no) => Err(Error::SaleAlreadyCompleted {
+                sale_id: self.sale_id.to_string(),
+                receipt_no: receipt_no.clone(),
+                reason: "its cart cannot change any more; start a new cart".into(),
+            }),
+            None => Ok(()),
         }
     }
 
@@ -103,6 +142,7 @@ impl Cart {
 
     /// Adds a product; the same product without a line discount is merged into one line.
     pub fn add(&mut self, product: &Product, quantity: Decimal) -> Result<u64> {
+        self.check_open()?;
         if !product.active {
             return Err(Error::ProductInactive {
                 product_id: product.id.clone(),
@@ -148,6 +188,7 @@ impl Cart {
 
     /// Sets a line's quantity.
     pub fn set_quantity(&mut self, line_id: u64, quantity: Decimal) -> Result<()> {
+        self.check_open()?;
         check_quantity(quantity)?;
         self.line_mut(line_id)?.quantity = quantity;
         Ok(())
@@ -155,6 +196,7 @@ impl Cart {
 
     /// Removes a line.
     pub fn remove(&mut self, line_id: u64) -> Result<()> {
+        self.check_open()?;
         let before = self.lines.len();
         self.lines.retain(|l| l.line_id != line_id);
         if self.lines.len() == before {
@@ -171,6 +213,7 @@ impl Cart {
         line_id: Option<u64>,
         value: Option<Decimal>,
     ) -> Result<()> {
+        self.check_open()?;
         if !rule.offline_allowed {
             return Err(Error::NeedsConnection {
                 what: format!("discount {:?}", rule.label),
@@ -229,6 +272,7 @@ impl Cart {
 
     /// Removes the discount of a line (`Some`) or of the cart (`None`).
     pub fn clear_discount(&mut self, line_id: Option<u64>) -> Result<()> {
+        self.check_open()?;
         match line_id {
             Some(id) => self.line_mut(id)?.discount = None,
             None => self.cart_discount = None,

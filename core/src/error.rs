@@ -107,6 +107,28 @@ pub enum Error {
         sold: Decimal,
         refunded: Decimal,
     },
+    /// The cart's sale was already written as `receipt_no` and this call asks something
+    /// else of it (other payments, other lines, an edit of its cart); nothing was written.
+    /// Completing the same cart with the same payments returns that sale instead.
+    #[error(
+        "sale {sale_id} was already completed as receipt {receipt_no}: {reason}; nothing was written"
+    )]
+    SaleAlreadyCompleted {
+        sale_id: String,
+        receipt_no: String,
+        reason: String,
+    },
+    /// A refund with this `refund_id` was already written as `receipt_no`, for another sale,
+    /// other lines or another tender; nothing was written. The same request returns that
+    /// refund instead; a different refund needs its own id.
+    #[error(
+        "refund {refund_id} was already given as receipt {receipt_no}: {reason}; nothing was written"
+    )]
+    RefundAlreadyGiven {
+        refund_id: String,
+        receipt_no: String,
+        reason: String,
+    },
     /// A catalogue payload was refused whole; the previous catalogue stays.
     #[error("catalogue rejected: {0}")]
     InvalidCatalog(String),

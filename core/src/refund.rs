@@ -60,6 +60,9 @@ pub enum RefundTender {
 /// A refund as the cashier asks for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RefundRequest {
+    /// The refund's id, made once by the caller when the refund screen opens and sent again
+    /// on every retry: a refund whose id is written already is returned, never given twice.
+    pub refund_id: Uuid,
     pub sale: SaleRef,
     pub lines: RefundLines,
     pub tender: RefundTender,
@@ -140,6 +143,9 @@ pub struct CompletedRefund {
     pub record: RefundRecord,
     /// Bytes the stored record takes.
     pub stored_bytes: u64,
+    /// True when an earlier call had already written this refund (a retry with the same
+    /// `refund_id`): this call returned it as stored and wrote nothing.
+    pub already_written: bool,
 }
 
 /// What can still be refunded of one line of a sale.
@@ -463,14 +469,21 @@ pub(crate) fn refund(
             limits::MAX_REFERENCE_CHARS,
         )?;
     }
-    let refund_id = Uuid::now_v7();
+    let refund_id = request.refund_id;
+    if refund_id.is_nil() {
+        return Err(Error::invalid("a refund id must not be the nil UUID"));
+    }
     let created_at = crate::time::now_ms();
     let span = tracing::info_span!("complete_refund", refund = %refund_id);
     let _enter = span.enter();
 
     // Everything below is read and checked inside the write transaction, so two refunds of
-    // one sale cannot both take the same quantity.
+    // one sale cannot both take the same quantity, nor one refund id be written twice.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if let Some(done) = already_given(&tx, session, request)? {
+        tracing::info!(receipt = %done.record.receipt_no, "refund already given: returned as stored");
+        return Ok(done);
+    }
     let held = hold(&tx, &session.store_id, &request.sale)?;
     let sale = &held.record;
     if store.currency != sale.currency {
@@ -623,7 +636,110 @@ pub(crate) fn refund(
     Ok(CompletedRefund {
         record,
         stored_bytes,
+        already_written: false,
     })
+}
+
+/// The refund `request.refund_id` was already written as, if it was: returned as stored
+/// when it is for the same sale with the same lines and tender (its reason may differ),
+/// otherwise `RefundAlreadyGiven`.
+fn already_given(
+    tx: &Transaction<'_>,
+    session: &Session,
+    request: &RefundRequest,
+) -> Result<Option<CompletedRefund>> {
+    let refund_id = request.refund_id.to_string();
+    let row: Option<(String, Option<String>, String)> = tx
+        .prepare_cached("SELECT record, refund_of, receipt_no FROM sales WHERE sale_id = ?1")?
+        .query_row([&refund_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((text, refund_of, receipt_no)) = row else {
+        return Ok(None);
+    };
+    let refused = |reason: &str| Error::RefundAlreadyGiven {
+        refund_id: refund_id.clone(),
+        receipt_no: receipt_no.clone(),
+        reason: reason.into(),
+    };
+    if refund_of.is_none() {
+        return Err(refused("that id is a sale's"));
+    }
+    let record: RefundRecord = serde_json::from_str(&text)?;
+    if record.store_id != session.store_id {
+        return Err(refused("it was given in another store"));
+    }
+    let same_sale = match &request.sale {
+        SaleRef::Receipt(r) => *r == record.refund_of_receipt,
+        SaleRef::SaleId(id) => Uuid::parse_str(id.trim()).is_ok_and(|id| id == record.refund_of),
+    };
+    if !same_sale {
+        return Err(refused(&format!(
+            "it refunds receipt {}",
+            record.refund_of_receipt
+        )));
+    }
+    let same_lines = match &request.lines {
+        RefundLines::Items(items) => {
+            items.len() == record.lines.len()
+                && items.iter().all(|i| {
+                    record.lines.iter().any(|l| {
+                        l.line_no == i.line_no
+                            && l.quantity == i.quantity
+                            && l.restock == (i.restock && l.stock_tracked)
+                    })
+                })
+        }
+        RefundLines::Everything { restock } => {
+            // It took everything its sale had left then: what is left now plus its own lines.
+            let held = hold(
+                tx,
+                &session.store_id,
+                &SaleRef::SaleId(record.refund_of.to_string()),
+            )?;
+            let left_before: Vec<(u32, Decimal, bool)> = held
+                .lines()
+                .into_iter()
+                .map(|l| {
+                    let own = record
+                        .lines
+                        .iter()
+                        .filter(|r| r.line_no == l.line_no)
+                        .map(|r| r.quantity)
+                        .sum::<Decimal>();
+                    (l.line_no, l.left + own, l.stock_tracked)
+                })
+                .filter(|(_, left, _)| *left > Decimal::ZERO)
+                .collect();
+            left_before.len() == record.lines.len()
+                && left_before.iter().all(|(line_no, left, tracked)| {
+                    record.lines.iter().any(|l| {
+                        l.line_no == *line_no
+                            && l.quantity == *left
+                            && l.restock == (*restock && *tracked)
+                    })
+                })
+        }
+    };
+    if !same_lines {
+        return Err(refused("it refunded other lines or quantities"));
+    }
+    let same_tender = match &request.tender {
+        RefundTender::Cash => record
+            .payments
+            .iter()
+            .all(|p| p.method == PaymentMethod::Cash),
+        RefundTender::Card { reference } => record.payments.iter().all(|p| {
+            p.method == PaymentMethod::Card && p.reference.as_deref() == Some(reference.trim())
+        }),
+    };
+    if !same_tender {
+        return Err(refused("it was paid back another way"));
+    }
+    Ok(Some(CompletedRefund {
+        stored_bytes: text.len() as u64,
+        record,
+        already_written: true,
+    }))
 }
 
 /// Inserts the refund (a `sales` row with `refund_of` set; its listed total negative), its

@@ -1,5 +1,6 @@
 //! Completing a sale: payment checks, then the sale, its lines, payments, tax breakdown,
-//! stock movements and outbox row written in ONE transaction. Nothing half-written, ever.
+//! stock movements and outbox row written in ONE transaction. Nothing half-written, ever,
+//! and never twice: the sale's id is its cart's, so completing a cart again finds its sale.
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use rust_decimal::Decimal;
@@ -146,6 +147,9 @@ pub struct CompletedSale {
     pub record: SaleRecord,
     /// Bytes the stored record takes (what its upload will send).
     pub stored_bytes: u64,
+    /// True when an earlier call had already written this cart's sale (a retry): this call
+    /// returned it as stored and wrote nothing.
+    pub already_written: bool,
 }
 
 /// How the payments settle the total: what is due, tendered, rounded and given back.
@@ -245,7 +249,67 @@ fn settle(settings: &TaxSettings, total: Decimal, payments: &[Payment]) -> Resul
     })
 }
 
+/// Why `cart` paid with `payments` is not the sale `record` it already wrote, if it is not.
+fn differs(record: &SaleRecord, cart: &Cart, payments: &[Payment]) -> Option<&'static str> {
+    if record.store_id != cart.store_id {
+        return Some("it was sold in another store");
+    }
+    let same_lines = record.lines.len() == cart.lines.len()
+        && record.lines.iter().zip(&cart.lines).all(|(s, c)| {
+            s.product_id == c.product_id
+                && s.unit_price == c.unit_price
+                && s.quantity == c.quantity
+                && s.discount.as_ref() == c.discount.as_ref().map(|d| &d.discount)
+        });
+    if !same_lines
+        || record.cart_discount.as_ref() != cart.cart_discount.as_ref().map(|d| &d.discount)
+    {
+        return Some("its cart now holds other lines or discounts");
+    }
+    if record.payments != payments {
+        return Some("it was paid with other payments");
+    }
+    None
+}
+
+/// The sale `cart` was already completed as, if it was: returned as stored when it is the
+/// same cart paid with the same `payments`, otherwise `SaleAlreadyCompleted`.
+fn already_written(
+    conn: &Connection,
+    cart: &Cart,
+    payments: &[Payment],
+) -> Result<Option<CompletedSale>> {
+    let sale_id = cart.sale_id.to_string();
+    let row: Option<(String, Option<String>, String)> = conn
+        .prepare_cached("SELECT record, refund_of, receipt_no FROM sales WHERE sale_id = ?1")?
+        .query_row([&sale_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((text, refund_of, receipt_no)) = row else {
+        return Ok(None);
+    };
+    let refused = |reason: &str| Error::SaleAlreadyCompleted {
+        sale_id: sale_id.clone(),
+        receipt_no: receipt_no.clone(),
+        reason: reason.into(),
+    };
+    if refund_of.is_some() {
+        return Err(refused("that id is a refund's"));
+    }
+    let record: SaleRecord = serde_json::from_str(&text)?;
+    if let Some(reason) = differs(&record, cart, payments) {
+        return Err(refused(reason));
+    }
+    Ok(Some(CompletedSale {
+        stored_bytes: text.len() as u64,
+        record,
+        already_written: true,
+    }))
+}
+
 /// Validates and writes a sale in one transaction; returns it only once committed.
+/// A cart whose sale is already written (a retry of a call whose answer was lost) gets that
+/// sale back as stored, with `already_written`, and nothing is written; asked with other
+/// payments or other lines, `SaleAlreadyCompleted`. Either way the cart no longer changes.
 /// `offline` (the register is out of contact with the server) records the attempt for the
 /// outage success-rate metric, in the same commit, and makes it an offline sale for the
 /// store's offline limits (`offline_limits`), which may refuse it before anything is written.
@@ -256,17 +320,25 @@ pub fn complete(
     payments: &[Payment],
     offline: bool,
 ) -> Result<CompletedSale> {
-    if cart.lines.is_empty() {
-        return Err(Error::EmptyCart);
-    }
     if cart.store_id != session.store_id {
         return Err(Error::invalid(
             "this cart belongs to another store's session",
         ));
     }
+    // Before any check that may have changed since (offline limits, the catalogue): the
+    // retry of a written sale returns it. The caller holds the only writer, so no other
+    // call can write this sale between this read and the insert below.
+    if let Some(done) = already_written(conn, cart, payments)? {
+        cart.mark_written(&done.record.receipt_no);
+        tracing::info!(receipt = %done.record.receipt_no, "sale already completed: returned as stored");
+        return Ok(done);
+    }
+    if cart.lines.is_empty() {
+        return Err(Error::EmptyCart);
+    }
     let totals = cart.totals()?;
     let settlement = settle(&cart.tax, totals.total, payments)?;
-    let sale_id = Uuid::now_v7();
+    let sale_id = cart.sale_id;
     let created_at = crate::time::now_ms();
     let span = tracing::info_span!("complete_sale", sale = %sale_id, lines = cart.lines.len());
     let _enter = span.enter();
@@ -360,10 +432,12 @@ pub fn complete(
         crate::metrics::record_attempt(&tx, &session.store_id, true)?;
     }
     tx.commit()?;
+    cart.mark_written(&record.receipt_no);
     tracing::info!(receipt = %record.receipt_no, oversold, "sale completed");
     Ok(CompletedSale {
         record,
         stored_bytes,
+        already_written: false,
     })
 }
 

@@ -355,7 +355,9 @@ impl Till {
     }
 
     /// Validates payments and writes the sale, its stock movements and its queue row in
-    /// one transaction. When this returns `Ok`, the sale is durable.
+    /// one transaction. When this returns `Ok`, the sale is durable. Idempotent per cart:
+    /// completing a cart whose sale is written returns that sale and writes nothing (see
+    /// `sale::complete`), so a retry after a lost answer never makes a second sale.
     pub fn complete_sale(&self, cart: &Cart, payments: &[Payment]) -> Result<CompletedSale> {
         let s = self.session()?;
         let offline = self.offline.load(Ordering::Relaxed);
@@ -372,14 +374,15 @@ impl Till {
             }
             result
         };
-        if let (Ok(sale), Some(stores)) = (&result, counts.as_mut()) {
+        let written = result.as_ref().is_ok_and(|sale| !sale.already_written);
+        if let (true, Ok(sale), Some(stores)) = (written, &result, counts.as_mut()) {
             let n = stores.entry(s.store_id.clone()).or_default();
             n.pending += 1;
             n.queued_bytes += sale.stored_bytes;
             n.oldest_pending_at = n.oldest_pending_at.or(Some(sale.record.created_at));
         }
         drop(counts);
-        if result.is_ok() {
+        if written {
             self.sale_signal.notify_one();
         }
         result
@@ -389,6 +392,8 @@ impl Till {
     /// transaction with its own receipt number, journal link, restocking movements and queue
     /// row (see `refund`). A sale this device does not hold: `NeedsConnection`; more than
     /// is left of a line: `OverRefund`. When this returns `Ok`, the refund is durable.
+    /// Idempotent per `refund_id`: a retry returns the refund already written and writes
+    /// nothing; the same id with another sale, lines or tender: `RefundAlreadyGiven`.
     pub fn refund(&self, request: &RefundRequest) -> Result<CompletedRefund> {
         let s = self.session()?;
         let (_, store) = self.current_tax()?;
@@ -396,7 +401,7 @@ impl Till {
             self.reserve_receipt_number(c, &s)?;
             refund::refund(c, &s, &store, request)
         });
-        if result.is_ok() {
+        if result.as_ref().is_ok_and(|r| !r.already_written) {
             self.sale_signal.notify_one();
         }
         result

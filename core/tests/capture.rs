@@ -344,9 +344,13 @@ fn swiss_cash_is_rounded_to_five_rappen_but_card_is_not() {
     let t = open_till();
     t.till.import_catalog(&ch_catalog()).unwrap();
     t.till.login("ch-01", "K1", "urs").unwrap();
-    let mut cart = t.till.new_cart().unwrap();
-    t.till.add_product(&mut cart, "p-choc", d("1")).unwrap();
-    let sale = t.till.complete_sale(&cart, &[cash("5")]).unwrap().record;
+    // One chocolate bar per sale, each its own cart (a cart is one sale).
+    let choc = || {
+        let mut cart = t.till.new_cart().unwrap();
+        t.till.add_product(&mut cart, "p-choc", d("1")).unwrap();
+        cart
+    };
+    let sale = t.till.complete_sale(&choc(), &[cash("5")]).unwrap().record;
     assert_eq!(
         (
             sale.total,
@@ -358,7 +362,7 @@ fn swiss_cash_is_rounded_to_five_rappen_but_card_is_not() {
     );
     let sale = t
         .till
-        .complete_sale(&cart, &[card(d("3.92"), "T-1")])
+        .complete_sale(&choc(), &[card(d("3.92"), "T-1")])
         .unwrap()
         .record;
     assert_eq!(
@@ -368,7 +372,7 @@ fn swiss_cash_is_rounded_to_five_rappen_but_card_is_not() {
     assert_eq!(
         sale.tax_total,
         t.till
-            .complete_sale(&cart, &[cash("3.90")])
+            .complete_sale(&choc(), &[cash("3.90")])
             .unwrap()
             .record
             .tax_total,
@@ -484,6 +488,8 @@ fn a_set_aside_sale_is_listed_with_its_reason_and_exportable() {
     let mut cart = t.till.new_cart().unwrap();
     t.till.add_product(&mut cart, "p-bread", d("1")).unwrap();
     let bad = t.till.complete_sale(&cart, &[cash("3.20")]).unwrap().record;
+    let mut cart = t.till.new_cart().unwrap();
+    t.till.add_product(&mut cart, "p-bread", d("1")).unwrap();
     let good = t.till.complete_sale(&cart, &[cash("5")]).unwrap().record;
     set_aside(
         &t,

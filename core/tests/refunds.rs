@@ -39,6 +39,7 @@ fn by_id(sale: &SaleRecord) -> SaleRef {
 
 fn items(sale: &SaleRecord, lines: &[(u32, &str, bool)], tender: RefundTender) -> RefundRequest {
     RefundRequest {
+        refund_id: uuid::Uuid::now_v7(),
         sale: by_id(sale),
         lines: RefundLines::Items(
             lines
@@ -81,6 +82,7 @@ fn a_whole_refund_gives_back_every_figure_of_the_sale_and_restocks() {
     let refund = t
         .till
         .refund(&RefundRequest {
+            refund_id: uuid::Uuid::now_v7(),
             sale: SaleRef::Receipt(sale.receipt_no.clone()),
             lines: RefundLines::Everything { restock: true },
             tender: card(),
@@ -119,6 +121,7 @@ fn a_whole_refund_gives_back_every_figure_of_the_sale_and_restocks() {
     let err = t
         .till
         .refund(&RefundRequest {
+            refund_id: uuid::Uuid::now_v7(),
             sale: by_id(&sale),
             lines: RefundLines::Everything { restock: true },
             tender: card(),
@@ -348,6 +351,7 @@ fn refunds_take_the_next_receipt_number_and_the_journal_verifies_with_them() {
     let err = t
         .till
         .refund(&RefundRequest {
+            refund_id: uuid::Uuid::now_v7(),
             sale: SaleRef::Receipt(r.receipt_no.clone()),
             lines: RefundLines::Everything { restock: false },
             tender: RefundTender::Cash,
@@ -594,6 +598,7 @@ fn bad_refund_requests_are_typed_errors_and_write_nothing() {
     long.reason = Some("x".repeat(10_000));
     invalid(long);
     invalid(RefundRequest {
+        refund_id: uuid::Uuid::now_v7(),
         sale: SaleRef::SaleId("not-a-uuid".into()),
         lines: RefundLines::Everything { restock: true },
         tender: RefundTender::Cash,
@@ -608,6 +613,7 @@ fn bad_refund_requests_are_typed_errors_and_write_nothing() {
         let err = t
             .till
             .refund(&RefundRequest {
+                refund_id: uuid::Uuid::now_v7(),
                 sale: sale.clone(),
                 lines: RefundLines::Everything { restock: true },
                 tender: RefundTender::Cash,

@@ -546,6 +546,7 @@ fn refund_step(
     let refund = r
         .till
         .refund(&RefundRequest {
+            refund_id: uuid::Uuid::now_v7(),
             sale: SaleRef::Receipt(sale.receipt_no.clone()),
             lines: RefundLines::Items(vec![RefundItem {
                 line_no: 1,

@@ -18,6 +18,7 @@ const DRAIN: Duration = Duration::from_secs(30);
 fn refund_line(dev: &Device, sale: &SaleRecord, line_no: u32, qty: &str) -> CompletedRefund {
     dev.till
         .refund(&RefundRequest {
+            refund_id: uuid::Uuid::now_v7(),
             sale: SaleRef::SaleId(sale.sale_id.to_string()),
             lines: RefundLines::Items(vec![RefundItem {
                 line_no,

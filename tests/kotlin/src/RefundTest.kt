@@ -9,6 +9,7 @@ import app.tillkit.ffi.RefundRequestRecord
 import app.tillkit.ffi.RefundTenderRecord
 import app.tillkit.ffi.SaleRefRecord
 import app.tillkit.ffi.TillkitException
+import java.util.UUID
 import kotlinx.coroutines.runBlocking
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertNotEquals
@@ -34,6 +35,7 @@ class RefundTest {
 
             val refund = core.refund(
                 RefundRequestRecord(
+                    refundId = UUID.randomUUID().toString(),
                     sale = bySaleId,
                     lines = RefundLinesRecord.Items(listOf(RefundItemRecord(1u, "1", true))),
                     tender = RefundTenderRecord.Cash,
@@ -54,6 +56,7 @@ class RefundTest {
             val over = expectThrows<TillkitException.OverRefund> {
                 core.refund(
                     RefundRequestRecord(
+                        refundId = UUID.randomUUID().toString(),
                         sale = bySaleId,
                         lines = RefundLinesRecord.Items(listOf(RefundItemRecord(1u, "2", true))),
                         tender = RefundTenderRecord.Cash,
@@ -73,6 +76,7 @@ class RefundTest {
             // What is left, all at once, by receipt number.
             val rest = core.refund(
                 RefundRequestRecord(
+                    refundId = UUID.randomUUID().toString(),
                     sale = SaleRefRecord.Receipt(sale.receiptNo),
                     lines = RefundLinesRecord.Everything(false),
                     tender = RefundTenderRecord.Cash,
