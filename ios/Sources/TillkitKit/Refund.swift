@@ -38,9 +38,10 @@ public struct RefundOrder: Equatable {
     public let tender: RefundTenderRecord
     public let reason: String?
 
-    /// The record `refund` takes.
+    /// The record `refund` takes; the same refund id on every try, so the core returns the
+    /// refund already written instead of a second one.
     public var request: RefundRequestRecord {
-        RefundRequestRecord(sale: .saleId(saleId: saleId), lines: lines, tender: tender, reason: reason)
+        RefundRequestRecord(refundId: refundId, sale: .saleId(saleId: saleId), lines: lines, tender: tender, reason: reason)
     }
 }
 
@@ -247,6 +248,9 @@ public struct RefundFlow {
                 + "come back (not \(requested)). Nothing was refunded."
         case .NeedsConnection?:
             return lookupMessage(error, receiptNo: sale.sale.receiptNo)
+        case let .RefundAlreadyGiven(_, receiptNo, _)?:
+            return "This refund was already given as receipt \(receiptNo); nothing more was refunded. "
+                + "Start a new refund to give back more."
         case let .NotFound(what)?:
             return "Not found: \(what). Nothing was refunded."
         case let .InvalidInput(reason)?:

@@ -56,7 +56,7 @@ final class RefundFlowTests: XCTestCase {
         var flow = choosing()
         XCTAssertEqual(flow.review?.order?.lines, .everything(restock: true))
         XCTAssertEqual(flow.review?.order?.request,
-                       RefundRequestRecord(sale: .saleId(saleId: saleId), lines: .everything(restock: true), tender: .cash, reason: nil))
+                       RefundRequestRecord(refundId: refundId, sale: .saleId(saleId: saleId), lines: .everything(restock: true), tender: .cash, reason: nil))
         flow.restockChanged(lineNo: 2, restock: false)
         XCTAssertEqual(flow.review?.order?.lines, .items(items: [
             RefundItemRecord(lineNo: 1, quantity: "1", restock: true),
@@ -155,6 +155,11 @@ final class RefundFlowTests: XCTestCase {
         XCTAssertEqual(kept, second, "the choice is locked after an interruption")
         XCTAssertEqual(flow.confirmTapped(), second)
         XCTAssertNil(flow.confirmTapped())
+        // The id was used for a refund with other content (an answer lost otherwise): said plainly.
+        flow.refundFailed(TillkitError.RefundAlreadyGiven(refundId: refundId, receiptNo: "R07-000051", reason: "other lines"))
+        guard case let .choose(given) = flow.step else { return XCTFail("\(flow.step)") }
+        XCTAssertEqual(given.failure, "This refund was already given as receipt R07-000051; nothing more was refunded. "
+            + "Start a new refund to give back more.")
     }
 
     func testTheRefundReceiptShowsItsOwnNumberLinkedToTheSale() throws {

@@ -1,7 +1,8 @@
 // The Android refund screen's flow (:ui-model's RefundFlow) driven through :tillkit's
 // mappers against the real core, as RefundViewModel drives it: receipt number in, what is
 // left, a partial refund of a decimal quantity, an over-refund worded with the core's own
-// figures, another register's receipt offline, the refund receipt linked to the sale.
+// figures, another register's receipt offline, the refund receipt linked to the sale, and a
+// retry under the same refund id returning that refund instead of a second one.
 package app.tillkit.tests
 
 import app.tillkit.core.toRefundDone
@@ -70,6 +71,12 @@ class RefundScreenTest {
             assertEquals("Refund ${refund.receiptNo} · of receipt ${sale.receiptNo}", done.lines[0])
             assertEquals("Bread × 0.25 · ${money.format(refund.lines.single().gross, "GBP")} · not back to stock", done.lines[1])
             assertEquals("Reason: stale", done.lines.last())
+            // A retry of the same order (an answer the screen never saw) carries the same refund
+            // id: the core returns the refund it wrote, and nothing more comes back.
+            val retried = core.refund(order.toRefundRequestRecord())
+            assertEquals(refund.receiptNo, retried.receiptNo)
+            assertEquals(order.refundId, retried.refundId)
+            assertEquals(listOf("2", "0.25"), core.refundable(SaleRefRecord.SaleId(sale.saleId)).lines.map { it.left })
 
             // A second refund started before the first was seen: the core refuses the
             // over-refund with its figures, and the screen words them at the line's name.
@@ -77,6 +84,7 @@ class RefundScreenTest {
             late.scanned(sale.receiptNo)
             late.found(core.refundable(SaleRefRecord.SaleId(sale.saleId)).toRefundableSaleInfo())
             assertEquals(listOf("2", "0.25"), (late.step as RefundStep.Choose).form.sale.lines.map { it.left })
+            assertNotEquals("each refund has its own id", flow.refundId, late.refundId)
             late.quantityTyped(1, "2")
             // Paid in cash: the screen does not offer the card (the core would refuse it).
             late.methodChosen(RefundMethod.Card)

@@ -41,6 +41,7 @@ fun TillkitException.cashierMessage(money: MoneyFormat, currency: String?): Stri
 fun TillkitException.toRefundProblem(money: MoneyFormat, currency: String?): RefundProblem = when (this) {
     is TillkitException.OverRefund -> RefundProblem.OverRefund(lineNo.toLong(), requested, sold, refunded)
     is TillkitException.NeedsConnection -> RefundProblem.NeedsConnection(what)
+    is TillkitException.RefundAlreadyGiven -> RefundProblem.AlreadyGiven(receiptNo)
     is TillkitException.NotFound -> RefundProblem.NotFound(what)
     is TillkitException.InvalidInput -> RefundProblem.InvalidInput(reason)
     else -> RefundProblem.Other(cashierMessage(money, currency))

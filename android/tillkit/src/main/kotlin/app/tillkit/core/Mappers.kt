@@ -179,8 +179,10 @@ fun RefundableSale.toRefundableSaleInfo() = RefundableSaleInfo(
     paidByCard = sale.payments.any { it.method == PaymentMethod.CARD },
 )
 
-/** The refund as `refund` takes it: by the sale's id, as `refundable` found it. */
+/** The refund as `refund` takes it: under its refund id, by the sale's id as `refundable` found it. */
 fun RefundOrder.toRefundRequestRecord() = RefundRequestRecord(
+    // The same on every try of this refund: the core returns the refund already written.
+    refundId = refundId,
     sale = SaleRefRecord.SaleId(saleId),
     lines = when (val p = pick) {
         is RefundPick.Everything -> RefundLinesRecord.Everything(p.restock)

@@ -118,6 +118,12 @@ sealed interface RefundProblem {
 
     data class NotFound(val what: String) : RefundProblem
 
+    /**
+     * This refund's id was already used for a refund given as `receiptNo` with other lines or
+     * another tender; nothing more was written.
+     */
+    data class AlreadyGiven(val receiptNo: String) : RefundProblem
+
     /** A quantity, receipt number or reference the core refused. */
     data class InvalidInput(val reason: String) : RefundProblem
 
@@ -309,7 +315,7 @@ class RefundFlow(
             }
         }
         is RefundProblem.InvalidInput -> "Receipt $receiptNo cannot be refunded: ${problem.reason}"
-        is RefundProblem.OverRefund -> refundMessage(problem, null)
+        is RefundProblem.OverRefund, is RefundProblem.AlreadyGiven -> refundMessage(problem, null)
         is RefundProblem.Other -> problem.message
     }
 
@@ -322,6 +328,9 @@ class RefundFlow(
                 "(not ${problem.requested}). Nothing was refunded."
         }
         is RefundProblem.NeedsConnection -> sale?.let { lookupMessage(problem, it.receiptNo) } ?: "${problem.what} needs a connection to the server"
+        is RefundProblem.AlreadyGiven ->
+            "This refund was already given as receipt ${problem.receiptNo}; nothing more was refunded. " +
+                "Start a new refund to give back more."
         is RefundProblem.NotFound -> "Not found: ${problem.what}. Nothing was refunded."
         is RefundProblem.InvalidInput -> "${problem.reason}. Nothing was refunded."
         is RefundProblem.Other -> problem.message

@@ -158,6 +158,12 @@ class RefundFlowTest {
         val again = flow.confirmTapped()!!
         assertSame(second, again)
         assertNull(flow.confirmTapped())
+        // The id was used for a refund with other content (an answer lost otherwise): said plainly.
+        flow.refundFailed(RefundProblem.AlreadyGiven("R07-000051"))
+        assertEquals(
+            "This refund was already given as receipt R07-000051; nothing more was refunded. Start a new refund to give back more.",
+            (flow.step as RefundStep.Choose).form.failure,
+        )
     }
 
     @Test
