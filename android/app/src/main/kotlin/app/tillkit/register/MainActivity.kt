@@ -77,7 +77,7 @@ private fun Screens(till: TillkitAndroid, app: RegisterApplication) {
         )
     } else if (refunding) {
         // Not while a look-up or the refund call runs: its answer must reach this screen.
-        val close = { if (app.closeRefund()) refunding = false }
+        val close: () -> Unit = { if (app.closeRefund()) refunding = false }
         BackHandler(onBack = close)
         RefundScreen(app.refundSession(till), onClose = close)
     } else if (attention) {

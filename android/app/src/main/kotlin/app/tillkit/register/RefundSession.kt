@@ -53,22 +53,22 @@ class RefundSession(
         mutableView.value = snapshot()
     }
 
-    private fun change(edit: RefundFlow.() -> Unit) {
-        flow.edit()
-        publish()
-    }
-
-    fun receiptTyped(text: String) = change { receiptTyped(text) }
+    fun receiptTyped(text: String) = publishAfter { flow.receiptTyped(text) }
     fun lookup() = lookUp(flow.lookupTapped())
     fun scanned(code: String) = lookUp(flow.scanned(code))
-    fun otherReceipt() = change { otherReceipt() }
-    fun wholeSale(whole: Boolean) = change { wholeSale(whole) }
-    fun quantityTyped(lineNo: Long, text: String) = change { quantityTyped(lineNo, text) }
-    fun allOfLine(lineNo: Long) = change { allOfLine(lineNo) }
-    fun restockChanged(lineNo: Long, restock: Boolean) = change { restockChanged(lineNo, restock) }
-    fun methodChosen(method: RefundMethod) = change { methodChosen(method) }
-    fun cardReferenceTyped(text: String) = change { cardReferenceTyped(text) }
-    fun reasonTyped(text: String) = change { reasonTyped(text) }
+    fun otherReceipt() = publishAfter { flow.otherReceipt() }
+    fun wholeSale(whole: Boolean) = publishAfter { flow.wholeSale(whole) }
+    fun quantityTyped(lineNo: Long, text: String) = publishAfter { flow.quantityTyped(lineNo, text) }
+    fun allOfLine(lineNo: Long) = publishAfter { flow.allOfLine(lineNo) }
+    fun restockChanged(lineNo: Long, restock: Boolean) = publishAfter { flow.restockChanged(lineNo, restock) }
+    fun methodChosen(method: RefundMethod) = publishAfter { flow.methodChosen(method) }
+    fun cardReferenceTyped(text: String) = publishAfter { flow.cardReferenceTyped(text) }
+    fun reasonTyped(text: String) = publishAfter { flow.reasonTyped(text) }
+
+    private inline fun publishAfter(action: () -> Unit) {
+        action()
+        publish()
+    }
 
     private fun lookUp(receiptNo: String?) {
         publish()
