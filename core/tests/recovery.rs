@@ -975,7 +975,7 @@ fn is_unique_kept_name(path: &Path, kind: &str) -> bool {
         && ms.chars().all(|c| c.is_ascii_digit())
         && random.len() == 8
         && random.chars().all(|c| c.is_ascii_hexdigit())
-        && ["", "-wal", "-shm"].contains(&suffix)
+        && ["", "-wal", "-shm", "-journal"].contains(&suffix)
 }
 
 #[test]
@@ -1030,6 +1030,62 @@ fn a_second_damage_never_overwrites_the_first_kept_file_and_every_kept_or_stale_
     for kept in [&first[0], &second[0], stale[0]] {
         assert!(listed.contains(kept), "{kept:?} in {listed:?}");
     }
+}
+
+#[test]
+fn a_hot_journal_beside_the_moved_file_is_kept_and_never_replayed_onto_the_recovered_store() {
+    // A hot rollback journal of the damaged store left at `tillkit.db-journal` (the
+    // kept-file renames take the database, its WAL and index): SQLite would replay its
+    // pages, written for the damaged file, onto the recovered store at its first open.
+    let (dir, vault, rung) = closed_till_with_sales(40);
+    let db = dir.path().join("tillkit.db");
+    let journal = dir.path().join("tillkit.db-journal");
+    raw_keyed(&db, &vault)
+        .execute_batch("PRAGMA journal_mode = DELETE;")
+        .unwrap();
+    let hot = {
+        let c = raw_keyed(&db, &vault);
+        c.execute_batch(
+            "PRAGMA cache_size = 4; BEGIN IMMEDIATE;
+             CREATE TABLE scratch (v BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400)
+             INSERT INTO scratch SELECT randomblob(900) FROM n;",
+        )
+        .unwrap();
+        let hot = std::fs::read(&journal).unwrap();
+        c.execute_batch("ROLLBACK").unwrap();
+        hot
+    };
+    assert!(hot.len() > 4096, "a hot journal was captured");
+    let leaves = sales_leaf_pages(dir.path(), &vault);
+    damage_page(&db, leaves[leaves.len() / 2]);
+    refuses_twice(dir.path(), &vault);
+    std::fs::write(&journal, &hot).unwrap();
+
+    let config = Config::new(dir.path());
+    let report = recovery::recover(&config, &vault).unwrap();
+    assert!(
+        !journal.exists(),
+        "the journal no longer sits beside the store"
+    );
+    let stale: Vec<&PathBuf> = report
+        .kept
+        .iter()
+        .filter(|p| p.to_string_lossy().contains(".stale-"))
+        .collect();
+    assert_eq!(stale.len(), 1, "{:?}", report.kept);
+    assert!(is_unique_kept_name(stale[0], "stale"), "{stale:?}");
+    assert_eq!(std::fs::read(stale[0]).unwrap(), hot, "kept byte for byte");
+    assert_eq!(recovery::kept_files(&config).unwrap(), report.kept);
+
+    let lost = check_recovered(dir.path(), &vault, &rung, &report);
+    assert!(lost.len() < rung.len() / 2, "lost {lost:?}");
+    let till = open(dir.path(), &vault).unwrap();
+    let ok: String = tillkit_core::testing::inspect(&till, |c| {
+        Ok(c.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    })
+    .unwrap();
+    assert_eq!(ok, "ok", "the recovered store is whole");
 }
 
 /// A raw connection to the till's file with its key and the pinned page settings.

@@ -140,6 +140,10 @@ fn open_reading(
     let conn = Connection::open_with_flags(path, flags)?;
     conn.execute_batch(&key.pragma())?;
     conn.execute_batch(&profile.pragmas("main"))?;
+    if flags.contains(OpenFlags::SQLITE_OPEN_READ_WRITE) {
+        // This read may roll back a hot journal: its writes need Apple's full sync too.
+        super::apple_full_fsync(&conn)?;
+    }
     conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
         r.get::<_, i64>(0)
     })?;

@@ -425,13 +425,21 @@ pub(crate) fn open_keyed(path: &Path, key: &DbKey, config: &Config) -> Result<Co
          PRAGMA temp_store = MEMORY;
          PRAGMA foreign_keys = ON;",
     )?;
-    // Apple's fsync does not reach the platter; F_FULLFSYNC does.
-    #[cfg(target_vendor = "apple")]
-    conn.execute_batch("PRAGMA fullfsync = ON; PRAGMA checkpoint_fullfsync = ON;")?;
+    apple_full_fsync(&conn)?;
     if let Some(pages) = config.max_page_count {
         conn.pragma_update(None, "max_page_count", pages as i64)?;
     }
     Ok(conn)
+}
+
+/// Apple's fsync does not reach the platter; F_FULLFSYNC does. Every connection that may
+/// write the store (the till's, and the one that rolls back a hot journal) sets it.
+pub(crate) fn apple_full_fsync(conn: &Connection) -> rusqlite::Result<()> {
+    #[cfg(target_vendor = "apple")]
+    conn.execute_batch("PRAGMA fullfsync = ON; PRAGMA checkpoint_fullfsync = ON;")?;
+    #[cfg(not(target_vendor = "apple"))]
+    let _ = conn;
+    Ok(())
 }
 
 /// Writes a small file so that it survives a power cut (write, fsync, rename, fsync dir).

@@ -35,8 +35,8 @@ pub const RECOVERY_FILE: &str = "tillkit.recovery";
 /// Where a recovery builds the fresh store before it takes the database's place (a unique
 /// tag follows, new for every run).
 const SALVAGE_PREFIX: &str = "tillkit.db.salvage-";
-/// Names of the files a recovery keeps: damaged database files, and stale `-wal`/`-shm`
-/// files that were set aside so they are never replayed onto a recovered store.
+/// Names of the files a recovery keeps: damaged database files, and stale `-wal`/`-shm`/
+/// `-journal` files that were set aside so they are never replayed onto a recovered store.
 const KEPT_PREFIXES: [&str; 2] = ["tillkit.db.damaged-", "tillkit.db.stale-"];
 /// `meta` key set in a recovered or fresh store until the server has told the register
 /// the highest receipt number it holds.
@@ -451,14 +451,15 @@ fn install(dir: &Path, fresh: &Path, built: &Built, key: &DbKey) -> Result<Vec<S
     }
     let tag = unique_tag()?;
     let mut stale_kept = Vec::new();
-    for suffix in ["-wal", "-shm"] {
+    for suffix in ["-wal", "-shm", "-journal"] {
         if Path::new(&format!("{}{suffix}", fresh.display())).exists() {
             return Err(Error::Storage(
                 "the recovered store is still in use; nothing was replaced".into(),
             ));
         }
         // Only a file a kept-file rename already skipped could be here; SQLite must not
-        // replay it onto the fresh store.
+        // replay it onto the fresh store (a WAL, or a hot rollback journal, whose pages
+        // belong to the damaged file).
         let stale = PathBuf::from(format!("{}{suffix}", db.display()));
         if stale.exists() {
             let name = format!("{DB_FILE}.stale-{tag}{suffix}");
