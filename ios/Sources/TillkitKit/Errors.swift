@@ -19,6 +19,11 @@ extension TillkitError {
         // Nothing was saved: the cart stays, another tender may still be taken.
         case let .OfflineLimitReached(limit, attempted, max):
             return offlineRefusalMessage(limit: limit, attempted: attempted, max: max, money: money, currency: currency ?? "")
+        // Nothing new was written: the first try already did it (a retry with other figures).
+        case let .SaleAlreadyCompleted(_, receiptNo, _):
+            return "This sale was already completed as receipt \(receiptNo): start a new sale for the next customer"
+        case let .RefundAlreadyGiven(_, receiptNo, _):
+            return "This refund was already given as receipt \(receiptNo): start a new refund for anything more"
         case .NoCatalog: return "Waiting for the catalogue to arrive"
         case .NoSession: return "No cashier is signed in"
         case .StorageFull: return "The device storage is full: nothing was saved"

@@ -138,6 +138,11 @@ class RegisterApplication : Application() {
                 Startup.Ready(till)
             } catch (e: TillkitException) {
                 Startup.Failed(e.startupFailure())
+            } catch (e: CancellationException) {
+                throw e
+            } catch (e: Throwable) {
+                // As in open(): a crash inside the core shows the failure screen, never a crash.
+                Startup.Failed(startupFailure(e))
             }
         }
     }

@@ -26,6 +26,11 @@ fun TillkitException.cashierMessage(money: MoneyFormat, currency: String?): Stri
         // Nothing was saved: the cart stays, another tender may still be taken.
         is TillkitException.OfflineLimitReached ->
             offlineRefusalMessage(OfflineRefusal(limit.toOfflineLimit(), attempted, max), money, currency ?: "")
+        // Nothing new was written: the first try already did it (a retry with other figures).
+        is TillkitException.SaleAlreadyCompleted ->
+            "This sale was already completed as receipt $receiptNo: start a new sale for the next customer"
+        is TillkitException.RefundAlreadyGiven ->
+            "This refund was already given as receipt $receiptNo: start a new refund for anything more"
         is TillkitException.NoCatalog -> "Waiting for the catalogue to arrive"
         is TillkitException.NoSession -> "No cashier is signed in"
         is TillkitException.StorageFull -> "The device storage is full: nothing was saved"
