@@ -346,7 +346,9 @@ fn cut_alone(cuts: u32, again: bool, body_len: usize, e: &SyncError) -> String {
     let what = if again {
         "cut in flight again when retried alone".to_string()
     } else {
-        format!("cut in flight {cuts} times in a row when sent alone, while the server answered other requests")
+        format!(
+            "cut in flight {cuts} times in a row when sent alone, while the server answered other requests"
+        )
     };
     format!(
         "the upload of this sale ({body_len} bytes) was {what}: probably a proxy or firewall \
@@ -963,10 +965,7 @@ mod tests {
     #[test]
     fn a_lone_sale_cut_three_times_with_answers_between_is_parked_and_cut_again_once_parked() {
         use LoneCut::*;
-        let park = |cuts| Park {
-            cuts,
-            again: false,
-        };
+        let park = |cuts| Park { cuts, again: false };
         let again = Park {
             cuts: 1,
             again: true,
