@@ -226,7 +226,7 @@ fn a_path_that_cuts_a_large_sale_instead_of_answering_413_parks_it_and_the_sales
     );
     assert_eq!(
         dev.pending_ids(STORE),
-        [big_id.clone()],
+        std::slice::from_ref(&big_id),
         "it is still queued"
     );
     let shown = dev.till.attention_sales(10).expect("attention");
@@ -300,7 +300,7 @@ fn a_path_that_cuts_a_large_sale_instead_of_answering_413_parks_it_and_the_sales
             .expect("stored")
             .is_some()
     });
-    assert_eq!(dev.pending_ids(STORE), [big_id.clone()]);
+    assert_eq!(dev.pending_ids(STORE), std::slice::from_ref(&big_id));
 
     // The path is fixed and the operator retries it: it arrives, once.
     proxy.set_reset_above(None);
