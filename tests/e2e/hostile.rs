@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tillkit_core::outbox::QueueState;
+use tillkit_core::sale::SaleRecord;
 use tillkit_core::sync::protocol::PROTOCOL_VERSION;
 use tillkit_core::sync::{ProtocolMismatch, SyncStatus};
 use tillkit_e2e::fixtures::*;
@@ -146,6 +147,178 @@ fn a_413_from_the_path_splits_batches_and_parks_only_the_sale_too_large_for_it()
             .any(|e| e.status == Some(413) && e.uploaded_ids().len() > 1),
         "batches were split"
     );
+}
+
+/// Rings a sale of the four products paid with `cards` card slips of 0.01 with long
+/// references and the rest in cash: far larger than an ordinary sale.
+fn ring_a_sale_paid_with_many_cards(dev: &mut Device, cards: usize) -> SaleRecord {
+    use tillkit_core::sale::{Payment, PaymentMethod};
+    let till = &dev.till;
+    let mut cart = till.new_cart().expect("cart");
+    for (product, qty) in [
+        ("p-kettle", "1"),
+        ("p-seat", "1"),
+        ("p-bread", "1"),
+        ("p-cheese", "0.25"),
+    ] {
+        till.add_product(&mut cart, product, d(qty)).expect("add");
+    }
+    let total = cart.totals().expect("totals").total;
+    let mut payments: Vec<Payment> = (0..cards)
+        .map(|i| Payment {
+            method: PaymentMethod::Card,
+            amount: d("0.01"),
+            reference: Some(format!("{i:03}-{}", "T".repeat(120))),
+        })
+        .collect();
+    payments.push(Payment {
+        method: PaymentMethod::Cash,
+        amount: total - d("0.01") * rust_decimal::Decimal::from(cards),
+        reference: None,
+    });
+    let sale = till.complete_sale(&cart, &payments).expect("sale").record;
+    dev.sales.push(sale.clone());
+    sale
+}
+
+#[test]
+fn a_path_that_cuts_a_large_sale_instead_of_answering_413_parks_it_and_the_sales_behind_go_up() {
+    let (server, proxy, mut dev) = offline_device_behind_proxy(0, 10, |_| {});
+    // A sale paid with 99 card slips first in line, then twenty ordinary sales.
+    let big = ring_a_sale_paid_with_many_cards(&mut dev, 99);
+    let big_id = big.sale_id.to_string();
+    dev.ring_many(20);
+    let others: Vec<_> = dev
+        .sales
+        .iter()
+        .filter(|s| s.sale_id != big.sale_id)
+        .cloned()
+        .collect();
+    // The path carries any full batch (ten) of ordinary sales, never the large one alone,
+    // and says nothing: it resets the connection of any request with a larger body.
+    let mut lengths: Vec<usize> = others.iter().map(|s| record_len(s) + 1).collect();
+    lengths.sort_unstable_by(|a, b| b.cmp(a));
+    let limit = lengths[..10].iter().sum::<usize>() + 12;
+    assert!(
+        record_len(&big) + 12 > limit,
+        "the large sale must not fit ({} vs {limit})",
+        record_len(&big)
+    );
+    proxy.set_reset_above(Some(limit));
+    let (log, _sub) = watch_status(&dev);
+    dev.set_network(true);
+
+    // The twenty go up; the large one stays queued, parked, shown, with what happened.
+    wait_until(
+        DRAIN,
+        "the twenty ordinary sales on the server and the large one parked",
+        || {
+            let s = dev.engine().status();
+            s.pending == 1 && s.stores.first().is_some_and(|b| b.parked == 1)
+        },
+    );
+    server.assert_holds_exactly(STORE, &others);
+    let status = dev.engine().status();
+    assert_eq!(
+        (status.pending, status.attention),
+        (1, 1),
+        "pending and attention both count it"
+    );
+    assert_eq!(
+        dev.pending_ids(STORE),
+        std::slice::from_ref(&big_id),
+        "it is still queued"
+    );
+    let shown = dev.till.attention_sales(10).expect("attention");
+    assert_eq!(shown.len(), 1);
+    assert_eq!(
+        (shown[0].sale_id.as_str(), shown[0].state),
+        (big_id.as_str(), QueueState::Parked)
+    );
+    let why = shown[0].last_error.clone().unwrap_or_default();
+    assert!(
+        why.contains("was cut in flight 3 times in a row when sent alone, while the server answered other requests: probably a proxy or firewall limiting request size")
+            || why.contains("was cut in flight again when retried alone: probably a proxy or firewall limiting request size"),
+        "{shown:?}"
+    );
+    assert!(
+        shown[0].reason.is_none(),
+        "the server gave no verdict on it"
+    );
+    // Every request carrying it was reset by the path; the server never saw it.
+    let carrying: Vec<_> = proxy
+        .uploads()
+        .into_iter()
+        .filter(|e| e.uploaded_ids().contains(&big_id))
+        .collect();
+    assert!(carrying.iter().all(|e| e.outcome == Outcome::Reset));
+    let alone = |proxy: &tillkit_e2e::proxy::Proxy| {
+        proxy
+            .uploads()
+            .iter()
+            .filter(|e| e.uploaded_ids() == [big_id.clone()])
+            .count()
+    };
+    assert!(
+        alone(&proxy) >= 3,
+        "parked only after being cut alone three times: {}",
+        alone(&proxy)
+    );
+    assert!(
+        server
+            .store()
+            .stored_sale(STORE, &big_id)
+            .expect("stored")
+            .is_none()
+    );
+
+    // Retried alone after its backoff and cut again: parked again, and still queued.
+    let tries = alone(&proxy);
+    wait_until(
+        DRAIN,
+        "the parked sale retried, cut and parked again",
+        || {
+            alone(&proxy) > tries
+                && dev
+                    .till
+                    .attention_sales(10)
+                    .expect("attention")
+                    .first()
+                    .is_some_and(|s| {
+                        s.state == QueueState::Parked
+                            && s.last_error.as_deref().is_some_and(|e| {
+                                e.contains("cut in flight again when retried alone")
+                            })
+                    })
+        },
+    );
+    let late = dev.ring(&[("p-bread", "1")]);
+    wait_until(DRAIN, "a sale rung after it to go up", || {
+        server
+            .store()
+            .stored_sale(STORE, &late.sale_id.to_string())
+            .expect("stored")
+            .is_some()
+    });
+    assert_eq!(dev.pending_ids(STORE), std::slice::from_ref(&big_id));
+
+    // The path is fixed and the operator retries it: it arrives, once.
+    proxy.set_reset_above(None);
+    assert_eq!(dev.till.retry_attention_sales(None).expect("retry"), 1);
+    dev.wait_drained(DRAIN);
+    assert_all_arrived_and_none_set_aside(&server, &dev, &log);
+    let accepted = proxy
+        .uploads()
+        .iter()
+        .flat_map(|e| e.results())
+        .filter(|(sale, status, _)| *sale == big_id && status == "accepted")
+        .count();
+    let story: Vec<_> = proxy
+        .uploads()
+        .iter()
+        .map(|e| (e.uploaded_ids().len(), e.outcome.clone()))
+        .collect();
+    assert_eq!(accepted, 1, "(sales, outcome) of each upload: {story:?}");
 }
 
 #[test]

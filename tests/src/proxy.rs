@@ -23,6 +23,9 @@ pub enum Fault {
     DropResponse,
     /// Pass the head and half the body to the server, then reset both connections.
     ResetMidRequest,
+    /// Pass nothing on and reset the client's connection (a real TCP reset), with no
+    /// answer: what a proxy or WAF that drops requests it will not carry does.
+    Reset,
     /// Answer it without asking the server, with this status and optional `Retry-After` (s).
     Answer {
         status: u16,
@@ -150,7 +153,7 @@ pub enum Outcome {
     Forwarded,
     /// The server answered; the client got nothing (`Fault::DropResponse`).
     ResponseDropped,
-    /// Both connections were reset mid-request (`Fault::ResetMidRequest`).
+    /// The connection was reset mid-request (`Fault::ResetMidRequest`, `Fault::Reset`).
     Reset,
     /// The proxy answered itself (`Fault::Answer`).
     Answered,
@@ -286,6 +289,9 @@ struct Inner {
     /// Requests with a larger body are answered `413` (HTML) without reaching the server,
     /// as a reverse proxy's body limit does.
     max_body: Mutex<Option<usize>>,
+    /// Requests with a larger body are reset (`Fault::Reset`) without reaching the server or
+    /// any answer, as a proxy or WAF that cuts large bodies instead of answering 413 does.
+    reset_body: Mutex<Option<usize>>,
 }
 
 /// A running proxy. It stops when dropped.
@@ -323,6 +329,7 @@ impl Proxy {
             refused: AtomicU64::new(0),
             link_cycles: AtomicU64::new(0),
             max_body: Mutex::new(None),
+            reset_body: Mutex::new(None),
         });
         let accept = runtime
             .spawn(accept_loop(listener, inner.clone()))
@@ -371,6 +378,13 @@ impl Proxy {
     /// `client_max_body_size` does (`None`: no limit). It applies before any script.
     pub fn set_max_body(&self, bytes: Option<usize>) {
         *lock(&self.inner.max_body) = bytes;
+    }
+
+    /// Resets the connection of every request whose body is over `bytes`, with no answer
+    /// and nothing passed on (`None`: no limit). It applies before `set_max_body` and any
+    /// script.
+    pub fn set_reset_above(&self, bytes: Option<usize>) {
+        *lock(&self.inner.reset_body) = bytes;
     }
 
     /// Applies `fault` to every request `matches(method, path)` accepts, from now on.
@@ -566,6 +580,9 @@ async fn swallow(
 
 impl Inner {
     fn next_fault(&self, method: &str, path: &str, body_len: usize) -> Fault {
+        if lock(&self.reset_body).is_some_and(|max| body_len > max) {
+            return Fault::Reset;
+        }
         if lock(&self.max_body).is_some_and(|max| body_len > max) {
             return Fault::Reply(Reply::html(413));
         }
@@ -687,6 +704,12 @@ async fn serve_connection(
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         let _ = server.set_zero_linger();
                     }
+                    let _ = client.get_ref().set_zero_linger();
+                    exchange.outcome = Outcome::Reset;
+                    None
+                }
+                Fault::Reset => {
+                    // Closed with a zero linger: the kernel sends a reset, not a FIN.
                     let _ = client.get_ref().set_zero_linger();
                     exchange.outcome = Outcome::Reset;
                     None

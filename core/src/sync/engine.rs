@@ -48,6 +48,9 @@ pub(super) struct Shared {
     acknowledged: AtomicU64,
     /// Upload rounds finished, ever (a panic that recurs every round keeps it still).
     rounds: AtomicU64,
+    /// Requests something answered over HTTP, ever (uploads, probes, catalogue pulls): a
+    /// lone sale cut again after it moved was cut by a path that carries other requests.
+    answers: AtomicU64,
     wake: Notify,
     status: watch::Sender<SyncStatus>,
     flags: Mutex<Flags>,
@@ -101,6 +104,7 @@ impl SyncEngine {
             syncing: AtomicBool::new(false),
             acknowledged: AtomicU64::new(0),
             rounds: AtomicU64::new(0),
+            answers: AtomicU64::new(0),
             wake: Notify::new(),
             status,
             flags: Mutex::new(Flags::default()),
@@ -367,6 +371,7 @@ impl Shared {
     /// Whether an outage was on is told by `failed_at`, not by `lost`: "sync now" may have
     /// sent this request while probing, and its answer ends the outage all the same.
     pub(super) fn outage_over(&self) {
+        self.answers.fetch_add(1, Ordering::SeqCst);
         self.lost.store(false, Ordering::SeqCst);
         if lock(&self.flags).failed_at.is_none() {
             return;
@@ -383,6 +388,11 @@ impl Shared {
                 });
             flags.reconnect_at = Some((since, sales));
         }
+    }
+
+    /// How many requests something has answered over HTTP so far (see `outage_over`).
+    pub(super) fn answers(&self) -> u64 {
+        self.answers.load(Ordering::SeqCst)
     }
 
     /// True while an outage is being probed.

@@ -1,5 +1,6 @@
 //! Draining one store's queue: batches sized to what the path carries, the server's verdicts
-//! applied in one transaction each, 413 split down to one sale, which is then parked.
+//! applied in one transaction each, 413 split down to one sale, which is then parked; so is
+//! a sale the path keeps cutting in flight when sent alone while it carries other requests.
 //! Only the server's answer for a sale sets that sale aside; nothing else removes one.
 
 use std::collections::HashSet;
@@ -29,6 +30,25 @@ const QUICK_BATCHES_BEFORE_DOUBLING: u32 = 2;
 /// again when it is resent, first thing in the next spell, did not fit in it. A timeout
 /// halves it at once: the link had the whole request timeout and could not carry it.
 const CUTS_BEFORE_HALVING: u32 = 2;
+
+/// Times in a row one sale sent alone is cut in flight, with the server answering between
+/// the cuts, after which that sale is parked like a sale refused alone with a 413. A path
+/// that carries small requests but cuts this one (a proxy or WAF that resets any body over
+/// its limit, with no 413) would otherwise have it sent first, cut, probed for and sent
+/// again forever, with every sale behind it waiting. One cut proves nothing (the link may
+/// have dropped under it); two may be bad luck on a flapping link; three, each sent first
+/// thing after an answer, are the path refusing it. A sale parked before is parked again
+/// at its first cut alone: it has already shown the path will not carry it.
+///
+/// On a link that flaps every 100 ms, "answered between" holds almost every time: after each
+/// cut the engine waits for a health probe, and the probe is answered in the next good
+/// spell. So it does not tell a flap from a limit; what does is the rest of the rule. The
+/// lone sale is resent right after that answer, early in a good spell, and an ordinary sale
+/// takes milliseconds, far less than the spell: the spell has to end under it three times
+/// running. If a loaded machine makes that happen, the sale is only parked: it stays queued,
+/// keeps its id, comes back alone after a backoff capped at `backoff_cap`, and the server
+/// stores it once.
+const LONE_CUTS_BEFORE_PARKING: u32 = 3;
 
 /// How one upload request ended, as far as the size of the next one is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,6 +88,29 @@ pub(super) struct Sizing {
     quick: u32,
     /// Requests cut in a row since the last answer or change of batch size.
     cuts: u32,
+    /// The sale last sent alone and cut, while no request carrying it has been answered.
+    lone: Option<LoneCuts>,
+}
+
+/// One sale sent alone and cut in flight, and how often in a row (see
+/// `LONE_CUTS_BEFORE_PARKING`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct LoneCuts {
+    sale_id: String,
+    /// Cuts counted: the first, then each one with an answer to some request since the
+    /// last one counted.
+    cuts: u32,
+    /// `Shared::answers` at the last cut counted.
+    answers: u64,
+}
+
+/// What to do with a sale whose lone request was cut in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LoneCut {
+    /// Keep it first in line: resent after the server is seen answering again.
+    Resend,
+    /// Park it: cut this many times in a row alone while the server answered.
+    Park { cuts: u32, again: bool },
 }
 
 impl Sizing {
@@ -79,6 +122,55 @@ impl Sizing {
             body_limit: limits::MAX_BODY_BYTES,
             quick: 0,
             cuts: 0,
+            lone: None,
+        }
+    }
+
+    /// Records that `sale_id`, sent alone, was cut in flight when `answers` requests had
+    /// been answered so far (`Shared::answers`); `parked_before` when it has been parked
+    /// already. A cut counts when it is the sale's first, or some request was answered
+    /// since its last one counted: a cut with no answer between (the link still down,
+    /// "sync now" during an outage) neither counts nor starts the count again.
+    fn lone_cut(&mut self, sale_id: &str, answers: u64, parked_before: bool) -> LoneCut {
+        let lone = match &mut self.lone {
+            Some(lone) if lone.sale_id == sale_id => {
+                if answers > lone.answers {
+                    lone.cuts = lone.cuts.saturating_add(1);
+                    lone.answers = answers;
+                }
+                lone
+            }
+            other => other.insert(LoneCuts {
+                sale_id: sale_id.to_string(),
+                cuts: 1,
+                answers,
+            }),
+        };
+        let needed = if parked_before {
+            1
+        } else {
+            LONE_CUTS_BEFORE_PARKING
+        };
+        if lone.cuts < needed {
+            return LoneCut::Resend;
+        }
+        let cuts = lone.cuts;
+        self.lone = None;
+        LoneCut::Park {
+            cuts,
+            again: parked_before,
+        }
+    }
+
+    /// A request carrying `ids` was answered (whatever the answer): a lone sale among them
+    /// got through the path, and its run of cuts is over.
+    fn carried(&mut self, ids: &[String]) {
+        if self
+            .lone
+            .as_ref()
+            .is_some_and(|lone| ids.contains(&lone.sale_id))
+        {
+            self.lone = None;
         }
     }
 
@@ -128,7 +220,9 @@ impl Sizing {
 /// in a row double it again, up to the configured size (see `Sizing::record`); every cut sale is
 /// sent again with its own id, and the server stores it once. A 413 halves the body size
 /// for the rest of the drain; one sale refused alone is parked: it stays pending, is
-/// retried after a backoff, and the sales behind it go on.
+/// retried after a backoff, and the sales behind it go on. So is one sale cut in flight
+/// alone `LONE_CUTS_BEFORE_PARKING` times in a row with the server answering between (a path
+/// that resets large bodies instead of answering 413), or cut alone again once parked.
 pub(super) async fn drain(
     shared: &Shared,
     store_id: &str,
@@ -160,7 +254,11 @@ pub(super) async fn drain(
             .instrument(span)
             .await;
         shared.set_syncing(false);
-        match step(result, ids.len()) {
+        let step = step(result, ids.len());
+        if step.answered() {
+            size.carried(&ids);
+        }
+        match step {
             Step::Apply(response) => {
                 shared.server_answered();
                 apply(shared, &ids, &response)?;
@@ -179,8 +277,22 @@ pub(super) async fn drain(
                 size.body_limit = (body_len / 2).max(1);
                 size.halve(ids.len());
             }
-            Step::Park(e) => park(shared, &ids[0], &e)?,
+            Step::Park(e) => park(shared, &ids[0], &e.chain())?,
             Step::Keep(e) => {
+                let ending = Ending::of_failure(&e);
+                if ending == Ending::Cut && ids.len() == 1 {
+                    let parked_before = shared.till.sale_parks(&ids[0])? > 0;
+                    if let LoneCut::Park { cuts, again } =
+                        size.lone_cut(&ids[0], shared.answers(), parked_before)
+                    {
+                        // The path carries other requests but not this one: park it as a
+                        // 413 alone would be, and go on with the sales behind it.
+                        size.record(ids.len(), ending);
+                        let why = cut_alone(cuts, again, body_len, &e);
+                        park(shared, &ids[0], &why)?;
+                        continue;
+                    }
+                }
                 if e.is_unanswered() {
                     shared.failed_request(sent_at.into_std());
                 }
@@ -188,7 +300,7 @@ pub(super) async fn drain(
                     tracing::warn!(error = %local, "failed attempt not recorded");
                 }
                 // Resent as it was, a cut batch would be cut the same way.
-                size.record(ids.len(), Ending::of_failure(&e));
+                size.record(ids.len(), ending);
                 return Err(e);
             }
         }
@@ -208,6 +320,16 @@ enum Step {
     Keep(SyncError),
 }
 
+impl Step {
+    /// Something answered the request over HTTP (the server or the path), whatever it said.
+    fn answered(&self) -> bool {
+        match self {
+            Step::Apply(_) | Step::Split(_) | Step::Park(_) => true,
+            Step::Keep(e) => !e.is_unanswered(),
+        }
+    }
+}
+
 /// Sorts an upload's outcome for a batch of `sales` sales. Only `Apply` can set a sale aside.
 fn step(result: Result<BatchResponse, SyncError>, sales: usize) -> Step {
     match result {
@@ -218,20 +340,37 @@ fn step(result: Result<BatchResponse, SyncError>, sales: usize) -> Step {
     }
 }
 
-/// Parks the one sale the path refuses even alone, until a backoff of its own has passed.
-fn park(shared: &Shared, sale_id: &str, e: &SyncError) -> Result<(), SyncError> {
+/// Why a sale whose lone request was cut `cuts` times in a row is parked (`again`: it was
+/// parked before), in words a cashier or an operator can act on.
+fn cut_alone(cuts: u32, again: bool, body_len: usize, e: &SyncError) -> String {
+    let what = if again {
+        "cut in flight again when retried alone".to_string()
+    } else {
+        format!(
+            "cut in flight {cuts} times in a row when sent alone, while the server answered other requests"
+        )
+    };
+    format!(
+        "the upload of this sale ({body_len} bytes) was {what}: probably a proxy or firewall \
+         limiting request size ({})",
+        e.chain()
+    )
+}
+
+/// Parks the one sale the path refuses even alone, until a backoff of its own has passed;
+/// `error` says why.
+fn park(shared: &Shared, sale_id: &str, error: &str) -> Result<(), SyncError> {
     let parks = shared.till.sale_parks(sale_id)?;
     let cfg = &shared.cfg;
     let wait = ceiling(cfg.backoff_base, cfg.backoff_cap, parks);
     let wait_ms = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
     let until = crate::time::now_ms().saturating_add(wait_ms.max(1));
     let why = format!(
-        "{}; it stays queued and is retried alone in {}",
-        e.chain(),
+        "{error}; it stays queued and is retried alone in {}",
         seconds(wait)
     );
     let parks = shared.till.park_sale(sale_id, &why, until)?;
-    tracing::warn!(sale = sale_id, parks, "sale too large for the path; parked");
+    tracing::warn!(sale = sale_id, parks, %error, "sale too large for the path; parked");
     shared.refresh_status();
     Ok(())
 }
@@ -823,6 +962,89 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_lone_sale_cut_three_times_with_answers_between_is_parked_and_cut_again_once_parked() {
+        use LoneCut::*;
+        let park = |cuts| Park { cuts, again: false };
+        let again = Park {
+            cuts: 1,
+            again: true,
+        };
+        let mut size = Sizing::new(200);
+        // (sale sent alone and cut, answers so far, parked before, what to do with it)
+        let steps: &[(&str, u64, bool, LoneCut)] = &[
+            ("a", 0, false, Resend),
+            // No answer since its last cut (the link still down): it does not count.
+            ("a", 0, false, Resend),
+            ("a", 0, false, Resend),
+            ("a", 1, false, Resend),
+            // Several answers between count as one.
+            ("a", 5, false, park(3)),
+            // Parked, then retried alone and cut: parked again at once, with or without an
+            // answer since.
+            ("a", 5, true, again),
+            ("a", 9, true, again),
+            // Each sale counts on its own: another one cut alone starts its own run...
+            ("b", 10, false, Resend),
+            ("b", 11, false, Resend),
+            ("c", 12, false, Resend),
+            // ...and the first one, cut again after it, starts over.
+            ("b", 13, false, Resend),
+            ("b", 14, false, Resend),
+            ("b", 15, false, park(3)),
+        ];
+        for (i, (sale, answers, parked, expected)) in steps.iter().enumerate() {
+            let got = size.lone_cut(sale, *answers, *parked);
+            assert_eq!(got, *expected, "step {i}: {sale} at {answers} answers");
+        }
+
+        // An answer to a request carrying the sale ends its run; one to other sales does
+        // not (it only shows the server answering).
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(size.lone_cut("d", 20, false), Resend);
+        assert_eq!(size.lone_cut("d", 21, false), Resend);
+        size.carried(&ids(&["e", "f"]));
+        assert_eq!(size.lone_cut("d", 22, false), park(3));
+        assert_eq!(size.lone_cut("d", 23, false), Resend);
+        assert_eq!(size.lone_cut("d", 24, false), Resend);
+        size.carried(&ids(&["e", "d"]));
+        assert_eq!(size.lone_cut("d", 25, false), Resend);
+        assert_eq!(size.lone_cut("d", 26, false), Resend);
+
+        // Halving and doubling leave the run alone: the batch is one sale all along.
+        for ending in [Ending::Cut, Ending::Cut, Ending::TimedOut, Ending::Other] {
+            size.record(1, ending);
+        }
+        assert_eq!(size.batch, 1);
+        assert_eq!(size.lone_cut("d", 27, false), park(3));
+        // A fresh drain (the queue was found empty) starts with no run.
+        let mut fresh = Sizing::new(200);
+        assert_eq!(fresh.lone_cut("d", 27, false), Resend);
+    }
+
+    #[test]
+    fn a_sale_parked_for_cuts_says_what_happened_and_what_to_look_at() {
+        // Any error stands for the last cut here: its text is only quoted.
+        let e = SyncError::Inconsistent {
+            request: Request::Upload,
+            what: "connection reset".into(),
+        };
+        let first = cut_alone(3, false, 40_960, &e);
+        assert!(
+            first.starts_with(
+                "the upload of this sale (40960 bytes) was cut in flight 3 times in a row \
+                 when sent alone, while the server answered other requests: probably a proxy \
+                 or firewall limiting request size ("
+            ),
+            "{first}"
+        );
+        let again = cut_alone(1, true, 40_960, &e);
+        assert!(
+            again.contains("was cut in flight again when retried alone: probably a proxy"),
+            "{again}"
+        );
+    }
+
     /// What a one-connection endpoint on loopback does with the request it accepts.
     #[derive(Clone, Copy, Debug)]
     enum Endpoint {
@@ -915,15 +1137,17 @@ mod tests {
             .enable_all()
             .build()
             .expect("runtime");
+        // (endpoint, how the request ended, whether anything answered it)
         let cases = [
-            (Endpoint::Reset, Ending::Cut),
-            (Endpoint::HangsUp, Ending::Cut),
-            (Endpoint::ShortBody, Ending::Cut),
-            (Endpoint::Silent, Ending::TimedOut),
-            (Endpoint::Closed, Ending::Other),
-            (Endpoint::Busy, Ending::Other),
+            (Endpoint::Reset, Ending::Cut, false),
+            (Endpoint::HangsUp, Ending::Cut, false),
+            (Endpoint::ShortBody, Ending::Cut, false),
+            (Endpoint::Silent, Ending::TimedOut, false),
+            (Endpoint::Closed, Ending::Other, false),
+            // A 503 without the server's JSON error is a gateway's: no answer either.
+            (Endpoint::Busy, Ending::Other, false),
         ];
-        for (endpoint, expected) in cases {
+        for (endpoint, expected, answered) in cases {
             let mut cfg = SyncConfig::new(&start(endpoint), "token");
             cfg.allow_http_loopback = true;
             cfg.request_timeout = crate::sync::config::MIN_TIMEOUT;
@@ -938,6 +1162,19 @@ mod tests {
                 "{endpoint:?}: {}",
                 e.chain()
             );
+            // Only an answer ends a lone sale's run of cuts.
+            assert_eq!(step(Err(e), 1).answered(), answered, "{endpoint:?}");
+        }
+        // Any answer over HTTP does, the path's refusals and the server's busy included.
+        const BUSY: &str = r#"{"error":"busy","message":"store busy"}"#;
+        for (status, content_type, body) in [
+            (400, HTML, PAGE),
+            (413, HTML, PAGE),
+            (503, JSON, BUSY),
+            (200, JSON, r#"{"results":[]}"#),
+        ] {
+            let got = step(classify(response(status, content_type, &[], body)), 1);
+            assert!(got.answered(), "{status}: {got:?}");
         }
     }
 }
