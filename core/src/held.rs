@@ -66,7 +66,11 @@ pub(crate) fn find(
 /// refunds), in one transaction. Checked first: the sale and its refunds are of `store_id`,
 /// the refunds are of that sale, and the server kept the tax settings it decided the sale
 /// with in the sale's currency; a sale this device holds as its own is left as it is.
-pub(crate) fn keep(c: &mut rusqlite::Connection, store_id: &str, lookup: &SaleLookup) -> Result<()> {
+pub(crate) fn keep(
+    c: &mut rusqlite::Connection,
+    store_id: &str,
+    lookup: &SaleLookup,
+) -> Result<()> {
     let sale = &lookup.sale;
     if sale.store_id != store_id {
         return Err(Error::invalid(format!(

@@ -209,7 +209,13 @@ fn hold(c: &rusqlite::Connection, store_id: &str, sale: &SaleRef) -> Result<Held
             (sale_id, record, settings, tax_settings_id, Vec::new())
         }
         None => match crate::held::find(c, store_id, sale)? {
-            Some(h) => (h.sale_id, h.record, h.settings, h.tax_settings_id, h.refunds),
+            Some(h) => (
+                h.sale_id,
+                h.record,
+                h.settings,
+                h.tax_settings_id,
+                h.refunds,
+            ),
             None => {
                 let what = match sale {
                     SaleRef::Receipt(r) => {

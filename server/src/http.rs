@@ -388,9 +388,7 @@ async fn sale_lookup(
             SaleKey::SaleId(id) => format!("sale {id}"),
         };
         match found.len() {
-            0 => Err(ApiError::unknown_sale(format!(
-                "the store holds no {what}"
-            ))),
+            0 => Err(ApiError::unknown_sale(format!("the store holds no {what}"))),
             1 => {
                 let lookup = found.remove(0);
                 tracing::info!(

@@ -277,7 +277,10 @@ fn refund_of_a_sale_rung_on_another_register(backend: &Backend) {
     );
     // What is left counts R1's bread and R2's own kettle; the bread cannot go twice.
     let (_, left) = r2.engine().refundable(&by_receipt).expect("held");
-    let left: Vec<_> = left.iter().map(|l| (l.line_no, l.refunded, l.left)).collect();
+    let left: Vec<_> = left
+        .iter()
+        .map(|l| (l.line_no, l.refunded, l.left))
+        .collect();
     assert_eq!(left, [(1, d("1"), d("1")), (2, d("1"), d("0"))]);
     match r2.engine().refund(&request(by_receipt.clone(), 2, "1")) {
         Err(Error::OverRefund {
@@ -313,18 +316,28 @@ fn refund_of_a_sale_rung_on_another_register(backend: &Backend) {
         .stored_sale(STORE, &sale.sale_id.to_string())
         .expect("read")
         .expect("stored");
-    assert_eq!(stored.uploaded_by, "R1", "uploaded once, by the register that rang it");
+    assert_eq!(
+        stored.uploaded_by, "R1",
+        "uploaded once, by the register that rang it"
+    );
     let refunds = server
         .store()
         .refunds_of(STORE, &sale.sale_id.to_string())
         .expect("read");
     let records: Vec<_> = refunds.iter().map(|r| &r.record).collect();
-    assert_eq!(records, [&bread, &first, &second], "each once, linked to the sale");
+    assert_eq!(
+        records,
+        [&bread, &first, &second],
+        "each once, linked to the sale"
+    );
     assert_eq!(refunds[1].uploaded_by, "R2");
     let summary = server.store().summary(STORE).expect("summary");
     assert_eq!((summary.sale_count, summary.refund_count), (1, 3));
     assert_eq!(summary.total, sale.total);
-    assert_eq!(summary.refund_total, bread.total + first.total + second.total);
+    assert_eq!(
+        summary.refund_total,
+        bread.total + first.total + second.total
+    );
     assert_eq!(summary.refund_total, sale.total, "the whole sale came back");
     assert_eq!(
         summary.refund_tax_total,
@@ -342,8 +355,14 @@ fn refund_of_a_sale_rung_on_another_register(backend: &Backend) {
         .expect("R2's journal");
     assert_eq!(r2_journal.records, 2, "{r2_journal:?}");
     let local = r2.till.verify_journal().expect("R2's own journal verifies");
-    assert_eq!(local.records, 2, "the held sale is no record of R2's journal");
-    assert!(local.breaks.is_empty() && local.gaps.is_empty(), "{local:?}");
+    assert_eq!(
+        local.records, 2,
+        "the held sale is no record of R2's journal"
+    );
+    assert!(
+        local.breaks.is_empty() && local.gaps.is_empty(),
+        "{local:?}"
+    );
 }
 
 #[test]
@@ -379,7 +398,10 @@ fn no_connection_no_refund_of_a_sale_not_held(backend: &Backend) {
     r2.set_network(false);
     match r2.engine().refund(&request(by_receipt.clone(), 1, "1")) {
         Err(Error::NeedsConnection { what }) => {
-            assert!(what.contains(&sale.receipt_no) && what.contains("offline"), "{what}")
+            assert!(
+                what.contains(&sale.receipt_no) && what.contains("offline"),
+                "{what}"
+            )
         }
         other => panic!("offline: {other:?}"),
     }
@@ -397,7 +419,10 @@ fn no_connection_no_refund_of_a_sale_not_held(backend: &Backend) {
         }
         other => panic!("server unreachable: {other:?}"),
     }
-    assert!(pending_ids(&r2.till, STORE).is_empty(), "nothing was written");
+    assert!(
+        pending_ids(&r2.till, STORE).is_empty(),
+        "nothing was written"
+    );
     assert!(matches!(
         r2.till.refundable(&by_receipt),
         Err(Error::NeedsConnection { .. })
@@ -462,7 +487,10 @@ fn lookups_are_scoped_to_the_tokens_store(backend: &Backend) {
     assert_eq!(body["tax_settings"]["currency"], "GBP");
     let (status, body) = get(
         &server,
-        &format!("/v1/stores/{STORE}/sales/lookup?receipt_no={}", sale.receipt_no),
+        &format!(
+            "/v1/stores/{STORE}/sales/lookup?receipt_no={}",
+            sale.receipt_no
+        ),
         &mine,
     );
     assert_eq!(
@@ -471,13 +499,24 @@ fn lookups_are_scoped_to_the_tokens_store(backend: &Backend) {
     );
     // Store B's token never sees store A's sale: refused on A's path, unknown on its own.
     let (status, body) = get(&server, &by_id, &theirs);
-    assert_eq!((status, body["error"].as_str()), (403, Some("forbidden")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
     let (status, body) = get(
         &server,
-        &format!("/v1/stores/{OTHER_STORE}/sales/lookup?sale_id={}", sale.sale_id),
+        &format!(
+            "/v1/stores/{OTHER_STORE}/sales/lookup?sale_id={}",
+            sale.sale_id
+        ),
         &theirs,
     );
-    assert_eq!((status, body["error"].as_str()), (404, Some("unknown_sale")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_sale")),
+        "{body}"
+    );
     // No token, a wrong one; malformed queries.
     assert_eq!(get(&server, &by_id, "nope").0, 401);
     for bad in [
@@ -489,7 +528,11 @@ fn lookups_are_scoped_to_the_tokens_store(backend: &Backend) {
         ),
     ] {
         let (status, body) = get(&server, &bad, &mine);
-        assert_eq!((status, body["error"].as_str()), (400, Some("bad_request")), "{bad}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("bad_request")),
+            "{bad}"
+        );
     }
     // A device of store B asking for A's receipt number gets a typed NotFound.
     let b = Device::online(OTHER_STORE, "R1", sync_config(&server.url(), &theirs));

@@ -19,7 +19,10 @@ pub(super) async fn fetch(shared: &Shared, sale: &SaleRef, what: String) -> Resu
     let session = shared.till.session()?;
     let Some(token) = shared.cfg.credentials.token(&session.store_id) else {
         return Err(Error::NeedsConnection {
-            what: format!("{what} (this register has no token for store {})", session.store_id),
+            what: format!(
+                "{what} (this register has no token for store {})",
+                session.store_id
+            ),
         });
     };
     let lookup = match shared

@@ -76,7 +76,10 @@ pub async fn a_sale_is_looked_up_with_its_refunds_and_the_tax_settings_it_was_de
     let b = refund(&s, "R1", 2, 1, d("1"));
     for (register, at, r) in [("R2", 10, &a), ("R1", 11, &b)] {
         let r = store
-            .upload_records(&ctx(STORE, register, at), vec![UploadRecord::Refund(r.clone())])
+            .upload_records(
+                &ctx(STORE, register, at),
+                vec![UploadRecord::Refund(r.clone())],
+            )
             .await
             .expect("upload");
         assert_eq!(statuses(&r), [SaleStatus::Accepted], "{r:?}");
@@ -113,12 +116,23 @@ pub async fn a_sale_is_looked_up_with_its_refunds_and_the_tax_settings_it_was_de
 
     // Another store's lookup of this store's sale finds nothing, by id or receipt number.
     assert!(lookup("other", SaleKey::SaleId(s.sale_id)).await.is_empty());
-    assert!(lookup("other", SaleKey::Receipt(s.receipt_no.clone())).await.is_empty());
+    assert!(
+        lookup("other", SaleKey::Receipt(s.receipt_no.clone()))
+            .await
+            .is_empty()
+    );
     // A refund is not a sale; a receipt number not in the printed form names nothing.
     assert!(lookup(STORE, SaleKey::SaleId(a.refund_id)).await.is_empty());
-    assert!(lookup(STORE, SaleKey::Receipt(a.receipt_no.clone())).await.is_empty());
+    assert!(
+        lookup(STORE, SaleKey::Receipt(a.receipt_no.clone()))
+            .await
+            .is_empty()
+    );
     for odd in ["R1-1", "R1-0000001", "R1", "-000001", "R1-00000x"] {
-        assert!(lookup(STORE, SaleKey::Receipt(odd.into())).await.is_empty(), "{odd}");
+        assert!(
+            lookup(STORE, SaleKey::Receipt(odd.into())).await.is_empty(),
+            "{odd}"
+        );
     }
     // A register that numbered again from 1: its receipt number names both sales.
     let again = kettle_sale(&c, "R1", 1, "1");

@@ -327,8 +327,7 @@ impl SaleKey {
     /// `tillkit_core::sale::receipt_no`); `None` when it is not one (it names no sale).
     pub fn receipt_parts(receipt: &str) -> Option<(&str, i64)> {
         let (register, digits) = receipt.rsplit_once('-')?;
-        if register.is_empty() || digits.len() < 6 || !digits.bytes().all(|b| b.is_ascii_digit())
-        {
+        if register.is_empty() || digits.len() < 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
         let seq: u64 = digits.parse().ok()?;

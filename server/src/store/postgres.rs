@@ -23,7 +23,6 @@ use super::{
     JournalRows, RegisterInfo, SaleKey, ServerStore, StoredRefund, StoredSale, UploadContext,
     UploadRecord,
 };
-use tillkit_core::sync::protocol::SaleLookup;
 use crate::auth::{Principal, TokenHash};
 use crate::config::MAX_AUDIT_ITEMS;
 use crate::error::StoreError;
@@ -32,6 +31,7 @@ use crate::protocol::{
     Summary,
 };
 use crate::validate::{self, Decision, from_milli, to_milli};
+use tillkit_core::sync::protocol::SaleLookup;
 
 /// Migration N is `MIGRATIONS[N - 1]`; the table `tillkit_schema` records the applied ones.
 const MIGRATIONS: &[&str] = &[

@@ -19,7 +19,6 @@ use super::{
     JournalRows, RegisterInfo, SaleKey, ServerStore, StoredRefund, StoredSale, UploadContext,
     UploadRecord, schema,
 };
-use tillkit_core::sync::protocol::SaleLookup;
 use crate::auth::{Principal, TokenHash};
 use crate::config::MAX_AUDIT_ITEMS;
 use crate::error::StoreError;
@@ -28,6 +27,7 @@ use crate::protocol::{
     Summary,
 };
 use crate::validate::{self, Decision, from_milli, to_milli};
+use tillkit_core::sync::protocol::SaleLookup;
 
 /// How a SQLite backend waits. `SqliteOptions::default()` gives the defaults.
 #[derive(Debug, Clone)]
