@@ -291,28 +291,32 @@ impl TillkitCore {
         .await
     }
 
-    /// Refunds some lines of a sale this device holds (or all that is left of it), written
-    /// durably with its receipt number, restocking and queue row in one transaction; it
-    /// uploads once the server has its sale. More than is left of a line: `OverRefund`
-    /// with the figures; a sale this device does not hold: `NeedsConnection`; `refund_id`
-    /// not a UUID: `InvalidInput`. A cancelled call still finishes. To retry, send the same
-    /// request with the same `refund_id` (made once when the refund screen opened): a refund
-    /// whose id is written returns that refund and writes nothing, so it is never given
-    /// twice. The same id for another sale, other lines or another tender:
-    /// `RefundAlreadyGiven`.
+    /// Refunds some lines of a sale (or all that is left of it), written durably with its
+    /// receipt number, restocking and queue row in one transaction; it uploads once the
+    /// server has its sale. A sale this device does not hold (rung on another register) is
+    /// fetched from the server first when the network is up (the sale, its refunds from
+    /// every register and the tax settings it was made with) and kept as a held copy, never
+    /// uploaded as this register's; offline, or the server unreachable: `NeedsConnection`;
+    /// a sale the store's server does not hold either: `NotFound`. More than is left of a
+    /// line: `OverRefund` with the figures; `refund_id` not a UUID: `InvalidInput`. A
+    /// cancelled call still finishes. To retry, send the same request with the same
+    /// `refund_id` (made once when the refund screen opened): a refund whose id is written
+    /// returns that refund and writes nothing, so it is never given twice. The same id for
+    /// another sale, other lines or another tender: `RefundAlreadyGiven`.
     pub async fn refund(
         &self,
         request: RefundRequestRecord,
     ) -> Result<RefundReceipt, TillkitError> {
         let request = request.try_into()?;
-        self.with_till(move |till| Ok(till.refund(&request)?.record.into()))
+        self.with_running(move |r| Ok(r.engine.refund(&request)?.record.into()))
             .await
     }
 
-    /// A sale this device holds and what can still be refunded of each of its lines.
+    /// A sale and what can still be refunded of each of its lines; a sale this device does
+    /// not hold is fetched from the server first, as `refund` does.
     pub async fn refundable(&self, sale: SaleRefRecord) -> Result<RefundableSale, TillkitError> {
         let sale = sale.into();
-        self.with_till(move |till| Ok(till.refundable(&sale)?.into()))
+        self.with_running(move |r| Ok(r.engine.refundable(&sale)?.into()))
             .await
     }
 

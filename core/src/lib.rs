@@ -5,6 +5,7 @@ pub mod cart;
 pub mod catalog;
 pub mod config;
 pub mod error;
+mod held;
 pub mod journal;
 pub mod limits;
 pub mod metrics;

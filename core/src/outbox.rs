@@ -118,7 +118,8 @@ impl ParkClock {
 /// The next sales of a store to upload, oldest first (a refund only once the server has
 /// acknowledged the sale it reverses: it is decided against the sale as the server holds it,
 /// so it never goes before it, nor in the same batch; one whose sale is still queued or set
-/// aside waits, see `apply_verdicts`), at most `max_sales` and `max_bytes`
+/// aside waits, see `apply_verdicts`; a refund of a held copy, a sale this device fetched
+/// from the server and never queued, has nothing to wait for), at most `max_sales` and `max_bytes`
 /// of records (but always at least one). Parked sales wait until their time (see
 /// `ParkClock`), then go alone, so the one that fails cannot take a batch down with it.
 pub(crate) fn next_batch(
@@ -132,8 +133,8 @@ pub(crate) fn next_batch(
         "SELECT s.sale_id, s.record, o.parked_until IS NOT NULL
          FROM outbox o JOIN sales s ON s.id = o.sale_ref
          WHERE o.store_id = ?1 AND o.state = 'pending'
-           AND (s.refund_of IS NULL OR EXISTS (
-                SELECT 1 FROM sales p WHERE p.sale_id = s.refund_of AND p.synced_at IS NOT NULL))
+           AND (s.refund_of IS NULL OR NOT EXISTS (
+                SELECT 1 FROM sales p WHERE p.sale_id = s.refund_of AND p.synced_at IS NULL))
            AND (o.parked_until IS NULL OR o.parked_until <= ?3 OR o.parked_until > ?4)
          ORDER BY o.sale_ref LIMIT ?2",
     )?;

@@ -203,30 +203,54 @@ fn hold(c: &rusqlite::Connection, store_id: &str, sale: &SaleRef) -> Result<Held
             .optional()?
         }
     };
-    let Some((sale_id, refund_of, record, settings, tax_settings_id)) = row else {
-        let what = match sale {
-            SaleRef::Receipt(r) => {
-                format!("a refund of receipt {r}, which this device does not hold,")
+    // Not one of this device's own records: a copy fetched from the server (crate::held),
+    // whose refunds then were the server's, from every register.
+    let (sale_id, record, settings, tax_settings_id, fetched) = match row {
+        Some((sale_id, refund_of, record, settings, tax_settings_id)) => {
+            if refund_of.is_some() {
+                return Err(Error::invalid(format!(
+                    "{sale_id} is a refund, not a sale: it cannot be refunded"
+                )));
             }
-            SaleRef::SaleId(id) => {
-                format!("a refund of sale {id}, which this device does not hold,")
+            (sale_id, record, settings, tax_settings_id, Vec::new())
+        }
+        None => match crate::held::find(c, store_id, sale)? {
+            Some(h) => (
+                h.sale_id,
+                h.record,
+                h.settings,
+                h.tax_settings_id,
+                h.refunds,
+            ),
+            None => {
+                let what = match sale {
+                    SaleRef::Receipt(r) => {
+                        format!("a refund of receipt {r}, which this device does not hold,")
+                    }
+                    SaleRef::SaleId(id) => {
+                        format!("a refund of sale {id}, which this device does not hold,")
+                    }
+                };
+                return Err(Error::NeedsConnection { what });
             }
-        };
-        return Err(Error::NeedsConnection { what });
+        },
     };
-    if refund_of.is_some() {
-        return Err(Error::invalid(format!(
-            "{sale_id} is a refund, not a sale: it cannot be refunded"
-        )));
-    }
     let record: SaleRecord = serde_json::from_str(&record)?;
     let settings: TaxSettings = serde_json::from_str(&settings)?;
     let mut refunded = BTreeMap::new();
     let mut card_refunded = Decimal::ZERO;
     let mut stmt = c.prepare_cached("SELECT record FROM sales WHERE refund_of = ?1")?;
     let rows = stmt.query_map([&sale_id], |r| r.get::<_, String>(0))?;
-    for text in rows {
-        let earlier: RefundRecord = serde_json::from_str(&text?)?;
+    let mut earlier_refunds = rows
+        .map(|text| Ok(serde_json::from_str::<RefundRecord>(&text?)?))
+        .collect::<Result<Vec<_>>>()?;
+    // The server's list holds this device's refunds it received: each counts once.
+    for r in fetched {
+        if !earlier_refunds.iter().any(|e| e.refund_id == r.refund_id) {
+            earlier_refunds.push(r);
+        }
+    }
+    for earlier in earlier_refunds {
         for l in &earlier.lines {
             *refunded.entry(l.line_no).or_insert(Decimal::ZERO) += l.quantity;
         }

@@ -414,6 +414,14 @@ impl Till {
         self.with_reader(|c| refund::refundable(c, &s, sale))
     }
 
+    /// Keeps a sale the server answered a lookup with as a held copy of this device (see
+    /// `SyncEngine::refund`, which fetches it): never queued, never in this register's
+    /// journal, never uploaded; its refunds then count against what is left.
+    pub fn hold_fetched_sale(&self, lookup: &crate::sync::protocol::SaleLookup) -> Result<()> {
+        let s = self.session()?;
+        self.with_writer(|c| crate::held::keep(c, &s.store_id, lookup))
+    }
+
     /// A stored refund read back.
     pub fn load_refund(&self, refund_id: &str) -> Result<Option<RefundRecord>> {
         self.with_reader(|c| refund::load(c, refund_id))

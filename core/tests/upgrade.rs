@@ -27,6 +27,7 @@ const RELEASED: &[(u32, u64)] = &[
     (4, 0x9653_938b_1584_56ab),
     (5, 0xb526_298b_bd9a_78ed),
     (6, 0x9b58_0b1f_9649_43fe),
+    (7, 0x0dae_98d1_aa56_0763),
 ];
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -839,6 +840,11 @@ fn a_schema_4_file_opens_keeping_every_queued_sale() {
 #[test]
 fn a_schema_5_file_opens_keeping_every_queued_sale() {
     opens_keeping_every_queued_sale("v5");
+}
+
+#[test]
+fn a_schema_6_file_opens_keeping_every_queued_sale() {
+    opens_keeping_every_queued_sale("v6");
 }
 
 /// Opens the fixture `name` with today's code: every queued sale there, in order and

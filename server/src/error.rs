@@ -153,6 +153,24 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// 404: a sale lookup that names no sale of the store.
+    pub fn unknown_sale(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            tillkit_core::sync::protocol::UNKNOWN_SALE,
+            message,
+        )
+    }
+
+    /// 409: a receipt number that names more than one sale of the store.
+    pub fn ambiguous_receipt(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            tillkit_core::sync::protocol::AMBIGUOUS_RECEIPT,
+            message,
+        )
+    }
+
     /// 405: the route exists but not with this method.
     pub fn method_not_allowed() -> Self {
         Self::new(

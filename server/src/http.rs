@@ -27,7 +27,8 @@ use crate::protocol::{
     BatchResponse, Health, JournalAudit, LastSeq, PairRequest, PairResponse, RawBatchRequest,
     SaleId, SaleResult, SaleStatus, StockAudit, Summary,
 };
-use crate::store::{ServerStore, UploadContext, UploadRecord};
+use crate::store::{SaleKey, ServerStore, UploadContext, UploadRecord};
+use tillkit_core::sync::protocol::SaleLookup;
 
 /// A pairing request is one short code; anything larger is not one.
 const MAX_PAIR_BODY_BYTES: usize = 1024;
@@ -58,6 +59,7 @@ pub fn router(store: Arc<dyn ServerStore>, config: ServerConfig) -> Router {
             "/v1/stores/{store_id}/sales/batch",
             post(upload_batch).layer(DefaultBodyLimit::max(config.max_body_bytes)),
         )
+        .route("/v1/stores/{store_id}/sales/lookup", get(sale_lookup))
         .route("/v1/stores/{store_id}/stock-audit", get(stock_audit))
         .route("/v1/stores/{store_id}/journal-audit", get(journal_audit))
         .route("/v1/stores/{store_id}/summary", get(summary))
@@ -342,6 +344,68 @@ async fn decide_batch(
         }
     }
     Ok(results)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LookupQuery {
+    receipt_no: Option<String>,
+    sale_id: Option<String>,
+}
+
+/// `GET /v1/stores/{store_id}/sales/lookup?receipt_no=...` (or `?sale_id=...`): a sale of
+/// the token's store, with every refund of it from any register and the tax settings it was
+/// decided with, for a register that did not ring it to refund it. Any register token of
+/// the store; another store's token is `403` before any lookup, so it learns nothing.
+async fn sale_lookup(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<LookupQuery>, QueryRejection>,
+) -> Result<Json<SaleLookup>, ApiError> {
+    let store_id = store_path(path)?;
+    let span = tracing::info_span!("sale_lookup", store = %Untrusted(&store_id));
+    async move {
+        let principal = authorize(&state, &headers, peer.ip(), &store_id).await?;
+        let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let max = tillkit_core::limits::MAX_ID_CHARS;
+        let key = match (query.receipt_no, query.sale_id) {
+            (Some(r), None) if !r.is_empty() && r.chars().count() <= max => SaleKey::Receipt(r),
+            (None, Some(id)) => SaleKey::SaleId(
+                uuid::Uuid::parse_str(&id)
+                    .map_err(|_| ApiError::bad_request("sale_id is not a UUID"))?,
+            ),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "give exactly one of receipt_no (1 to {max} characters) or sale_id"
+                )));
+            }
+        };
+        let mut found = state.store.sale_lookup(&store_id, &key).await?;
+        let what = match &key {
+            SaleKey::Receipt(r) => format!("receipt {r}"),
+            SaleKey::SaleId(id) => format!("sale {id}"),
+        };
+        match found.len() {
+            0 => Err(ApiError::unknown_sale(format!("the store holds no {what}"))),
+            1 => {
+                let lookup = found.remove(0);
+                tracing::info!(
+                    by = %Untrusted(&principal.register_id),
+                    receipt = %Untrusted(&lookup.sale.receipt_no),
+                    refunds = lookup.refunds.len(),
+                    "sale looked up"
+                );
+                Ok(Json(lookup))
+            }
+            n => Err(ApiError::ambiguous_receipt(format!(
+                "{what} names {n} sales (its register numbered again from 1): ask by sale_id"
+            ))),
+        }
+    }
+    .instrument(span)
+    .await
 }
 
 async fn stock_audit(

@@ -1,11 +1,14 @@
 //! Refunds against the real server over loopback, on SQLite and on PostgreSQL: a sale and
 //! its refund made offline both reach the server once, the sale first; a retried batch
-//! stores nothing twice; and two registers refunding one line beyond what was sold end with
-//! the second refund set aside on its device with the server's reason, never dropped.
+//! stores nothing twice; two registers refunding one line beyond what was sold end with
+//! the second refund set aside on its device with the server's reason, never dropped; and a
+//! register refunds a sale another register rang by fetching it from the server online
+//! (offline, or the server unreachable, it is `NeedsConnection`), scoped to its store.
 
 use std::time::Duration;
 
 use rust_decimal::Decimal;
+use tillkit_core::Error;
 use tillkit_core::outbox::QueueState;
 use tillkit_core::refund::{
     CompletedRefund, RefundItem, RefundLines, RefundRequest, RefundTender, SaleRef,
@@ -127,33 +130,6 @@ fn an_offline_sale_and_its_offline_refund_reach_the_server_once_in_order_on_post
     offline_sale_and_refund_reach_the_server_once_in_order(&pg);
 }
 
-/// Gives `dev` a copy of `sale` as a sale the server already acknowledged: what a register
-/// that looked up another register's receipt holds (the core refunds only sales it holds).
-fn hold_synced_copy(dev: &Device, sale: &SaleRecord) {
-    let record = serde_json::to_string(sale).expect("json");
-    tillkit_core::testing::tamper(&dev.till, |c| {
-        c.execute(
-            "INSERT INTO sales (sale_id, store_id, register_id, receipt_no, seq, created_at,
-               currency, total, oversold, tax_settings_id, record, synced_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0,
-               (SELECT MAX(id) FROM tax_settings), ?9, ?6)",
-            rusqlite::params![
-                sale.sale_id.to_string(),
-                sale.store_id,
-                sale.register_id,
-                sale.receipt_no,
-                sale.seq as i64,
-                sale.created_at,
-                sale.currency,
-                sale.total.to_string(),
-                record,
-            ],
-        )?;
-        Ok(())
-    })
-    .expect("copy the sale");
-}
-
 fn two_registers_over_refunding_one_line(backend: &Backend) {
     let server = Server::start_on(backend);
     let mut r1 = Device::online(
@@ -168,7 +144,13 @@ fn two_registers_over_refunding_one_line(backend: &Backend) {
     );
     let sale = r1.ring(&[("p-kettle", "2")]);
     r1.wait_drained(DRAIN);
-    hold_synced_copy(&r2, &sale);
+    // R2 looks the sale up online (the server's copy, held, never queued).
+    let (held, left) = r2
+        .engine()
+        .refundable(&SaleRef::Receipt(sale.receipt_no.clone()))
+        .expect("fetched from the server");
+    assert_eq!(held, sale);
+    assert_eq!(left[0].left, d("2"));
 
     // Both offline; each refunds what it believes is left of the two kettles.
     r1.set_network(false);
@@ -229,4 +211,350 @@ fn a_second_registers_over_refund_is_set_aside_with_the_servers_reason_on_postgr
         return;
     };
     two_registers_over_refunding_one_line(&pg);
+}
+
+fn request(sale: SaleRef, line_no: u32, qty: &str) -> RefundRequest {
+    RefundRequest {
+        sale,
+        lines: RefundLines::Items(vec![RefundItem {
+            line_no,
+            quantity: d(qty),
+            restock: true,
+        }]),
+        tender: RefundTender::Cash,
+        reason: Some("returned".into()),
+    }
+}
+
+/// The UK catalogue with VAT at 17.5% instead of 20%: "today's rates" a refund must not use.
+fn catalogue_with_new_rates() -> serde_json::Value {
+    let mut c = uk_catalog("34.99");
+    c["tax"]["rates"][0]["percent"] = "17.5".into();
+    c["tax"]["rates"][0]["label"] = "VAT 17.5%".into();
+    c
+}
+
+fn refund_of_a_sale_rung_on_another_register(backend: &Backend) {
+    let server = Server::start_on(backend);
+    let mut r1 = Device::online(
+        STORE,
+        "R1",
+        sync_config(&server.url(), &server.token(STORE, "R1")),
+    );
+    let sale = r1.ring(&[("p-kettle", "2"), ("p-bread", "1")]);
+    // R1 itself takes the bread back first: R2 must count it.
+    let bread = refund_line(&r1, &sale, 2, "1").record;
+    r1.wait_drained(DRAIN);
+    // The store's rates change before R2 refunds: the refund reverses the sale's own.
+    server
+        .store()
+        .load_catalog_json(STORE, catalogue_with_new_rates())
+        .expect("catalogue");
+    let r2 = Device::online(
+        STORE,
+        "R2",
+        sync_config(&server.url(), &server.token(STORE, "R2")),
+    );
+
+    // R2 never held the sale; online, by its receipt number, it refunds one kettle.
+    let by_receipt = SaleRef::Receipt(sale.receipt_no.clone());
+    let first = r2
+        .engine()
+        .refund(&request(by_receipt.clone(), 1, "1"))
+        .expect("refunded after fetching the sale")
+        .record;
+    assert_eq!(first.refund_of, sale.sale_id);
+    assert_eq!(first.refund_of_receipt, sale.receipt_no);
+    assert_eq!(first.register_id, "R2");
+    assert_eq!(
+        (first.seq, first.receipt_no.as_str()),
+        (1, "R2-000001"),
+        "its own number in R2's sequence: the held sale took none"
+    );
+    assert_eq!(
+        first.lines[0].taxes[0].percent,
+        d("20"),
+        "the sale's rate, not today's 17.5%"
+    );
+    // What is left counts R1's bread and R2's own kettle; the bread cannot go twice.
+    let (_, left) = r2.engine().refundable(&by_receipt).expect("held");
+    let left: Vec<_> = left
+        .iter()
+        .map(|l| (l.line_no, l.refunded, l.left))
+        .collect();
+    assert_eq!(left, [(1, d("1"), d("1")), (2, d("1"), d("0"))]);
+    match r2.engine().refund(&request(by_receipt.clone(), 2, "1")) {
+        Err(Error::OverRefund {
+            line_no: 2,
+            refunded,
+            ..
+        }) => assert_eq!(refunded, d("1")),
+        other => panic!("R1's refund of the bread counts on R2: {other:?}"),
+    }
+    // The last kettle, by sale id this time (the held copy answers, offline too).
+    r2.set_network(false);
+    let second = r2
+        .engine()
+        .refund(&request(SaleRef::SaleId(sale.sale_id.to_string()), 1, "1"))
+        .expect("the held copy is refunded offline")
+        .record;
+    assert_eq!(second.seq, 2);
+    // Refunds in pieces add up exactly to the sale's line.
+    let line = &sale.lines[0];
+    assert_eq!(first.lines[0].gross + second.lines[0].gross, line.gross);
+    assert_eq!(first.lines[0].tax + second.lines[0].tax, line.tax);
+    // Only R2's two refunds are queued: the held sale is never queued nor uploaded by R2.
+    let queued = pending_ids(&r2.till, STORE);
+    assert_eq!(
+        queued,
+        [first.refund_id.to_string(), second.refund_id.to_string()]
+    );
+    r2.set_network(true);
+    r2.wait_drained(DRAIN);
+
+    let stored = server
+        .store()
+        .stored_sale(STORE, &sale.sale_id.to_string())
+        .expect("read")
+        .expect("stored");
+    assert_eq!(
+        stored.uploaded_by, "R1",
+        "uploaded once, by the register that rang it"
+    );
+    let refunds = server
+        .store()
+        .refunds_of(STORE, &sale.sale_id.to_string())
+        .expect("read");
+    let records: Vec<_> = refunds.iter().map(|r| &r.record).collect();
+    assert_eq!(
+        records,
+        [&bread, &first, &second],
+        "each once, linked to the sale"
+    );
+    assert_eq!(refunds[1].uploaded_by, "R2");
+    let summary = server.store().summary(STORE).expect("summary");
+    assert_eq!((summary.sale_count, summary.refund_count), (1, 3));
+    assert_eq!(summary.total, sale.total);
+    assert_eq!(
+        summary.refund_total,
+        bread.total + first.total + second.total
+    );
+    assert_eq!(summary.refund_total, sale.total, "the whole sale came back");
+    assert_eq!(
+        summary.refund_tax_total,
+        bread.tax_total + first.tax_total + second.tax_total
+    );
+    // Out 2, back 1 and 1.
+    assert_eq!(kettle_movements(&server), (3, d("0")));
+    // R2's journal holds its two refunds only, chained from its genesis; the store's intact.
+    let journal = server.store().journal_audit(STORE).expect("journal");
+    assert!(journal.intact, "{journal:?}");
+    let r2_journal = journal
+        .registers
+        .iter()
+        .find(|r| r.register_id == "R2")
+        .expect("R2's journal");
+    assert_eq!(r2_journal.records, 2, "{r2_journal:?}");
+    let local = r2.till.verify_journal().expect("R2's own journal verifies");
+    assert_eq!(
+        local.records, 2,
+        "the held sale is no record of R2's journal"
+    );
+    assert!(
+        local.breaks.is_empty() && local.gaps.is_empty(),
+        "{local:?}"
+    );
+}
+
+#[test]
+fn a_register_refunds_a_sale_another_register_rang_by_fetching_it_on_sqlite() {
+    refund_of_a_sale_rung_on_another_register(&Backend::Sqlite);
+}
+
+#[test]
+fn a_register_refunds_a_sale_another_register_rang_by_fetching_it_on_postgres() {
+    let Some(pg) = Backend::postgres("a_register_refunds_a_sale_another_register_rang") else {
+        return;
+    };
+    refund_of_a_sale_rung_on_another_register(&pg);
+}
+
+fn no_connection_no_refund_of_a_sale_not_held(backend: &Backend) {
+    let mut server = Server::start_on(backend);
+    let mut r1 = Device::online(
+        STORE,
+        "R1",
+        sync_config(&server.url(), &server.token(STORE, "R1")),
+    );
+    let sale = r1.ring(&[("p-kettle", "1")]);
+    r1.wait_drained(DRAIN);
+    let r2 = Device::online(
+        STORE,
+        "R2",
+        sync_config(&server.url(), &server.token(STORE, "R2")),
+    );
+    let by_receipt = SaleRef::Receipt(sale.receipt_no.clone());
+
+    // Offline: typed, nothing written.
+    r2.set_network(false);
+    match r2.engine().refund(&request(by_receipt.clone(), 1, "1")) {
+        Err(Error::NeedsConnection { what }) => {
+            assert!(
+                what.contains(&sale.receipt_no) && what.contains("offline"),
+                "{what}"
+            )
+        }
+        other => panic!("offline: {other:?}"),
+    }
+    // The network is up but the server is gone: typed too.
+    r2.set_network(true);
+    let unknown = SaleRef::Receipt("R1-000099".into());
+    match r2.engine().refund(&request(unknown, 1, "1")) {
+        Err(Error::NotFound { what }) => assert!(what.contains("R1-000099"), "{what}"),
+        other => panic!("a receipt the server does not hold: {other:?}"),
+    }
+    server.stop();
+    match r2.engine().refundable(&by_receipt) {
+        Err(Error::NeedsConnection { what }) => {
+            assert!(what.contains("did not answer"), "{what}")
+        }
+        other => panic!("server unreachable: {other:?}"),
+    }
+    assert!(
+        pending_ids(&r2.till, STORE).is_empty(),
+        "nothing was written"
+    );
+    assert!(matches!(
+        r2.till.refundable(&by_receipt),
+        Err(Error::NeedsConnection { .. })
+    ));
+}
+
+#[test]
+fn without_a_connection_a_sale_not_held_is_needs_connection_on_sqlite() {
+    no_connection_no_refund_of_a_sale_not_held(&Backend::Sqlite);
+}
+
+#[test]
+fn without_a_connection_a_sale_not_held_is_needs_connection_on_postgres() {
+    let Some(pg) = Backend::postgres("without_a_connection_a_sale_not_held") else {
+        return;
+    };
+    no_connection_no_refund_of_a_sale_not_held(&pg);
+}
+
+/// `GET` `path` with `token`: (status, JSON answer).
+fn get(server: &Server, path: &str, token: &str) -> (u16, serde_json::Value) {
+    let url = format!("{}{path}", server.url());
+    let client = server.http();
+    server.rt.block_on(async {
+        let resp = client
+            .get(url)
+            .bearer_auth(token)
+            .header("tillkit-protocol", "2")
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    })
+}
+
+fn lookups_are_scoped_to_the_tokens_store(backend: &Backend) {
+    let server = Server::start_on(backend);
+    server
+        .store()
+        .create_store(OTHER_STORE, "Islington")
+        .expect("store");
+    server
+        .store()
+        .load_catalog_json(OTHER_STORE, uk_catalog("30.00"))
+        .expect("catalogue");
+    let mut r1 = Device::online(
+        STORE,
+        "R1",
+        sync_config(&server.url(), &server.token(STORE, "R1")),
+    );
+    let sale = r1.ring(&[("p-kettle", "1")]);
+    r1.wait_drained(DRAIN);
+    let mine = server.token(STORE, "R2");
+    let theirs = server.token(OTHER_STORE, "R1");
+    let by_id = format!("/v1/stores/{STORE}/sales/lookup?sale_id={}", sale.sale_id);
+
+    let (status, body) = get(&server, &by_id, &mine);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["sale"]["sale_id"], sale.sale_id.to_string());
+    assert!(body["refunds"].as_array().expect("refunds").is_empty());
+    assert_eq!(body["tax_settings"]["currency"], "GBP");
+    let (status, body) = get(
+        &server,
+        &format!(
+            "/v1/stores/{STORE}/sales/lookup?receipt_no={}",
+            sale.receipt_no
+        ),
+        &mine,
+    );
+    assert_eq!(
+        (status, body["sale"]["sale_id"].as_str()),
+        (200, Some(sale.sale_id.to_string().as_str()))
+    );
+    // Store B's token never sees store A's sale: refused on A's path, unknown on its own.
+    let (status, body) = get(&server, &by_id, &theirs);
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("forbidden")),
+        "{body}"
+    );
+    let (status, body) = get(
+        &server,
+        &format!(
+            "/v1/stores/{OTHER_STORE}/sales/lookup?sale_id={}",
+            sale.sale_id
+        ),
+        &theirs,
+    );
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("unknown_sale")),
+        "{body}"
+    );
+    // No token, a wrong one; malformed queries.
+    assert_eq!(get(&server, &by_id, "nope").0, 401);
+    for bad in [
+        format!("/v1/stores/{STORE}/sales/lookup"),
+        format!("/v1/stores/{STORE}/sales/lookup?sale_id=not-a-uuid"),
+        format!(
+            "/v1/stores/{STORE}/sales/lookup?sale_id={}&receipt_no={}",
+            sale.sale_id, sale.receipt_no
+        ),
+    ] {
+        let (status, body) = get(&server, &bad, &mine);
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("bad_request")),
+            "{bad}"
+        );
+    }
+    // A device of store B asking for A's receipt number gets a typed NotFound.
+    let b = Device::online(OTHER_STORE, "R1", sync_config(&server.url(), &theirs));
+    match b
+        .engine()
+        .refund(&request(SaleRef::Receipt(sale.receipt_no.clone()), 1, "1"))
+    {
+        Err(Error::NotFound { .. }) => {}
+        other => panic!("another store's sale: {other:?}"),
+    }
+}
+
+#[test]
+fn a_sale_lookup_is_scoped_to_the_tokens_store_on_sqlite() {
+    lookups_are_scoped_to_the_tokens_store(&Backend::Sqlite);
+}
+
+#[test]
+fn a_sale_lookup_is_scoped_to_the_tokens_store_on_postgres() {
+    let Some(pg) = Backend::postgres("a_sale_lookup_is_scoped_to_the_tokens_store") else {
+        return;
+    };
+    lookups_are_scoped_to_the_tokens_store(&pg);
 }

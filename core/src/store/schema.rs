@@ -13,6 +13,7 @@ pub const MIGRATIONS: &[(u32, &str)] = &[
     (4, include_str!("migrations/0004_stock_levels.sql")),
     (5, include_str!("migrations/0005_journal_and_refunds.sql")),
     (6, include_str!("migrations/0006_offline_limits.sql")),
+    (7, include_str!("migrations/0007_held_sales.sql")),
 ];
 
 /// The schema version a fresh database ends at.

@@ -30,6 +30,9 @@ const MAX_BATCH_BODY: usize = limits::MAX_BATCH_RESPONSE_BYTES;
 /// Largest answer read for the small requests (health, last-seq, pairing) and for any error:
 /// enough for the protocol's answer, a glance at anything else.
 const MAX_SMALL_BODY: usize = 16 * 1024;
+/// Largest sale lookup answer read: the sale (at most one upload's worth), its refunds
+/// (each at most as large: a refund has no more lines than its sale) and tax settings.
+const MAX_LOOKUP_BODY: usize = 32 * 1024 * 1024;
 /// Longest redirect target shown in the status.
 const MAX_LOCATION_CHARS: usize = 200;
 
@@ -238,6 +241,40 @@ impl Client {
             });
         }
         Ok(body.last_seq)
+    }
+
+    /// `GET /v1/stores/{store}/sales/lookup?receipt_no=...` (or `?sale_id=...`) with the
+    /// store's token: a sale of the store as the server holds it, with its refunds from every
+    /// register and the tax settings it was decided with. A sale the store does not hold is
+    /// `Refused` with the typed `unknown_sale` (HTTP 404).
+    pub async fn sale_lookup(
+        &self,
+        store_id: &str,
+        token: &str,
+        sale: &crate::refund::SaleRef,
+    ) -> Result<super::protocol::SaleLookup, SyncError> {
+        let mut url = self.url(&["v1", "stores", store_id, "sales", "lookup"]);
+        let (key, value) = match sale {
+            crate::refund::SaleRef::Receipt(r) => ("receipt_no", r.trim()),
+            crate::refund::SaleRef::SaleId(id) => ("sale_id", id.trim()),
+        };
+        url.query_pairs_mut().append_pair(key, value);
+        let resp = self.get(url, Some(token)).send().await.map_err(network)?;
+        let lookup: super::protocol::SaleLookup =
+            json_body(resp, Request::SaleLookup, self.protocol, MAX_LOOKUP_BODY).await?;
+        let asked = match sale {
+            crate::refund::SaleRef::Receipt(r) => lookup.sale.receipt_no == r.trim(),
+            crate::refund::SaleRef::SaleId(id) => {
+                uuid::Uuid::parse_str(id.trim()).ok() == Some(lookup.sale.sale_id)
+            }
+        };
+        if !asked || lookup.sale.store_id != store_id {
+            return Err(SyncError::Inconsistent {
+                request: Request::SaleLookup,
+                what: "it answered with another sale".into(),
+            });
+        }
+        Ok(lookup)
     }
 
     /// `POST /v1/pair`: trades a one-time pairing code for the register's token.

@@ -28,6 +28,8 @@ use super::status::{
 use super::upload::{self, Sizing};
 use super::{MAX_PROBE_INTERVAL, SyncConfig, catalog};
 use crate::error::{Error, Result};
+use crate::refund::{CompletedRefund, RefundRequest, Refundable, SaleRef};
+use crate::sale::SaleRecord;
 use crate::till::Till;
 
 /// Mutable state shared between the engine's task and its handle.
@@ -208,6 +210,53 @@ impl SyncEngine {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// Refunds as `Till::refund` does; a sale this device does not hold (rung on another
+    /// register) is fetched from the server first when the network is up, kept as a held
+    /// copy (never queued, never in this register's journal, never uploaded), and refunded
+    /// as a local sale: its own receipt number, queue row and journal link, counting the
+    /// refunds the server held from every register. Offline, or the server unreachable:
+    /// `NeedsConnection`. Blocks the calling thread (never call it on an async runtime's
+    /// thread; the bindings call it on a blocking one).
+    pub fn refund(&self, request: &RefundRequest) -> Result<CompletedRefund> {
+        match self.shared.till.refund(request) {
+            Err(Error::NeedsConnection { what }) => {
+                self.fetch_sale(&request.sale, what)?;
+                self.shared.till.refund(request)
+            }
+            other => other,
+        }
+    }
+
+    /// `Till::refundable`, fetching the sale from the server first as `refund` does.
+    pub fn refundable(&self, sale: &SaleRef) -> Result<(SaleRecord, Vec<Refundable>)> {
+        match self.shared.till.refundable(sale) {
+            Err(Error::NeedsConnection { what }) => {
+                self.fetch_sale(sale, what)?;
+                self.shared.till.refundable(sale)
+            }
+            other => other,
+        }
+    }
+
+    /// Fetches `sale` and keeps it as a held copy (see `lookup::fetch`); offline at once
+    /// `NeedsConnection` with `what`, the till's text.
+    fn fetch_sale(&self, sale: &SaleRef, what: String) -> Result<()> {
+        if !self.shared.network_up.load(Ordering::SeqCst) {
+            return Err(Error::NeedsConnection {
+                what: format!("{what} (the device is offline)"),
+            });
+        }
+        let (done, answer) = std::sync::mpsc::channel();
+        let shared = self.shared.clone();
+        let sale = sale.clone();
+        self.shared_runtime().spawn(async move {
+            let _ = done.send(super::lookup::fetch(&shared, &sale, what).await);
+        });
+        answer
+            .recv()
+            .map_err(|e| Error::sync("the sync runtime stopped during a sale lookup", e))?
     }
 
     fn shared_runtime(&self) -> &tokio::runtime::Handle {

@@ -18,6 +18,8 @@ pub enum Request {
     LastSeq,
     /// `POST /v1/pair`.
     Pair,
+    /// `GET .../sales/lookup`.
+    SaleLookup,
 }
 
 impl std::fmt::Display for Request {
@@ -28,6 +30,7 @@ impl std::fmt::Display for Request {
             Request::Catalog => "catalogue download",
             Request::LastSeq => "receipt number check",
             Request::Pair => "pairing",
+            Request::SaleLookup => "sale lookup",
         })
     }
 }

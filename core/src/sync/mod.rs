@@ -9,6 +9,7 @@ pub mod client;
 mod config;
 mod engine;
 pub mod error;
+mod lookup;
 mod pairing;
 mod probe;
 pub mod protocol;

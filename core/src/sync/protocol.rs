@@ -95,6 +95,29 @@ pub struct LastSeq {
     pub last_seq: u64,
 }
 
+/// The `error` code of `GET .../sales/lookup` for a sale the store does not hold.
+pub const UNKNOWN_SALE: &str = "unknown_sale";
+
+/// The `error` code of `GET .../sales/lookup?receipt_no=` for a receipt number that names
+/// more than one sale (a register that numbered again from 1): ask by `sale_id`.
+pub const AMBIGUOUS_RECEIPT: &str = "ambiguous_receipt";
+
+/// The answer of `GET /v1/stores/{store_id}/sales/lookup?receipt_no=...|sale_id=...`: a sale
+/// of the store as the server holds it, for a register that did not ring it to refund it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SaleLookup {
+    /// The sale exactly as stored.
+    pub sale: crate::sale::SaleRecord,
+    /// Every refund of it the server holds, from any register of the store, in the order
+    /// they were stored: what is left to refund is what was sold minus these.
+    pub refunds: Vec<crate::refund::RefundRecord>,
+    /// The store's tax settings the server checked the sale with when it arrived (never
+    /// today's); `None` for a sale stored before the server kept them.
+    pub tax_settings: Option<crate::tax::TaxSettings>,
+    /// Whether the sale's figures matched the server's recomputation with `tax_settings`.
+    pub totals_match: bool,
+}
+
 /// The `error` code of `POST /v1/pair` for a code that is unknown, expired or used.
 pub const PAIRING_REFUSED: &str = "pairing_refused";
 

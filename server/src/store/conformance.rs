@@ -43,6 +43,113 @@ where
     an_audit_lists_at_most_the_limit_of_dips_and_counts_them_all(&make().await).await;
     refunds_are_deduped_and_never_take_back_more_than_was_sold_across_registers(&make().await)
         .await;
+    a_sale_is_looked_up_with_its_refunds_and_the_tax_settings_it_was_decided_with(&make().await)
+        .await;
+}
+
+/// A register refunding a sale it did not ring looks it up by receipt number or sale id: the
+/// sale as stored, every refund of it from any register in the order stored, and the tax
+/// settings the server decided it with (a later catalogue's never change them). Another
+/// store's lookup finds nothing; a refund is no sale; a receipt number a register used twice
+/// names both sales; an unknown store fails whole.
+pub async fn a_sale_is_looked_up_with_its_refunds_and_the_tax_settings_it_was_decided_with(
+    store: &dyn ServerStore,
+) {
+    use super::SaleKey;
+    let c = setup(store, STORE).await;
+    setup(store, "other").await;
+    let s = kettle_sale(&c, "R1", 1, "2");
+    upload_ok(store, "R1", vec![s.clone()]).await;
+    let lookup = |store_id: &'static str, key: SaleKey| async move {
+        store.sale_lookup(store_id, &key).await.expect("lookup")
+    };
+    let by_receipt = lookup(STORE, SaleKey::Receipt(s.receipt_no.clone())).await;
+    assert_eq!(by_receipt.len(), 1);
+    assert_eq!(by_receipt[0].sale, s, "as stored");
+    assert!(by_receipt[0].refunds.is_empty());
+    assert_eq!(by_receipt[0].tax_settings, Some(uk_tax()));
+    assert!(by_receipt[0].totals_match);
+    assert_eq!(lookup(STORE, SaleKey::SaleId(s.sale_id)).await, by_receipt);
+
+    // Refunds from two registers, in the order stored.
+    let a = refund(&s, "R2", 1, 1, d("1"));
+    let b = refund(&s, "R1", 2, 1, d("1"));
+    for (register, at, r) in [("R2", 10, &a), ("R1", 11, &b)] {
+        let r = store
+            .upload_records(
+                &ctx(STORE, register, at),
+                vec![UploadRecord::Refund(r.clone())],
+            )
+            .await
+            .expect("upload");
+        assert_eq!(statuses(&r), [SaleStatus::Accepted], "{r:?}");
+    }
+    // A new catalogue with other rates: the sale keeps the settings it was decided with.
+    let mut changed = c.clone();
+    changed.tax.rates[0].percent = d("17.5");
+    changed.tax.rates[0].label = "VAT 17.5%".into();
+    admin::load_catalog(store, STORE, &changed)
+        .await
+        .expect("load catalogue");
+    let found = lookup(STORE, SaleKey::SaleId(s.sale_id)).await;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].refunds, [a.clone(), b.clone()]);
+    assert_eq!(found[0].tax_settings, Some(uk_tax()), "never today's rates");
+    let later = sale(
+        &changed.tax,
+        STORE,
+        "R1",
+        3,
+        &[(product(&changed, "p-bread"), d("1"))],
+    );
+    upload_ok(store, "R1", vec![later.clone()]).await;
+    let found = lookup(STORE, SaleKey::Receipt(later.receipt_no.clone())).await;
+    assert_eq!(found[0].tax_settings.as_ref(), Some(&changed.tax));
+    // Loading the same settings again makes no new version: both sales keep theirs.
+    admin::load_catalog(store, STORE, &changed)
+        .await
+        .expect("load catalogue");
+    assert_eq!(
+        lookup(STORE, SaleKey::SaleId(s.sale_id)).await[0].tax_settings,
+        Some(uk_tax())
+    );
+
+    // Another store's lookup of this store's sale finds nothing, by id or receipt number.
+    assert!(lookup("other", SaleKey::SaleId(s.sale_id)).await.is_empty());
+    assert!(
+        lookup("other", SaleKey::Receipt(s.receipt_no.clone()))
+            .await
+            .is_empty()
+    );
+    // A refund is not a sale; a receipt number not in the printed form names nothing.
+    assert!(lookup(STORE, SaleKey::SaleId(a.refund_id)).await.is_empty());
+    assert!(
+        lookup(STORE, SaleKey::Receipt(a.receipt_no.clone()))
+            .await
+            .is_empty()
+    );
+    for odd in ["R1-1", "R1-0000001", "R1", "-000001", "R1-00000x"] {
+        assert!(
+            lookup(STORE, SaleKey::Receipt(odd.into())).await.is_empty(),
+            "{odd}"
+        );
+    }
+    // A register that numbered again from 1: its receipt number names both sales.
+    let again = kettle_sale(&c, "R1", 1, "1");
+    let r = store
+        .upload_batch(&ctx(STORE, "R1", 50), vec![again.clone()])
+        .await
+        .expect("upload");
+    assert_eq!(statuses(&r), [SaleStatus::Accepted], "{r:?}");
+    let both = lookup(STORE, SaleKey::Receipt(s.receipt_no.clone())).await;
+    let ids: Vec<_> = both.iter().map(|l| l.sale.sale_id).collect();
+    assert_eq!(ids, [s.sale_id, again.sale_id]);
+    assert!(matches!(
+        store
+            .sale_lookup("nowhere", &SaleKey::SaleId(s.sale_id))
+            .await,
+        Err(StoreError::StoreNotFound(_))
+    ));
 }
 
 /// Refunds ride in upload batches: deduped by `refund_id` like sales; decided against the

@@ -7,6 +7,7 @@ use tillkit_core::catalog::CatalogPayload;
 use tillkit_core::offline_limits::OfflineLimits;
 use tillkit_core::refund::RefundRecord;
 use tillkit_core::sale::SaleRecord;
+use tillkit_core::sync::protocol::SaleLookup;
 use tillkit_core::tax::Totals;
 
 use crate::auth::{Principal, TokenHash};
@@ -300,4 +301,40 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
 
     /// The highest `seq` among the stored sales of `register_id` in the store; 0 when none.
     async fn last_seq(&self, store_id: &str, register_id: &str) -> Result<u64, StoreError>;
+
+    /// Every stored sale of the store that `key` names (none; one; several when a register
+    /// that numbered again from 1 used the receipt number twice), each with every refund of
+    /// it stored so far from any register, in the order stored, and the tax settings it was
+    /// decided with. Refunds are not sales: a refund's id or receipt number names nothing.
+    async fn sale_lookup(
+        &self,
+        store_id: &str,
+        key: &SaleKey,
+    ) -> Result<Vec<SaleLookup>, StoreError>;
+}
+
+/// Which sale a register looks up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SaleKey {
+    /// Its receipt number as printed (`<register>-<seq, 6 digits at least>`).
+    Receipt(String),
+    /// Its `sale_id`.
+    SaleId(uuid::Uuid),
+}
+
+impl SaleKey {
+    /// The register and sequence number a receipt number is made of (see
+    /// `tillkit_core::sale::receipt_no`); `None` when it is not one (it names no sale).
+    pub fn receipt_parts(receipt: &str) -> Option<(&str, i64)> {
+        let (register, digits) = receipt.rsplit_once('-')?;
+        if register.is_empty() || digits.len() < 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let seq: u64 = digits.parse().ok()?;
+        // Exactly the form the core prints (no extra leading zero).
+        if tillkit_core::sale::receipt_no(register, seq) != receipt {
+            return None;
+        }
+        Some((register, i64::try_from(seq).ok()?))
+    }
 }

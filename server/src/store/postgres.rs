@@ -20,7 +20,8 @@ use tokio_postgres::error::SqlState;
 
 use super::pg_tls::PgUrl;
 use super::{
-    JournalRows, RegisterInfo, ServerStore, StoredRefund, StoredSale, UploadContext, UploadRecord,
+    JournalRows, RegisterInfo, SaleKey, ServerStore, StoredRefund, StoredSale, UploadContext,
+    UploadRecord,
 };
 use crate::auth::{Principal, TokenHash};
 use crate::config::MAX_AUDIT_ITEMS;
@@ -30,6 +31,7 @@ use crate::protocol::{
     Summary,
 };
 use crate::validate::{self, Decision, from_milli, to_milli};
+use tillkit_core::sync::protocol::SaleLookup;
 
 /// Migration N is `MIGRATIONS[N - 1]`; the table `tillkit_schema` records the applied ones.
 const MIGRATIONS: &[&str] = &[
@@ -38,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("pg_migrations/003_journal_and_refunds.sql"),
     include_str!("pg_migrations/004_pairing_codes.sql"),
     include_str!("pg_migrations/005_offline_limits.sql"),
+    include_str!("pg_migrations/006_sale_tax_settings.sql"),
 ];
 
 /// The advisory lock key every instance takes to migrate ("tillkit" in ASCII), so
@@ -392,6 +395,11 @@ impl PgStore {
         // Uploads to one store take turns here, as on SQLite; other stores are not held up.
         let (tax, version, _) = store_row(&tx, &ctx.store_id, true).await?;
         let settings = tax.ok_or_else(|| StoreError::NoCatalog(ctx.store_id.clone()))?;
+        // The version of `settings`, stored with every record decided with them.
+        let stmt = tx
+            .prepare_cached("SELECT tax_version FROM stores WHERE store_id = $1")
+            .await?;
+        let tax_version: i64 = tx.query_one(&stmt, &[&ctx.store_id]).await?.get(0);
         let ids: Vec<String> = slots
             .iter()
             .map(|slot| match slot {
@@ -509,7 +517,7 @@ impl PgStore {
             }
         }
         if !new.sale_id.is_empty() {
-            new.insert(&tx, ctx, version).await?;
+            new.insert(&tx, ctx, version, tax_version).await?;
         }
         tx.commit().await?;
         Ok(results)
@@ -703,15 +711,18 @@ impl NewRows {
         tx: &Transaction<'_>,
         ctx: &UploadContext,
         version: i64,
+        tax_version: i64,
     ) -> Result<(), Failure> {
         let insert_sales = tx
             .prepare_cached(
                 "INSERT INTO sales (store_id, sale_id, register_id, uploaded_by, receipt_no, seq,
                    created_at, received_at, currency, total, tax_total, record, server_totals,
-                   tax_difference, totals_match, tax_check_error, record_hash, kind, refund_of)
+                   tax_difference, totals_match, tax_check_error, record_hash, kind, refund_of,
+                   tax_version)
                  SELECT $1, u.sale_id, u.register_id, $2, u.receipt_no, u.seq, u.created_at, $3,
                    u.currency, u.total, u.tax_total, u.record, u.server_totals, u.tax_difference,
-                   u.totals_match, u.tax_check_error, u.record_hash, u.kind, u.refund_of
+                   u.totals_match, u.tax_check_error, u.record_hash, u.kind, u.refund_of,
+                   $20::int8
                  FROM UNNEST($4::text[], $5::text[], $6::text[], $7::int8[], $8::int8[], $9::text[],
                    $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bool[],
                    $16::text[], $17::text[], $18::text[], $19::text[])
@@ -744,6 +755,7 @@ impl NewRows {
                     &self.record_hash,
                     &self.kind,
                     &self.refund_of,
+                    &tax_version,
                 ],
             )
             .await?;
@@ -934,6 +946,82 @@ async fn refunds_of_read(
             record: parse("refund", r.get(0))?,
             uploaded_by: r.get(1),
             received_at: r.get(2),
+        });
+    }
+    Ok(out)
+}
+
+async fn sale_lookup_read(
+    tx: &Transaction<'_>,
+    store_id: &str,
+    key: &SaleKey,
+) -> Result<Vec<SaleLookup>, Failure> {
+    store_row(tx, store_id, false).await?;
+    let rows = match key {
+        SaleKey::SaleId(id) => {
+            let stmt = tx
+                .prepare_cached(
+                    "SELECT sale_id, record, tax_version, totals_match FROM sales
+                     WHERE store_id = $1 AND sale_id = $2 AND kind = 'sale'",
+                )
+                .await?;
+            tx.query(&stmt, &[&store_id, &id.to_string()]).await?
+        }
+        // Through the (store, register, seq) index: no index on receipt numbers.
+        SaleKey::Receipt(receipt) => match SaleKey::receipt_parts(receipt) {
+            Some((register_id, seq)) => {
+                let stmt = tx
+                    .prepare_cached(
+                        "SELECT sale_id, record, tax_version, totals_match FROM sales
+                         WHERE store_id = $1 AND register_id = $2 AND seq = $3
+                           AND receipt_no = $4 AND kind = 'sale'
+                         ORDER BY received_at, sale_id",
+                    )
+                    .await?;
+                tx.query(&stmt, &[&store_id, &register_id, &seq, receipt])
+                    .await?
+            }
+            None => Vec::new(),
+        },
+    };
+    let refunds = tx
+        .prepare_cached(
+            "SELECT record FROM sales WHERE store_id = $1 AND refund_of = $2 AND kind = 'refund'
+             ORDER BY received_at, seq",
+        )
+        .await?;
+    let settings = tx
+        .prepare_cached(
+            "SELECT settings FROM tax_settings_history WHERE store_id = $1 AND tax_version = $2",
+        )
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let sale_id: &str = r.get(0);
+        let tax_version: Option<i64> = r.get(2);
+        let mut stored = Vec::new();
+        for row in tx.query(&refunds, &[&store_id, &sale_id]).await? {
+            stored.push(parse::<RefundRecord>("refund", row.get(0))?);
+        }
+        let tax_settings = match tax_version {
+            Some(v) => {
+                let row = tx
+                    .query_opt(&settings, &[&store_id, &v])
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "sale {sale_id} names tax settings version {v}, which is not kept"
+                        ))
+                    })?;
+                Some(parse("tax settings", row.get(0))?)
+            }
+            None => None,
+        };
+        out.push(SaleLookup {
+            sale: parse("sale", r.get(1))?,
+            refunds: stored,
+            tax_settings,
+            totals_match: r.get(3),
         });
     }
     Ok(out)
@@ -1347,10 +1435,30 @@ impl ServerStore for PgStore {
         let new = write_tx!(self, "load_catalog", |tx| {
             let (_, version, _) = store_row(&tx, store_id, true).await?;
             let new = version + 1;
+            let settings = json(&catalog.tax)?;
+            // Settings that changed are a new version, kept for the sales decided with them.
+            let row = tx
+                .query_one(
+                    "SELECT tax_settings, tax_version FROM stores WHERE store_id = $1",
+                    &[&store_id],
+                )
+                .await?;
+            let current: Option<&str> = row.get(0);
+            let mut tax_version: i64 = row.get(1);
+            if current != Some(settings.as_str()) {
+                tax_version += 1;
+                tx.execute(
+                    "INSERT INTO tax_settings_history (store_id, tax_version, settings, loaded_at)
+                     VALUES ($1, $2, $3, $4)",
+                    &[&store_id, &tax_version, &settings, &now_ms()],
+                )
+                .await?;
+            }
             tx.execute(
-                "UPDATE stores SET tax_settings = $2, catalog_version = $3, name = COALESCE($4, name)
+                "UPDATE stores SET tax_settings = $2, catalog_version = $3, name = COALESCE($4, name),
+                   tax_version = $5
                  WHERE store_id = $1",
-                &[&store_id, &json(&catalog.tax)?, &new, &catalog.store_name],
+                &[&store_id, &settings, &new, &catalog.store_name, &tax_version],
             )
             .await?;
             // Movements up to here happened before this load's stock count (uploads to this
@@ -1553,6 +1661,17 @@ impl ServerStore for PgStore {
 
     async fn stock_audit(&self, store_id: &str) -> Result<StockAudit, StoreError> {
         read!(self, "stock_audit", |tx| audit_read(&tx, store_id).await?)
+    }
+
+    async fn sale_lookup(
+        &self,
+        store_id: &str,
+        key: &SaleKey,
+    ) -> Result<Vec<SaleLookup>, StoreError> {
+        read!(self, "sale_lookup", |tx| sale_lookup_read(
+            &tx, store_id, key
+        )
+        .await?)
     }
 
     async fn summary(&self, store_id: &str) -> Result<Summary, StoreError> {

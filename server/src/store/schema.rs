@@ -14,6 +14,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/005_pairing_codes.sql"),
     include_str!("migrations/006_offline_limits.sql"),
     include_str!("migrations/007_sale_ids_per_store.sql"),
+    include_str!("migrations/008_sale_tax_settings.sql"),
 ];
 
 /// Newest schema version this build knows.

@@ -16,8 +16,8 @@ use tillkit_core::tax::TaxSettings;
 use tillkit_core::time::now_ms;
 
 use super::{
-    JournalRows, RegisterInfo, ServerStore, StoredRefund, StoredSale, UploadContext, UploadRecord,
-    schema,
+    JournalRows, RegisterInfo, SaleKey, ServerStore, StoredRefund, StoredSale, UploadContext,
+    UploadRecord, schema,
 };
 use crate::auth::{Principal, TokenHash};
 use crate::config::MAX_AUDIT_ITEMS;
@@ -27,6 +27,7 @@ use crate::protocol::{
     Summary,
 };
 use crate::validate::{self, Decision, from_milli, to_milli};
+use tillkit_core::sync::protocol::SaleLookup;
 
 /// How a SQLite backend waits. `SqliteOptions::default()` gives the defaults.
 #[derive(Debug, Clone)]
@@ -299,6 +300,15 @@ impl ServerStore for SqliteStore {
         self.run(move |c| last_seq(c, &store_id, &register_id))
             .await
     }
+
+    async fn sale_lookup(
+        &self,
+        store_id: &str,
+        key: &SaleKey,
+    ) -> Result<Vec<SaleLookup>, StoreError> {
+        let (store_id, key) = (store_id.to_owned(), key.clone());
+        self.run(move |c| sale_lookup(c, &store_id, &key)).await
+    }
 }
 
 fn dec(s: &str) -> Result<Decimal, StoreError> {
@@ -506,10 +516,26 @@ fn load_catalog(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let (_, version, _) = store_row(&tx, store_id)?;
     let new = version + 1;
+    let settings = json(&catalog.tax)?;
+    // Settings that changed are a new version, kept for the sales decided with them.
+    let (current, mut tax_version): (Option<String>, i64) = tx.query_row(
+        "SELECT tax_settings, tax_version FROM stores WHERE store_id = ?1",
+        [store_id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    if current.as_deref() != Some(settings.as_str()) {
+        tax_version += 1;
+        tx.execute(
+            "INSERT INTO tax_settings_history (store_id, tax_version, settings, loaded_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![store_id, tax_version, settings, now_ms()],
+        )?;
+    }
     tx.execute(
-        "UPDATE stores SET tax_settings = ?2, catalog_version = ?3, name = COALESCE(?4, name)
+        "UPDATE stores SET tax_settings = ?2, catalog_version = ?3, name = COALESCE(?4, name),
+           tax_version = ?5
          WHERE store_id = ?1",
-        params![store_id, json(&catalog.tax)?, new, catalog.store_name],
+        params![store_id, settings, new, catalog.store_name, tax_version],
     )?;
     // Movements up to here happened before this load's stock count.
     let watermark: i64 = tx.query_row(
@@ -744,6 +770,10 @@ fn upload_batch(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let (tax, version, _) = store_row(&tx, &ctx.store_id)?;
     let settings = tax.ok_or_else(|| StoreError::NoCatalog(ctx.store_id.clone()))?;
+    // The version of `settings`, stored with every record decided with them.
+    let tax_version: i64 = tx
+        .prepare_cached("SELECT tax_version FROM stores WHERE store_id = ?1")?
+        .query_row([&ctx.store_id], |r| r.get(0))?;
     let mut sales = Vec::with_capacity(records.len());
     let slots: Vec<Slot> = records
         .into_iter()
@@ -770,9 +800,9 @@ fn upload_batch(
         let mut insert_sale = tx.prepare_cached(
             "INSERT INTO sales (sale_id, store_id, register_id, uploaded_by, receipt_no, created_at,
                received_at, currency, total, tax_total, record, server_totals, tax_difference,
-               totals_match, tax_check_error, seq, record_hash, kind, refund_of)
+               totals_match, tax_check_error, seq, record_hash, kind, refund_of, tax_version)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-               ?18, ?19)",
+               ?18, ?19, ?20)",
         )?;
         let mut insert_move = tx.prepare_cached(
             "INSERT INTO stock_movements (store_id, product_id, register_id, sale_id, delta_milli,
@@ -892,6 +922,7 @@ fn upload_batch(
                         "sale"
                     },
                     row.refund_of,
+                    tax_version,
                 ])?;
                 for m in &a.movements {
                     insert_move.execute(params![
@@ -1023,6 +1054,74 @@ fn stored_sale(
         totals_match,
         tax_check_error: error,
     }))
+}
+
+fn sale_lookup(
+    conn: &mut Connection,
+    store_id: &str,
+    key: &SaleKey,
+) -> Result<Vec<SaleLookup>, StoreError> {
+    // One snapshot: the sale, its refunds and its settings as of one moment.
+    let tx = conn.transaction()?;
+    store_row(&tx, store_id)?;
+    let columns = "SELECT sale_id, record, tax_version, totals_match FROM sales";
+    let read = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(String, String, Option<i64>, bool)> {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+    };
+    let rows = match key {
+        SaleKey::SaleId(id) => tx
+            .prepare_cached(&format!(
+                "{columns} WHERE store_id = ?1 AND sale_id = ?2 AND kind = 'sale'"
+            ))?
+            .query_map(params![store_id, id.to_string()], read)?
+            .collect::<Result<Vec<_>, _>>()?,
+        // Through the (store, register, seq) index: no index on receipt numbers.
+        SaleKey::Receipt(receipt) => match SaleKey::receipt_parts(receipt) {
+            Some((register_id, seq)) => tx
+                .prepare_cached(&format!(
+                    "{columns} WHERE store_id = ?1 AND register_id = ?2 AND seq = ?3
+                       AND receipt_no = ?4 AND kind = 'sale' ORDER BY rowid"
+                ))?
+                .query_map(params![store_id, register_id, seq, receipt], read)?
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        },
+    };
+    let mut refunds = tx.prepare_cached(
+        "SELECT record FROM sales WHERE store_id = ?1 AND refund_of = ?2 AND kind = 'refund'
+         ORDER BY rowid",
+    )?;
+    let mut settings = tx.prepare_cached(
+        "SELECT settings FROM tax_settings_history WHERE store_id = ?1 AND tax_version = ?2",
+    )?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (sale_id, record, tax_version, totals_match) in rows {
+        let refunds = refunds
+            .query_map(params![store_id, sale_id], |r| r.get::<_, String>(0))?
+            .map(|t| parse::<RefundRecord>("refund", &t?))
+            .collect::<Result<Vec<_>, _>>()?;
+        let tax_settings = match tax_version {
+            Some(v) => {
+                let text: String = settings
+                    .query_row(params![store_id, v], |r| r.get(0))
+                    .optional()?
+                    .ok_or_else(|| {
+                        StoreError::Corrupt(format!(
+                            "sale {sale_id} names tax settings version {v}, which is not kept"
+                        ))
+                    })?;
+                Some(parse("tax settings", &text)?)
+            }
+            None => None,
+        };
+        out.push(SaleLookup {
+            sale: parse("sale", &record)?,
+            refunds,
+            tax_settings,
+            totals_match,
+        });
+    }
+    Ok(out)
 }
 
 fn stock_audit(conn: &mut Connection, store_id: &str) -> Result<StockAudit, StoreError> {
