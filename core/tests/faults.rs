@@ -110,18 +110,6 @@ fn wait_for(lines: &mut impl Iterator<Item = std::io::Result<String>>, marker: &
     panic!("the child ended before printing {marker:?}");
 }
 
-/// Reads the child's "id:<sale id>" lines until it dies.
-fn collect_ids(child: &mut Child) -> std::thread::JoinHandle<Vec<String>> {
-    let stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(|l| l.ok())
-            .filter_map(|l| marked(&l, "id:").map(str::to_string))
-            .collect()
-    })
-}
-
 // ---------------------------------------------------------------- disk full
 
 #[test]

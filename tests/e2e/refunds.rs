@@ -215,6 +215,7 @@ fn a_second_registers_over_refund_is_set_aside_with_the_servers_reason_on_postgr
 
 fn request(sale: SaleRef, line_no: u32, qty: &str) -> RefundRequest {
     RefundRequest {
+        refund_id: uuid::Uuid::now_v7(),
         sale,
         lines: RefundLines::Items(vec![RefundItem {
             line_no,
