@@ -15,6 +15,7 @@ use tillkit_core::refund::{
 };
 use tillkit_core::sale::SaleRecord;
 use tillkit_e2e::fixtures::*;
+use tillkit_e2e::on_both_backends;
 
 const DRAIN: Duration = Duration::from_secs(30);
 
@@ -117,18 +118,7 @@ fn offline_sale_and_refund_reach_the_server_once_in_order(backend: &Backend) {
     assert_eq!(kettle_movements(&server), (2, d("-1")));
 }
 
-#[test]
-fn an_offline_sale_and_its_offline_refund_reach_the_server_once_in_order_on_sqlite() {
-    offline_sale_and_refund_reach_the_server_once_in_order(&Backend::Sqlite);
-}
-
-#[test]
-fn an_offline_sale_and_its_offline_refund_reach_the_server_once_in_order_on_postgres() {
-    let Some(pg) = Backend::postgres("an_offline_sale_and_its_offline_refund_on_postgres") else {
-        return;
-    };
-    offline_sale_and_refund_reach_the_server_once_in_order(&pg);
-}
+on_both_backends!(offline_sale_and_refund_reach_the_server_once_in_order => an_offline_sale_and_its_offline_refund_reach_the_server_once_in_order_on_sqlite, an_offline_sale_and_its_offline_refund_reach_the_server_once_in_order_on_postgres);
 
 fn two_registers_over_refunding_one_line(backend: &Backend) {
     let server = Server::start_on(backend);
@@ -200,18 +190,7 @@ fn two_registers_over_refunding_one_line(backend: &Backend) {
     );
 }
 
-#[test]
-fn a_second_registers_over_refund_is_set_aside_with_the_servers_reason_on_sqlite() {
-    two_registers_over_refunding_one_line(&Backend::Sqlite);
-}
-
-#[test]
-fn a_second_registers_over_refund_is_set_aside_with_the_servers_reason_on_postgres() {
-    let Some(pg) = Backend::postgres("a_second_registers_over_refund_on_postgres") else {
-        return;
-    };
-    two_registers_over_refunding_one_line(&pg);
-}
+on_both_backends!(two_registers_over_refunding_one_line => a_second_registers_over_refund_is_set_aside_with_the_servers_reason_on_sqlite, a_second_registers_over_refund_is_set_aside_with_the_servers_reason_on_postgres);
 
 fn request(sale: SaleRef, line_no: u32, qty: &str) -> RefundRequest {
     RefundRequest {
@@ -304,11 +283,13 @@ fn refund_of_a_sale_rung_on_another_register(backend: &Backend) {
     let line = &sale.lines[0];
     assert_eq!(first.lines[0].gross + second.lines[0].gross, line.gross);
     assert_eq!(first.lines[0].tax + second.lines[0].tax, line.tax);
-    // Only R2's two refunds are queued: the held sale is never queued nor uploaded by R2.
+    // Only R2's refunds are queued: the held sale is never queued nor uploaded by R2. The
+    // first, given online, may have gone up already; the second, given offline, waits.
     let queued = pending_ids(&r2.till, STORE);
-    assert_eq!(
-        queued,
-        [first.refund_id.to_string(), second.refund_id.to_string()]
+    let ours = [first.refund_id.to_string(), second.refund_id.to_string()];
+    assert!(
+        queued.ends_with(&ours[1..]) && queued.iter().all(|id| ours.contains(id)),
+        "{queued:?}"
     );
     r2.set_network(true);
     r2.wait_drained(DRAIN);
@@ -367,18 +348,7 @@ fn refund_of_a_sale_rung_on_another_register(backend: &Backend) {
     );
 }
 
-#[test]
-fn a_register_refunds_a_sale_another_register_rang_by_fetching_it_on_sqlite() {
-    refund_of_a_sale_rung_on_another_register(&Backend::Sqlite);
-}
-
-#[test]
-fn a_register_refunds_a_sale_another_register_rang_by_fetching_it_on_postgres() {
-    let Some(pg) = Backend::postgres("a_register_refunds_a_sale_another_register_rang") else {
-        return;
-    };
-    refund_of_a_sale_rung_on_another_register(&pg);
-}
+on_both_backends!(refund_of_a_sale_rung_on_another_register => a_register_refunds_a_sale_another_register_rang_by_fetching_it_on_sqlite, a_register_refunds_a_sale_another_register_rang_by_fetching_it_on_postgres);
 
 fn no_connection_no_refund_of_a_sale_not_held(backend: &Backend) {
     let mut server = Server::start_on(backend);
@@ -431,18 +401,7 @@ fn no_connection_no_refund_of_a_sale_not_held(backend: &Backend) {
     ));
 }
 
-#[test]
-fn without_a_connection_a_sale_not_held_is_needs_connection_on_sqlite() {
-    no_connection_no_refund_of_a_sale_not_held(&Backend::Sqlite);
-}
-
-#[test]
-fn without_a_connection_a_sale_not_held_is_needs_connection_on_postgres() {
-    let Some(pg) = Backend::postgres("without_a_connection_a_sale_not_held") else {
-        return;
-    };
-    no_connection_no_refund_of_a_sale_not_held(&pg);
-}
+on_both_backends!(no_connection_no_refund_of_a_sale_not_held => without_a_connection_a_sale_not_held_is_needs_connection_on_sqlite, without_a_connection_a_sale_not_held_is_needs_connection_on_postgres);
 
 /// `GET` `path` with `token`: (status, JSON answer).
 fn get(server: &Server, path: &str, token: &str) -> (u16, serde_json::Value) {
@@ -547,15 +506,4 @@ fn lookups_are_scoped_to_the_tokens_store(backend: &Backend) {
     }
 }
 
-#[test]
-fn a_sale_lookup_is_scoped_to_the_tokens_store_on_sqlite() {
-    lookups_are_scoped_to_the_tokens_store(&Backend::Sqlite);
-}
-
-#[test]
-fn a_sale_lookup_is_scoped_to_the_tokens_store_on_postgres() {
-    let Some(pg) = Backend::postgres("a_sale_lookup_is_scoped_to_the_tokens_store") else {
-        return;
-    };
-    lookups_are_scoped_to_the_tokens_store(&pg);
-}
+on_both_backends!(lookups_are_scoped_to_the_tokens_store => a_sale_lookup_is_scoped_to_the_tokens_store_on_sqlite, a_sale_lookup_is_scoped_to_the_tokens_store_on_postgres);

@@ -91,6 +91,27 @@ impl Backend {
     }
 }
 
+/// One test per server backend for the check `$body(&Backend)`: `$sqlite` on SQLite,
+/// `$postgres` on the private PostgreSQL (skipped when none is set up, a failure under
+/// `TILLKIT_REQUIRE_POSTGRES=1`).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($body:ident => $sqlite:ident, $postgres:ident) => {
+        #[test]
+        fn $sqlite() {
+            $body(&$crate::fixtures::Backend::Sqlite);
+        }
+
+        #[test]
+        fn $postgres() {
+            let Some(pg) = $crate::fixtures::Backend::postgres(stringify!($postgres)) else {
+                return;
+            };
+            $body(&pg);
+        }
+    };
+}
+
 /// A multi-threaded runtime for a test's servers, proxies and storage calls.
 pub fn runtime() -> Arc<tokio::runtime::Runtime> {
     Arc::new(
