@@ -387,6 +387,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     for (i, r) in registers.iter().enumerate() {
         device_takings += ring_sales(r, args.sales, i, true)?;
     }
+    let offline_refund = refund_offline(&registers[0])?;
+    device_takings += offline_refund.sale_total;
     for r in &registers {
         let s = r.engine.status();
         let age = s
@@ -446,7 +448,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
     let (server, outage_takings) = server_outage(&rt, server, &registers)?;
     device_takings += outage_takings;
-    let rung = 2 * args.sales + 2 * SERVER_DOWN.as_secs() as usize;
+    // The croissants of the refund's sale (step 3b) are a sale too.
+    let rung = 2 * args.sales + 2 * SERVER_DOWN.as_secs() as usize + 1;
 
     println!("\n== 7. What the server holds");
     let summary = rt.block_on(store.summary(STORE))?;
@@ -486,7 +489,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    refund_step(&rt, store.as_ref(), &registers[0])?;
+    refund_held(&rt, store.as_ref(), &offline_refund)?;
 
     println!("\n== 8. Operator metrics");
     for r in &registers {
@@ -520,15 +523,21 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// Step 7b: a customer brings one of two croissants back; the refund is its own record with
-/// its own receipt number, queued and uploaded after its sale, and the server counts it.
-fn refund_step(
-    rt: &tokio::runtime::Runtime,
-    store: &dyn ServerStore,
-    r: &Register,
-) -> Result<(), Box<dyn std::error::Error>> {
+/// The refund given offline (step 3b), for the server's check in step 7b.
+struct OfflineRefund {
+    register: &'static str,
+    sale_receipt: String,
+    sale_total: Decimal,
+    refund_receipt: String,
+    refund_total: Decimal,
+}
+
+/// Step 3b: with the network still off, a customer brings one of two croissants back. The
+/// refund is its own record with its own receipt number, queued behind its sale; the refund
+/// screen re-sends it with the same refund id and gets the same refund back.
+fn refund_offline(r: &Register) -> Result<OfflineRefund, Box<dyn std::error::Error>> {
     use tillkit_core::refund::{RefundItem, RefundLines, RefundRequest, RefundTender, SaleRef};
-    println!("\n== 7b. A customer brings a croissant back");
+    println!("\n== 3b. Still offline, a customer brings a croissant back");
     let mut cart = r.till.new_cart()?;
     r.till.add_product(&mut cart, "croissant", d("2"))?;
     let total = cart.totals()?.total;
@@ -543,40 +552,83 @@ fn refund_step(
             }],
         )?
         .record;
-    let refund = r
-        .till
-        .refund(&RefundRequest {
-            refund_id: uuid::Uuid::now_v7(),
-            sale: SaleRef::Receipt(sale.receipt_no.clone()),
-            lines: RefundLines::Items(vec![RefundItem {
-                line_no: 1,
-                quantity: d("1"),
-                restock: true,
-            }]),
-            tender: RefundTender::Cash,
-            reason: Some("not wanted".into()),
-        })?
-        .record;
+    // Made once when the refund screen opens; every retry of this refund sends it again.
+    let request = RefundRequest {
+        refund_id: uuid::Uuid::now_v7(),
+        sale: SaleRef::Receipt(sale.receipt_no.clone()),
+        lines: RefundLines::Items(vec![RefundItem {
+            line_no: 1,
+            quantity: d("1"),
+            restock: true,
+        }]),
+        tender: RefundTender::Cash,
+        reason: Some("not wanted".into()),
+    };
+    let refund = r.till.refund(&request)?;
     println!(
         "  {} sold {} (£{}), then refunded 1 of its 2 croissants as {}: £{} back in cash (VAT £{})",
         r.name,
         sale.receipt_no,
         sale.total,
-        refund.receipt_no,
-        refund.amount_paid,
-        refund.tax_total
+        refund.record.receipt_no,
+        refund.record.amount_paid,
+        refund.record.tax_total
     );
-    if !r.engine.wait_until_drained(Duration::from_secs(60)) {
-        return Err(format!("{} did not upload its refund within a minute", r.name).into());
+    let resent = r.till.refund(&request)?;
+    if !resent.already_written || resent.record != refund.record {
+        return Err("the re-sent refund was written twice".into());
     }
+    println!(
+        "  the refund screen re-sends it with the same refund id: {} again, nothing written twice",
+        resent.record.receipt_no
+    );
+    let queue = r.till.pending_sales(1_000)?;
+    let at = |receipt: &str| queue.iter().position(|q| q.receipt_no == receipt);
+    let (Some(sale_at), Some(refund_at)) = (at(&sale.receipt_no), at(&refund.record.receipt_no))
+    else {
+        return Err("the sale and its refund are not both queued".into());
+    };
+    if refund_at < sale_at {
+        return Err("the refund is queued before its sale".into());
+    }
+    println!(
+        "  {} {} | pending {} | the refund is queued offline behind its sale ({} of {}, after {})",
+        r.name,
+        pill(&r.engine.status()),
+        queue.len(),
+        refund_at + 1,
+        queue.len(),
+        sale_at + 1
+    );
+    Ok(OfflineRefund {
+        register: r.name,
+        sale_receipt: sale.receipt_no,
+        sale_total: sale.total,
+        refund_receipt: refund.record.receipt_no,
+        refund_total: refund.record.total,
+    })
+}
+
+/// Step 7b: the refund given offline reached the server once, after its sale (the server
+/// accepts a refund only once it holds the sale, and the queue sends it behind it).
+fn refund_held(
+    rt: &tokio::runtime::Runtime,
+    store: &dyn ServerStore,
+    refund: &OfflineRefund,
+) -> Result<(), Box<dyn std::error::Error>> {
+    println!("\n== 7b. The refund given offline");
     let summary = rt.block_on(store.summary(STORE))?;
     println!(
         "  the server holds refunds: {}, £{} given back (VAT £{})",
         summary.refund_count, summary.refund_total, summary.refund_tax_total
     );
-    if summary.refund_count != 1 || summary.refund_total != refund.total {
+    if summary.refund_count != 1 || summary.refund_total != refund.refund_total {
         return Err("the server's refunds do not match the device's".into());
     }
+    println!(
+        "  {}'s {} uploaded after its sale {} once the connection was back",
+        refund.register, refund.refund_receipt, refund.sale_receipt
+    );
     Ok(())
 }
 

@@ -16,8 +16,9 @@ fn demo_sells_through_an_outage_and_syncs_every_sale_once() {
         "demo failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // 30 each through the network outage, then 6 each while the server was down.
-    assert!(stdout.contains("sales: 72 (devices rang 72)"), "{stdout}");
+    // 30 each through the network outage and the refund's sale, then 6 each while the
+    // server was down.
+    assert!(stdout.contains("sales: 73 (devices rang 73)"), "{stdout}");
     assert!(
         stdout.contains("6 s: R01 [OFFLINE amber] pending  6 | R02 [OFFLINE amber] pending  6"),
         "the server outage shows amber with its sales pending: {stdout}"
@@ -37,9 +38,24 @@ fn demo_sells_through_an_outage_and_syncs_every_sale_once() {
         "{stdout}"
     );
     assert!(stdout.contains("exactly once"), "{stdout}");
+    // The refund was given offline, queued behind its sale, and reached the server once.
+    assert!(
+        stdout.contains("R01 [OFFLINE amber] | pending 32 | the refund is queued offline behind its sale (32 of 32, after 31)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("with the same refund id: R01-000032 again, nothing written twice"),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("the server holds refunds: 1, "),
         "the refund reached the server once: {stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "R01's R01-000032 uploaded after its sale R01-000031 once the connection was back"
+        ),
+        "{stdout}"
     );
     assert_eq!(
         stdout.matches(": server intact (").count(),
