@@ -722,20 +722,11 @@ fn rolled_back_copy(kept: &Path, scratch: &Path, keys: &[DbKey]) -> Result<Optio
     copy(&journal, &journal_of(scratch))?;
     for key in keys {
         for profile in std::iter::once(PINNED).chain(other_profiles()) {
-            let rolled = Connection::open_with_flags(
-                scratch,
-                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            )
-            .and_then(|c| {
-                c.execute_batch(&key.pragma())?;
-                c.execute_batch(&profile.pragmas("main"))?;
-                // The first read rolls the journal back (then may fail on a damaged page).
-                let _ = c.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
-                    r.get::<_, i64>(0)
-                });
-                Ok(())
-            });
-            drop(rolled);
+            // Its first read rolls the journal back (then may fail on a damaged page).
+            let read_write = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            drop(super::cipher::open_reading(
+                scratch, key, &profile, read_write,
+            ));
             if !journal_of(scratch).exists() {
                 tracing::warn!(
                     file = %display_name(kept),
