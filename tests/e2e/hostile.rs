@@ -259,10 +259,26 @@ fn a_path_that_cuts_a_large_sale_instead_of_answering_413_parks_it_and_the_sales
             .filter(|e| e.uploaded_ids() == [big_id.clone()])
             .count()
     };
-    assert!(
-        alone(&proxy) >= 3,
-        "parked only after being cut alone three times: {}",
-        alone(&proxy)
+    // Parked at its third lone cut, not later: exactly three lone requests before the
+    // first request that did not carry it (each cut follows an answered probe, so each
+    // one counts).
+    let uploads = proxy.uploads();
+    let first_without = uploads
+        .iter()
+        .position(|e| !e.uploaded_ids().contains(&big_id))
+        .expect("the sales behind it went up");
+    let alone_before = uploads[..first_without]
+        .iter()
+        .filter(|e| e.uploaded_ids() == [big_id.clone()])
+        .count();
+    assert_eq!(
+        alone_before,
+        3,
+        "parked at its third cut alone: {:?}",
+        uploads
+            .iter()
+            .map(|e| (e.uploaded_ids().len(), e.outcome.clone()))
+            .collect::<Vec<_>>()
     );
     assert!(
         server

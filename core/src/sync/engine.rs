@@ -50,8 +50,11 @@ pub(super) struct Shared {
     acknowledged: AtomicU64,
     /// Upload rounds finished, ever (a panic that recurs every round keeps it still).
     rounds: AtomicU64,
-    /// Requests something answered over HTTP, ever (uploads, probes, catalogue pulls): a
-    /// lone sale cut again after it moved was cut by a path that carries other requests.
+    /// Answers that show the path carrying requests, ever: an upload the server answered
+    /// with batch results, a catalogue downloaded, a health probe answered over HTTP
+    /// (the server's health or any other page). An upload or pull answered with an error
+    /// does not count. A lone sale cut again after it moved was cut by a path that carries
+    /// other requests.
     answers: AtomicU64,
     wake: Notify,
     status: watch::Sender<SyncStatus>,

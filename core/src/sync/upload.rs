@@ -132,6 +132,14 @@ impl Sizing {
     /// since its last one counted: a cut with no answer between (the link still down,
     /// "sync now" during an outage) neither counts nor starts the count again.
     fn lone_cut(&mut self, sale_id: &str, answers: u64, parked_before: bool) -> LoneCut {
+        if parked_before {
+            // Parked again at once, and the run of the sale being counted (the one first
+            // in line) is left as it is: a parked sale's retry must not restart it.
+            return LoneCut::Park {
+                cuts: 1,
+                again: true,
+            };
+        }
         let lone = match &mut self.lone {
             Some(lone) if lone.sale_id == sale_id => {
                 if answers > lone.answers {
@@ -146,20 +154,12 @@ impl Sizing {
                 answers,
             }),
         };
-        let needed = if parked_before {
-            1
-        } else {
-            LONE_CUTS_BEFORE_PARKING
-        };
-        if lone.cuts < needed {
+        if lone.cuts < LONE_CUTS_BEFORE_PARKING {
             return LoneCut::Resend;
         }
         let cuts = lone.cuts;
         self.lone = None;
-        LoneCut::Park {
-            cuts,
-            again: parked_before,
-        }
+        LoneCut::Park { cuts, again: false }
     }
 
     /// A request carrying `ids` was answered (whatever the answer): a lone sale among them
@@ -992,6 +992,13 @@ mod tests {
             ("b", 13, false, Resend),
             ("b", 14, false, Resend),
             ("b", 15, false, park(3)),
+            // A parked sale retried between the cuts of the sale first in line is parked
+            // again and leaves that sale's run alone: "y" still parks at its third cut.
+            ("y", 16, false, Resend),
+            ("x", 17, true, again),
+            ("y", 18, false, Resend),
+            ("x", 19, true, again),
+            ("y", 20, false, park(3)),
         ];
         for (i, (sale, answers, parked, expected)) in steps.iter().enumerate() {
             let got = size.lone_cut(sale, *answers, *parked);
@@ -1001,25 +1008,25 @@ mod tests {
         // An answer to a request carrying the sale ends its run; one to other sales does
         // not (it only shows the server answering).
         let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(size.lone_cut("d", 20, false), Resend);
-        assert_eq!(size.lone_cut("d", 21, false), Resend);
+        assert_eq!(size.lone_cut("d", 30, false), Resend);
+        assert_eq!(size.lone_cut("d", 31, false), Resend);
         size.carried(&ids(&["e", "f"]));
-        assert_eq!(size.lone_cut("d", 22, false), park(3));
-        assert_eq!(size.lone_cut("d", 23, false), Resend);
-        assert_eq!(size.lone_cut("d", 24, false), Resend);
+        assert_eq!(size.lone_cut("d", 32, false), park(3));
+        assert_eq!(size.lone_cut("d", 33, false), Resend);
+        assert_eq!(size.lone_cut("d", 34, false), Resend);
         size.carried(&ids(&["e", "d"]));
-        assert_eq!(size.lone_cut("d", 25, false), Resend);
-        assert_eq!(size.lone_cut("d", 26, false), Resend);
+        assert_eq!(size.lone_cut("d", 35, false), Resend);
+        assert_eq!(size.lone_cut("d", 36, false), Resend);
 
         // Halving and doubling leave the run alone: the batch is one sale all along.
         for ending in [Ending::Cut, Ending::Cut, Ending::TimedOut, Ending::Other] {
             size.record(1, ending);
         }
         assert_eq!(size.batch, 1);
-        assert_eq!(size.lone_cut("d", 27, false), park(3));
+        assert_eq!(size.lone_cut("d", 37, false), park(3));
         // A fresh drain (the queue was found empty) starts with no run.
         let mut fresh = Sizing::new(200);
-        assert_eq!(fresh.lone_cut("d", 27, false), Resend);
+        assert_eq!(fresh.lone_cut("d", 37, false), Resend);
     }
 
     #[test]
