@@ -18,6 +18,8 @@ use tillkit_core::sale::{PaymentMethod, SaleRecord};
 use tillkit_core::tax::{Discount, TaxSettings, Totals};
 
 /// What to do with one uploaded sale.
+// Nearly every sale is accepted, so boxing `Accepted` would only add an allocation per sale.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
     /// Store it now, with these extras.
@@ -87,6 +89,8 @@ pub fn decide(
 /// Everything `decide` works out without the stored copy of the sale: the expensive part
 /// (serialising, checking, recomputing tax), done before the storage transaction and, for a
 /// whole batch, on every core (`prepare_batch`).
+// Nearly every sale is checked, so boxing `Checked` would only add an allocation per sale.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Prepared {
     /// Refused before any lookup (another store's or another register's sale).

@@ -74,7 +74,7 @@ fn child(url: &str, token: &str, n_products: usize, queued: usize) {
     reset_peak();
     let t = Instant::now();
     for i in 0..queued {
-        let a = format!("p{}", (i * 7919) % n_products | 1);
+        let a = format!("p{}", ((i * 7919) % n_products) | 1);
         let b = format!("p{}", (i * 104_729) % n_products);
         ring(&till, &[(&a, "1"), (&b, "2")], i % 3 == 0);
     }

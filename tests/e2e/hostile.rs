@@ -114,7 +114,7 @@ fn a_413_from_the_path_splits_batches_and_parks_only_the_sale_too_large_for_it()
     );
     assert_eq!(
         dev.pending_ids(STORE),
-        [big_id.clone()],
+        std::slice::from_ref(&big_id),
         "it is still queued"
     );
 
