@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use sha2::{Digest, Sha256};
+use tillkit_core::sync::protocol::{
+    PAIRING_CODE_ALPHABET as CODE_ALPHABET, PAIRING_CODE_SYMBOLS as CODE_SYMBOLS,
+    canonical_pairing_code, grouped_pairing_code,
+};
 
 use crate::config::ServerConfig;
 use crate::error::StoreError;
@@ -71,13 +75,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Symbols of a pairing code: Crockford's base 32 (no I, L, O, U), so a code read aloud or
-/// typed from a screen survives the usual confusions.
-const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-/// Symbols in a pairing code: 60 random bits. Short-lived, single use and behind the
-/// failure limit, so this is far beyond what guessing can reach.
-const CODE_SYMBOLS: usize = 12;
-
 /// A one-time pairing code as shown to the operator (`ABCD-EFGH-JKMN`). Its `Debug` never
 /// shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -97,35 +94,15 @@ impl PairingCode {
         Ok(PairingCode(symbols))
     }
 
-    /// Parses a code as a person typed or a scanner read it: case, spaces and dashes do not
-    /// matter, and O, I and L are read as 0, 1 and 1. `None` when it cannot be one of ours.
+    /// Parses a code as a person typed or a scanner read it (see `canonical_pairing_code`).
+    /// `None` when it cannot be one of ours.
     pub fn parse(s: &str) -> Option<PairingCode> {
-        if s.len() > 64 {
-            return None;
-        }
-        let mut symbols = String::with_capacity(CODE_SYMBOLS);
-        for c in s.chars() {
-            let c = match c.to_ascii_uppercase() {
-                ' ' | '-' | '\t' => continue,
-                'O' => '0',
-                'I' | 'L' => '1',
-                c => c,
-            };
-            if !c.is_ascii() || !CODE_ALPHABET.contains(&(c as u8)) {
-                return None;
-            }
-            symbols.push(c);
-        }
-        (symbols.len() == CODE_SYMBOLS).then_some(PairingCode(symbols))
+        canonical_pairing_code(s).map(PairingCode)
     }
 
     /// The code in groups of four, to show the operator once.
     pub fn display(&self) -> String {
-        let groups: Vec<&str> = (0..CODE_SYMBOLS)
-            .step_by(4)
-            .filter_map(|i| self.0.get(i..i + 4))
-            .collect();
-        groups.join("-")
+        grouped_pairing_code(&self.0)
     }
 
     /// The digest stored in place of the code (domain-separated from token digests).

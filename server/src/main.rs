@@ -21,7 +21,9 @@ const USAGE: &str = "usage:
   tillkit-server admin create-store    DB --id ID --name NAME
   tillkit-server admin create-register DB --store ID --register R07   (prints the token once)
   tillkit-server admin pair-register   DB --store ID --register R07 [--minutes 10]
-                                       (prints a one-time pairing code once)
+                                       [--link SERVER_URL]
+                                       (prints a one-time pairing code once; with --link,
+                                       as the pairing link a QR code holds)
   tillkit-server admin revoke-register DB --store ID --register R07   (every token of it)
   tillkit-server admin registers       DB --store ID [--json]
   tillkit-server admin revoke-token    DB [--token-file FILE]        (else the token on stdin)
@@ -316,7 +318,7 @@ async fn admin_command(command: Option<&str>, o: &Options) -> Result<(), CliErro
             println!("{}", token.expose());
         }
         Some("pair-register") => {
-            o.only(&["store", "register", "minutes"])?;
+            o.only(&["store", "register", "minutes", "link"])?;
             let minutes = match o.values.get("minutes") {
                 Some(m) => m
                     .parse::<u64>()
@@ -328,7 +330,14 @@ async fn admin_command(command: Option<&str>, o: &Options) -> Result<(), CliErro
                 admin::pair_register(&*o.store().await?, o.get("store")?, o.get("register")?, ttl)
                     .await?;
             // Shown once: the device trades it for the register's token, once, within the time.
-            println!("{}", code.display());
+            // With --link, as the pairing link a QR code holds (`... | qrencode -t ansiutf8`).
+            match o.values.get("link") {
+                Some(server) => println!(
+                    "{}",
+                    tillkit_core::sync::pairing_link(server, &code.display())
+                ),
+                None => println!("{}", code.display()),
+            }
             eprintln!(
                 "one-time pairing code for register {}: valid for {minutes} minute(s), until {expires_at} (Unix ms); pairing revokes the register's earlier tokens",
                 o.get("register")?

@@ -388,6 +388,28 @@ async fn admin_commands_work_on(db: [&str; 2], dir: &Path) {
             .is_none(),
         "a code works once"
     );
+    // With --link: the pairing link a QR code holds, naming the server; the device reads
+    // the same code and server back from it, and the code pairs.
+    let server_url = "https://sync.example:8443/";
+    let link = stdout(&admin(&[
+        "admin",
+        "pair-register",
+        "--store",
+        STORE,
+        "--register",
+        "R08",
+        "--link",
+        server_url,
+    ]));
+    let scanned = tillkit_core::sync::read_pairing_scan(&link).expect("a pairing link");
+    assert_eq!(scanned.server_url.as_deref(), Some(server_url), "{link}");
+    assert!(
+        tillkit_server::admin::redeem_pairing_code(&*store, &scanned.code)
+            .await
+            .expect("redeem")
+            .is_some(),
+        "the linked code pairs: {link}"
+    );
     for minutes in ["0", "1441", "ten"] {
         let o = admin(&[
             "admin",

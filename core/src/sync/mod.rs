@@ -25,7 +25,7 @@ pub use config::{
 };
 pub use engine::SyncEngine;
 pub use error::SyncError;
-pub use pairing::{Paired, pair};
+pub use pairing::{PAIRING_LINK, Paired, ScannedPairing, pair, pairing_link, read_pairing_scan};
 pub use status::{
     Connectivity, ProtocolMismatch, StatusListener, StatusWatch, StoreBacklog, StoreBlock,
     Subscription, SyncStatus,

@@ -97,6 +97,45 @@ pub struct Health {
 /// The `status` of the server's health answer.
 pub const HEALTH_OK: &str = "ok";
 
+/// Symbols of a pairing code (`POST /v1/pair`): Crockford's base 32 (no I, L, O, U), so a code
+/// read aloud or typed from a screen survives the usual confusions.
+pub const PAIRING_CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// Symbols in a pairing code: 60 random bits, shown in groups of four (`ABCD-EFGH-JKMN`).
+pub const PAIRING_CODE_SYMBOLS: usize = 12;
+
+/// A pairing code as a person typed it or a scanner read it, in its canonical form (the
+/// symbols alone, upper case): case, spaces and dashes do not matter, and O, I and L are
+/// read as 0, 1 and 1. `None` when it cannot be a pairing code.
+pub fn canonical_pairing_code(s: &str) -> Option<String> {
+    if s.len() > 64 {
+        return None;
+    }
+    let mut symbols = String::with_capacity(PAIRING_CODE_SYMBOLS);
+    for c in s.chars() {
+        let c = match c.to_ascii_uppercase() {
+            ' ' | '-' | '\t' => continue,
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        };
+        if !c.is_ascii() || !PAIRING_CODE_ALPHABET.contains(&(c as u8)) {
+            return None;
+        }
+        symbols.push(c);
+    }
+    (symbols.len() == PAIRING_CODE_SYMBOLS).then_some(symbols)
+}
+
+/// A canonical pairing code in groups of four, as shown to the operator and the cashier.
+pub fn grouped_pairing_code(canonical: &str) -> String {
+    let groups: Vec<&str> = (0..canonical.len())
+        .step_by(4)
+        .filter_map(|i| canonical.get(i..(i + 4).min(canonical.len())))
+        .collect();
+    groups.join("-")
+}
+
 /// The body of `GET /v1/stores/{store_id}/registers/{register_id}/last-seq`: the highest
 /// `seq` the server holds for the register (0 when it holds none), so a device that lost its
 /// database numbers its next receipts after it.
