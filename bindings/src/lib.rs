@@ -25,6 +25,16 @@ pub use status::{StatusObserver, StatusSubscription};
 
 uniffi::setup_scaffolding!();
 
+/// Reads what the pairing screen's scanner (or the clipboard) gave: a pairing link
+/// (`tillkit://pair?code=...&server=...`, what `admin pair-register --link` prints and a QR
+/// code holds) or a bare code. Anything else is `InvalidInput` with words for the cashier;
+/// nothing is sent. Pair with `pair(serverUrl ?: the register's server, code)`: a link made
+/// for another server is refused there.
+#[uniffi::export]
+pub fn read_pairing_scan(text: String) -> Result<ScannedPairing, TillkitError> {
+    Ok(tillkit_core::sync::read_pairing_scan(&text)?.into())
+}
+
 /// FOR TESTS ONLY: keeps database keys in process memory instead of the OS keychain, so
 /// tests run where no keychain exists (e.g. containers without kernel keyutils). Keys are
 /// lost when the process exits. Call it before the first `TillkitCore.open`; later calls

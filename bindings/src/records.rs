@@ -650,6 +650,23 @@ pub struct PairedRegister {
     pub register_id: String,
 }
 
+/// What a scanned pairing QR code (or a pasted link or code) holds: the code in groups of
+/// four, and the server it was made for when the link names one.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ScannedPairing {
+    pub code: String,
+    pub server_url: Option<String>,
+}
+
+impl From<tillkit_core::sync::ScannedPairing> for ScannedPairing {
+    fn from(s: tillkit_core::sync::ScannedPairing) -> Self {
+        ScannedPairing {
+            code: s.code,
+            server_url: s.server_url,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
