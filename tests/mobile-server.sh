@@ -14,6 +14,7 @@
 #
 # Type a code into the app's pairing screen, or pass it to a device test.
 # Never touches a database outside DIR. Usage: tests/mobile-server.sh DIR PORT REGISTER...
+# (TILLKIT_SERVER_BIN: a tillkit-server already built, else the release one is built.)
 # Stop it with: kill "$(cat DIR/server.pid)"
 set -euo pipefail
 [ "$#" -ge 3 ] || { echo "usage: tests/mobile-server.sh DIR PORT REGISTER..." >&2; exit 2; }
@@ -34,8 +35,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build --quiet --release -p tillkit-server --bin tillkit-server
-server="$target_dir/release/tillkit-server"
+server="${TILLKIT_SERVER_BIN:-}"
+if [ -z "$server" ]; then
+  cargo build --quiet --release -p tillkit-server --bin tillkit-server
+  server="$target_dir/release/tillkit-server"
+fi
 mkdir -p "$dir"
 
 # openssl 3 and LibreSSL (macOS) alike: SEC1 EC keys, extensions from a config file.
