@@ -52,6 +52,22 @@ class MobileServerTlsTest {
         Files.deleteIfExists(dir.resolve("server.pid"))
     }
 
+    /** Runs `block` with a core on a fresh directory; the directory is removed even if opening fails. */
+    private suspend fun withCore(prefix: String, url: String, roots: List<String>, block: suspend (TillkitCore) -> Unit) {
+        val dir = tempDir(prefix)
+        try {
+            val core = open(dir, url, roots)
+            try {
+                block(core)
+            } finally {
+                core.shutdown()
+                core.close()
+            }
+        } finally {
+            dir.deleteTree()
+        }
+    }
+
     private suspend fun open(dir: Path, url: String, roots: List<String>): TillkitCore {
         useInMemoryKeychainForTests()
         return TillkitCore.open(
@@ -71,9 +87,7 @@ class MobileServerTlsTest {
         withMobileServer("R61") { url, server ->
             val oneLine = Files.readString(server.resolve("ca.b64"))
             assertEquals("one line, no PEM armour", 1, oneLine.lines().size)
-            val dir = tempDir("mobile-tls")
-            val core = open(dir, url, rootCertificatesPem(oneLine))
-            try {
+            withCore("mobile-tls", url, rootCertificatesPem(oneLine)) { core ->
                 val paired = core.pair(url, Files.readString(server.resolve("R61.code")).trim())
                 assertEquals("R61", paired.registerId)
                 core.login(paired.storeId, paired.registerId, "alice")
@@ -88,27 +102,17 @@ class MobileServerTlsTest {
                 core.syncNow()
                 eventually(30, "sale $receipt uploaded") { core.status().pending == 0uL }
                 assertTrue("no sale set aside", core.attentionSales(100u).isEmpty())
-            } finally {
-                core.shutdown()
-                core.close()
-                dir.deleteTree()
             }
         }
 
     @Test
     fun a_register_not_given_the_ca_does_not_pair_with_the_mobile_server() =
         withMobileServer("R62") { url, server ->
-            val dir = tempDir("mobile-tls-no-ca")
-            val core = open(dir, url, rootCertificatesPem(null, ""))
-            try {
+            withCore("mobile-tls-no-ca", url, rootCertificatesPem(null, "")) { core ->
                 val e = expectThrows<TillkitException.Sync> {
                     runBlocking { core.pair(url, Files.readString(server.resolve("R62.code")).trim()) }
                 }
                 assertTrue("a certificate refusal: ${e.reason}", e.reason.contains("certificate", ignoreCase = true))
-            } finally {
-                core.shutdown()
-                core.close()
-                dir.deleteTree()
             }
         }
 }
