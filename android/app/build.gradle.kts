@@ -4,8 +4,9 @@ plugins {
     alias(libs.plugins.kotlin.compose)
 }
 
-// Development wiring from gradle.properties or -P (see README.md): only the server. The
-// register and its token come from the pairing screen, never from the build.
+// Development wiring from gradle.properties or -P (see README.md): only the server and, for a
+// server with a private CA, that CA (one line, base64 DER: tests/mobile-server.sh writes it
+// to DIR/ca.b64). The register and its token come from the pairing screen, never from the build.
 fun tillkitProperty(name: String): String = "\"${providers.gradleProperty("tillkit.$name").getOrElse("")}\""
 
 android {
@@ -21,6 +22,7 @@ android {
         versionCode = 1
         versionName = "0.1.0"
         buildConfigField("String", "TILLKIT_SERVER_URL", tillkitProperty("serverUrl"))
+        buildConfigField("String", "TILLKIT_ROOT_CERTIFICATE", tillkitProperty("rootCertificate"))
     }
 
     buildTypes {

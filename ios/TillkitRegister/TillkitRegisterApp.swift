@@ -146,7 +146,13 @@ final class Startup: ObservableObject {
 
     /// The server: from the scheme's environment in development.
     static var serverUrl: String {
-        ProcessInfo.processInfo.environment["TILLKIT_SERVER_URL"] ?? "http://127.0.0.1:8787/"
+        ProcessInfo.processInfo.environment["TILLKIT_SERVER_URL"] ?? "https://127.0.0.1:8787/"
+    }
+
+    /// The server's private CA, if any: from the scheme's environment in development (one
+    /// line of base64 DER, tests/mobile-server.sh's DIR/ca.b64, or PEM).
+    static var rootCertificatesPem: [String] {
+        RootCertificates.roots(ProcessInfo.processInfo.environment["TILLKIT_ROOT_CERTIFICATE"])
     }
 
     /// Opens the core; signs in as the paired register, or asks for pairing.
@@ -161,7 +167,8 @@ final class Startup: ObservableObject {
         let config = CoreConfig(
             dataDir: dataDir.path,
             serverUrl: serverUrl,
-            allowHttpLoopback: allowHttpLoopback
+            allowHttpLoopback: allowHttpLoopback,
+            rootCertificatesPem: rootCertificatesPem
         )
         let store: TillkitStore
         do {

@@ -11,7 +11,9 @@ private final class SteadyPathMonitor: NetworkPathMonitoring {
 /// The offline promise against the reference server: sales rung up with the network off are
 /// kept, then uploaded by themselves once it is back. Skipped unless TILLKIT_SERVER_URL and
 /// TILLKIT_PAIRING_CODE are set (tests/mobile-server.sh prints a code; see ios/README.md);
-/// optional TILLKIT_BARCODE (5060000000031, from demo/src/catalog.json).
+/// TILLKIT_ROOT_CERTIFICATE is the server's private CA (one line of base64 DER or PEM:
+/// tests/mobile-server.sh writes it to DIR/ca.b64; unset, only the bundled Mozilla roots are
+/// trusted); optional TILLKIT_BARCODE (5060000000031, from demo/src/catalog.json).
 @MainActor
 final class OfflineScenarioTests: XCTestCase {
     private var env: [String: String] { ProcessInfo.processInfo.environment }
@@ -25,7 +27,10 @@ final class OfflineScenarioTests: XCTestCase {
         let dataDir = FileManager.default.temporaryDirectory.appendingPathComponent("tillkit-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: dataDir) }
 
-        let config = CoreConfig(dataDir: dataDir.path, serverUrl: url, allowHttpLoopback: true)
+        let config = CoreConfig(
+            dataDir: dataDir.path, serverUrl: url, allowHttpLoopback: true,
+            rootCertificatesPem: RootCertificates.roots(env["TILLKIT_ROOT_CERTIFICATE"])
+        )
         let store = try await TillkitStore.open(config: config, monitor: SteadyPathMonitor())
         do {
             try await salesRungUpOffline(store, pairingWith: code, at: url)

@@ -1,7 +1,8 @@
 // Opens the register's core once per process and signs the cashier in, or shows the pairing
 // screen when this device holds no token for its register; asks for background upload
-// (UploadWorker) whenever the app leaves the screen. The server URL comes from BuildConfig
-// (see README.md); the register and its token come from pairing, never from the build.
+// (UploadWorker) whenever the app leaves the screen. The server URL and a private CA, if any,
+// come from BuildConfig (see README.md); the register and its token come from pairing, never
+// from the build.
 package app.tillkit.register
 
 import android.app.Application
@@ -10,6 +11,7 @@ import androidx.lifecycle.LifecycleOwner
 import androidx.lifecycle.ProcessLifecycleOwner
 import app.tillkit.background.uploadSchedule
 import app.tillkit.core.TillkitAndroid
+import app.tillkit.core.rootCertificatesPem
 import app.tillkit.core.startupFailure
 import app.tillkit.ffi.CoreConfig
 import app.tillkit.ffi.PairedRegister
@@ -59,6 +61,7 @@ class RegisterApplication : Application() {
             dataDir = File(noBackupFilesDir, "tillkit").path,
             serverUrl = BuildConfig.TILLKIT_SERVER_URL,
             allowHttpLoopback = BuildConfig.DEBUG,
+            rootCertificatesPem = rootCertificatesPem(BuildConfig.TILLKIT_ROOT_CERTIFICATE),
         )
     }
 

@@ -30,8 +30,10 @@ import org.junit.runner.RunWith
  *     ./gradlew :tillkit:connectedAndroidTest \
  *       -Pandroid.testInstrumentationRunnerArguments.tillkitPairingCode=CODE
  *
- * Other arguments: tillkitServerUrl (default http://127.0.0.1:8787/, reached through
- * `adb reverse`), tillkitBarcode (5060000000031, a product of demo/src/catalog.json). The
+ * Other arguments: tillkitServerUrl (default https://10.0.2.2:8787/, the emulator's name for
+ * the host), tillkitRootCertificate (the server's private CA, one line of base64 DER or PEM:
+ * tests/mobile-server.sh writes it to DIR/ca.b64; without it only the bundled Mozilla roots
+ * are trusted), tillkitBarcode (5060000000031, a product of demo/src/catalog.json). The
  * code names the register (connected-test.sh makes one for R99, a register of its own, so
  * its receipts never mix with the app's). The code (tests/mobile-server.sh prints one) is traded for the
  * register's token with `pair`, as the app's pairing screen does. Skipped without a code.
@@ -51,9 +53,10 @@ class OfflineSalesTest {
         assumeTrue("pass -e tillkitPairingCode CODE (see android/README.md)", !code.isNullOrBlank())
         val config = CoreConfig(
             dataDir = dataDir.path,
-            serverUrl = args.getString("tillkitServerUrl") ?: "http://127.0.0.1:8787/",
+            serverUrl = args.getString("tillkitServerUrl") ?: "https://10.0.2.2:8787/",
             keychainAccount = "test-$run",
             allowHttpLoopback = true,
+            rootCertificatesPem = rootCertificatesPem(args.getString("tillkitRootCertificate")),
         )
         till = TillkitAndroid.open(context, config)
         val paired = till.core.pair(config.serverUrl, code!!)
