@@ -183,7 +183,28 @@ fn ring_a_sale_paid_with_many_cards(dev: &mut Device, cards: usize) -> SaleRecor
 
 #[test]
 fn a_path_that_cuts_a_large_sale_instead_of_answering_413_parks_it_and_the_sales_behind_go_up() {
-    let (server, proxy, mut dev) = offline_device_behind_proxy(0, 10, |_| {});
+    a_large_sale_the_path_never_carries_is_parked(Fault::Reset, "cut in flight");
+}
+
+#[test]
+fn a_path_that_stalls_a_large_sale_until_it_times_out_parks_it_and_the_sales_behind_go_up() {
+    a_large_sale_the_path_never_carries_is_parked(
+        Fault::Stall(Duration::from_secs(120)),
+        "left unanswered until the request timeout",
+    );
+}
+
+/// A path that carries ordinary batches but never the one large sale, and never says so:
+/// `fault` (a reset, a stall) instead of a 413. `how` is what the parked sale's error says
+/// happened to it.
+fn a_large_sale_the_path_never_carries_is_parked(fault: Fault, how: &str) {
+    // Parks of a second or more: the sale parked at its third lone cut is not due again
+    // before the sales behind it have gone (each request waits at most 2 s for a stall).
+    let (server, proxy, mut dev) = offline_device_behind_proxy(0, 10, |cfg| {
+        cfg.backoff_base = Duration::from_secs(1);
+        cfg.backoff_cap = Duration::from_secs(4);
+        cfg.request_timeout = Duration::from_secs(2);
+    });
     // A sale paid with 99 card slips first in line, then twenty ordinary sales.
     let big = ring_a_sale_paid_with_many_cards(&mut dev, 99);
     let big_id = big.sale_id.to_string();
@@ -195,7 +216,7 @@ fn a_path_that_cuts_a_large_sale_instead_of_answering_413_parks_it_and_the_sales
         .cloned()
         .collect();
     // The path carries any full batch (ten) of ordinary sales, never the large one alone,
-    // and says nothing: it resets the connection of any request with a larger body.
+    // and says nothing: it resets (or stalls) any request with a larger body.
     let mut lengths: Vec<usize> = others.iter().map(|s| record_len(s) + 1).collect();
     lengths.sort_unstable_by(|a, b| b.cmp(a));
     let limit = lengths[..10].iter().sum::<usize>() + 12;
@@ -204,7 +225,7 @@ fn a_path_that_cuts_a_large_sale_instead_of_answering_413_parks_it_and_the_sales
         "the large sale must not fit ({} vs {limit})",
         record_len(&big)
     );
-    proxy.set_reset_above(Some(limit));
+    proxy.set_fault_above(Some((limit, fault)));
     let (log, _sub) = watch_status(&dev);
     dev.set_network(true);
 
@@ -237,21 +258,30 @@ fn a_path_that_cuts_a_large_sale_instead_of_answering_413_parks_it_and_the_sales
     );
     let why = shown[0].last_error.clone().unwrap_or_default();
     assert!(
-        why.contains("was cut in flight 3 times in a row when sent alone, while the server answered other requests: probably a proxy or firewall limiting request size")
-            || why.contains("was cut in flight again when retried alone: probably a proxy or firewall limiting request size"),
+        why.contains(&format!("was {how} 3 times in a row when sent alone, while the server answered other requests: probably a proxy or firewall limiting request size"))
+            || why.contains(&format!("was {how} again when retried alone: probably a proxy or firewall limiting request size")),
         "{shown:?}"
     );
     assert!(
         shown[0].reason.is_none(),
         "the server gave no verdict on it"
     );
-    // Every request carrying it was reset by the path; the server never saw it.
+    // No request carrying it got through the path; the server never saw it.
     let carrying: Vec<_> = proxy
         .uploads()
         .into_iter()
         .filter(|e| e.uploaded_ids().contains(&big_id))
         .collect();
-    assert!(carrying.iter().all(|e| e.outcome == Outcome::Reset));
+    assert!(
+        carrying
+            .iter()
+            .all(|e| matches!(e.outcome, Outcome::Reset | Outcome::ClientGaveUp)),
+        "{:?}",
+        carrying
+            .iter()
+            .map(|e| e.outcome.clone())
+            .collect::<Vec<_>>()
+    );
     let alone = |proxy: &tillkit_e2e::proxy::Proxy| {
         proxy
             .uploads()
@@ -303,7 +333,7 @@ fn a_path_that_cuts_a_large_sale_instead_of_answering_413_parks_it_and_the_sales
                     .is_some_and(|s| {
                         s.state == QueueState::Parked
                             && s.last_error.as_deref().is_some_and(|e| {
-                                e.contains("cut in flight again when retried alone")
+                                e.contains(&format!("{how} again when retried alone"))
                             })
                     })
         },
@@ -319,7 +349,7 @@ fn a_path_that_cuts_a_large_sale_instead_of_answering_413_parks_it_and_the_sales
     assert_eq!(dev.pending_ids(STORE), std::slice::from_ref(&big_id));
 
     // The path is fixed and the operator retries it: it arrives, once.
-    proxy.set_reset_above(None);
+    proxy.set_fault_above(None);
     assert_eq!(dev.till.retry_attention_sales(None).expect("retry"), 1);
     dev.wait_drained(DRAIN);
     assert_all_arrived_and_none_set_aside(&server, &dev, &log);
@@ -493,6 +523,7 @@ fn logging_out_in_the_middle_of_a_drain_keeps_uploading_and_never_shows_zero_pen
     // Whenever the engine says nothing is pending, check the queue itself.
     let log = Arc::new(TruthLog::new(dev.till.clone()));
     let _sub = dev.engine().subscribe(log.clone());
+    let (statuses, _watch) = watch_status(&dev);
     // The cashier logs out right after the third batch was stored.
     let till = dev.till.clone();
     let answered = std::sync::atomic::AtomicUsize::new(0);
@@ -520,6 +551,22 @@ fn logging_out_in_the_middle_of_a_drain_keeps_uploading_and_never_shows_zero_pen
     assert!(
         proxy.uploads().len() > 3,
         "uploads went on after the logout"
+    );
+    // Nothing set aside, on the way or at the end (with nobody logged in, read the queue
+    // of every store).
+    let backlog = dev.till.queue_backlog().expect("backlog");
+    assert!(
+        backlog.values().all(|c| c.attention == 0 && c.pending == 0),
+        "{backlog:?}"
+    );
+    let aside: Vec<_> = statuses
+        .seen()
+        .into_iter()
+        .filter(|s| s.stores.iter().any(|b| b.set_aside > 0))
+        .collect();
+    assert!(
+        aside.is_empty(),
+        "a sale was set aside on the way: {aside:?}"
     );
 }
 

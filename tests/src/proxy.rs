@@ -293,7 +293,7 @@ struct Inner {
     max_body: Mutex<Option<usize>>,
     /// Requests with a larger body are reset (`Fault::Reset`) without reaching the server or
     /// any answer, as a proxy or WAF that cuts large bodies instead of answering 413 does.
-    reset_body: Mutex<Option<usize>>,
+    above_body: Mutex<Option<(usize, Fault)>>,
 }
 
 /// A running proxy. It stops when dropped.
@@ -331,7 +331,7 @@ impl Proxy {
             refused: AtomicU64::new(0),
             link_cycles: AtomicU64::new(0),
             max_body: Mutex::new(None),
-            reset_body: Mutex::new(None),
+            above_body: Mutex::new(None),
         });
         let accept = runtime
             .spawn(accept_loop(listener, inner.clone()))
@@ -386,7 +386,14 @@ impl Proxy {
     /// and nothing passed on (`None`: no limit). It applies before `set_max_body` and any
     /// script.
     pub fn set_reset_above(&self, bytes: Option<usize>) {
-        *lock(&self.inner.reset_body) = bytes;
+        self.set_fault_above(bytes.map(|b| (b, Fault::Reset)));
+    }
+
+    /// Applies the fault to every request whose body is over the bytes given (`None`: to
+    /// none), before `set_max_body` and any script: e.g. `Fault::Stall` for a path that
+    /// swallows large bodies until the client gives up.
+    pub fn set_fault_above(&self, above: Option<(usize, Fault)>) {
+        *lock(&self.inner.above_body) = above;
     }
 
     /// Applies `fault` to every request `matches(method, path)` accepts, from now on.
@@ -582,8 +589,10 @@ async fn swallow(
 
 impl Inner {
     fn next_fault(&self, method: &str, path: &str, body_len: usize) -> Fault {
-        if lock(&self.reset_body).is_some_and(|max| body_len > max) {
-            return Fault::Reset;
+        if let Some((max, fault)) = lock(&self.above_body).as_ref()
+            && body_len > *max
+        {
+            return fault.clone();
         }
         if lock(&self.max_body).is_some_and(|max| body_len > max) {
             return Fault::Reply(Reply::html(413));

@@ -65,11 +65,14 @@ impl StoreLock {
             .truncate(false)
             .open(&path)
             .map_err(io)?;
-        let deadline = Instant::now() + config.lock_wait;
+        // A lock wait too long for the clock waits without end (no overflow, no panic).
+        let deadline = Instant::now().checked_add(config.lock_wait);
         loop {
             match file.try_lock() {
                 Ok(()) => return Ok(StoreLock(Arc::new(file))),
-                Err(fs::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                Err(fs::TryLockError::WouldBlock)
+                    if deadline.is_none_or(|d| Instant::now() < d) =>
+                {
                     std::thread::sleep(LOCK_RETRY)
                 }
                 Err(fs::TryLockError::WouldBlock) => return Err(Error::Busy),

@@ -25,7 +25,7 @@ use super::status::{
     Connectivity, ProtocolMismatch, StatusListener, StatusWatch, StoreBacklog, StoreBlock,
     Subscription, SyncStatus,
 };
-use super::upload::{self, Sizing};
+use super::upload::{self, Sizings};
 use super::{MAX_PROBE_INTERVAL, SyncConfig, catalog};
 use crate::error::{Error, Result};
 use crate::refund::{CompletedRefund, RefundRequest, Refundable, SaleRef};
@@ -643,7 +643,7 @@ async fn run(shared: Arc<Shared>) -> std::convert::Infallible {
         due: Instant::now(),
         task: None,
     };
-    let mut sizing = Sizing::new(cfg.batch_size);
+    let mut sizing = Sizings::new(cfg.batch_size);
     let mut probes = Prober::new(cfg.probe_interval, cfg.request_timeout);
     let sale_signal = shared.till.sale_signal();
     let mut upload_due = Instant::now();
@@ -665,7 +665,7 @@ async fn run(shared: Arc<Shared>) -> std::convert::Infallible {
             match round {
                 Round::Done => {
                     uploads.reset();
-                    sizing = Sizing::new(cfg.batch_size);
+                    sizing = Sizings::new(cfg.batch_size);
                     retrying = false;
                     not_before = None;
                     upload_due = next_periodic(&shared);
@@ -877,7 +877,7 @@ fn next_periodic(shared: &Shared) -> Instant {
 
 /// One upload round: every store with pending sales on this device (the session's store
 /// first), each with its own token. A refused token stops only its own store.
-async fn upload_round(shared: &Shared, sizing: &mut Sizing) -> Round {
+async fn upload_round(shared: &Shared, sizing: &mut Sizings) -> Round {
     let backlog = match shared.till.queue_backlog() {
         Ok(b) => b,
         Err(e) => return failed(shared, SyncError::Local(e)),
@@ -909,7 +909,7 @@ async fn upload_round(shared: &Shared, sizing: &mut Sizing) -> Round {
             continue;
         };
         shared.block(store_id, None);
-        match upload::drain(shared, store_id, &token, sizing).await {
+        match upload::drain(shared, store_id, &token, sizing.of(store_id)).await {
             Ok(empty_at) => drained.push((store_id.clone(), empty_at)),
             Err(e @ SyncError::Auth { .. }) => {
                 tracing::warn!(store = %store_id, error = %e.chain(), "store's token refused");

@@ -104,6 +104,33 @@ struct LoneCuts {
     answers: u64,
 }
 
+/// Each store's `Sizing`. A store's run of cuts is about the head of its own queue: an
+/// answer to another store's upload must not restart it (that store's sales could then keep
+/// the cut batch from ever halving to its first sale, and that sale from being parked).
+#[derive(Debug, Clone)]
+pub(super) struct Sizings {
+    full: usize,
+    stores: std::collections::HashMap<String, Sizing>,
+}
+
+impl Sizings {
+    /// No store's sizing yet; each starts with the configured batch size.
+    pub(super) fn new(full: usize) -> Self {
+        Sizings {
+            full,
+            stores: std::collections::HashMap::new(),
+        }
+    }
+
+    /// `store_id`'s sizing, fresh the first time.
+    pub(super) fn of(&mut self, store_id: &str) -> &mut Sizing {
+        let full = self.full;
+        self.stores
+            .entry(store_id.to_string())
+            .or_insert_with(|| Sizing::new(full))
+    }
+}
+
 /// What to do with a sale whose lone request was cut in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum LoneCut {
@@ -280,7 +307,9 @@ pub(super) async fn drain(
             Step::Park(e) => park(shared, &ids[0], &e.chain())?,
             Step::Keep(e) => {
                 let ending = Ending::of_failure(&e);
-                if ending == Ending::Cut && ids.len() == 1 {
+                // A path that stalls a large body (a black hole, a stalling WAF) times it out
+                // where another would reset it: both count toward parking it.
+                if matches!(ending, Ending::Cut | Ending::TimedOut) && ids.len() == 1 {
                     let parked_before = shared.till.sale_parks(&ids[0])? > 0;
                     if let LoneCut::Park { cuts, again } =
                         size.lone_cut(&ids[0], shared.answers(), parked_before)
@@ -288,7 +317,7 @@ pub(super) async fn drain(
                         // The path carries other requests but not this one: park it as a
                         // 413 alone would be, and go on with the sales behind it.
                         size.record(ids.len(), ending);
-                        let why = cut_alone(cuts, again, body_len, &e);
+                        let why = cut_alone(cuts, again, ending, body_len, &e);
                         park(shared, &ids[0], &why)?;
                         continue;
                     }
@@ -340,14 +369,20 @@ fn step(result: Result<BatchResponse, SyncError>, sales: usize) -> Step {
     }
 }
 
-/// Why a sale whose lone request was cut `cuts` times in a row is parked (`again`: it was
-/// parked before), in words a cashier or an operator can act on.
-fn cut_alone(cuts: u32, again: bool, body_len: usize, e: &SyncError) -> String {
+/// Why a sale whose lone request was cut (or timed out: `ending`, the last one) `cuts` times
+/// in a row is parked (`again`: it was parked before), in words a cashier or an operator can
+/// act on.
+fn cut_alone(cuts: u32, again: bool, ending: Ending, body_len: usize, e: &SyncError) -> String {
+    let how = if ending == Ending::TimedOut {
+        "left unanswered until the request timeout"
+    } else {
+        "cut in flight"
+    };
     let what = if again {
-        "cut in flight again when retried alone".to_string()
+        format!("{how} again when retried alone")
     } else {
         format!(
-            "cut in flight {cuts} times in a row when sent alone, while the server answered other requests"
+            "{how} {cuts} times in a row when sent alone, while the server answered other requests"
         )
     };
     format!(
@@ -1030,13 +1065,35 @@ mod tests {
     }
 
     #[test]
+    fn one_stores_answers_never_restart_another_stores_run_of_cuts() {
+        let mut all = Sizings::new(10);
+        // Store b's batch is cut, store a's is answered, b's is cut again: b halves.
+        all.of("b").record(10, Ending::Cut);
+        all.of("a").record(10, Ending::Quick);
+        all.of("b").record(10, Ending::Cut);
+        assert_eq!((all.of("a").batch, all.of("b").batch), (10, 5));
+        // And b's lone run survives a's answers the same way.
+        assert_eq!(all.of("b").lone_cut("x", 1, false), LoneCut::Resend);
+        all.of("a").carried(&["y".to_string()]);
+        all.of("a").record(10, Ending::Quick);
+        assert_eq!(all.of("b").lone_cut("x", 2, false), LoneCut::Resend);
+        assert_eq!(
+            all.of("b").lone_cut("x", 3, false),
+            LoneCut::Park {
+                cuts: 3,
+                again: false
+            }
+        );
+    }
+
+    #[test]
     fn a_sale_parked_for_cuts_says_what_happened_and_what_to_look_at() {
         // Any error stands for the last cut here: its text is only quoted.
         let e = SyncError::Inconsistent {
             request: Request::Upload,
             what: "connection reset".into(),
         };
-        let first = cut_alone(3, false, 40_960, &e);
+        let first = cut_alone(3, false, Ending::Cut, 40_960, &e);
         assert!(
             first.starts_with(
                 "the upload of this sale (40960 bytes) was cut in flight 3 times in a row \
@@ -1045,10 +1102,17 @@ mod tests {
             ),
             "{first}"
         );
-        let again = cut_alone(1, true, 40_960, &e);
+        let again = cut_alone(1, true, Ending::Cut, 40_960, &e);
         assert!(
             again.contains("was cut in flight again when retried alone: probably a proxy"),
             "{again}"
+        );
+        let stalled = cut_alone(3, false, Ending::TimedOut, 40_960, &e);
+        assert!(
+            stalled.contains(
+                "was left unanswered until the request timeout 3 times in a row when sent alone"
+            ),
+            "{stalled}"
         );
     }
 
