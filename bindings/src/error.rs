@@ -61,6 +61,10 @@ pub enum TillkitError {
     /// This cannot be done offline (gift cards, online-only discounts...).
     #[error("{what} needs a connection to the server")]
     NeedsConnection { what: String },
+    /// No sale has receipt number `receipt`: this register never printed it, or the store's
+    /// server holds no such sale; nothing was written. Ask the cashier to check the number.
+    #[error("no sale has receipt number {receipt}")]
+    UnknownReceipt { receipt: String },
     /// A refund asks for more of a sale's line than is left to refund; nothing was written.
     /// Quantities are decimal strings: `sold` on the sale, `refunded` by earlier refunds,
     /// so at most `sold - refunded` can still come back.
@@ -182,6 +186,7 @@ impl From<Error> for TillkitError {
                     max: text(max),
                 }
             }
+            Error::UnknownReceipt { receipt } => TillkitError::UnknownReceipt { receipt },
             Error::OverRefund {
                 line_no,
                 requested,

@@ -96,6 +96,12 @@ pub enum Error {
         attempted: Measure,
         max: Measure,
     },
+    /// No sale has receipt number `receipt`: this register never printed it (checked on the
+    /// device, without the network, when the number is this register's own and the device
+    /// holds every sale the register rang), or the store's server holds no such sale. The
+    /// cashier should check the number on the receipt; nothing was written.
+    #[error("no sale has receipt number {receipt}; nothing was written")]
+    UnknownReceipt { receipt: String },
     /// A refund asks for more of a line than was sold minus earlier refunds; nothing was
     /// written.
     #[error(

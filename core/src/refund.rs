@@ -173,7 +173,8 @@ struct Held {
 }
 
 /// The sale `sale` names, as this device holds it, with its earlier refunds.
-fn hold(c: &rusqlite::Connection, store_id: &str, sale: &SaleRef) -> Result<Held> {
+fn hold(c: &rusqlite::Connection, session: &Session, sale: &SaleRef) -> Result<Held> {
+    let store_id = session.store_id.as_str();
     let row: Option<(String, Option<String>, String, String, i64)> = match sale {
         SaleRef::Receipt(r) => {
             check_text("receipt number", r, limits::MAX_ID_CHARS)?;
@@ -223,6 +224,13 @@ fn hold(c: &rusqlite::Connection, store_id: &str, sale: &SaleRef) -> Result<Held
                 h.refunds,
             ),
             None => {
+                if let SaleRef::Receipt(r) = sale
+                    && holds_all_own(c, session, r)?
+                {
+                    return Err(Error::UnknownReceipt {
+                        receipt: r.trim().to_string(),
+                    });
+                }
                 let what = match sale {
                     SaleRef::Receipt(r) => {
                         format!("a refund of receipt {r}, which this device does not hold,")
@@ -268,6 +276,41 @@ fn hold(c: &rusqlite::Connection, store_id: &str, sale: &SaleRef) -> Result<Held
         refunded,
         card_refunded,
     })
+}
+
+/// True when `receipt` is a number this register prints and this device holds every sale the
+/// register rang, so a number it does not hold was never printed: `UnknownReceipt` offline,
+/// without asking the server.
+///
+/// Chosen: answer offline only when nothing can have gone missing, and ask the server in
+/// every other case. The device never deletes a sale, so a store that has held this
+/// register's numbers since its first one holds them all. It may not when the store was
+/// salvaged after damage (`store::recovery::recover` may lose records on unreadable pages,
+/// and lists them as `receipts_missing`) or started fresh (`start_fresh` drops the old
+/// store): both leave the journal's restart marker (`ledger::RESTART_KEY`), which is never
+/// cleared, so such a store always asks the server. A store whose lowest number for the
+/// register is not 1 (a reinstall or a new device that continued after the server's
+/// highest, or no record yet) may likewise lack earlier ones: it asks too.
+fn holds_all_own(c: &rusqlite::Connection, session: &Session, receipt: &str) -> Result<bool> {
+    let receipt = receipt.trim();
+    let own = receipt
+        .strip_prefix(session.register_id.as_str())
+        .and_then(|rest| rest.strip_prefix('-'))
+        .and_then(|digits| digits.parse::<u64>().ok())
+        .is_some_and(|seq| receipt_no(&session.register_id, seq) == receipt);
+    if !own {
+        return Ok(false);
+    }
+    let restarted: bool = c
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM meta WHERE key = ?1)")?
+        .query_row([ledger::RESTART_KEY], |r| r.get(0))?;
+    if restarted {
+        return Ok(false);
+    }
+    let lowest: Option<i64> = c
+        .prepare_cached("SELECT MIN(seq) FROM sales WHERE store_id = ?1 AND register_id = ?2")?
+        .query_row(params![session.store_id, session.register_id], |r| r.get(0))?;
+    Ok(lowest == Some(1))
 }
 
 impl Held {
@@ -355,7 +398,7 @@ pub(crate) fn refundable(
     session: &Session,
     sale: &SaleRef,
 ) -> Result<(SaleRecord, Vec<Refundable>)> {
-    let held = hold(c, &session.store_id, sale)?;
+    let held = hold(c, session, sale)?;
     let lines = held.lines();
     Ok((held.record, lines))
 }
@@ -508,7 +551,7 @@ pub(crate) fn refund(
         tracing::info!(receipt = %done.record.receipt_no, "refund already given: returned as stored");
         return Ok(done);
     }
-    let held = hold(&tx, &session.store_id, &request.sale)?;
+    let held = hold(&tx, session, &request.sale)?;
     let sale = &held.record;
     if store.currency != sale.currency {
         return Err(Error::invalid(format!(
@@ -717,7 +760,7 @@ fn already_given(
             // It took everything its sale had left then: what is left now plus its own lines.
             let held = hold(
                 tx,
-                &session.store_id,
+                session,
                 &SaleRef::SaleId(record.refund_of.to_string()),
             )?;
             let left_before: Vec<(u32, Decimal, bool)> = held

@@ -634,3 +634,75 @@ fn bad_refund_requests_are_typed_errors_and_write_nothing() {
         .unwrap_err();
     assert!(matches!(err, Error::NoSession), "{err:?}");
 }
+
+fn refund_everything(receipt: &str) -> RefundRequest {
+    RefundRequest {
+        refund_id: uuid::Uuid::now_v7(),
+        sale: SaleRef::Receipt(receipt.into()),
+        lines: RefundLines::Everything { restock: true },
+        tender: RefundTender::Cash,
+        reason: None,
+    }
+}
+
+#[test]
+fn an_own_receipt_number_this_register_never_printed_is_an_unknown_receipt_offline() {
+    let t = uk_till();
+    let sale = sell(&t.till, &[("p-bread", "1")], false);
+    assert_eq!(sale.receipt_no, "R07-000001");
+    let before = count(&t.till, "SELECT count(*) FROM sales");
+    for receipt in ["R07-000050", " R07-000002 "] {
+        let err = t.till.refund(&refund_everything(receipt)).unwrap_err();
+        assert!(
+            matches!(&err, Error::UnknownReceipt { receipt: r } if r == receipt.trim()),
+            "{err:?}"
+        );
+        assert!(!err.is_system_failure());
+        assert!(matches!(
+            t.till.refundable(&SaleRef::Receipt(receipt.into())).unwrap_err(),
+            Error::UnknownReceipt { .. }
+        ));
+    }
+    assert_eq!(count(&t.till, "SELECT count(*) FROM sales"), before);
+    // Another register's number, or one not in this register's format, still needs the
+    // server.
+    for receipt in ["R08-000001", "R07-1", "R070-000001"] {
+        let err = t.till.refund(&refund_everything(receipt)).unwrap_err();
+        assert!(matches!(err, Error::NeedsConnection { .. }), "{receipt}: {err:?}");
+    }
+    // The register's own sale is still refunded by its number.
+    t.till.refund(&refund_everything("R07-000001")).unwrap();
+}
+
+#[test]
+fn after_a_fresh_start_an_own_receipt_number_not_held_asks_the_server() {
+    let t = uk_till();
+    for _ in 0..3 {
+        sell(&t.till, &[("p-bread", "1")], false);
+    }
+    let TestTill { dir, vault, till } = t;
+    drop(till);
+    let path = dir.path().join("tillkit.db");
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in &mut bytes[..4096] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&path, bytes).unwrap();
+    let config = tillkit_core::Config::new(dir.path());
+    assert!(matches!(
+        Till::open_with_vault(config.clone(), &vault).err(),
+        Some(Error::NeedsRecovery { .. })
+    ));
+    tillkit_core::store::recovery::start_fresh(&config, &vault).unwrap();
+    let till = Till::open_with_vault(config, &vault).unwrap();
+    till.import_catalog(&uk_catalog()).unwrap();
+    till.login("uk-01", "R07", "alice").unwrap();
+    let after = sell(&till, &[("p-bread", "1")], false);
+    assert_ne!(after.receipt_no, "R07-000001");
+    // R07-000002 was printed before the fresh start and is gone from this device: only the
+    // server can say whether it exists.
+    for receipt in ["R07-000002", "R07-099999"] {
+        let err = till.refund(&refund_everything(receipt)).unwrap_err();
+        assert!(matches!(err, Error::NeedsConnection { .. }), "{receipt}: {err:?}");
+    }
+}
