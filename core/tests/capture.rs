@@ -137,7 +137,7 @@ fn assert_refused(t: &TestTill, what: &str, err: Error) {
             "{what}"
         );
         assert_eq!(
-            count(&t, "SELECT count(*) FROM products WHERE store_id = 'uk-01'"),
+            count(t, "SELECT count(*) FROM products WHERE store_id = 'uk-01'"),
             5,
             "{what}"
         );

@@ -37,7 +37,7 @@ fn cash_sale(till: &Till, product: &str) -> Result<String> {
 }
 
 fn count(till: &Till, sql: &str) -> i64 {
-    tillkit_core::testing::inspect(&till, |c| Ok(c.query_row(sql, [], |r| r.get(0))?)).unwrap()
+    tillkit_core::testing::inspect(till, |c| Ok(c.query_row(sql, [], |r| r.get(0))?)).unwrap()
 }
 
 /// A key vault in files (both slots), durable enough to survive SIGKILL. Tests only.

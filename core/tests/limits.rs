@@ -54,8 +54,7 @@ fn a_sale_too_large_for_one_upload_is_refused_and_nothing_is_written() {
     let err = t
         .till
         .complete_sale(&cart, &[cash("2000")])
-        .err()
-        .expect("a sale over the upload limit is refused");
+        .expect_err("a sale over the upload limit is refused");
     assert!(
         matches!(&err, Error::InvalidInput { reason } if reason.contains("fit one upload")),
         "{err:?}"

@@ -1161,3 +1161,65 @@ fn a_hot_rollback_journal_left_by_a_kill_is_rolled_back_on_open_never_a_readonly
         "the unfinished write is gone"
     );
 }
+
+#[test]
+fn a_kept_file_with_a_hot_journal_beside_it_is_salvaged_from_a_rolled_back_copy_and_never_written()
+{
+    // A crash in the middle of a write that rewrote the sales pages (a key rotation
+    // rewrites every page) leaves the file half old, half new, and the hot journal that
+    // undoes it. Kept with its journal beside it (as the detection moves them together),
+    // the file must be read as the journal makes it, never as it lies on disk.
+    let (dir, vault, rung) = closed_till_with_sales(40);
+    let db = dir.path().join("tillkit.db");
+    raw_keyed(&db, &vault)
+        .execute_batch("PRAGMA journal_mode = DELETE;")
+        .unwrap();
+    let (crashed, hot) = {
+        let c = raw_keyed(&db, &vault);
+        c.execute_batch(
+            "PRAGMA cache_size = 4; BEGIN IMMEDIATE;
+             UPDATE sales SET record = 'half written';
+             CREATE TABLE scratch (v BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400)
+             INSERT INTO scratch SELECT randomblob(900) FROM n;",
+        )
+        .unwrap();
+        let files = (
+            std::fs::read(&db).unwrap(),
+            std::fs::read(dir.path().join("tillkit.db-journal")).unwrap(),
+        );
+        c.execute_batch("ROLLBACK").unwrap();
+        files
+    };
+    assert!(hot.len() > 4096, "a hot journal was captured");
+    let leaves = sales_leaf_pages(dir.path(), &vault);
+    damage_page(&db, leaves[leaves.len() / 2]);
+    let (_, kept) = refuses_twice(dir.path(), &vault);
+    // The kept file as the crash left it, its journal beside it under its kept name.
+    std::fs::write(&kept[0], &crashed).unwrap();
+    let kept_journal = PathBuf::from(format!("{}-journal", kept[0].display()));
+    std::fs::write(&kept_journal, &hot).unwrap();
+
+    let config = Config::new(dir.path());
+    let report = recovery::recover(&config, &vault).unwrap();
+    let lost = check_recovered(dir.path(), &vault, &rung, &report);
+    assert!(lost.is_empty(), "every sale, as committed: lost {lost:?}");
+    assert_eq!(report.sales_recovered, rung.len() as u64, "{report:?}");
+    assert_eq!(
+        std::fs::read(&kept[0]).unwrap(),
+        crashed,
+        "the kept file is unchanged"
+    );
+    assert_eq!(
+        std::fs::read(&kept_journal).unwrap(),
+        hot,
+        "its journal too"
+    );
+    assert!(report.kept.contains(&kept_journal), "{:?}", report.kept);
+    let leftovers: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".salvage-"))
+        .collect();
+    assert!(leftovers.is_empty(), "no copy left behind: {leftovers:?}");
+}

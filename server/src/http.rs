@@ -24,8 +24,8 @@ use crate::error::ApiError;
 use crate::forwarded;
 use crate::logtext::Untrusted;
 use crate::protocol::{
-    BatchResponse, Health, JournalAudit, LastSeq, PairRequest, PairResponse, RawBatchRequest,
-    SaleId, SaleResult, SaleStatus, StockAudit, Summary,
+    BatchResponse, HEALTH_OK, Health, JournalAudit, LastSeq, PairRequest, PairResponse,
+    RawBatchRequest, SaleId, SaleResult, SaleStatus, StockAudit, Summary,
 };
 use crate::store::{SaleKey, ServerStore, UploadContext, UploadRecord};
 use tillkit_core::sync::protocol::SaleLookup;
@@ -144,7 +144,7 @@ async fn pair(
 
 async fn health() -> Json<Health> {
     Json(Health {
-        status: "ok".into(),
+        status: HEALTH_OK.into(),
         server_time: now_ms(),
     })
 }

@@ -11,18 +11,9 @@ use uuid::Uuid;
 
 // The shapes both sides read are defined once, in the core.
 pub use tillkit_core::sync::protocol::{
-    ErrorBody, FORBIDDEN, LastSeq, PAIRING_REFUSED, PairRequest, PairResponse, SaleStatus,
-    UNAUTHORIZED,
+    ErrorBody, FORBIDDEN, HEALTH_OK, Health, LastSeq, PAIRING_REFUSED, PairRequest, PairResponse,
+    SaleStatus, UNAUTHORIZED,
 };
-
-/// `GET /v1/health` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Health {
-    /// Always `"ok"` when the server answers at all.
-    pub status: String,
-    /// The server's clock (Unix ms), so a device can tell how far off its own is.
-    pub server_time: i64,
-}
 
 /// `POST /v1/stores/{store_id}/sales/batch` request body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -131,6 +131,7 @@ impl Reply {
 fn reason_phrase(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        302 => "Found",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",
@@ -142,6 +143,7 @@ fn reason_phrase(status: u16) -> &'static str {
         500 => "Internal Server Error",
         502 => "Bad Gateway",
         503 => "Service Unavailable",
+        511 => "Network Authentication Required",
         _ => "Injected",
     }
 }

@@ -157,7 +157,7 @@ pub fn five_line_cart(
     let mut cart = till.new_cart().unwrap();
     for k in 0..5 {
         let mut i = (seed * 7919 + k * 104_729) % n_products;
-        if i % 50 == 0 {
+        if i.is_multiple_of(50) {
             i += 1; // inactive ones are not sold
         }
         till.add_product(&mut cart, &format!("p{i}"), d("1"))

@@ -131,7 +131,7 @@ pub(crate) fn open_with(path: &Path, key: &DbKey, profile: &CipherProfile) -> Re
 
 /// A connection with `key` and `profile` that has read the schema (the first read decrypts
 /// page 1, and rolls back a hot journal if the connection may write).
-fn open_reading(
+pub(super) fn open_reading(
     path: &Path,
     key: &DbKey,
     profile: &CipherProfile,

@@ -191,7 +191,10 @@ pub(crate) fn mark(dir: &Path, reason: &str, move_now: bool) -> Result<Error> {
     // Unique names: a second damage (even in the same millisecond, or after the clock
     // was set back) never lands on an earlier kept file.
     let tag = unique_tag()?;
-    let moves = ["", "-wal", "-shm"]
+    // A hot rollback journal goes with its file: the kept file is only whole with it (a
+    // write it was in the middle of is undone by it), and it must never sit beside the
+    // store that recovery puts in the database's place.
+    let moves = ["", "-wal", "-shm", "-journal"]
         .iter()
         .filter(|suffix| dir.join(format!("{DB_FILE}{suffix}")).exists())
         .map(|suffix| {
@@ -251,8 +254,17 @@ pub fn recover(config: &Config, vault: &dyn KeyVault) -> Result<RecoveryReport> 
         .filter(|(from, _)| from == DB_FILE)
         .map(|(_, to)| dir.join(to))
         .collect();
-    for kept in &kept_dbs {
-        refuse_newer(kept, &keys)?;
+    // What is read of each kept file: the file itself, or, when a hot rollback journal
+    // sits beside it, a copy with that journal rolled back (the kept files are never
+    // written).
+    let mut readable = Vec::with_capacity(kept_dbs.len());
+    for (i, kept) in kept_dbs.iter().enumerate() {
+        let scratch = PathBuf::from(format!("{}.rollback-{i}", salvage_path.display()));
+        readable.push(rolled_back_copy(kept, &scratch, &keys)?.unwrap_or_else(|| kept.clone()));
+    }
+    let readable: Vec<(&PathBuf, PathBuf)> = kept_dbs.iter().zip(readable).collect();
+    for (_, path) in &readable {
+        refuse_newer(path, &keys)?;
     }
     // Each failure below clears it.
     report.complete = !kept_dbs.is_empty();
@@ -262,11 +274,16 @@ pub fn recover(config: &Config, vault: &dyn KeyVault) -> Result<RecoveryReport> 
             .push("the database file was missing: there was nothing to read".into());
     }
     let built = build_fresh(config, &salvage_path, &keys[0], |tx| {
-        for kept in &kept_dbs {
-            salvage_file(kept, &keys, tx, &mut report)?;
+        for (kept, path) in &readable {
+            salvage_file(path, kept, &keys, tx, &mut report)?;
         }
         finish_salvage(tx, &mut report)
     })?;
+    for (kept, path) in &readable {
+        if path != *kept {
+            remove_with_journal(path);
+        }
+    }
     let stale = install(dir, &salvage_path, &built, &keys[0])?;
     state.pending = None;
     state.history.push(Resolved {
@@ -681,8 +698,66 @@ const ROWID_TABLES: &[(&str, &[&str])] = &[
 /// Small key-ordered tables without rowids, read in one scan as far as it gets.
 const SCANNED_TABLES: &[&str] = &["discounts", "register_seq", "meta", "stock_levels"];
 
+/// A copy of `kept` at `scratch` with the hot rollback journal beside `kept` rolled back
+/// into it, when there is such a journal; `None` when there is none (or it is empty). The
+/// journal undoes the write a crash interrupted (a key rotation rewrites every page): read
+/// without it, the file mixes pages of the old and the new state. The kept file and its
+/// journal are only read. A journal that no key rolls back leaves the copy as it was, to be
+/// salvaged as far as it reads.
+fn rolled_back_copy(kept: &Path, scratch: &Path, keys: &[DbKey]) -> Result<Option<PathBuf>> {
+    let journal = journal_of(kept);
+    if fs::metadata(&journal).map_or(true, |m| m.len() == 0) {
+        return Ok(None);
+    }
+    remove_with_journal(scratch);
+    let copy = |from: &Path, to: &Path| {
+        fs::copy(from, to).map_err(|e| {
+            Error::Storage(format!(
+                "cannot copy {} to roll back its journal: {e}",
+                display_name(from)
+            ))
+        })
+    };
+    copy(kept, scratch)?;
+    copy(&journal, &journal_of(scratch))?;
+    for key in keys {
+        for profile in std::iter::once(PINNED).chain(other_profiles()) {
+            // Its first read rolls the journal back (then may fail on a damaged page).
+            let read_write = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            drop(super::cipher::open_reading(
+                scratch, key, &profile, read_write,
+            ));
+            if !journal_of(scratch).exists() {
+                tracing::warn!(
+                    file = %display_name(kept),
+                    "a kept file's hot journal was rolled back into a copy for salvage"
+                );
+                return Ok(Some(scratch.to_path_buf()));
+            }
+        }
+    }
+    tracing::warn!(
+        file = %display_name(kept),
+        "a kept file's journal could not be rolled back; the file is salvaged as it is"
+    );
+    // Without it the copy reads as it is on disk (the kept journal stays kept).
+    let _ = fs::remove_file(journal_of(scratch));
+    Ok(Some(scratch.to_path_buf()))
+}
+
+fn journal_of(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}-journal", path.display()))
+}
+
+/// Removes a copy made for salvage and its journal (never a kept file).
+fn remove_with_journal(path: &Path) {
+    let _ = fs::remove_file(path);
+    let _ = fs::remove_file(journal_of(path));
+}
+
 fn salvage_file(
     path: &Path,
+    shown: &Path,
     keys: &[DbKey],
     tx: &rusqlite::Transaction<'_>,
     report: &mut RecoveryReport,
@@ -693,7 +768,7 @@ fn salvage_file(
             report.complete = false;
             report.unreadable.push(format!(
                 "{}: its first page (the schema) cannot be read: {e}",
-                display_name(path)
+                display_name(shown)
             ));
             return Ok(());
         }

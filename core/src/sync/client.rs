@@ -16,8 +16,8 @@ use super::backoff::parse_retry_after;
 use super::config::{MAX_TIMEOUT, MIN_TIMEOUT};
 use super::error::{Answer, Request, SyncError};
 use super::protocol::{
-    BatchResponse, ErrorBody, FORBIDDEN, PAIRING_REFUSED, PROTOCOL_HEADER, PROTOCOL_VERSION,
-    PairRequest, PairResponse, UNAUTHORIZED, UNSUPPORTED_PROTOCOL,
+    BatchResponse, ErrorBody, FORBIDDEN, HEALTH_OK, Health, PAIRING_REFUSED, PROTOCOL_HEADER,
+    PROTOCOL_VERSION, PairRequest, PairResponse, UNAUTHORIZED, UNSUPPORTED_PROTOCOL,
 };
 use crate::error::Error;
 use crate::limits;
@@ -178,8 +178,10 @@ impl Client {
         }
     }
 
-    /// `GET /v1/health`: is the server there and answering? Any small JSON object will do
-    /// (its fields are not read).
+    /// `GET /v1/health`: is the server there and answering? Only the server's own health
+    /// answer (`{"status": "ok", "server_time": ...}`) will do: a captive portal or a proxy
+    /// that answers 200 with a page or some other JSON is not the server, and reads as a
+    /// `BadResponse` (an answer, but not the server's).
     pub async fn health(&self) -> Result<(), SyncError> {
         self.health_within(self.settings.request_timeout).await
     }
@@ -192,9 +194,19 @@ impl Client {
             .send()
             .await
             .map_err(network)?;
-        json_body::<serde::de::IgnoredAny>(resp, Request::Health, self.protocol, MAX_SMALL_BODY)
-            .await
-            .map(drop)
+        let (answer, bytes) =
+            checked_body(resp, Request::Health, self.protocol, MAX_SMALL_BODY).await?;
+        match serde_json::from_slice::<Health>(&bytes) {
+            Ok(health) if health.status == HEALTH_OK => Ok(()),
+            Ok(_) => Err(SyncError::BadResponse {
+                answer,
+                source: None,
+            }),
+            Err(e) => Err(SyncError::BadResponse {
+                answer,
+                source: Some(e),
+            }),
+        }
     }
 
     /// `POST /v1/stores/{store}/sales/batch` with a pre-built body and the store's token.

@@ -85,6 +85,18 @@ impl ErrorBody {
     }
 }
 
+/// What `GET /v1/health` answers, and the only answer that counts as the server being there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Always `"ok"` when the server answers at all.
+    pub status: String,
+    /// The server's clock (Unix ms), so a device can tell how far off its own is.
+    pub server_time: i64,
+}
+
+/// The `status` of the server's health answer.
+pub const HEALTH_OK: &str = "ok";
+
 /// The body of `GET /v1/stores/{store_id}/registers/{register_id}/last-seq`: the highest
 /// `seq` the server holds for the register (0 when it holds none), so a device that lost its
 /// database numbers its next receipts after it.

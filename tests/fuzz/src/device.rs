@@ -84,7 +84,7 @@ pub fn catalog_import(fx: &Fixture, bytes: &[u8]) -> bool {
 /// Every product of an accepted payload reads back as sent, by id, barcode and SKU, and
 /// searching for its name works.
 fn check_products(till: &Till, p: &CatalogPayload) {
-    tillkit_core::testing::inspect(&till, |c| {
+    tillkit_core::testing::inspect(till, |c| {
         for pr in &p.products {
             let got =
                 catalog::product(c, &p.store_id, &pr.id)?.expect("an imported product exists");
@@ -144,7 +144,7 @@ fn store_state(till: &Till, store_id: &str) -> Vec<String> {
         "SELECT barcode || '|' || product_id FROM barcodes WHERE store_id = ?1 ORDER BY barcode",
         "SELECT discount_id || '|' || definition FROM discounts WHERE store_id = ?1 ORDER BY discount_id",
     ];
-    tillkit_core::testing::inspect(&till, |c| {
+    tillkit_core::testing::inspect(till, |c| {
         let mut out = Vec::new();
         for sql in QUERIES {
             let mut stmt = c.prepare_cached(sql)?;
@@ -162,7 +162,7 @@ fn store_state(till: &Till, store_id: &str) -> Vec<String> {
 /// Puts the till back as `Fixture::new` left it, so every input starts from the same
 /// state and a crash reproduces from its input alone.
 fn restore(till: &Till, store_id: &str) {
-    tillkit_core::testing::tamper(&till, |c| {
+    tillkit_core::testing::tamper(till, |c| {
         for table in [
             "barcodes",
             "products",
