@@ -185,7 +185,7 @@ fn hold(c: &rusqlite::Connection, session: &Session, sale: &SaleRef) -> Result<H
                  FROM sales s JOIN tax_settings t ON t.id = s.tax_settings_id
                  WHERE s.store_id = ?1 AND s.receipt_no = ?2",
             )?
-            .query_row(params![store_id, r], |r| {
+            .query_row(params![store_id, r.trim()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })
             .optional()?
@@ -278,19 +278,28 @@ fn hold(c: &rusqlite::Connection, session: &Session, sale: &SaleRef) -> Result<H
     })
 }
 
-/// True when `receipt` is a number this register prints and this device holds every sale the
-/// register rang, so a number it does not hold was never printed: `UnknownReceipt` offline,
-/// without asking the server.
+/// True when `receipt` is a number this register prints and this device holds every record
+/// the register numbered, so a number it does not hold was never printed: `UnknownReceipt`
+/// offline, without asking the server.
 ///
 /// Chosen: answer offline only when nothing can have gone missing, and ask the server in
-/// every other case. The device never deletes a sale, so a store that has held this
-/// register's numbers since its first one holds them all. It may not when the store was
-/// salvaged after damage (`store::recovery::recover` may lose records on unreadable pages,
-/// and lists them as `receipts_missing`) or started fresh (`start_fresh` drops the old
-/// store): both leave the journal's restart marker (`ledger::RESTART_KEY`), which is never
-/// cleared, so such a store always asks the server. A store whose lowest number for the
-/// register is not 1 (a reinstall or a new device that continued after the server's
-/// highest, or no record yet) may likewise lack earlier ones: it asks too.
+/// every other case. The device never deletes a record, and sales and refunds share the
+/// register's gapless counter, so a store that holds every number from 1 to its counter,
+/// each of them rung here, holds them all. It does not claim so when:
+/// - the store was salvaged after damage (`store::recovery::recover` may lose records on
+///   unreadable pages) or started fresh (`start_fresh` drops the old store): both leave the
+///   journal's restart marker (`ledger::RESTART_KEY`), which is never cleared;
+/// - the server has not yet told this register its highest number (`SEQ_FLOOR_KEY`, set for
+///   a new store, a register paired to a new device, a recovery, a fresh start or an
+///   unreadable receipt book): the register may have numbered on another device;
+/// - the register's numbers do not run 1, 2, ... up to its counter, each once: the counter
+///   skipped ahead (the keychain's reservation, the server's highest) over numbers this
+///   device never saw, or a record is missing.
+///
+/// Held copies fetched from the server live in `held_sales` and never count here. Numbers
+/// above the counter count as never printed: one register, one device (pairing a register
+/// revokes its earlier device's token, and the new device continues after the server's
+/// highest).
 fn holds_all_own(c: &rusqlite::Connection, session: &Session, receipt: &str) -> Result<bool> {
     let receipt = receipt.trim();
     let own = receipt
@@ -301,16 +310,34 @@ fn holds_all_own(c: &rusqlite::Connection, session: &Session, receipt: &str) -> 
     if !own {
         return Ok(false);
     }
-    let restarted: bool = c
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM meta WHERE key = ?1)")?
-        .query_row([ledger::RESTART_KEY], |r| r.get(0))?;
-    if restarted {
+    let unsure: bool = c
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM meta WHERE key IN (?1, ?2))")?
+        .query_row(
+            params![ledger::RESTART_KEY, crate::store::recovery::SEQ_FLOOR_KEY],
+            |r| r.get(0),
+        )?;
+    if unsure {
         return Ok(false);
     }
-    let lowest: Option<i64> = c
-        .prepare_cached("SELECT MIN(seq) FROM sales WHERE store_id = ?1 AND register_id = ?2")?
-        .query_row(params![session.store_id, session.register_id], |r| r.get(0))?;
-    Ok(lowest == Some(1))
+    let counter: Option<i64> = c
+        .prepare_cached(
+            "SELECT last_seq FROM register_seq WHERE store_id = ?1 AND register_id = ?2",
+        )?
+        .query_row(params![session.store_id, session.register_id], |r| r.get(0))
+        .optional()?;
+    let Some(counter) = counter.filter(|n| *n >= 1) else {
+        return Ok(false);
+    };
+    // One pass over the register's rows, paid only for a number this device does not hold.
+    let (distinct, rows, lowest, highest): (i64, i64, Option<i64>, Option<i64>) = c
+        .prepare_cached(
+            "SELECT count(DISTINCT seq), count(*), min(seq), max(seq) FROM sales
+             WHERE store_id = ?1 AND register_id = ?2",
+        )?
+        .query_row(params![session.store_id, session.register_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+    Ok(lowest == Some(1) && highest == Some(counter) && distinct == counter && rows == counter)
 }
 
 impl Held {
@@ -758,11 +785,7 @@ fn already_given(
         }
         RefundLines::Everything { restock } => {
             // It took everything its sale had left then: what is left now plus its own lines.
-            let held = hold(
-                tx,
-                session,
-                &SaleRef::SaleId(record.refund_of.to_string()),
-            )?;
+            let held = hold(tx, session, &SaleRef::SaleId(record.refund_of.to_string()))?;
             let left_before: Vec<(u32, Decimal, bool)> = held
                 .lines()
                 .into_iter()
