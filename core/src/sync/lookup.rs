@@ -14,7 +14,8 @@ use crate::refund::SaleRef;
 /// Fetches `sale` from the server and keeps it as a held copy. `what` is the till's
 /// `NeedsConnection` text. Offline, no token for the store, or no answer from the server
 /// (unreachable, timed out, a gateway's page, busy): `NeedsConnection`, saying why. A receipt
-/// number the store does not hold: `UnknownReceipt`; a sale id it does not hold: `NotFound`. Any other refusal: `Error::Sync` with the cause.
+/// number the store does not hold: `UnknownReceipt`; a sale id it does not hold: `NotFound`.
+/// Any other refusal: `Error::Sync` with the cause.
 pub(super) async fn fetch(shared: &Shared, sale: &SaleRef, what: String) -> Result<()> {
     let session = shared.till.session()?;
     let Some(token) = shared.cfg.credentials.token(&session.store_id) else {
