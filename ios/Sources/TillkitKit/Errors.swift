@@ -13,6 +13,8 @@ extension TillkitError {
         case .EmptyCart: return "The cart is empty"
         case let .InvalidInput(reason): return reason
         case let .NeedsConnection(what): return "\(what) needs a connection to the server"
+        // The core's answer: this register never printed it, or the store's server has no such sale.
+        case let .UnknownReceipt(receipt): return "No sale has receipt number \(receipt): check the number on the receipt"
         // Nothing was written: the cashier can ask for at most sold - refunded.
         case let .OverRefund(lineNo, requested, sold, refunded):
             return "Line \(lineNo): \(refunded) of \(sold) already refunded; \(requested) cannot come back"
