@@ -743,13 +743,12 @@ fn after_a_salvage_that_kept_every_sale_an_own_number_not_held_asks_the_server()
     );
     let TestTill { dir, vault, till } = t;
     drop(till);
-    let path = dir.path().join("tillkit.db");
-    let mut bytes = std::fs::read(&path).unwrap();
-    let at = (page as usize - 1) * 4096 + 200;
-    for b in &mut bytes[at..at + 64] {
-        *b ^= 0xa5;
-    }
-    std::fs::write(&path, bytes).unwrap();
+    flip_bytes(
+        &dir.path().join("tillkit.db"),
+        (page as usize - 1) * 4096 + 200,
+        64,
+        0xa5,
+    );
     // The keychain reserved no number past the three rung: the salvaged counter goes on
     // gapless.
     let book = vault.receipt_book().unwrap();
@@ -790,12 +789,7 @@ fn after_a_fresh_start_an_own_receipt_number_not_held_asks_the_server() {
     }
     let TestTill { dir, vault, till } = t;
     drop(till);
-    let path = dir.path().join("tillkit.db");
-    let mut bytes = std::fs::read(&path).unwrap();
-    for b in &mut bytes[..4096] {
-        *b ^= 0x5a;
-    }
-    std::fs::write(&path, bytes).unwrap();
+    flip_bytes(&dir.path().join("tillkit.db"), 0, 4096, 0x5a);
     let config = tillkit_core::Config::new(dir.path());
     assert!(matches!(
         Till::open_with_vault(config.clone(), &vault).err(),
