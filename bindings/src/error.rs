@@ -77,6 +77,18 @@ pub enum TillkitError {
         sold: String,
         refunded: String,
     },
+    /// A card refund asks more back to the card than is left of what the sale paid by card;
+    /// nothing was written. Amounts are decimal strings: `paid_by_card` on the sale,
+    /// `refunded_to_card` by earlier refunds, so at most `paid_by_card - refunded_to_card`
+    /// can go back to the card; the rest can go back in cash.
+    #[error(
+        "a card refund of {requested}: {paid_by_card} was paid by card and {refunded_to_card} already refunded to card"
+    )]
+    RefundExceedsCard {
+        requested: String,
+        paid_by_card: String,
+        refunded_to_card: String,
+    },
     /// The sale would pass the store's offline limit `limit`; nothing was written. Another
     /// tender (often cash) may still be allowed; the limits reset once the queue has drained.
     /// `attempted` and `max` are decimal strings for amounts, whole seconds for time.
@@ -197,6 +209,15 @@ impl From<Error> for TillkitError {
                 requested: requested.to_string(),
                 sold: sold.to_string(),
                 refunded: refunded.to_string(),
+            },
+            Error::RefundExceedsCard {
+                requested,
+                paid_by_card,
+                refunded_to_card,
+            } => TillkitError::RefundExceedsCard {
+                requested: requested.to_string(),
+                paid_by_card: paid_by_card.to_string(),
+                refunded_to_card: refunded_to_card.to_string(),
             },
             Error::SaleAlreadyCompleted {
                 sale_id,

@@ -113,6 +113,17 @@ pub enum Error {
         sold: Decimal,
         refunded: Decimal,
     },
+    /// A card refund asks more back to the card than the sale paid by card less what earlier
+    /// refunds gave back to card; nothing was written. At most `paid_by_card -
+    /// refunded_to_card` can go back to the card.
+    #[error(
+        "a card refund of {requested} is more than the {paid_by_card} paid by card less {refunded_to_card} already refunded to card; nothing was written"
+    )]
+    RefundExceedsCard {
+        requested: Decimal,
+        paid_by_card: Decimal,
+        refunded_to_card: Decimal,
+    },
     /// The cart's sale was already written as `receipt_no` and this call asks something
     /// else of it (other payments, other lines, an edit of its cart); nothing was written.
     /// Completing the same cart with the same payments returns that sale instead.

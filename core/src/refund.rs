@@ -674,9 +674,11 @@ pub(crate) fn refund(
                 .sum();
             let card_left = card_paid - held.card_refunded;
             if total > card_left {
-                return Err(Error::invalid(format!(
-                    "a card refund of {total} is more than the {card_left} paid by card and not yet refunded to card"
-                )));
+                return Err(Error::RefundExceedsCard {
+                    requested: total,
+                    paid_by_card: card_paid,
+                    refunded_to_card: held.card_refunded,
+                });
             }
             let payments = if total > Decimal::ZERO {
                 vec![Payment {

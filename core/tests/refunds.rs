@@ -586,8 +586,16 @@ fn bad_refund_requests_are_typed_errors_and_write_nothing() {
         RefundTender::Cash,
     ));
     invalid(items(&cash_sale, &[], RefundTender::Cash));
-    // A cash sale is not refunded to a card; a card refund needs the terminal's reference.
-    invalid(items(&cash_sale, &[(1, "1", true)], card()));
+    // A cash sale is not refunded to a card (nothing was paid by card); a card refund needs
+    // the terminal's reference.
+    let err = t
+        .till
+        .refund(&items(&cash_sale, &[(1, "1", true)], card()))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::RefundExceedsCard { paid_by_card, .. } if paid_by_card.is_zero()),
+        "{err:?}"
+    );
     invalid(items(
         &cash_sale,
         &[(1, "1", true)],
@@ -810,4 +818,59 @@ fn after_a_fresh_start_an_own_receipt_number_not_held_asks_the_server() {
             "{receipt}: {err:?}"
         );
     }
+}
+
+#[test]
+fn a_card_refund_beyond_what_the_card_paid_is_a_typed_error_with_the_amounts() {
+    let t = uk_till();
+    let mut cart = t.till.new_cart().unwrap();
+    t.till.add_product(&mut cart, "p-kettle", d("2")).unwrap();
+    let total = cart.totals().unwrap().total;
+    let sale = t
+        .till
+        .complete_sale(
+            &cart,
+            &[
+                Payment {
+                    method: PaymentMethod::Card,
+                    amount: d("40.00"),
+                    reference: Some("T-5".into()),
+                },
+                Payment {
+                    method: PaymentMethod::Cash,
+                    amount: total - d("40.00"),
+                    reference: None,
+                },
+            ],
+        )
+        .unwrap()
+        .record;
+    let first = t
+        .till
+        .refund(&items(&sale, &[(1, "1", true)], card()))
+        .unwrap()
+        .record;
+    let before = count(&t.till, "SELECT count(*) FROM sales");
+    let err = t
+        .till
+        .refund(&items(&sale, &[(1, "1", true)], card()))
+        .unwrap_err();
+    match &err {
+        Error::RefundExceedsCard {
+            requested,
+            paid_by_card,
+            refunded_to_card,
+        } => {
+            assert_eq!(*requested, sale.total - first.total);
+            assert_eq!(*paid_by_card, d("40.00"));
+            assert_eq!(*refunded_to_card, first.amount_paid);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.is_system_failure());
+    assert_eq!(count(&t.till, "SELECT count(*) FROM sales"), before);
+    // The rest goes back in cash.
+    t.till
+        .refund(&items(&sale, &[(1, "1", true)], RefundTender::Cash))
+        .unwrap();
 }

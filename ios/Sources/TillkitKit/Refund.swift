@@ -367,7 +367,8 @@ private func plain(_ value: Decimal) -> String {
     NSDecimalNumber(decimal: value).description(withLocale: posixLocale)
 }
 
-private func leftOf(_ sold: String, _ refunded: String) -> String {
+/// `sold - refunded` in plain notation, never below 0 ("?" when either is not a number).
+func leftOf(_ sold: String, _ refunded: String) -> String {
     guard let s = exactDecimal(sold), let r = exactDecimal(refunded) else { return "?" }
     return plain(max(s - r, 0))
 }

@@ -25,6 +25,12 @@ fun TillkitException.cashierMessage(money: MoneyFormat, currency: String?): Stri
         // Nothing was written: the cashier can ask for at most sold - refunded.
         is TillkitException.OverRefund ->
             "Line $lineNo: $refunded of $sold already refunded; $requested cannot come back"
+        // Nothing was written: at most paid by card - already refunded to card can go back to it.
+        is TillkitException.RefundExceedsCard -> {
+            val left = java.math.BigDecimal(paidByCard).subtract(java.math.BigDecimal(refundedToCard)).max(java.math.BigDecimal.ZERO)
+            "At most ${amount(left.toPlainString())} can go back to the card (${amount(paidByCard)} paid by card, " +
+                "${amount(refundedToCard)} already refunded to it), not ${amount(requested)}: refund the rest in cash"
+        }
         // Nothing was saved: the cart stays, another tender may still be taken.
         is TillkitException.OfflineLimitReached ->
             offlineRefusalMessage(OfflineRefusal(limit.toOfflineLimit(), attempted, max), money, currency ?: "")
