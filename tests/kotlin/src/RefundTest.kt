@@ -70,6 +70,20 @@ class RefundTest {
             assertEquals("2", over.sold)
             assertEquals("1", over.refunded)
             assertEquals("nothing was written", 2, core.pendingSales(10u).size)
+            // Paid in cash: nothing can go back to a card, and the refusal says with what figures.
+            val toCard = expectThrows<TillkitException.RefundExceedsCard> {
+                core.refund(
+                    RefundRequestRecord(
+                        refundId = UUID.randomUUID().toString(),
+                        sale = bySaleId,
+                        lines = RefundLinesRecord.Items(listOf(RefundItemRecord(2u, "1", true))),
+                        tender = RefundTenderRecord.Card("T-R1"),
+                        reason = null,
+                    ),
+                )
+            }
+            assertEquals(listOf("0", "0"), listOf(toCard.paidByCard, toCard.refundedToCard))
+            assertEquals("nothing was written", 2, core.pendingSales(10u).size)
 
             expectThrows<TillkitException.NeedsConnection> {
                 core.refundable(SaleRefRecord.Receipt("R99-000001"))
