@@ -297,8 +297,10 @@ impl TillkitCore {
     /// fetched from the server first when the network is up (the sale, its refunds from
     /// every register and the tax settings it was made with) and kept as a held copy, never
     /// uploaded as this register's; offline, or the server unreachable: `NeedsConnection`;
-    /// a sale the store's server does not hold either: `NotFound`. More than is left of a
-    /// line: `OverRefund` with the figures; `refund_id` not a UUID: `InvalidInput`. A
+    /// a receipt number no sale has (the store's server holds none, or it is this register's
+    /// own and this device, holding every number it rang, never printed it):
+    /// `UnknownReceipt`; a sale id the server does not hold either: `NotFound`. More than is
+    /// left of a line: `OverRefund` with the figures; `refund_id` not a UUID: `InvalidInput`. A
     /// cancelled call still finishes. To retry, send the same request with the same
     /// `refund_id` (made once when the refund screen opened): a refund whose id is written
     /// returns that refund and writes nothing, so it is never given twice. The same id for

@@ -61,6 +61,10 @@ pub enum TillkitError {
     /// This cannot be done offline (gift cards, online-only discounts...).
     #[error("{what} needs a connection to the server")]
     NeedsConnection { what: String },
+    /// No sale has receipt number `receipt`: this register never printed it, or the store's
+    /// server holds no such sale; nothing was written. Ask the cashier to check the number.
+    #[error("no sale has receipt number {receipt}")]
+    UnknownReceipt { receipt: String },
     /// A refund asks for more of a sale's line than is left to refund; nothing was written.
     /// Quantities are decimal strings: `sold` on the sale, `refunded` by earlier refunds,
     /// so at most `sold - refunded` can still come back.
@@ -72,6 +76,18 @@ pub enum TillkitError {
         requested: String,
         sold: String,
         refunded: String,
+    },
+    /// A card refund asks more back to the card than is left of what the sale paid by card;
+    /// nothing was written. Amounts are decimal strings: `paid_by_card` on the sale,
+    /// `refunded_to_card` by earlier refunds, so at most `paid_by_card - refunded_to_card`
+    /// can go back to the card; the rest can go back in cash.
+    #[error(
+        "a card refund of {requested}: {paid_by_card} was paid by card and {refunded_to_card} already refunded to card"
+    )]
+    RefundExceedsCard {
+        requested: String,
+        paid_by_card: String,
+        refunded_to_card: String,
     },
     /// The sale would pass the store's offline limit `limit`; nothing was written. Another
     /// tender (often cash) may still be allowed; the limits reset once the queue has drained.
@@ -182,6 +198,7 @@ impl From<Error> for TillkitError {
                     max: text(max),
                 }
             }
+            Error::UnknownReceipt { receipt } => TillkitError::UnknownReceipt { receipt },
             Error::OverRefund {
                 line_no,
                 requested,
@@ -192,6 +209,15 @@ impl From<Error> for TillkitError {
                 requested: requested.to_string(),
                 sold: sold.to_string(),
                 refunded: refunded.to_string(),
+            },
+            Error::RefundExceedsCard {
+                requested,
+                paid_by_card,
+                refunded_to_card,
+            } => TillkitError::RefundExceedsCard {
+                requested: requested.to_string(),
+                paid_by_card: paid_by_card.to_string(),
+                refunded_to_card: refunded_to_card.to_string(),
             },
             Error::SaleAlreadyCompleted {
                 sale_id,

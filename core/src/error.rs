@@ -96,6 +96,12 @@ pub enum Error {
         attempted: Measure,
         max: Measure,
     },
+    /// No sale has receipt number `receipt`: this register never printed it (checked on the
+    /// device, without the network, when the number is this register's own and the device
+    /// holds every sale the register rang), or the store's server holds no such sale. The
+    /// cashier should check the number on the receipt; nothing was written.
+    #[error("no sale has receipt number {receipt}; nothing was written")]
+    UnknownReceipt { receipt: String },
     /// A refund asks for more of a line than was sold minus earlier refunds; nothing was
     /// written.
     #[error(
@@ -106,6 +112,17 @@ pub enum Error {
         requested: Decimal,
         sold: Decimal,
         refunded: Decimal,
+    },
+    /// A card refund asks more back to the card than the sale paid by card less what earlier
+    /// refunds gave back to card; nothing was written. At most `paid_by_card -
+    /// refunded_to_card` can go back to the card.
+    #[error(
+        "a card refund of {requested} is more than the {paid_by_card} paid by card less {refunded_to_card} already refunded to card; nothing was written"
+    )]
+    RefundExceedsCard {
+        requested: Decimal,
+        paid_by_card: Decimal,
+        refunded_to_card: Decimal,
     },
     /// The cart's sale was already written as `receipt_no` and this call asks something
     /// else of it (other payments, other lines, an edit of its cart); nothing was written.

@@ -173,7 +173,8 @@ struct Held {
 }
 
 /// The sale `sale` names, as this device holds it, with its earlier refunds.
-fn hold(c: &rusqlite::Connection, store_id: &str, sale: &SaleRef) -> Result<Held> {
+fn hold(c: &rusqlite::Connection, session: &Session, sale: &SaleRef) -> Result<Held> {
+    let store_id = session.store_id.as_str();
     let row: Option<(String, Option<String>, String, String, i64)> = match sale {
         SaleRef::Receipt(r) => {
             check_text("receipt number", r, limits::MAX_ID_CHARS)?;
@@ -184,7 +185,7 @@ fn hold(c: &rusqlite::Connection, store_id: &str, sale: &SaleRef) -> Result<Held
                  FROM sales s JOIN tax_settings t ON t.id = s.tax_settings_id
                  WHERE s.store_id = ?1 AND s.receipt_no = ?2",
             )?
-            .query_row(params![store_id, r], |r| {
+            .query_row(params![store_id, r.trim()], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
             })
             .optional()?
@@ -223,6 +224,13 @@ fn hold(c: &rusqlite::Connection, store_id: &str, sale: &SaleRef) -> Result<Held
                 h.refunds,
             ),
             None => {
+                if let SaleRef::Receipt(r) = sale
+                    && holds_all_own(c, session, r)?
+                {
+                    return Err(Error::UnknownReceipt {
+                        receipt: r.trim().to_string(),
+                    });
+                }
                 let what = match sale {
                     SaleRef::Receipt(r) => {
                         format!("a refund of receipt {r}, which this device does not hold,")
@@ -268,6 +276,68 @@ fn hold(c: &rusqlite::Connection, store_id: &str, sale: &SaleRef) -> Result<Held
         refunded,
         card_refunded,
     })
+}
+
+/// True when `receipt` is a number this register prints and this device holds every record
+/// the register numbered, so a number it does not hold was never printed: `UnknownReceipt`
+/// offline, without asking the server.
+///
+/// Chosen: answer offline only when nothing can have gone missing, and ask the server in
+/// every other case. The device never deletes a record, and sales and refunds share the
+/// register's gapless counter, so a store that holds every number from 1 to its counter,
+/// each of them rung here, holds them all. It does not claim so when:
+/// - the store was salvaged after damage (`store::recovery::recover` may lose records on
+///   unreadable pages) or started fresh (`start_fresh` drops the old store): both leave the
+///   journal's restart marker (`ledger::RESTART_KEY`), which is never cleared;
+/// - the server has not yet told this register its highest number (`SEQ_FLOOR_KEY`, set for
+///   a new store, a register paired to a new device, a recovery, a fresh start or an
+///   unreadable receipt book): the register may have numbered on another device;
+/// - the register's numbers do not run 1, 2, ... up to its counter, each once: the counter
+///   skipped ahead (the keychain's reservation, the server's highest) over numbers this
+///   device never saw, or a record is missing.
+///
+/// Held copies fetched from the server live in `held_sales` and never count here. Numbers
+/// above the counter count as never printed: one register, one device (pairing a register
+/// revokes its earlier device's token, and the new device continues after the server's
+/// highest).
+fn holds_all_own(c: &rusqlite::Connection, session: &Session, receipt: &str) -> Result<bool> {
+    let receipt = receipt.trim();
+    let own = receipt
+        .strip_prefix(session.register_id.as_str())
+        .and_then(|rest| rest.strip_prefix('-'))
+        .and_then(|digits| digits.parse::<u64>().ok())
+        .is_some_and(|seq| receipt_no(&session.register_id, seq) == receipt);
+    if !own {
+        return Ok(false);
+    }
+    let unsure: bool = c
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM meta WHERE key IN (?1, ?2))")?
+        .query_row(
+            params![ledger::RESTART_KEY, crate::store::recovery::SEQ_FLOOR_KEY],
+            |r| r.get(0),
+        )?;
+    if unsure {
+        return Ok(false);
+    }
+    let counter: Option<i64> = c
+        .prepare_cached(
+            "SELECT last_seq FROM register_seq WHERE store_id = ?1 AND register_id = ?2",
+        )?
+        .query_row(params![session.store_id, session.register_id], |r| r.get(0))
+        .optional()?;
+    let Some(counter) = counter.filter(|n| *n >= 1) else {
+        return Ok(false);
+    };
+    // One pass over the register's rows, paid only for a number this device does not hold.
+    let (distinct, rows, lowest, highest): (i64, i64, Option<i64>, Option<i64>) = c
+        .prepare_cached(
+            "SELECT count(DISTINCT seq), count(*), min(seq), max(seq) FROM sales
+             WHERE store_id = ?1 AND register_id = ?2",
+        )?
+        .query_row(params![session.store_id, session.register_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+    Ok(lowest == Some(1) && highest == Some(counter) && distinct == counter && rows == counter)
 }
 
 impl Held {
@@ -355,7 +425,7 @@ pub(crate) fn refundable(
     session: &Session,
     sale: &SaleRef,
 ) -> Result<(SaleRecord, Vec<Refundable>)> {
-    let held = hold(c, &session.store_id, sale)?;
+    let held = hold(c, session, sale)?;
     let lines = held.lines();
     Ok((held.record, lines))
 }
@@ -508,7 +578,7 @@ pub(crate) fn refund(
         tracing::info!(receipt = %done.record.receipt_no, "refund already given: returned as stored");
         return Ok(done);
     }
-    let held = hold(&tx, &session.store_id, &request.sale)?;
+    let held = hold(&tx, session, &request.sale)?;
     let sale = &held.record;
     if store.currency != sale.currency {
         return Err(Error::invalid(format!(
@@ -604,9 +674,11 @@ pub(crate) fn refund(
                 .sum();
             let card_left = card_paid - held.card_refunded;
             if total > card_left {
-                return Err(Error::invalid(format!(
-                    "a card refund of {total} is more than the {card_left} paid by card and not yet refunded to card"
-                )));
+                return Err(Error::RefundExceedsCard {
+                    requested: total,
+                    paid_by_card: card_paid,
+                    refunded_to_card: held.card_refunded,
+                });
             }
             let payments = if total > Decimal::ZERO {
                 vec![Payment {
@@ -715,11 +787,7 @@ fn already_given(
         }
         RefundLines::Everything { restock } => {
             // It took everything its sale had left then: what is left now plus its own lines.
-            let held = hold(
-                tx,
-                &session.store_id,
-                &SaleRef::SaleId(record.refund_of.to_string()),
-            )?;
+            let held = hold(tx, session, &SaleRef::SaleId(record.refund_of.to_string()))?;
             let left_before: Vec<(u32, Decimal, bool)> = held
                 .lines()
                 .into_iter()

@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use tillkit_core::outbox::Verdict;
 use tillkit_core::refund::{RefundItem, RefundLines, RefundRequest, RefundTender, SaleRef};
 use tillkit_core::sale::{Payment, PaymentMethod, SaleRecord};
+use tillkit_core::store::key::KeyVault;
 use tillkit_core::{Error, Till};
 
 fn sell(till: &Till, items: &[(&str, &str)], card: bool) -> SaleRecord {
@@ -585,8 +586,16 @@ fn bad_refund_requests_are_typed_errors_and_write_nothing() {
         RefundTender::Cash,
     ));
     invalid(items(&cash_sale, &[], RefundTender::Cash));
-    // A cash sale is not refunded to a card; a card refund needs the terminal's reference.
-    invalid(items(&cash_sale, &[(1, "1", true)], card()));
+    // A cash sale is not refunded to a card (nothing was paid by card); a card refund needs
+    // the terminal's reference.
+    let err = t
+        .till
+        .refund(&items(&cash_sale, &[(1, "1", true)], card()))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::RefundExceedsCard { paid_by_card, .. } if paid_by_card.is_zero()),
+        "{err:?}"
+    );
     invalid(items(
         &cash_sale,
         &[(1, "1", true)],
@@ -633,4 +642,235 @@ fn bad_refund_requests_are_typed_errors_and_write_nothing() {
         .refund(&items(&cash_sale, &[(1, "1", true)], RefundTender::Cash))
         .unwrap_err();
     assert!(matches!(err, Error::NoSession), "{err:?}");
+}
+
+fn refund_everything(receipt: &str) -> RefundRequest {
+    RefundRequest {
+        refund_id: uuid::Uuid::now_v7(),
+        sale: SaleRef::Receipt(receipt.into()),
+        lines: RefundLines::Everything { restock: true },
+        tender: RefundTender::Cash,
+        reason: None,
+    }
+}
+
+/// The server's answer to the register's first contact: it holds none of R07's numbers.
+fn server_holds_none(till: &Till) {
+    till.raise_seq_floor("uk-01", "R07", 0).unwrap();
+}
+
+#[test]
+fn an_own_receipt_number_this_register_never_printed_is_an_unknown_receipt_offline() {
+    let t = uk_till();
+    server_holds_none(&t.till);
+    let sale = sell(&t.till, &[("p-bread", "1")], false);
+    assert_eq!(sale.receipt_no, "R07-000001");
+    let before = count(&t.till, "SELECT count(*) FROM sales");
+    for receipt in ["R07-000050", " R07-000002 "] {
+        let err = t.till.refund(&refund_everything(receipt)).unwrap_err();
+        assert!(
+            matches!(&err, Error::UnknownReceipt { receipt: r } if r == receipt.trim()),
+            "{err:?}"
+        );
+        assert!(!err.is_system_failure());
+        assert!(matches!(
+            t.till
+                .refundable(&SaleRef::Receipt(receipt.into()))
+                .unwrap_err(),
+            Error::UnknownReceipt { .. }
+        ));
+    }
+    assert_eq!(count(&t.till, "SELECT count(*) FROM sales"), before);
+    assert_eq!(count(&t.till, "SELECT count(*) FROM outbox"), 1);
+    // Another register's number, or one not in this register's format, still needs the
+    // server.
+    for receipt in ["R08-000001", "R07-1", "R070-000001"] {
+        let err = t.till.refund(&refund_everything(receipt)).unwrap_err();
+        assert!(
+            matches!(err, Error::NeedsConnection { .. }),
+            "{receipt}: {err:?}"
+        );
+    }
+    // The register's own sale is still found by its number, as typed with spaces around it,
+    // and refunded.
+    let (found, _) = t
+        .till
+        .refundable(&SaleRef::Receipt(" R07-000001 ".into()))
+        .unwrap();
+    assert_eq!(found.sale_id, sale.sale_id);
+    t.till.refund(&refund_everything("R07-000001")).unwrap();
+}
+
+#[test]
+fn a_register_that_may_have_numbered_elsewhere_asks_the_server_for_an_own_number() {
+    // A new store (a register paired to a new device) whose first contact has not told it
+    // the server's highest: the register may have rung numbers on its earlier device.
+    let t = uk_till();
+    assert!(t.till.needs_seq_floor().unwrap());
+    for _ in 0..2 {
+        sell(&t.till, &[("p-bread", "1")], false);
+    }
+    for receipt in ["R07-000003", "R07-000050"] {
+        let err = t.till.refund(&refund_everything(receipt)).unwrap_err();
+        assert!(
+            matches!(err, Error::NeedsConnection { .. }),
+            "{receipt}: {err:?}"
+        );
+    }
+    // The server's highest is 40: numbers 3 to 40 were rung on the earlier device, and this
+    // one holds 1, 2 and 41 only.
+    t.till.raise_seq_floor("uk-01", "R07", 40).unwrap();
+    assert_eq!(
+        sell(&t.till, &[("p-bread", "1")], false).receipt_no,
+        "R07-000041"
+    );
+    for receipt in ["R07-000020", "R07-000042"] {
+        let err = t.till.refund(&refund_everything(receipt)).unwrap_err();
+        assert!(
+            matches!(err, Error::NeedsConnection { .. }),
+            "{receipt}: {err:?}"
+        );
+    }
+    assert_eq!(count(&t.till, "SELECT count(*) FROM sales"), 3);
+}
+
+#[test]
+fn after_a_salvage_that_kept_every_sale_an_own_number_not_held_asks_the_server() {
+    let t = uk_till();
+    for _ in 0..3 {
+        sell(&t.till, &[("p-bread", "1")], false);
+    }
+    tillkit_core::testing::tamper(&t.till, |c| {
+        Ok(c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")?)
+    })
+    .unwrap();
+    // A catalogue page goes bad: the store asks for recovery, and every sale is salvaged.
+    let page: i64 = count(
+        &t.till,
+        "SELECT min(pageno) FROM dbstat WHERE name = 'products' AND pagetype = 'leaf'",
+    );
+    let TestTill { dir, vault, till } = t;
+    drop(till);
+    flip_bytes(
+        &dir.path().join("tillkit.db"),
+        (page as usize - 1) * 4096 + 200,
+        64,
+        0xa5,
+    );
+    // The keychain reserved no number past the three rung: the salvaged counter goes on
+    // gapless.
+    let book = vault.receipt_book().unwrap();
+    let mut reserved = book.load().unwrap();
+    for r in &mut reserved.registers {
+        r.through = 3;
+    }
+    book.save(&reserved).unwrap();
+    let config = tillkit_core::Config::new(dir.path());
+    let till = Till::open_with_vault(config.clone(), &vault).unwrap();
+    till.login("uk-01", "R07", "alice").unwrap();
+    assert!(matches!(
+        till.product("p-bread").err(),
+        Some(Error::NeedsRecovery { .. })
+    ));
+    drop(till);
+    let report = tillkit_core::store::recovery::recover(&config, &vault).unwrap();
+    assert_eq!(report.sales_recovered, 3, "{report:?}");
+    let till = Till::open_with_vault(config, &vault).unwrap();
+    till.import_catalog(&uk_catalog()).unwrap();
+    till.login("uk-01", "R07", "alice").unwrap();
+    server_holds_none(&till);
+    assert_eq!(
+        sell(&till, &[("p-bread", "1")], false).receipt_no,
+        "R07-000004"
+    );
+    // Numbers 1 to 4, every one held, but a salvage may have lost records: only the server
+    // can say whether R07-000005 exists.
+    let err = till.refund(&refund_everything("R07-000005")).unwrap_err();
+    assert!(matches!(err, Error::NeedsConnection { .. }), "{err:?}");
+}
+
+#[test]
+fn after_a_fresh_start_an_own_receipt_number_not_held_asks_the_server() {
+    let t = uk_till();
+    for _ in 0..3 {
+        sell(&t.till, &[("p-bread", "1")], false);
+    }
+    let TestTill { dir, vault, till } = t;
+    drop(till);
+    flip_bytes(&dir.path().join("tillkit.db"), 0, 4096, 0x5a);
+    let config = tillkit_core::Config::new(dir.path());
+    assert!(matches!(
+        Till::open_with_vault(config.clone(), &vault).err(),
+        Some(Error::NeedsRecovery { .. })
+    ));
+    tillkit_core::store::recovery::start_fresh(&config, &vault).unwrap();
+    let till = Till::open_with_vault(config, &vault).unwrap();
+    till.import_catalog(&uk_catalog()).unwrap();
+    till.login("uk-01", "R07", "alice").unwrap();
+    let after = sell(&till, &[("p-bread", "1")], false);
+    assert_ne!(after.receipt_no, "R07-000001");
+    // R07-000002 was printed before the fresh start and is gone from this device: only the
+    // server can say whether it exists.
+    for receipt in ["R07-000002", "R07-099999"] {
+        let err = till.refund(&refund_everything(receipt)).unwrap_err();
+        assert!(
+            matches!(err, Error::NeedsConnection { .. }),
+            "{receipt}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn a_card_refund_beyond_what_the_card_paid_is_a_typed_error_with_the_amounts() {
+    let t = uk_till();
+    let mut cart = t.till.new_cart().unwrap();
+    t.till.add_product(&mut cart, "p-kettle", d("2")).unwrap();
+    let total = cart.totals().unwrap().total;
+    let sale = t
+        .till
+        .complete_sale(
+            &cart,
+            &[
+                Payment {
+                    method: PaymentMethod::Card,
+                    amount: d("40.00"),
+                    reference: Some("T-5".into()),
+                },
+                Payment {
+                    method: PaymentMethod::Cash,
+                    amount: total - d("40.00"),
+                    reference: None,
+                },
+            ],
+        )
+        .unwrap()
+        .record;
+    let first = t
+        .till
+        .refund(&items(&sale, &[(1, "1", true)], card()))
+        .unwrap()
+        .record;
+    let before = count(&t.till, "SELECT count(*) FROM sales");
+    let err = t
+        .till
+        .refund(&items(&sale, &[(1, "1", true)], card()))
+        .unwrap_err();
+    match &err {
+        Error::RefundExceedsCard {
+            requested,
+            paid_by_card,
+            refunded_to_card,
+        } => {
+            assert_eq!(*requested, sale.total - first.total);
+            assert_eq!(*paid_by_card, d("40.00"));
+            assert_eq!(*refunded_to_card, first.amount_paid);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!err.is_system_failure());
+    assert_eq!(count(&t.till, "SELECT count(*) FROM sales"), before);
+    // The rest goes back in cash.
+    t.till
+        .refund(&items(&sale, &[(1, "1", true)], RefundTender::Cash))
+        .unwrap();
 }

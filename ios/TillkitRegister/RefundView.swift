@@ -13,9 +13,9 @@ final class RefundModel: ObservableObject {
     @Published private(set) var flow: RefundFlow
     let store: TillkitStore
 
-    init(store: TillkitStore, registerId: String?, money: MoneyFormat = MoneyFormat()) {
+    init(store: TillkitStore, money: MoneyFormat = MoneyFormat()) {
         self.store = store
-        flow = RefundFlow(ownRegister: registerId, money: money)
+        flow = RefundFlow(money: money)
     }
 
     /// A call is running: the sheet cannot be dismissed and nothing can be sent again.

@@ -82,7 +82,7 @@ struct RegisterView: View {
                 ToolbarItem(placement: .principal) { StatusPillView(pill: store.pill) }
                 ToolbarItem(placement: .secondaryAction) {
                     Button {
-                        if refund == nil || refund?.done == true { refund = RefundModel(store: store, registerId: Startup.pairedRegisterId) }
+                        if refund == nil || refund?.done == true { refund = RefundModel(store: store) }
                         showRefund = true
                     } label: {
                         Label("Refund", systemImage: "arrow.uturn.backward")

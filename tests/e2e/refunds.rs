@@ -3,7 +3,8 @@
 //! stores nothing twice; two registers refunding one line beyond what was sold end with
 //! the second refund set aside on its device with the server's reason, never dropped; and a
 //! register refunds a sale another register rang by fetching it from the server online
-//! (offline, or the server unreachable, it is `NeedsConnection`), scoped to its store.
+//! (offline, or the server unreachable, it is `NeedsConnection`), scoped to its store; a
+//! receipt number no sale has is `UnknownReceipt`, and nothing is written.
 
 use std::time::Duration;
 
@@ -381,7 +382,7 @@ fn no_connection_no_refund_of_a_sale_not_held(backend: &Backend) {
     r2.set_network(true);
     let unknown = SaleRef::Receipt("R1-000099".into());
     match r2.engine().refund(&request(unknown, 1, "1")) {
-        Err(Error::NotFound { what }) => assert!(what.contains("R1-000099"), "{what}"),
+        Err(Error::UnknownReceipt { receipt }) => assert_eq!(receipt, "R1-000099"),
         other => panic!("a receipt the server does not hold: {other:?}"),
     }
     server.stop();
@@ -495,15 +496,93 @@ fn lookups_are_scoped_to_the_tokens_store(backend: &Backend) {
             "{bad}"
         );
     }
-    // A device of store B asking for A's receipt number gets a typed NotFound.
+    // A device of store B asking for A's receipt number: store B's server holds no such
+    // sale.
     let b = Device::online(OTHER_STORE, "R1", sync_config(&server.url(), &theirs));
     match b
         .engine()
         .refund(&request(SaleRef::Receipt(sale.receipt_no.clone()), 1, "1"))
     {
-        Err(Error::NotFound { .. }) => {}
+        Err(Error::UnknownReceipt { receipt }) => assert_eq!(receipt, sale.receipt_no),
         other => panic!("another store's sale: {other:?}"),
     }
 }
 
 on_both_backends!(lookups_are_scoped_to_the_tokens_store => a_sale_lookup_is_scoped_to_the_tokens_store_on_sqlite, a_sale_lookup_is_scoped_to_the_tokens_store_on_postgres);
+
+fn held_copies(dev: &Device) -> i64 {
+    tillkit_core::testing::inspect(&dev.till, |c| {
+        Ok(c.query_row("SELECT count(*) FROM held_sales", [], |r| r.get(0))?)
+    })
+    .expect("held copies counted")
+}
+
+fn unknown_receipt_online(backend: &Backend) {
+    let mut server = Server::start_on(backend);
+    let mut r1 = Device::online(
+        STORE,
+        "R1",
+        sync_config(&server.url(), &server.token(STORE, "R1")),
+    );
+    let sold_r1 = r1.ring(&[("p-kettle", "1")]);
+    r1.wait_drained(DRAIN);
+    let mut r2 = Device::online(
+        STORE,
+        "R2",
+        sync_config(&server.url(), &server.token(STORE, "R2")),
+    );
+    let sold_r2 = r2.ring(&[("p-bread", "1")]);
+    r2.wait_drained(DRAIN);
+    assert!(
+        !r2.till.needs_seq_floor().expect("floor check"),
+        "the server told R2 its highest number"
+    );
+
+    // Another register's number the server does not hold (the device must ask it), and one
+    // of R2's own it never printed (the device holds every one of its numbers and knows).
+    for receipt in ["R1-000099", "R2-000050"] {
+        let by_receipt = SaleRef::Receipt(receipt.into());
+        match r2.engine().refund(&request(by_receipt.clone(), 1, "1")) {
+            Err(Error::UnknownReceipt { receipt: r }) => assert_eq!(r, receipt),
+            other => panic!("{receipt}: {other:?}"),
+        }
+        match r2.engine().refundable(&by_receipt) {
+            Err(Error::UnknownReceipt { receipt: r }) => assert_eq!(r, receipt),
+            other => panic!("{receipt}: {other:?}"),
+        }
+    }
+    // Nothing was written, on the device or on the server.
+    assert!(r2.pending_ids(STORE).is_empty(), "nothing queued");
+    assert_eq!(held_copies(&r2), 0, "nothing held");
+    assert_eq!(r2.till.verify_journal().expect("journal").records, 1);
+    server.assert_holds_exactly(STORE, &[sold_r1.clone(), sold_r2.clone()]);
+    for sale in [&sold_r1, &sold_r2] {
+        assert!(
+            server
+                .store()
+                .refunds_of(STORE, &sale.sale_id.to_string())
+                .expect("refunds")
+                .is_empty()
+        );
+    }
+    // The server's was the answer for R1's number: without it, only NeedsConnection. R2's
+    // own number needs no server.
+    server.stop();
+    match r2
+        .engine()
+        .refund(&request(SaleRef::Receipt("R1-000099".into()), 1, "1"))
+    {
+        Err(Error::NeedsConnection { what }) => {
+            assert!(what.contains("did not answer"), "{what}")
+        }
+        other => panic!("server unreachable: {other:?}"),
+    }
+    assert!(matches!(
+        r2.engine()
+            .refund(&request(SaleRef::Receipt("R2-000050".into()), 1, "1")),
+        Err(Error::UnknownReceipt { .. })
+    ));
+    assert!(r2.pending_ids(STORE).is_empty(), "nothing queued");
+}
+
+on_both_backends!(unknown_receipt_online => online_a_receipt_number_no_sale_has_is_an_unknown_receipt_and_writes_nothing_on_sqlite, online_a_receipt_number_no_sale_has_is_an_unknown_receipt_and_writes_nothing_on_postgres);

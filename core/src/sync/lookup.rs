@@ -13,8 +13,9 @@ use crate::refund::SaleRef;
 
 /// Fetches `sale` from the server and keeps it as a held copy. `what` is the till's
 /// `NeedsConnection` text. Offline, no token for the store, or no answer from the server
-/// (unreachable, timed out, a gateway's page, busy): `NeedsConnection`, saying why. A sale the
-/// store does not hold: `NotFound`. Any other refusal: `Error::Sync` with the cause.
+/// (unreachable, timed out, a gateway's page, busy): `NeedsConnection`, saying why. A receipt
+/// number the store does not hold: `UnknownReceipt`; a sale id it does not hold: `NotFound`.
+/// Any other refusal: `Error::Sync` with the cause.
 pub(super) async fn fetch(shared: &Shared, sale: &SaleRef, what: String) -> Result<()> {
     let session = shared.till.session()?;
     let Some(token) = shared.cfg.credentials.token(&session.store_id) else {
@@ -51,10 +52,14 @@ fn typed(e: SyncError, sale: &SaleRef, what: String) -> Error {
             .as_deref()
             .is_some_and(|t| t.starts_with(UNKNOWN_SALE))
     {
-        return Error::not_found(match sale {
-            SaleRef::Receipt(r) => format!("receipt {r} (the store's server holds no such sale)"),
-            SaleRef::SaleId(id) => format!("sale {id} (the store's server holds no such sale)"),
-        });
+        return match sale {
+            SaleRef::Receipt(r) => Error::UnknownReceipt {
+                receipt: r.trim().to_string(),
+            },
+            SaleRef::SaleId(id) => {
+                Error::not_found(format!("sale {id} (the store's server holds no such sale)"))
+            }
+        };
     }
     Error::sync("the sale lookup failed", e)
 }

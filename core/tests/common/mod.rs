@@ -166,3 +166,12 @@ impl Rng {
         self.next() % n.max(1)
     }
 }
+
+/// Flips `len` bytes of the file at `path` from byte `at` (XOR with `mask`): damage a page.
+pub fn flip_bytes(path: &std::path::Path, at: usize, len: usize, mask: u8) {
+    let mut bytes = std::fs::read(path).unwrap();
+    for b in &mut bytes[at..at + len] {
+        *b ^= mask;
+    }
+    std::fs::write(path, bytes).unwrap();
+}

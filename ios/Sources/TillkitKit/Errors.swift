@@ -13,9 +13,15 @@ extension TillkitError {
         case .EmptyCart: return "The cart is empty"
         case let .InvalidInput(reason): return reason
         case let .NeedsConnection(what): return "\(what) needs a connection to the server"
+        // The core's answer: this register never printed it, or the store's server has no such sale.
+        case let .UnknownReceipt(receipt): return "No sale has receipt number \(receipt): check the number on the receipt"
         // Nothing was written: the cashier can ask for at most sold - refunded.
         case let .OverRefund(lineNo, requested, sold, refunded):
             return "Line \(lineNo): \(refunded) of \(sold) already refunded; \(requested) cannot come back"
+        // Nothing was written: at most paid by card - already refunded to card can go back to it.
+        case let .RefundExceedsCard(requested, paidByCard, refundedToCard):
+            return "At most \(amount(leftOf(paidByCard, refundedToCard))) can go back to the card (\(amount(paidByCard)) paid by card, "
+                + "\(amount(refundedToCard)) already refunded to it), not \(amount(requested)): refund the rest in cash"
         // Nothing was saved: the cart stays, another tender may still be taken.
         case let .OfflineLimitReached(limit, attempted, max):
             return offlineRefusalMessage(limit: limit, attempted: attempted, max: max, money: money, currency: currency ?? "")

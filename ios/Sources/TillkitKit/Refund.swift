@@ -74,19 +74,17 @@ public enum RefundStep: Equatable {
 }
 
 /// The refund screen's state machine; the app calls the core when it says so. `refundId` is
-/// made once per refund and sent on every try of it; `ownRegister` (this register's id) tells
-/// a mistyped number of ours from another register's sale.
+/// made once per refund and sent on every try of it. Whether a receipt number exists is the
+/// core's answer (`UnknownReceipt`), never guessed from its register part.
 public struct RefundFlow {
     public let refundId: String
-    public let ownRegister: String?
     private let money: MoneyFormat
     /// Whether the register is online now, for the wording of a sale not on this device.
     public var online = false
     public private(set) var step: RefundStep = .enterReceipt(typed: "", problem: nil)
 
-    public init(refundId: String = UUID().uuidString.lowercased(), ownRegister: String?, money: MoneyFormat = MoneyFormat()) {
+    public init(refundId: String = UUID().uuidString.lowercased(), money: MoneyFormat = MoneyFormat()) {
         self.refundId = refundId
-        self.ownRegister = ownRegister
         self.money = money
     }
 
@@ -221,15 +219,16 @@ public struct RefundFlow {
     /// The receipt field's wording of what `refundable` threw.
     public func lookupMessage(_ error: Error, receiptNo: String) -> String {
         switch error as? TillkitError {
-        case .NeedsConnection?, .NotFound?:
-            guard let register = receiptRegister(receiptNo), register != ownRegister else {
-                return "No sale with receipt number \(receiptNo) on this register: check the number on the receipt"
-            }
+        case let .UnknownReceipt(receipt)?:
+            return "No sale has receipt number \(receipt): check the number on the receipt"
+        case .NeedsConnection?:
             if !online {
-                return "Receipt \(receiptNo) was rung on register \(register). Refunding it needs a connection to the "
-                    + "server: try again once this register is online"
+                return "Receipt \(receiptNo) is not on this register. Refunding it needs a connection to the server: "
+                    + "try again once this register is online"
             }
-            return "Receipt \(receiptNo) was rung on register \(register) and is not on this device: refund it on register \(register)"
+            return "Receipt \(receiptNo) is not on this register and the server did not answer: try again in a moment"
+        case let .NotFound(what)?:
+            return "Not found: \(what)"
         case let .InvalidInput(reason)?:
             return "Receipt \(receiptNo) cannot be refunded: \(reason)"
         case let known?:
@@ -248,6 +247,8 @@ public struct RefundFlow {
                 + "come back (not \(requested)). Nothing was refunded."
         case .NeedsConnection?:
             return lookupMessage(error, receiptNo: sale.sale.receiptNo)
+        case let .UnknownReceipt(receipt)?:
+            return lookupMessage(error, receiptNo: receipt)
         case let .RefundAlreadyGiven(_, receiptNo, _)?:
             return "This refund was already given as receipt \(receiptNo); nothing more was refunded. "
                 + "Start a new refund to give back more."
@@ -348,14 +349,6 @@ public func refundReceiptLines(_ receipt: RefundReceipt, money: MoneyFormat) -> 
     return lines
 }
 
-/// The register part of a receipt number (`R07-000042` -> `R07`), or nil if it has none.
-public func receiptRegister(_ receiptNo: String) -> String? {
-    guard let dash = receiptNo.lastIndex(of: "-"), dash > receiptNo.startIndex else { return nil }
-    let number = receiptNo[receiptNo.index(after: dash)...]
-    guard !number.isEmpty, number.allSatisfy({ ("0"..."9").contains($0) }) else { return nil }
-    return String(receiptNo[..<dash])
-}
-
 /// A receipt number as typed or scanned: surrounding spaces and line ends dropped.
 public func normalisedReceipt(_ text: String) -> String {
     text.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -374,7 +367,8 @@ private func plain(_ value: Decimal) -> String {
     NSDecimalNumber(decimal: value).description(withLocale: posixLocale)
 }
 
-private func leftOf(_ sold: String, _ refunded: String) -> String {
+/// `sold - refunded` in plain notation, never below 0 ("?" when either is not a number).
+func leftOf(_ sold: String, _ refunded: String) -> String {
     guard let s = exactDecimal(sold), let r = exactDecimal(refunded) else { return "?" }
     return plain(max(s - r, 0))
 }

@@ -33,7 +33,7 @@ final class RefundFlowTests: XCTestCase {
     }
 
     private func choosing() -> RefundFlow {
-        var flow = RefundFlow(refundId: refundId, ownRegister: "R07", money: money)
+        var flow = RefundFlow(refundId: refundId, money: money)
         flow.receiptTyped("  R07-000042\n")
         XCTAssertEqual(flow.lookupTapped(), "R07-000042")
         flow.found(sale())
@@ -41,7 +41,7 @@ final class RefundFlowTests: XCTestCase {
     }
 
     func testTheReceiptNumberIsLookedUpOnceAndAScanIsTheSameAsTypingIt() {
-        var flow = RefundFlow(refundId: refundId, ownRegister: "R07", money: money)
+        var flow = RefundFlow(refundId: refundId, money: money)
         XCTAssertNil(flow.lookupTapped())
         XCTAssertEqual(flow.step, .enterReceipt(typed: "", problem: "Type or scan the receipt number"))
         XCTAssertEqual(flow.scanned("R07-000042\r\n"), "R07-000042")
@@ -114,7 +114,7 @@ final class RefundFlowTests: XCTestCase {
         XCTAssertEqual(flow.review?.order?.tender, .cash)
 
         // Paid all in cash: nothing can go back to a card.
-        var cashSale = RefundFlow(refundId: refundId, ownRegister: "R07", money: money)
+        var cashSale = RefundFlow(refundId: refundId, money: money)
         _ = cashSale.scanned("R07-000042")
         cashSale.found(sale(paidByCard: false))
         cashSale.methodChosen(.card)
@@ -196,36 +196,33 @@ final class RefundFlowTests: XCTestCase {
         XCTAssertEqual(refundReceiptLines(cash, money: money).last, "Cash back £56.90")
     }
 
-    func testASaleNotOnThisDeviceIsWordedByWhoseReceiptItIsAndWhetherOnline() {
-        var flow = RefundFlow(refundId: refundId, ownRegister: "R07", money: money)
-        let missing = TillkitError.NeedsConnection(what: "a refund of receipt R99-000001, which this device does not hold,")
-        _ = flow.scanned("R99-000001")
-        flow.lookupFailed(missing)
+    func testAReceiptTheCoreCallsUnknownSaysCheckTheNumberAndOneNotHeldSaysWhetherOnline() {
+        var flow = RefundFlow(refundId: refundId, money: money)
+        _ = flow.scanned("R07-000999")
+        flow.lookupFailed(TillkitError.UnknownReceipt(receipt: "R07-000999"))
         XCTAssertEqual(flow.step, .enterReceipt(
-            typed: "R99-000001",
-            problem: "Receipt R99-000001 was rung on register R99. Refunding it needs a connection to the server: "
-                + "try again once this register is online"))
-        flow.online = true
-        XCTAssertEqual(flow.lookupMessage(missing, receiptNo: "R99-000001"),
-                       "Receipt R99-000001 was rung on register R99 and is not on this device: refund it on register R99")
-        // One of ours the device does not hold, or no receipt number at all: mistyped.
-        flow.receiptTyped("R07-000999")
+            typed: "R07-000999",
+            problem: "No sale has receipt number R07-000999: check the number on the receipt"))
+        // Not held and the server not reachable: the number's register part is never read.
+        let missing = TillkitError.NeedsConnection(what: "a refund of receipt R07-000998, which this device does not hold,")
+        flow.receiptTyped("R07-000998")
         _ = flow.lookupTapped()
         flow.lookupFailed(missing)
         XCTAssertEqual(flow.step, .enterReceipt(
-            typed: "R07-000999",
-            problem: "No sale with receipt number R07-000999 on this register: check the number on the receipt"))
-        XCTAssertEqual(flow.lookupMessage(missing, receiptNo: "12345"),
-                       "No sale with receipt number 12345 on this register: check the number on the receipt")
+            typed: "R07-000998",
+            problem: "Receipt R07-000998 is not on this register. Refunding it needs a connection to the server: "
+                + "try again once this register is online"))
+        flow.online = true
+        XCTAssertEqual(flow.lookupMessage(missing, receiptNo: "R99-000001"),
+                       "Receipt R99-000001 is not on this register and the server did not answer: try again in a moment")
         XCTAssertEqual(flow.lookupMessage(TillkitError.InvalidInput(reason: "R07-000051 is a refund, not a sale"), receiptNo: "R07-000051"),
                        "Receipt R07-000051 cannot be refunded: R07-000051 is a refund, not a sale")
-        // Register ids may hold dashes: the number is the last part.
-        XCTAssertEqual(receiptRegister("shop-2-R1-000010"), "shop-2-R1")
-        XCTAssertNil(receiptRegister("000010"))
+        XCTAssertEqual(TillkitError.UnknownReceipt(receipt: "R07-000999").cashierMessage(money: money, currency: nil),
+                       "No sale has receipt number R07-000999: check the number on the receipt")
     }
 
     func testASaleWithNothingLeftCannotBeConfirmed() {
-        var flow = RefundFlow(refundId: refundId, ownRegister: "R07", money: money)
+        var flow = RefundFlow(refundId: refundId, money: money)
         _ = flow.scanned("R07-000042")
         flow.found(sale(spent: true))
         XCTAssertEqual(flow.review?.problem, "Everything on receipt R07-000042 has already been refunded")

@@ -36,7 +36,7 @@ class RefundScreenTest {
                 cart.addProduct("p-bread", "0.5")
                 core.completeSale(cart, listOf(cash(cart.totals().total)))
             }
-            val flow = RefundFlow(UUID.randomUUID().toString(), REGISTER, money)
+            val flow = RefundFlow(UUID.randomUUID().toString(), money)
 
             // Another register's receipt while offline: the core's NeedsConnection, worded.
             val other = "${REGISTER}X-000001"
@@ -44,7 +44,7 @@ class RefundScreenTest {
             val missing = expectThrows<TillkitException.NeedsConnection> { core.refundable(SaleRefRecord.Receipt(otherRef)) }
             flow.lookupFailed(missing.toRefundProblem(money, null))
             assertEquals(
-                "Receipt $other was rung on register ${REGISTER}X. Refunding it needs a connection to the server: " +
+                "Receipt $other is not on this register. Refunding it needs a connection to the server: " +
                     "try again once this register is online",
                 (flow.step as RefundStep.EnterReceipt).problem,
             )
@@ -80,7 +80,7 @@ class RefundScreenTest {
 
             // A second refund started before the first was seen: the core refuses the
             // over-refund with its figures, and the screen words them at the line's name.
-            val late = RefundFlow(UUID.randomUUID().toString(), REGISTER, money)
+            val late = RefundFlow(UUID.randomUUID().toString(), money)
             late.scanned(sale.receiptNo)
             late.found(core.refundable(SaleRefRecord.SaleId(sale.saleId)).toRefundableSaleInfo())
             assertEquals(listOf("2", "0.25"), (late.step as RefundStep.Choose).form.sale.lines.map { it.left })

@@ -1,6 +1,7 @@
 // Refunds through the bindings: what is left to refund per line, a partial refund with its
 // receipt, an over-refund as its own typed exception with the line and quantities (never a
-// string to parse), and a refund of a sale this device does not hold as NeedsConnection.
+// string to parse), a refund of a sale this device does not hold as NeedsConnection, and,
+// online, a receipt number the store's server does not hold as UnknownReceipt.
 package app.tillkit.tests
 
 import app.tillkit.ffi.RefundItemRecord
@@ -69,6 +70,20 @@ class RefundTest {
             assertEquals("2", over.sold)
             assertEquals("1", over.refunded)
             assertEquals("nothing was written", 2, core.pendingSales(10u).size)
+            // Paid in cash: nothing can go back to a card, and the refusal says with what figures.
+            val toCard = expectThrows<TillkitException.RefundExceedsCard> {
+                core.refund(
+                    RefundRequestRecord(
+                        refundId = UUID.randomUUID().toString(),
+                        sale = bySaleId,
+                        lines = RefundLinesRecord.Items(listOf(RefundItemRecord(2u, "1", true))),
+                        tender = RefundTenderRecord.Card("T-R1"),
+                        reason = null,
+                    ),
+                )
+            }
+            assertEquals(listOf("0", "0"), listOf(toCard.paidByCard, toCard.refundedToCard))
+            assertEquals("nothing was written", 2, core.pendingSales(10u).size)
 
             expectThrows<TillkitException.NeedsConnection> {
                 core.refundable(SaleRefRecord.Receipt("R99-000001"))
@@ -89,6 +104,39 @@ class RefundTest {
             core.shutdown()
             core.close()
             dir.deleteTree()
+        }
+    }
+
+    @Test
+    fun online_a_receipt_number_no_sale_has_is_an_unknown_receipt_and_nothing_is_written() = runBlocking<Unit> {
+        TestServer.start().use { server ->
+            val dir = tempDir("refunds-unknown")
+            val core = openPaired(dir, server)
+            try {
+                core.login(STORE, REGISTER, "alice")
+                eventually(30, "the catalogue from the server") { runCatching { core.product("p-head") }.isSuccess }
+                // Another register's number: only the server can say, and it holds no such sale.
+                val unknown = expectThrows<TillkitException.UnknownReceipt> {
+                    core.refundable(SaleRefRecord.Receipt("R99-000001"))
+                }
+                assertEquals("R99-000001", unknown.receipt)
+                expectThrows<TillkitException.UnknownReceipt> {
+                    core.refund(
+                        RefundRequestRecord(
+                            refundId = UUID.randomUUID().toString(),
+                            sale = SaleRefRecord.Receipt("R99-000001"),
+                            lines = RefundLinesRecord.Everything(true),
+                            tender = RefundTenderRecord.Cash,
+                            reason = null,
+                        ),
+                    )
+                }
+                assertEquals("nothing was written", 0, core.pendingSales(10u).size)
+            } finally {
+                core.shutdown()
+                core.close()
+                dir.deleteTree()
+            }
         }
     }
 }

@@ -34,13 +34,12 @@ import kotlinx.coroutines.launch
 class RefundSession(
     private val till: TillkitAndroid,
     private val scope: CoroutineScope,
-    registerId: String?,
     private val money: MoneyFormat = MoneyFormat(),
 ) {
     /** What the refund screen draws. */
     data class View(val step: RefundStep, val review: RefundReview?, val canConfirm: Boolean)
 
-    private val flow = RefundFlow(UUID.randomUUID().toString(), registerId, money)
+    private val flow = RefundFlow(UUID.randomUUID().toString(), money)
     private val mutableView = MutableStateFlow(snapshot())
     val view: StateFlow<View> = mutableView.asStateFlow()
 

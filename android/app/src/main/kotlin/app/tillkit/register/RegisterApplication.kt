@@ -115,7 +115,7 @@ class RegisterApplication : Application() {
 
     /** The refund in progress, or a new one (with a new refund id). */
     fun refundSession(till: TillkitAndroid): RefundSession =
-        refund ?: RefundSession(till, scope, registerId).also { refund = it }
+        refund ?: RefundSession(till, scope).also { refund = it }
 
     /** Leaves the refund screen; refused (false) while a call of it is running. */
     fun closeRefund(): Boolean {

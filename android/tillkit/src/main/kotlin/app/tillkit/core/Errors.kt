@@ -20,9 +20,17 @@ fun TillkitException.cashierMessage(money: MoneyFormat, currency: String?): Stri
         is TillkitException.EmptyCart -> "The cart is empty"
         is TillkitException.InvalidInput -> reason
         is TillkitException.NeedsConnection -> "$what needs a connection to the server"
+        // The core's answer: this register never printed it, or the store's server has no such sale.
+        is TillkitException.UnknownReceipt -> "No sale has receipt number $receipt: check the number on the receipt"
         // Nothing was written: the cashier can ask for at most sold - refunded.
         is TillkitException.OverRefund ->
             "Line $lineNo: $refunded of $sold already refunded; $requested cannot come back"
+        // Nothing was written: at most paid by card - already refunded to card can go back to it.
+        is TillkitException.RefundExceedsCard -> {
+            val left = java.math.BigDecimal(paidByCard).subtract(java.math.BigDecimal(refundedToCard)).max(java.math.BigDecimal.ZERO)
+            "At most ${amount(left.toPlainString())} can go back to the card (${amount(paidByCard)} paid by card, " +
+                "${amount(refundedToCard)} already refunded to it), not ${amount(requested)}: refund the rest in cash"
+        }
         // Nothing was saved: the cart stays, another tender may still be taken.
         is TillkitException.OfflineLimitReached ->
             offlineRefusalMessage(OfflineRefusal(limit.toOfflineLimit(), attempted, max), money, currency ?: "")
@@ -46,6 +54,7 @@ fun TillkitException.cashierMessage(money: MoneyFormat, currency: String?): Stri
 fun TillkitException.toRefundProblem(money: MoneyFormat, currency: String?): RefundProblem = when (this) {
     is TillkitException.OverRefund -> RefundProblem.OverRefund(lineNo.toLong(), requested, sold, refunded)
     is TillkitException.NeedsConnection -> RefundProblem.NeedsConnection(what)
+    is TillkitException.UnknownReceipt -> RefundProblem.UnknownReceipt(receipt)
     is TillkitException.RefundAlreadyGiven -> RefundProblem.AlreadyGiven(receiptNo)
     is TillkitException.NotFound -> RefundProblem.NotFound(what)
     is TillkitException.InvalidInput -> RefundProblem.InvalidInput(reason)

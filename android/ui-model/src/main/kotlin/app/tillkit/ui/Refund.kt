@@ -113,8 +113,14 @@ sealed interface RefundProblem {
     /** More than is left of a line; nothing was written. */
     data class OverRefund(val lineNo: Long, val requested: String, val sold: String, val refunded: String) : RefundProblem
 
-    /** The sale is not on this device (the core says a connection is needed). */
+    /** The sale is not on this device and the server could not be asked (offline, no answer). */
     data class NeedsConnection(val what: String) : RefundProblem
+
+    /**
+     * No sale has this receipt number: the core found it is this register's own number and
+     * never printed, or the store's server holds no such sale.
+     */
+    data class UnknownReceipt(val receipt: String) : RefundProblem
 
     data class NotFound(val what: String) : RefundProblem
 
@@ -158,13 +164,11 @@ sealed interface RefundStep {
 
 /**
  * The refund screen's state machine; the app calls the core when it says so.
- * `refundId` is made once per refund (a UUID) and sent on every try of it.
- * `ownRegister` is this register's id: it tells a mistyped number of ours from another
- * register's sale.
+ * `refundId` is made once per refund (a UUID) and sent on every try of it. Whether a receipt
+ * number exists is the core's answer (`UnknownReceipt`), never guessed from its register part.
  */
 class RefundFlow(
     val refundId: String,
-    private val ownRegister: String?,
     private val money: MoneyFormat,
 ) {
     var step: RefundStep = RefundStep.EnterReceipt()
@@ -303,17 +307,15 @@ class RefundFlow(
 
     /** The receipt field's wording of a refusal of `refundable`. */
     fun lookupMessage(problem: RefundProblem, receiptNo: String): String = when (problem) {
-        is RefundProblem.NeedsConnection, is RefundProblem.NotFound -> {
-            val register = receiptRegister(receiptNo)
-            if (register == null || register == ownRegister) {
-                "No sale with receipt number $receiptNo on this register: check the number on the receipt"
-            } else if (!online) {
-                "Receipt $receiptNo was rung on register $register. Refunding it needs a connection to the " +
-                    "server: try again once this register is online"
-            } else {
-                "Receipt $receiptNo was rung on register $register and is not on this device: refund it on register $register"
-            }
+        is RefundProblem.UnknownReceipt ->
+            "No sale has receipt number ${problem.receipt}: check the number on the receipt"
+        is RefundProblem.NeedsConnection -> if (!online) {
+            "Receipt $receiptNo is not on this register. Refunding it needs a connection to the server: " +
+                "try again once this register is online"
+        } else {
+            "Receipt $receiptNo is not on this register and the server did not answer: try again in a moment"
         }
+        is RefundProblem.NotFound -> "Not found: ${problem.what}"
         is RefundProblem.InvalidInput -> "Receipt $receiptNo cannot be refunded: ${problem.reason}"
         is RefundProblem.OverRefund, is RefundProblem.AlreadyGiven -> refundMessage(problem, null)
         is RefundProblem.Other -> problem.message
@@ -328,6 +330,7 @@ class RefundFlow(
                 "(not ${problem.requested}). Nothing was refunded."
         }
         is RefundProblem.NeedsConnection -> sale?.let { lookupMessage(problem, it.receiptNo) } ?: "${problem.what} needs a connection to the server"
+        is RefundProblem.UnknownReceipt -> lookupMessage(problem, problem.receipt)
         is RefundProblem.AlreadyGiven ->
             "This refund was already given as receipt ${problem.receiptNo}; nothing more was refunded. " +
                 "Start a new refund to give back more."
@@ -407,13 +410,8 @@ fun refundReceiptLines(done: RefundDone, money: MoneyFormat): List<String> {
     return lines
 }
 
-/** The register part of a receipt number (`R07-000042` -> `R07`), or null if it has none. */
-fun receiptRegister(receiptNo: String): String? = RECEIPT_NO.matchEntire(receiptNo)?.groupValues?.get(1)
-
 /** A receipt number as typed or scanned: surrounding spaces and line ends dropped. */
 fun normalisedReceipt(text: String): String = text.trim()
-
-private val RECEIPT_NO = Regex("(.+)-([0-9]+)")
 
 // "1", "0.375" or "0,375" on a comma keyboard; no signs, no grouping.
 private val TYPED_QUANTITY = Regex("[0-9]{1,9}([.,][0-9]+)?")
