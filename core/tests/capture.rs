@@ -555,3 +555,56 @@ fn queue_counts_stay_exact_through_sales_acks_and_set_asides() {
     assert_eq!(counts, recount(&t));
     assert_eq!((counts.pending, counts.attention), (2, 1));
 }
+
+#[test]
+fn the_verdicts_of_one_upload_are_applied_in_one_transaction_or_not_at_all() {
+    let t = uk_till();
+    let sell = |t: &TestTill| {
+        let mut cart = t.till.new_cart().unwrap();
+        t.till.add_product(&mut cart, "p-bread", d("1")).unwrap();
+        t.till.complete_sale(&cart, &[cash("3.20")]).unwrap().record
+    };
+    let sales: Vec<_> = (0..3).map(|_| sell(&t)).collect();
+    let verdicts: Vec<(String, Verdict)> = vec![
+        (sales[0].sale_id.to_string(), Verdict::Synced),
+        (
+            sales[1].sale_id.to_string(),
+            Verdict::SetAside("rejected: no".into()),
+        ),
+        (sales[2].sale_id.to_string(), Verdict::Synced),
+    ];
+    let snapshot = |t: &TestTill| {
+        (
+            count(t, "SELECT count(*) FROM outbox"),
+            count(t, "SELECT count(*) FROM outbox WHERE state = 'attention'"),
+            count(t, "SELECT count(*) FROM sales WHERE synced_at IS NOT NULL"),
+        )
+    };
+    assert_eq!(snapshot(&t), (3, 0, 0));
+    // The last sale's removal from the queue fails, after the first was stamped and
+    // unqueued and the second set aside in the same transaction.
+    let last = sales[2].sale_id.to_string();
+    tillkit_core::testing::tamper(&t.till, |c| {
+        c.execute_batch(&format!(
+            "CREATE TEMP TRIGGER fail_unqueue BEFORE DELETE ON outbox
+             WHEN OLD.sale_ref = (SELECT id FROM sales WHERE sale_id = '{last}')
+             BEGIN SELECT RAISE(ABORT, 'injected fault'); END;"
+        ))?;
+        Ok(())
+    })
+    .unwrap();
+    let err = tillkit_core::testing::apply_verdicts(&t.till, &verdicts).unwrap_err();
+    assert!(matches!(err, Error::Storage(_)), "{err:?}");
+    assert_eq!(snapshot(&t), (3, 0, 0), "nothing of the upload was applied");
+    assert_eq!(t.till.queue_counts().unwrap().pending, 3);
+    tillkit_core::testing::tamper(&t.till, |c| {
+        c.execute_batch("DROP TRIGGER fail_unqueue;")?;
+        Ok(())
+    })
+    .unwrap();
+    // Applied again (the server answers the retry the same), all of it holds.
+    tillkit_core::testing::apply_verdicts(&t.till, &verdicts).unwrap();
+    assert_eq!(snapshot(&t), (1, 1, 2));
+    let counts = t.till.queue_counts().unwrap();
+    assert_eq!((counts.pending, counts.attention), (0, 1));
+}
