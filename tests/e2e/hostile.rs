@@ -438,17 +438,33 @@ fn absurd_retry_after_values_are_capped_or_ignored_and_every_sale_arrives_once()
 
 #[test]
 fn a_catalogue_endpoint_answering_500_for_the_whole_drain_never_delays_an_upload() {
+    let fault = Fault::Answer {
+        status: 500,
+        retry_after: None,
+    };
+    a_failing_catalogue_endpoint_never_delays_an_upload(fault, Some(500));
+}
+
+#[test]
+fn a_catalogue_endpoint_that_hangs_or_answers_garbage_never_delays_an_upload() {
+    a_failing_catalogue_endpoint_never_delays_an_upload(
+        Fault::Stall(Duration::from_secs(120)),
+        None,
+    );
+    let garbage = Reply::status(200).body("application/json", r#"{"products": 7"#);
+    a_failing_catalogue_endpoint_never_delays_an_upload(Fault::Reply(garbage), Some(200));
+}
+
+/// The catalogue endpoint fails with `fault` for the whole drain (the path's status for
+/// each pull: `status`): every upload goes through as if it were not there.
+fn a_failing_catalogue_endpoint_never_delays_an_upload(fault: Fault, status: Option<u16>) {
     let (server, proxy, dev) = offline_device_behind_proxy(600, 20, |cfg| {
         // Due again at once, so it fails again and again during the drain.
         cfg.catalog_interval = Duration::from_millis(1);
+        // A hanging pull gives up soon enough to be seen in the status.
+        cfg.request_timeout = Duration::from_secs(2);
     });
-    proxy.always(
-        |m, p| m == "GET" && p.contains("/catalog"),
-        Fault::Answer {
-            status: 500,
-            retry_after: None,
-        },
-    );
+    proxy.always(|m, p| m == "GET" && p.contains("/catalog"), fault);
     let before = proxy.exchanges().len();
     let (log, _sub) = watch_status(&dev);
     dev.set_network(true);
@@ -461,15 +477,6 @@ fn a_catalogue_endpoint_answering_500_for_the_whole_drain_never_delays_an_upload
         "the round uploads before it pulls the catalogue: {:?}",
         during[0].path
     );
-    let catalogue: Vec<_> = during
-        .iter()
-        .filter(|e| e.path.contains("/catalog"))
-        .collect();
-    assert!(
-        !catalogue.is_empty(),
-        "the catalogue was tried during the drain"
-    );
-    assert!(catalogue.iter().all(|e| e.status == Some(500)));
     assert!(
         during
             .iter()
@@ -483,6 +490,17 @@ fn a_catalogue_endpoint_answering_500_for_the_whole_drain_never_delays_an_upload
             .last_error
             .is_some_and(|e| e.contains("catalogue download"))
     });
+    let catalogue: Vec<_> = proxy
+        .exchanges()
+        .into_iter()
+        .skip(before)
+        .filter(|e| e.path.contains("/catalog"))
+        .collect();
+    assert!(
+        !catalogue.is_empty(),
+        "the catalogue was tried during the drain"
+    );
+    assert!(catalogue.iter().all(|e| e.status == status));
 
     // The endpoint recovers: the catalogue comes in on its own schedule and the error goes.
     proxy.clear_always();
