@@ -756,3 +756,41 @@ fn only_the_servers_own_403_is_a_refused_token_a_wafs_html_403_is_retried() {
     );
     assert!(log.showed_error("HTTP 403, text/html, probably a proxy"));
 }
+
+#[test]
+fn a_local_storage_failure_while_applying_an_answer_is_shown_as_local_and_nothing_is_lost() {
+    let (server, _proxy, dev) = offline_device_behind_proxy(30, 10, |_| {});
+    let (log, _sub) = watch_status(&dev);
+    // The device cannot take sales off its queue: the server's answers cannot be applied.
+    tillkit_core::testing::tamper(&dev.till, |c| {
+        c.execute_batch(
+            "CREATE TEMP TRIGGER fail_unqueue BEFORE DELETE ON outbox
+             BEGIN SELECT RAISE(ABORT, 'injected fault'); END;",
+        )?;
+        Ok(())
+    })
+    .expect("trigger");
+    dev.set_network(true);
+    wait_until(DRAIN, "the local failure to be shown", || {
+        dev.engine()
+            .status()
+            .last_error
+            .is_some_and(|e| e.contains("local storage failed"))
+    });
+    let shown = dev.engine().status();
+    let error = shown.last_error.clone().unwrap_or_default();
+    assert!(
+        error.contains("injected fault") && !error.contains("unreadable"),
+        "the device's own failure, with its cause, never a server's: {error}"
+    );
+    assert_eq!(shown.pending, 30, "every sale still queued");
+
+    // The storage works again: the retries are answered as duplicates, once each.
+    tillkit_core::testing::tamper(&dev.till, |c| {
+        c.execute_batch("DROP TRIGGER fail_unqueue;")?;
+        Ok(())
+    })
+    .expect("drop trigger");
+    dev.wait_drained(DRAIN);
+    assert_all_arrived_and_none_set_aside(&server, &dev, &log);
+}
