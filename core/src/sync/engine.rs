@@ -52,8 +52,8 @@ pub(super) struct Shared {
     rounds: AtomicU64,
     /// Answers that show the path carrying requests, ever: an upload the server answered
     /// with batch results, a catalogue downloaded, a health probe answered over HTTP
-    /// (the server's health or any other page). An upload or pull answered with an error
-    /// does not count. A lone sale cut again after it moved was cut by a path that carries
+    /// (the server's health or any other page), an upload refused for what it carried (see
+    /// `refusal_answered`). Any other upload or pull answered with an error does not count. A lone sale cut again after it moved was cut by a path that carries
     /// other requests.
     answers: AtomicU64,
     wake: Notify,
@@ -440,6 +440,15 @@ impl Shared {
                 });
             flags.reconnect_at = Some((since, sales));
         }
+    }
+
+    /// An upload refused for what it carried (`SyncError::is_content_refusal`) was
+    /// answered: counted like the answers above, and the count after it returned (each
+    /// refusal of a lone sale counts toward parking it).
+    pub(super) fn refusal_answered(&self) -> u64 {
+        self.answers
+            .fetch_add(1, Ordering::SeqCst)
+            .saturating_add(1)
     }
 
     /// How many requests something has answered over HTTP so far (see `outage_over`).

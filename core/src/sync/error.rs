@@ -187,6 +187,15 @@ impl SyncError {
         )
     }
 
+    /// True for a refusal of what the request carried, by the path (a WAF's HTML 400 or
+    /// 403) or by a server that cannot read it: 400, 403 (not the protocol's token refusal,
+    /// which is `Auth`), 406, 415 and 422. Not a misrouted path (404, 405), not 401, 408,
+    /// 413 or 429, which say other things. A batch refused so is split; one sale refused
+    /// so alone, again and again, is parked (see `upload::drain`).
+    pub fn is_content_refusal(&self) -> bool {
+        matches!(self, SyncError::Refused { answer } if matches!(answer.status, 400 | 403 | 406 | 415 | 422))
+    }
+
     /// True for `413`: the batch is too large for the path; split it.
     pub fn is_too_large(&self) -> bool {
         matches!(self, SyncError::Refused { answer } if answer.status == 413)

@@ -61,13 +61,17 @@ enum Ending {
     Cut,
     /// Sent, and no whole answer within the request timeout.
     TimedOut,
-    /// Anything else (refused, busy, a connection never made): says nothing about size.
+    /// Answered with a refusal of what it carried (`SyncError::is_content_refusal`): a
+    /// filter on the path, or a server that cannot read one of its sales.
+    Refused,
+    /// Anything else (busy, misrouted, a connection never made): says nothing about size.
     Other,
 }
 
 impl Ending {
     fn of_failure(e: &SyncError) -> Ending {
         match e {
+            _ if e.is_content_refusal() => Ending::Refused,
             _ if !e.is_cut() => Ending::Other,
             SyncError::Timeout(_) => Ending::TimedOut,
             _ => Ending::Cut,
@@ -215,7 +219,7 @@ impl Sizing {
     fn record(&mut self, sent: usize, ending: Ending) {
         match ending {
             Ending::TimedOut => self.halve(sent),
-            Ending::Cut => {
+            Ending::Cut | Ending::Refused => {
                 self.quick = 0;
                 self.cuts = self.cuts.saturating_add(1);
                 if self.cuts >= CUTS_BEFORE_HALVING {
@@ -282,7 +286,9 @@ pub(super) async fn drain(
             .await;
         shared.set_syncing(false);
         let step = step(result, ids.len());
-        if step.answered() {
+        // A refusal of what it carried is an answer, but the sale did not get through.
+        let refused = matches!(&step, Step::Keep(e) if e.is_content_refusal());
+        if step.answered() && !refused {
             size.carried(&ids);
         }
         match step {
@@ -308,11 +314,18 @@ pub(super) async fn drain(
             Step::Keep(e) => {
                 let ending = Ending::of_failure(&e);
                 // A path that stalls a large body (a black hole, a stalling WAF) times it out
-                // where another would reset it: both count toward parking it.
-                if matches!(ending, Ending::Cut | Ending::TimedOut) && ids.len() == 1 {
+                // where another would reset it, and a filter refuses it: all count toward
+                // parking it. A refusal is itself an answer from the path, so each counts.
+                let lone = matches!(ending, Ending::Cut | Ending::TimedOut | Ending::Refused);
+                if lone && ids.len() == 1 {
                     let parked_before = shared.till.sale_parks(&ids[0])? > 0;
+                    let answers = if refused {
+                        shared.refusal_answered()
+                    } else {
+                        shared.answers()
+                    };
                     if let LoneCut::Park { cuts, again } =
-                        size.lone_cut(&ids[0], shared.answers(), parked_before)
+                        size.lone_cut(&ids[0], answers, parked_before)
                     {
                         // The path carries other requests but not this one: park it as a
                         // 413 alone would be, and go on with the sales behind it.
@@ -373,21 +386,28 @@ fn step(result: Result<BatchResponse, SyncError>, sales: usize) -> Step {
 /// in a row is parked (`again`: it was parked before), in words a cashier or an operator can
 /// act on.
 fn cut_alone(cuts: u32, again: bool, ending: Ending, body_len: usize, e: &SyncError) -> String {
-    let how = if ending == Ending::TimedOut {
-        "left unanswered until the request timeout"
-    } else {
-        "cut in flight"
+    let (how, likely) = match ending {
+        Ending::TimedOut => (
+            "left unanswered until the request timeout",
+            "a proxy or firewall limiting request size",
+        ),
+        Ending::Refused => (
+            "refused",
+            "a proxy or firewall filtering requests, or a server that cannot read this sale",
+        ),
+        _ => ("cut in flight", "a proxy or firewall limiting request size"),
     };
     let what = if again {
         format!("{how} again when retried alone")
+    } else if ending == Ending::Refused {
+        format!("{how} {cuts} times in a row when sent alone")
     } else {
         format!(
             "{how} {cuts} times in a row when sent alone, while the server answered other requests"
         )
     };
     format!(
-        "the upload of this sale ({body_len} bytes) was {what}: probably a proxy or firewall \
-         limiting request size ({})",
+        "the upload of this sale ({body_len} bytes) was {what}: probably {likely} ({})",
         e.chain()
     )
 }
@@ -1247,5 +1267,48 @@ mod tests {
             let got = step(classify(response(status, content_type, &[], body)), 1);
             assert!(got.answered(), "{status}: {got:?}");
         }
+        // A refusal of what the request carried counts toward splitting and parking; a
+        // misrouted path, a refused token and a rate limit do not.
+        for (status, expected) in [
+            (400, Ending::Refused),
+            (403, Ending::Refused),
+            (415, Ending::Refused),
+            (422, Ending::Refused),
+            (404, Ending::Other),
+            (405, Ending::Other),
+            (429, Ending::Other),
+        ] {
+            let e = classify(response(status, HTML, &[], PAGE)).expect_err("a refusal");
+            assert_eq!(Ending::of_failure(&e), expected, "{status}: {}", e.chain());
+        }
+        let protocol_403 = r#"{"error":"forbidden","message":"another store's token"}"#;
+        let e = classify(response(403, JSON, &[], protocol_403)).expect_err("a refusal");
+        assert_eq!(Ending::of_failure(&e), Ending::Other, "{}", e.chain());
+    }
+
+    #[test]
+    fn refusals_of_a_batchs_content_halve_it_like_cuts_and_park_its_sale_alone() {
+        let mut size = Sizing::new(8);
+        for expected in [8, 4, 4, 2, 2, 1] {
+            size.record(size.batch, Ending::Refused);
+            assert_eq!(size.batch, expected);
+        }
+        let refused = cut_alone(
+            3,
+            false,
+            Ending::Refused,
+            512,
+            &SyncError::Inconsistent {
+                request: Request::Upload,
+                what: "HTTP 403, text/html".into(),
+            },
+        );
+        assert!(
+            refused.contains(
+                "was refused 3 times in a row when sent alone: probably a proxy or firewall \
+                 filtering requests, or a server that cannot read this sale"
+            ),
+            "{refused}"
+        );
     }
 }
