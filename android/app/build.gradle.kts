@@ -53,6 +53,9 @@ dependencies {
     implementation(libs.androidx.activity.compose)
     implementation(libs.androidx.lifecycle.viewmodel.compose)
     implementation(libs.androidx.lifecycle.runtime.compose)
+    // The pairing screen's Scan: Google Play services shows the camera and returns the QR
+    // code's text, so the app asks for no camera permission.
+    implementation(libs.play.services.code.scanner)
     implementation(platform(libs.compose.bom))
     implementation(libs.compose.ui)
     implementation(libs.compose.material3)

@@ -8,9 +8,11 @@ import app.tillkit.core.toRegisterStatus
 import app.tillkit.ffi.PairedRegister
 import app.tillkit.ffi.TillkitCore
 import app.tillkit.ffi.TillkitException
+import app.tillkit.ffi.readPairingScan
 import kotlinx.coroutines.runBlocking
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertFalse
+import org.junit.Assert.assertNotNull
 import org.junit.Assert.assertNull
 import org.junit.Assert.assertTrue
 import org.junit.Test
@@ -97,6 +99,37 @@ class PairingTest {
                 core.pair(server.baseUrl, server.pairingCode())
                 eventually(30, "the kept sale to upload") { core.status().let { it.pending == 0uL && !it.needsPairing } }
                 assertEquals("1", jsonField(server.summary(), "sale_count"))
+            } finally {
+                core.shutdown()
+                core.close()
+                dir.deleteTree()
+            }
+        }
+    }
+
+    @Test
+    fun a_register_pairs_with_the_link_its_scanned_qr_code_holds_and_a_foreign_qr_is_refused() = runBlocking<Unit> {
+        TestServer.start().use { server ->
+            val dir = tempDir("scan-pairing")
+            val core = openCore(dir, serverUrl = server.baseUrl)
+            try {
+                // What the pairing screen's scanner reads off the QR code the operator shows.
+                val link = server.admin("pair-register", "--store", STORE, "--register", REGISTER, "--link", server.baseUrl).trim()
+                assertTrue(link, link.startsWith("tillkit://pair?"))
+                val scanned = readPairingScan(link)
+                assertEquals("the link names this server", server.baseUrl, scanned.serverUrl)
+                val paired = core.pair(scanned.serverUrl ?: server.baseUrl, scanned.code)
+                assertEquals(PairedRegister(STORE, REGISTER), paired)
+                assertEquals(REGISTER, core.pairedRegister(STORE)?.registerId)
+
+                // Any other QR code (here a Wi-Fi one) says so with words for the cashier; nothing is sent.
+                val wifi = expectThrows<TillkitException.InvalidInput> { readPairingScan("WIFI:S:x;;") }
+                assertTrue(wifi.pairingMessage(), wifi.pairingMessage().contains("not a Tillkit pairing code"))
+                // A link made for another server fills the field but pairing with it is refused.
+                val foreign = readPairingScan("tillkit://pair?code=${scanned.code}&server=https://sync.elsewhere.test/")
+                assertNotNull(foreign.serverUrl)
+                expectThrows<TillkitException.InvalidInput> { core.pair(foreign.serverUrl!!, foreign.code) }
+                assertEquals(REGISTER, core.pairedRegister(STORE)?.registerId)
             } finally {
                 core.shutdown()
                 core.close()

@@ -1,7 +1,10 @@
-// The pairing screen: the cashier types (or pastes) the one-time code a manager made with
+// The pairing screen: the cashier scans, types or pastes the one-time code a manager made with
 // `tillkit-server admin pair-register`; the core trades it for the register's token and keeps
 // it in the keychain. Shown when the register has no token or the server refused it.
-// No camera scanning: typing and paste only (a scanner needs a barcode library or app).
+// Scan reads a QR code through Google's code scanner (Google Play services shows the camera:
+// no camera permission here). The manager shows the code as a QR code with
+// `tillkit-server admin pair-register DB --store S --register R --link https://sync.example/ | qrencode -t ansiutf8`;
+// the core reads the link (readPairingScan) and pairing refuses a link made for another server.
 package app.tillkit.register
 
 import androidx.compose.foundation.layout.Arrangement
@@ -25,6 +28,7 @@ import androidx.compose.runtime.rememberCoroutineScope
 import androidx.compose.ui.Alignment
 import androidx.compose.ui.Modifier
 import androidx.compose.ui.platform.LocalClipboard
+import androidx.compose.ui.platform.LocalContext
 import androidx.compose.ui.text.input.ImeAction
 import androidx.compose.ui.text.input.KeyboardCapitalization
 import androidx.compose.ui.unit.dp
@@ -35,18 +39,36 @@ import app.tillkit.core.TillkitAndroid
 import app.tillkit.core.pairingMessage
 import app.tillkit.ffi.PairedRegister
 import app.tillkit.ffi.TillkitException
+import app.tillkit.ffi.readPairingScan
+import com.google.mlkit.common.MlKitException
+import com.google.mlkit.vision.barcode.common.Barcode
+import com.google.mlkit.vision.codescanner.GmsBarcodeScannerOptions
+import com.google.mlkit.vision.codescanner.GmsBarcodeScanning
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.flow.update
 import kotlinx.coroutines.launch
 
-/** The code being typed, whether the exchange is under way, and why the last one failed. */
-data class PairingUiState(val code: String = "", val busy: Boolean = false, val error: String? = null) {
+/**
+ * The code being typed, whether the exchange is under way, and why the last one failed.
+ * `scannedServer` is the server a scanned pairing link named (null when typed, pasted or a
+ * bare code was scanned): pairing sends it to the core, which refuses one that is not this
+ * register's server, with words saying so.
+ */
+data class PairingUiState(
+    val code: String = "",
+    val busy: Boolean = false,
+    val error: String? = null,
+    val scannedServer: String? = null,
+) {
     val canPair: Boolean get() = !busy && code.isNotBlank()
 }
 
-/** Trades the typed code for the register's token through the core. */
+/** Shown when the code scanner cannot run (no Google Play services, its module missing). */
+const val SCAN_UNAVAILABLE = "Scanning is not available here: type the code"
+
+/** Trades the typed or scanned code for the register's token through the core. */
 class PairingViewModel(
     private val till: TillkitAndroid,
     private val serverUrl: String,
@@ -55,7 +77,25 @@ class PairingViewModel(
     private val mutableState = MutableStateFlow(PairingUiState())
     val state: StateFlow<PairingUiState> = mutableState.asStateFlow()
 
-    fun onCodeChange(code: String) = mutableState.update { it.copy(code = code, error = null) }
+    /** A typed or pasted code is for this register's server: a scanned link's server is dropped. */
+    fun onCodeChange(code: String) = mutableState.update { it.copy(code = code, error = null, scannedServer = null) }
+
+    /**
+     * What the scanner read: a pairing link or bare code goes in the field (with the server
+     * the link names); anything else leaves the field alone and says why. Nothing is sent.
+     */
+    fun onScanned(text: String) {
+        if (state.value.busy) return
+        try {
+            val scanned = readPairingScan(text)
+            mutableState.update { it.copy(code = scanned.code, error = null, scannedServer = scanned.serverUrl) }
+        } catch (e: TillkitException) {
+            mutableState.update { it.copy(error = e.pairingMessage()) }
+        }
+    }
+
+    /** The scanner could not run: the cashier types the code instead. */
+    fun onScanUnavailable() = mutableState.update { it.copy(error = SCAN_UNAVAILABLE) }
 
     fun pair() {
         val current = state.value
@@ -64,7 +104,8 @@ class PairingViewModel(
         viewModelScope.launch {
             try {
                 // Suspends off the main thread; finishes even if this screen goes away.
-                val paired = till.core.pair(serverUrl, current.code.trim())
+                // A scanned link's server goes to the core, which refuses one that is not ours.
+                val paired = till.core.pair(current.scannedServer ?: serverUrl, current.code.trim())
                 mutableState.update { PairingUiState() }
                 onPaired(paired)
             } catch (e: TillkitException) {
@@ -79,13 +120,14 @@ fun PairingScreen(viewModel: PairingViewModel, serverUrl: String) {
     val state by viewModel.state.collectAsStateWithLifecycle()
     val clipboard = LocalClipboard.current
     val scope = rememberCoroutineScope()
+    val context = LocalContext.current
     Column(
         Modifier.fillMaxSize().safeDrawingPadding().padding(24.dp),
         verticalArrangement = Arrangement.spacedBy(12.dp, Alignment.CenterVertically),
     ) {
         Text("Pair this register", style = MaterialTheme.typography.headlineSmall)
         Text(
-            "Ask a manager for a pairing code for this register and type it here. " +
+            "Ask a manager for a pairing code for this register and scan or type it here. " +
                 "Sales already rung up are kept and upload once it is paired.",
             style = MaterialTheme.typography.bodyLarge,
         )
@@ -100,6 +142,7 @@ fun PairingScreen(viewModel: PairingViewModel, serverUrl: String) {
             keyboardActions = KeyboardActions(onDone = { viewModel.pair() }),
             modifier = Modifier.fillMaxWidth(),
         )
+        state.scannedServer?.let { Text("Scanned code for server: $it", style = MaterialTheme.typography.bodySmall) }
         state.error?.let { Text(it, color = MaterialTheme.colorScheme.error) }
         Row(horizontalArrangement = Arrangement.spacedBy(12.dp), verticalAlignment = Alignment.CenterVertically) {
             Button(onClick = viewModel::pair, enabled = state.canPair) { Text("Pair") }
@@ -112,7 +155,28 @@ fun PairingScreen(viewModel: PairingViewModel, serverUrl: String) {
                 },
                 enabled = !state.busy,
             ) { Text("Paste") }
+            OutlinedButton(onClick = { scanPairingCode(context, viewModel) }, enabled = !state.busy) { Text("Scan") }
             if (state.busy) CircularProgressIndicator()
         }
     }
+}
+
+/**
+ * Opens Google's code scanner for QR codes and hands its text to the view model. Closing the
+ * scanner does nothing; a scanner that cannot run (no Google Play services, its module not
+ * installed) says to type the code.
+ */
+private fun scanPairingCode(context: android.content.Context, viewModel: PairingViewModel) {
+    val options = GmsBarcodeScannerOptions.Builder()
+        .setBarcodeFormats(Barcode.FORMAT_QR_CODE)
+        .build()
+    GmsBarcodeScanning.getClient(context, options).startScan()
+        // A QR code holding bytes rather than text has no rawValue: the core says it is not ours.
+        .addOnSuccessListener { barcode -> viewModel.onScanned(barcode.rawValue.orEmpty()) }
+        .addOnFailureListener { e ->
+            when ((e as? MlKitException)?.errorCode) {
+                MlKitException.CODE_SCANNER_CANCELLED, MlKitException.CODE_SCANNER_TASK_IN_PROGRESS -> Unit
+                else -> viewModel.onScanUnavailable()
+            }
+        }
 }
