@@ -48,8 +48,13 @@ struct PairingView: View {
                 PasteButton(payloadType: String.self) { strings in
                     guard let first = strings.first else { return }
                     Task { @MainActor in
-                        code = first
-                        scannedServer = nil
+                        // A pasted pairing link is read as a scan would be.
+                        if first.trimmingCharacters(in: .whitespacesAndNewlines).lowercased().hasPrefix("tillkit:") {
+                            scanned(first)
+                        } else {
+                            code = first
+                            scannedServer = nil
+                        }
                     }
                 }
                 Button("Scan the QR code") {

@@ -94,6 +94,10 @@ class PairingViewModel(
         }
     }
 
+    /** Pasted text: a pairing link is read as a scan would be; anything else is typed text. */
+    fun onPasted(text: String) =
+        if (text.trim().startsWith("tillkit:", ignoreCase = true)) onScanned(text) else onCodeChange(text)
+
     /** The scanner could not run: the cashier types the code instead. */
     fun onScanUnavailable() = mutableState.update { it.copy(error = SCAN_UNAVAILABLE) }
 
@@ -150,7 +154,7 @@ fun PairingScreen(viewModel: PairingViewModel, serverUrl: String) {
                 onClick = {
                     scope.launch {
                         val clip = clipboard.getClipEntry()?.clipData
-                        clip?.takeIf { it.itemCount > 0 }?.getItemAt(0)?.text?.toString()?.let(viewModel::onCodeChange)
+                        clip?.takeIf { it.itemCount > 0 }?.getItemAt(0)?.text?.toString()?.let(viewModel::onPasted)
                     }
                 },
                 enabled = !state.busy,
