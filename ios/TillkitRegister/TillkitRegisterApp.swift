@@ -144,15 +144,29 @@ final class Startup: ObservableObject {
     /// a mistyped number of ours from another register's receipt with it).
     static var pairedRegisterId: String? { UserDefaults.standard.string(forKey: registerIdKey) }
 
-    /// The server: from the scheme's environment in development.
-    static var serverUrl: String {
-        ProcessInfo.processInfo.environment["TILLKIT_SERVER_URL"] ?? "https://127.0.0.1:8787/"
+    /// A setting from the scheme's environment (development, launched from Xcode) when set,
+    /// else the value built into Info.plist (every launch: home screen, background tasks).
+    private static func setting(_ environmentName: String, _ infoKey: String) -> String? {
+        if let value = ProcessInfo.processInfo.environment[environmentName], !value.isEmpty {
+            return value
+        }
+        if let value = Bundle.main.object(forInfoDictionaryKey: infoKey) as? String, !value.isEmpty {
+            return value
+        }
+        return nil
     }
 
-    /// The server's private CA, if any: from the scheme's environment in development (one
-    /// line of base64 DER, tests/mobile-server.sh's DIR/ca.b64, or PEM).
+    /// The server: the TILLKIT_SERVER_URL build setting (Info.plist's TillkitServerURL), or
+    /// the scheme's environment in development.
+    static var serverUrl: String {
+        setting("TILLKIT_SERVER_URL", "TillkitServerURL") ?? "https://127.0.0.1:8787/"
+    }
+
+    /// The server's private CA, if any (one line of base64 DER, tests/mobile-server.sh's
+    /// DIR/ca.b64, or PEM): the TILLKIT_ROOT_CERTIFICATE build setting (Info.plist's
+    /// TillkitRootCertificate), or the scheme's environment in development.
     static var rootCertificatesPem: [String] {
-        RootCertificates.roots(ProcessInfo.processInfo.environment["TILLKIT_ROOT_CERTIFICATE"])
+        RootCertificates.roots(setting("TILLKIT_ROOT_CERTIFICATE", "TillkitRootCertificate"))
     }
 
     /// Opens the core; signs in as the paired register, or asks for pairing.
