@@ -9,6 +9,7 @@ import android.net.Network
 import android.net.NetworkCapabilities
 import app.tillkit.background.DrainResult
 import app.tillkit.background.networkUsable
+import app.tillkit.background.serverOnLocalNetwork
 import app.tillkit.ffi.CoreConfig
 import app.tillkit.ffi.TillkitCore
 import app.tillkit.ffi.TillkitException
@@ -36,6 +37,8 @@ class TillkitAndroid private constructor(
     val core: TillkitCore,
     initial: RegisterStatus,
     private val connectivity: ConnectivityManager,
+    // The sync server is on the shop's LAN: a network Android did not validate still counts.
+    private val serverIsLocal: Boolean,
 ) {
     // Status collection and network forwarding; cancelled by shutdown().
     private val scope = CoroutineScope(SupervisorJob() + Dispatchers.Default)
@@ -49,10 +52,10 @@ class TillkitAndroid private constructor(
     // the newest: the engine needs the state, not every flap). Null until the first report.
     private val network = MutableStateFlow<Boolean?>(null)
 
-    // A network counts when it offers internet and is not blocked for this app (networkUsable),
-    // validated by Android or not: a shop LAN with its sync server inside and its internet line
-    // down never validates, and must still upload. The core's health probe of the server decides
-    // Online. Callbacks arrive one at a time on ConnectivityManager's thread, so this state
+    // A network counts when it offers internet, is not blocked for this app and Android
+    // validated it; when the sync server is on the local network, unvalidated too (networkUsable):
+    // a shop LAN with its sync server inside and its internet line down never validates, and
+    // must still upload. The core's health probe of the server decides Online. Callbacks arrive one at a time on ConnectivityManager's thread, so this state
     // needs no lock; losing or gaining validation arrives as onCapabilitiesChanged, reports the
     // same, and the core ignores a report that changes nothing.
     private val networkCallback = object : ConnectivityManager.NetworkCallback() {
@@ -92,6 +95,13 @@ class TillkitAndroid private constructor(
 
         private fun report() = setNetworkAvailable(capabilities?.let { usable(it, blocked) } ?: false)
     }
+
+    private fun usable(capabilities: NetworkCapabilities, blocked: Boolean) = networkUsable(
+        hasInternet = capabilities.hasCapability(NetworkCapabilities.NET_CAPABILITY_INTERNET),
+        validated = capabilities.hasCapability(NetworkCapabilities.NET_CAPABILITY_VALIDATED),
+        blocked = blocked,
+        serverOnLocalNetwork = serverIsLocal,
+    )
 
     private fun watchNetwork() {
         scope.launch {
@@ -152,7 +162,8 @@ class TillkitAndroid private constructor(
             val core = TillkitCore.open(config)
             try {
                 val initial = core.status().toRegisterStatus()
-                return TillkitAndroid(core, initial, app.getSystemService(ConnectivityManager::class.java))
+                val connectivity = app.getSystemService(ConnectivityManager::class.java)
+                return TillkitAndroid(core, initial, connectivity, serverOnLocalNetwork(config.serverUrl))
                     .also { it.watchNetwork() }
             } catch (e: Throwable) {
                 withContext(NonCancellable) { core.shutdown() }
@@ -187,8 +198,3 @@ class TillkitAndroid private constructor(
         }
     }
 }
-
-private fun usable(capabilities: NetworkCapabilities, blocked: Boolean) = networkUsable(
-    hasInternet = capabilities.hasCapability(NetworkCapabilities.NET_CAPABILITY_INTERNET),
-    blocked = blocked,
-)
