@@ -40,6 +40,9 @@ import app.tillkit.core.pairingMessage
 import app.tillkit.ffi.PairedRegister
 import app.tillkit.ffi.TillkitException
 import app.tillkit.ffi.readPairingScan
+import app.tillkit.ui.PairingUiState
+import app.tillkit.ui.SCAN_UNAVAILABLE
+import app.tillkit.ui.isPairingLink
 import com.google.mlkit.common.MlKitException
 import com.google.mlkit.vision.barcode.common.Barcode
 import com.google.mlkit.vision.codescanner.GmsBarcodeScannerOptions
@@ -49,24 +52,6 @@ import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.flow.update
 import kotlinx.coroutines.launch
-
-/**
- * The code being typed, whether the exchange is under way, and why the last one failed.
- * `scannedServer` is the server a scanned pairing link named (null when typed, pasted or a
- * bare code was scanned): pairing sends it to the core, which refuses one that is not this
- * register's server, with words saying so.
- */
-data class PairingUiState(
-    val code: String = "",
-    val busy: Boolean = false,
-    val error: String? = null,
-    val scannedServer: String? = null,
-) {
-    val canPair: Boolean get() = !busy && code.isNotBlank()
-}
-
-/** Shown when the code scanner cannot run (no Google Play services, its module missing). */
-const val SCAN_UNAVAILABLE = "Scanning is not available here: type the code"
 
 /** Trades the typed or scanned code for the register's token through the core. */
 class PairingViewModel(
@@ -78,7 +63,7 @@ class PairingViewModel(
     val state: StateFlow<PairingUiState> = mutableState.asStateFlow()
 
     /** A typed or pasted code is for this register's server: a scanned link's server is dropped. */
-    fun onCodeChange(code: String) = mutableState.update { it.copy(code = code, error = null, scannedServer = null) }
+    fun onCodeChange(code: String) = mutableState.update { it.typed(code) }
 
     /**
      * What the scanner read: a pairing link or bare code goes in the field (with the server
@@ -88,7 +73,7 @@ class PairingViewModel(
         if (state.value.busy) return
         try {
             val scanned = readPairingScan(text)
-            mutableState.update { it.copy(code = scanned.code, error = null, scannedServer = scanned.serverUrl) }
+            mutableState.update { it.scanned(scanned.code, scanned.serverUrl) }
         } catch (e: TillkitException) {
             mutableState.update { it.copy(error = e.pairingMessage()) }
         }
@@ -96,7 +81,7 @@ class PairingViewModel(
 
     /** Pasted text: a pairing link is read as a scan would be; anything else is typed text. */
     fun onPasted(text: String) =
-        if (text.trim().startsWith("tillkit:", ignoreCase = true)) onScanned(text) else onCodeChange(text)
+        if (isPairingLink(text)) onScanned(text) else onCodeChange(text)
 
     /** The scanner could not run: the cashier types the code instead. */
     fun onScanUnavailable() = mutableState.update { it.copy(error = SCAN_UNAVAILABLE) }
@@ -109,7 +94,7 @@ class PairingViewModel(
             try {
                 // Suspends off the main thread; finishes even if this screen goes away.
                 // A scanned link's server goes to the core, which refuses one that is not ours.
-                val paired = till.core.pair(current.scannedServer ?: serverUrl, current.code.trim())
+                val paired = till.core.pair(current.server(serverUrl), current.code.trim())
                 mutableState.update { PairingUiState() }
                 onPaired(paired)
             } catch (e: TillkitException) {
