@@ -193,7 +193,9 @@ impl SyncError {
     /// 413 or 429, which say other things. A batch refused so is split; one sale refused
     /// so alone, again and again, is parked (see `upload::drain`).
     pub fn is_content_refusal(&self) -> bool {
-        matches!(self, SyncError::Refused { answer } if matches!(answer.status, 400 | 403 | 406 | 415 | 422))
+        matches!(self, SyncError::Refused { answer }
+            if matches!(answer.status, 400 | 403 | 406 | 415 | 422)
+                && !answer.typed.as_deref().is_some_and(|t| t.starts_with(super::protocol::UNSUPPORTED_PROTOCOL)))
     }
 
     /// True for `413`: the batch is too large for the path; split it.

@@ -72,6 +72,11 @@ impl Ending {
     fn of_failure(e: &SyncError) -> Ending {
         match e {
             _ if e.is_content_refusal() => Ending::Refused,
+            // A block page that is not a 4xx (a WAF's 200 HTML page, a redirect to one)
+            // refuses what the upload carried all the same.
+            SyncError::BadResponse { .. } | SyncError::Redirected { .. } => Ending::Refused,
+            // The path's or the server's body read timed out: as if the request had.
+            SyncError::Refused { answer } if answer.status == 408 => Ending::TimedOut,
             _ if !e.is_cut() => Ending::Other,
             SyncError::Timeout(_) => Ending::TimedOut,
             _ => Ending::Cut,
@@ -286,9 +291,10 @@ pub(super) async fn drain(
             .await;
         shared.set_syncing(false);
         let step = step(result, ids.len());
-        // A refusal of what it carried is an answer, but the sale did not get through.
-        let refused = matches!(&step, Step::Keep(e) if e.is_content_refusal());
-        if step.answered() && !refused {
+        let refused = matches!(&step, Step::Keep(e) if Ending::of_failure(e) == Ending::Refused);
+        // Only the protocol's answer shows the sales got through: a refusal, a rate limit or a
+        // busy page between a lone sale's cuts or refusals does not end its run.
+        if matches!(step, Step::Apply(_)) {
             size.carried(&ids);
         }
         match step {
@@ -328,8 +334,11 @@ pub(super) async fn drain(
                         size.lone_cut(&ids[0], answers, parked_before)
                     {
                         // The path carries other requests but not this one: park it as a
-                        // 413 alone would be, and go on with the sales behind it.
-                        size.record(ids.len(), ending);
+                        // 413 alone would be, and go on with the sales behind it. A parked
+                        // sale's retry says nothing of the batch size for the others.
+                        if !again {
+                            size.record(ids.len(), ending);
+                        }
                         let why = cut_alone(cuts, again, ending, body_len, &e);
                         park(shared, &ids[0], &why)?;
                         continue;
@@ -364,6 +373,7 @@ enum Step {
 
 impl Step {
     /// Something answered the request over HTTP (the server or the path), whatever it said.
+    #[cfg(test)]
     fn answered(&self) -> bool {
         match self {
             Step::Apply(_) | Step::Split(_) | Step::Park(_) => true,
@@ -1277,10 +1287,19 @@ mod tests {
             (404, Ending::Other),
             (405, Ending::Other),
             (429, Ending::Other),
+            // A body read that timed out on the path or at the server.
+            (408, Ending::TimedOut),
+            // A block page sent as 200 HTML, or a redirect to one.
+            (200, Ending::Refused),
+            (302, Ending::Refused),
         ] {
             let e = classify(response(status, HTML, &[], PAGE)).expect_err("a refusal");
             assert_eq!(Ending::of_failure(&e), expected, "{status}: {}", e.chain());
         }
+        // The server's own "unsupported protocol" says nothing of the sales.
+        let old_server = r#"{"error":"unsupported_protocol","message":"too new"}"#;
+        let e = classify(response(400, JSON, &[], old_server)).expect_err("a refusal");
+        assert_ne!(Ending::of_failure(&e), Ending::Refused, "{}", e.chain());
         let protocol_403 = r#"{"error":"forbidden","message":"another store's token"}"#;
         let e = classify(response(403, JSON, &[], protocol_403)).expect_err("a refusal");
         assert_eq!(Ending::of_failure(&e), Ending::Other, "{}", e.chain());
