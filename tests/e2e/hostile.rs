@@ -593,15 +593,7 @@ fn logging_out_in_the_middle_of_a_drain_keeps_uploading_and_never_shows_zero_pen
         backlog.values().all(|c| c.attention == 0 && c.pending == 0),
         "{backlog:?}"
     );
-    let aside: Vec<_> = statuses
-        .seen()
-        .into_iter()
-        .filter(|s| s.stores.iter().any(|b| b.set_aside > 0))
-        .collect();
-    assert!(
-        aside.is_empty(),
-        "a sale was set aside on the way: {aside:?}"
-    );
+    assert_no_status_showed_set_aside(&statuses);
 }
 
 /// Records each status's pending count with the queue's true count at that moment.

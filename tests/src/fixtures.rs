@@ -768,6 +768,11 @@ pub fn assert_none_set_aside(dev: &Device, log: &StatusLog) {
         dev.till.attention_sales(10).expect("attention").is_empty(),
         "nothing the server did not reject is set aside"
     );
+    assert_no_status_showed_set_aside(log);
+}
+
+/// No status `log` saw counted a set-aside sale.
+pub fn assert_no_status_showed_set_aside(log: &StatusLog) {
     let aside: Vec<SyncStatus> = log
         .seen()
         .into_iter()
