@@ -103,11 +103,11 @@ pub struct ScannedPairing {
 
 /// The pairing link for `code` made on `server_url`, as a QR code holds it.
 pub fn pairing_link(server_url: &str, code: &str) -> String {
-    let mut link = url::Url::parse(PAIRING_LINK).expect("PAIRING_LINK is a URL");
-    link.query_pairs_mut()
+    let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("code", code)
-        .append_pair("server", server_url);
-    link.into()
+        .append_pair("server", server_url)
+        .finish();
+    format!("{PAIRING_LINK}?{query}")
 }
 
 /// Reads what a scanner (or the clipboard) gave the pairing screen: a bare pairing code, or a
