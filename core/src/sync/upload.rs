@@ -291,7 +291,6 @@ pub(super) async fn drain(
             .await;
         shared.set_syncing(false);
         let step = step(result, ids.len());
-        let refused = matches!(&step, Step::Keep(e) if Ending::of_failure(e) == Ending::Refused);
         // Only the protocol's answer shows the sales got through: a refusal, a rate limit or a
         // busy page between a lone sale's cuts or refusals does not end its run.
         if matches!(step, Step::Apply(_)) {
@@ -325,7 +324,7 @@ pub(super) async fn drain(
                 let lone = matches!(ending, Ending::Cut | Ending::TimedOut | Ending::Refused);
                 if lone && ids.len() == 1 {
                     let parked_before = shared.till.sale_parks(&ids[0])? > 0;
-                    let answers = if refused {
+                    let answers = if ending == Ending::Refused {
                         shared.refusal_answered()
                     } else {
                         shared.answers()
@@ -392,8 +391,8 @@ fn step(result: Result<BatchResponse, SyncError>, sales: usize) -> Step {
     }
 }
 
-/// Why a sale whose lone request was cut (or timed out: `ending`, the last one) `cuts` times
-/// in a row is parked (`again`: it was parked before), in words a cashier or an operator can
+/// Why a sale whose lone request was cut, timed out or refused (`ending`: the last one) `cuts`
+/// times in a row is parked (`again`: it was parked before), in words a cashier or an operator can
 /// act on.
 fn cut_alone(cuts: u32, again: bool, ending: Ending, body_len: usize, e: &SyncError) -> String {
     let (how, likely) = match ending {
