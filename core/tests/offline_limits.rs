@@ -396,3 +396,66 @@ fn a_catalogue_with_limits_that_mean_nothing_is_refused_whole() {
         Some(d("5.00"))
     );
 }
+
+#[test]
+fn cash_limits_warn_then_refuse_and_leave_card_untouched() {
+    let t = offline_till(OfflineLimits {
+        card: TenderLimits {
+            max_offline_secs: None,
+            max_sale: Some(d("1000.00")),
+            max_total: Some(d("2000.00")),
+        },
+        cash: TenderLimits {
+            max_offline_secs: None,
+            max_sale: Some(d("89.00")),
+            max_total: Some(d("150.00")),
+        },
+    });
+    sell_seat(&t, "0.00").expect("89.00 in cash is within both cash limits");
+    assert!(t.till.offline_status().unwrap().warnings.is_empty());
+
+    // 31.00 more in cash brings the cash total to 120.00: 80% of its limit.
+    sell_seat(&t, "58.00").unwrap();
+    let status = t.till.offline_status().unwrap();
+    assert_eq!(status.warnings.len(), 1, "{:?}", status.warnings);
+    let w = &status.warnings[0];
+    assert_eq!(w.limit, OfflineLimit::CashTotal);
+    assert_eq!((w.percent, w.reached), (80, false));
+    assert_eq!(w.used, Measure::Money(d("120.00")));
+    assert_eq!(status.cash_headroom, Some(d("30.00")));
+    assert_eq!(status.card_headroom, Some(d("1000.00")));
+
+    // Another 89.00 in cash would make 209.00: refused, naming the cash total.
+    let sales = count(&t, "sales");
+    let (limit, attempted, max) = refused(sell_seat(&t, "0.00"));
+    assert_eq!(limit, OfflineLimit::CashTotal);
+    assert_eq!(attempted, Measure::Money(d("209.00")));
+    assert_eq!(max, Measure::Money(d("150.00")));
+    assert_eq!(count(&t, "sales"), sales, "a refused sale writes nothing");
+
+    // The card has its own limits: the same seat by card still sells.
+    sell_seat(&t, "89.00").expect("card is not limited by the cash total");
+    let window = t.till.offline_status().unwrap().window.unwrap();
+    assert_eq!(
+        (window.card_total, window.cash_total),
+        (d("147.00"), d("120.00"))
+    );
+}
+
+#[test]
+fn one_cash_sale_above_its_limit_is_refused_to_the_cent() {
+    let t = offline_till(OfflineLimits {
+        card: TenderLimits::default(),
+        cash: TenderLimits {
+            max_offline_secs: None,
+            max_sale: Some(d("50.00")),
+            max_total: None,
+        },
+    });
+    sell_seat(&t, "39.00").expect("exactly 50.00 in cash");
+    let (limit, attempted, max) = refused(sell_seat(&t, "38.99"));
+    assert_eq!(limit, OfflineLimit::CashSale);
+    assert_eq!(attempted, Measure::Money(d("50.01")));
+    assert_eq!(max, Measure::Money(d("50.00")));
+    sell_seat(&t, "89.00").expect("a card without limits sells any amount");
+}

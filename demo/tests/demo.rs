@@ -38,6 +38,27 @@ fn demo_sells_through_an_outage_and_syncs_every_sale_once() {
         "{stdout}"
     );
     assert!(stdout.contains("exactly once"), "{stdout}");
+    // The offline limits: a card sale above the per-sale limit was refused and paid in cash,
+    // and the status warned as the card total came near its limit.
+    assert_eq!(
+        stdout
+            .matches("card refused: offline limit reached (card amount of one offline sale)")
+            .count(),
+        2,
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("| WARNING card_total ").count(),
+        2,
+        "each register's status warned of the card total: {stdout}"
+    );
+    assert_eq!(
+        stdout
+            .matches("no offline window open: card sales allowed again")
+            .count(),
+        2,
+        "the window closed once the queue drained: {stdout}"
+    );
     // The refund was given offline, queued behind its sale, and reached the server once.
     assert!(
         stdout.contains("R01 [OFFLINE amber] | pending 32 | the refund is queued offline behind its sale (32 of 32, after 31)"),
