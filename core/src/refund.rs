@@ -483,7 +483,12 @@ fn requested(held: &Held, lines: &RefundLines) -> Result<Vec<(usize, Decimal, bo
                 }
             }
             if out.is_empty() {
-                let l = &left[0];
+                let Some(l) = left.first() else {
+                    return Err(Error::invalid(format!(
+                        "sale {} has no lines: there is nothing to refund",
+                        held.record.receipt_no
+                    )));
+                };
                 return Err(Error::OverRefund {
                     line_no: l.line_no,
                     requested: l.sold,
@@ -765,7 +770,8 @@ fn already_given(
         return Err(refused("it was given in another store"));
     }
     let same_sale = match &request.sale {
-        SaleRef::Receipt(r) => *r == record.refund_of_receipt,
+        // Canonical as `hold` looks it up: the number without surrounding blanks.
+        SaleRef::Receipt(r) => r.trim() == record.refund_of_receipt,
         SaleRef::SaleId(id) => Uuid::parse_str(id.trim()).is_ok_and(|id| id == record.refund_of),
     };
     if !same_sale {

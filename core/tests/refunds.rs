@@ -874,3 +874,58 @@ fn a_card_refund_beyond_what_the_card_paid_is_a_typed_error_with_the_amounts() {
         .refund(&items(&sale, &[(1, "1", true)], RefundTender::Cash))
         .unwrap();
 }
+
+#[test]
+fn a_retried_refund_by_a_receipt_number_with_blanks_returns_the_refund_already_given() {
+    let t = uk_till();
+    let sale = sell(&t.till, &[("p-kettle", "1")], false);
+    let request = RefundRequest {
+        refund_id: uuid::Uuid::now_v7(),
+        // As typed or scanned, with blanks around it: looked up without them.
+        sale: SaleRef::Receipt(format!("  {} ", sale.receipt_no)),
+        lines: RefundLines::Everything { restock: true },
+        tender: RefundTender::Cash,
+        reason: None,
+    };
+    let first = t.till.refund(&request).unwrap();
+    assert!(!first.already_written);
+    assert_eq!(first.record.refund_of_receipt, sale.receipt_no);
+    let rows = count(&t.till, "SELECT count(*) FROM sales");
+    // The retry (the same request, the same id) is that refund, not a refusal.
+    let again = t.till.refund(&request).unwrap();
+    assert!(again.already_written);
+    assert_eq!(again.record, first.record);
+    assert_eq!(count(&t.till, "SELECT count(*) FROM sales"), rows);
+}
+
+#[test]
+fn refunding_everything_of_a_stored_sale_with_no_lines_is_a_typed_error() {
+    let t = uk_till();
+    let sale = sell(&t.till, &[("p-bread", "1")], false);
+    // A record with no lines (the device never writes one; a damaged or foreign record may
+    // read so): the refund says so instead of panicking.
+    tillkit_core::testing::tamper(&t.till, |c| {
+        c.execute(
+            "UPDATE sales SET record = json_set(record, '$.lines', json('[]')) WHERE sale_id = ?1",
+            [sale.sale_id.to_string()],
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    let before = count(&t.till, "SELECT count(*) FROM sales");
+    let err = t
+        .till
+        .refund(&RefundRequest {
+            refund_id: uuid::Uuid::now_v7(),
+            sale: by_id(&sale),
+            lines: RefundLines::Everything { restock: true },
+            tender: RefundTender::Cash,
+            reason: None,
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput { reason } if reason.contains("no lines")),
+        "{err:?}"
+    );
+    assert_eq!(count(&t.till, "SELECT count(*) FROM sales"), before);
+}
