@@ -170,6 +170,10 @@ struct Held {
     refunded: BTreeMap<u32, Decimal>,
     /// Paid back to card so far.
     card_refunded: Decimal,
+    /// What the cash refunds so far owed back before cash rounding (their exact `total`s):
+    /// a cash refund pays the rounding of the running sum less the rounding of the sum
+    /// before it, so refunds in pieces never pay out more than one whole refund.
+    cash_owed_before: Decimal,
 }
 
 /// The sale `sale` names, as this device holds it, with its earlier refunds.
@@ -247,6 +251,7 @@ fn hold(c: &rusqlite::Connection, session: &Session, sale: &SaleRef) -> Result<H
     let settings: TaxSettings = serde_json::from_str(&settings)?;
     let mut refunded = BTreeMap::new();
     let mut card_refunded = Decimal::ZERO;
+    let mut cash_owed_before = Decimal::ZERO;
     let mut stmt = c.prepare_cached("SELECT record FROM sales WHERE refund_of = ?1")?;
     let rows = stmt.query_map([&sale_id], |r| r.get::<_, String>(0))?;
     let mut earlier_refunds = rows
@@ -262,12 +267,22 @@ fn hold(c: &rusqlite::Connection, session: &Session, sale: &SaleRef) -> Result<H
         for l in &earlier.lines {
             *refunded.entry(l.line_no).or_insert(Decimal::ZERO) += l.quantity;
         }
-        card_refunded += earlier
+        let to_card = earlier
             .payments
             .iter()
             .filter(|p| p.method == PaymentMethod::Card)
             .map(|p| p.amount)
             .sum::<Decimal>();
+        card_refunded += to_card;
+        // A card refund always pays its whole total to the card; one without a card payment
+        // was a cash refund (perhaps paying nothing after rounding).
+        if !earlier
+            .payments
+            .iter()
+            .any(|p| p.method == PaymentMethod::Card)
+        {
+            cash_owed_before += earlier.total;
+        }
     }
     Ok(Held {
         record,
@@ -275,6 +290,7 @@ fn hold(c: &rusqlite::Connection, session: &Session, sale: &SaleRef) -> Result<H
         tax_settings_id,
         refunded,
         card_refunded,
+        cash_owed_before,
     })
 }
 
@@ -471,6 +487,27 @@ fn slice(
     Ok(share(x, before + now, whole, dp, rule)? - share(x, before, whole, dp, rule)?)
 }
 
+/// What a cash refund owing `owed` pays out after the sale's cash refunds so far owed
+/// `owed_before`: `R(owed_before + owed) - R(owed_before)`, with `R` the store's cash
+/// rounding. Each payment is a multiple of the increment with a rounding smaller than one
+/// increment, and the pieces of a sale add up to the rounding of their sum: never more than
+/// one refund of it all would pay, however the sale is refunded in pieces.
+pub fn cumulative_cash_due(
+    store: &TaxSettings,
+    owed_before: Decimal,
+    owed: Decimal,
+) -> tax::CashDue {
+    // Amounts are bounded far below `Decimal`'s range; a sum beyond it rounds on its own.
+    let due = match owed_before.checked_add(owed) {
+        Some(sum) => tax::cash_due(store, sum).due - tax::cash_due(store, owed_before).due,
+        None => tax::cash_due(store, owed).due,
+    };
+    tax::CashDue {
+        due,
+        rounding: due - owed,
+    }
+}
+
 /// The requested quantities per line, checked: (line index, quantity, restock).
 fn requested(held: &Held, lines: &RefundLines) -> Result<Vec<(usize, Decimal, bool)>> {
     let left = held.lines();
@@ -658,7 +695,7 @@ pub(crate) fn refund(
 
     let (amount_paid, cash_rounding, payments) = match &request.tender {
         RefundTender::Cash => {
-            let due = tax::cash_due(store, total);
+            let due = cumulative_cash_due(store, held.cash_owed_before, total);
             let payments = if due.due > Decimal::ZERO {
                 vec![Payment {
                     method: PaymentMethod::Cash,

@@ -929,3 +929,67 @@ fn refunding_everything_of_a_stored_sale_with_no_lines_is_a_typed_error() {
     );
     assert_eq!(count(&t.till, "SELECT count(*) FROM sales"), before);
 }
+
+/// The Swiss store (cash rounding to 0.05, half up) with a product of 0.03: three of them
+/// make 0.09, paid 0.10 in cash, and one of them alone rounds up to 0.05.
+fn ch_till_with_small_change() -> TestTill {
+    let t = open_till();
+    let mut catalog = serde_json::to_value(ch_catalog()).unwrap();
+    catalog["products"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "id": "p-sweet", "sku": "CH-2", "name": "Bonbon", "price": "0.03",
+            "tax_category": "normal"
+        }));
+    t.till
+        .import_catalog(&serde_json::from_value(catalog).unwrap())
+        .unwrap();
+    t.till.login("ch-01", "R1", "urs").unwrap();
+    t
+}
+
+#[test]
+fn cash_refunds_in_pieces_never_pay_out_more_than_one_whole_refund() {
+    let t = ch_till_with_small_change();
+    let sale = sell(&t.till, &[("p-sweet", "3")], false);
+    assert_eq!(sale.total, d("0.09"));
+    assert_eq!(sale.amount_due, d("0.10"));
+    let cash = |r: &tillkit_core::refund::RefundRecord| -> Decimal {
+        assert!(r.payments.iter().all(|p| p.method == PaymentMethod::Cash));
+        let paid: Decimal = r.payments.iter().map(|p| p.amount).sum();
+        assert_eq!(paid, r.amount_paid);
+        assert_eq!(r.amount_paid, r.total + r.cash_rounding);
+        // A multiple of the increment, rounded by less than one increment.
+        assert!((r.amount_paid / d("0.05")).fract().is_zero(), "{r:?}");
+        assert!(r.cash_rounding.abs() < d("0.05"), "{r:?}");
+        r.amount_paid
+    };
+    let mut paid_out = Vec::new();
+    let mut owed = Decimal::ZERO;
+    for _ in 0..3 {
+        let r = t
+            .till
+            .refund(&items(&sale, &[(1, "1", false)], RefundTender::Cash))
+            .unwrap()
+            .record;
+        owed += r.total;
+        paid_out.push(cash(&r));
+    }
+    // Each piece owes 0.03; rounding each on its own would pay 0.05 three times (0.15 for a
+    // sale paid 0.10).
+    assert_eq!(owed, sale.total);
+    assert_eq!(paid_out, [d("0.05"), d("0.00"), d("0.05")]);
+    let total_paid_out: Decimal = paid_out.iter().sum();
+    assert!(total_paid_out <= sale.amount_due);
+
+    // The same sale refunded whole at once pays exactly what the pieces paid together.
+    let other = sell(&t.till, &[("p-sweet", "3")], false);
+    let whole = t
+        .till
+        .refund(&items(&other, &[(1, "3", false)], RefundTender::Cash))
+        .unwrap()
+        .record;
+    assert_eq!(cash(&whole), total_paid_out);
+    assert_eq!(whole.amount_paid, d("0.10"));
+}
