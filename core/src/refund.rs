@@ -98,6 +98,12 @@ pub struct RefundLine {
     /// Back to stock (a stock movement was written).
     pub restock: bool,
     pub stock_tracked: bool,
+    /// Quantity of the line refunded before this refund, as the device counted it (its own
+    /// refunds and those a held copy listed): the server reworks the figures from it, so
+    /// they come out exactly even when another register refunded the same line unseen.
+    /// Absent on refunds of devices that did not send it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refunded_before: Option<Decimal>,
 }
 
 /// A refund exactly as stored and uploaded. Amounts are positive: what goes back.
@@ -170,6 +176,10 @@ struct Held {
     refunded: BTreeMap<u32, Decimal>,
     /// Paid back to card so far.
     card_refunded: Decimal,
+    /// What the cash refunds so far owed back before cash rounding (their exact `total`s):
+    /// a cash refund pays the rounding of the running sum less the rounding of the sum
+    /// before it, so refunds in pieces never pay out more than one whole refund.
+    cash_owed_before: Decimal,
 }
 
 /// The sale `sale` names, as this device holds it, with its earlier refunds.
@@ -247,6 +257,7 @@ fn hold(c: &rusqlite::Connection, session: &Session, sale: &SaleRef) -> Result<H
     let settings: TaxSettings = serde_json::from_str(&settings)?;
     let mut refunded = BTreeMap::new();
     let mut card_refunded = Decimal::ZERO;
+    let mut cash_owed_before = Decimal::ZERO;
     let mut stmt = c.prepare_cached("SELECT record FROM sales WHERE refund_of = ?1")?;
     let rows = stmt.query_map([&sale_id], |r| r.get::<_, String>(0))?;
     let mut earlier_refunds = rows
@@ -262,12 +273,22 @@ fn hold(c: &rusqlite::Connection, session: &Session, sale: &SaleRef) -> Result<H
         for l in &earlier.lines {
             *refunded.entry(l.line_no).or_insert(Decimal::ZERO) += l.quantity;
         }
-        card_refunded += earlier
+        let to_card = earlier
             .payments
             .iter()
             .filter(|p| p.method == PaymentMethod::Card)
             .map(|p| p.amount)
             .sum::<Decimal>();
+        card_refunded += to_card;
+        // A card refund always pays its whole total to the card; one without a card payment
+        // was a cash refund (perhaps paying nothing after rounding).
+        if !earlier
+            .payments
+            .iter()
+            .any(|p| p.method == PaymentMethod::Card)
+        {
+            cash_owed_before += earlier.total;
+        }
     }
     Ok(Held {
         record,
@@ -275,6 +296,7 @@ fn hold(c: &rusqlite::Connection, session: &Session, sale: &SaleRef) -> Result<H
         tax_settings_id,
         refunded,
         card_refunded,
+        cash_owed_before,
     })
 }
 
@@ -363,60 +385,61 @@ impl Held {
             })
             .collect()
     }
+}
 
-    /// Each line's tax per rate as the sale charged it. Recomputed with the sale's own stored
-    /// settings (never today's), and used only when that gives back the stored figures; a
-    /// line whose category has a single rate needs no recomputation at all.
-    fn line_portions(&self) -> Result<Vec<Vec<TaxPortion>>> {
-        if let Ok(totals) = self.record.recompute(&self.settings)
-            && self.record.totals_match(&totals)
-        {
-            return Ok(totals.lines.into_iter().map(|l| l.taxes).collect());
-        }
-        self.record
-            .lines
-            .iter()
-            .map(|l| {
-                let Some(cat) = &l.tax_category else {
-                    return Ok(Vec::new());
-                };
-                let rates = self
-                    .settings
-                    .categories
-                    .iter()
-                    .find(|c| &c.id == cat)
-                    .map(|c| c.rate_ids.as_slice())
-                    .unwrap_or_default();
-                match rates {
-                    [] => Ok(Vec::new()),
-                    [rate_id] => {
-                        let p = self
-                            .record
-                            .taxes
-                            .iter()
-                            .find(|p| &p.rate_id == rate_id)
-                            .ok_or_else(|| {
-                                Error::Storage(format!(
-                                    "sale {} has no tax portion for rate {rate_id}",
-                                    self.record.sale_id
-                                ))
-                            })?;
-                        Ok(vec![TaxPortion {
-                            rate_id: p.rate_id.clone(),
-                            label: p.label.clone(),
-                            percent: p.percent,
-                            taxable_base: l.net,
-                            tax: l.tax,
-                        }])
-                    }
-                    _ => Err(Error::Storage(format!(
-                        "sale {}'s per-rate tax of line {} cannot be read back",
-                        self.record.sale_id, l.line_no
-                    ))),
-                }
-            })
-            .collect()
+/// Each line of `sale`'s tax per rate as the sale charged it. Recomputed with `settings`,
+/// the settings the sale was decided with (never today's), and used only when that gives
+/// back the stored figures; a line whose category has a single rate needs no recomputation
+/// at all.
+pub fn sale_line_portions(
+    sale: &SaleRecord,
+    settings: &TaxSettings,
+) -> Result<Vec<Vec<TaxPortion>>> {
+    if let Ok(totals) = sale.recompute(settings)
+        && sale.totals_match(&totals)
+    {
+        return Ok(totals.lines.into_iter().map(|l| l.taxes).collect());
     }
+    sale.lines
+        .iter()
+        .map(|l| {
+            let Some(cat) = &l.tax_category else {
+                return Ok(Vec::new());
+            };
+            let rates = settings
+                .categories
+                .iter()
+                .find(|c| &c.id == cat)
+                .map(|c| c.rate_ids.as_slice())
+                .unwrap_or_default();
+            match rates {
+                [] => Ok(Vec::new()),
+                [rate_id] => {
+                    let p = sale
+                        .taxes
+                        .iter()
+                        .find(|p| &p.rate_id == rate_id)
+                        .ok_or_else(|| {
+                            Error::Storage(format!(
+                                "sale {} has no tax portion for rate {rate_id}",
+                                sale.sale_id
+                            ))
+                        })?;
+                    Ok(vec![TaxPortion {
+                        rate_id: p.rate_id.clone(),
+                        label: p.label.clone(),
+                        percent: p.percent,
+                        taxable_base: l.net,
+                        tax: l.tax,
+                    }])
+                }
+                _ => Err(Error::Storage(format!(
+                    "sale {}'s per-rate tax of line {} cannot be read back",
+                    sale.sale_id, l.line_no
+                ))),
+            }
+        })
+        .collect()
 }
 
 /// What can still be refunded of the sale, per line (read in one snapshot).
@@ -437,6 +460,125 @@ fn check_text(what: &str, s: &str, max: usize) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Some quantity of one sale line coming back, and how much of the line came back before.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefundShare {
+    /// The sale's `line_no`.
+    pub line_no: u32,
+    /// Quantity coming back now (> 0).
+    pub quantity: Decimal,
+    /// Quantity of the line refunded before, by every earlier refund of the sale.
+    pub refunded_before: Decimal,
+}
+
+/// One refund line's figures: its part of the sale line's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefundLineFigures {
+    pub line_no: u32,
+    pub net: Decimal,
+    pub tax: Decimal,
+    pub gross: Decimal,
+    /// Tax given back per rate, in the line's order.
+    pub taxes: Vec<TaxPortion>,
+}
+
+/// A refund's figures as the sale's own reverse them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefundFigures {
+    /// One per share, in their order.
+    pub lines: Vec<RefundLineFigures>,
+    pub net_total: Decimal,
+    pub tax_total: Decimal,
+    /// What is owed back before cash rounding.
+    pub total: Decimal,
+    /// Tax given back per rate, in the sale's breakdown order, rates given nothing left out.
+    pub taxes: Vec<TaxPortion>,
+}
+
+/// What a refund of `shares` of `sale` gives back: each line's part of the sale line's
+/// gross and per-rate base and tax, rounded as the sale's jurisdiction rounds
+/// (`settings`, the settings the sale was decided with), as the difference of the shares
+/// refunded up to and before it, so refunds of a line in pieces add up exactly to the
+/// line's figures. Pure: the device computes its refunds with it, and the server recomputes
+/// them with it from the sale it stores.
+pub fn refund_figures(
+    sale: &SaleRecord,
+    settings: &TaxSettings,
+    shares: &[RefundShare],
+) -> Result<RefundFigures> {
+    let portions = sale_line_portions(sale, settings)?;
+    let dp = settings.minor_units();
+    let rule = settings.rounding_rule;
+    let mut lines = Vec::with_capacity(shares.len());
+    // Per rate of the sale's breakdown: refunded base and tax.
+    let mut per_rate: Vec<(Decimal, Decimal)> =
+        vec![(Decimal::ZERO, Decimal::ZERO); sale.taxes.len()];
+    for s in shares {
+        let Some(i) = sale.lines.iter().position(|l| l.line_no == s.line_no) else {
+            return Err(Error::invalid(format!(
+                "the sale has no line {}",
+                s.line_no
+            )));
+        };
+        let l = &sale.lines[i];
+        let (before, q) = (s.refunded_before, s.quantity);
+        let within = before.checked_add(q).is_some_and(|upto| upto <= l.quantity);
+        if q <= Decimal::ZERO || before < Decimal::ZERO || !within {
+            return Err(Error::invalid(format!(
+                "line {}: {q} back after {before} is not a part of the {} sold",
+                l.line_no, l.quantity
+            )));
+        }
+        let gross = slice(l.gross, before, q, l.quantity, dp, rule)?;
+        let line_portions = portions.get(i).map(Vec::as_slice).unwrap_or_default();
+        let mut taxes = Vec::with_capacity(line_portions.len());
+        for p in line_portions {
+            let portion = TaxPortion {
+                rate_id: p.rate_id.clone(),
+                label: p.label.clone(),
+                percent: p.percent,
+                taxable_base: slice(p.taxable_base, before, q, l.quantity, dp, rule)?,
+                tax: slice(p.tax, before, q, l.quantity, dp, rule)?,
+            };
+            if let Some(k) = sale.taxes.iter().position(|t| t.rate_id == p.rate_id) {
+                per_rate[k].0 += portion.taxable_base;
+                per_rate[k].1 += portion.tax;
+            }
+            taxes.push(portion);
+        }
+        let tax: Decimal = taxes.iter().map(|t| t.tax).sum();
+        lines.push(RefundLineFigures {
+            line_no: l.line_no,
+            net: gross - tax,
+            tax,
+            gross,
+            taxes,
+        });
+    }
+    let total: Decimal = lines.iter().map(|l| l.gross).sum();
+    let tax_total: Decimal = lines.iter().map(|l| l.tax).sum();
+    let taxes = sale
+        .taxes
+        .iter()
+        .zip(&per_rate)
+        .filter(|(_, (base, tax))| !base.is_zero() || !tax.is_zero())
+        .map(|(p, (base, tax))| TaxPortion {
+            rate_id: p.rate_id.clone(),
+            label: p.label.clone(),
+            percent: p.percent,
+            taxable_base: *base,
+            tax: *tax,
+        })
+        .collect();
+    Ok(RefundFigures {
+        lines,
+        net_total: total - tax_total,
+        tax_total,
+        total,
+        taxes,
+    })
 }
 
 /// The part of `x` that `part` of `whole` carries, rounded as the sale's jurisdiction rounds;
@@ -471,6 +613,27 @@ fn slice(
     Ok(share(x, before + now, whole, dp, rule)? - share(x, before, whole, dp, rule)?)
 }
 
+/// What a cash refund owing `owed` pays out after the sale's cash refunds so far owed
+/// `owed_before`: `R(owed_before + owed) - R(owed_before)`, with `R` the store's cash
+/// rounding. Each payment is a multiple of the increment with a rounding smaller than one
+/// increment, and the pieces of a sale add up to the rounding of their sum: never more than
+/// one refund of it all would pay, however the sale is refunded in pieces.
+pub fn cumulative_cash_due(
+    store: &TaxSettings,
+    owed_before: Decimal,
+    owed: Decimal,
+) -> tax::CashDue {
+    // Amounts are bounded far below `Decimal`'s range; a sum beyond it rounds on its own.
+    let due = match owed_before.checked_add(owed) {
+        Some(sum) => tax::cash_due(store, sum).due - tax::cash_due(store, owed_before).due,
+        None => tax::cash_due(store, owed).due,
+    };
+    tax::CashDue {
+        due,
+        rounding: due - owed,
+    }
+}
+
 /// The requested quantities per line, checked: (line index, quantity, restock).
 fn requested(held: &Held, lines: &RefundLines) -> Result<Vec<(usize, Decimal, bool)>> {
     let left = held.lines();
@@ -483,7 +646,12 @@ fn requested(held: &Held, lines: &RefundLines) -> Result<Vec<(usize, Decimal, bo
                 }
             }
             if out.is_empty() {
-                let l = &left[0];
+                let Some(l) = left.first() else {
+                    return Err(Error::invalid(format!(
+                        "sale {} has no lines: there is nothing to refund",
+                        held.record.receipt_no
+                    )));
+                };
                 return Err(Error::OverRefund {
                     line_no: l.line_no,
                     requested: l.sold,
@@ -587,38 +755,25 @@ pub(crate) fn refund(
         )));
     }
     let wanted = requested(&held, &request.lines)?;
-    let portions = held.line_portions()?;
-    let dp = held.settings.minor_units();
-    let rule = held.settings.rounding_rule;
-
-    let mut lines = Vec::with_capacity(wanted.len());
-    // Per rate of the sale's breakdown: refunded base and tax.
-    let mut per_rate: Vec<(Decimal, Decimal)> =
-        vec![(Decimal::ZERO, Decimal::ZERO); sale.taxes.len()];
-    for &(i, q, restock) in &wanted {
-        let l = &sale.lines[i];
-        let before = held
-            .refunded
-            .get(&l.line_no)
-            .copied()
-            .unwrap_or(Decimal::ZERO);
-        let gross = slice(l.gross, before, q, l.quantity, dp, rule)?;
-        let mut taxes = Vec::with_capacity(portions[i].len());
-        for p in &portions[i] {
-            let portion = TaxPortion {
-                rate_id: p.rate_id.clone(),
-                label: p.label.clone(),
-                percent: p.percent,
-                taxable_base: slice(p.taxable_base, before, q, l.quantity, dp, rule)?,
-                tax: slice(p.tax, before, q, l.quantity, dp, rule)?,
-            };
-            if let Some(k) = sale.taxes.iter().position(|t| t.rate_id == p.rate_id) {
-                per_rate[k].0 += portion.taxable_base;
-                per_rate[k].1 += portion.tax;
+    let shares: Vec<RefundShare> = wanted
+        .iter()
+        .map(|&(i, quantity, _)| {
+            let line_no = sale.lines[i].line_no;
+            RefundShare {
+                line_no,
+                quantity,
+                refunded_before: held
+                    .refunded
+                    .get(&line_no)
+                    .copied()
+                    .unwrap_or(Decimal::ZERO),
             }
-            taxes.push(portion);
-        }
-        let tax: Decimal = taxes.iter().map(|t| t.tax).sum();
+        })
+        .collect();
+    let figures = refund_figures(sale, &held.settings, &shares)?;
+    let mut lines = Vec::with_capacity(wanted.len());
+    for ((&(i, q, restock), share), f) in wanted.iter().zip(&shares).zip(figures.lines) {
+        let l = &sale.lines[i];
         lines.push(RefundLine {
             line_no: l.line_no,
             product_id: l.product_id.clone(),
@@ -627,33 +782,25 @@ pub(crate) fn refund(
             unit_price: l.unit_price,
             quantity: q,
             tax_category: l.tax_category.clone(),
-            net: gross - tax,
-            tax,
-            gross,
-            taxes,
+            net: f.net,
+            tax: f.tax,
+            gross: f.gross,
+            taxes: f.taxes,
             restock: restock && l.stock_tracked,
             stock_tracked: l.stock_tracked,
+            refunded_before: Some(share.refunded_before),
         });
     }
-    let total: Decimal = lines.iter().map(|l| l.gross).sum();
-    let tax_total: Decimal = lines.iter().map(|l| l.tax).sum();
-    let taxes: Vec<TaxPortion> = sale
-        .taxes
-        .iter()
-        .zip(&per_rate)
-        .filter(|(_, (base, tax))| !base.is_zero() || !tax.is_zero())
-        .map(|(p, (base, tax))| TaxPortion {
-            rate_id: p.rate_id.clone(),
-            label: p.label.clone(),
-            percent: p.percent,
-            taxable_base: *base,
-            tax: *tax,
-        })
-        .collect();
+    let RefundFigures {
+        total,
+        tax_total,
+        taxes,
+        ..
+    } = figures;
 
     let (amount_paid, cash_rounding, payments) = match &request.tender {
         RefundTender::Cash => {
-            let due = tax::cash_due(store, total);
+            let due = cumulative_cash_due(store, held.cash_owed_before, total);
             let payments = if due.due > Decimal::ZERO {
                 vec![Payment {
                     method: PaymentMethod::Cash,
@@ -765,7 +912,8 @@ fn already_given(
         return Err(refused("it was given in another store"));
     }
     let same_sale = match &request.sale {
-        SaleRef::Receipt(r) => *r == record.refund_of_receipt,
+        // Canonical as `hold` looks it up: the number without surrounding blanks.
+        SaleRef::Receipt(r) => r.trim() == record.refund_of_receipt,
         SaleRef::SaleId(id) => Uuid::parse_str(id.trim()).is_ok_and(|id| id == record.refund_of),
     };
     if !same_sale {

@@ -874,3 +874,122 @@ fn a_card_refund_beyond_what_the_card_paid_is_a_typed_error_with_the_amounts() {
         .refund(&items(&sale, &[(1, "1", true)], RefundTender::Cash))
         .unwrap();
 }
+
+#[test]
+fn a_retried_refund_by_a_receipt_number_with_blanks_returns_the_refund_already_given() {
+    let t = uk_till();
+    let sale = sell(&t.till, &[("p-kettle", "1")], false);
+    let request = RefundRequest {
+        refund_id: uuid::Uuid::now_v7(),
+        // As typed or scanned, with blanks around it: looked up without them.
+        sale: SaleRef::Receipt(format!("  {} ", sale.receipt_no)),
+        lines: RefundLines::Everything { restock: true },
+        tender: RefundTender::Cash,
+        reason: None,
+    };
+    let first = t.till.refund(&request).unwrap();
+    assert!(!first.already_written);
+    assert_eq!(first.record.refund_of_receipt, sale.receipt_no);
+    let rows = count(&t.till, "SELECT count(*) FROM sales");
+    // The retry (the same request, the same id) is that refund, not a refusal.
+    let again = t.till.refund(&request).unwrap();
+    assert!(again.already_written);
+    assert_eq!(again.record, first.record);
+    assert_eq!(count(&t.till, "SELECT count(*) FROM sales"), rows);
+}
+
+#[test]
+fn refunding_everything_of_a_stored_sale_with_no_lines_is_a_typed_error() {
+    let t = uk_till();
+    let sale = sell(&t.till, &[("p-bread", "1")], false);
+    // A record with no lines (the device never writes one; a damaged or foreign record may
+    // read so): the refund says so instead of panicking.
+    tillkit_core::testing::tamper(&t.till, |c| {
+        c.execute(
+            "UPDATE sales SET record = json_set(record, '$.lines', json('[]')) WHERE sale_id = ?1",
+            [sale.sale_id.to_string()],
+        )?;
+        Ok(())
+    })
+    .unwrap();
+    let before = count(&t.till, "SELECT count(*) FROM sales");
+    let err = t
+        .till
+        .refund(&RefundRequest {
+            refund_id: uuid::Uuid::now_v7(),
+            sale: by_id(&sale),
+            lines: RefundLines::Everything { restock: true },
+            tender: RefundTender::Cash,
+            reason: None,
+        })
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::InvalidInput { reason } if reason.contains("no lines")),
+        "{err:?}"
+    );
+    assert_eq!(count(&t.till, "SELECT count(*) FROM sales"), before);
+}
+
+/// The Swiss store (cash rounding to 0.05, half up) with a product of 0.03: three of them
+/// make 0.09, paid 0.10 in cash, and one of them alone rounds up to 0.05.
+fn ch_till_with_small_change() -> TestTill {
+    let t = open_till();
+    let mut catalog = serde_json::to_value(ch_catalog()).unwrap();
+    catalog["products"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "id": "p-sweet", "sku": "CH-2", "name": "Bonbon", "price": "0.03",
+            "tax_category": "normal"
+        }));
+    t.till
+        .import_catalog(&serde_json::from_value(catalog).unwrap())
+        .unwrap();
+    t.till.login("ch-01", "R1", "urs").unwrap();
+    t
+}
+
+#[test]
+fn cash_refunds_in_pieces_never_pay_out_more_than_one_whole_refund() {
+    let t = ch_till_with_small_change();
+    let sale = sell(&t.till, &[("p-sweet", "3")], false);
+    assert_eq!(sale.total, d("0.09"));
+    assert_eq!(sale.amount_due, d("0.10"));
+    let cash = |r: &tillkit_core::refund::RefundRecord| -> Decimal {
+        assert!(r.payments.iter().all(|p| p.method == PaymentMethod::Cash));
+        let paid: Decimal = r.payments.iter().map(|p| p.amount).sum();
+        assert_eq!(paid, r.amount_paid);
+        assert_eq!(r.amount_paid, r.total + r.cash_rounding);
+        // A multiple of the increment, rounded by less than one increment.
+        assert!((r.amount_paid / d("0.05")).fract().is_zero(), "{r:?}");
+        assert!(r.cash_rounding.abs() < d("0.05"), "{r:?}");
+        r.amount_paid
+    };
+    let mut paid_out = Vec::new();
+    let mut owed = Decimal::ZERO;
+    for _ in 0..3 {
+        let r = t
+            .till
+            .refund(&items(&sale, &[(1, "1", false)], RefundTender::Cash))
+            .unwrap()
+            .record;
+        owed += r.total;
+        paid_out.push(cash(&r));
+    }
+    // Each piece owes 0.03; rounding each on its own would pay 0.05 three times (0.15 for a
+    // sale paid 0.10).
+    assert_eq!(owed, sale.total);
+    assert_eq!(paid_out, [d("0.05"), d("0.00"), d("0.05")]);
+    let total_paid_out: Decimal = paid_out.iter().sum();
+    assert!(total_paid_out <= sale.amount_due);
+
+    // The same sale refunded whole at once pays exactly what the pieces paid together.
+    let other = sell(&t.till, &[("p-sweet", "3")], false);
+    let whole = t
+        .till
+        .refund(&items(&other, &[(1, "3", false)], RefundTender::Cash))
+        .unwrap()
+        .record;
+    assert_eq!(cash(&whole), total_paid_out);
+    assert_eq!(whole.amount_paid, d("0.10"));
+}

@@ -199,6 +199,7 @@ pub fn refund(
             taxes: taxes.clone(),
             restock: l.stock_tracked,
             stock_tracked: l.stock_tracked,
+            refunded_before: None,
         }],
         net_total: gross - tax,
         tax_total: tax,
