@@ -9,6 +9,7 @@ use tillkit_core::{Config, Till};
 
 use crate::cart::CartHandle;
 use crate::error::TillkitError;
+use crate::journal::JournalReport;
 use crate::records::{
     CatalogImportRecord, MetricsRecord, PairedRegister, PaymentRecord, ProductRecord,
     QueuedSaleRecord, RefundReceipt, RefundRequestRecord, RefundableSale, SaleReceipt,
@@ -370,6 +371,22 @@ impl TillkitCore {
     /// The sales the server set aside, with its reasons, as JSON for an operator to export.
     pub async fn export_attention_sales(&self) -> Result<String, TillkitError> {
         self.with_till(|t| Ok(t.export_attention_sales()?)).await
+    }
+
+    /// The current register's journal as this device holds it, for an auditor: JSON Lines
+    /// (`.jsonl`), a header (store, register, export time, the register's counter and its
+    /// recorded newest record) then every sale and refund of the register, byte for byte as
+    /// stored and uploaded, oldest first. Hand the text to a share sheet or save it as a
+    /// file; `verifyJournalExport` checks it anywhere. Reads only; `NoSession` without a login.
+    pub async fn export_journal(&self) -> Result<String, TillkitError> {
+        self.with_till(|t| Ok(t.export_journal()?)).await
+    }
+
+    /// Checks the current register's journal as this device holds it: its export, verified
+    /// as `verifyJournalExport` verifies it (the same text an auditor would get).
+    pub async fn verify_journal(&self) -> Result<JournalReport, TillkitError> {
+        self.with_till(|t| crate::journal::verify_text(&t.export_journal()?))
+            .await
     }
 
     /// The app reports the OS network state; going up triggers an immediate sync (and

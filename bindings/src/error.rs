@@ -117,6 +117,10 @@ pub enum TillkitError {
         receipt_no: String,
         reason: String,
     },
+    /// The text given to `verifyJournalExport` is not a journal export (empty, not JSON
+    /// Lines, another format, a record line that is not a record); nothing was checked.
+    #[error("not a journal export: {reason}")]
+    InvalidJournalExport { reason: String },
     /// A catalogue payload was refused whole; the previous catalogue stays.
     #[error("catalogue rejected: {reason}")]
     InvalidCatalog { reason: String },

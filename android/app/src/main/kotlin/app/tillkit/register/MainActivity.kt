@@ -59,7 +59,7 @@ class MainActivity : ComponentActivity() {
 }
 
 /**
- * Four screens need no navigation library: the register, a refund, the needs-attention list, and
+ * Five screens need no navigation library: the register, a refund, the journal, the needs-attention list, and
  * pairing while the server refuses the register's token or a store has none (the queue is
  * kept and uploads once paired again).
  */
@@ -67,6 +67,7 @@ class MainActivity : ComponentActivity() {
 private fun Screens(till: TillkitAndroid, app: RegisterApplication) {
     var attention by rememberSaveable { mutableStateOf(false) }
     var refunding by rememberSaveable { mutableStateOf(false) }
+    var journal by rememberSaveable { mutableStateOf(false) }
     val status by till.status.collectAsStateWithLifecycle()
     if (status.needsPairing) {
         // Paired again (perhaps as another register): the token is in the keychain, the
@@ -80,6 +81,12 @@ private fun Screens(till: TillkitAndroid, app: RegisterApplication) {
         val close: () -> Unit = { if (app.closeRefund()) refunding = false }
         BackHandler(onBack = close)
         RefundScreen(app.refundSession(till), onClose = close)
+    } else if (journal) {
+        BackHandler { journal = false }
+        JournalScreen(
+            viewModel { JournalViewModel(till, app.storeId.orEmpty(), app.registerId.orEmpty()) },
+            onBack = { journal = false },
+        )
     } else if (attention) {
         BackHandler { attention = false }
         AttentionScreen(viewModel { AttentionViewModel(till) }, onBack = { attention = false })
@@ -88,6 +95,7 @@ private fun Screens(till: TillkitAndroid, app: RegisterApplication) {
             viewModel { RegisterViewModel(till) },
             onOpenAttention = { attention = true },
             onOpenRefund = { refunding = true },
+            onOpenJournal = { journal = true },
         )
     }
 }

@@ -106,6 +106,9 @@ class RegisterApplication : Application() {
         }
     }
 
+    /** The store this device signs in to, or null before pairing. */
+    val storeId: String? get() = pairing.getString(STORE_ID, null)
+
     /** The register this device signs in as, or null before pairing. */
     val registerId: String? get() = pairing.getString(REGISTER_ID, null)
 

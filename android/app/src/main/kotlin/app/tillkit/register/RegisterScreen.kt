@@ -43,13 +43,18 @@ import app.tillkit.ui.LimitBanner
 import app.tillkit.ui.StatusPill as PillState
 
 @Composable
-fun RegisterScreen(viewModel: RegisterViewModel, onOpenAttention: () -> Unit, onOpenRefund: () -> Unit) {
+fun RegisterScreen(
+    viewModel: RegisterViewModel,
+    onOpenAttention: () -> Unit,
+    onOpenRefund: () -> Unit,
+    onOpenJournal: () -> Unit,
+) {
     val state by viewModel.state.collectAsStateWithLifecycle()
     val pill by viewModel.pill.collectAsStateWithLifecycle()
     val limit by viewModel.limitBanner.collectAsStateWithLifecycle()
 
     Column(Modifier.fillMaxSize().safeDrawingPadding().padding(16.dp), verticalArrangement = Arrangement.spacedBy(8.dp)) {
-        Header(pill, onOpenAttention, onOpenRefund)
+        Header(pill, onOpenAttention, onOpenRefund, onOpenJournal)
         limit?.let { LimitBannerRow(it) }
         state.banner?.let { Banner(it, onDismiss = viewModel::onDismissBanner) }
         Row(horizontalArrangement = Arrangement.spacedBy(8.dp)) {
@@ -115,11 +120,12 @@ fun RegisterScreen(viewModel: RegisterViewModel, onOpenAttention: () -> Unit, on
 }
 
 @Composable
-private fun Header(pill: PillState, onOpenAttention: () -> Unit, onOpenRefund: () -> Unit) {
+private fun Header(pill: PillState, onOpenAttention: () -> Unit, onOpenRefund: () -> Unit, onOpenJournal: () -> Unit) {
     Row(Modifier.fillMaxWidth(), verticalAlignment = Alignment.CenterVertically) {
         Text("Register", style = MaterialTheme.typography.titleLarge, modifier = Modifier.weight(1f))
         StatusPill(pill)
         TextButton(onClick = onOpenRefund) { Text("Refund") }
+        TextButton(onClick = onOpenJournal) { Text("Journal") }
         TextButton(onClick = onOpenAttention) {
             BadgedBox(badge = { pill.attentionBadge?.let { Badge { Text(it) } } }) {
                 Text("Attention")

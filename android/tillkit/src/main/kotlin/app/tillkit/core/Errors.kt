@@ -91,3 +91,10 @@ fun TillkitException.pairingMessage(): String = when (this) {
         "The server could not be reached: check the network and try again. The code stays valid until it expires."
     else -> "Pairing failed (${this::class.simpleName}): call support"
 }
+
+/** A refusal of `exportJournal`, `verifyJournal` or `verifyJournalExport`, for the journal screen. */
+fun TillkitException.toJournalRefusal(money: MoneyFormat): app.tillkit.ui.JournalRefusal = when (this) {
+    is TillkitException.InvalidJournalExport -> app.tillkit.ui.JournalRefusal.NotAnExport(reason)
+    is TillkitException.NoSession -> app.tillkit.ui.JournalRefusal.NoSession
+    else -> app.tillkit.ui.JournalRefusal.Other(cashierMessage(money, null))
+}

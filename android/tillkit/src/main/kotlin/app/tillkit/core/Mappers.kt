@@ -210,3 +210,54 @@ fun RefundReceipt.toRefundDone(): RefundDone {
         reason = reason,
     )
 }
+
+private fun app.tillkit.ffi.JournalRecordRef.toJournalRecord() =
+    app.tillkit.ui.JournalRecord(seq.toLong(), kind, recordId, receiptNo)
+
+private fun app.tillkit.ffi.JournalSeqRange.toRange() = first.toLong()..last.toLong()
+
+fun app.tillkit.ffi.JournalReport.toJournalVerdict() = app.tillkit.ui.JournalVerdict(
+    storeId = storeId,
+    registerId = registerId,
+    exportedAtMs = exportedAtMs,
+    records = records.toLong(),
+    firstSeq = firstSeq?.toLong(),
+    lastSeq = lastSeq?.toLong(),
+    intact = intact,
+    findings = problems.map { p ->
+        when (p) {
+            is app.tillkit.ffi.JournalProblem.Gap -> app.tillkit.ui.JournalFinding.Gap(p.firstSeq.toLong(), p.lastSeq.toLong())
+            is app.tillkit.ffi.JournalProblem.Fork ->
+                app.tillkit.ui.JournalFinding.Fork(p.prevSeq.toLong(), p.records.map { it.toJournalRecord() })
+            is app.tillkit.ffi.JournalProblem.ChainBreak -> app.tillkit.ui.JournalFinding.Broken(
+                when (p.kind) {
+                    app.tillkit.ffi.JournalBreakKind.LINK_MISMATCH -> app.tillkit.ui.JournalBreak.LinkMismatch
+                    app.tillkit.ffi.JournalBreakKind.GENESIS -> app.tillkit.ui.JournalBreak.Genesis
+                    app.tillkit.ffi.JournalBreakKind.AFTER_MISMATCH -> app.tillkit.ui.JournalBreak.AfterMismatch
+                    app.tillkit.ffi.JournalBreakKind.ALTERED -> app.tillkit.ui.JournalBreak.Altered
+                    app.tillkit.ffi.JournalBreakKind.BAD_LINK -> app.tillkit.ui.JournalBreak.BadLink
+                    app.tillkit.ffi.JournalBreakKind.SKIP_MISMATCH -> app.tillkit.ui.JournalBreak.SkipMismatch
+                },
+                p.record.toJournalRecord(),
+                p.predecessor?.toJournalRecord(),
+                p.detail,
+            )
+            is app.tillkit.ffi.JournalProblem.ReusedNumber -> app.tillkit.ui.JournalFinding.ReusedNumber(p.seq.toLong())
+        }
+    },
+    named = namedRecords.map { it.toJournalRecord() },
+    skips = skips.map { it.toRange() },
+    unchained = unchained.map { it.toRange() },
+    restarts = restarts.map { r ->
+        app.tillkit.ui.JournalRestartInfo(
+            when (r.reason) {
+                app.tillkit.ffi.JournalSegmentReason.NEW_REGISTER -> app.tillkit.ui.JournalRestartReason.NewRegister
+                app.tillkit.ffi.JournalSegmentReason.JOURNAL_STARTED -> app.tillkit.ui.JournalRestartReason.JournalStarted
+                app.tillkit.ffi.JournalSegmentReason.FRESH_START -> app.tillkit.ui.JournalRestartReason.FreshStart
+                app.tillkit.ffi.JournalSegmentReason.RECOVERED -> app.tillkit.ui.JournalRestartReason.Recovered
+            },
+            r.start.toJournalRecord(),
+            r.note,
+        )
+    },
+)
