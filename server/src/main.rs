@@ -468,6 +468,44 @@ fn print_audit(audit: &StockAudit) {
             );
         }
     }
+    if audit.over_refunds_total > 0 {
+        println!(
+            "\nOVER-REFUNDED: {} sale line(s) refunded beyond what was sold (every refund stored and counted){}",
+            audit.over_refunds_total,
+            if audit.over_refunds_total > audit.over_refunds.len() as u64 {
+                format!("; the first {} listed", audit.over_refunds.len())
+            } else {
+                String::new()
+            }
+        );
+    }
+    for o in &audit.over_refunds {
+        println!(
+            "  sale {} ({}) line {} {}: {} sold for {} with {} tax, {} refunded for {} with {} tax",
+            o.sale_id,
+            o.receipt_no,
+            o.line_no,
+            o.product_id,
+            o.sold,
+            o.sold_gross,
+            o.sold_tax,
+            o.refunded,
+            o.refunded_gross,
+            o.refunded_tax
+        );
+        for r in &o.refunds {
+            println!(
+                "    refund {} ({}) on register {}: {} back for {} (received {}, device time {})",
+                r.refund_id,
+                r.receipt_no,
+                r.register_id,
+                r.quantity,
+                r.gross,
+                r.received_at,
+                r.created_at
+            );
+        }
+    }
 }
 
 fn print_journal(audit: &JournalAudit) {

@@ -115,6 +115,66 @@ pub struct StockAudit {
     pub store_id: String,
     /// Stock-tracked catalogue products and any product that has movements, by product id.
     pub products: Vec<ProductAudit>,
+    /// Sale lines refunded beyond what was sold (in quantity, gross or tax) by the refunds
+    /// stored of them, from any register: two registers each refunded the line while
+    /// offline. Every such refund is stored and counted (the money left the drawer); this
+    /// is where they show. In the order the sales arrived (server clock), then by sale id,
+    /// then by line; the first `config::MAX_AUDIT_ITEMS` of them.
+    #[serde(default)]
+    pub over_refunds: Vec<OverRefund>,
+    /// How many sale lines were refunded beyond what was sold in all (more than
+    /// `over_refunds` holds when it was cut at the limit).
+    #[serde(default)]
+    pub over_refunds_total: u64,
+}
+
+/// One sale line that the stored refunds of it, together, took back beyond what was sold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OverRefund {
+    /// The sale refunded.
+    pub sale_id: Uuid,
+    /// Its receipt number.
+    pub receipt_no: String,
+    /// The register that rang it.
+    pub register_id: String,
+    /// The sale line (`line_no`).
+    pub line_no: u32,
+    /// Its product.
+    pub product_id: String,
+    /// Quantity sold on the line.
+    pub sold: Decimal,
+    /// Quantity the stored refunds of the line took back, summed.
+    pub refunded: Decimal,
+    /// Gross of the line as sold.
+    pub sold_gross: Decimal,
+    /// Gross the stored refunds of the line gave back, summed.
+    pub refunded_gross: Decimal,
+    /// Tax of the line as sold.
+    pub sold_tax: Decimal,
+    /// Tax the stored refunds of the line gave back, summed.
+    pub refunded_tax: Decimal,
+    /// Every stored refund of the line, in the order the server received them (server
+    /// clock, then register, then the register's number).
+    pub refunds: Vec<LineRefund>,
+}
+
+/// One stored refund's part of an over-refunded line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LineRefund {
+    /// The refund.
+    pub refund_id: Uuid,
+    /// The register that made it.
+    pub register_id: String,
+    /// Its receipt number.
+    pub receipt_no: String,
+    /// Quantity it took back of the line.
+    pub quantity: Decimal,
+    /// Gross it gave back for the line.
+    pub gross: Decimal,
+    /// Device clock at the refund (Unix ms); may be wrong.
+    pub created_at: i64,
+    /// Server clock when the refund arrived (Unix ms).
+    pub received_at: i64,
 }
 
 /// The stock story of one product.

@@ -43,6 +43,10 @@ pub struct Accepted {
     pub tax_check: TaxCheck,
     /// One stock movement per stock-tracked line.
     pub movements: Vec<Movement>,
+    /// For a refund: its lines (`line_no`) that, with the refunds of the sale stored before
+    /// it from any register, take back more than was sold. Accepted all the same (the
+    /// money left the drawer) and reported by the stock audit. Empty for a sale.
+    pub over_refunded_lines: Vec<u32>,
 }
 
 /// The server's recomputation of a sale's tax with the store's current settings.
@@ -121,6 +125,7 @@ impl Prepared {
                     "a different sale with this id is already stored; nothing was changed".into(),
                 ),
                 (None, Ok((tax_check, movements))) => Decision::Accept(Accepted {
+                    over_refunded_lines: Vec::new(),
                     canonical,
                     record_hash,
                     tax_check,
@@ -484,8 +489,10 @@ pub struct HeldSale<'a> {
 /// Decides one uploaded refund: refused for another store or register before any lookup,
 /// then duplicate or conflict against `existing` (the canonical JSON stored under its id),
 /// then checked against the sale it reverses as the server holds it. Refunds of one sale
-/// from several registers meet here: a line refunded beyond what was sold is rejected with
-/// the quantities in the reason, whichever register asked first.
+/// from several registers meet here: a line one refund takes back beyond what was sold is
+/// rejected (no till makes it); a line the refunds of several registers together take back
+/// beyond what was sold is accepted (each register paid it out) and named in
+/// `Accepted::over_refunded_lines`, for the log, and in the stock audit.
 pub fn decide_refund(
     refund: &RefundRecord,
     store_id: &str,
@@ -525,7 +532,7 @@ pub fn decide_refund(
     let record_hash = journal::record_hash(refund)
         .map_err(|e| StoreError::Backend(format!("cannot hash a refund: {e}")))?;
     Ok(match check_refund(refund, held, settings) {
-        Ok(movements) => Decision::Accept(Accepted {
+        Ok((movements, over_refunded_lines)) => Decision::Accept(Accepted {
             canonical,
             record_hash,
             // Its figures were checked against the sale's own, not recomputed.
@@ -536,18 +543,19 @@ pub fn decide_refund(
                 error: None,
             },
             movements,
+            over_refunded_lines,
         }),
         Err(reason) => Decision::Rejected(reason),
     })
 }
 
-/// Checks a refund against itself and the sale it reverses (with that sale's earlier
-/// refunds); returns its restocking movements.
+/// Checks a refund against itself and the sale it reverses; returns its restocking
+/// movements and the lines it takes back beyond what the sale's earlier refunds left.
 fn check_refund(
     r: &RefundRecord,
     held: HeldSale<'_>,
     settings: &TaxSettings,
-) -> Result<Vec<Movement>, String> {
+) -> Result<(Vec<Movement>, Vec<u32>), String> {
     let sale = held.sale;
     if r.refund_of != sale.sale_id || r.refund_of_receipt != sale.receipt_no {
         return Err(format!(
@@ -591,6 +599,7 @@ fn check_refund(
     }
     let dp = settings.minor_units();
     let mut movements = Vec::new();
+    let mut over_refunded = Vec::new();
     let (mut net, mut tax, mut gross) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
     let mut seen = HashSet::new();
     for l in &r.lines {
@@ -625,6 +634,17 @@ fn check_refund(
                 l.gross, l.net, l.tax
             ));
         }
+        // One line beyond the sale's own line is no refund a till makes: refused.
+        if l.quantity > sold.quantity || l.gross > sold.gross || l.tax > sold.tax {
+            return Err(format!(
+                "line {n} of sale {}: {} back for {} with {} tax is more than the {} sold for {} with {} tax",
+                sale.receipt_no, l.quantity, l.gross, l.tax, sold.quantity, sold.gross, sold.tax
+            ));
+        }
+        // Beyond what the refunds stored before it left of the line (another register
+        // refunded it too while one of them was offline), the refund is still accepted: the
+        // money left the drawer and the books must show it. The stock audit reports the
+        // line (`StockAudit::over_refunds`).
         let (mut q_before, mut gross_before, mut tax_before) =
             (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
         for earlier in held.refunds.iter().filter(|e| e.refund_id != r.refund_id) {
@@ -634,17 +654,11 @@ fn check_refund(
                 tax_before += e.tax;
             }
         }
-        if l.quantity > sold.quantity - q_before {
-            return Err(format!(
-                "over-refund: line {n} of sale {}: {} requested, {} sold, {} already refunded",
-                sale.receipt_no, l.quantity, sold.quantity, q_before
-            ));
-        }
-        if gross_before + l.gross > sold.gross || tax_before + l.tax > sold.tax {
-            return Err(format!(
-                "over-refund: line {n} of sale {}: {} back with {} tax, after {} with {} tax, is more than the {} with {} tax sold",
-                sale.receipt_no, l.gross, l.tax, gross_before, tax_before, sold.gross, sold.tax
-            ));
+        if q_before + l.quantity > sold.quantity
+            || gross_before + l.gross > sold.gross
+            || tax_before + l.tax > sold.tax
+        {
+            over_refunded.push(n);
         }
         net += l.net;
         tax += l.tax;
@@ -740,7 +754,7 @@ fn check_refund(
             r.amount_paid
         ));
     }
-    Ok(movements)
+    Ok((movements, over_refunded))
 }
 
 /// A journal link the audit can follow: hashes in their form, a link that points back, a

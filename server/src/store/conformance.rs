@@ -41,7 +41,9 @@ where
     offline_limits_are_stored_and_travel_in_every_catalogue(&make().await).await;
     the_same_sale_id_in_two_stores_is_two_sales(&make().await).await;
     an_audit_lists_at_most_the_limit_of_dips_and_counts_them_all(&make().await).await;
-    refunds_are_deduped_and_never_take_back_more_than_was_sold_across_registers(&make().await)
+    refunds_are_deduped_and_an_over_refund_across_registers_is_stored_and_audited(&make().await)
+        .await;
+    an_audit_lists_at_most_the_limit_of_over_refunded_lines_and_counts_them_all(&make().await)
         .await;
     a_sale_is_looked_up_with_its_refunds_and_the_tax_settings_it_was_decided_with(&make().await)
         .await;
@@ -154,12 +156,16 @@ pub async fn a_sale_is_looked_up_with_its_refunds_and_the_tax_settings_it_was_de
 
 /// Refunds ride in upload batches: deduped by `refund_id` like sales; decided against the
 /// sale the server holds and every refund of it from any register (earlier in the same
-/// batch too), so a line is never refunded beyond what was sold; counted apart in the
-/// summary; their restocking moves stock once.
-pub async fn refunds_are_deduped_and_never_take_back_more_than_was_sold_across_registers(
+/// batch too). One refund line beyond its sale line is rejected; refunds from several
+/// registers that together take a line back beyond what was sold are every one stored and
+/// counted (the money left each drawer) and the stock audit names the line, its quantities
+/// and each refund with its register, in arrival order, scoped to the store. Counted apart
+/// in the summary; each refund's restocking moves stock once.
+pub async fn refunds_are_deduped_and_an_over_refund_across_registers_is_stored_and_audited(
     store: &dyn ServerStore,
 ) {
     let c = setup(store, STORE).await;
+    setup(store, "other").await;
     let s = sale(
         &uk_tax(),
         STORE,
@@ -188,28 +194,64 @@ pub async fn refunds_are_deduped_and_never_take_back_more_than_was_sold_across_r
     let r = up("R1", 12, vec![UploadRecord::Refund(changed)]).await;
     assert_eq!(statuses(&r), [SaleStatus::Conflict], "{r:?}");
 
-    // Another register takes the last kettle, then asks for one more in the same batch.
+    // One refund line beyond the sale's line on its own: no till makes it, rejected.
+    let too_many = refund(&s, "R2", 1, 1, d("3"));
+    let r = up("R2", 15, vec![UploadRecord::Refund(too_many)]).await;
+    assert_eq!(statuses(&r), [SaleStatus::Rejected], "{r:?}");
+    let why = r[0].reason.clone().expect("reason");
+    assert!(
+        why.contains("line 1") && why.contains("3 back") && why.contains("the 2 sold"),
+        "{why}"
+    );
+
+    // Another register takes the last kettle, then one more in the same batch (it was
+    // offline when R1 refunded): both stored.
     let b = refund(&s, "R2", 1, 1, d("1"));
     let over = refund(&s, "R2", 2, 1, d("1"));
     let r = up(
         "R2",
         20,
-        vec![UploadRecord::Refund(b.clone()), UploadRecord::Refund(over)],
+        vec![
+            UploadRecord::Refund(b.clone()),
+            UploadRecord::Refund(over.clone()),
+        ],
     )
     .await;
-    assert_eq!(
-        statuses(&r),
-        [SaleStatus::Accepted, SaleStatus::Rejected],
-        "{r:?}"
+    assert_eq!(statuses(&r), [SaleStatus::Accepted; 2], "{r:?}");
+    // A third register refunds the whole line later: stored too; a retry stores nothing.
+    let whole = refund(&s, "R3", 1, 1, d("2"));
+    for (at, status) in [(21, SaleStatus::Accepted), (22, SaleStatus::Duplicate)] {
+        let r = up("R3", at, vec![UploadRecord::Refund(whole.clone())]).await;
+        assert_eq!(statuses(&r), [status], "{r:?}");
+    }
+
+    // The same sale id in another store, refunded twice within what it sold: another
+    // store's refunds never count against this store's line, nor this store's against it.
+    let mut theirs = sale(
+        &uk_tax(),
+        "other",
+        "R1",
+        1,
+        &[(product(&c, "p-kettle"), d("2"))],
     );
-    let why = r[1].reason.clone().expect("reason");
-    assert!(
-        why.contains("over-refund")
-            && why.contains("1 requested")
-            && why.contains("2 sold")
-            && why.contains("2 already refunded"),
-        "{why}"
-    );
+    theirs.sale_id = s.sale_id;
+    let r = store
+        .upload_records(
+            &ctx("other", "R1", 5),
+            vec![UploadRecord::Sale(theirs.clone())],
+        )
+        .await
+        .expect("upload");
+    assert_eq!(statuses(&r), [SaleStatus::Accepted], "{r:?}");
+    let theirs_refunds = vec![
+        UploadRecord::Refund(refund(&theirs, "R1", 2, 1, d("1"))),
+        UploadRecord::Refund(refund(&theirs, "R1", 3, 1, d("1"))),
+    ];
+    let r = store
+        .upload_records(&ctx("other", "R1", 25), theirs_refunds)
+        .await
+        .expect("upload");
+    assert_eq!(statuses(&r), [SaleStatus::Accepted; 2], "{r:?}");
 
     // A refund of a sale the server does not hold, and one in another register's name.
     let unknown = sale(
@@ -260,6 +302,10 @@ pub async fn refunds_are_deduped_and_never_take_back_more_than_was_sold_across_r
     )
     .await;
     assert_eq!(statuses(&r), [SaleStatus::Accepted; 2], "{r:?}");
+    // Another register refunds one more seat than is left of them.
+    let extra = refund(&s2, "R2", 3, 1, d("1"));
+    let r = up("R2", 41, vec![UploadRecord::Refund(extra.clone())]).await;
+    assert_eq!(statuses(&r), [SaleStatus::Accepted], "{r:?}");
 
     let refunds = store
         .refunds_of(STORE, &s.sale_id.to_string())
@@ -268,11 +314,11 @@ pub async fn refunds_are_deduped_and_never_take_back_more_than_was_sold_across_r
     let records: Vec<_> = refunds.iter().map(|r| r.record.clone()).collect();
     assert_eq!(
         records,
-        [a.clone(), b.clone()],
+        [a.clone(), b.clone(), over.clone(), whole.clone()],
         "stored once each, in order"
     );
-    assert_eq!(refunds[0].uploaded_by, "R1");
-    assert_eq!(refunds[1].uploaded_by, "R2");
+    let by: Vec<_> = refunds.iter().map(|r| r.uploaded_by.as_str()).collect();
+    assert_eq!(by, ["R1", "R2", "R2", "R3"]);
     assert!(
         store
             .stored_sale(STORE, &a.refund_id.to_string())
@@ -281,13 +327,18 @@ pub async fn refunds_are_deduped_and_never_take_back_more_than_was_sold_across_r
             .is_none(),
         "a refund is not a sale"
     );
+    // Every refund counts: the books show all the money that went back.
     let summary = store.summary(STORE).await.expect("summary");
-    assert_eq!((summary.sale_count, summary.refund_count), (2, 3));
+    let all = [&a, &b, &over, &whole, &c2, &extra];
+    assert_eq!((summary.sale_count, summary.refund_count), (2, 6));
     assert_eq!(summary.total, s.total + s2.total);
-    assert_eq!(summary.refund_total, a.total + b.total + c2.total);
+    assert_eq!(
+        summary.refund_total,
+        all.iter().map(|r| r.total).sum::<Decimal>()
+    );
     assert_eq!(
         summary.refund_tax_total,
-        a.tax_total + b.tax_total + c2.tax_total
+        all.iter().map(|r| r.tax_total).sum::<Decimal>()
     );
     assert_eq!(summary.sales_with_tax_difference, 0);
     let audit = store.stock_audit(STORE).await.expect("audit");
@@ -299,9 +350,165 @@ pub async fn refunds_are_deduped_and_never_take_back_more_than_was_sold_across_r
             .expect("audited")
             .current_stock
     };
-    // Three kettles: two out, both back. Ten seats: two out, both back.
-    assert_eq!(stock("p-kettle"), d("3"));
-    assert_eq!(stock("p-seat"), d("10"));
+    // Every refund's restocking counts once: three kettles, two out, five back; ten
+    // seats, two out, three back.
+    assert_eq!(stock("p-kettle"), d("6"));
+    assert_eq!(stock("p-seat"), d("11"));
+
+    // The audit names both over-refunded lines, the sales in the order they arrived, each
+    // refund with its register in the order it arrived; the bread line, never refunded,
+    // and the other store's refunds are not in it.
+    let seen: Vec<_> = audit
+        .over_refunds
+        .iter()
+        .map(|o| {
+            (
+                o.sale_id,
+                o.receipt_no.as_str(),
+                o.register_id.as_str(),
+                o.line_no,
+                o.product_id.as_str(),
+                o.sold,
+                o.refunded,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                s.sale_id,
+                s.receipt_no.as_str(),
+                "R1",
+                1,
+                "p-kettle",
+                d("2"),
+                d("5")
+            ),
+            (
+                s2.sale_id,
+                s2.receipt_no.as_str(),
+                "R1",
+                1,
+                "p-seat",
+                d("2"),
+                d("3")
+            ),
+        ],
+        "{audit:?}"
+    );
+    assert_eq!(audit.over_refunds_total, 2);
+    let kettle = &audit.over_refunds[0];
+    let parts: Vec<_> = kettle
+        .refunds
+        .iter()
+        .map(|r| (r.refund_id, r.register_id.as_str(), r.quantity, r.gross))
+        .collect();
+    assert_eq!(
+        parts,
+        [
+            (a.refund_id, "R1", d("1"), a.total),
+            (b.refund_id, "R2", d("1"), b.total),
+            (over.refund_id, "R2", d("1"), over.total),
+            (whole.refund_id, "R3", d("2"), whole.total),
+        ]
+    );
+    assert_eq!(kettle.refunds[3].receipt_no, whole.receipt_no);
+    assert_eq!(kettle.refunds[3].received_at, 21);
+    assert_eq!(
+        (kettle.sold_gross, kettle.refunded_gross),
+        (
+            s.lines[0].gross,
+            a.total + b.total + over.total + whole.total
+        )
+    );
+    assert_eq!(
+        (kettle.sold_tax, kettle.refunded_tax),
+        (
+            s.lines[0].tax,
+            a.tax_total + b.tax_total + over.tax_total + whole.tax_total
+        )
+    );
+    let seats: Vec<_> = audit.over_refunds[1]
+        .refunds
+        .iter()
+        .map(|r| (r.refund_id, r.register_id.as_str()))
+        .collect();
+    assert_eq!(seats, [(c2.refund_id, "R1"), (extra.refund_id, "R2")]);
+    assert_eq!(
+        store.stock_audit(STORE).await.expect("audit"),
+        audit,
+        "the same answer every time"
+    );
+    let other = store.stock_audit("other").await.expect("audit");
+    assert!(other.over_refunds.is_empty(), "{other:?}");
+    assert_eq!(other.over_refunds_total, 0);
+}
+
+/// Many lines over-refunded: the audit lists the first up to the limit and counts them all.
+async fn an_audit_lists_at_most_the_limit_of_over_refunded_lines_and_counts_them_all(
+    store: &dyn ServerStore,
+) {
+    use crate::config::MAX_AUDIT_ITEMS;
+    let c = setup(store, STORE).await;
+    let bread = product(&c, "p-bread");
+    let lines = vec![(bread, d("1")); 100];
+    let sales = MAX_AUDIT_ITEMS / 100 + 2;
+    let batch: Vec<_> = (1..=sales as u64)
+        .map(|n| sale(&uk_tax(), STORE, "R1", n, &lines))
+        .collect();
+    upload_ok(store, "R1", batch.clone()).await;
+    // Two registers each refund every line of every sale in full.
+    for (i, register) in ["R2", "R3"].into_iter().enumerate() {
+        let refunds: Vec<_> = batch
+            .iter()
+            .enumerate()
+            .map(|(n, s)| UploadRecord::Refund(whole_refund(s, register, n as u64 + 1)))
+            .collect();
+        let r = store
+            .upload_records(&ctx(STORE, register, 10 + i as i64), refunds)
+            .await
+            .expect("upload");
+        assert_eq!(statuses(&r), vec![SaleStatus::Accepted; sales], "{r:?}");
+    }
+    let audit = store.stock_audit(STORE).await.expect("audit");
+    assert_eq!(audit.over_refunds_total, (sales * 100) as u64);
+    assert_eq!(audit.over_refunds.len(), MAX_AUDIT_ITEMS);
+    let first = &audit.over_refunds[0];
+    assert_eq!(
+        (first.sale_id, first.line_no, first.sold, first.refunded),
+        (batch[0].sale_id, 1, d("1"), d("2")),
+        "the first sale's first line first"
+    );
+    let last = &audit.over_refunds[MAX_AUDIT_ITEMS - 1];
+    assert_eq!(
+        (last.sale_id, last.line_no),
+        (batch[MAX_AUDIT_ITEMS / 100 - 1].sale_id, 100)
+    );
+}
+
+/// A refund of every line of `s` in full, by `register`.
+fn whole_refund(s: &SaleRecord, register: &str, seq: u64) -> tillkit_core::refund::RefundRecord {
+    let mut r = refund(s, register, seq, 1, s.lines[0].quantity);
+    for l in s.lines.iter().skip(1) {
+        let one = refund(s, register, seq, l.line_no, l.quantity);
+        r.lines.extend(one.lines);
+        r.net_total += one.net_total;
+        r.tax_total += one.tax_total;
+        r.total += one.total;
+        r.amount_paid += one.amount_paid;
+        r.payments[0].amount += one.payments[0].amount;
+        for p in one.taxes {
+            match r.taxes.iter_mut().find(|q| q.rate_id == p.rate_id) {
+                Some(q) => {
+                    q.taxable_base += p.taxable_base;
+                    q.tax += p.tax;
+                }
+                None => r.taxes.push(p),
+            }
+        }
+    }
+    r
 }
 
 /// A product oversold over and over: the audit lists the first dips below zero up to the

@@ -12,7 +12,9 @@ use tillkit_core::tax::Totals;
 
 use crate::auth::{Principal, TokenHash};
 use crate::error::StoreError;
-use crate::protocol::{CatalogFile, JournalAudit, SaleResult, SaleStatus, StockAudit, Summary};
+use crate::protocol::{
+    CatalogFile, JournalAudit, LineRefund, OverRefund, SaleResult, SaleStatus, StockAudit, Summary,
+};
 use crate::validate::Decision;
 
 #[cfg(any(test, feature = "conformance"))]
@@ -51,6 +53,9 @@ pub(crate) fn answer(id: uuid::Uuid, decision: &Decision) -> SaleResult {
             if !a.tax_check.totals_match {
                 tracing::info!(sale = %id, difference = ?a.tax_check.tax_difference, "device totals differ from the server's");
             }
+            if !a.over_refunded_lines.is_empty() {
+                tracing::warn!(refund = %id, lines = ?a.over_refunded_lines, "refund accepted beyond what was sold (see the stock audit's over_refunds)");
+            }
             (SaleStatus::Accepted, None)
         }
         Decision::Duplicate => (SaleStatus::Duplicate, None),
@@ -69,6 +74,68 @@ pub(crate) fn answer(id: uuid::Uuid, decision: &Decision) -> SaleResult {
         status,
         reason,
     }
+}
+
+/// A stored sale with the refunds stored of it, as the stock audit reads it.
+pub(crate) struct RefundedSale {
+    /// The sale as stored.
+    pub sale: SaleRecord,
+    /// Its refunds, each with the server clock at its arrival, in the order received.
+    pub refunds: Vec<(RefundRecord, i64)>,
+}
+
+/// The lines of `sales` (taken in the order given, each by `line_no`) that their refunds,
+/// together, take back beyond what was sold, in quantity, gross or tax: at most
+/// `config::MAX_AUDIT_ITEMS` of them, and how many there are in all. Every backend's stock
+/// audit reports them through this, so both report alike.
+pub(crate) fn over_refunds(sales: &[RefundedSale]) -> (Vec<OverRefund>, u64) {
+    let mut out = Vec::new();
+    let mut total = 0u64;
+    for s in sales {
+        let mut lines: Vec<_> = s.sale.lines.iter().collect();
+        lines.sort_by_key(|l| l.line_no);
+        for line in lines {
+            let (mut quantity, mut gross, mut tax) = (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
+            let mut parts = Vec::new();
+            for (refund, received_at) in &s.refunds {
+                for l in refund.lines.iter().filter(|l| l.line_no == line.line_no) {
+                    quantity += l.quantity;
+                    gross += l.gross;
+                    tax += l.tax;
+                    parts.push(LineRefund {
+                        refund_id: refund.refund_id,
+                        register_id: refund.register_id.clone(),
+                        receipt_no: refund.receipt_no.clone(),
+                        quantity: l.quantity,
+                        gross: l.gross,
+                        created_at: refund.created_at,
+                        received_at: *received_at,
+                    });
+                }
+            }
+            if quantity <= line.quantity && gross <= line.gross && tax <= line.tax {
+                continue;
+            }
+            total += 1;
+            if out.len() < crate::config::MAX_AUDIT_ITEMS {
+                out.push(OverRefund {
+                    sale_id: s.sale.sale_id,
+                    receipt_no: s.sale.receipt_no.clone(),
+                    register_id: s.sale.register_id.clone(),
+                    line_no: line.line_no,
+                    product_id: line.product_id.clone(),
+                    sold: line.quantity,
+                    refunded: quantity,
+                    sold_gross: line.gross,
+                    refunded_gross: gross,
+                    sold_tax: line.tax,
+                    refunded_tax: tax,
+                    refunds: parts,
+                });
+            }
+        }
+    }
+    (out, total)
 }
 
 /// Opens the backend `location` names: a `postgres://` or `postgresql://` URL, else the path
@@ -289,7 +356,8 @@ pub trait ServerStore: Send + Sync + std::fmt::Debug {
         sale_id: &str,
     ) -> Result<Option<StoredSale>, StoreError>;
 
-    /// Per-product stock: start, movements per register, current, and every dip below zero.
+    /// Per-product stock: start, movements per register, current, and every dip below zero;
+    /// and every sale line the store's refunds took back beyond what was sold (`over_refunds`).
     async fn stock_audit(&self, store_id: &str) -> Result<StockAudit, StoreError>;
 
     /// Every register's journal verified from the records stored: gaps, forks, breaks,

@@ -20,8 +20,8 @@ use tokio_postgres::error::SqlState;
 
 use super::pg_tls::PgUrl;
 use super::{
-    JournalRows, RegisterInfo, SaleKey, ServerStore, StoredRefund, StoredSale, UploadContext,
-    UploadRecord,
+    JournalRows, RefundedSale, RegisterInfo, SaleKey, ServerStore, StoredRefund, StoredSale,
+    UploadContext, UploadRecord,
 };
 use crate::auth::{Principal, TokenHash};
 use crate::config::MAX_AUDIT_ITEMS;
@@ -1131,10 +1131,53 @@ async fn audit_read(tx: &Transaction<'_>, store_id: &str) -> Result<StockAudit, 
             below_zero_total,
         });
     }
+    let (over_refunds, over_refunds_total) =
+        super::over_refunds(&refunds_read(tx, store_id).await?);
     Ok(StockAudit {
         store_id: store_id.to_string(),
         products,
+        over_refunds,
+        over_refunds_total,
     })
+}
+
+/// The store's sales refunded more than once (one refund alone never takes back more than
+/// its sale: `validate::decide_refund`), in the order they arrived, each with its refunds in
+/// the order they arrived.
+async fn refunds_read(tx: &Transaction<'_>, store_id: &str) -> Result<Vec<RefundedSale>, Failure> {
+    const REFUNDED_TWICE: &str =
+        "SELECT refund_of FROM sales WHERE store_id = $1 AND kind = 'refund'
+         GROUP BY refund_of HAVING COUNT(*) > 1";
+    let refunds_sql = tx
+        .prepare_cached(&format!(
+            "SELECT refund_of, record, received_at FROM sales
+             WHERE store_id = $1 AND kind = 'refund' AND refund_of IN ({REFUNDED_TWICE})
+             ORDER BY received_at, register_id, seq, sale_id"
+        ))
+        .await?;
+    let mut refunds: HashMap<String, Vec<(RefundRecord, i64)>> = HashMap::new();
+    for r in tx.query(&refunds_sql, &[&store_id]).await? {
+        refunds
+            .entry(r.get(0))
+            .or_default()
+            .push((parse("refund", r.get(1))?, r.get(2)));
+    }
+    let sales_sql = tx
+        .prepare_cached(&format!(
+            "SELECT sale_id, record FROM sales
+             WHERE store_id = $1 AND kind = 'sale' AND sale_id IN ({REFUNDED_TWICE})
+             ORDER BY received_at, sale_id"
+        ))
+        .await?;
+    let mut out = Vec::new();
+    for r in tx.query(&sales_sql, &[&store_id]).await? {
+        let sale_id: &str = r.get(0);
+        out.push(RefundedSale {
+            sale: parse("sale", r.get(1))?,
+            refunds: refunds.remove(sale_id).unwrap_or_default(),
+        });
+    }
+    Ok(out)
 }
 
 async fn summary_read(tx: &Transaction<'_>, store_id: &str) -> Result<Summary, Failure> {

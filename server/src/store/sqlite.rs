@@ -16,8 +16,8 @@ use tillkit_core::tax::TaxSettings;
 use tillkit_core::time::now_ms;
 
 use super::{
-    JournalRows, RegisterInfo, SaleKey, ServerStore, StoredRefund, StoredSale, UploadContext,
-    UploadRecord, schema,
+    JournalRows, RefundedSale, RegisterInfo, SaleKey, ServerStore, StoredRefund, StoredSale,
+    UploadContext, UploadRecord, schema,
 };
 use crate::auth::{Principal, TokenHash};
 use crate::config::MAX_AUDIT_ITEMS;
@@ -1248,10 +1248,64 @@ fn stock_audit(conn: &mut Connection, store_id: &str) -> Result<StockAudit, Stor
             below_zero_total,
         });
     }
+    let (over_refunds, over_refunds_total) = super::over_refunds(&refunds_read(&tx, store_id)?);
     Ok(StockAudit {
         store_id: store_id.to_string(),
         products,
+        over_refunds,
+        over_refunds_total,
     })
+}
+
+/// The store's sales refunded more than once (one refund alone never takes back more than
+/// its sale: `validate::decide_refund`), in the order they arrived, each with its refunds in
+/// the order they arrived.
+fn refunds_read(
+    tx: &rusqlite::Transaction<'_>,
+    store_id: &str,
+) -> Result<Vec<RefundedSale>, StoreError> {
+    const REFUNDED_TWICE: &str =
+        "SELECT refund_of FROM sales WHERE store_id = ?1 AND kind = 'refund'
+         GROUP BY refund_of HAVING COUNT(*) > 1";
+    let mut refunds: HashMap<String, Vec<(RefundRecord, i64)>> = HashMap::new();
+    {
+        let mut stmt = tx.prepare(&format!(
+            "SELECT refund_of, record, received_at FROM sales
+             WHERE store_id = ?1 AND kind = 'refund' AND refund_of IN ({REFUNDED_TWICE})
+             ORDER BY received_at, register_id, seq, sale_id"
+        ))?;
+        let rows = stmt.query_map([store_id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (of, record, received_at) = row?;
+            refunds
+                .entry(of)
+                .or_default()
+                .push((parse("refund", &record)?, received_at));
+        }
+    }
+    let mut stmt = tx.prepare(&format!(
+        "SELECT sale_id, record FROM sales
+         WHERE store_id = ?1 AND kind = 'sale' AND sale_id IN ({REFUNDED_TWICE})
+         ORDER BY received_at, sale_id"
+    ))?;
+    let rows = stmt.query_map([store_id], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (sale_id, record) = row?;
+        out.push(RefundedSale {
+            sale: parse("sale", &record)?,
+            refunds: refunds.remove(&sale_id).unwrap_or_default(),
+        });
+    }
+    Ok(out)
 }
 
 fn summary(conn: &mut Connection, store_id: &str) -> Result<Summary, StoreError> {
