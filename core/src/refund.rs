@@ -379,7 +379,9 @@ impl Held {
                     name: l.name.clone(),
                     sold: l.quantity,
                     refunded,
-                    left: l.quantity - refunded,
+                    // Registers refunding one line offline can together take back more
+                    // than was sold (the server stores and audits it): then nothing is left.
+                    left: (l.quantity - refunded).max(Decimal::ZERO),
                     stock_tracked: l.stock_tracked,
                 }
             })
