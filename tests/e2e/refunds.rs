@@ -161,7 +161,11 @@ fn two_registers_over_refunding_one_line(backend: &Backend) {
         .expect("read");
     let mut stored: Vec<_> = refunds.iter().map(|r| r.record.clone()).collect();
     stored.sort_by_key(|r| r.register_id.clone());
-    assert_eq!(stored, [first.clone(), second.clone()], "both, byte for byte");
+    assert_eq!(
+        stored,
+        [first.clone(), second.clone()],
+        "both, byte for byte"
+    );
     // Stock: out 2, back 2 from R1 and 1 from R2.
     assert_eq!(kettle_movements(&server), (3, d("1")));
     assert_eq!(
@@ -173,7 +177,11 @@ fn two_registers_over_refunding_one_line(backend: &Backend) {
     let over = &audit.over_refunds[0];
     assert_eq!((over.sale_id, over.line_no), (sale.sale_id, 1));
     assert_eq!((over.sold, over.refunded), (d("2"), d("3")));
-    let registers: Vec<&str> = over.refunds.iter().map(|r| r.register_id.as_str()).collect();
+    let registers: Vec<&str> = over
+        .refunds
+        .iter()
+        .map(|r| r.register_id.as_str())
+        .collect();
     assert_eq!(registers, ["R1", "R2"], "{over:?}");
     let ids: Vec<_> = over.refunds.iter().map(|r| r.refund_id).collect();
     assert_eq!(ids, [first.refund_id, second.refund_id]);
