@@ -106,6 +106,13 @@ pub struct Summary {
     pub sales_with_tax_difference: u64,
     /// Sum of `device tax_total - server tax_total` over the sales that could be recomputed.
     pub tax_difference_total: Decimal,
+    /// Refunds whose figures (lines, per-rate tax, totals, cash rounding) differ from the
+    /// server's recomputation from the sale it holds, or could not be recomputed.
+    #[serde(default)]
+    pub refunds_with_difference: u64,
+    /// Sum of `device tax_total - server tax_total` over the refunds that could be recomputed.
+    #[serde(default)]
+    pub refund_tax_difference_total: Decimal,
 }
 
 /// `GET /v1/stores/{store_id}/stock-audit` answer.

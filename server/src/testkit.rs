@@ -6,7 +6,9 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use tillkit_core::catalog::ProductRecord;
 use tillkit_core::journal::{self, JournalLink, SegmentReason, SegmentStart};
-use tillkit_core::refund::{RecordKind, RefundLine, RefundRecord};
+use tillkit_core::refund::{
+    RecordKind, RefundLine, RefundRecord, RefundShare, cumulative_cash_due, refund_figures,
+};
 use tillkit_core::sale::{Payment, PaymentMethod, SaleLine, SaleRecord};
 use tillkit_core::tax::{self, LineInput, TaxSettings};
 use uuid::Uuid;
@@ -366,4 +368,46 @@ async fn admin_sql(server_url: &str, sql: &str) {
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
     drop(client);
     let _ = driver.await;
+}
+
+/// A refund as a register makes it: `quantity` of line `line_no` of `sale` after `before`
+/// of the line was refunded, its figures from `refund::refund_figures` with `settings` (the
+/// settings the sale was decided with), back to stock, paid back in cash rounded with
+/// `settings`' coin on the running sum after `cash_owed_before` was owed back in cash.
+#[allow(clippy::too_many_arguments)]
+pub fn device_refund(
+    sale: &SaleRecord,
+    settings: &TaxSettings,
+    register_id: &str,
+    seq: u64,
+    line_no: u32,
+    quantity: Decimal,
+    before: Decimal,
+    cash_owed_before: Decimal,
+) -> RefundRecord {
+    let share = RefundShare {
+        line_no,
+        quantity,
+        refunded_before: before,
+    };
+    let figures = refund_figures(sale, settings, &[share]).expect("a part of the sale line");
+    let mut r = refund(sale, register_id, seq, line_no, quantity);
+    let (line, f) = (&mut r.lines[0], &figures.lines[0]);
+    (line.net, line.tax, line.gross) = (f.net, f.tax, f.gross);
+    line.taxes = f.taxes.clone();
+    line.refunded_before = Some(before);
+    (r.net_total, r.tax_total, r.total) = (figures.net_total, figures.tax_total, figures.total);
+    r.taxes = figures.taxes;
+    let due = cumulative_cash_due(settings, cash_owed_before, figures.total);
+    (r.cash_rounding, r.amount_paid) = (due.rounding, due.due);
+    r.payments = if due.due > Decimal::ZERO {
+        vec![Payment {
+            method: PaymentMethod::Cash,
+            amount: due.due,
+            reference: None,
+        }]
+    } else {
+        Vec::new()
+    };
+    r
 }

@@ -13,7 +13,7 @@ use tillkit_core::limits::{
     MAX_REFERENCE_CHARS, MAX_TEXT_CHARS, QUANTITY_DECIMALS,
 };
 use tillkit_core::money::decimals;
-use tillkit_core::refund::RefundRecord;
+use tillkit_core::refund::{RefundRecord, RefundShare, refund_figures};
 use tillkit_core::sale::{PaymentMethod, SaleRecord};
 use tillkit_core::tax::{Discount, TaxSettings, Totals};
 
@@ -484,6 +484,9 @@ pub struct HeldSale<'a> {
     pub sale: &'a SaleRecord,
     /// Its refunds already accepted, from any register.
     pub refunds: &'a [RefundRecord],
+    /// The store's tax settings the sale was decided with, when the server kept them (not
+    /// for sales stored before it kept every version).
+    pub settings: Option<&'a TaxSettings>,
 }
 
 /// Decides one uploaded refund: refused for another store or register before any lookup,
@@ -535,18 +538,139 @@ pub fn decide_refund(
         Ok((movements, over_refunded_lines)) => Decision::Accept(Accepted {
             canonical,
             record_hash,
-            // Its figures were checked against the sale's own, not recomputed.
-            tax_check: TaxCheck {
-                server_totals: None,
-                tax_difference: Some(Decimal::ZERO),
-                totals_match: true,
-                error: None,
-            },
+            tax_check: refund_tax_check(refund, held, settings),
             movements,
             over_refunded_lines,
         }),
         Err(reason) => Decision::Rejected(reason),
     })
+}
+
+/// Differences a refund's tax check names before it sums up the rest.
+const MAX_NAMED_DIFFERENCES: usize = 5;
+
+/// Recomputes a refund as the device does (`refund::refund_figures`): from the sale the
+/// server holds, with the tax settings the sale was decided with, each line from the
+/// quantity refunded before it as the device counted it (`RefundLine::refunded_before`;
+/// the server's own count for a device that did not send it). Its cash rounding is checked
+/// against the store's current coin. A difference is recorded, never refused: the money
+/// went back as the receipt says. `server_totals` stays empty (they are a sale's); `error`
+/// names the figures that differ, or why the refund could not be recomputed.
+fn refund_tax_check(r: &RefundRecord, held: HeldSale<'_>, store: &TaxSettings) -> TaxCheck {
+    let unchecked = |error: String| TaxCheck {
+        server_totals: None,
+        tax_difference: None,
+        totals_match: false,
+        error: Some(error),
+    };
+    let Some(settings) = held.settings else {
+        return unchecked(
+            "not recomputed: the server did not keep the tax settings the sale was made with"
+                .into(),
+        );
+    };
+    let shares: Vec<RefundShare> = r
+        .lines
+        .iter()
+        .map(|l| RefundShare {
+            line_no: l.line_no,
+            quantity: l.quantity,
+            refunded_before: l.refunded_before.unwrap_or_else(|| {
+                held.refunds
+                    .iter()
+                    .filter(|e| e.refund_id != r.refund_id)
+                    .flat_map(|e| &e.lines)
+                    .filter(|e| e.line_no == l.line_no)
+                    .map(|e| e.quantity)
+                    .sum()
+            }),
+        })
+        .collect();
+    let figures = match refund_figures(held.sale, settings, &shares) {
+        Ok(figures) => figures,
+        Err(e) => return unchecked(format!("not recomputed: {e}")),
+    };
+    let mut differ = Vec::new();
+    for (l, f) in r.lines.iter().zip(&figures.lines) {
+        let n = l.line_no;
+        for (what, recorded, server) in [
+            ("net", l.net, f.net),
+            ("tax", l.tax, f.tax),
+            ("gross", l.gross, f.gross),
+        ] {
+            if recorded != server {
+                differ.push(format!("line {n} {what} {recorded}, the server's {server}"));
+            }
+        }
+        if l.taxes != f.taxes {
+            differ.push(format!("line {n}: its per-rate tax is not the server's"));
+        }
+    }
+    for (what, recorded, server) in [
+        ("net_total", r.net_total, figures.net_total),
+        ("tax_total", r.tax_total, figures.tax_total),
+        ("total", r.total, figures.total),
+    ] {
+        if recorded != server {
+            differ.push(format!("{what} {recorded}, the server's {server}"));
+        }
+    }
+    if r.taxes != figures.taxes {
+        differ.push("the per-rate breakdown is not the server's".into());
+    }
+    if let Some(why) = cash_rounding_differs(r, store) {
+        differ.push(why);
+    }
+    let error = (!differ.is_empty()).then(|| {
+        let more = differ.len().saturating_sub(MAX_NAMED_DIFFERENCES);
+        differ.truncate(MAX_NAMED_DIFFERENCES);
+        let mut text = differ.join("; ");
+        if more > 0 {
+            text.push_str(&format!("; and {more} more"));
+        }
+        text
+    });
+    TaxCheck {
+        server_totals: None,
+        tax_difference: Some(r.tax_total - figures.tax_total),
+        totals_match: error.is_none(),
+        error,
+    }
+}
+
+/// Why a refund's cash rounding does not follow the store's coin, if it does not. Cash
+/// given back is a whole number of coins, off by less than one coin from what was owed (a
+/// sale's refunds are rounded on their running sum, so one refund's rounding can be up to
+/// a coin either way); a refund with no cash, or a store with no coin, rounds nothing.
+fn cash_rounding_differs(r: &RefundRecord, store: &TaxSettings) -> Option<String> {
+    let cash: Decimal = r
+        .payments
+        .iter()
+        .filter(|p| p.method == PaymentMethod::Cash)
+        .map(|p| p.amount)
+        .sum();
+    let coin = store
+        .cash_rounding
+        .as_ref()
+        .map(|c| c.increment)
+        .filter(|i| *i > Decimal::ZERO);
+    match coin {
+        Some(coin) if cash > Decimal::ZERO => {
+            let whole = cash.checked_rem(coin).is_some_and(|rest| rest.is_zero());
+            (!whole || r.cash_rounding.abs() >= coin).then(|| {
+                format!(
+                    "cash {cash} with rounding {} is not a whole number of the store's {coin} coins within one coin of what was owed",
+                    r.cash_rounding
+                )
+            })
+        }
+        _ => (!r.cash_rounding.is_zero()).then(|| {
+            format!(
+                "cash_rounding {} where nothing is paid in rounded cash",
+                r.cash_rounding
+            )
+        }),
+    }
 }
 
 /// Checks a refund against itself and the sale it reverses; returns its restocking
@@ -1022,6 +1146,85 @@ mod tests {
         };
         assert!(a.tax_check.server_totals.is_none() && a.tax_check.tax_difference.is_none());
         assert!(a.tax_check.error.expect("reason").contains("standard"));
+    }
+
+    #[test]
+    fn a_refund_of_a_sale_whose_settings_were_not_kept_is_accepted_unrecomputed() {
+        let c = uk_catalog();
+        let s = sale(
+            &uk_tax(),
+            "s",
+            "R1",
+            1,
+            &[(product(&c, "p-kettle"), d("2"))],
+        );
+        let r = crate::testkit::device_refund(&s, &uk_tax(), "R1", 2, 1, d("1"), d("0"), d("0"));
+        let decide = |settings| {
+            let held = HeldSale {
+                sale: &s,
+                refunds: &[],
+                settings,
+            };
+            match decide_refund(&r, "s", "R1", &uk_tax(), None, Some(held)).expect("decide") {
+                Decision::Accept(a) => a.tax_check,
+                other => panic!("accepted whatever the tax check finds: {other:?}"),
+            }
+        };
+        let kept = uk_tax();
+        let checked = decide(Some(&kept));
+        assert!(
+            checked.totals_match && checked.error.is_none(),
+            "{checked:?}"
+        );
+        assert_eq!(checked.tax_difference, Some(d("0")));
+        // A sale stored before the server kept every version of the settings.
+        let unchecked = decide(None);
+        assert!(!unchecked.totals_match && unchecked.tax_difference.is_none());
+        assert!(unchecked.error.expect("reason").contains("not recomputed"));
+    }
+
+    #[test]
+    fn cash_rounding_follows_the_stores_coin_or_nothing() {
+        let c = uk_catalog();
+        let s = sale(
+            &uk_tax(),
+            "s",
+            "R1",
+            1,
+            &[(product(&c, "p-kettle"), d("1"))],
+        );
+        let mut r = crate::testkit::refund(&s, "R1", 2, 1, d("1"));
+        let mut coin = uk_tax();
+        coin.cash_rounding = Some(tillkit_core::tax::CashRounding {
+            increment: d("0.05"),
+            rule: tillkit_core::money::RoundingRule::HalfUp,
+        });
+        // 34.99 back in cash: no coin, no rounding.
+        assert_eq!(cash_rounding_differs(&r, &uk_tax()), None);
+        // A store with a 0.05 coin: 35.00 (one cent up) is right, 34.99 is no whole coin,
+        // 35.05 is more than a coin off.
+        let pay = |r: &mut RefundRecord, rounding: &str| {
+            r.cash_rounding = d(rounding);
+            r.amount_paid = r.total + r.cash_rounding;
+            r.payments[0].amount = r.amount_paid;
+        };
+        pay(&mut r, "0.01");
+        assert_eq!(cash_rounding_differs(&r, &coin), None);
+        assert!(
+            cash_rounding_differs(&r, &uk_tax()).is_some(),
+            "no coin: no rounding"
+        );
+        pay(&mut r, "0");
+        assert!(cash_rounding_differs(&r, &coin).is_some());
+        pay(&mut r, "0.06");
+        assert!(cash_rounding_differs(&r, &coin).is_some());
+        pay(&mut r, "-0.04");
+        assert_eq!(cash_rounding_differs(&r, &coin), None, "34.95: a coin down");
+        // Back to a card: nothing is rounded.
+        r.payments[0].method = PaymentMethod::Card;
+        assert!(cash_rounding_differs(&r, &coin).is_some());
+        pay(&mut r, "0");
+        assert_eq!(cash_rounding_differs(&r, &coin), None);
     }
 
     #[test]

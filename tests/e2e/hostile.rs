@@ -506,17 +506,20 @@ fn a_failing_catalogue_endpoint_never_delays_an_upload(fault: Fault, status: Opt
             .last_error
             .is_some_and(|e| e.contains("catalogue download"))
     });
-    let catalogue: Vec<_> = proxy
-        .exchanges()
-        .into_iter()
-        .skip(before)
-        .filter(|e| e.path.contains("/catalog"))
-        .collect();
-    assert!(
-        !catalogue.is_empty(),
-        "the catalogue was tried during the drain"
-    );
-    assert!(catalogue.iter().all(|e| e.status == status));
+    // A stalled exchange is logged once the device hangs up, a moment after its time-out
+    // was shown: wait for the log, not only for the status.
+    let tried = || {
+        proxy
+            .exchanges()
+            .into_iter()
+            .skip(before)
+            .filter(|e| e.path.contains("/catalog"))
+            .collect::<Vec<_>>()
+    };
+    wait_until(DRAIN, "the catalogue to be tried during the drain", || {
+        !tried().is_empty()
+    });
+    assert!(tried().iter().all(|e| e.status == status));
 
     // The endpoint recovers: the catalogue comes in on its own schedule and the error goes.
     proxy.clear_always();

@@ -168,10 +168,18 @@ fn two_registers_over_refunding_one_line(backend: &Backend) {
     );
     // Stock: out 2, back 2 from R1 and 1 from R2.
     assert_eq!(kettle_movements(&server), (3, d("1")));
-    assert_eq!(
-        server.store().summary(STORE).expect("summary").refund_count,
-        2
+    let summary = server.store().summary(STORE).expect("summary");
+    assert_eq!(summary.refund_count, 2);
+    // Each register's figures are the server's recomputation from what it counted before.
+    assert!(
+        refunds.iter().all(|r| r.totals_match),
+        "{:?}",
+        refunds
+            .iter()
+            .map(|r| &r.tax_check_error)
+            .collect::<Vec<_>>()
     );
+    assert_eq!(summary.refunds_with_difference, 0);
     let audit = server.store().stock_audit(STORE).expect("audit");
     assert_eq!(audit.over_refunds.len(), 1, "{audit:?}");
     let over = &audit.over_refunds[0];
@@ -322,6 +330,23 @@ fn refund_of_a_sale_rung_on_another_register(backend: &Backend) {
     assert_eq!(
         summary.refund_tax_total,
         bread.tax_total + first.tax_total + second.tax_total
+    );
+    // The server reworks each refund from the sale with the rates it was sold at, as R2 did
+    // after the new catalogue: every figure agrees.
+    assert!(
+        refunds.iter().all(|r| r.totals_match),
+        "{:?}",
+        refunds
+            .iter()
+            .map(|r| &r.tax_check_error)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        (
+            summary.refunds_with_difference,
+            summary.refund_tax_difference_total
+        ),
+        (0, d("0"))
     );
     // Out 2, back 1 and 1.
     assert_eq!(kettle_movements(&server), (3, d("0")));

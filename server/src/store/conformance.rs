@@ -11,7 +11,7 @@ use super::{ServerStore, UploadContext, UploadRecord};
 use crate::admin;
 use crate::error::StoreError;
 use crate::protocol::{CatalogFile, SaleStatus};
-use crate::testkit::{chained, d, product, refund, sale, uk_catalog, uk_tax};
+use crate::testkit::{chained, d, device_refund, product, refund, sale, uk_catalog, uk_tax};
 use tillkit_core::journal::{BreakKind, JournalLink, SegmentReason};
 
 /// Runs every check of the suite, each on a store fresh from `make`.
@@ -47,6 +47,148 @@ where
         .await;
     a_sale_is_looked_up_with_its_refunds_and_the_tax_settings_it_was_decided_with(&make().await)
         .await;
+    a_refund_is_recomputed_from_its_sale_and_a_difference_is_recorded_not_refused(&make().await)
+        .await;
+}
+
+/// The server recomputes a refund as the register does (`refund::refund_figures`): from the
+/// sale it holds, with the tax settings the sale was decided with (never a later
+/// catalogue's), from the quantity refunded before as the device counted it (its own count
+/// when the device sent none), its cash rounding against the store's coin. A refund that
+/// agrees records no difference; one whose tax or cash was altered is accepted all the same
+/// (the money went back) and the difference is recorded and counted in the summary.
+pub async fn a_refund_is_recomputed_from_its_sale_and_a_difference_is_recorded_not_refused(
+    store: &dyn ServerStore,
+) {
+    use tillkit_core::money::RoundingRule;
+    use tillkit_core::tax::CashRounding;
+    admin::create_store(store, STORE, "Test store")
+        .await
+        .expect("create store");
+    let mut c = uk_catalog();
+    c.tax.cash_rounding = Some(CashRounding {
+        increment: d("0.05"),
+        rule: RoundingRule::HalfUp,
+    });
+    admin::load_catalog(store, STORE, &c)
+        .await
+        .expect("load catalogue");
+    let decided_with = c.tax.clone();
+    // 4 kettles at 34.99: 139.96 with 23.33 VAT, a quarter of which is 5.8325.
+    let s = sale(
+        &decided_with,
+        STORE,
+        "R1",
+        1,
+        &[(product(&c, "p-kettle"), d("4"))],
+    );
+    upload_ok(store, "R1", vec![s.clone()]).await;
+    // A later catalogue rounds up: a quarter's VAT would be 5.84 by it, 5.83 by the sale's.
+    let mut later = c.clone();
+    later.tax.rounding_rule = RoundingRule::Up;
+    admin::load_catalog(store, STORE, &later)
+        .await
+        .expect("load catalogue");
+
+    let agrees = device_refund(&s, &decided_with, "R1", 2, 1, d("1"), d("0"), d("0"));
+    assert_eq!(
+        (agrees.tax_total, agrees.amount_paid, agrees.cash_rounding),
+        (d("5.83"), d("35.00"), d("0.01"))
+    );
+    let mut altered_tax =
+        device_refund(&s, &decided_with, "R2", 1, 1, d("1"), d("1"), agrees.total);
+    altered_tax.lines[0].tax += d("0.01");
+    altered_tax.lines[0].net -= d("0.01");
+    altered_tax.lines[0].taxes[0].tax += d("0.01");
+    altered_tax.lines[0].taxes[0].taxable_base -= d("0.01");
+    altered_tax.taxes[0].tax += d("0.01");
+    altered_tax.taxes[0].taxable_base -= d("0.01");
+    altered_tax.tax_total += d("0.01");
+    altered_tax.net_total -= d("0.01");
+    let owed = agrees.total + altered_tax.total;
+    let mut off_the_coin = device_refund(&s, &decided_with, "R1", 3, 1, d("1"), d("2"), owed);
+    off_the_coin.cash_rounding += d("0.02");
+    off_the_coin.amount_paid += d("0.02");
+    off_the_coin.payments[0].amount += d("0.02");
+    // A device that sent no count of what was refunded before: the server counts its own.
+    let mut uncounted = device_refund(&s, &decided_with, "R2", 2, 1, d("1"), d("3"), d("0"));
+    uncounted.lines[0].refunded_before = None;
+    uncounted.cash_rounding = d("0");
+    uncounted.amount_paid = uncounted.total;
+    uncounted.payments[0].amount = uncounted.total;
+
+    for (register, at, r) in [
+        ("R1", 10, &agrees),
+        ("R2", 11, &altered_tax),
+        ("R1", 12, &off_the_coin),
+    ] {
+        let answer = store
+            .upload_records(
+                &ctx(STORE, register, at),
+                vec![UploadRecord::Refund(r.clone())],
+            )
+            .await
+            .expect("upload");
+        assert_eq!(statuses(&answer), [SaleStatus::Accepted], "{answer:?}");
+    }
+    // The last one has no coin rounding to check against: a store that pays cash exactly.
+    let mut exact = later.clone();
+    exact.tax.cash_rounding = None;
+    admin::load_catalog(store, STORE, &exact)
+        .await
+        .expect("load catalogue");
+    let answer = store
+        .upload_records(
+            &ctx(STORE, "R2", 13),
+            vec![UploadRecord::Refund(uncounted.clone())],
+        )
+        .await
+        .expect("upload");
+    assert_eq!(statuses(&answer), [SaleStatus::Accepted], "{answer:?}");
+
+    let stored = store
+        .refunds_of(STORE, &s.sale_id.to_string())
+        .await
+        .expect("read");
+    assert_eq!(stored.len(), 4);
+    let check = |r: &tillkit_core::refund::RefundRecord| {
+        let stored = stored
+            .iter()
+            .find(|s| s.record.refund_id == r.refund_id)
+            .expect("stored");
+        async move {
+            (
+                stored.totals_match,
+                stored.tax_difference,
+                stored.tax_check_error.clone(),
+            )
+        }
+    };
+    assert_eq!(check(&agrees).await, (true, Some(d("0")), None));
+    assert_eq!(check(&uncounted).await, (true, Some(d("0")), None));
+    let (matched, difference, error) = check(&altered_tax).await;
+    assert!(!matched);
+    assert_eq!(difference, Some(d("0.01")));
+    let error = error.expect("the difference is named");
+    assert!(
+        error.contains("line 1 tax 5.85, the server's 5.84"),
+        "{error}"
+    );
+    let (matched, difference, error) = check(&off_the_coin).await;
+    assert!(!matched);
+    assert_eq!(difference, Some(d("0")), "its tax is the server's");
+    assert!(error.expect("named").contains("0.05 coins"));
+
+    let summary = store.summary(STORE).await.expect("summary");
+    assert_eq!(summary.refund_count, 4);
+    assert_eq!(
+        (
+            summary.refunds_with_difference,
+            summary.refund_tax_difference_total
+        ),
+        (2, d("0.01"))
+    );
+    assert_eq!(summary.sales_with_tax_difference, 0);
 }
 
 /// A register refunding a sale it did not ring looks it up by receipt number or sale id: the

@@ -203,6 +203,12 @@ pub struct StoredRefund {
     pub uploaded_by: String,
     /// Server clock when it was accepted (Unix ms).
     pub received_at: i64,
+    /// Device `tax_total` minus the server's recomputation from the sale, when recomputed.
+    pub tax_difference: Option<Decimal>,
+    /// Whether every figure (lines, per-rate tax, totals, cash rounding) matched the server's.
+    pub totals_match: bool,
+    /// The figures that differ, or why the server could not recompute it.
+    pub tax_check_error: Option<String>,
 }
 
 /// Who uploads a batch, where, and when the server received it.

@@ -428,26 +428,39 @@ impl PgStore {
             .collect::<BTreeSet<_>>()
             .into_iter()
             .collect();
-        let mut held_sales: HashMap<String, SaleRecord> = HashMap::new();
+        // Each sale with the tax settings it was decided with, which its refunds are
+        // recomputed with.
+        let mut held_sales: HashMap<String, (SaleRecord, Option<TaxSettings>)> = HashMap::new();
         let mut held_refunds: HashMap<String, Vec<RefundRecord>> = HashMap::new();
         if !refunded.is_empty() {
             let stmt = tx
                 .prepare_cached(
-                    "SELECT sale_id, record, kind, refund_of FROM sales
-                     WHERE store_id = $1
-                       AND ((kind = 'sale' AND sale_id = ANY($2)) OR refund_of = ANY($2))",
+                    "SELECT s.sale_id, s.record, s.kind, s.refund_of, t.settings FROM sales s
+                     LEFT JOIN tax_settings_history t
+                       ON s.kind = 'sale' AND t.store_id = s.store_id
+                      AND t.tax_version = s.tax_version
+                     WHERE s.store_id = $1
+                       AND ((s.kind = 'sale' AND s.sale_id = ANY($2)) OR s.refund_of = ANY($2))",
                 )
                 .await?;
             for r in tx.query(&stmt, &[&ctx.store_id, &refunded]).await? {
-                let (id, record, kind, of): (String, &str, &str, Option<String>) =
-                    (r.get(0), r.get(1), r.get(2), r.get(3));
+                let (id, record, kind, of, settings): (
+                    String,
+                    &str,
+                    &str,
+                    Option<String>,
+                    Option<&str>,
+                ) = (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
                 match (kind, of) {
                     ("refund", Some(of)) => held_refunds
                         .entry(of)
                         .or_default()
                         .push(parse("refund", record)?),
                     _ => {
-                        held_sales.insert(id, parse("sale", record)?);
+                        let settings = settings
+                            .map(|t| parse::<TaxSettings>("tax settings", t))
+                            .transpose()?;
+                        held_sales.insert(id, (parse("sale", record)?, settings));
                     }
                 }
             }
@@ -479,7 +492,7 @@ impl PgStore {
                         new.push(RowRef::sale(sale), &id, &a)?;
                         if refunded.binary_search(&id).is_ok() {
                             // A refund later in this batch reverses it.
-                            held_sales.insert(id.clone(), sale.clone());
+                            held_sales.insert(id.clone(), (sale.clone(), Some(settings.clone())));
                         }
                         // A second copy of this id later in the batch is judged against this one.
                         stored.insert(id, a.canonical);
@@ -490,14 +503,14 @@ impl PgStore {
                         refund.store_id == ctx.store_id && refund.register_id == ctx.uploaded_by;
                     let of = refund.refund_of.to_string();
                     let empty = Vec::new();
-                    let held =
-                        held_sales
-                            .get(&of)
-                            .filter(|_| mine)
-                            .map(|sale| validate::HeldSale {
-                                sale,
-                                refunds: held_refunds.get(&of).unwrap_or(&empty),
-                            });
+                    let held = held_sales
+                        .get(&of)
+                        .filter(|_| mine)
+                        .map(|(sale, sale_settings)| validate::HeldSale {
+                            sale,
+                            refunds: held_refunds.get(&of).unwrap_or(&empty),
+                            settings: sale_settings.as_ref(),
+                        });
                     let existing = stored.get(&id).map(String::as_str).filter(|_| mine);
                     let decision = validate::decide_refund(
                         refund,
@@ -935,8 +948,9 @@ async fn refunds_of_read(
     store_row(tx, store_id, false).await?;
     let stmt = tx
         .prepare_cached(
-            "SELECT record, uploaded_by, received_at FROM sales
-             WHERE store_id = $1 AND refund_of = $2 AND kind = 'refund'
+            "SELECT record, uploaded_by, received_at, tax_difference, totals_match,
+                    tax_check_error
+             FROM sales WHERE store_id = $1 AND refund_of = $2 AND kind = 'refund'
              ORDER BY received_at, seq",
         )
         .await?;
@@ -946,6 +960,9 @@ async fn refunds_of_read(
             record: parse("refund", r.get(0))?,
             uploaded_by: r.get(1),
             received_at: r.get(2),
+            tax_difference: r.get::<_, Option<&str>>(3).map(dec).transpose()?,
+            totals_match: r.get(4),
+            tax_check_error: r.get(5),
         });
     }
     Ok(out)
@@ -1193,7 +1210,9 @@ async fn summary_read(tx: &Transaction<'_>, store_id: &str) -> Result<Summary, F
                     COALESCE(SUM(tax_difference::numeric) FILTER (WHERE kind = 'sale'), 0)::text,
                     COUNT(*) FILTER (WHERE kind = 'refund'),
                     COALESCE(SUM(total::numeric) FILTER (WHERE kind = 'refund'), 0)::text,
-                    COALESCE(SUM(tax_total::numeric) FILTER (WHERE kind = 'refund'), 0)::text
+                    COALESCE(SUM(tax_total::numeric) FILTER (WHERE kind = 'refund'), 0)::text,
+                    COUNT(*) FILTER (WHERE kind = 'refund' AND NOT totals_match),
+                    COALESCE(SUM(tax_difference::numeric) FILTER (WHERE kind = 'refund'), 0)::text
              FROM sales WHERE store_id = $1",
         )
         .await?;
@@ -1209,6 +1228,8 @@ async fn summary_read(tx: &Transaction<'_>, store_id: &str) -> Result<Summary, F
         refund_tax_total: dec(r.get(7))?,
         sales_with_tax_difference: r.get::<_, i64>(3) as u64,
         tax_difference_total: dec(r.get(4))?,
+        refunds_with_difference: r.get::<_, i64>(8) as u64,
+        refund_tax_difference_total: dec(r.get(9))?,
     })
 }
 

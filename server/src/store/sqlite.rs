@@ -790,8 +790,12 @@ fn upload_batch(
     {
         let mut find =
             tx.prepare_cached("SELECT record FROM sales WHERE store_id = ?1 AND sale_id = ?2")?;
+        // With the tax settings it was decided with, which its refunds are recomputed with.
         let mut find_sale = tx.prepare_cached(
-            "SELECT record FROM sales WHERE store_id = ?1 AND sale_id = ?2 AND kind = 'sale'",
+            "SELECT s.record, t.settings FROM sales s
+             LEFT JOIN tax_settings_history t
+               ON t.store_id = s.store_id AND t.tax_version = s.tax_version
+             WHERE s.store_id = ?1 AND s.sale_id = ?2 AND s.kind = 'sale'",
         )?;
         let mut find_refunds = tx.prepare_cached(
             "SELECT record FROM sales WHERE store_id = ?1 AND refund_of = ?2 AND kind = 'refund'
@@ -854,10 +858,17 @@ fn upload_batch(
                         let existing: Option<String> = find
                             .query_row([&ctx.store_id, &id], |r| r.get(0))
                             .optional()?;
-                        let sale: Option<SaleRecord> = find_sale
-                            .query_row([&ctx.store_id, &of], |r| r.get::<_, String>(0))
+                        let sale: Option<(SaleRecord, Option<TaxSettings>)> = find_sale
+                            .query_row([&ctx.store_id, &of], |r| {
+                                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                            })
                             .optional()?
-                            .map(|t| parse("sale", &t))
+                            .map(|(sale, settings)| -> Result<_, StoreError> {
+                                let settings = settings
+                                    .map(|t| parse::<TaxSettings>("tax settings", &t))
+                                    .transpose()?;
+                                Ok((parse("sale", &sale)?, settings))
+                            })
                             .transpose()?;
                         let earlier = find_refunds
                             .query_map([&ctx.store_id, &of], |r| r.get::<_, String>(0))?
@@ -867,9 +878,10 @@ fn upload_batch(
                     } else {
                         (None, None, Vec::new())
                     };
-                    let held = sale.as_ref().map(|sale| validate::HeldSale {
+                    let held = sale.as_ref().map(|(sale, settings)| validate::HeldSale {
                         sale,
                         refunds: &earlier,
+                        settings: settings.as_ref(),
                     });
                     let decision = validate::decide_refund(
                         refund,
@@ -987,23 +999,29 @@ fn refunds_of(
     let tx = conn.transaction()?;
     store_row(&tx, store_id)?;
     let mut stmt = tx.prepare_cached(
-        "SELECT record, uploaded_by, received_at FROM sales
-         WHERE store_id = ?1 AND refund_of = ?2 AND kind = 'refund' ORDER BY rowid",
+        "SELECT record, uploaded_by, received_at, tax_difference, totals_match, tax_check_error
+         FROM sales WHERE store_id = ?1 AND refund_of = ?2 AND kind = 'refund' ORDER BY rowid",
     )?;
     let rows = stmt.query_map([store_id, sale_id], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, String>(1)?,
             r.get::<_, i64>(2)?,
+            r.get::<_, Option<String>>(3)?,
+            r.get::<_, bool>(4)?,
+            r.get::<_, Option<String>>(5)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (record, uploaded_by, received_at) = row?;
+        let (record, uploaded_by, received_at, difference, totals_match, error) = row?;
         out.push(StoredRefund {
             record: parse("refund", &record)?,
             uploaded_by,
             received_at,
+            tax_difference: difference.map(|d| dec(&d)).transpose()?,
+            totals_match,
+            tax_check_error: error,
         });
     }
     Ok(out)
@@ -1322,9 +1340,12 @@ fn summary(conn: &mut Connection, store_id: &str) -> Result<Summary, StoreError>
         refund_tax_total: Decimal::ZERO,
         sales_with_tax_difference: 0,
         tax_difference_total: Decimal::ZERO,
+        refunds_with_difference: 0,
+        refund_tax_difference_total: Decimal::ZERO,
     };
     let mut stmt = tx.prepare(
-        "SELECT total, tax_total, tax_difference, kind = 'refund' FROM sales WHERE store_id = ?1",
+        "SELECT total, tax_total, tax_difference, kind = 'refund', totals_match FROM sales
+         WHERE store_id = ?1",
     )?;
     let mut rows = stmt.query([store_id])?;
     // Summed in Rust: SQLite would add the TEXT amounts as floating point.
@@ -1335,6 +1356,12 @@ fn summary(conn: &mut Connection, store_id: &str) -> Result<Summary, StoreError>
             summary.refund_count += 1;
             summary.refund_total += total;
             summary.refund_tax_total += tax_total;
+            if !r.get::<_, bool>(4)? {
+                summary.refunds_with_difference += 1;
+            }
+            if let Some(d) = r.get::<_, Option<String>>(2)? {
+                summary.refund_tax_difference_total += dec(&d)?;
+            }
             continue;
         }
         summary.sale_count += 1;
