@@ -40,6 +40,8 @@ struct JournalFile: FileDocument {
 @MainActor
 final class JournalModel: ObservableObject {
     @Published private(set) var flow = JournalFlow()
+    /// The save dialog is up (apart from the flow: SwiftUI sets it back itself).
+    @Published private(set) var saveDialogShown = false
     /// The last report, kept while its sheet slides away after it was closed.
     private(set) var shownReport: JournalReportView?
     let store: TillkitStore
@@ -94,6 +96,7 @@ final class JournalModel: ObservableObject {
                 let text = try await store.core.exportJournal()
                 // The register signed in is the paired one (Startup signs in as it).
                 flow.exported(text, storeId: Startup.pairedStoreId ?? "", registerId: Startup.pairedRegisterId ?? "")
+                saveDialogShown = choosingFile
             } catch {
                 flow.exportFailed(error)
             }
@@ -114,6 +117,7 @@ final class JournalModel: ObservableObject {
     /// and never calls it when the person cancels: an export still waiting one main-actor turn
     /// later was cancelled.
     func saveDialogClosed() {
+        saveDialogShown = false
         Task {
             await Task.yield()
             if choosingFile { flow.saveFailed(nil) }
@@ -170,7 +174,8 @@ private func readJournalFile(_ url: URL) async throws -> String {
     let scoped = url.startAccessingSecurityScopedResource()
     defer { if scoped { url.stopAccessingSecurityScopedResource() } }
     do {
-        return String(decoding: try Data(contentsOf: url), as: UTF8.self)
+        let data = try Data(contentsOf: url)
+        return String(decoding: data, as: UTF8.self)
     } catch {
         throw JournalFileUnreadable(reason: error.localizedDescription)
     }
@@ -191,7 +196,7 @@ struct JournalView: View {
                     .disabled(model.flow.exporting)
                     // Not on the same view as the file importer: SwiftUI presents only one of two.
                     .fileExporter(
-                        isPresented: Binding(get: { model.choosingFile }, set: { if !$0 { model.saveDialogClosed() } }),
+                        isPresented: Binding(get: { model.saveDialogShown }, set: { if !$0 { model.saveDialogClosed() } }),
                         document: model.exportFile,
                         contentType: .tillkitJournal,
                         defaultFilename: model.exportFileName,
