@@ -13,6 +13,9 @@ struct RegisterView: View {
     /// into it), dropped when the cashier closes it.
     @State private var refund: RefundModel?
     @State private var showRefund = false
+    /// The journal screen's export and check, kept while it is away (as Android's view model).
+    @StateObject private var journal: JournalModel
+    @State private var showJournal = false
     private let serverUrl: String
     private let onPaired: (PairedRegister) -> Void
 
@@ -22,6 +25,7 @@ struct RegisterView: View {
         self.serverUrl = serverUrl
         self.onPaired = onPaired
         _model = StateObject(wrappedValue: RegisterModel(store: store))
+        _journal = StateObject(wrappedValue: JournalModel(store: store))
     }
 
     var body: some View {
@@ -88,6 +92,11 @@ struct RegisterView: View {
                         Label("Refund", systemImage: "arrow.uturn.backward")
                     }
                 }
+                ToolbarItem(placement: .secondaryAction) {
+                    Button { showJournal = true } label: {
+                        Label("Journal", systemImage: "book.closed")
+                    }
+                }
                 ToolbarItem(placement: .primaryAction) {
                     Button { showAttention = true } label: {
                         if let badge = store.pill.attentionBadge {
@@ -99,6 +108,7 @@ struct RegisterView: View {
                 }
             }
             .navigationDestination(isPresented: $showAttention) { AttentionList(store: store) }
+            .navigationDestination(isPresented: $showJournal) { JournalView(model: journal) }
             .sheet(isPresented: Binding(get: { model.payment != nil }, set: { if !$0 { model.payment = nil } })) {
                 PaymentSheet(model: model)
             }

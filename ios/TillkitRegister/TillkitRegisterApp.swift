@@ -144,6 +144,9 @@ final class Startup: ObservableObject {
     /// a mistyped number of ours from another register's receipt with it).
     static var pairedRegisterId: String? { UserDefaults.standard.string(forKey: registerIdKey) }
 
+    /// The store of that register, or nil before pairing (the journal export's file name).
+    static var pairedStoreId: String? { UserDefaults.standard.string(forKey: storeIdKey) }
+
     /// A setting from the scheme's environment (development, launched from Xcode) when set,
     /// else the value built into Info.plist (every launch: home screen, background tasks).
     private static func setting(_ environmentName: String, _ infoKey: String) -> String? {

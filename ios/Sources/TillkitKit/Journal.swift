@@ -139,9 +139,20 @@ public func journalFileName(storeId: String, registerId: String, at: Date) -> St
     return "tillkit-journal-\(safe(storeId))-\(safe(registerId))-\(f.string(from: at))Z.jsonl"
 }
 
+/// An export file opened to check could not be read (no permission, gone, not downloaded).
+public struct JournalFileUnreadable: Error, Equatable {
+    public let reason: String
+
+    public init(reason: String) {
+        self.reason = reason
+    }
+}
+
 /// What the journal screen says when a journal call threw.
 public func journalMessage(_ error: Error) -> String {
     switch error {
+    case let unreadable as JournalFileUnreadable:
+        return "The file could not be read: \(unreadable.reason)"
     case let TillkitError.InvalidJournalExport(reason):
         return "This is not a Tillkit journal export (\(reason)); nothing was checked"
     case TillkitError.NoSession:
