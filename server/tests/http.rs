@@ -821,3 +821,245 @@ async fn a_register_cannot_upload_sales_as_another_register() {
     let r = env.upload(&env.token, &[as_r1]).await;
     assert_eq!(statuses(&r), [SaleStatus::Accepted]);
 }
+
+/// Every field of a register's report, exactly as docs/sync-protocol.md shows the answer.
+const REGISTER_REPORT_KEYS: [&str; 12] = [
+    "breaks",
+    "forks",
+    "gaps",
+    "head",
+    "intact",
+    "records",
+    "register_id",
+    "reused_numbers",
+    "segments",
+    "skips",
+    "store_id",
+    "unchained",
+];
+
+fn keys(v: &Value) -> Vec<&str> {
+    let mut k: Vec<&str> = v
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    k.sort_unstable();
+    k
+}
+
+/// The record reference an audit names a stored sale by.
+fn record_ref(s: &tillkit_core::sale::SaleRecord) -> Value {
+    json!({
+        "seq": s.seq,
+        "kind": "sale",
+        "record_id": s.sale_id.to_string(),
+        "receipt_no": s.receipt_no,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journal_audit_names_each_gap_fork_and_break_to_the_stores_registers_only() {
+    use tillkit_core::journal::JournalLink;
+    let env = Env::start().await;
+    let r2 = env.register("R2").await;
+    let path = format!("/v1/stores/{STORE}/journal-audit");
+    let audit = |token: String| {
+        let env = &env;
+        let path = &path;
+        async move {
+            let r = env.get(path, &token).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            r.json::<Value>().await.expect("JSON answer")
+        }
+    };
+
+    // No token, a made-up one, another store's: refused before anything is read.
+    let r = env
+        .client
+        .get(env.url(&path))
+        .send()
+        .await
+        .expect("request");
+    assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_error(
+        env.get(&path, &"0".repeat(64)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    let store = env.server.store();
+    admin::create_store(&*store, "fr-01", "Paris")
+        .await
+        .expect("store");
+    let paris = admin::create_register(&*store, "fr-01", "R1")
+        .await
+        .expect("token")
+        .expose()
+        .to_string();
+    assert_error(
+        env.get(&path, &paris).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    assert_error(
+        env.get("/v1/stores/fr-01/journal-audit", &env.token).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+
+    // R1's first four records, chained, and R2's two: intact, read with any register's token.
+    let bread = |register: &str, seq: u64| {
+        sale(
+            &uk_tax(),
+            STORE,
+            register,
+            seq,
+            &[(product(&env.catalog, "p-bread"), d("1"))],
+        )
+    };
+    let r1 = tillkit_server::testkit::chained((1..=6).map(|i| bread("R1", i)).collect());
+    let theirs = tillkit_server::testkit::chained((1..=2).map(|i| bread("R2", i)).collect());
+    assert_eq!(
+        statuses(&env.upload(&env.token, &r1[..4]).await),
+        [SaleStatus::Accepted; 4]
+    );
+    assert_eq!(
+        statuses(&env.upload(&r2, &theirs).await),
+        [SaleStatus::Accepted; 2]
+    );
+    let intact = audit(r2.clone()).await;
+    assert_eq!(
+        keys(&intact),
+        ["intact", "omitted", "registers", "store_id", "unreadable"]
+    );
+    assert_eq!(
+        (
+            &intact["store_id"],
+            &intact["intact"],
+            &intact["unreadable"],
+            &intact["omitted"]
+        ),
+        (&json!(STORE), &json!(true), &json!([]), &json!(0)),
+        "{intact:#}"
+    );
+    let registers = intact["registers"].as_array().expect("registers");
+    let ids: Vec<_> = registers.iter().map(|r| &r["register_id"]).collect();
+    assert_eq!(ids, [&json!("R1"), &json!("R2")], "by register id");
+    let one = &registers[0];
+    assert_eq!(keys(one), REGISTER_REPORT_KEYS);
+    for list in [
+        "unchained",
+        "gaps",
+        "skips",
+        "reused_numbers",
+        "forks",
+        "breaks",
+    ] {
+        assert_eq!(one[list], json!([]), "{list}: {one:#}");
+    }
+    assert_eq!((&one["records"], &one["intact"]), (&json!(4), &json!(true)));
+    assert_eq!(
+        one["head"],
+        json!({"seq": 4, "hash": tillkit_core::journal::record_hash(&r1[3]).expect("hash")})
+    );
+    let segment = &one["segments"][0];
+    assert_eq!(
+        keys(segment),
+        [
+            "after",
+            "after_verified",
+            "id",
+            "note",
+            "reason",
+            "restart",
+            "start"
+        ]
+    );
+    let opened = r1[0].journal.as_ref().and_then(|j| j.segment.as_ref());
+    assert_eq!(
+        segment["id"],
+        json!(opened.expect("the first record opens a segment").id)
+    );
+    assert_eq!(
+        (
+            &segment["reason"],
+            &segment["restart"],
+            &segment["start"],
+            &segment["after"],
+            &segment["after_verified"],
+            &segment["note"]
+        ),
+        (
+            &json!("new_register"),
+            &json!(false),
+            &record_ref(&r1[0]),
+            &Value::Null,
+            &Value::Null,
+            &Value::Null
+        ),
+        "{segment:#}"
+    );
+
+    // Number 6 without 5: a gap. A record slipped in beside 4, claiming 3 as its
+    // predecessor: a fork. A record linking to a 6 that hashes otherwise: a break.
+    let mut forged = bread("R1", 7);
+    forged.journal = r1[3].journal.clone();
+    let mut broken = bread("R1", 8);
+    broken.journal = Some(JournalLink {
+        prev_seq: 6,
+        prev: "0".repeat(64),
+        segment: None,
+        skipped: None,
+    });
+    let late = [r1[5].clone(), forged.clone(), broken.clone()];
+    assert_eq!(
+        statuses(&env.upload(&env.token, &late).await),
+        [SaleStatus::Accepted; 3],
+        "every record is stored: the audit is where they show"
+    );
+    let found = audit(env.token.clone()).await;
+    assert_eq!(
+        (&found["intact"], &found["omitted"]),
+        (&json!(false), &json!(0))
+    );
+    let one = &found["registers"][0];
+    assert_eq!(keys(one), REGISTER_REPORT_KEYS);
+    assert_eq!(
+        (&one["records"], &one["intact"]),
+        (&json!(7), &json!(false))
+    );
+    assert_eq!(one["gaps"], json!([{"first": 5, "last": 5}]), "{one:#}");
+    assert_eq!(
+        one["forks"],
+        json!([{
+            "prev_seq": 3,
+            "prev": r1[3].journal.as_ref().expect("linked").prev,
+            "records": [record_ref(&r1[3]), record_ref(&forged)],
+        }]),
+        "{one:#}"
+    );
+    let breaks = one["breaks"].as_array().expect("breaks");
+    assert_eq!(breaks.len(), 1, "{one:#}");
+    let b = &breaks[0];
+    assert_eq!(keys(b), ["detail", "kind", "predecessor", "record"]);
+    assert_eq!(
+        (&b["kind"], &b["record"], &b["predecessor"]),
+        (
+            &json!("link_mismatch"),
+            &record_ref(&broken),
+            &record_ref(&r1[5])
+        )
+    );
+    let detail = b["detail"].as_str().expect("detail");
+    assert!(
+        detail.contains("R1-000008") && detail.contains("record 6"),
+        "{detail}"
+    );
+    assert_eq!(one["head"]["seq"], 8, "{one:#}");
+    // R2's journal is untouched by R1's: still intact on its own.
+    assert_eq!(found["registers"][1]["intact"], true);
+}

@@ -468,6 +468,187 @@ async fn admin_commands_manage_stores_registers_catalogues_and_audits_on_postgre
     admin_commands_work_on(["--database", &db.url], dir.path()).await;
 }
 
+/// Two registers that each refunded one sale line while offline, together beyond what was
+/// sold, on the database `db` names: `admin audit` prints the line under OVER-REFUNDED with
+/// what was sold and refunded and each refund by register and receipt, in arrival order;
+/// `--json` carries the same under `over_refunds`.
+async fn an_over_refund_shows_in_admin_audit_on(db: [&str; 2], dir: &Path) {
+    use tillkit_server::store::{UploadContext, UploadRecord};
+    use tillkit_server::testkit::{product, refund, sale, uk_catalog, uk_tax};
+    let admin = |args: &[&str]| {
+        let mut v: Vec<&str> = args[..2].to_vec();
+        v.extend(db);
+        v.extend(&args[2..]);
+        run(&v)
+    };
+    let file = dir.join("catalog.json");
+    std::fs::write(&file, serde_json::to_string(&uk_catalog()).expect("json")).expect("write");
+    stdout(&admin(&[
+        "admin",
+        "create-store",
+        "--id",
+        STORE,
+        "--name",
+        "Camden",
+    ]));
+    let path = file.to_str().expect("path");
+    stdout(&admin(&[
+        "admin",
+        "load-catalog",
+        "--store",
+        STORE,
+        "--file",
+        path,
+    ]));
+    let text = stdout(&admin(&["admin", "audit", "--store", STORE]));
+    assert!(
+        !text.contains("OVER-REFUNDED"),
+        "nothing refunded yet: {text}"
+    );
+
+    let store = tillkit_server::store::open(db[1]).await.expect("open");
+    let upload = |register: &str, received_at: i64, record: UploadRecord| {
+        let store = store.clone();
+        let ctx = UploadContext {
+            store_id: STORE.into(),
+            uploaded_by: register.into(),
+            received_at,
+        };
+        async move {
+            let r = store
+                .upload_records(&ctx, vec![record])
+                .await
+                .expect("upload");
+            assert_eq!(
+                r.iter().map(|r| r.status).collect::<Vec<_>>(),
+                [SaleStatus::Accepted],
+                "{r:?}"
+            );
+        }
+    };
+    let c = uk_catalog();
+    let s = sale(
+        &uk_tax(),
+        STORE,
+        "R1",
+        1,
+        &[
+            (product(&c, "p-kettle"), d("2")),
+            (product(&c, "p-bread"), d("1")),
+        ],
+    );
+    upload("R1", 1_000, UploadRecord::Sale(s.clone())).await;
+    // R1 takes back both kettles; R2, offline and holding the sale, takes back one more.
+    let first = refund(&s, "R1", 2, 1, d("2"));
+    let second = refund(&s, "R2", 1, 1, d("1"));
+    upload("R1", 2_000, UploadRecord::Refund(first.clone())).await;
+    upload("R2", 3_000, UploadRecord::Refund(second.clone())).await;
+
+    let text = stdout(&admin(&["admin", "audit", "--store", STORE]));
+    let kettle = &s.lines[0];
+    let (a, b) = (&first.lines[0], &second.lines[0]);
+    let expected = [
+        "OVER-REFUNDED: 1 sale line(s) refunded beyond what was sold (every refund stored and counted)".to_string(),
+        format!(
+            "  sale {} ({}) line 1 p-kettle: 2 sold for {} with {} tax, 3 refunded for {} with {} tax",
+            s.sale_id,
+            s.receipt_no,
+            kettle.gross,
+            kettle.tax,
+            a.gross + b.gross,
+            a.tax + b.tax
+        ),
+        format!(
+            "    refund {} (R1-000002) on register R1: 2 back for {} (received 2000, device time {})",
+            first.refund_id, a.gross, first.created_at
+        ),
+        format!(
+            "    refund {} (R2-000001) on register R2: 1 back for {} (received 3000, device time {})",
+            second.refund_id, b.gross, second.created_at
+        ),
+    ];
+    let at = text
+        .find(&expected[0])
+        .unwrap_or_else(|| panic!("no OVER-REFUNDED section: {text}"));
+    let section: Vec<&str> = text[at..].lines().collect();
+    assert_eq!(section, expected, "{text}");
+
+    let json = stdout(&admin(&["admin", "audit", "--store", STORE, "--json"]));
+    let raw: serde_json::Value = serde_json::from_str(&json).expect("audit json");
+    assert_eq!(raw["over_refunds_total"], 1, "{json}");
+    let over = raw["over_refunds"].as_array().expect("over_refunds");
+    assert_eq!(over.len(), 1, "{json}");
+    let o = &over[0];
+    assert_eq!(
+        (
+            &o["sale_id"],
+            &o["receipt_no"],
+            &o["register_id"],
+            &o["line_no"],
+            &o["product_id"],
+            &o["sold"],
+            &o["refunded"]
+        ),
+        (
+            &serde_json::json!(s.sale_id),
+            &serde_json::json!(s.receipt_no),
+            &serde_json::json!("R1"),
+            &serde_json::json!(1),
+            &serde_json::json!("p-kettle"),
+            &serde_json::json!("2"),
+            &serde_json::json!("3")
+        ),
+        "{json}"
+    );
+    let refunds: Vec<_> = o["refunds"]
+        .as_array()
+        .expect("refunds")
+        .iter()
+        .map(|r| {
+            (
+                r["refund_id"].as_str().unwrap_or_default().to_string(),
+                r["register_id"].as_str().unwrap_or_default().to_string(),
+                r["receipt_no"].as_str().unwrap_or_default().to_string(),
+                r["quantity"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let want = |r: &tillkit_core::refund::RefundRecord, qty: &str| {
+        (
+            r.refund_id.to_string(),
+            r.register_id.clone(),
+            r.receipt_no.clone(),
+            qty.to_string(),
+        )
+    };
+    assert_eq!(refunds, [want(&first, "2"), want(&second, "1")], "{json}");
+    let audit: StockAudit = serde_json::from_str(&json).expect("the library reads it back");
+    assert_eq!(audit.over_refunds[0].refunded_gross, a.gross + b.gross);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_audit_prints_a_line_two_registers_refunded_beyond_its_sale_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("server.db");
+    an_over_refund_shows_in_admin_audit_on(
+        ["--data", db.to_str().expect("utf-8 path")],
+        dir.path(),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_audit_prints_a_line_two_registers_refunded_beyond_its_sale_on_postgres() {
+    let Some(server) = postgres_url(
+        "admin_audit_prints_a_line_two_registers_refunded_beyond_its_sale_on_postgres",
+    ) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = TestDatabase::create(&server).await;
+    an_over_refund_shows_in_admin_audit_on(["--database", &db.url], dir.path()).await;
+}
+
 /// A PostgreSQL password belongs in neither `ps` nor shell history: the URL can come from
 /// `TILLKIT_DATABASE_URL` or `--database-file`, and both name the same database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
