@@ -1,6 +1,7 @@
 // Uploads queued sales while the register is not in front: WorkManager runs it (expedited when
 // sales wait, periodically otherwise) and it drains through the app's one open core.
-// Every decision (retry or not) is :background's; the core decides what uploads.
+// Every decision (retry or not, which network to wait for) is :background's; the core decides
+// what uploads.
 package app.tillkit.register
 
 import android.content.Context
@@ -24,6 +25,7 @@ import app.tillkit.background.OPEN_BUDGET_MS
 import app.tillkit.background.PERIODIC_INTERVAL_MINUTES
 import app.tillkit.background.RETRY_BACKOFF_SECONDS
 import app.tillkit.background.RunVerdict
+import app.tillkit.background.UploadNetwork
 import app.tillkit.background.UploadSchedule
 import app.tillkit.background.afterDrain
 import app.tillkit.background.afterOpenFailure
@@ -80,15 +82,23 @@ class UploadWorker(context: Context, params: WorkerParameters) : CoroutineWorker
         private const val PERIODIC_WORK = "tillkit-upload-periodic"
         private const val SOON_WORK = "tillkit-upload-soon"
 
-        /** Asks WorkManager for [schedule]; enqueueing what is already enqueued changes nothing. */
+        /** Asks WorkManager for [schedule]: the periodic work is updated in place, a one-off already enqueued is kept. */
         fun schedule(context: Context, schedule: UploadSchedule) {
             val workManager = WorkManager.getInstance(context)
-            // WorkManager's own "connected" waits for a validated network on API 23+.
-            val network = Constraints.Builder().setRequiredNetworkType(NetworkType.CONNECTED).build()
+            // WorkManager's CONNECTED waits for a network Android validated (JobScheduler's default
+            // request, and its own tracker from API 26), which a shop LAN without internet never
+            // is: with the server on the local network the runs wait for nothing (NOT_REQUIRED).
+            val type = when (schedule.network) {
+                UploadNetwork.Validated -> NetworkType.CONNECTED
+                UploadNetwork.Any -> NetworkType.NOT_REQUIRED
+            }
+            val network = Constraints.Builder().setRequiredNetworkType(type).build()
             if (schedule.periodic) {
                 workManager.enqueueUniquePeriodicWork(
                     PERIODIC_WORK,
-                    ExistingPeriodicWorkPolicy.KEEP,
+                    // UPDATE, not KEEP: periodic work enqueued by an earlier build takes these
+                    // constraints, keeping its schedule.
+                    ExistingPeriodicWorkPolicy.UPDATE,
                     PeriodicWorkRequestBuilder<UploadWorker>(PERIODIC_INTERVAL_MINUTES, TimeUnit.MINUTES)
                         .setConstraints(network)
                         .build(),

@@ -19,20 +19,41 @@ const val RETRY_BACKOFF_SECONDS: Long = 30
 /** Runs of one upload request before it stops retrying and leaves it to the periodic work. */
 const val MAX_ATTEMPTS: Int = 8
 
+/** Which network a background run waits for before the OS starts it. */
+enum class UploadNetwork {
+    /** A network Android validated (WorkManager's `CONNECTED`): the server is on the internet. */
+    Validated,
+
+    /**
+     * No wait (WorkManager's `NOT_REQUIRED`): the server is on the shop's local network, which
+     * Android never validates while the internet line is down, so a run that waited for
+     * validation would never start. The core's health probe finds whether the server answers;
+     * a run with no network at all waits out its drain budget and is retried with backoff.
+     */
+    Any,
+}
+
 /** What to ask the OS scheduler for. */
 data class UploadSchedule(
     /** A one-off run as soon as a usable network allows (expedited on Android). */
     val uploadSoon: Boolean,
     /** The periodic run; always kept, so a sale never waits for the app to come back. */
     val periodic: Boolean = true,
+    /** The network both runs wait for. */
+    val network: UploadNetwork = UploadNetwork.Validated,
 )
 
 /**
- * The schedule for [pending] unsent sales, asked when the app leaves the screen and when it
- * starts. Sales set aside or blocked for a person still count: a run costs little and the
- * core decides what can move.
+ * The schedule for [pending] unsent sales of a register syncing with [serverUrl], asked when
+ * the app leaves the screen and when it starts. Sales set aside or blocked for a person still
+ * count: a run costs little and the core decides what can move.
  */
-fun uploadSchedule(pending: Long): UploadSchedule = UploadSchedule(uploadSoon = pending > 0)
+fun uploadSchedule(pending: Long, serverUrl: String): UploadSchedule =
+    UploadSchedule(uploadSoon = pending > 0, network = uploadNetwork(serverUrl))
+
+/** [UploadNetwork.Any] for a server on the local network ([serverOnLocalNetwork]), else validated. */
+fun uploadNetwork(serverUrl: String): UploadNetwork =
+    if (serverOnLocalNetwork(serverUrl)) UploadNetwork.Any else UploadNetwork.Validated
 
 /** How the core's drain ended (the bindings' `DrainOutcome`). */
 enum class DrainResult {

@@ -9,8 +9,20 @@ import org.junit.Test
 class BackgroundUploadTest {
     @Test
     fun sales_waiting_ask_for_an_upload_soon_and_the_periodic_run_is_always_kept() {
-        assertEquals(UploadSchedule(uploadSoon = true, periodic = true), uploadSchedule(pending = 3))
-        assertEquals(UploadSchedule(uploadSoon = false, periodic = true), uploadSchedule(pending = 0))
+        val url = "https://sync.example.com/"
+        assertEquals(UploadSchedule(uploadSoon = true, periodic = true), uploadSchedule(pending = 3, url))
+        assertEquals(UploadSchedule(uploadSoon = false, periodic = true), uploadSchedule(pending = 0, url))
+    }
+
+    @Test
+    fun a_server_on_the_shop_network_is_uploaded_to_without_waiting_for_a_validated_network() {
+        for (url in listOf("https://192.168.1.20:8787/", "https://till-server.local/", "http://10.0.0.5/", "https://[fd12::1]/")) {
+            assertEquals(url, UploadNetwork.Any, uploadSchedule(pending = 1, url).network)
+            assertEquals(url, UploadNetwork.Any, uploadSchedule(pending = 0, url).network)
+        }
+        for (url in listOf("https://sync.example.com/", "https://8.8.8.8/", "not a url")) {
+            assertEquals(url, UploadNetwork.Validated, uploadSchedule(pending = 1, url).network)
+        }
     }
 
     @Test
