@@ -5,6 +5,7 @@
 package app.tillkit.register
 
 import android.content.Context
+import android.util.Log
 import androidx.core.app.NotificationChannelCompat
 import androidx.core.app.NotificationCompat
 import androidx.core.app.NotificationManagerCompat
@@ -27,9 +28,10 @@ import app.tillkit.background.RETRY_BACKOFF_SECONDS
 import app.tillkit.background.RunVerdict
 import app.tillkit.background.UploadNetwork
 import app.tillkit.background.UploadSchedule
-import app.tillkit.background.afterDrain
 import app.tillkit.background.afterOpenFailure
 import app.tillkit.background.afterOpenTimeout
+import app.tillkit.background.drainVerdict
+import app.tillkit.core.TillkitAndroid
 import java.util.concurrent.TimeUnit
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.withTimeoutOrNull
@@ -42,9 +44,9 @@ class UploadWorker(context: Context, params: WorkerParameters) : CoroutineWorker
         val startup = withTimeoutOrNull(OPEN_BUDGET_MS) { app.startup.first { it !is Startup.Opening } }
         val verdict = when (startup) {
             null, Startup.Opening -> afterOpenTimeout(runAttemptCount)
-            is Startup.Ready -> afterDrain(startup.till.drainNow(DRAIN_BUDGET_MS), runAttemptCount)
+            is Startup.Ready -> drain(startup.till)
             // Sales of a store without a token wait (NeedsAttention: done); any other store's go up.
-            is Startup.NeedsPairing -> afterDrain(startup.till.drainNow(DRAIN_BUDGET_MS), runAttemptCount)
+            is Startup.NeedsPairing -> drain(startup.till)
             is Startup.Failed -> afterOpenFailure(startup.failure.problem, runAttemptCount).also {
                 // The next run finds a fresh attempt to open, not this failure.
                 if (it == RunVerdict.RetryLater) app.retryStartup()
@@ -57,6 +59,14 @@ class UploadWorker(context: Context, params: WorkerParameters) : CoroutineWorker
             RunVerdict.RetryLater -> Result.retry()
         }
     }
+
+    // A drain that throws (the core closed under it, a crash inside it) is logged and retried,
+    // never a failure that would end this request for good; a stopped worker's cancellation
+    // goes through.
+    private suspend fun drain(till: TillkitAndroid): RunVerdict =
+        drainVerdict(runAttemptCount, onError = { Log.w(TAG, "background upload failed; retrying later", it) }) {
+            till.drainNow(DRAIN_BUDGET_MS)
+        }
 
     /** Android 11 and older run expedited work as a foreground service, which shows this. */
     override suspend fun getForegroundInfo(): ForegroundInfo {
@@ -77,6 +87,7 @@ class UploadWorker(context: Context, params: WorkerParameters) : CoroutineWorker
     }
 
     companion object {
+        private const val TAG = "TillkitUpload"
         private const val CHANNEL_ID = "tillkit-upload"
         private const val NOTIFICATION_ID = 7301
         private const val PERIODIC_WORK = "tillkit-upload-periodic"

@@ -3,6 +3,7 @@
 package app.tillkit.background
 
 import app.tillkit.ui.StartupProblem
+import kotlin.coroutines.cancellation.CancellationException
 
 /** How long one background run may wait for the queue to drain (WorkManager allows 10 min). */
 const val DRAIN_BUDGET_MS: Long = 3 * 60 * 1000L
@@ -106,6 +107,28 @@ fun afterOpenFailure(problem: StartupProblem, attempt: Int): RunVerdict = when (
     StartupProblem.Library,
     -> RunVerdict.Done
 }
+
+/**
+ * The verdict of a run that drains with [drain]: [afterDrain] of its result, or, when it
+ * throws (the core closed under it, a crash inside the core, anything else), [onError] is told
+ * and the run is retried like a time-out: a throw must never end the request for good.
+ * Cancellation (the OS stopped the worker) is rethrown, as a coroutine must. Inline, so
+ * [drain] may suspend.
+ */
+inline fun drainVerdict(attempt: Int, onError: (Throwable) -> Unit, drain: () -> DrainResult): RunVerdict {
+    val result = try {
+        drain()
+    } catch (e: CancellationException) {
+        throw e
+    } catch (e: Throwable) {
+        onError(e)
+        return afterDrainError(attempt)
+    }
+    return afterDrain(result, attempt)
+}
+
+/** After a drain that threw: retried until the attempts are used up, as a time-out is. */
+fun afterDrainError(attempt: Int): RunVerdict = retryUnlessExhausted(attempt)
 
 /** After the register did not finish opening within [OPEN_BUDGET_MS]. */
 fun afterOpenTimeout(attempt: Int): RunVerdict = retryUnlessExhausted(attempt)

@@ -4,6 +4,8 @@ import app.tillkit.ui.StartupProblem
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertFalse
 import org.junit.Assert.assertTrue
+import org.junit.Assert.fail
+import kotlin.coroutines.cancellation.CancellationException
 import org.junit.Test
 
 class BackgroundUploadTest {
@@ -23,6 +25,40 @@ class BackgroundUploadTest {
         for (url in listOf("https://sync.example.com/", "https://8.8.8.8/", "not a url")) {
             assertEquals(url, UploadNetwork.Validated, uploadSchedule(pending = 1, url).network)
         }
+    }
+
+    @Test
+    fun a_drain_that_throws_is_retried_and_reported_never_a_failure_for_good() {
+        val seen = mutableListOf<Throwable>()
+        val boom = IllegalStateException("the core is closed")
+        val verdict = drainVerdict(attempt = 0, onError = { seen += it }) { throw boom }
+        assertEquals(RunVerdict.RetryLater, verdict)
+        assertEquals(listOf<Throwable>(boom), seen)
+        // As a time-out: retried until the attempts are used up, then left to the periodic run.
+        val verdicts = (0 until MAX_ATTEMPTS).map { attempt ->
+            drainVerdict(attempt, onError = {}) { throw RuntimeException("crash inside the core") }
+        }
+        assertEquals((0 until MAX_ATTEMPTS).map { afterDrain(DrainResult.TimedOut, it) }, verdicts)
+        assertEquals(RunVerdict.Done, verdicts.last())
+    }
+
+    @Test
+    fun a_drain_that_returns_is_judged_by_its_result_and_reports_nothing() {
+        for (result in DrainResult.entries) {
+            val verdict = drainVerdict(attempt = 0, onError = { fail("no error: $it") }) { result }
+            assertEquals(result.name, afterDrain(result, 0), verdict)
+        }
+    }
+
+    @Test
+    fun a_cancelled_drain_is_not_swallowed() {
+        var reported = false
+        try {
+            drainVerdict(attempt = 0, onError = { reported = true }) { throw CancellationException("worker stopped") }
+            fail("the cancellation must reach the caller")
+        } catch (_: CancellationException) {
+        }
+        assertFalse(reported)
     }
 
     @Test
