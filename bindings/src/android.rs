@@ -4,13 +4,17 @@
 use jni::JNIEnv;
 use jni::objects::{JClass, JObject};
 
-/// Called from Kotlin as `app.tillkit.core.TillkitAndroid.initializeKeychain(context)`:
+/// Called from Kotlin as `TillkitAndroid.initializeKeychain(context)`, declared in
+/// `android/tillkit/.../TillkitAndroid.kt` as (`@JvmStatic` in the companion object makes it a
+/// static method of the class `app.tillkit.core.TillkitAndroid`, hence this symbol's name):
 ///
 /// ```kotlin
 /// package app.tillkit.core
-/// object TillkitAndroid {
-///     init { System.loadLibrary("tillkit_ffi") }
-///     @JvmStatic external fun initializeKeychain(context: android.content.Context)
+/// class TillkitAndroid private constructor(/* ... */) {
+///     companion object {
+///         init { System.loadLibrary("tillkit_ffi") }
+///         @JvmStatic private external fun initializeKeychain(context: android.content.Context)
+///     }
 /// }
 /// ```
 ///

@@ -16,14 +16,12 @@ enum BackgroundUploadTasks {
         for identifier in identifiers {
             // `using: nil`: the handler runs on a background queue; the work hops to the main actor.
             BGTaskScheduler.shared.register(forTaskWithIdentifier: identifier, using: nil) { task in
-                let completion = TaskCompletion(task)
                 let processing = task is BGProcessingTask
-                // iOS ends the run when its time is up; the drain's own limit is shorter still.
-                task.expirationHandler = { completion.finish(success: false) }
-                Task { @MainActor in
-                    let success = await run(processing: processing, startup: startup)
-                    completion.finish(success: success)
-                }
+                let backgroundRun = BackgroundRun { task.setTaskCompleted(success: $0) }
+                backgroundRun.start { await run(processing: processing, startup: startup) }
+                // iOS ends the run when its time is up (the drain's own limit is shorter still):
+                // the drain is cancelled and the run reported unfinished, once.
+                task.expirationHandler = { backgroundRun.expire() }
             }
         }
     }
@@ -55,10 +53,15 @@ enum BackgroundUploadTasks {
         }
     }
 
-    /// One run: wait for the register, drain within the budget, ask for the next runs.
+    /// One run: wait for the register, drain within the budget, ask for the next runs (also
+    /// after an expiry: the next run is asked for either way).
     private static func run(processing: Bool, startup: Startup) async -> Bool {
         guard let store = await startup.store(waitingUpTo: BackgroundUpload.openBudgetSeconds) else {
             schedule(pending: 0)
+            return false
+        }
+        guard !Task.isCancelled else {
+            schedule(pending: store.status.pending)
             return false
         }
         do {
@@ -72,21 +75,52 @@ enum BackgroundUploadTasks {
     }
 }
 
-/// Calls `setTaskCompleted` once, whichever of the drain and the expiration comes first.
-private final class TaskCompletion: @unchecked Sendable {
-    private let task: BGTask
+/// One background run: the drain in a Task of its own and the task's one completion,
+/// whichever of the drain's end and iOS's expiration comes first. `expire()` cancels the
+/// drain and completes the run with `false`; completing again does nothing.
+///
+/// The cancellation reaches Swift code only: UniFFI's Swift async calls do not pass it on to
+/// Rust, so a `drainNow` under way goes on until its own budget (20 s or 2 min) while iOS
+/// suspends the app. Nothing is lost: the sales stay queued and a retried upload is idempotent.
+final class BackgroundRun: @unchecked Sendable {
     private let lock = NSLock()
-    private var done = false
+    private var finished = false
+    private var drain: Task<Void, Never>?
+    private let complete: @Sendable (Bool) -> Void
 
-    init(_ task: BGTask) {
-        self.task = task
+    /// `complete` (the task's `setTaskCompleted(success:)`) is called exactly once.
+    init(complete: @escaping @Sendable (Bool) -> Void) {
+        self.complete = complete
     }
 
-    func finish(success: Bool) {
+    /// Starts the drain on the main actor; its result completes the run unless it expired first.
+    func start(_ work: @escaping @Sendable @MainActor () async -> Bool) {
+        let task = Task { @MainActor in
+            let success = await work()
+            self.finish(success: success)
+        }
         lock.lock()
-        let first = !done
-        done = true
+        drain = task
+        let done = finished
         lock.unlock()
-        if first { task.setTaskCompleted(success: success) }
+        // Expired before the handle was kept: cancel it now (a no-op if it already ended).
+        if done { task.cancel() }
+    }
+
+    /// iOS's `expirationHandler`: cancels the drain and reports the run unfinished.
+    func expire() {
+        lock.lock()
+        let task = drain
+        lock.unlock()
+        task?.cancel()
+        finish(success: false)
+    }
+
+    private func finish(success: Bool) {
+        lock.lock()
+        let first = !finished
+        finished = true
+        lock.unlock()
+        if first { complete(success) }
     }
 }

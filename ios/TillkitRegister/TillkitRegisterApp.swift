@@ -105,7 +105,8 @@ final class Startup: ObservableObject {
     /// a failure that a retry may cure it starts one, for the next run, and returns nil.
     func store(waitingUpTo seconds: Double) async -> TillkitStore? {
         let deadline = Date().addingTimeInterval(seconds)
-        while case .opening = state, Date() < deadline {
+        // A cancelled sleep returns at once: stop waiting then, rather than spin to the deadline.
+        while case .opening = state, Date() < deadline, !Task.isCancelled {
             try? await Task.sleep(nanoseconds: 100_000_000)
         }
         if case .failed(let failure) = state, failure.canRetry { retry() }

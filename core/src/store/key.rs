@@ -139,7 +139,9 @@ impl Keychain {
         match self.entry(slot)?.get_secret() {
             Ok(secret) => {
                 let secret = Zeroizing::new(secret);
-                DbKey::decode(&secret).map(Some)
+                let key = DbKey::decode(&secret)?;
+                upgrade_protection(&self.service, &format!("{}{slot}", self.account));
+                Ok(Some(key))
             }
             Err(keyring_core::Error::NoEntry) => Ok(None),
             // Stored, but this device cannot unwrap it (Android: the Keystore key that
@@ -174,7 +176,11 @@ impl ReceiptBook for KeychainBook {
     fn load(&self) -> Result<Reservations> {
         let entry = platform_entry(&self.service, &self.account).map_err(keychain_err)?;
         match entry.get_secret() {
-            Ok(bytes) => Reservations::decode(&bytes),
+            Ok(bytes) => {
+                let reservations = Reservations::decode(&bytes)?;
+                upgrade_protection(&self.service, &self.account);
+                Ok(reservations)
+            }
             Err(keyring_core::Error::NoEntry) => Ok(Reservations::default()),
             Err(
                 e @ (keyring_core::Error::BadStoreFormat(_)
@@ -240,6 +246,42 @@ pub(crate) fn platform_entry(
         keyring_core::Entry::new(service, account)
     }
 }
+
+/// iOS: an entry an earlier build created keeps the protection class it was made with (the
+/// store's default `WhenUnlocked`: unreadable while a background upload runs on a locked
+/// phone, and carried into backups and to a new phone). Called after the entry was read, so
+/// only a readable item is touched: it is rewritten in place, once per entry and process, to
+/// `AfterFirstUnlockThisDeviceOnly` (`SecItemUpdate`, which keeps the secret and, when it
+/// fails, the item as it was; the failure is logged and the next launch tries again).
+#[cfg(target_os = "ios")]
+pub(crate) fn upgrade_protection(service: &str, account: &str) {
+    use std::collections::BTreeSet;
+    use std::sync::{Mutex, PoisonError};
+    static DONE: Mutex<BTreeSet<(String, String)>> = Mutex::new(BTreeSet::new());
+    if !default_store_is::<apple_native_keyring_store::protected::Store>() {
+        return;
+    }
+    let first = DONE
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert((service.to_owned(), account.to_owned()));
+    if !first {
+        return;
+    }
+    if let Err(status) =
+        super::key_class::make_after_first_unlock_this_device_only(service, account)
+    {
+        // The item and its secret are as they were; only its class is old.
+        tracing::warn!(
+            status,
+            "a keychain entry keeps its earlier protection class (AfterFirstUnlockThisDeviceOnly not set)"
+        );
+    }
+}
+
+/// Other platforms: the keychain item's protection is the store's own.
+#[cfg(not(target_os = "ios"))]
+pub(crate) fn upgrade_protection(_service: &str, _account: &str) {}
 
 #[cfg(not(target_os = "ios"))]
 pub(crate) fn platform_entry(

@@ -3,6 +3,8 @@
 
 pub mod cipher;
 pub mod key;
+#[cfg(target_os = "ios")]
+mod key_class;
 pub mod receipts;
 pub mod recovery;
 pub mod schema;

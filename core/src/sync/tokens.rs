@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 use super::Credentials;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::store::key::{install_platform_store, keychain_err, platform_entry};
+use crate::store::key::{install_platform_store, keychain_err, platform_entry, upgrade_protection};
 
 /// What a store's keychain entry holds.
 pub struct StoredToken {
@@ -85,6 +85,7 @@ impl KeychainTokens {
             .split_once('\n')
             .filter(|(t, r)| !t.is_empty() && !r.is_empty())
             .ok_or_else(|| Error::Keychain("the stored register token is malformed".into()))?;
+        upgrade_protection(&self.service, &format!("{}{store_id}", self.prefix));
         Ok(Some(StoredToken {
             register_id: register_id.to_string(),
             token: Zeroizing::new(token.to_string()),

@@ -5,9 +5,11 @@ package app.tillkit.tests
 import app.tillkit.background.DrainResult
 import app.tillkit.background.RunVerdict
 import app.tillkit.background.afterDrain
+import app.tillkit.background.drainVerdict
 import app.tillkit.core.toDrainResult
 import app.tillkit.ffi.DrainOutcome
 import app.tillkit.ffi.TillkitCore
+import app.tillkit.ffi.TillkitException
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertTrue
 import kotlinx.coroutines.runBlocking
@@ -83,6 +85,26 @@ class BackgroundDrainTest {
             assertTrue("returned after $seconds s", seconds < 15)
         } finally {
             core.shutdown()
+            core.close()
+            dir.deleteTree()
+        }
+    }
+
+    @Test
+    fun a_drain_the_core_refuses_is_retried_by_the_worker_not_failed_for_good() = runBlocking<Unit> {
+        // The worker's drain racing the register's shutdown: the core answers Closed.
+        val dir = tempDir("drain-closed")
+        val core = openStocked(dir)
+        try {
+            sell(core, 1)
+            core.shutdown()
+            val seen = mutableListOf<Throwable>()
+            val verdict = drainVerdict(attempt = 0, onError = { seen += it }) {
+                core.drainNow(5_000uL).outcome.toDrainResult()
+            }
+            assertEquals(RunVerdict.RetryLater, verdict)
+            assertTrue("$seen", seen.single() is TillkitException.Closed)
+        } finally {
             core.close()
             dir.deleteTree()
         }

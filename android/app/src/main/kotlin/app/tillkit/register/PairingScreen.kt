@@ -162,6 +162,8 @@ private fun scanPairingCode(context: android.content.Context, viewModel: Pairing
     GmsBarcodeScanning.getClient(context, options).startScan()
         // A QR code holding bytes rather than text has no rawValue: the core says it is not ours.
         .addOnSuccessListener { barcode -> viewModel.onScanned(barcode.rawValue.orEmpty()) }
+        // Closing the scanner cancels the task (no listener: nothing to do); the failure
+        // branch keeps CODE_SCANNER_CANCELLED too, since the API still defines it for a close.
         .addOnFailureListener { e ->
             when ((e as? MlKitException)?.errorCode) {
                 MlKitException.CODE_SCANNER_CANCELLED, MlKitException.CODE_SCANNER_TASK_IN_PROGRESS -> Unit

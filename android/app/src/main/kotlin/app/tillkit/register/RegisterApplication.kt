@@ -70,7 +70,7 @@ class RegisterApplication : Application() {
         open()
         // The periodic upload exists from the first start on; leaving the screen with sales
         // waiting asks for one soon (expedited).
-        UploadWorker.schedule(this, uploadSchedule(pending = 0))
+        UploadWorker.schedule(this, uploadSchedule(pending = 0, serverUrl))
         ProcessLifecycleOwner.get().lifecycle.addObserver(object : DefaultLifecycleObserver {
             override fun onStop(owner: LifecycleOwner) {
                 val till = when (val s = startup.value) {
@@ -79,7 +79,7 @@ class RegisterApplication : Application() {
                     else -> null
                 }
                 val pending = till?.status?.value?.pending ?: 0L
-                UploadWorker.schedule(this@RegisterApplication, uploadSchedule(pending))
+                UploadWorker.schedule(this@RegisterApplication, uploadSchedule(pending, serverUrl))
             }
         })
     }

@@ -4,13 +4,61 @@ import app.tillkit.ui.StartupProblem
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertFalse
 import org.junit.Assert.assertTrue
+import org.junit.Assert.fail
+import kotlin.coroutines.cancellation.CancellationException
 import org.junit.Test
 
 class BackgroundUploadTest {
     @Test
     fun sales_waiting_ask_for_an_upload_soon_and_the_periodic_run_is_always_kept() {
-        assertEquals(UploadSchedule(uploadSoon = true, periodic = true), uploadSchedule(pending = 3))
-        assertEquals(UploadSchedule(uploadSoon = false, periodic = true), uploadSchedule(pending = 0))
+        val url = "https://sync.example.com/"
+        assertEquals(UploadSchedule(uploadSoon = true, periodic = true), uploadSchedule(pending = 3, url))
+        assertEquals(UploadSchedule(uploadSoon = false, periodic = true), uploadSchedule(pending = 0, url))
+    }
+
+    @Test
+    fun a_server_on_the_shop_network_is_uploaded_to_without_waiting_for_a_validated_network() {
+        for (url in listOf("https://192.168.1.20:8787/", "https://till-server.local/", "http://10.0.0.5/", "https://[fd12::1]/")) {
+            assertEquals(url, UploadNetwork.Any, uploadSchedule(pending = 1, url).network)
+            assertEquals(url, UploadNetwork.Any, uploadSchedule(pending = 0, url).network)
+        }
+        for (url in listOf("https://sync.example.com/", "https://8.8.8.8/", "not a url")) {
+            assertEquals(url, UploadNetwork.Validated, uploadSchedule(pending = 1, url).network)
+        }
+    }
+
+    @Test
+    fun a_drain_that_throws_is_retried_and_reported_never_a_failure_for_good() {
+        val seen = mutableListOf<Throwable>()
+        val boom = IllegalStateException("the core is closed")
+        val verdict = drainVerdict(attempt = 0, onError = { seen += it }) { throw boom }
+        assertEquals(RunVerdict.RetryLater, verdict)
+        assertEquals(listOf<Throwable>(boom), seen)
+        // As a time-out: retried until the attempts are used up, then left to the periodic run.
+        val verdicts = (0 until MAX_ATTEMPTS).map { attempt ->
+            drainVerdict(attempt, onError = {}) { throw RuntimeException("crash inside the core") }
+        }
+        assertEquals((0 until MAX_ATTEMPTS).map { afterDrain(DrainResult.TimedOut, it) }, verdicts)
+        assertEquals(RunVerdict.Done, verdicts.last())
+    }
+
+    @Test
+    fun a_drain_that_returns_is_judged_by_its_result_and_reports_nothing() {
+        for (result in DrainResult.entries) {
+            val verdict = drainVerdict(attempt = 0, onError = { fail("no error: $it") }) { result }
+            assertEquals(result.name, afterDrain(result, 0), verdict)
+        }
+    }
+
+    @Test
+    fun a_cancelled_drain_is_not_swallowed() {
+        var reported = false
+        try {
+            drainVerdict(attempt = 0, onError = { reported = true }) { throw CancellationException("worker stopped") }
+            fail("the cancellation must reach the caller")
+        } catch (_: CancellationException) {
+        }
+        assertFalse(reported)
     }
 
     @Test
