@@ -617,8 +617,8 @@ fn slice(
 
 /// What a cash refund owing `owed` pays out after the sale's cash refunds so far owed
 /// `owed_before`: `R(owed_before + owed) - R(owed_before)`, with `R` the store's cash
-/// rounding. Each payment is a multiple of the increment with a rounding smaller than one
-/// increment, and the pieces of a sale add up to the rounding of their sum: never more than
+/// rounding. Each payment is a multiple of the increment with a rounding of at most one
+/// increment (exactly one only under half-even rounding), and the pieces of a sale add up to the rounding of their sum: never more than
 /// one refund of it all would pay, however the sale is refunded in pieces.
 pub fn cumulative_cash_due(
     store: &TaxSettings,

@@ -115,7 +115,8 @@ final class JournalModel: ObservableObject {
 
     /// The save dialog went away. SwiftUI clears `isPresented` before it calls `onCompletion`,
     /// and never calls it when the person cancels: an export still waiting one main-actor turn
-    /// later was cancelled.
+    /// later is taken as cancelled. Should the dialog's answer come later after all, it still
+    /// has the last word (`JournalFlow.saved`, `saveFailed`).
     func saveDialogClosed() {
         saveDialogShown = false
         Task {

@@ -639,10 +639,13 @@ fn refund_tax_check(r: &RefundRecord, held: HeldSale<'_>, store: &TaxSettings) -
 }
 
 /// Why a refund's cash rounding does not follow the store's coin, if it does not. Cash
-/// given back is a whole number of coins, off by less than one coin from what was owed (a
-/// sale's refunds are rounded on their running sum, so one refund's rounding can be up to
-/// a coin either way); a refund with no cash, or a store with no coin, rounds nothing.
+/// given back is a whole number of coins (none at all when a small piece rounds down to
+/// nothing), at most one coin from what was owed: a sale's refunds are rounded on their
+/// running sum, `R(before + owed) - R(before)`, and each of the two roundings is at most
+/// half a coin off (up to a coin, one way, for rounding up or toward zero). A refund to a
+/// card, or in a store with no coin, rounds nothing.
 fn cash_rounding_differs(r: &RefundRecord, store: &TaxSettings) -> Option<String> {
+    let to_card = r.payments.iter().any(|p| p.method == PaymentMethod::Card);
     let cash: Decimal = r
         .payments
         .iter()
@@ -655,9 +658,9 @@ fn cash_rounding_differs(r: &RefundRecord, store: &TaxSettings) -> Option<String
         .map(|c| c.increment)
         .filter(|i| *i > Decimal::ZERO);
     match coin {
-        Some(coin) if cash > Decimal::ZERO => {
+        Some(coin) if !to_card => {
             let whole = cash.checked_rem(coin).is_some_and(|rest| rest.is_zero());
-            (!whole || r.cash_rounding.abs() >= coin).then(|| {
+            (!whole || r.cash_rounding.abs() > coin).then(|| {
                 format!(
                     "cash {cash} with rounding {} is not a whole number of the store's {coin} coins within one coin of what was owed",
                     r.cash_rounding
@@ -1218,6 +1221,34 @@ mod tests {
         assert!(cash_rounding_differs(&r, &coin).is_some());
         pay(&mut r, "0.06");
         assert!(cash_rounding_differs(&r, &coin).is_some());
+        // Exactly a coin off: half-even rounding of a running sum can pay 0.20 for 0.10 owed.
+        let mut dime = coin.clone();
+        dime.cash_rounding = Some(tillkit_core::tax::CashRounding {
+            increment: d("0.10"),
+            rule: tillkit_core::money::RoundingRule::HalfEven,
+        });
+        let mut small = r.clone();
+        small.total = d("0.10");
+        pay(&mut small, "0.10");
+        assert_eq!(
+            cash_rounding_differs(&small, &dime),
+            None,
+            "0.20 for 0.10: one coin up"
+        );
+        pay(&mut small, "0.20");
+        assert!(
+            cash_rounding_differs(&small, &dime).is_some(),
+            "two coins up"
+        );
+        // A small piece that rounds down to nothing pays no cash at all.
+        let mut piece = r.clone();
+        (piece.total, piece.cash_rounding, piece.amount_paid) = (d("0.02"), d("-0.02"), d("0"));
+        piece.payments.clear();
+        assert_eq!(cash_rounding_differs(&piece, &coin), None);
+        assert!(
+            cash_rounding_differs(&piece, &uk_tax()).is_some(),
+            "no coin: no rounding"
+        );
         pay(&mut r, "-0.04");
         assert_eq!(cash_rounding_differs(&r, &coin), None, "34.95: a coin down");
         // Back to a card: nothing is rounded.

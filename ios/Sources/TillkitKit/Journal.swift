@@ -49,6 +49,9 @@ public enum JournalExportStep: Equatable {
 public struct JournalFlow {
     public private(set) var check: JournalCheckStep = .idle
     public private(set) var export: JournalExportStep = .idle
+    /// The export a closed dialog was taken as cancelled for, until another export starts:
+    /// the dialog's own answer, if it comes late after all, still has the last word.
+    private var presumedCancelled: (fileName: String, records: Int)?
     private let now: () -> Date
 
     public init(now: @escaping () -> Date = Date.init) {
@@ -67,6 +70,7 @@ public struct JournalFlow {
     public mutating func exportTapped() -> Bool {
         guard !exporting else { return false }
         export = .exporting
+        presumedCancelled = nil
         return true
     }
 
@@ -84,15 +88,31 @@ public struct JournalFlow {
         export = .finished(saved: false, message: "The journal could not be exported. \(journalMessage(error))")
     }
 
-    /// The file exporter saved the text.
+    /// The file exporter saved the text (also after a closed dialog was taken as cancelled).
     public mutating func saved() {
-        guard case let .chooseFile(_, fileName, records) = export else { return }
-        export = .finished(saved: true, message: "Journal saved as \(fileName) (\(records == 1 ? "1 record" : "\(records) records"))")
+        let chosen: (fileName: String, records: Int)
+        if case let .chooseFile(_, fileName, records) = export {
+            chosen = (fileName, records)
+        } else if let late = presumedCancelled {
+            chosen = late
+        } else {
+            return
+        }
+        presumedCancelled = nil
+        let records = chosen.records == 1 ? "1 record" : "\(chosen.records) records"
+        export = .finished(saved: true, message: "Journal saved as \(chosen.fileName) (\(records))")
     }
 
-    /// The file exporter failed or was cancelled.
+    /// The file exporter failed (`reason`) or was cancelled (`nil`). A failure reported after
+    /// a closed dialog was taken as cancelled replaces that verdict.
     public mutating func saveFailed(_ reason: String?) {
-        guard case .chooseFile = export else { return }
+        if case let .chooseFile(_, fileName, records) = export {
+            if reason == nil { presumedCancelled = (fileName, records) }
+        } else if reason == nil || presumedCancelled == nil {
+            return
+        } else {
+            presumedCancelled = nil
+        }
         export = .finished(saved: false, message: reason.map { "The journal could not be saved: \($0). Export it again." }
             ?? "Export cancelled: nothing was saved")
     }

@@ -58,6 +58,30 @@ final class JournalFlowTests: XCTestCase {
                                               message: "The journal could not be exported. No cashier is signed in: the journal is the signed-in register's"))
     }
 
+    func testASaveReportedAfterTheClosedDialogWasTakenAsCancelledStillCounts() {
+        var flow = JournalFlow(now: { self.now })
+        XCTAssertTrue(flow.exportTapped())
+        flow.exported("{}\n{\"seq\":1}\n", storeId: "uk-01", registerId: "R07")
+        // The dialog closed and its answer did not come within one turn: taken as cancelled.
+        flow.saveFailed(nil)
+        XCTAssertEqual(flow.export, .finished(saved: false, message: "Export cancelled: nothing was saved"))
+        // Then the answer comes after all: the file was written.
+        flow.saved()
+        XCTAssertEqual(flow.export, .finished(saved: true, message: "Journal saved as tillkit-journal-uk-01-R07-20261205-063015Z.jsonl (1 record)"))
+        flow.saveFailed(nil)
+        XCTAssertEqual(flow.export, .finished(saved: true, message: "Journal saved as tillkit-journal-uk-01-R07-20261205-063015Z.jsonl (1 record)"),
+                       "a late cancellation changes nothing")
+        // A late failure replaces a presumed cancellation, too.
+        XCTAssertTrue(flow.exportTapped())
+        flow.exported("{}\n", storeId: "uk-01", registerId: "R07")
+        flow.saveFailed(nil)
+        flow.saveFailed("the storage is full")
+        XCTAssertEqual(flow.export, .finished(saved: false, message: "The journal could not be saved: the storage is full. Export it again."))
+        flow.saved()
+        XCTAssertEqual(flow.export, .finished(saved: false, message: "The journal could not be saved: the storage is full. Export it again."),
+                       "a settled verdict stays")
+    }
+
     func testFileNamesKeepOnlySafeCharacters() {
         XCTAssertEqual(journalFileName(storeId: "a/b", registerId: "R 1", at: Date(timeIntervalSince1970: 0)),
                        "tillkit-journal-a_b-R_1-19700101-000000Z.jsonl")
