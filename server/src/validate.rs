@@ -593,28 +593,28 @@ fn refund_tax_check(r: &RefundRecord, held: HeldSale<'_>, store: &TaxSettings) -
     let mut differ = Vec::new();
     for (l, f) in r.lines.iter().zip(&figures.lines) {
         let n = l.line_no;
-        for (what, recorded, server) in [
-            ("net", l.net, f.net),
-            ("tax", l.tax, f.tax),
-            ("gross", l.gross, f.gross),
-        ] {
-            if recorded != server {
-                differ.push(format!("line {n} {what} {recorded}, the server's {server}"));
-            }
-        }
+        name_differences(
+            &mut differ,
+            &format!("line {n} "),
+            [
+                ("net", l.net, f.net),
+                ("tax", l.tax, f.tax),
+                ("gross", l.gross, f.gross),
+            ],
+        );
         if l.taxes != f.taxes {
             differ.push(format!("line {n}: its per-rate tax is not the server's"));
         }
     }
-    for (what, recorded, server) in [
-        ("net_total", r.net_total, figures.net_total),
-        ("tax_total", r.tax_total, figures.tax_total),
-        ("total", r.total, figures.total),
-    ] {
-        if recorded != server {
-            differ.push(format!("{what} {recorded}, the server's {server}"));
-        }
-    }
+    name_differences(
+        &mut differ,
+        "",
+        [
+            ("net_total", r.net_total, figures.net_total),
+            ("tax_total", r.tax_total, figures.tax_total),
+            ("total", r.total, figures.total),
+        ],
+    );
     if r.taxes != figures.taxes {
         differ.push("the per-rate breakdown is not the server's".into());
     }
@@ -635,6 +635,15 @@ fn refund_tax_check(r: &RefundRecord, held: HeldSale<'_>, store: &TaxSettings) -
         tax_difference: Some(r.tax_total - figures.tax_total),
         totals_match: error.is_none(),
         error,
+    }
+}
+
+/// Names, after `at`, each of `figures` (what, recorded, the server's) that differ.
+fn name_differences(differ: &mut Vec<String>, at: &str, figures: [(&str, Decimal, Decimal); 3]) {
+    for (what, recorded, server) in figures {
+        if recorded != server {
+            differ.push(format!("{at}{what} {recorded}, the server's {server}"));
+        }
     }
 }
 
