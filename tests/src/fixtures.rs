@@ -649,6 +649,33 @@ impl Device {
         );
     }
 
+    /// Waits until the queue drains for as long as it keeps draining: fails once `stall` goes
+    /// by without the pending count falling (a hang), or after `cap` in all. For schedules
+    /// where every fault costs a health probe's spacing, so the total time depends on how
+    /// many faults a seed draws, but a stranded queue still shows within `stall`.
+    pub fn wait_drained_while_progressing(&self, stall: Duration, cap: Duration) {
+        let started = Instant::now();
+        let mut lowest = self.engine().status().pending;
+        let mut fell_at = Instant::now();
+        loop {
+            if self.engine().wait_until_drained(Duration::from_millis(250)) {
+                return;
+            }
+            let pending = self.engine().status().pending;
+            if pending < lowest {
+                lowest = pending;
+                fell_at = Instant::now();
+            }
+            assert!(
+                fell_at.elapsed() < stall && started.elapsed() < cap,
+                "the queue stopped draining ({lowest} pending for {:?}, {:?} in all): {:?}",
+                fell_at.elapsed(),
+                started.elapsed(),
+                self.engine().status()
+            );
+        }
+    }
+
     /// Pending sale ids of `store_id` on this device (any session), oldest first.
     pub fn pending_ids(&self, store_id: &str) -> Vec<String> {
         pending_ids(&self.till, store_id)
