@@ -1,17 +1,16 @@
 //! Certificates made on the spot (a private CA; server certificates signed by it, self-signed,
-//! or for another host) and a TLS terminator in front of the real server, for the tests
-//! that need HTTPS. Shared by test files with `mod tls;`.
-// Each test file uses only part of it.
-#![allow(dead_code)]
+//! or for another host) and a TLS terminator in front of the real server (or of the fault
+//! proxy), for the tests: every device of `fixtures::sync_config` reaches its server through
+//! one, over HTTPS, as a phone does.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::fixtures::{STORE, Server};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tillkit_core::sync::{Connectivity, SyncStatus};
-use tillkit_e2e::fixtures::{STORE, Server};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
@@ -28,6 +27,12 @@ fn key_der(key: &KeyPair) -> PrivateKeyDer<'static> {
 /// A private certificate authority.
 pub struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl Default for Ca {
+    fn default() -> Ca {
+        Ca::new()
+    }
 }
 
 impl Ca {
