@@ -69,8 +69,7 @@ fn run_seed(backend: &Backend, seed: u64) -> SeedReport {
     let proxy = server.proxy();
     let (schedule, picks) = chaos::schedule(seed, Mix::chaos(), REQUEST_TIMEOUT * 3);
     proxy.set_schedule(Some(schedule));
-    // Plain HTTP: over HTTPS a seed is still known to leave sales pending (RELIABILITY.md).
-    let mut cfg = plain_http_sync_config(&proxy.url(), &server.token(STORE, "R1"));
+    let mut cfg = sync_config(&proxy.url(), &server.token(STORE, "R1"));
     cfg.batch_size = 25;
     cfg.request_timeout = REQUEST_TIMEOUT;
     cfg.connect_timeout = REQUEST_TIMEOUT;
@@ -90,6 +89,11 @@ fn run_seed(backend: &Backend, seed: u64) -> SeedReport {
     dev.wait_drained_while_progressing(STALL, DRAIN);
 
     server.assert_holds_exactly(STORE, &dev.sales);
+    let (plain, tls) = proxy.connections();
+    assert!(
+        plain == 0 && tls > 0,
+        "every fault must hit the device's TLS connections: {plain} plain, {tls} over TLS"
+    );
     let position: HashMap<String, usize> = dev
         .sales
         .iter()

@@ -181,8 +181,7 @@ const PROGRESS_CYCLES: u64 = 150;
 
 #[test]
 fn five_thousand_sales_drain_exactly_once_over_a_link_flapping_every_100ms() {
-    // Plain HTTP: over HTTPS this drain is still known to stall (RELIABILITY.md).
-    let (server, proxy, dev) = offline_device_behind_proxy_over_plain_http(5_000, 200, |_| {});
+    let (server, proxy, dev) = offline_device_behind_proxy(5_000, 200, |_| {});
     // Pending sales, and the most parked at once so far: a lone sale the link happened to
     // cut three times running is parked (see `LONE_CUTS_BEFORE_PARKING`); it stays pending,
     // so it still has to reach the server, once, like every other.

@@ -210,21 +210,14 @@ fn a_large_sale_the_path_never_carries_is_parked(fault: Fault, how: &str) {
     // the sales behind it have gone (each request waits at most 2 s for a stall). Refusals
     // are answered, so no probe paces them: each round waits for the upload backoff.
     let refusal = matches!(fault, Fault::Reply(_));
-    // A cut (`Fault::Reset`) is still known to park a second sale over HTTPS
-    // (RELIABILITY.md): it runs over plain HTTP until that is fixed.
-    let tweak = |cfg: &mut tillkit_core::sync::SyncConfig| {
+    let (server, proxy, mut dev) = offline_device_behind_proxy(0, 10, |cfg| {
         (cfg.backoff_base, cfg.backoff_cap) = if refusal {
             (Duration::from_millis(300), Duration::from_millis(1500))
         } else {
             (Duration::from_secs(1), Duration::from_secs(4))
         };
         cfg.request_timeout = Duration::from_secs(2);
-    };
-    let (server, proxy, mut dev) = if matches!(fault, Fault::Reset) {
-        offline_device_behind_proxy_over_plain_http(0, 10, tweak)
-    } else {
-        offline_device_behind_proxy(0, 10, tweak)
-    };
+    });
     // A sale paid with 99 card slips first in line, then twenty ordinary sales.
     let big = ring_a_sale_paid_with_many_cards(&mut dev, 99);
     let big_id = big.sale_id.to_string();

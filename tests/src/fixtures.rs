@@ -23,7 +23,7 @@ use tillkit_server::{ServerConfig, ServerHandle, StoreError, admin};
 use zeroize::Zeroizing;
 
 use crate::proxy::Proxy;
-use crate::tls::{Ca, TlsTerminator};
+use crate::tls::{TlsTerminator, test_ca};
 
 /// The store most tests sell in.
 pub const STORE: &str = "uk-01";
@@ -536,18 +536,22 @@ impl KeyVault for FileVault {
 
 /// Sync settings for tests: HTTPS, as on a phone, quick retries (20 ms base, 500 ms cap) and
 /// the quickest outage probes a register allows (every 0.5 to 1.5 s), so faults recover in
-/// about a second. A plain `http://127.0.0.1:<port>` (a test server or a fault proxy) is
-/// reached through a TLS terminator in front of it (`https_front`), with the test CA as the
-/// device's only private root; plain HTTP is not allowed. An `https://` URL is kept as given.
-/// Timeouts stay at their defaults. The outage benchmarks use `SyncConfig::new` as a shop
-/// would.
+/// about a second. A plain `http://127.0.0.1:<port>` is reached over HTTPS with the test CA
+/// (`tls::test_ca`) as the device's only private root, and plain HTTP is not allowed: a
+/// fault proxy's URL becomes the proxy's own HTTPS port (`Proxy::https_url`: the faults hit
+/// the device's TLS connection), a server's URL a TLS terminator in front of it
+/// (`https_front`). An `https://` URL is kept as given. Timeouts stay at their defaults.
+/// The outage benchmarks use `SyncConfig::new` as a shop would.
 pub fn sync_config(url: &str, token: &str) -> SyncConfig {
     let url = match url
         .strip_prefix("http://")
         .and_then(|rest| SocketAddr::from_str(rest.trim_end_matches('/')).ok())
         .filter(|addr| addr.ip().is_loopback())
     {
-        Some(upstream) => https_front(upstream),
+        Some(plain) => match crate::proxy::https_address_of(plain) {
+            Some(proxy) => format!("https://{proxy}"),
+            None => https_front(plain),
+        },
         None => url.to_string(),
     };
     let mut cfg = SyncConfig::new(&url, token);
@@ -559,25 +563,6 @@ pub fn sync_config(url: &str, token: &str) -> SyncConfig {
     cfg.backoff_cap = Duration::from_millis(500);
     cfg.probe_interval = tillkit_core::sync::MIN_PROBE_INTERVAL;
     cfg
-}
-
-/// `sync_config` over plain HTTP to a loopback `url`, with no TLS front. Only for the
-/// link-level fault tests that still fail over HTTPS (docs/RELIABILITY.md, "Known gaps"):
-/// through the TLS front, a proxy's reset reaches the device as a TLS connection closed
-/// without close_notify, and there a chaos seed leaves sales pending Offline, a 100 ms
-/// flapping link stops the drain's progress and a cut large sale parks a second sale.
-pub fn plain_http_sync_config(url: &str, token: &str) -> SyncConfig {
-    let mut cfg = sync_config("https://127.0.0.1:1", token);
-    cfg.server_url = url.to_string();
-    cfg.root_certificates_pem.clear();
-    cfg.allow_http_loopback = true;
-    cfg
-}
-
-/// The private CA of this test process: `sync_config` devices trust it, and only it.
-pub fn test_ca() -> &'static Ca {
-    static CA: OnceLock<Ca> = OnceLock::new();
-    CA.get_or_init(Ca::new)
 }
 
 /// `https://127.0.0.1:<port>` of a TLS terminator in front of the plain-HTTP `upstream` (a
@@ -921,28 +906,9 @@ pub fn offline_device_behind_proxy(
     batch_size: usize,
     tweak: impl FnOnce(&mut SyncConfig),
 ) -> (Server, Proxy, Device) {
-    device_behind_proxy(sync_config, sales, batch_size, tweak)
-}
-
-/// `offline_device_behind_proxy` with the device speaking plain HTTP to the proxy
-/// (`plain_http_sync_config`): for the link-level faults still known to fail over HTTPS.
-pub fn offline_device_behind_proxy_over_plain_http(
-    sales: usize,
-    batch_size: usize,
-    tweak: impl FnOnce(&mut SyncConfig),
-) -> (Server, Proxy, Device) {
-    device_behind_proxy(plain_http_sync_config, sales, batch_size, tweak)
-}
-
-fn device_behind_proxy(
-    config: fn(&str, &str) -> SyncConfig,
-    sales: usize,
-    batch_size: usize,
-    tweak: impl FnOnce(&mut SyncConfig),
-) -> (Server, Proxy, Device) {
     let server = Server::start();
     let proxy = server.proxy();
-    let mut cfg = config(&proxy.url(), &server.token(STORE, "R1"));
+    let mut cfg = sync_config(&proxy.url(), &server.token(STORE, "R1"));
     cfg.batch_size = batch_size;
     tweak(&mut cfg);
     let mut dev = Device::online(STORE, "R1", cfg);
