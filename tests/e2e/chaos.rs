@@ -89,6 +89,11 @@ fn run_seed(backend: &Backend, seed: u64) -> SeedReport {
     dev.wait_drained_while_progressing(STALL, DRAIN);
 
     server.assert_holds_exactly(STORE, &dev.sales);
+    let (plain, tls) = proxy.connections();
+    assert!(
+        plain == 0 && tls > 0,
+        "every fault must hit the device's TLS connections: {plain} plain, {tls} over TLS"
+    );
     let position: HashMap<String, usize> = dev
         .sales
         .iter()

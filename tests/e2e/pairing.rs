@@ -4,7 +4,7 @@
 //! queue, and pairing again uploads it; a device serving two stores uploads each queue with
 //! its own token; a used or unknown code is a typed error and stores nothing.
 
-mod tls;
+use tillkit_e2e::tls;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! verified chain syncs; any other pin is refused before a byte is sent, visibly and losing nothing.
 //! No test here installs a process-wide crypto provider: the device must never need one.
 
-mod tls;
+use tillkit_e2e::tls;
 
 use std::time::Duration;
 

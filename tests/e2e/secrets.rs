@@ -4,7 +4,7 @@
 //! and its replacement) leaves no bearer token, database key or card reference in them.
 //! This file holds one test: the capturing subscriber is global to its process.
 
-mod tls;
+use tillkit_e2e::tls;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};

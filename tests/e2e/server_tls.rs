@@ -3,7 +3,7 @@
 //! on SQLite and on PostgreSQL; a device that does not trust it uploads nothing and loses
 //! nothing; plain HTTP gets no answer from the TLS port.
 
-mod tls;
+use tillkit_e2e::tls;
 
 use std::time::Duration;
 

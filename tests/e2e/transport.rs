@@ -3,7 +3,7 @@
 //! dialled; a refused certificate loses nothing and uploads nothing. Plain HTTP is refused
 //! off loopback before any request is made.
 
-mod tls;
+use tillkit_e2e::tls;
 
 use std::time::Duration;
 

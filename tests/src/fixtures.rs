@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use rust_decimal::Decimal;
@@ -23,6 +23,7 @@ use tillkit_server::{ServerConfig, ServerHandle, StoreError, admin};
 use zeroize::Zeroizing;
 
 use crate::proxy::Proxy;
+use crate::tls::{TlsTerminator, test_ca};
 
 /// The store most tests sell in.
 pub const STORE: &str = "uk-01";
@@ -533,17 +534,62 @@ impl KeyVault for FileVault {
     }
 }
 
-/// Sync settings for tests: plain HTTP to loopback, quick retries (20 ms base, 500 ms cap)
-/// and the quickest outage probes a register allows (every 0.5 to 1.5 s), so faults recover
-/// in about a second.
-/// Timeouts stay at their defaults. The outage tests use `SyncConfig::new` as a shop would.
+/// Sync settings for tests: HTTPS, as on a phone, quick retries (20 ms base, 500 ms cap) and
+/// the quickest outage probes a register allows (every 0.5 to 1.5 s), so faults recover in
+/// about a second. A plain `http://127.0.0.1:<port>` is reached over HTTPS with the test CA
+/// (`tls::test_ca`) as the device's only private root, and plain HTTP is not allowed: a
+/// fault proxy's URL becomes the proxy's own HTTPS port (`Proxy::https_url`: the faults hit
+/// the device's TLS connection), a server's URL a TLS terminator in front of it
+/// (`https_front`). An `https://` URL is kept as given. Timeouts stay at their defaults.
+/// The outage benchmarks use `SyncConfig::new` as a shop would.
 pub fn sync_config(url: &str, token: &str) -> SyncConfig {
-    let mut cfg = SyncConfig::new(url, token);
-    cfg.allow_http_loopback = true;
+    let url = match url
+        .strip_prefix("http://")
+        .and_then(|rest| SocketAddr::from_str(rest.trim_end_matches('/')).ok())
+        .filter(|addr| addr.ip().is_loopback())
+    {
+        Some(plain) => match crate::proxy::https_address_of(plain) {
+            Some(proxy) => format!("https://{proxy}"),
+            None => https_front(plain),
+        },
+        None => url.to_string(),
+    };
+    let mut cfg = SyncConfig::new(&url, token);
+    if url.starts_with("https://127.0.0.1:") {
+        cfg.root_certificates_pem = vec![test_ca().pem()];
+    }
+    cfg.allow_http_loopback = false;
     cfg.backoff_base = Duration::from_millis(20);
     cfg.backoff_cap = Duration::from_millis(500);
     cfg.probe_interval = tillkit_core::sync::MIN_PROBE_INTERVAL;
     cfg
+}
+
+/// `https://127.0.0.1:<port>` of a TLS terminator in front of the plain-HTTP `upstream` (a
+/// test server or fault proxy), presenting a certificate for 127.0.0.1 from `test_ca()`. One
+/// per upstream address, started on first use on a runtime of its own and kept for the
+/// test process, so it outlives any one test's runtime.
+pub fn https_front(upstream: SocketAddr) -> String {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    static FRONTS: OnceLock<Mutex<BTreeMap<SocketAddr, TlsTerminator>>> = OnceLock::new();
+    let runtime = RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("tls-front")
+            .enable_all()
+            .build()
+            .expect("TLS front runtime")
+    });
+    let mut fronts = FRONTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    fronts
+        .entry(upstream)
+        .or_insert_with(|| {
+            TlsTerminator::start(runtime.handle(), test_ca().issue(&["127.0.0.1"]), upstream)
+        })
+        .url("127.0.0.1")
 }
 
 /// A device: a real till (its own data dir and key) and, while started, its sync engine.

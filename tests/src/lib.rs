@@ -6,3 +6,4 @@ pub mod child;
 pub mod fixtures;
 pub mod outage;
 pub mod proxy;
+pub mod tls;

@@ -9,9 +9,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 /// What the proxy does with one request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -288,6 +291,9 @@ struct Inner {
     refused: AtomicU64,
     /// Times a flapping link came back up (one per down-and-up cycle).
     link_cycles: AtomicU64,
+    /// Connections served over plain HTTP, and over TLS (handshake completed).
+    plain_connections: AtomicU64,
+    tls_connections: AtomicU64,
     /// Requests with a larger body are answered `413` (HTML) without reaching the server,
     /// as a reverse proxy's body limit does.
     max_body: Mutex<Option<usize>>,
@@ -299,9 +305,27 @@ struct Inner {
 /// A running proxy. It stops when dropped.
 pub struct Proxy {
     addr: SocketAddr,
+    /// The same proxy over HTTPS: TLS terminated here, with a certificate for 127.0.0.1
+    /// from `tls::test_ca()`, so every fault (a reset, a cut answer, a link gone down)
+    /// reaches the device on its TLS connection, as the network between a phone and its
+    /// server does it.
+    tls_addr: SocketAddr,
     inner: Arc<Inner>,
     accept: tokio::task::AbortHandle,
+    accept_tls: tokio::task::AbortHandle,
     runtime: tokio::runtime::Handle,
+}
+
+/// Each running proxy's HTTPS address, by its plain one (see `https_address_of`).
+fn https_addresses() -> MutexGuard<'static, std::collections::BTreeMap<SocketAddr, SocketAddr>> {
+    static ADDRESSES: Mutex<std::collections::BTreeMap<SocketAddr, SocketAddr>> =
+        Mutex::new(std::collections::BTreeMap::new());
+    lock(&ADDRESSES)
+}
+
+/// The HTTPS address of the running proxy whose plain address is `plain`, if it is one.
+pub fn https_address_of(plain: SocketAddr) -> Option<SocketAddr> {
+    https_addresses().get(&plain).copied()
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -330,23 +354,54 @@ impl Proxy {
             cut_requests: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             link_cycles: AtomicU64::new(0),
+            plain_connections: AtomicU64::new(0),
+            tls_connections: AtomicU64::new(0),
             max_body: Mutex::new(None),
             above_body: Mutex::new(None),
         });
+        let tls_listener = runtime
+            .block_on(TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
+            .expect("proxy binds a loopback port for HTTPS");
+        let tls_addr = tls_listener.local_addr().expect("proxy HTTPS address");
         let accept = runtime
-            .spawn(accept_loop(listener, inner.clone()))
+            .spawn(accept_loop(listener, inner.clone(), None))
             .abort_handle();
+        let accept_tls = runtime
+            .spawn(accept_loop(
+                tls_listener,
+                inner.clone(),
+                Some(crate::tls::loopback_acceptor()),
+            ))
+            .abort_handle();
+        https_addresses().insert(addr, tls_addr);
         Proxy {
             addr,
+            tls_addr,
             inner,
             accept,
+            accept_tls,
             runtime: runtime.clone(),
         }
     }
 
     /// `http://127.0.0.1:<port>`: give this to the device instead of the server's URL.
+    /// `fixtures::sync_config` turns it into `https_url()`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// `https://127.0.0.1:<port>`: the same proxy (same faults, same log) over TLS, with a
+    /// certificate from `tls::test_ca()`.
+    pub fn https_url(&self) -> String {
+        format!("https://{}", self.tls_addr)
+    }
+
+    /// Connections served so far: `(plain HTTP, TLS)`.
+    pub fn connections(&self) -> (u64, u64) {
+        (
+            self.inner.plain_connections.load(Ordering::SeqCst),
+            self.inner.tls_connections.load(Ordering::SeqCst),
+        )
     }
 
     /// Points the proxy at another server address (e.g. a restarted server).
@@ -499,6 +554,8 @@ impl Proxy {
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.accept.abort();
+        self.accept_tls.abort();
+        https_addresses().remove(&self.addr);
         if let Some(task) = lock(&self.inner.flapper).take() {
             task.abort();
         }
@@ -507,7 +564,27 @@ impl Drop for Proxy {
     }
 }
 
-async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
+/// A client connection the proxy serves: plain TCP or TLS over it. `tcp` is the socket
+/// underneath, for a real reset (a zero linger) whatever runs over it.
+trait Wire: AsyncRead + AsyncWrite + Unpin + Send {
+    fn tcp(&self) -> &TcpStream;
+}
+
+impl Wire for TcpStream {
+    fn tcp(&self) -> &TcpStream {
+        self
+    }
+}
+
+impl Wire for tokio_rustls::server::TlsStream<TcpStream> {
+    fn tcp(&self) -> &TcpStream {
+        self.get_ref().0
+    }
+}
+
+/// Accepts connections, over TLS when `tls` is set. While the link is reset a connection is
+/// reset as it arrives, before any handshake, as a dead network path does it.
+async fn accept_loop(listener: TcpListener, inner: Arc<Inner>, tls: Option<TlsAcceptor>) {
     loop {
         let Ok((client, _)) = listener.accept().await else {
             continue;
@@ -521,36 +598,59 @@ async fn accept_loop(listener: TcpListener, inner: Arc<Inner>) {
         }
         let _ = client.set_nodelay(true);
         let inner = inner.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let mut client = BufReader::new(client);
-            let mut link = inner.link.subscribe();
-            if state == Link::BlackHole {
-                // Opened into the black hole: it never carries anything.
-                swallow(&mut client, &inner, &mut link).await;
-                return;
-            }
-            let in_flight = AtomicBool::new(false);
-            let cut = tokio::select! {
-                _ = serve_connection(&mut client, &inner, &in_flight) => return,
-                cut = link.wait_for(|state| *state != Link::Up) => {
-                    cut.map(|state| *state).unwrap_or(Link::Reset)
+            match tls {
+                None => {
+                    inner.plain_connections.fetch_add(1, Ordering::SeqCst);
+                    carry(client, &inner, state).await;
                 }
-            };
-            inner.cut_connections.fetch_add(1, Ordering::SeqCst);
-            if in_flight.load(Ordering::SeqCst) {
-                inner.cut_requests.fetch_add(1, Ordering::SeqCst);
-            }
-            if cut == Link::BlackHole {
-                swallow(&mut client, &inner, &mut link).await;
+                Some(acceptor) => {
+                    let mut link = inner.link.subscribe();
+                    // A link that goes down during the handshake cuts it like anything else.
+                    let handshake = tokio::select! {
+                        done = acceptor.accept(client) => done,
+                        _ = link.wait_for(|state| *state == Link::Reset) => return,
+                    };
+                    if let Ok(tls) = handshake {
+                        inner.tls_connections.fetch_add(1, Ordering::SeqCst);
+                        carry(tls, &inner, state).await;
+                    }
+                }
             }
         });
     }
 }
 
+/// Serves one accepted connection until it ends or the link cuts it.
+async fn carry<W: Wire>(client: W, inner: &Inner, state: Link) {
+    let mut client = BufReader::new(client);
+    let mut link = inner.link.subscribe();
+    if state == Link::BlackHole {
+        // Opened into the black hole: it never carries anything.
+        swallow(&mut client, inner, &mut link).await;
+        return;
+    }
+    let in_flight = AtomicBool::new(false);
+    let cut = tokio::select! {
+        _ = serve_connection(&mut client, inner, &in_flight) => return,
+        cut = link.wait_for(|state| *state != Link::Up) => {
+            cut.map(|state| *state).unwrap_or(Link::Reset)
+        }
+    };
+    inner.cut_connections.fetch_add(1, Ordering::SeqCst);
+    if in_flight.load(Ordering::SeqCst) {
+        inner.cut_requests.fetch_add(1, Ordering::SeqCst);
+    }
+    if cut == Link::BlackHole {
+        swallow(&mut client, inner, &mut link).await;
+    }
+}
+
 /// Holds a connection the link made silent: logs each request the client still sends,
 /// passes nothing on and answers nothing, until the client gives up or the link is reset.
-async fn swallow(
-    client: &mut BufReader<TcpStream>,
+async fn swallow<W: Wire>(
+    client: &mut BufReader<W>,
     inner: &Inner,
     link: &mut watch::Receiver<Link>,
 ) {
@@ -626,8 +726,8 @@ struct Message {
 }
 
 /// Serves one client connection: one request at a time, a fresh server connection each.
-async fn serve_connection(
-    client: &mut BufReader<TcpStream>,
+async fn serve_connection<W: Wire>(
+    client: &mut BufReader<W>,
     inner: &Inner,
     in_flight: &AtomicBool,
 ) {
@@ -715,13 +815,13 @@ async fn serve_connection(
                         tokio::time::sleep(Duration::from_millis(20)).await;
                         let _ = server.set_zero_linger();
                     }
-                    let _ = client.get_ref().set_zero_linger();
+                    let _ = client.get_ref().tcp().set_zero_linger();
                     exchange.outcome = Outcome::Reset;
                     None
                 }
                 Fault::Reset => {
                     // Closed with a zero linger: the kernel sends a reset, not a FIN.
-                    let _ = client.get_ref().set_zero_linger();
+                    let _ = client.get_ref().tcp().set_zero_linger();
                     exchange.outcome = Outcome::Reset;
                     None
                 }
@@ -774,7 +874,8 @@ async fn serve_connection(
             }
             return;
         };
-        let written = client.get_mut().write_all(&raw).await.is_ok();
+        let writer = client.get_mut();
+        let written = writer.write_all(&raw).await.is_ok() && writer.flush().await.is_ok();
         in_flight.store(false, Ordering::SeqCst);
         let mut log = lock(&inner.log);
         if written {

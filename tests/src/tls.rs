@@ -1,17 +1,16 @@
 //! Certificates made on the spot (a private CA; server certificates signed by it, self-signed,
-//! or for another host) and a TLS terminator in front of the real server, for the tests
-//! that need HTTPS. Shared by test files with `mod tls;`.
-// Each test file uses only part of it.
-#![allow(dead_code)]
+//! or for another host) and a TLS terminator in front of the real server (or of the fault
+//! proxy), for the tests: every device of `fixtures::sync_config` reaches its server through
+//! one, over HTTPS, as a phone does.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::fixtures::{STORE, Server};
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tillkit_core::sync::{Connectivity, SyncStatus};
-use tillkit_e2e::fixtures::{STORE, Server};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
@@ -28,6 +27,12 @@ fn key_der(key: &KeyPair) -> PrivateKeyDer<'static> {
 /// A private certificate authority.
 pub struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl Default for Ca {
+    fn default() -> Ca {
+        Ca::new()
+    }
 }
 
 impl Ca {
@@ -66,6 +71,32 @@ impl Ca {
     }
 }
 
+/// The private CA of this test process: `fixtures::sync_config` devices trust it, and only it.
+pub fn test_ca() -> &'static Ca {
+    static CA: OnceLock<Ca> = OnceLock::new();
+    CA.get_or_init(Ca::new)
+}
+
+/// A TLS server configuration presenting a certificate for 127.0.0.1 from `test_ca()`.
+pub fn loopback_acceptor() -> TlsAcceptor {
+    static ACCEPTOR: OnceLock<TlsAcceptor> = OnceLock::new();
+    ACCEPTOR
+        .get_or_init(|| acceptor(test_ca().issue(&["127.0.0.1"])))
+        .clone()
+}
+
+fn acceptor(identity: Identity) -> TlsAcceptor {
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(identity.chain, identity.key)
+    .expect("server certificate and key");
+    TlsAcceptor::from(Arc::new(config))
+}
+
 /// A self-signed certificate for `names`: no CA vouches for it.
 pub fn self_signed(names: &[&str]) -> Identity {
     let certified =
@@ -93,15 +124,7 @@ impl TlsTerminator {
         identity: Identity,
         upstream: SocketAddr,
     ) -> TlsTerminator {
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_no_client_auth()
-        .with_single_cert(identity.chain, identity.key)
-        .expect("server certificate and key");
-        let acceptor = TlsAcceptor::from(Arc::new(config));
+        let acceptor = acceptor(identity);
         let listener = runtime
             .block_on(TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
             .expect("TLS port");
@@ -117,6 +140,12 @@ impl TlsTerminator {
                     };
                     let (acceptor, ok, failed) = (acceptor.clone(), ok.clone(), failed.clone());
                     tokio::spawn(async move {
+                        // The server first: one that is down resets the connection before
+                        // any handshake, as the server's own port would refuse it.
+                        let Ok(mut server) = TcpStream::connect(upstream).await else {
+                            let _ = client.set_zero_linger();
+                            return;
+                        };
                         let mut tls = match acceptor.accept(client).await {
                             Ok(tls) => tls,
                             Err(e) => {
@@ -128,9 +157,7 @@ impl TlsTerminator {
                             }
                         };
                         ok.fetch_add(1, Ordering::SeqCst);
-                        if let Ok(mut server) = TcpStream::connect(upstream).await {
-                            let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
-                        }
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut server).await;
                     });
                 }
             })
