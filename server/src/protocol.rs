@@ -254,7 +254,8 @@ pub struct JournalAudit {
     pub intact: bool,
     /// Entries left out: each list (a register's unchained runs, segments, gaps, reused
     /// numbers, forks and breaks, and `unreadable`) holds at most `config::MAX_AUDIT_ITEMS`;
-    /// this many more were found. A journal cut so is never intact (it had breaks).
+    /// this many more were found. `intact` is decided on the whole lists, before the cut:
+    /// a journal can be intact with entries omitted (over that many restart segments).
     #[serde(default)]
     pub omitted: u64,
 }
