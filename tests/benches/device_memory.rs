@@ -136,7 +136,9 @@ fn main() {
     let token = server.token(STORE_ID, "R1");
     let exe = std::env::current_exe().expect("exe");
     let mut device = Command::new(exe)
-        .env(CHILD, format!("{} {token}", server.url()))
+        // The TLS front stays in this process, so its memory is not counted as the device's.
+        .env(CHILD, format!("{} {token}", https_for(&server.url())))
+        .env(child_env().0, child_env().1)
         .stdout(Stdio::piped())
         .spawn()
         .expect("device child");

@@ -227,7 +227,8 @@ fn sync_into_postgres_survives_a_seeded_random_fault_schedule() {
     run_seeds(&pg, &seeds(DEFAULT_SEEDS));
 }
 
-/// The long run: 200 seeds of 2,000 sales (about 10 minutes in release mode).
+/// The long run: 200 seeds of 2,000 sales. Mostly waiting on probe spacing, so release mode
+/// helps little: at under a minute to over two per seed, four at a time, about an hour.
 /// `cargo test --release -p tillkit-e2e --test chaos -- --ignored --nocapture`
 #[test]
 #[ignore = "long: 200 seeds; run with --ignored"]

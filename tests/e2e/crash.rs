@@ -87,6 +87,7 @@ fn spawn_child(dir: &Path, url: &str, token: &str) -> Child {
         .env(CHILD_DIR, dir)
         .env(CHILD_URL, url)
         .env(CHILD_TOKEN, token)
+        .env(child_env().0, child_env().1)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -169,7 +170,9 @@ fn sales_acknowledged_by_the_server_but_unmarked_at_a_crash_are_resent_and_store
         {
             break;
         }
-        child.set(spawn_child(dir.path(), &proxy.url(), &token));
+        // The proxy's HTTPS port, trusted through the parent's CA: the kills land on the
+        // child's TLS connection to the proxy itself.
+        child.set(spawn_child(dir.path(), &proxy.https_url(), &token));
         if round % 2 == 0 {
             // Kill the device the moment the server's 2xx for a batch with new sales comes
             // back, before the proxy passes it on: the server has committed, the device

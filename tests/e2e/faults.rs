@@ -182,6 +182,39 @@ const PROGRESS_CYCLES: u64 = 150;
 #[test]
 fn five_thousand_sales_drain_exactly_once_over_a_link_flapping_every_100ms() {
     let (server, proxy, dev) = offline_device_behind_proxy(5_000, 200, |_| {});
+    drain_over_a_flapping_link(&server, &proxy, &dev);
+}
+
+/// The same behind a TLS terminator that passes bytes to the link (as a layer-4 load
+/// balancer or stunnel in front of the server does): the terminator always completes the
+/// handshake, and the link's refusals and resets reach the device as a TLS connection
+/// closed, after the request went out, without close_notify.
+///
+/// Known gap (docs/RELIABILITY.md): the device cannot tell those closes from a batch the
+/// link cut, so the batch keeps halving and this drains at about 4 sales/s (815 of the
+/// 5,000 in the first 190 s), against about 54/s above. Nothing is lost or stored
+/// twice; it only runs for about 20 minutes, so it is not in the default run.
+#[test]
+#[ignore = "known gap: about 20 minutes; run with --ignored"]
+fn five_thousand_sales_drain_exactly_once_through_a_tls_terminator_in_front_of_a_flapping_link() {
+    let server = Server::start();
+    let proxy = server.proxy();
+    let plain = proxy
+        .url()
+        .trim_start_matches("http://")
+        .parse()
+        .expect("proxy address");
+    let mut cfg = sync_config(&https_front(plain), &server.token(STORE, "R1"));
+    cfg.batch_size = 200;
+    let mut dev = Device::online(STORE, "R1", cfg);
+    dev.set_network(false);
+    dev.ring_many(5_000);
+    drain_over_a_flapping_link(&server, &proxy, &dev);
+}
+
+/// Drains `dev`'s queue while `proxy`'s link flaps every 100 ms, and checks every sale went
+/// up once.
+fn drain_over_a_flapping_link(server: &Server, proxy: &Proxy, dev: &Device) {
     // Pending sales, and the most parked at once so far: a lone sale the link happened to
     // cut three times running is parked (see `LONE_CUTS_BEFORE_PARKING`); it stays pending,
     // so it still has to reach the server, once, like every other.
@@ -233,7 +266,7 @@ fn five_thousand_sales_drain_exactly_once_over_a_link_flapping_every_100ms() {
         delivered.iter().min().unwrap_or(&0),
         delivered.iter().max().unwrap_or(&0),
         most_parked.get(),
-        requests_by_path(&proxy)
+        requests_by_path(proxy)
     );
 
     // Exactly once, by the server's own count and totals.

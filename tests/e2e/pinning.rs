@@ -73,7 +73,7 @@ fn device_pinned_to_its_servers_key_or_ca_key_syncs_every_sale_once() {
 fn assert_pin_refused(server: &Server, identity: Identity, ca: &Ca, pins: &[String]) -> Device {
     let terminator = TlsTerminator::start(server.rt.handle(), identity, server.addr());
     let token = server.token(STORE, "R1");
-    // The catalogue comes over plain HTTP to loopback; then the engine stops and sales queue.
+    // The catalogue comes over HTTPS through a TLS front; then the engine stops and sales queue.
     let mut dev = Device::online(STORE, "R1", sync_config(&server.url(), &token));
     dev.engine = None;
     dev.ring_many(5);

@@ -543,7 +543,20 @@ impl KeyVault for FileVault {
 /// (`https_front`). An `https://` URL is kept as given. Timeouts stay at their defaults.
 /// The outage benchmarks use `SyncConfig::new` as a shop would.
 pub fn sync_config(url: &str, token: &str) -> SyncConfig {
-    let url = match url
+    let mut cfg = SyncConfig::new(&https_for(url), token);
+    trust_test_cas(&mut cfg);
+    cfg.allow_http_loopback = false;
+    cfg.backoff_base = Duration::from_millis(20);
+    cfg.backoff_cap = Duration::from_millis(500);
+    cfg.probe_interval = tillkit_core::sync::MIN_PROBE_INTERVAL;
+    cfg
+}
+
+/// The HTTPS URL a device uses for `url`: a fault proxy's plain `http://127.0.0.1:<port>`
+/// becomes the proxy's own HTTPS port (`Proxy::https_url`), a server's a TLS terminator in
+/// front of it (`https_front`); anything else is kept as given.
+pub fn https_for(url: &str) -> String {
+    match url
         .strip_prefix("http://")
         .and_then(|rest| SocketAddr::from_str(rest.trim_end_matches('/')).ok())
         .filter(|addr| addr.ip().is_loopback())
@@ -553,16 +566,29 @@ pub fn sync_config(url: &str, token: &str) -> SyncConfig {
             None => https_front(plain),
         },
         None => url.to_string(),
-    };
-    let mut cfg = SyncConfig::new(&url, token);
-    if url.starts_with("https://127.0.0.1:") {
-        cfg.root_certificates_pem = vec![test_ca().pem()];
+    }
+}
+
+/// Names the parent's test CA (PEM) to a child process, whose own `test_ca` differs: a
+/// child then reaches the parent's proxies and TLS fronts over HTTPS (see `child_env`).
+pub const PARENT_CA_ENV: &str = "TILLKIT_E2E_PARENT_CA";
+
+/// The environment a child process needs to trust this process's test CA.
+pub fn child_env() -> (&'static str, String) {
+    (
+        PARENT_CA_ENV,
+        String::from_utf8_lossy(&test_ca().pem()).into_owned(),
+    )
+}
+
+/// Makes `cfg` trust the test CA of this process, and that of the parent process when this
+/// is a child (`PARENT_CA_ENV`), as its only private roots; plain HTTP is not allowed.
+pub fn trust_test_cas(cfg: &mut SyncConfig) {
+    cfg.root_certificates_pem = vec![test_ca().pem()];
+    if let Ok(parent) = std::env::var(PARENT_CA_ENV) {
+        cfg.root_certificates_pem.push(parent.into_bytes());
     }
     cfg.allow_http_loopback = false;
-    cfg.backoff_base = Duration::from_millis(20);
-    cfg.backoff_cap = Duration::from_millis(500);
-    cfg.probe_interval = tillkit_core::sync::MIN_PROBE_INTERVAL;
-    cfg
 }
 
 /// `https://127.0.0.1:<port>` of a TLS terminator in front of the plain-HTTP `upstream` (a

@@ -52,10 +52,11 @@ pub struct Plan {
     pub child_test: &'static str,
 }
 
-/// The sync settings a shop gets: the defaults, with plain HTTP allowed to loopback.
+/// The sync settings a shop gets: the defaults, over HTTPS with the test CA
+/// (`fixtures::https_for`, `fixtures::trust_test_cas`).
 pub fn shop_config(url: &str, token: &str) -> SyncConfig {
-    let mut cfg = SyncConfig::new(url, token);
-    cfg.allow_http_loopback = true;
+    let mut cfg = SyncConfig::new(&crate::fixtures::https_for(url), token);
+    crate::fixtures::trust_test_cas(&mut cfg);
     cfg
 }
 

@@ -553,9 +553,11 @@ impl Proxy {
 
 impl Drop for Proxy {
     fn drop(&mut self) {
+        // Unlisted before the port can be freed (the listener closes as its task ends), so
+        // a proxy that gets the same port next cannot be unlisted by this one.
+        https_addresses().remove(&self.addr);
         self.accept.abort();
         self.accept_tls.abort();
-        https_addresses().remove(&self.addr);
         if let Some(task) = lock(&self.inner.flapper).take() {
             task.abort();
         }
