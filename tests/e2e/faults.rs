@@ -192,8 +192,9 @@ fn five_thousand_sales_drain_exactly_once_over_a_link_flapping_every_100ms() {
 ///
 /// Known gap (docs/RELIABILITY.md): the device cannot tell those closes from a batch the
 /// link cut, so the batch keeps halving and this drains at about 4 sales/s (815 of the
-/// 5,000 in the first 190 s), against about 54/s above. Nothing is lost or stored
-/// twice; it only runs for about 20 minutes, so it is not in the default run.
+/// 5,000 in the first 190 s), against about 54/s above. Not yet run to completion (one run
+/// was stopped after 15 minutes, unfinished); at that rate it takes 20 minutes or more, so
+/// it is not in the default run.
 #[test]
 #[ignore = "known gap: about 20 minutes; run with --ignored"]
 fn five_thousand_sales_drain_exactly_once_through_a_tls_terminator_in_front_of_a_flapping_link() {

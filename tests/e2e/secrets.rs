@@ -167,8 +167,8 @@ fn tracing_at_trace_level_never_shows_keys_or_tokens() {
     assert!(logs.contains("TRACE"), "TRACE level");
     assert!(logs.contains("rustls"), "rustls, through the log bridge");
     assert!(logs.contains("hyper"), "hyper");
-    let (plain, tls) = proxy.connections();
-    assert!(plain == 0 && tls > 0, "{plain} plain, {tls} TLS");
+    let (plain, over_tls) = proxy.connections();
+    assert!(plain == 0 && over_tls > 0, "{plain} plain, {over_tls} TLS");
 
     assert_absent(&logs, "first bearer token", &first_token);
     assert_absent(&logs, "second bearer token", &second_token);
